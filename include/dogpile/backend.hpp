@@ -1,0 +1,54 @@
+#pragma once
+// Backend<Value, Key>: what a storage backend implements. A minimal backend
+// overrides get, set and erase; the *_multi defaults loop over them, and
+// get_mutex defaults to "no distributed lock" (the region's in-process lock).
+//
+// Thread safety: a region calls its backend from many threads at once, so a
+// backend must be safe for concurrent use. Errors are reported by throwing
+// (ideally a dogpile::BackendError); the region counts them and degrades.
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "cached_value.hpp"
+#include "mutex.hpp"
+
+namespace dogpile {
+
+template <class Value, class Key = std::string>
+class Backend {
+public:
+    using value_type = Value;
+    using key_type = Key;
+    using entry_type = CachedValue<Value>;
+
+    virtual ~Backend() = default;
+
+    virtual std::optional<entry_type> get(const Key& key) = 0;
+    virtual void set(const Key& key, const entry_type& entry) = 0;
+    virtual void erase(const Key& key) = 0;
+
+    // Results in the order of `keys`; std::nullopt for a miss.
+    virtual std::vector<std::optional<entry_type>> get_multi(const std::vector<Key>& keys) {
+        std::vector<std::optional<entry_type>> out;
+        out.reserve(keys.size());
+        for (const auto& key : keys) out.push_back(get(key));
+        return out;
+    }
+
+    virtual void set_multi(const std::vector<std::pair<Key, entry_type>>& entries) {
+        for (const auto& [key, entry] : entries) set(key, entry);
+    }
+
+    virtual void erase_multi(const std::vector<Key>& keys) {
+        for (const auto& key : keys) erase(key);
+    }
+
+    // A cross-process mutex for `key`, or nullptr when in-process locking is enough.
+    virtual std::unique_ptr<Mutex> get_mutex(const Key& /*key*/) { return nullptr; }
+};
+
+}  // namespace dogpile

@@ -1,0 +1,15 @@
+#pragma once
+// Umbrella header: the core and the in-process backends. Needs only the
+// standard library; codecs are in dogpile/codec/, Redis in dogpile/redis.hpp.
+
+#include "backend.hpp"
+#include "backends/memory.hpp"
+#include "backends/null.hpp"
+#include "cached_value.hpp"
+#include "errors.hpp"
+#include "expiration.hpp"
+#include "key_mangler.hpp"
+#include "lock.hpp"
+#include "memoize.hpp"
+#include "region.hpp"
+#include "region_options.hpp"

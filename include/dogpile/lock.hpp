@@ -1,0 +1,177 @@
+#pragma once
+// The dogpile lock: the per-key mutex registry and the lock handle the
+// region's get_or_create algorithm holds while one caller creates a value.
+//
+// MutexRegistry hands out one logical mutex per key. Entries exist only while
+// somebody holds or waits for them, so a region that has seen a million
+// distinct keys keeps no per-key state (size() returns to 0). Unlike
+// std::mutex, a held key may be released from another thread, which is what
+// lets an async creation runner finish the work and release the lock.
+
+#include <array>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
+#include <utility>
+
+#include "mutex.hpp"
+
+namespace dogpile {
+
+// Whether acquiring a key's lock had to wait for another holder.
+enum class Contention { none, waited };
+
+template <class Key, class Hash = std::hash<Key>>
+class MutexRegistry {
+    struct Entry {
+        bool held = false;
+        std::size_t users = 0;  // holder + waiters; the entry dies at 0
+        std::condition_variable released;
+    };
+    struct Shard {
+        std::mutex mutex;
+        std::unordered_map<Key, Entry, Hash> entries;
+    };
+
+public:
+    // Exclusive ownership of one key's lock; movable, releases on destruction.
+    class Guard {
+    public:
+        Guard() = default;
+        Guard(Guard&& other) noexcept
+            : shard_(std::exchange(other.shard_, nullptr)), key_(std::move(other.key_)) {}
+        Guard& operator=(Guard&& other) noexcept {
+            if (this != &other) {
+                unlock();
+                shard_ = std::exchange(other.shard_, nullptr);
+                key_ = std::move(other.key_);
+            }
+            return *this;
+        }
+        Guard(const Guard&) = delete;
+        Guard& operator=(const Guard&) = delete;
+        ~Guard() { unlock(); }
+
+        bool owns_lock() const noexcept { return shard_ != nullptr; }
+
+        void unlock() noexcept {
+            if (!shard_) return;
+            Shard* shard = std::exchange(shard_, nullptr);
+            std::lock_guard<std::mutex> lk(shard->mutex);
+            auto it = shard->entries.find(*key_);
+            it->second.held = false;
+            if (--it->second.users == 0) {
+                shard->entries.erase(it);
+            } else {
+                it->second.released.notify_one();
+            }
+        }
+
+    private:
+        friend class MutexRegistry;
+        Guard(Shard* shard, Key key) : shard_(shard), key_(std::move(key)) {}
+
+        Shard* shard_ = nullptr;
+        std::optional<Key> key_;
+    };
+
+    MutexRegistry() = default;
+    MutexRegistry(const MutexRegistry&) = delete;
+    MutexRegistry& operator=(const MutexRegistry&) = delete;
+
+    // Non-blocking: a Guard when the key was free, std::nullopt when it is held.
+    std::optional<Guard> try_lock(const Key& key) {
+        Shard& shard = shard_for(key);
+        std::lock_guard<std::mutex> lk(shard.mutex);
+        auto [it, inserted] = shard.entries.try_emplace(key);
+        if (!inserted && it->second.held) return std::nullopt;
+        it->second.held = true;
+        ++it->second.users;
+        return Guard(&shard, key);
+    }
+
+    // Blocks until the key is free or `timeout` passes (std::nullopt: forever).
+    std::optional<Guard> lock(const Key& key, std::optional<std::chrono::milliseconds> timeout,
+                              Contention* contention = nullptr) {
+        Shard& shard = shard_for(key);
+        std::unique_lock<std::mutex> lk(shard.mutex);
+        auto [it, inserted] = shard.entries.try_emplace(key);
+        Entry& entry = it->second;  // node-based map: stays valid while users > 0
+        ++entry.users;
+        if (contention) *contention = entry.held ? Contention::waited : Contention::none;
+        auto is_free = [&entry] { return !entry.held; };
+        if (!timeout) {
+            entry.released.wait(lk, is_free);
+        } else if (!entry.released.wait_for(lk, *timeout, is_free)) {
+            if (--entry.users == 0) shard.entries.erase(key);
+            return std::nullopt;
+        }
+        entry.held = true;
+        return Guard(&shard, key);
+    }
+
+    // Keys currently held or waited on.
+    std::size_t size() const {
+        std::size_t total = 0;
+        for (auto& shard : shards_) {
+            std::lock_guard<std::mutex> lk(shard.mutex);
+            total += shard.entries.size();
+        }
+        return total;
+    }
+
+private:
+    static constexpr std::size_t shard_count = 64;
+
+    Shard& shard_for(const Key& key) { return shards_[Hash{}(key) % shard_count]; }
+
+    mutable std::array<Shard, shard_count> shards_;
+};
+
+// What a region holds while it creates a key's value: the in-process lock,
+// plus the backend's distributed mutex when the backend supplies one.
+// Movable into an async creation task; releases both on destruction.
+template <class Key, class Hash = std::hash<Key>>
+class KeyLock {
+public:
+    using LocalGuard = typename MutexRegistry<Key, Hash>::Guard;
+
+    KeyLock() = default;
+    explicit KeyLock(LocalGuard local) : local_(std::move(local)) {}
+    KeyLock(LocalGuard local, std::unique_ptr<Mutex> distributed)
+        : local_(std::move(local)), distributed_(std::move(distributed)) {}
+    KeyLock(KeyLock&&) noexcept = default;
+    KeyLock& operator=(KeyLock&& other) noexcept {
+        if (this != &other) {
+            release();
+            local_ = std::move(other.local_);
+            distributed_ = std::move(other.distributed_);
+        }
+        return *this;
+    }
+    ~KeyLock() { release(); }
+
+    // Distributed first: another process must not slip in between.
+    void release() noexcept {
+        if (distributed_) {
+            try {
+                distributed_->unlock();
+            } catch (...) {
+                // The distributed lock expires by itself; the local one must still go.
+            }
+            distributed_.reset();
+        }
+        local_.unlock();
+    }
+
+private:
+    LocalGuard local_;
+    std::unique_ptr<Mutex> distributed_;
+};
+
+}  // namespace dogpile

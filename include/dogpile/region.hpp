@@ -1,0 +1,544 @@
+#pragma once
+// Region<Value, Key>: the front object. get_or_create() returns a fresh cached
+// value, or makes exactly one caller per key run the creator while the others
+// wait (no value yet) or get the stale value (an expired one): the dogpile lock.
+//
+// Thread safety: every member function may be called from any number of
+// threads at once, except configure(), which must happen before the region is
+// shared. Copies of a Region share one configuration, one lock registry and one
+// set of statistics; async regeneration tasks keep that shared state alive.
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "backend.hpp"
+#include "cached_value.hpp"
+#include "details/striped_counter.hpp"
+#include "errors.hpp"
+#include "expiration.hpp"
+#include "lock.hpp"
+#include "region_options.hpp"
+
+namespace dogpile {
+
+template <class Value, class Key = std::string, class Hash = std::hash<Key>>
+class Region {
+public:
+    using value_type = Value;
+    using key_type = Key;
+    using backend_type = Backend<Value, Key>;
+    using entry_type = CachedValue<Value>;
+    using options_type = RegionOptions<Key>;
+
+    // An unconfigured region; configure() it before use.
+    Region() = default;
+
+    explicit Region(std::shared_ptr<backend_type> backend, options_type options = {}) {
+        configure(std::move(backend), std::move(options));
+    }
+
+    void configure(std::shared_ptr<backend_type> backend, options_type options = {},
+                   ReplaceExisting replace = ReplaceExisting::no) {
+        if (core_ && replace == ReplaceExisting::no) {
+            throw ConfigurationError(
+                "region is already configured; pass ReplaceExisting::yes to replace its backend and options");
+        }
+        if (!backend) throw ConfigurationError("region backend must not be null");
+        if (options.lock_timeout && options.lock_timeout->count() < 0) {
+            throw ConfigurationError("lock_timeout must not be negative");
+        }
+        core_ = std::make_shared<Core>(std::move(backend), std::move(options));
+    }
+
+    bool is_configured() const noexcept { return core_ != nullptr; }
+
+    backend_type& backend() const { return *core().backend; }
+    const options_type& options() const { return core().options; }
+
+    // --- reads -------------------------------------------------------------
+
+    // The value when present and neither expired nor invalidated.
+    std::optional<Value> get(const Key& key, const GetOptions& opts = {}) const {
+        auto entry = get_value_metadata(key, opts);
+        if (!entry) return std::nullopt;
+        return std::move(entry->value);
+    }
+
+    // The value with its metadata (created_at, version; age via entry.age(now)).
+    std::optional<entry_type> get_value_metadata(const Key& key, const GetOptions& opts = {}) const {
+        const Core& c = core();
+        return c.with_mangled(key, [&](const Key& k) { return c.readable(c.backend_get(k), opts); });
+    }
+
+    std::vector<std::optional<Value>> get_multi(const std::vector<Key>& keys, const GetOptions& opts = {}) const {
+        const Core& c = core();
+        auto entries = c.backend_get_multi(c.mangle_all(keys));
+        std::vector<std::optional<Value>> out;
+        out.reserve(keys.size());
+        for (auto& entry : entries) {
+            auto readable = c.readable(std::move(entry), opts);
+            out.push_back(readable ? std::optional<Value>(std::move(readable->value)) : std::nullopt);
+        }
+        return out;
+    }
+
+    // --- get_or_create -----------------------------------------------------
+
+    // `creator` is any callable returning Value. It is copied only when the
+    // async creation runner takes over a regeneration.
+    template <class Creator>
+    Value get_or_create(const Key& key, Creator&& creator, const GetOrCreateOptions<Value>& opts = {}) {
+        Core& c = core();
+        return c.with_mangled(key, [&](const Key& k) -> Value {
+            const ExpirationTime& expiration = opts.expiration_time ? *opts.expiration_time : c.options.expiration_time;
+            auto entry = c.backend_get(k);
+            const Freshness state = c.classify(entry, c.now(), expiration);
+            if (state == Freshness::fresh) {
+                c.hits.add();
+                return std::move(entry->value);
+            }
+            return c.create_path(core_, k, std::move(entry), state, creator, opts, expiration);
+        });
+    }
+
+    // `creator` receives the keys that need a value (sorted, deduplicated, as
+    // passed in, i.e. unmangled) and returns their values in that order.
+    // Results are in the order of `keys`.
+    template <class Creator>
+    std::vector<Value> get_or_create_multi(const std::vector<Key>& keys, Creator&& creator,
+                                           const GetOrCreateOptions<Value>& opts = {}) {
+        return core().create_multi(keys, creator, opts);
+    }
+
+    // --- writes ------------------------------------------------------------
+
+    void set(const Key& key, const Value& value) {
+        Core& c = core();
+        c.with_mangled(key, [&](const Key& k) { c.backend_set(k, entry_type{value, Metadata::created_now(c.now())}); });
+    }
+
+    void set_multi(const std::vector<std::pair<Key, Value>>& items) {
+        Core& c = core();
+        const Metadata metadata = Metadata::created_now(c.now());
+        std::vector<std::pair<Key, entry_type>> entries;
+        entries.reserve(items.size());
+        for (const auto& [key, value] : items) entries.emplace_back(c.mangle(key), entry_type{value, metadata});
+        c.backend_set_multi(entries);
+    }
+
+    // dogpile.cache's delete().
+    void erase(const Key& key) {
+        Core& c = core();
+        c.with_mangled(key, [&](const Key& k) { c.guard_backend("erase", [&] { c.backend->erase(k); }); });
+    }
+
+    void erase_multi(const std::vector<Key>& keys) {
+        Core& c = core();
+        auto mangled = c.mangle_all(keys);
+        c.guard_backend("erase_multi", [&] { c.backend->erase_multi(mangled); });
+    }
+
+    // Marks everything created before now as a miss (hard) or as stale (soft).
+    // Affects this region (and its copies) only, as in dogpile.cache; values
+    // whose expiry the store owns are not affected: erase them instead.
+    void invalidate(Invalidation kind = Invalidation::hard) {
+        Core& c = core();
+        const auto stamp = c.now().time_since_epoch().count();
+        if (kind == Invalidation::soft) {
+            if (c.options.expiration_time.is_never()) {
+                throw ConfigurationError("soft invalidation needs a region expiration_time (as in dogpile.cache)");
+            }
+            c.soft_invalidated_at.store(stamp, std::memory_order_release);
+        } else {
+            c.hard_invalidated_at.store(stamp, std::memory_order_release);
+        }
+    }
+
+    // --- introspection -----------------------------------------------------
+
+    RegionStats stats() const {
+        const Core& c = core();
+        RegionStats s;
+        s.hits = c.hits.load();
+        s.misses = c.misses.load();
+        s.stale_served = c.stale_served.load();
+        s.creations = c.creations.load();
+        s.lock_waits = c.lock_waits.load();
+        s.lock_timeouts = c.lock_timeouts.load();
+        s.backend_errors = c.backend_errors.load();
+        return s;
+    }
+
+    void reset_stats() {
+        Core& c = core();
+        for (auto* counter : {&c.hits, &c.misses, &c.stale_served, &c.creations, &c.lock_waits, &c.lock_timeouts,
+                              &c.backend_errors}) {
+            counter->reset();
+        }
+    }
+
+    // Keys whose in-process lock is currently held or awaited.
+    std::size_t lock_registry_size() const { return core().registry.size(); }
+
+private:
+    enum class Freshness { fresh, stale, missing };
+    enum class Acquire { try_only, blocking };
+
+    using Registry = MutexRegistry<Key, Hash>;
+    using Lock = KeyLock<Key, Hash>;
+
+    struct Core {
+        Core(std::shared_ptr<backend_type> b, options_type o) : backend(std::move(b)), options(std::move(o)) {}
+
+        std::shared_ptr<backend_type> backend;
+        options_type options;
+        mutable Registry registry;
+        std::atomic<TimePoint::rep> hard_invalidated_at{0};
+        std::atomic<TimePoint::rep> soft_invalidated_at{0};
+        mutable details::StripedCounter hits, misses, stale_served, creations, lock_waits, lock_timeouts,
+            backend_errors;
+
+        TimePoint now() const { return options.clock ? options.clock() : WallClock::now(); }
+
+        // Calls f with the mangled key, copying the key only when a mangler is set.
+        template <class F>
+        decltype(auto) with_mangled(const Key& key, F&& f) const {
+            if (!options.key_mangler) return f(key);
+            const Key mangled = options.key_mangler(key);
+            return f(mangled);
+        }
+
+        Key mangle(const Key& key) const { return options.key_mangler ? options.key_mangler(key) : key; }
+
+        std::vector<Key> mangle_all(const std::vector<Key>& keys) const {
+            if (!options.key_mangler) return keys;
+            std::vector<Key> out;
+            out.reserve(keys.size());
+            for (const auto& key : keys) out.push_back(options.key_mangler(key));
+            return out;
+        }
+
+        Freshness classify(const std::optional<entry_type>& entry, TimePoint now,
+                           const ExpirationTime& expiration) const {
+            if (!entry) return Freshness::missing;
+            const Metadata& m = entry->metadata;
+            if (m.version != Metadata::current_version) return Freshness::missing;
+            if (m.expiry_owner == ExpiryOwner::store) return Freshness::fresh;
+            const auto created = m.created_at.time_since_epoch().count();
+            const auto hard = hard_invalidated_at.load(std::memory_order_acquire);
+            if (hard != 0 && created < hard) return Freshness::missing;
+            const auto soft = soft_invalidated_at.load(std::memory_order_acquire);
+            if (soft != 0 && created < soft) return Freshness::stale;
+            if (expiration.expired(m.created_at, now)) return Freshness::stale;
+            return Freshness::fresh;
+        }
+
+        std::optional<entry_type> readable(std::optional<entry_type> entry, const GetOptions& opts) const {
+            if (!entry) return std::nullopt;
+            if (opts.ignore_expiration) return entry;
+            const ExpirationTime& expiration = opts.expiration_time ? *opts.expiration_time : options.expiration_time;
+            if (classify(entry, now(), expiration) != Freshness::fresh) return std::nullopt;
+            return entry;
+        }
+
+        // --- backend calls: errors are counted, reported and, by policy, swallowed
+
+        void on_backend_error(std::string_view operation) const {
+            backend_errors.add();
+            std::exception_ptr error = std::current_exception();
+            if (options.error_hook) {
+                std::string message;
+                try {
+                    std::rethrow_exception(error);
+                } catch (const std::exception& e) {
+                    message = e.what();
+                } catch (...) {
+                    message = "unknown error";
+                }
+                try {
+                    options.error_hook(BackendErrorEvent{operation, error, message});
+                } catch (...) {
+                    // A failing hook must not turn a degraded read into a crash.
+                }
+            }
+            if (options.on_backend_error == BackendErrorPolicy::raise) std::rethrow_exception(error);
+        }
+
+        template <class F>
+        void guard_backend(std::string_view operation, F&& f) const {
+            try {
+                f();
+            } catch (...) {
+                on_backend_error(operation);
+            }
+        }
+
+        std::optional<entry_type> backend_get(const Key& key) const {
+            try {
+                return backend->get(key);
+            } catch (...) {
+                on_backend_error("get");
+                return std::nullopt;
+            }
+        }
+
+        std::vector<std::optional<entry_type>> backend_get_multi(const std::vector<Key>& keys) const {
+            try {
+                auto entries = backend->get_multi(keys);
+                if (entries.size() != keys.size()) {
+                    throw BackendError("backend get_multi returned " + std::to_string(entries.size()) +
+                                       " results for " + std::to_string(keys.size()) + " keys");
+                }
+                return entries;
+            } catch (...) {
+                on_backend_error("get_multi");
+                return std::vector<std::optional<entry_type>>(keys.size());
+            }
+        }
+
+        void backend_set(const Key& key, const entry_type& entry) const {
+            guard_backend("set", [&] { backend->set(key, entry); });
+        }
+
+        void backend_set_multi(const std::vector<std::pair<Key, entry_type>>& entries) const {
+            if (entries.empty()) return;
+            guard_backend("set_multi", [&] { backend->set_multi(entries); });
+        }
+
+        // --- locking -----------------------------------------------------------
+
+        // The key's lock: in-process first, then the backend's distributed mutex
+        // if it has one, both within the one lock_timeout.
+        std::optional<Lock> acquire(const Key& key, Acquire how) {
+            using Clock = std::chrono::steady_clock;
+            const auto started = Clock::now();
+            Contention contention = Contention::none;
+            auto local = how == Acquire::try_only ? registry.try_lock(key)
+                                                  : registry.lock(key, options.lock_timeout, &contention);
+            if (!local) {
+                if (how == Acquire::blocking) lock_timeouts.add();
+                return std::nullopt;
+            }
+            std::unique_ptr<Mutex> distributed;
+            try {
+                distributed = backend->get_mutex(key);
+            } catch (...) {
+                on_backend_error("get_mutex");  // degrade: the in-process lock still holds
+            }
+            if (distributed) {
+                bool locked = false;
+                try {
+                    locked = distributed->try_lock();
+                    if (!locked && how == Acquire::blocking) {
+                        contention = Contention::waited;
+                        std::optional<std::chrono::milliseconds> remaining;
+                        if (options.lock_timeout) {
+                            const auto spent =
+                                std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
+                            remaining = std::max(std::chrono::milliseconds(0), *options.lock_timeout - spent);
+                        }
+                        locked = distributed->lock(remaining);
+                    }
+                } catch (...) {
+                    on_backend_error("lock");
+                    distributed.reset();  // degrade: carry on under the in-process lock
+                    locked = true;
+                }
+                if (!locked) {
+                    if (how == Acquire::blocking) lock_timeouts.add();
+                    return std::nullopt;
+                }
+            }
+            if (contention == Contention::waited) lock_waits.add();
+            return Lock(std::move(*local), std::move(distributed));
+        }
+
+        [[noreturn]] void throw_lock_timeout() const {
+            throw LockTimeout("timed out after " + std::to_string(options.lock_timeout->count()) +
+                              " ms waiting for another caller to create the value");
+        }
+
+        // --- creation ----------------------------------------------------------
+
+        template <class Creator>
+        Value create_and_store(const Key& key, Creator& creator, const GetOrCreateOptions<Value>& opts) {
+            Value value = creator();
+            creations.add();
+            if (!opts.should_cache || opts.should_cache(value)) {
+                backend_set(key, entry_type{value, Metadata::created_now(now())});
+            }
+            return value;
+        }
+
+        template <class Creator>
+        Value create_path(const std::shared_ptr<Core>& self, const Key& key, std::optional<entry_type> entry,
+                          Freshness state, Creator& creator, const GetOrCreateOptions<Value>& opts,
+                          const ExpirationTime& expiration) {
+            if (state == Freshness::stale && options.stale == StalePolicy::serve_while_regenerating) {
+                auto lock = acquire(key, Acquire::try_only);
+                if (!lock) {
+                    stale_served.add();
+                    return std::move(entry->value);
+                }
+                if constexpr (std::is_copy_constructible_v<std::decay_t<Creator>>) {
+                    if (options.async_creation_runner) {
+                        hand_off(self, key, std::move(*lock), creator, opts);
+                        stale_served.add();
+                        return std::move(entry->value);
+                    }
+                }
+                return recheck_or_create(key, creator, opts, expiration);
+            }
+
+            misses.add();
+            auto lock = acquire(key, Acquire::blocking);
+            if (!lock) {
+                if (options.on_lock_timeout == LockTimeoutPolicy::raise) throw_lock_timeout();
+                Value value = creator();
+                creations.add();
+                return value;
+            }
+            return recheck_or_create(key, creator, opts, expiration);
+        }
+
+        // Called with the key's lock held: somebody may have created the value
+        // while we waited for it.
+        template <class Creator>
+        Value recheck_or_create(const Key& key, Creator& creator, const GetOrCreateOptions<Value>& opts,
+                                const ExpirationTime& expiration) {
+            auto entry = backend_get(key);
+            if (classify(entry, now(), expiration) == Freshness::fresh) return std::move(entry->value);
+            return create_and_store(key, creator, opts);
+        }
+
+        template <class Creator>
+        void hand_off(const std::shared_ptr<Core>& self, const Key& key, Lock lock, Creator& creator,
+                      const GetOrCreateOptions<Value>& opts) {
+            // std::function needs a copyable callable; the lock is move-only.
+            auto held = std::make_shared<Lock>(std::move(lock));
+            options.async_creation_runner(
+                [self, held, key, creator = std::decay_t<Creator>(creator), opts]() mutable {
+                    self->create_and_store(key, creator, opts);
+                    held->release();
+                });
+        }
+
+        struct Pending {
+            Key mangled;
+            std::vector<std::size_t> positions;
+            Freshness state = Freshness::missing;
+            std::optional<entry_type> stale;
+            std::optional<Lock> lock;
+            bool resolved = false;
+        };
+
+        template <class Creator>
+        std::vector<Value> create_multi(const std::vector<Key>& keys, Creator& creator,
+                                        const GetOrCreateOptions<Value>& opts) {
+            const ExpirationTime& expiration = opts.expiration_time ? *opts.expiration_time : options.expiration_time;
+            const std::vector<Key> mangled = mangle_all(keys);
+            auto entries = backend_get_multi(mangled);
+            std::vector<std::optional<Value>> results(keys.size());
+
+            // Ordered by the caller's key: the creator sees sorted, unique keys,
+            // and every caller takes locks in the same order (no deadlock).
+            std::map<Key, Pending> pending;
+            const TimePoint read_at = now();
+            for (std::size_t i = 0; i < keys.size(); ++i) {
+                const Freshness state = classify(entries[i], read_at, expiration);
+                if (state == Freshness::fresh) {
+                    hits.add();
+                    results[i] = std::move(entries[i]->value);
+                    continue;
+                }
+                auto [it, inserted] = pending.try_emplace(keys[i]);
+                Pending& p = it->second;
+                if (inserted) {
+                    p.mangled = mangled[i];
+                    p.state = state;
+                    if (state == Freshness::stale) p.stale = std::move(entries[i]);
+                }
+                p.positions.push_back(i);
+            }
+
+            std::vector<Key> recheck;
+            for (auto& [key, p] : pending) {
+                if (p.state == Freshness::stale && options.stale == StalePolicy::serve_while_regenerating) {
+                    p.lock = acquire(p.mangled, Acquire::try_only);
+                    if (!p.lock) {
+                        stale_served.add(p.positions.size());
+                        for (auto pos : p.positions) results[pos] = p.stale->value;
+                        p.resolved = true;
+                        continue;
+                    }
+                } else {
+                    misses.add();
+                    p.lock = acquire(p.mangled, Acquire::blocking);
+                    if (!p.lock && options.on_lock_timeout == LockTimeoutPolicy::raise) throw_lock_timeout();
+                }
+                if (p.lock) recheck.push_back(p.mangled);
+            }
+
+            if (!recheck.empty()) {
+                auto fresh = backend_get_multi(recheck);
+                const TimePoint checked_at = now();
+                std::size_t next = 0;
+                for (auto& [key, p] : pending) {
+                    if (p.resolved || !p.lock) continue;
+                    auto& entry = fresh[next++];
+                    if (classify(entry, checked_at, expiration) != Freshness::fresh) continue;
+                    for (auto pos : p.positions) results[pos] = entry->value;
+                    p.resolved = true;
+                }
+            }
+
+            std::vector<Key> to_create;
+            for (const auto& [key, p] : pending) {
+                if (!p.resolved) to_create.push_back(key);
+            }
+            if (!to_create.empty()) {
+                std::vector<Value> created = creator(std::as_const(to_create));
+                if (created.size() != to_create.size()) {
+                    throw Error("get_or_create_multi: creator returned " + std::to_string(created.size()) +
+                                " values for " + std::to_string(to_create.size()) + " keys");
+                }
+                creations.add(created.size());
+                const Metadata metadata = Metadata::created_now(now());
+                std::vector<std::pair<Key, entry_type>> to_store;
+                for (std::size_t i = 0; i < to_create.size(); ++i) {
+                    Pending& p = pending.find(to_create[i])->second;
+                    for (auto pos : p.positions) results[pos] = created[i];
+                    // A key whose lock timed out is returned but not stored.
+                    if (p.lock && (!opts.should_cache || opts.should_cache(created[i]))) {
+                        to_store.emplace_back(p.mangled, entry_type{std::move(created[i]), metadata});
+                    }
+                }
+                backend_set_multi(to_store);
+            }
+
+            std::vector<Value> out;
+            out.reserve(results.size());
+            for (auto& r : results) out.push_back(std::move(*r));
+            return out;
+        }
+    };
+
+    Core& core() const {
+        if (!core_) throw ConfigurationError("region is not configured: call configure() first");
+        return *core_;
+    }
+
+    std::shared_ptr<Core> core_;
+};
+
+}  // namespace dogpile

@@ -1,0 +1,91 @@
+#pragma once
+// The knobs of a Region, and of a single call.
+
+#include <chrono>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <optional>
+#include <string_view>
+
+#include "cached_value.hpp"
+#include "expiration.hpp"
+
+namespace dogpile {
+
+// dogpile.cache's invalidate(hard=True/False).
+enum class Invalidation {
+    hard,  // everything created before now is a miss
+    soft,  // everything created before now is stale: served while one caller regenerates
+};
+
+enum class StalePolicy {
+    serve_while_regenerating,  // dogpile.cache's behaviour: an expired value is returned while one caller recreates it
+    never_serve,               // expired values are never returned: callers wait for the new one
+};
+
+enum class LockTimeoutPolicy {
+    raise,         // throw LockTimeout
+    create_value,  // call the creator without the lock and return its value without storing it
+};
+
+enum class BackendErrorPolicy {
+    degrade,  // treat a failed read as a miss, a failed write as done; count and report it
+    raise,    // count, report, then rethrow to the caller
+};
+
+enum class ReplaceExisting { no, yes };
+
+struct BackendErrorEvent {
+    std::string_view operation;  // "get", "get_multi", "set", "set_multi", "erase", "erase_multi", "get_mutex", "lock"
+    std::exception_ptr error;
+    std::string_view message;  // what() of the error, when it is a std::exception
+};
+
+// Runs a regeneration somewhere else (a thread pool, an executor). The task
+// owns the key's lock and releases it when it finishes or is destroyed, so a
+// runner that drops the task never leaves the key locked.
+using AsyncCreationRunner = std::function<void(std::function<void()> regenerate)>;
+
+template <class Key>
+struct RegionOptions {
+    ExpirationTime expiration_time = ExpirationTime::never();
+    // Applied to every key before it reaches the backend (see key_mangler.hpp).
+    std::function<Key(const Key&)> key_mangler;
+    AsyncCreationRunner async_creation_runner;
+    // How long a caller waits for another caller's creation. nullopt: no limit.
+    std::optional<std::chrono::milliseconds> lock_timeout;
+    LockTimeoutPolicy on_lock_timeout = LockTimeoutPolicy::raise;
+    StalePolicy stale = StalePolicy::serve_while_regenerating;
+    BackendErrorPolicy on_backend_error = BackendErrorPolicy::degrade;
+    // Called (on the calling thread) for every backend error; must not throw.
+    std::function<void(const BackendErrorEvent&)> error_hook;
+    // Wall clock used for created-at stamps and expiry; tests inject their own.
+    std::function<TimePoint()> clock;
+};
+
+struct GetOptions {
+    // Overrides the region's expiration_time for this call.
+    std::optional<ExpirationTime> expiration_time;
+    // Return whatever is stored, expired or invalidated (dogpile.cache's ignore_expiration).
+    bool ignore_expiration = false;
+};
+
+template <class Value>
+struct GetOrCreateOptions {
+    std::optional<ExpirationTime> expiration_time;
+    // Values for which this returns false are returned but not stored.
+    std::function<bool(const Value&)> should_cache;
+};
+
+struct RegionStats {
+    std::uint64_t hits = 0;            // fresh values returned without locking
+    std::uint64_t misses = 0;          // keys that had no usable value
+    std::uint64_t stale_served = 0;    // expired values returned while another caller regenerates
+    std::uint64_t creations = 0;       // values produced by a creator
+    std::uint64_t lock_waits = 0;      // lock acquisitions that had to wait for another creator
+    std::uint64_t lock_timeouts = 0;   // waits that gave up after lock_timeout
+    std::uint64_t backend_errors = 0;  // exceptions thrown by the backend
+};
+
+}  // namespace dogpile
