@@ -1,0 +1,31 @@
+#pragma once
+// NullBackend: stores nothing, so every get is a miss. Useful to switch caching
+// off without touching the code that uses a region, and in tests that want
+// every call to reach the creator.
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "../backend.hpp"
+
+namespace dogpile {
+
+template <class Value, class Key = std::string>
+class NullBackend final : public Backend<Value, Key> {
+public:
+    using entry_type = CachedValue<Value>;
+
+    std::optional<entry_type> get(const Key& /*key*/) override { return std::nullopt; }
+    void set(const Key& /*key*/, const entry_type& /*entry*/) override {}
+    void erase(const Key& /*key*/) override {}
+
+    std::vector<std::optional<entry_type>> get_multi(const std::vector<Key>& keys) override {
+        return std::vector<std::optional<entry_type>>(keys.size());
+    }
+    void set_multi(const std::vector<std::pair<Key, entry_type>>& /*entries*/) override {}
+    void erase_multi(const std::vector<Key>& /*keys*/) override {}
+};
+
+}  // namespace dogpile

@@ -1,0 +1,3 @@
+#include <dogpile/redis.hpp>
+
+int main() { return 0; }
