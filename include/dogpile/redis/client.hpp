@@ -1,0 +1,168 @@
+#pragma once
+// Client: how backends reach Redis. Every operation names the key it is
+// about (the "routing key"), so that a cluster client (CRC16 slot -> node,
+// MOVED/ASK handling, one pool per node) can implement the same interface and
+// replace SingleServerClient without touching the backends.
+//
+// Contract for all implementations:
+// * command() / eval() throw ReplyError for an error reply; the batch
+//   operations (pipeline, batch, eval_batch) return error replies in place, so
+//   one failing entry does not hide the others' results.
+// * pipeline(routing_key, ...) runs commands that all touch keys of the
+//   routing key's slot (e.g. several commands on one hash) in one round trip.
+// * batch() and eval_batch() take commands with different routing keys. The
+//   single-server client sends them all in one round trip; a cluster client
+//   groups them per node (one round trip per node) and returns the replies in
+//   input order.
+// * A script call touching several keys must keep them in one slot (use a
+//   hash tag) to stay routable; the routing key of a ScriptCall is its first
+//   key.
+// * I/O errors and timeouts throw (IoError / TimeoutError); nothing is retried
+//   automatically, because a write that timed out may still have happened.
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <initializer_list>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "command.hpp"
+#include "connection.hpp"
+#include "options.hpp"
+#include "pool.hpp"
+#include "reply.hpp"
+#include "script.hpp"
+
+namespace dogpile::redis {
+
+// A command with the key that decides where it runs.
+struct KeyedCommand {
+    std::string key;
+    Command command;
+};
+
+class Client {
+public:
+    virtual ~Client() = default;
+
+    virtual Reply command(std::string_view routing_key, const Command& cmd) = 0;
+
+    virtual std::vector<Reply> pipeline(std::string_view routing_key, const std::vector<Command>& commands) = 0;
+
+    // EVALSHA calls of `scripts` among the commands that come back NOSCRIPT
+    // are retried after loading the script (see script.hpp).
+    virtual std::vector<Reply> batch(const std::vector<KeyedCommand>& commands,
+                                     const std::vector<const Script*>& scripts) = 0;
+
+    virtual Reply eval(const Script& script, const ScriptCall& call) = 0;
+
+    virtual std::vector<Reply> eval_batch(const Script& script, const std::vector<ScriptCall>& calls) = 0;
+
+    // Exclusive use of the connection that serves `routing_key`, for what the
+    // operations above do not cover (WATCH/MULTI, SCAN loops). Do not keep
+    // the reference after `fn` returns, and hand it back as found: same
+    // database, no open MULTI, no queued Pipeline (that one is discarded).
+    virtual void with_connection(std::string_view routing_key, const std::function<void(Connection&)>& fn) = 0;
+
+    // How to reach the server that serves `routing_key`, for a dedicated
+    // connection outside the pool (a subscriber for invalidation messages, a
+    // blocking command that needs a longer command_timeout).
+    virtual ConnectionOptions connection_options(std::string_view routing_key) const = 0;
+
+    // Round trips made on behalf of callers (connection handshakes excluded).
+    virtual std::uint64_t round_trips() const = 0;
+
+    // Conveniences over the virtual operations.
+    Reply command(std::string_view routing_key, std::initializer_list<std::string_view> argv) {
+        return command(routing_key, Command(argv));
+    }
+    std::vector<Reply> batch(const std::vector<KeyedCommand>& commands) { return batch(commands, {}); }
+    template <class Keys = std::initializer_list<std::string_view>, class Args = std::initializer_list<std::string_view>>
+    Reply eval(const Script& script, const Keys& keys, const Args& args) {
+        ScriptCall call;
+        for (const auto& k : keys) call.keys.emplace_back(std::string_view(k));
+        for (const auto& a : args) call.args.emplace_back(std::string_view(a));
+        return eval(script, call);
+    }
+
+    static std::string_view routing_key_of(const ScriptCall& call) noexcept {
+        return call.keys.empty() ? std::string_view{} : std::string_view(call.keys.front());
+    }
+};
+
+// One Redis server behind a ConnectionPool. Thread-safe.
+class SingleServerClient final : public Client {
+public:
+    explicit SingleServerClient(PoolOptions options) : pool_(std::make_shared<ConnectionPool>(std::move(options))) {}
+    explicit SingleServerClient(std::shared_ptr<ConnectionPool> pool) : pool_(std::move(pool)) {
+        if (!pool_) throw ConfigurationError("redis SingleServerClient: the pool is null");
+    }
+
+    using Client::batch;
+    using Client::command;
+    using Client::eval;
+
+    Reply command(std::string_view /*routing_key*/, const Command& cmd) override {
+        auto lease = pool_->acquire();
+        return lease->command(cmd);
+    }
+
+    std::vector<Reply> pipeline(std::string_view /*routing_key*/, const std::vector<Command>& commands) override {
+        if (commands.empty()) return {};
+        auto lease = pool_->acquire();
+        return lease->pipeline(commands);
+    }
+
+    std::vector<Reply> batch(const std::vector<KeyedCommand>& commands,
+                             const std::vector<const Script*>& scripts) override {
+        if (commands.empty()) return {};
+        auto lease = pool_->acquire();
+        return details::pipeline_with_script_recovery(
+            *lease, commands.size(), [&commands](std::size_t i) -> const Command& { return commands[i].command; },
+            scripts);
+    }
+
+    Reply eval(const Script& script, const ScriptCall& call) override {
+        auto lease = pool_->acquire();
+        return script.eval(*lease, call);
+    }
+
+    std::vector<Reply> eval_batch(const Script& script, const std::vector<ScriptCall>& calls) override {
+        if (calls.empty()) return {};
+        auto lease = pool_->acquire();
+        return script.eval_pipelined(*lease, calls);
+    }
+
+    void with_connection(std::string_view /*routing_key*/, const std::function<void(Connection&)>& fn) override {
+        auto lease = pool_->acquire();
+        fn(*lease);
+    }
+
+    ConnectionOptions connection_options(std::string_view /*routing_key*/) const override {
+        return pool_->options().connection;
+    }
+
+    std::uint64_t round_trips() const override { return pool_->round_trips(); }
+
+    ConnectionPool& pool() noexcept { return *pool_; }
+    const ConnectionPool& pool() const noexcept { return *pool_; }
+
+private:
+    std::shared_ptr<ConnectionPool> pool_;
+};
+
+inline std::shared_ptr<Client> make_client(PoolOptions options) {
+    return std::make_shared<SingleServerClient>(std::move(options));
+}
+
+// `url` (see options.hpp) replaces pool.connection.
+inline std::shared_ptr<Client> make_client(std::string_view url, PoolOptions pool = {}) {
+    pool.connection = ConnectionOptions::from_url(url);
+    return make_client(std::move(pool));
+}
+
+}  // namespace dogpile::redis

@@ -1,0 +1,146 @@
+#pragma once
+// What the Redis layer throws. Every class derives from dogpile::BackendError,
+// so a region that degrades on backend errors needs no Redis-specific catch.
+//
+//   Error                    anything that went wrong talking to Redis
+//   ├── IoError              the connection failed (refused, reset, EOF); it is
+//   │   │                    unusable afterwards and a pool discards it
+//   │   └── TimeoutError     connect or command timeout, also unusable after
+//   │       └── PoolTimeout  no pooled connection became free in time
+//   ├── ProtocolError        the stream could not be parsed, or a reply had a
+//   │                        type the caller did not expect
+//   └── ReplyError           the server answered with an error reply; the
+//       │                    connection stays usable
+//       └── AuthError        AUTH was refused while connecting
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "../errors.hpp"
+
+namespace dogpile::redis {
+
+class Error : public dogpile::BackendError {
+public:
+    using dogpile::BackendError::BackendError;
+};
+
+class IoError : public Error {
+public:
+    using Error::Error;
+};
+
+class TimeoutError : public IoError {
+public:
+    using IoError::IoError;
+};
+
+class PoolTimeout : public TimeoutError {
+public:
+    using TimeoutError::TimeoutError;
+};
+
+class ProtocolError : public Error {
+public:
+    using Error::Error;
+};
+
+// A cluster redirection carried by a MOVED or ASK error reply
+// ("MOVED 3999 127.0.0.1:6381"). Parsed here so a cluster router can be added
+// without touching the error type.
+struct Redirection {
+    enum class Kind { Moved, Ask };
+    Kind kind;
+    int slot;
+    std::string host;
+    int port;
+};
+
+class ReplyError : public Error {
+public:
+    // `message` is the server's text exactly ("NOSCRIPT No matching script...");
+    // `context`, when given, prefixes what() ("SELECT 99: ERR DB index ...").
+    explicit ReplyError(std::string message, std::string_view context = {})
+        : Error(context.empty() ? message : std::string(context) + ": " + message),
+          message_(std::move(message)) {}
+
+    const std::string& message() const noexcept { return message_; }
+
+    // The error's first word, which Redis uses as its error code: "ERR",
+    // "WRONGTYPE", "NOSCRIPT", "MOVED", ... (the whole message if it has no space).
+    std::string_view code() const noexcept { return code_of(message_); }
+
+    bool is_noscript() const noexcept { return code() == "NOSCRIPT"; }
+    bool is_moved() const noexcept { return code() == "MOVED"; }
+    bool is_ask() const noexcept { return code() == "ASK"; }
+    bool is_tryagain() const noexcept { return code() == "TRYAGAIN"; }
+    bool is_crossslot() const noexcept { return code() == "CROSSSLOT"; }
+    bool is_clusterdown() const noexcept { return code() == "CLUSTERDOWN"; }
+    bool is_wrongtype() const noexcept { return code() == "WRONGTYPE"; }
+    bool is_noauth() const noexcept { return code() == "NOAUTH"; }
+    bool is_wrongpass() const noexcept { return code() == "WRONGPASS"; }
+    bool is_noperm() const noexcept { return code() == "NOPERM"; }
+    bool is_loading() const noexcept { return code() == "LOADING"; }
+    bool is_busy() const noexcept { return code() == "BUSY"; }
+    bool is_readonly() const noexcept { return code() == "READONLY"; }
+    bool is_oom() const noexcept { return code() == "OOM"; }
+
+    std::optional<Redirection> redirection() const { return parse_redirection(message_); }
+
+    static std::string_view code_of(std::string_view message) noexcept {
+        return message.substr(0, message.find(' '));
+    }
+
+    // "MOVED <slot> <host>:<port>" or "ASK <slot> <host>:<port>"; the host may
+    // be an IPv6 address, so the port follows the last colon.
+    static std::optional<Redirection> parse_redirection(std::string_view message) {
+        Redirection r{Redirection::Kind::Moved, 0, {}, 0};
+        const std::string_view code = code_of(message);
+        if (code == "MOVED") {
+            r.kind = Redirection::Kind::Moved;
+        } else if (code == "ASK") {
+            r.kind = Redirection::Kind::Ask;
+        } else {
+            return std::nullopt;
+        }
+        std::string_view rest = message.substr(code.size());
+        if (rest.empty() || rest.front() != ' ') return std::nullopt;
+        rest.remove_prefix(1);
+        const auto space = rest.find(' ');
+        if (space == std::string_view::npos) return std::nullopt;
+        const auto slot = parse_number(rest.substr(0, space), 16383);
+        const std::string_view endpoint = rest.substr(space + 1);
+        const auto colon = endpoint.rfind(':');
+        if (!slot || colon == std::string_view::npos) return std::nullopt;
+        const auto port = parse_number(endpoint.substr(colon + 1), 65535);
+        if (!port) return std::nullopt;
+        r.slot = *slot;
+        r.host = std::string(endpoint.substr(0, colon));
+        r.port = *port;
+        return r;
+    }
+
+private:
+    static std::optional<int> parse_number(std::string_view s, int max) noexcept {
+        if (s.empty() || s.size() > 5) return std::nullopt;
+        int value = 0;
+        for (char c : s) {
+            if (c < '0' || c > '9') return std::nullopt;
+            value = value * 10 + (c - '0');
+        }
+        if (value > max) return std::nullopt;
+        return value;
+    }
+
+    std::string message_;
+};
+
+class AuthError : public ReplyError {
+public:
+    using ReplyError::ReplyError;
+};
+
+}  // namespace dogpile::redis

@@ -1,0 +1,216 @@
+#pragma once
+// ConnectionPool: a bounded set of Connections shared by many threads.
+//
+// * At most `size` connections exist; they are opened lazily, on demand.
+// * acquire() hands out an idle connection or opens a new one while under the
+//   bound, and otherwise waits up to acquire_timeout for one to come back
+//   (then PoolTimeout).
+// * A connection that saw an I/O error, a timeout or a protocol error is
+//   dropped when its lease ends; an idle one whose peer closed the socket (a
+//   restarted server) is dropped before it is handed out. Either way the slot
+//   is reopened on demand, so the pool heals by itself once Redis is back.
+// * The pool's lock only guards its bookkeeping: connecting, AUTH and every
+//   command run without it.
+//
+// Leases keep the pool's shared state alive, so a lease may outlive the
+// ConnectionPool object that issued it.
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "connection.hpp"
+#include "errors.hpp"
+#include "options.hpp"
+
+namespace dogpile::redis {
+
+struct PoolOptions {
+    // Upper bound on open connections.
+    std::size_t size = 8;
+    // How long acquire() waits for a free connection before PoolTimeout.
+    // Zero means "do not wait".
+    std::chrono::milliseconds acquire_timeout{1000};
+    ConnectionOptions connection;
+
+    void validate() const {
+        if (size == 0) throw ConfigurationError("redis pool options: size must be at least 1");
+        if (acquire_timeout.count() < 0) throw ConfigurationError("redis pool options: acquire_timeout must not be negative");
+        connection.validate();
+    }
+};
+
+namespace details {
+
+struct PoolState {
+    explicit PoolState(PoolOptions o) : options(std::move(o)) {}
+
+    const PoolOptions options;
+    std::mutex mutex;
+    std::condition_variable returned;
+    std::vector<std::unique_ptr<Connection>> idle;  // most recently used last
+    std::size_t open = 0;                           // idle + leased + being opened
+
+    // Written when a lease ends; read by tests and statistics.
+    std::atomic<std::uint64_t> round_trips{0};
+    std::atomic<std::uint64_t> created{0};
+    std::atomic<std::uint64_t> discarded{0};
+
+    void give_back(std::unique_ptr<Connection> connection, std::uint64_t round_trips_at_lease) {
+        round_trips.fetch_add(connection->round_trips() - round_trips_at_lease, std::memory_order_relaxed);
+        if (connection->broken()) {
+            forget_slot();
+            discarded.fetch_add(1, std::memory_order_relaxed);
+            connection.reset();  // closes the socket outside the lock
+            return;
+        }
+        {
+            std::lock_guard<std::mutex> lock(mutex);
+            idle.push_back(std::move(connection));
+        }
+        returned.notify_one();
+    }
+
+    void forget_slot() {
+        {
+            std::lock_guard<std::mutex> lock(mutex);
+            --open;
+        }
+        returned.notify_one();
+    }
+};
+
+}  // namespace details
+
+class ConnectionPool {
+public:
+    // A connection on loan. Returns it to the pool (or drops it, if broken)
+    // when destroyed.
+    class Lease {
+    public:
+        Lease(Lease&& other) noexcept
+            : state_(std::move(other.state_)), connection_(std::move(other.connection_)), start_(other.start_) {}
+        Lease& operator=(Lease&& other) noexcept {
+            if (this != &other) {
+                release();
+                state_ = std::move(other.state_);
+                connection_ = std::move(other.connection_);
+                start_ = other.start_;
+            }
+            return *this;
+        }
+        Lease(const Lease&) = delete;
+        Lease& operator=(const Lease&) = delete;
+        ~Lease() { release(); }
+
+        Connection& operator*() const noexcept { return *connection_; }
+        Connection* operator->() const noexcept { return connection_.get(); }
+        Connection& get() const noexcept { return *connection_; }
+
+        // Closes the connection instead of returning it (the caller knows it
+        // is in a state nobody else should inherit).
+        void discard() {
+            if (!connection_) return;
+            state_->round_trips.fetch_add(connection_->round_trips() - start_, std::memory_order_relaxed);
+            state_->discarded.fetch_add(1, std::memory_order_relaxed);
+            connection_.reset();
+            state_->forget_slot();
+            state_.reset();
+        }
+
+    private:
+        friend class ConnectionPool;
+        Lease(std::shared_ptr<details::PoolState> state, std::unique_ptr<Connection> connection)
+            : state_(std::move(state)), connection_(std::move(connection)), start_(connection_->round_trips()) {}
+
+        void release() noexcept {
+            if (!connection_) return;
+            state_->give_back(std::move(connection_), start_);
+            state_.reset();
+        }
+
+        std::shared_ptr<details::PoolState> state_;
+        std::unique_ptr<Connection> connection_;
+        std::uint64_t start_ = 0;
+    };
+
+    explicit ConnectionPool(PoolOptions options) : state_(make_state(std::move(options))) {}
+
+    // Waits up to options().acquire_timeout.
+    Lease acquire() { return acquire(state_->options.acquire_timeout); }
+
+    // Throws PoolTimeout when no connection becomes free in time, or what
+    // opening a new connection throws (IoError, AuthError, ...).
+    Lease acquire(std::chrono::milliseconds timeout) {
+        details::PoolState& s = *state_;
+        const auto deadline = std::chrono::steady_clock::now() + timeout;
+        std::unique_lock<std::mutex> lock(s.mutex);
+        for (;;) {
+            if (!s.idle.empty()) {
+                std::unique_ptr<Connection> connection = std::move(s.idle.back());
+                s.idle.pop_back();
+                lock.unlock();
+                if (connection->usable_after_idle()) return Lease(state_, std::move(connection));
+                s.discarded.fetch_add(1, std::memory_order_relaxed);
+                connection.reset();
+                lock.lock();
+                --s.open;  // its slot is ours to reuse below
+                continue;
+            }
+            if (s.open < s.options.size) {
+                ++s.open;
+                lock.unlock();
+                try {
+                    auto connection = std::make_unique<Connection>(s.options.connection);
+                    s.created.fetch_add(1, std::memory_order_relaxed);
+                    return Lease(state_, std::move(connection));
+                } catch (...) {
+                    s.forget_slot();
+                    throw;
+                }
+            }
+            const bool woke = s.returned.wait_until(
+                lock, deadline, [&s] { return !s.idle.empty() || s.open < s.options.size; });
+            if (!woke) {
+                throw PoolTimeout("redis " + s.options.connection.describe() + ": no pooled connection became free within " +
+                                  std::to_string(timeout.count()) + " ms (all " + std::to_string(s.options.size) +
+                                  " connections in use; raise PoolOptions::size or acquire_timeout)");
+            }
+        }
+    }
+
+    const PoolOptions& options() const noexcept { return state_->options; }
+
+    // Round trips made by commands on leased connections (handshakes of new
+    // connections are not counted); updated when a lease ends.
+    std::uint64_t round_trips() const noexcept { return state_->round_trips.load(std::memory_order_relaxed); }
+    std::uint64_t connections_created() const noexcept { return state_->created.load(std::memory_order_relaxed); }
+    std::uint64_t connections_discarded() const noexcept { return state_->discarded.load(std::memory_order_relaxed); }
+
+    // Connections that exist now (idle, leased or being opened) and idle ones.
+    std::size_t open_connections() const {
+        std::lock_guard<std::mutex> lock(state_->mutex);
+        return state_->open;
+    }
+    std::size_t idle_connections() const {
+        std::lock_guard<std::mutex> lock(state_->mutex);
+        return state_->idle.size();
+    }
+
+private:
+    static std::shared_ptr<details::PoolState> make_state(PoolOptions options) {
+        options.validate();
+        return std::make_shared<details::PoolState>(std::move(options));
+    }
+
+    std::shared_ptr<details::PoolState> state_;
+};
+
+}  // namespace dogpile::redis

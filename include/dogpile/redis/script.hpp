@@ -1,0 +1,187 @@
+#pragma once
+// Script: a Lua script run with EVALSHA. Its SHA-1 is computed locally, so the
+// normal path is one EVALSHA round trip and the source is sent only when the
+// server answers NOSCRIPT (after a restart, a failover or SCRIPT FLUSH): the
+// script is then loaded and the call retried once, in one more round trip.
+//
+// The same recovery works for pipelines: pipeline_with_scripts() sends a batch
+// in one round trip and, if some EVALSHA calls came back NOSCRIPT, loads those
+// scripts and re-runs exactly those calls in one more round trip. The re-run
+// calls execute after the rest of the batch, which is fine for a batch of
+// independent calls (a pipeline is not atomic anyway).
+
+#include <algorithm>
+#include <cstddef>
+#include <initializer_list>
+#include <iterator>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "../details/sha1.hpp"
+#include "command.hpp"
+#include "connection.hpp"
+#include "errors.hpp"
+#include "reply.hpp"
+
+namespace dogpile::redis {
+
+// One call of a script: its KEYS and ARGV.
+struct ScriptCall {
+    std::vector<std::string> keys;
+    std::vector<std::string> args;
+};
+
+class Script {
+public:
+    explicit Script(std::string source) : source_(std::move(source)), sha1_(dogpile::details::sha1_hex(source_)) {}
+
+    const std::string& source() const noexcept { return source_; }
+    // Lower-case hex, as SCRIPT LOAD returns it.
+    const std::string& sha1() const noexcept { return sha1_; }
+
+    // EVALSHA <sha1> <numkeys> keys... args...; for queueing into a pipeline.
+    // Keys and args are any ranges of string-likes; braced lists work too:
+    // script.evalsha_command({key}, {field, payload}).
+    template <class Keys = std::initializer_list<std::string_view>, class Args = std::initializer_list<std::string_view>>
+    Command evalsha_command(const Keys& keys, const Args& args) const {
+        Command c{"EVALSHA", sha1_};
+        c.arg(static_cast<unsigned long long>(std::size(keys)));
+        c.args(keys);
+        c.args(args);
+        return c;
+    }
+    Command evalsha_command(const ScriptCall& call) const { return evalsha_command(call.keys, call.args); }
+
+    Command load_command() const { return Command{"SCRIPT", "LOAD", source_}; }
+
+    // True when `cmd` is an EVALSHA (or EVALSHA_RO) of this script.
+    bool is_call(const Command& cmd) const noexcept {
+        if (cmd.size() < 2 || cmd[1] != sha1_) return false;
+        return iequals(cmd[0], "EVALSHA") || iequals(cmd[0], "EVALSHA_RO");
+    }
+
+    // SCRIPT LOAD, checking that the server names it by the same SHA-1.
+    void load(Connection& connection) const { check_loaded(connection.command(load_command())); }
+
+    // Runs the script; loads it and retries once on NOSCRIPT. An error reply
+    // (a runtime error in the script, WRONGTYPE, ...) throws ReplyError.
+    template <class Keys = std::initializer_list<std::string_view>, class Args = std::initializer_list<std::string_view>>
+    Reply eval(Connection& connection, const Keys& keys, const Args& args) const {
+        return eval_command(connection, evalsha_command(keys, args));
+    }
+    Reply eval(Connection& connection, const ScriptCall& call) const {
+        return eval_command(connection, evalsha_command(call));
+    }
+
+    // Many calls in one round trip (two if the script had to be loaded).
+    // Replies in order; error replies are returned, not thrown.
+    std::vector<Reply> eval_pipelined(Connection& connection, const std::vector<ScriptCall>& calls) const;
+
+    // Throws ProtocolError unless `reply` is the SHA-1 of this script (the
+    // reply to SCRIPT LOAD); an error reply throws ReplyError.
+    void check_loaded(const Reply& reply) const {
+        reply.throw_if_error("redis SCRIPT LOAD");
+        if (reply.view() != sha1_) {
+            throw ProtocolError("redis SCRIPT LOAD returned " + reply.as_string() + ", expected " + sha1_);
+        }
+    }
+
+private:
+    static bool iequals(std::string_view a, std::string_view b) noexcept {
+        if (a.size() != b.size()) return false;
+        for (std::size_t i = 0; i < a.size(); ++i) {
+            char x = a[i];
+            if (x >= 'a' && x <= 'z') x = static_cast<char>(x - 'a' + 'A');
+            if (x != b[i]) return false;
+        }
+        return true;
+    }
+
+    Reply eval_command(Connection& connection, const Command& cmd) const;
+
+    std::string source_;
+    std::string sha1_;
+};
+
+namespace details {
+
+inline bool is_noscript(const Reply& reply) {
+    return reply.is_error() && ReplyError::code_of(reply.error_message()) == "NOSCRIPT";
+}
+
+// The pipeline-with-recovery algorithm over commands given by index, so
+// callers holding commands in other structures need not copy them.
+template <class GetCommand>
+std::vector<Reply> pipeline_with_script_recovery(Connection& connection, std::size_t count, GetCommand&& get,
+                                                 const std::vector<const Script*>& scripts) {
+    std::vector<Reply> replies;
+    {
+        Pipeline p(connection);
+        for (std::size_t i = 0; i < count; ++i) p.add(static_cast<const Command&>(get(i)));
+        replies = p.execute();
+    }
+
+    // Which replies are NOSCRIPT for a script we can load, and which scripts.
+    std::vector<std::size_t> failed;
+    std::vector<const Script*> failed_script;
+    std::vector<const Script*> to_load;
+    for (std::size_t i = 0; i < replies.size(); ++i) {
+        if (!is_noscript(replies[i])) continue;
+        const Command& cmd = get(i);
+        const auto it = std::find_if(scripts.begin(), scripts.end(),
+                                     [&cmd](const Script* s) { return s != nullptr && s->is_call(cmd); });
+        if (it == scripts.end()) continue;
+        failed.push_back(i);
+        failed_script.push_back(*it);
+        if (std::find(to_load.begin(), to_load.end(), *it) == to_load.end()) to_load.push_back(*it);
+    }
+    if (failed.empty()) return replies;
+
+    std::vector<Reply> retried;
+    {
+        Pipeline p(connection);
+        for (const Script* s : to_load) p.add(s->load_command());
+        for (std::size_t i : failed) p.add(static_cast<const Command&>(get(i)));
+        retried = p.execute();
+    }
+    for (std::size_t k = 0; k < to_load.size(); ++k) {
+        // A script that does not compile: its calls get the compile error,
+        // which says more than the NOSCRIPT that follows from it.
+        if (!retried[k].is_error()) to_load[k]->check_loaded(retried[k]);
+    }
+    for (std::size_t j = 0; j < failed.size(); ++j) {
+        const std::size_t k = static_cast<std::size_t>(
+            std::find(to_load.begin(), to_load.end(), failed_script[j]) - to_load.begin());
+        replies[failed[j]] = retried[k].is_error() ? retried[k] : retried[to_load.size() + j];
+    }
+    return replies;
+}
+
+}  // namespace details
+
+// Runs `commands` in one round trip; EVALSHA calls of any of `scripts` that
+// come back NOSCRIPT are retried after loading their script (one more round
+// trip). Replies in order; error replies are returned, not thrown.
+inline std::vector<Reply> pipeline_with_scripts(Connection& connection, const std::vector<Command>& commands,
+                                                const std::vector<const Script*>& scripts) {
+    return details::pipeline_with_script_recovery(
+        connection, commands.size(), [&commands](std::size_t i) -> const Command& { return commands[i]; }, scripts);
+}
+
+inline std::vector<Reply> Script::eval_pipelined(Connection& connection, const std::vector<ScriptCall>& calls) const {
+    std::vector<Command> commands;
+    commands.reserve(calls.size());
+    for (const ScriptCall& call : calls) commands.push_back(evalsha_command(call));
+    return pipeline_with_scripts(connection, commands, {this});
+}
+
+inline Reply Script::eval_command(Connection& connection, const Command& cmd) const {
+    std::vector<Reply> replies = details::pipeline_with_script_recovery(
+        connection, 1, [&cmd](std::size_t) -> const Command& { return cmd; }, {this});
+    replies.front().throw_if_error("redis EVALSHA " + sha1_.substr(0, 12));
+    return std::move(replies.front());
+}
+
+}  // namespace dogpile::redis
