@@ -102,7 +102,7 @@ public:
         return c.with_mangled(key, [&](const Key& k) -> Value {
             const ExpirationTime& expiration = opts.expiration_time ? *opts.expiration_time : c.options.expiration_time;
             auto entry = c.backend_get(k);
-            const Freshness state = c.classify(entry, c.now(), expiration);
+            const Freshness state = c.classify(entry, expiration);
             if (state == Freshness::fresh) {
                 c.hits.add();
                 return std::move(entry->value);
@@ -228,8 +228,9 @@ private:
             return out;
         }
 
-        Freshness classify(const std::optional<entry_type>& entry, TimePoint now,
-                           const ExpirationTime& expiration) const {
+        // Reads the clock only when an expiration time applies: the hit path of
+        // a never-expiring region does not pay for it.
+        Freshness classify(const std::optional<entry_type>& entry, const ExpirationTime& expiration) const {
             if (!entry) return Freshness::missing;
             const Metadata& m = entry->metadata;
             if (m.version != Metadata::current_version) return Freshness::missing;
@@ -239,7 +240,7 @@ private:
             if (hard != 0 && created < hard) return Freshness::missing;
             const auto soft = soft_invalidated_at.load(std::memory_order_acquire);
             if (soft != 0 && created < soft) return Freshness::stale;
-            if (expiration.expired(m.created_at, now)) return Freshness::stale;
+            if (!expiration.is_never() && expiration.expired(m.created_at, now())) return Freshness::stale;
             return Freshness::fresh;
         }
 
@@ -247,7 +248,7 @@ private:
             if (!entry) return std::nullopt;
             if (opts.ignore_expiration) return entry;
             const ExpirationTime& expiration = opts.expiration_time ? *opts.expiration_time : options.expiration_time;
-            if (classify(entry, now(), expiration) != Freshness::fresh) return std::nullopt;
+            if (classify(entry, expiration) != Freshness::fresh) return std::nullopt;
             return entry;
         }
 
@@ -417,7 +418,7 @@ private:
         Value recheck_or_create(const Key& key, Creator& creator, const GetOrCreateOptions<Value>& opts,
                                 const ExpirationTime& expiration) {
             auto entry = backend_get(key);
-            if (classify(entry, now(), expiration) == Freshness::fresh) return std::move(entry->value);
+            if (classify(entry, expiration) == Freshness::fresh) return std::move(entry->value);
             return create_and_store(key, creator, opts);
         }
 
@@ -453,9 +454,8 @@ private:
             // Ordered by the caller's key: the creator sees sorted, unique keys,
             // and every caller takes locks in the same order (no deadlock).
             std::map<Key, Pending> pending;
-            const TimePoint read_at = now();
             for (std::size_t i = 0; i < keys.size(); ++i) {
-                const Freshness state = classify(entries[i], read_at, expiration);
+                const Freshness state = classify(entries[i], expiration);
                 if (state == Freshness::fresh) {
                     hits.add();
                     results[i] = std::move(entries[i]->value);
@@ -491,12 +491,11 @@ private:
 
             if (!recheck.empty()) {
                 auto fresh = backend_get_multi(recheck);
-                const TimePoint checked_at = now();
                 std::size_t next = 0;
                 for (auto& [key, p] : pending) {
                     if (p.resolved || !p.lock) continue;
                     auto& entry = fresh[next++];
-                    if (classify(entry, checked_at, expiration) != Freshness::fresh) continue;
+                    if (classify(entry, expiration) != Freshness::fresh) continue;
                     for (auto pos : p.positions) results[pos] = entry->value;
                     p.resolved = true;
                 }

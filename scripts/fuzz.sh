@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets (clang++, ASan+UBSan) and runs each one for
+# the given number of seconds on a scratch copy of its seed corpus.
+#   scripts/fuzz.sh [seconds-per-target]   (default 60)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+seconds=${1:-60}
+cmake -S . -B build-fuzz -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDOGPILE_FUZZ=ON \
+  -DDOGPILE_BUILD_TESTS=OFF -DDOGPILE_BUILD_EXAMPLES=OFF -DDOGPILE_BUILD_BENCH=OFF
+cmake --build build-fuzz -j"$(nproc)" --target dogpile_fuzz
+bash fuzz/run_all.sh build-fuzz "$seconds"
