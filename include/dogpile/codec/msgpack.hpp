@@ -1,0 +1,112 @@
+#pragma once
+// MsgpackCodec<T>: the generic codec for anything msgpack-c can pack and
+// convert: strings, integers, floats, vectors, maps, optionals, tuples and
+// user types with MSGPACK_DEFINE.
+//
+//   MsgpackCodec<std::map<std::string, std::vector<int>>> codec;
+//   std::string bytes = codec.encode(value);
+//   auto back = codec.decode(bytes);   // DecodeError on malformed input or a type mismatch
+//
+// Decoding first walks the payload with dogpile's own validator (limits,
+// depth, exactly one object, no trailing bytes). msgpack-c allocates for an
+// array or map as soon as it reads the header, so only a payload whose every
+// count has been proven by the bytes that follow reaches it; its memory use is
+// then proportional to the payload size.
+
+#include <cstddef>
+#include <exception>
+#include <new>
+#include <string>
+#include <string_view>
+
+#include "../errors.hpp"
+#include "details/msgpack_include.hpp"
+#include "details/msgpack_reader.hpp"
+#include "limits.hpp"
+
+namespace dogpile::codec {
+
+namespace details {
+
+// msgpack-c's packer writes straight into the result string.
+struct StringSink {
+    std::string* out;
+    void write(const char* data, std::size_t size) { out->append(data, size); }
+};
+
+inline msgpack::unpack_limit to_unpack_limit(const DecodeLimits& limits) {
+    return msgpack::unpack_limit(limits.max_array_length, limits.max_map_length, limits.max_string_length,
+                                 limits.max_bin_length, limits.max_ext_length, limits.max_depth);
+}
+
+// Checks that `bytes` is exactly one well-formed msgpack object within `limits`.
+inline void validate_msgpack(std::string_view bytes, const DecodeLimits& limits) {
+    limits.check_payload_size(bytes.size());
+    MsgpackReader reader(bytes, limits);
+    reader.skip_object();
+    reader.expect_end();
+}
+
+}  // namespace details
+
+template <class T>
+class MsgpackCodec {
+public:
+    using value_type = T;
+
+    MsgpackCodec() = default;
+    explicit MsgpackCodec(DecodeLimits limits) : limits_(limits) {}
+
+    const DecodeLimits& limits() const noexcept { return limits_; }
+
+    std::string encode(const T& value) const {
+        std::string out;
+        encode_to(value, out);
+        return out;
+    }
+
+    // Appends the encoding of `value` to `out`.
+    void encode_to(const T& value, std::string& out) const {
+        try {
+            details::StringSink sink{&out};
+            msgpack::pack(sink, value);
+        } catch (const Error&) {
+            throw;
+        } catch (const std::bad_alloc&) {
+            throw;
+        } catch (const std::exception& e) {
+            // msgpack-c reports containers over 2^32-1 elements as length/runtime errors.
+            throw EncodeError(std::string("msgpack codec: cannot encode value: ") + e.what());
+        }
+    }
+
+    T decode(std::string_view bytes) const {
+        details::validate_msgpack(bytes, limits_);
+        try {
+            std::size_t offset = 0;
+            const msgpack::object_handle handle =
+                msgpack::unpack(bytes.data(), bytes.size(), offset, nullptr, nullptr, details::to_unpack_limit(limits_));
+            if (offset != bytes.size()) {
+                throw DecodeError("msgpack codec: " + std::to_string(bytes.size() - offset) +
+                                  " trailing byte(s) after the object");
+            }
+            return handle.get().as<T>();
+        } catch (const Error&) {
+            throw;
+        } catch (const std::bad_alloc&) {
+            throw;
+        } catch (const msgpack::type_error&) {
+            throw DecodeError("msgpack codec: the payload's msgpack types do not match the value type");
+        } catch (const msgpack::unpack_error& e) {
+            throw DecodeError(std::string("msgpack codec: ") + e.what());
+        } catch (const std::exception& e) {
+            // A user adaptor's own complaint about the data is still bad data.
+            throw DecodeError(std::string("msgpack codec: cannot convert the payload: ") + e.what());
+        }
+    }
+
+private:
+    DecodeLimits limits_{};
+};
+
+}  // namespace dogpile::codec
