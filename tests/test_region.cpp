@@ -409,6 +409,32 @@ TEST_F(RegionTest, BackendErrorPolicyRaise) {
     EXPECT_EQ(r.lock_registry_size(), 0u);
 }
 
+namespace {
+// A backend that cannot encode what it is given, as a codec would refuse a value.
+struct RefusingBackend : RecordingBackend<std::string> {
+    void set(const std::string& key, const dogpile::CachedValue<std::string>& entry) override {
+        if (entry.value == "unencodable") throw dogpile::EncodeError("cannot encode");
+        if (entry.value.size() > 8) throw dogpile::LimitExceeded("payload over limit");
+        RecordingBackend::set(key, entry);
+    }
+};
+}  // namespace
+
+TEST_F(RegionTest, UnencodableValueReachesTheCallerEvenWhenDegrading) {
+    auto refusing = std::make_shared<RefusingBackend>();
+    int reported = 0;
+    auto o = options();
+    o.error_hook = [&](const dogpile::BackendErrorEvent&) { ++reported; };
+    Region<std::string> r(refusing, o);
+    EXPECT_THROW(r.get_or_create("k", [] { return std::string("unencodable"); }), dogpile::EncodeError);
+    EXPECT_THROW(r.get_or_create("k", [] { return std::string("far too long"); }), dogpile::LimitExceeded);
+    EXPECT_EQ(reported, 2);
+    EXPECT_EQ(r.stats().backend_errors, 2u);
+    EXPECT_EQ(r.lock_registry_size(), 0u);
+    EXPECT_FALSE(refusing->peek("k"));
+    EXPECT_EQ(r.get_or_create("k", [] { return std::string("fine"); }), "fine");
+}
+
 TEST_F(RegionTest, ThrowingErrorHookDoesNotBreakDegradation) {
     auto o = options();
     o.error_hook = [](const dogpile::BackendErrorEvent&) { throw std::runtime_error("hook"); };

@@ -254,25 +254,38 @@ private:
 
         // --- backend calls: errors are counted, reported and, by policy, swallowed
 
+        // Called inside a catch block. A value the backend cannot encode, or one
+        // over a configured limit, is the caller's problem rather than the
+        // store's: degrading would silently never cache it, so it is rethrown
+        // whatever the policy (after being counted and reported).
         void on_backend_error(std::string_view operation) const {
             backend_errors.add();
             std::exception_ptr error = std::current_exception();
+            std::string message;
+            bool callers_fault = false;
+            try {
+                std::rethrow_exception(error);
+            } catch (const EncodeError& e) {
+                message = e.what();
+                callers_fault = true;
+            } catch (const LimitExceeded& e) {
+                message = e.what();
+                callers_fault = true;
+            } catch (const std::exception& e) {
+                message = e.what();
+            } catch (...) {
+                message = "unknown error";
+            }
             if (options.error_hook) {
-                std::string message;
-                try {
-                    std::rethrow_exception(error);
-                } catch (const std::exception& e) {
-                    message = e.what();
-                } catch (...) {
-                    message = "unknown error";
-                }
                 try {
                     options.error_hook(BackendErrorEvent{operation, error, message});
                 } catch (...) {
                     // A failing hook must not turn a degraded read into a crash.
                 }
             }
-            if (options.on_backend_error == BackendErrorPolicy::raise) std::rethrow_exception(error);
+            if (callers_fault || options.on_backend_error == BackendErrorPolicy::raise) {
+                std::rethrow_exception(error);
+            }
         }
 
         template <class F>
