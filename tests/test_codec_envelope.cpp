@@ -41,13 +41,21 @@ std::string bytes(std::initializer_list<int> values) {
 
 TimePoint at_micros(std::int64_t micros) { return TimePoint(std::chrono::duration_cast<Duration>(microseconds(micros))); }
 
-Metadata sample_metadata() { return Metadata{at_micros(dogpile_test::envelope_created_us), 1, ExpiryOwner::region}; }
+Metadata sample_metadata() {
+    return Metadata{at_micros(dogpile_test::envelope_created_us), 1, ExpiryOwner::region,
+                    std::chrono::duration_cast<Duration>(microseconds(dogpile_test::envelope_creation_us))};
+}
 
-const std::string golden_header =
+// Format 1 as first written: 13 bytes of fields, no creation time.
+const std::string format1_header =
     bytes({0xc1, 0x01, 0x0d, 0x00, 0x06, 0x0a, 0x24, 0x18, 0x20, 0x22, 0x40, 0x00, 0x00, 0x00, 0x01, 0x00});
+// Format 1 with the creation time (250,000 us) appended: 21 bytes of fields.
+const std::string golden_header =
+    bytes({0xc1, 0x01, 0x15, 0x00, 0x06, 0x0a, 0x24, 0x18, 0x20, 0x22, 0x40, 0x00, 0x00, 0x00, 0x01, 0x00,
+           0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0xd0, 0x90});
 
 TEST(Envelope, GoldenBytes) {
-    EXPECT_EQ(envelope::header_size, 16u);
+    EXPECT_EQ(envelope::header_size, 24u);
     EXPECT_EQ(to_hex(envelope::wrap(sample_metadata(), "payload")), to_hex(golden_header + "payload"));
 }
 
@@ -62,6 +70,7 @@ TEST(Envelope, RoundTrip) {
             EXPECT_EQ(back.metadata.created_at, metadata.created_at);
             EXPECT_EQ(back.metadata.version, metadata.version);
             EXPECT_EQ(back.metadata.expiry_owner, metadata.expiry_owner);
+            EXPECT_EQ(back.metadata.creation_time, metadata.creation_time);
             EXPECT_EQ(back.payload, payload);
             EXPECT_EQ(back.payload.data(), wrapped.data() + envelope::header_size);  // a view, not a copy
         }
@@ -81,12 +90,20 @@ TEST(Envelope, KeepsMicrosecondsAndFloorsTheRest) {
 }
 
 TEST(Envelope, SkipsFieldsAppendedByNewerWriters) {
-    // Field block of 21 bytes: format 1's 13 plus 8 a later version defines.
+    // Field block of 29 bytes: today's 21 plus 8 a later version defines.
     std::string wrapped = golden_header;
-    wrapped[2] = 21;
+    wrapped[2] = 29;
     wrapped += std::string(8, '\x7f') + "payload";
     const envelope::Unwrapped back = envelope::unwrap(wrapped);
     EXPECT_EQ(back.metadata.created_at, at_micros(dogpile_test::envelope_created_us));
+    EXPECT_EQ(back.metadata.creation_time, sample_metadata().creation_time);
+    EXPECT_EQ(back.payload, "payload");
+}
+
+TEST(Envelope, ReadsEnvelopesWrittenBeforeCreationTimeExisted) {
+    const envelope::Unwrapped back = envelope::unwrap(format1_header + "payload");
+    EXPECT_EQ(back.metadata.created_at, at_micros(dogpile_test::envelope_created_us));
+    EXPECT_EQ(back.metadata.creation_time, Duration::zero());
     EXPECT_EQ(back.payload, "payload");
 }
 
@@ -118,7 +135,7 @@ TEST(Envelope, MalformedHeadersAreDecodeErrors) {
     bad[2] = 12;  // too short for format 1's fields
     EXPECT_THROW(envelope::unwrap(bad), DecodeError);
     bad = wrapped;
-    bad[2] = 14;  // claims one more field byte than there is
+    bad[2] = 22;  // claims one more field byte than there is
     EXPECT_THROW(envelope::unwrap(bad), DecodeError);
 }
 
@@ -164,6 +181,8 @@ TEST(EnvelopeInterop, ReadsANewerPythonWritersEnvelope) {
     EXPECT_EQ(unwrapped.metadata.created_at, at_micros(dogpile_test::envelope_created_us));
     EXPECT_EQ(unwrapped.metadata.version, 1u);
     EXPECT_EQ(unwrapped.metadata.expiry_owner, ExpiryOwner::store);
+    EXPECT_EQ(unwrapped.metadata.creation_time,
+              std::chrono::duration_cast<Duration>(microseconds(dogpile_test::envelope_creation_us)));
     EXPECT_EQ(FlagsCodec{KeyTemplate::of(golden_flags())}.decode(unwrapped.payload), golden_flags());
 }
 

@@ -24,9 +24,14 @@ struct Metadata {
     TimePoint created_at{};
     std::uint32_t version = current_version;
     ExpiryOwner expiry_owner = ExpiryOwner::region;
+    // How long the creator took: early refresh (XFetch) starts sooner for
+    // values that are slow to make. Zero when unknown.
+    Duration creation_time{};
 
-    static Metadata created_now(TimePoint now) { return Metadata{now, current_version, ExpiryOwner::region}; }
-    static Metadata store_managed() { return Metadata{TimePoint{}, current_version, ExpiryOwner::store}; }
+    static Metadata created_now(TimePoint now, Duration creation_time = {}) {
+        return Metadata{now, current_version, ExpiryOwner::region, creation_time};
+    }
+    static Metadata store_managed() { return Metadata{TimePoint{}, current_version, ExpiryOwner::store, {}}; }
 };
 
 template <class V>

@@ -10,12 +10,15 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <exception>
 #include <functional>
 #include <map>
 #include <memory>
 #include <optional>
+#include <random>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -104,6 +107,9 @@ public:
             auto entry = c.backend_get(k);
             const Freshness state = c.classify(entry, expiration);
             if (state == Freshness::fresh) {
+                if (c.wants_early_refresh(*entry, expiration, opts)) {
+                    return c.refresh_early(core_, k, std::move(*entry), creator, opts);
+                }
                 c.hits.add();
                 return std::move(entry->value);
             }
@@ -176,13 +182,14 @@ public:
         s.lock_waits = c.lock_waits.load();
         s.lock_timeouts = c.lock_timeouts.load();
         s.backend_errors = c.backend_errors.load();
+        s.early_refreshes = c.early_refreshes.load();
         return s;
     }
 
     void reset_stats() {
         Core& c = core();
         for (auto* counter : {&c.hits, &c.misses, &c.stale_served, &c.creations, &c.lock_waits, &c.lock_timeouts,
-                              &c.backend_errors}) {
+                              &c.backend_errors, &c.early_refreshes}) {
             counter->reset();
         }
     }
@@ -206,7 +213,7 @@ private:
         std::atomic<TimePoint::rep> hard_invalidated_at{0};
         std::atomic<TimePoint::rep> soft_invalidated_at{0};
         mutable details::StripedCounter hits, misses, stale_served, creations, lock_waits, lock_timeouts,
-            backend_errors;
+            backend_errors, early_refreshes;
 
         TimePoint now() const { return options.clock ? options.clock() : WallClock::now(); }
 
@@ -386,12 +393,64 @@ private:
 
         template <class Creator>
         Value create_and_store(const Key& key, Creator& creator, const GetOrCreateOptions<Value>& opts) {
+            const TimePoint started = now();
             Value value = creator();
             creations.add();
             if (!opts.should_cache || opts.should_cache(value)) {
-                backend_set(key, entry_type{value, Metadata::created_now(now())});
+                const TimePoint finished = now();
+                const Duration took = std::max(Duration::zero(), finished - started);
+                backend_set(key, entry_type{value, Metadata::created_now(finished, took)});
             }
             return value;
+        }
+
+        // --- early refresh (XFetch) -----------------------------------------------
+
+        double random_unit() const {
+            if (options.random) return options.random();
+            thread_local std::mt19937_64 engine{std::random_device{}()};
+            // [0, 1) mirrored to (0, 1]: ln() must never see 0.
+            return 1.0 - std::uniform_real_distribution<double>(0.0, 1.0)(engine);
+        }
+
+        bool wants_early_refresh(const entry_type& entry, const ExpirationTime& expiration,
+                                 const GetOrCreateOptions<Value>& opts) const {
+            const std::optional<EarlyRefresh>& early = opts.early_refresh ? opts.early_refresh : options.early_refresh;
+            if (!early || early->beta <= 0.0 || expiration.is_never()) return false;
+            const Metadata& m = entry.metadata;
+            if (m.expiry_owner == ExpiryOwner::store || m.creation_time <= Duration::zero()) return false;
+            using Seconds = std::chrono::duration<double>;
+            const double gap = Seconds(m.created_at + *expiration.duration() - now()).count();
+            const double scale = Seconds(m.creation_time).count() * early->beta;
+            // Beyond 50 scales the chance is below e^-50: skip the random draw.
+            if (gap > 50.0 * scale) return false;
+            return -scale * std::log(random_unit()) >= gap;
+        }
+
+        // The caller that wins the key's lock recomputes; anyone else (and the
+        // winner too, when an async runner takes the work) returns the fresh value.
+        template <class Creator>
+        Value refresh_early(const std::shared_ptr<Core>& self, const Key& key, entry_type entry, Creator& creator,
+                            const GetOrCreateOptions<Value>& opts) {
+            auto lock = acquire(key, Acquire::try_only);
+            if (!lock) {
+                hits.add();
+                return std::move(entry.value);
+            }
+            early_refreshes.add();
+            if constexpr (std::is_copy_constructible_v<std::decay_t<Creator>>) {
+                if (options.async_creation_runner) {
+                    hand_off(self, key, std::move(*lock), creator, opts);
+                    hits.add();
+                    return std::move(entry.value);
+                }
+            }
+            auto current = backend_get(key);
+            if (current && current->metadata.created_at != entry.metadata.created_at) {
+                hits.add();  // refreshed by somebody else between our read and our lock
+                return std::move(current->value);
+            }
+            return create_and_store(key, creator, opts);
         }
 
         template <class Creator>
@@ -519,13 +578,18 @@ private:
                 if (!p.resolved) to_create.push_back(key);
             }
             if (!to_create.empty()) {
+                const TimePoint started = now();
                 std::vector<Value> created = creator(std::as_const(to_create));
                 if (created.size() != to_create.size()) {
                     throw Error("get_or_create_multi: creator returned " + std::to_string(created.size()) +
                                 " values for " + std::to_string(to_create.size()) + " keys");
                 }
                 creations.add(created.size());
-                const Metadata metadata = Metadata::created_now(now());
+                const TimePoint finished = now();
+                // Each value is stamped with the batch's duration: what a single
+                // refresh of it would cost is unknown, the batch is an upper bound.
+                const Metadata metadata =
+                    Metadata::created_now(finished, std::max(Duration::zero(), finished - started));
                 std::vector<std::pair<Key, entry_type>> to_store;
                 for (std::size_t i = 0; i < to_create.size(); ++i) {
                     Pending& p = pending.find(to_create[i])->second;

@@ -42,6 +42,18 @@ struct BackendErrorEvent {
     std::string_view message;  // what() of the error, when it is a std::exception
 };
 
+// Probabilistic early recomputation (XFetch; Vattani, Chierichetti and
+// Lowenstein, "Optimal Probabilistic Cache Stampede Prevention", VLDB 2015).
+// A caller that reads a still-fresh value recomputes it early when
+//     now - creation_time * beta * ln(random()) >= created_at + expiration_time
+// with random() uniform in (0, 1] and creation_time how long the last creator
+// took. Slow values and values close to expiry refresh sooner; only the caller
+// that wins the key's lock refreshes, everyone else keeps getting the fresh
+// value without waiting.
+struct EarlyRefresh {
+    double beta = 1.0;  // > 1 refreshes earlier; 0 never refreshes early
+};
+
 // Runs a regeneration somewhere else (a thread pool, an executor). The task
 // owns the key's lock and releases it when it finishes or is destroyed, so a
 // runner that drops the task never leaves the key locked.
@@ -60,8 +72,12 @@ struct RegionOptions {
     BackendErrorPolicy on_backend_error = BackendErrorPolicy::degrade;
     // Called (on the calling thread) for every backend error; must not throw.
     std::function<void(const BackendErrorEvent&)> error_hook;
-    // Wall clock used for created-at stamps and expiry; tests inject their own.
+    // Off by default. Early refreshes go to async_creation_runner when one is set.
+    std::optional<EarlyRefresh> early_refresh;
+    // Wall clock used for created-at stamps, expiry and creator timing; tests inject their own.
     std::function<TimePoint()> clock;
+    // Uniform in (0, 1], for early refresh; tests inject their own.
+    std::function<double()> random;
 };
 
 struct GetOptions {
@@ -76,6 +92,8 @@ struct GetOrCreateOptions {
     std::optional<ExpirationTime> expiration_time;
     // Values for which this returns false are returned but not stored.
     std::function<bool(const Value&)> should_cache;
+    // Overrides the region's early refresh for this call (EarlyRefresh{0} turns it off).
+    std::optional<EarlyRefresh> early_refresh;
 };
 
 struct RegionStats {
@@ -86,6 +104,7 @@ struct RegionStats {
     std::uint64_t lock_waits = 0;      // lock acquisitions that had to wait for another creator
     std::uint64_t lock_timeouts = 0;   // waits that gave up after lock_timeout
     std::uint64_t backend_errors = 0;  // exceptions thrown by the backend
+    std::uint64_t early_refreshes = 0; // fresh values recomputed early (XFetch)
 };
 
 }  // namespace dogpile

@@ -52,5 +52,6 @@ inline Dict to_dict(const Flags& flags) {
 }
 
 constexpr std::int64_t envelope_created_us = 1700000000123456;
+constexpr std::int64_t envelope_creation_us = 250000;
 
 }  // namespace dogpile_test

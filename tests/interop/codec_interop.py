@@ -70,7 +70,8 @@ def unwrap(data):
     if data[0] != 0xC1 or data[1] != 1 or data[2] < 13:
         raise ValueError("not a format-1 dogpile envelope: %r" % data[:3])
     created_us, version, flags = struct.unpack(">qIB", data[3:16])
-    return created_us, version, flags, data[3 + data[2]:]
+    creation_us = struct.unpack(">Q", data[16:24])[0] if data[2] >= 21 else 0
+    return created_us, version, flags, creation_us, data[3 + data[2]:]
 
 
 # --- the cases (mirrored in the C++ tests) ------------------------------------
@@ -98,6 +99,7 @@ NESTED = {
 }
 
 ENVELOPE_CREATED_US = 1700000000123456
+ENVELOPE_CREATION_US = 250000
 
 
 def emit(case):
@@ -112,9 +114,10 @@ def emit(case):
     if case == "bits70":
         return pack_bits(flags(70))
     if case == "envelope":
-        # A newer writer's envelope: the store-expiry flag and 8 bytes of a field
-        # this format version does not define yet.
-        return wrap(ENVELOPE_CREATED_US, 1, 0x01, msgpack.packb(pack_values(GOLDEN_FLAGS)), extra=b"\x00" * 8)
+        # A newer writer's envelope: the store-expiry flag, a creation time of
+        # 250 ms, and 8 bytes of a field this format version does not define yet.
+        extra = struct.pack(">Q", ENVELOPE_CREATION_US) + b"\x00" * 8
+        return wrap(ENVELOPE_CREATED_US, 1, 0x01, msgpack.packb(pack_values(GOLDEN_FLAGS)), extra=extra)
     raise SystemExit("unknown case %r" % case)
 
 
@@ -126,9 +129,10 @@ def check(case, data):
         expected = flags(25 if case == "bits25" else 70)
         got = unpack_bits(data, expected.keys())
     elif case == "envelope":
-        expected = (ENVELOPE_CREATED_US, 1, 0, GOLDEN_FLAGS)
-        created_us, version, flags_byte, payload = unwrap(data)
-        got = (created_us, version, flags_byte, unpack_values(msgpack.unpackb(payload), template_of(GOLDEN_FLAGS)))
+        expected = (ENVELOPE_CREATED_US, 1, 0, ENVELOPE_CREATION_US, GOLDEN_FLAGS)
+        created_us, version, flags_byte, creation_us, payload = unwrap(data)
+        got = (created_us, version, flags_byte, creation_us,
+               unpack_values(msgpack.unpackb(payload), template_of(GOLDEN_FLAGS)))
     else:
         raise SystemExit("unknown case %r" % case)
     if got != expected:

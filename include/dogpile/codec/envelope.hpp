@@ -13,7 +13,9 @@
 //   3       8     created_at: int64 microseconds since the Unix epoch
 //   11      4     Metadata::version (uint32)
 //   15      1     flags: bit 0 = expiry owned by the store; other bits reserved
-//   16      N-13  fields appended by later writers (skipped by this reader)
+//   16      8     creation_time: uint64 microseconds the creator took (when N >= 21;
+//                 absent in envelopes written before early refresh existed: read as 0)
+//   24      N-21  fields appended by later writers (skipped by this reader)
 //   3+N     ...   the codec's payload
 //
 // 0xC1 is the one byte msgpack never uses, so an enveloped payload can never
@@ -28,7 +30,9 @@
 //
 // Python: magic, fmt, n = payload[:3]; created_us, version, flags =
 //         struct.unpack(">qIB", payload[3:16]); value = payload[3 + n:]
+//         creation_us = struct.unpack(">Q", payload[16:24])[0] if n >= 21 else 0
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -45,8 +49,10 @@ namespace envelope {
 
 inline constexpr std::uint8_t magic = 0xc1;
 inline constexpr std::uint8_t format_version = 1;
-// Field block length written by this version; readers require at least this.
-inline constexpr std::size_t fields_size = 13;
+// Field block length of format 1 as first written; readers require at least this.
+inline constexpr std::size_t min_fields_size = 13;
+// Field block length this version writes (adds creation_time).
+inline constexpr std::size_t fields_size = 21;
 // Bytes in front of the payload in what wrap() writes.
 inline constexpr std::size_t header_size = 3 + fields_size;
 
@@ -97,6 +103,8 @@ inline void append_header(std::string& out, const Metadata& metadata) {
     details::put_big_endian(out, static_cast<std::uint64_t>(static_cast<std::int64_t>(micros.count())));
     details::put_big_endian(out, metadata.version);
     out.push_back(static_cast<char>(flags));
+    const auto creation = std::chrono::floor<std::chrono::microseconds>(metadata.creation_time);
+    details::put_big_endian(out, static_cast<std::uint64_t>(std::max<std::int64_t>(0, creation.count())));
 }
 
 inline std::string wrap(const Metadata& metadata, std::string_view payload) {
@@ -125,9 +133,9 @@ inline Unwrapped unwrap(std::string_view bytes) {
                       size);
     }
     const std::size_t block = static_cast<std::uint8_t>(bytes[2]);
-    if (block < fields_size) {
+    if (block < min_fields_size) {
         details::fail("field block of " + std::to_string(block) + " bytes, format 1 needs " +
-                          std::to_string(fields_size),
+                          std::to_string(min_fields_size),
                       size);
     }
     if (size < 3 + block) details::fail("truncated header", size);
@@ -146,6 +154,15 @@ inline Unwrapped unwrap(std::string_view bytes) {
     const auto flags = static_cast<std::uint8_t>(bytes[15]);
     result.metadata.expiry_owner =
         (flags & details::flag_store_expiry) != 0 ? ExpiryOwner::store : ExpiryOwner::region;
+    if (block >= 21) {
+        const auto creation_micros = details::get_big_endian<std::uint64_t>(bytes, 16);
+        constexpr auto max_creation = static_cast<std::uint64_t>(max_micros);
+        if (creation_micros > max_creation) {
+            details::fail("creation_time " + std::to_string(creation_micros) + "us is outside the clock's range", size);
+        }
+        result.metadata.creation_time =
+            std::chrono::duration_cast<Duration>(microseconds(static_cast<std::int64_t>(creation_micros)));
+    }
     result.payload = bytes.substr(3 + block);
     return result;
 }
