@@ -1,0 +1,180 @@
+#pragma once
+// Option types shared by the Redis backends (backends/redis.hpp,
+// backends/redis_hash.hpp, backends/redis_symmetric.hpp): limits, payload
+// mode, TTL policy, statistics, and the validation they all apply.
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "../cached_value.hpp"
+#include "../errors.hpp"
+#include "../region_options.hpp"
+#include "client.hpp"
+#include "lock.hpp"
+
+namespace dogpile::redis {
+
+// Ceilings on what a backend writes and accepts back. Bytes in Redis are
+// input from outside (another service, an older release), so a read checks
+// them too: an over-limit payload is a corrupt one (a DecodeError, a miss).
+struct BackendLimits {
+    // A Redis key, a hash key or a hash field, in bytes (prefixes included).
+    std::size_t max_key_bytes = 16 * 1024;
+    // A stored value in bytes, the envelope included.
+    std::size_t max_payload_bytes = std::size_t{16} << 20;  // 16 MiB
+
+    void validate(std::string_view backend) const {
+        if (max_key_bytes == 0) throw ConfigurationError(std::string(backend) + ": limits.max_key_bytes must be positive");
+        if (max_payload_bytes == 0) {
+            throw ConfigurationError(std::string(backend) + ": limits.max_payload_bytes must be positive");
+        }
+    }
+};
+
+// What the bytes of a hash field are.
+enum class PayloadMode : std::uint8_t {
+    // Exactly the codec's bytes (values-only msgpack for the A-to-B workload),
+    // readable by any service that knows the codec. They carry no timestamp:
+    // values are reported as Metadata::store_managed(), so a region serves
+    // them as fresh and the hash's TTL does the expiring.
+    raw,
+    // codec/envelope.hpp's header {created_at, version} in front of the
+    // codec's bytes, so a region's expiration_time and soft invalidation work.
+    envelope,
+};
+
+// When a hash gets its TTL.
+enum class TtlPolicy : std::uint8_t {
+    // When the hash is created (it had no TTL before the write). Later writes
+    // to other fields never prolong it, so no entry outlives the TTL counted
+    // from the hash's first write: stale data is the risk being avoided.
+    on_create,
+    // Every write sets the TTL again: an active hash lives on.
+    refresh_on_write,
+    // No TTL: entries live until erased (or evicted by Redis' maxmemory policy).
+    none,
+};
+
+inline const char* to_string(PayloadMode mode) noexcept {
+    return mode == PayloadMode::raw ? "raw" : "envelope";
+}
+
+inline const char* to_string(TtlPolicy policy) noexcept {
+    switch (policy) {
+        case TtlPolicy::on_create: return "on_create";
+        case TtlPolicy::refresh_on_write: return "refresh_on_write";
+        case TtlPolicy::none: break;
+    }
+    return "none";
+}
+
+// Called for errors a backend absorbs instead of throwing: one undecodable
+// entry or one failed hash among the results of get_multi (the others are
+// still served). Errors a backend throws reach the region's own error_hook.
+// Called on the calling thread; must not throw (what it throws is swallowed).
+using BackendErrorHook = std::function<void(const BackendErrorEvent&)>;
+
+struct RedisBackendStats {
+    // Stored values that could not be decoded (corrupt, truncated, over
+    // limits.max_payload_bytes, unknown envelope version): each was a miss.
+    std::uint64_t decode_errors = 0;
+    // Keys refused by get_multi because they exceed limits.max_key_bytes.
+    std::uint64_t rejected_keys = 0;
+    // Error replies absorbed by get_multi (e.g. WRONGTYPE for one hash).
+    std::uint64_t reply_errors = 0;
+};
+
+namespace details {
+
+inline void validate_client(const std::shared_ptr<Client>& client, std::string_view backend) {
+    if (!client) throw ConfigurationError(std::string(backend) + ": options.client must not be null");
+}
+
+// PX / PEXPIRE take whole milliseconds; a TTL that rounds to 0 ms would be an error reply.
+inline std::chrono::milliseconds validate_ttl(const std::optional<Duration>& ttl, std::string_view what,
+                                              std::string_view backend) {
+    if (!ttl) return std::chrono::milliseconds(0);
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(*ttl);
+    if (ms.count() < 1) {
+        throw ConfigurationError(std::string(backend) + ": " + std::string(what) +
+                                 " must be at least 1 ms (Redis expiry has millisecond resolution)");
+    }
+    return ms;
+}
+
+inline void validate_lock(const std::optional<LockOptions>& lock, std::string_view backend) {
+    if (!lock) return;
+    try {
+        lock->validate();
+    } catch (const ConfigurationError& e) {
+        throw ConfigurationError(std::string(backend) + ": distributed_lock: " + e.what());
+    }
+}
+
+// The hash stores' TTL rules: a TTL policy needs a TTL and `none` must not have one.
+inline std::chrono::milliseconds validate_hash_ttl(const std::optional<Duration>& ttl, TtlPolicy policy,
+                                                   std::string_view backend) {
+    if (policy == TtlPolicy::none) {
+        if (ttl) {
+            throw ConfigurationError(std::string(backend) +
+                                     ": ttl is set but ttl_policy is none; choose on_create or refresh_on_write, "
+                                     "or drop the ttl");
+        }
+        return std::chrono::milliseconds(0);
+    }
+    if (!ttl) {
+        throw ConfigurationError(std::string(backend) + ": ttl_policy " + to_string(policy) +
+                                 " needs a ttl (or use TtlPolicy::none for entries without expiry)");
+    }
+    return validate_ttl(ttl, "ttl", backend);
+}
+
+// Rare events: plain atomics are enough.
+struct BackendCounters {
+    std::atomic<std::uint64_t> decode_errors{0};
+    std::atomic<std::uint64_t> rejected_keys{0};
+    std::atomic<std::uint64_t> reply_errors{0};
+
+    RedisBackendStats snapshot() const noexcept {
+        RedisBackendStats s;
+        s.decode_errors = decode_errors.load(std::memory_order_relaxed);
+        s.rejected_keys = rejected_keys.load(std::memory_order_relaxed);
+        s.reply_errors = reply_errors.load(std::memory_order_relaxed);
+        return s;
+    }
+    void reset() noexcept {
+        decode_errors.store(0, std::memory_order_relaxed);
+        rejected_keys.store(0, std::memory_order_relaxed);
+        reply_errors.store(0, std::memory_order_relaxed);
+    }
+};
+
+// Reports an absorbed error through the hook. A throwing hook must not turn a
+// served batch into a failed one.
+inline void report(const BackendErrorHook& hook, std::string_view operation, std::exception_ptr error) noexcept {
+    if (!hook) return;
+    try {
+        std::string message;
+        try {
+            std::rethrow_exception(error);
+        } catch (const std::exception& e) {
+            message = e.what();
+        } catch (...) {
+            message = "unknown error";
+        }
+        hook(BackendErrorEvent{operation, error, message});
+    } catch (...) {
+    }
+}
+
+}  // namespace details
+
+}  // namespace dogpile::redis

@@ -1,0 +1,1066 @@
+// RedisHashBackend against a real redis-server: the DESIGN.md layout byte for
+// byte, the TTL policies, NOSCRIPT and restart recovery, round trips, binary
+// safety, corrupt payloads, limits, the Region on top, the distributed lock
+// hook, and interop with a Python service (tests/interop/hash_store_interop.py).
+
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <ostream>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include <dogpile/backends/redis_hash.hpp>
+#include <dogpile/codec/bitpacked.hpp>
+#include <dogpile/codec/envelope.hpp>
+#include <dogpile/codec/msgpack.hpp>
+#include <dogpile/codec/values.hpp>
+#include <dogpile/redis.hpp>
+#include <dogpile/region.hpp>
+
+#include "support/latch.hpp"
+#include "support/manual_clock.hpp"
+#include "support/redis_server.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using dogpile::BackendErrorEvent;
+using dogpile::ConfigurationError;
+using dogpile::DecodeError;
+using dogpile::ExpiryOwner;
+using dogpile::HashKey;
+using dogpile::HashKeyScheme;
+using dogpile::LimitExceeded;
+using dogpile::Region;
+using dogpile::RegionOptions;
+using dogpile::RedisHashBackend;
+using dogpile::RedisHashBackendOptions;
+using dogpile::codec::Dict;
+using dogpile::codec::Flags;
+using dogpile::codec::FlagsCodec;
+using dogpile::codec::KeyTemplate;
+using dogpile::codec::List;
+using dogpile::codec::MsgpackCodec;
+using dogpile::codec::ValuesCodec;
+using dogpile::redis::PayloadMode;
+using dogpile::redis::TtlPolicy;
+using dogpile::test::Latch;
+using dogpile::test::ManualClock;
+using dogpile::test::RawReply;
+using dogpile::test::RedisServer;
+
+using FlagsBackend = RedisHashBackend<Flags, FlagsCodec>;
+using StringBackend = RedisHashBackend<std::string>;
+using FlagsRegion = Region<Flags, HashKey>;
+
+// --- helpers -------------------------------------------------------------------
+
+std::string bytes(std::initializer_list<int> values) {
+    std::string out;
+    for (int v : values) out.push_back(static_cast<char>(v));
+    return out;
+}
+
+std::string hex(std::string_view data) {
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string out;
+    for (char c : data) {
+        const auto b = static_cast<unsigned char>(c);
+        if (!out.empty()) out += ' ';
+        out += digits[b >> 4];
+        out += digits[b & 15];
+    }
+    return out;
+}
+
+std::string random_bytes(std::size_t n, unsigned seed) {
+    std::mt19937 gen(seed);
+    std::uniform_int_distribution<int> byte(0, 255);
+    std::string out(n, '\0');
+    for (auto& c : out) c = static_cast<char>(byte(gen));
+    return out;
+}
+
+// Sorted: a, bb, ccc, ... alternately true and false; values-only bytes below.
+Flags golden_flags() {
+    return {{"a", true},     {"bb", false},     {"ccc", true},      {"dddd", false},
+            {"eeeee", true}, {"ffffff", false}, {"ggggggg", true}, {"hhhhhhhh", false}};
+}
+const std::string golden_bytes = bytes({0x98, 0xc3, 0xc2, 0xc3, 0xc2, 0xc3, 0xc2, 0xc3, 0xc2});
+
+Flags other_flags() {
+    Flags f = golden_flags();
+    for (auto& [k, v] : f) v = !v;
+    return f;
+}
+
+FlagsCodec flags_codec() { return FlagsCodec{KeyTemplate::of(golden_flags())}; }
+
+// Keys unique to the running test, so tests sharing one server never collide.
+std::string test_prefix() {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    return std::string(info->test_suite_name()) + "." + info->name() + ":";
+}
+
+RedisServer& server() { return RedisServer::shared(); }
+
+std::shared_ptr<dogpile::redis::Client> client_for(const RedisServer& s) {
+    return dogpile::redis::make_client(s.url());
+}
+
+RawReply raw(const RedisServer& s, const std::vector<std::string>& argv) {
+    RawReply r = s.raw(argv);
+    EXPECT_FALSE(r.is_error()) << argv.front() << ": " << r.str;
+    return r;
+}
+
+long long pttl(const RedisServer& s, const std::string& key) { return raw(s, {"PTTL", key}).integer; }
+
+std::optional<std::string> raw_hget(const RedisServer& s, const std::string& hash, const std::string& field) {
+    RawReply r = raw(s, {"HGET", hash, field});
+    if (r.is_nil()) return std::nullopt;
+    return r.str;
+}
+
+// "calls=N" of one command in INFO commandstats (0 when it never ran).
+long long command_calls(const RedisServer& s, const std::string& command) {
+    const std::string info = raw(s, {"INFO", "commandstats"}).str;
+    const std::string tag = "cmdstat_" + command + ":calls=";
+    const auto at = info.find(tag);
+    if (at == std::string::npos) return 0;
+    return std::stoll(info.substr(at + tag.size()));
+}
+
+RedisHashBackendOptions hash_options(std::shared_ptr<dogpile::redis::Client> client,
+                                     std::optional<dogpile::Duration> ttl = std::chrono::hours(1),
+                                     TtlPolicy policy = TtlPolicy::on_create) {
+    RedisHashBackendOptions o;
+    o.client = std::move(client);
+    o.ttl = ttl;
+    o.ttl_policy = policy;
+    return o;
+}
+
+std::shared_ptr<FlagsBackend> flags_backend(RedisHashBackendOptions o) {
+    return std::make_shared<FlagsBackend>(std::move(o), flags_codec());
+}
+
+template <class E, class F>
+std::string message_of(F&& fn) {
+    try {
+        fn();
+    } catch (const E& e) {
+        return e.what();
+    } catch (const std::exception& e) {
+        ADD_FAILURE() << "threw the wrong exception type: " << e.what();
+        return {};
+    }
+    ADD_FAILURE() << "did not throw";
+    return {};
+}
+
+// --- HashKey and HashKeyScheme ---------------------------------------------------
+
+TEST(HashKeyScheme, BuildsTheDesignLayout) {
+    const HashKeyScheme calculated{"calculated-a|"};
+    EXPECT_EQ(calculated.key(7, 42), (HashKey{"calculated-a|7", "42"}));
+    EXPECT_EQ(calculated.key(std::string("u-7"), "o 42"), (HashKey{"calculated-a|u-7", "o 42"}));
+    EXPECT_EQ(calculated.key(-3L, 18446744073709551615ULL), (HashKey{"calculated-a|-3", "18446744073709551615"}));
+    EXPECT_EQ(calculated.hash_of(7), "calculated-a|7");
+    EXPECT_EQ(calculated.hash_of(std::string_view("x")), "calculated-a|x");
+    EXPECT_EQ(calculated.prefix(), "calculated-a|");
+    EXPECT_EQ(calculated.key(7, 42).key(), "calculated-a|7");
+}
+
+TEST(HashKey, ComparesHashesAndOrdersByHashThenField) {
+    const HashKey a{"h1", "f2"}, b{"h1", "f10"}, c{"h2", "a"};
+    EXPECT_EQ(a, (HashKey{"h1", "f2"}));
+    EXPECT_NE(a, b);
+    EXPECT_LT(b, a);  // bytewise: "f10" < "f2"
+    EXPECT_LT(a, c);
+    EXPECT_FALSE(c < a);
+    // "h|" + "x" vs "h" + "|x": same concatenation, different keys.
+    EXPECT_NE((HashKey{"h|", "x"}), (HashKey{"h", "|x"}));
+    std::unordered_set<HashKey> set{a, b, c, HashKey{"h1", "f2"}, HashKey{"h|", "x"}, HashKey{"h", "|x"}};
+    EXPECT_EQ(set.size(), 5u);
+    EXPECT_EQ(set.count(HashKey{"h2", "a"}), 1u);
+}
+
+// --- options ------------------------------------------------------------------
+
+TEST(RedisHashBackendOptions, RejectsOptionsThatCannotWork) {
+    auto client = client_for(server());
+    auto make = [&](auto&& tweak) {
+        auto o = hash_options(client);
+        tweak(o);
+        return message_of<ConfigurationError>([&] { FlagsBackend(o, flags_codec()); });
+    };
+    EXPECT_NE(make([](auto& o) { o.client = nullptr; }).find("client"), std::string::npos);
+    EXPECT_NE(make([](auto& o) { o.ttl.reset(); }).find("needs a ttl"), std::string::npos);
+    EXPECT_NE(make([](auto& o) {
+                  o.ttl.reset();
+                  o.ttl_policy = TtlPolicy::refresh_on_write;
+              }).find("refresh_on_write"),
+              std::string::npos);
+    EXPECT_NE(make([](auto& o) { o.ttl_policy = TtlPolicy::none; }).find("ttl_policy is none"), std::string::npos);
+    EXPECT_NE(make([](auto& o) { o.ttl = std::chrono::microseconds(10); }).find("1 ms"), std::string::npos);
+    EXPECT_NE(make([](auto& o) { o.max_fields_per_call = 0; }).find("max_fields_per_call"), std::string::npos);
+    EXPECT_NE(make([](auto& o) { o.max_fields_per_call = 100000; }).find("max_fields_per_call"), std::string::npos);
+    EXPECT_NE(make([](auto& o) { o.limits.max_key_bytes = 0; }).find("max_key_bytes"), std::string::npos);
+    EXPECT_NE(make([](auto& o) { o.limits.max_payload_bytes = 0; }).find("max_payload_bytes"), std::string::npos);
+
+    // What does work: no TTL at all with the none policy.
+    EXPECT_NO_THROW(FlagsBackend(hash_options(client, std::nullopt, TtlPolicy::none), flags_codec()));
+}
+
+// --- layout and TTL ---------------------------------------------------------------
+
+TEST(HashLayout, RawPayloadIsExactlyTheValuesOnlyBytes) {
+    auto backend = flags_backend(hash_options(client_for(server())));
+    const HashKeyScheme scheme{test_prefix() + "calculated-a|"};
+    backend->set(scheme.key(7, 42), {golden_flags(), dogpile::Metadata::created_now(dogpile::WallClock::now())});
+
+    const RawReply all = raw(server(), {"HGETALL", scheme.hash_of(7)});
+    ASSERT_EQ(all.elements.size(), 2u);
+    EXPECT_EQ(all.elements[0].str, "42");
+    EXPECT_EQ(hex(all.elements[1].str), "98 c3 c2 c3 c2 c3 c2 c3 c2");
+    EXPECT_EQ(hex(all.elements[1].str), hex(golden_bytes));
+    EXPECT_EQ(raw(server(), {"TYPE", scheme.hash_of(7)}).str, "hash");
+
+    const auto entry = backend->get(scheme.key(7, 42));
+    ASSERT_TRUE(entry);
+    EXPECT_EQ(entry->value, golden_flags());
+    EXPECT_EQ(entry->metadata.expiry_owner, ExpiryOwner::store);
+    EXPECT_FALSE(backend->get(scheme.key(7, 43)));
+    EXPECT_FALSE(backend->get(scheme.key(8, 42)));
+}
+
+TEST(HashLayout, DocumentedConstructionCompilesAndWorks) {
+    // As in the header comment of backends/redis_hash.hpp.
+    auto client = client_for(server());
+    const KeyTemplate key_template = KeyTemplate::of(golden_flags());
+    auto backend = std::make_shared<dogpile::RedisHashBackend<Flags, FlagsCodec>>(
+        dogpile::RedisHashBackendOptions{client, std::chrono::hours(1)}, FlagsCodec{key_template});
+    dogpile::Region<Flags, dogpile::HashKey> region(backend);
+    const HashKeyScheme calculated{test_prefix() + "calculated-a|"};
+    EXPECT_EQ(region.get_or_create(calculated.key(1, 2), [] { return golden_flags(); }), golden_flags());
+    backend->erase_hash(calculated.hash_of(1));
+    EXPECT_FALSE(backend->get(calculated.key(1, 2)));
+    EXPECT_EQ(backend->options().ttl_policy, TtlPolicy::on_create);
+    EXPECT_EQ(backend->options().payload, PayloadMode::raw);
+    EXPECT_EQ(backend->codec().key_template(), key_template);
+}
+
+TEST(HashLayout, BitpackedFlagsAreStoredAsTheirFewBytes) {
+    Flags flags;
+    for (int i = 0; i < 25; ++i) flags.emplace("perm_" + std::to_string(100 + i), i % 3 == 0);
+    const dogpile::codec::BitpackedCodec codec{KeyTemplate::of(flags)};
+    auto backend = std::make_shared<RedisHashBackend<Flags, dogpile::codec::BitpackedCodec>>(
+        hash_options(client_for(server())), codec);
+    const HashKey key{test_prefix() + "a|1", "1"};
+    backend->set(key, {flags, {}});
+    const auto stored = raw_hget(server(), key.hash, key.field);
+    ASSERT_TRUE(stored);
+    EXPECT_EQ(*stored, codec.encode(flags));
+    EXPECT_LE(stored->size(), 5u) << "25 flags: a msgpack uint32 at most";
+    EXPECT_EQ(backend->get(key)->value, flags);
+}
+
+TEST(HashTtl, OnCreateSetsTheTtlOnTheFirstWriteOnly) {
+    const auto ttl = std::chrono::hours(1);
+    const long long ttl_ms = std::chrono::duration_cast<std::chrono::milliseconds>(ttl).count();
+    auto backend = flags_backend(hash_options(client_for(server()), ttl));
+    const HashKeyScheme scheme{test_prefix() + "a|"};
+    const std::string hash = scheme.hash_of(1);
+
+    backend->set(scheme.key(1, 1), {golden_flags(), {}});
+    const long long first = pttl(server(), hash);
+    EXPECT_GT(first, ttl_ms - 60000);
+    EXPECT_LE(first, ttl_ms);
+
+    // Pretend the hash is 59:55 old: 5 s left. A later field must not prolong it.
+    raw(server(), {"PEXPIRE", hash, "5000"});
+    backend->set(scheme.key(1, 2), {other_flags(), {}});
+    backend->set_multi({{scheme.key(1, 3), {golden_flags(), {}}}, {scheme.key(1, 4), {golden_flags(), {}}}});
+    const long long later = pttl(server(), hash);
+    EXPECT_GT(later, 0);
+    EXPECT_LE(later, 5000);
+    EXPECT_EQ(raw(server(), {"HLEN", hash}).integer, 4);
+
+    // Rewriting an existing field does not prolong it either.
+    backend->set(scheme.key(1, 1), {other_flags(), {}});
+    EXPECT_LE(pttl(server(), hash), 5000);
+}
+
+TEST(HashTtl, OnCreateGivesAHashWithoutTtlOne) {
+    // Somebody created the hash without a TTL: the next write must not leave it immortal.
+    auto backend = flags_backend(hash_options(client_for(server()), std::chrono::minutes(10)));
+    const HashKey key{test_prefix() + "legacy", "1"};
+    raw(server(), {"HSET", key.hash, "other", "x"});
+    ASSERT_EQ(pttl(server(), key.hash), -1);
+    backend->set(key, {golden_flags(), {}});
+    EXPECT_GT(pttl(server(), key.hash), 0);
+    EXPECT_EQ(raw_hget(server(), key.hash, "other"), "x");
+}
+
+TEST(HashTtl, SetMultiAppliesTheRulePerHash) {
+    auto backend = flags_backend(hash_options(client_for(server()), std::chrono::hours(1)));
+    const HashKeyScheme scheme{test_prefix() + "a|"};
+    backend->set(scheme.key("old", 1), {golden_flags(), {}});
+    raw(server(), {"PEXPIRE", scheme.hash_of("old"), "5000"});
+
+    backend->set_multi({{scheme.key("old", 2), {golden_flags(), {}}},
+                        {scheme.key("new", 1), {golden_flags(), {}}},
+                        {scheme.key("new", 2), {other_flags(), {}}}});
+    EXPECT_LE(pttl(server(), scheme.hash_of("old")), 5000);
+    EXPECT_GT(pttl(server(), scheme.hash_of("new")), 3600000 - 60000);
+    EXPECT_EQ(backend->get(scheme.key("new", 2))->value, other_flags());
+}
+
+TEST(HashTtl, RefreshOnWriteSetsTheTtlOnEveryWrite) {
+    auto backend = flags_backend(hash_options(client_for(server()), std::chrono::hours(1), TtlPolicy::refresh_on_write));
+    const HashKeyScheme scheme{test_prefix() + "a|"};
+    const std::string hash = scheme.hash_of(1);
+    backend->set(scheme.key(1, 1), {golden_flags(), {}});
+    raw(server(), {"PEXPIRE", hash, "5000"});
+    backend->set(scheme.key(1, 2), {golden_flags(), {}});
+    EXPECT_GT(pttl(server(), hash), 3600000 - 60000);
+
+    raw(server(), {"PEXPIRE", hash, "5000"});
+    backend->set_multi({{scheme.key(1, 3), {golden_flags(), {}}}});
+    EXPECT_GT(pttl(server(), hash), 3600000 - 60000);
+}
+
+TEST(HashTtl, NoneLeavesTheHashWithoutTtl) {
+    auto backend = flags_backend(hash_options(client_for(server()), std::nullopt, TtlPolicy::none));
+    const HashKeyScheme scheme{test_prefix() + "a|"};
+    backend->set(scheme.key(1, 1), {golden_flags(), {}});
+    backend->set_multi({{scheme.key(1, 2), {golden_flags(), {}}}, {scheme.key(2, 1), {other_flags(), {}}}});
+    EXPECT_EQ(pttl(server(), scheme.hash_of(1)), -1);
+    EXPECT_EQ(pttl(server(), scheme.hash_of(2)), -1);
+    EXPECT_EQ(raw_hget(server(), scheme.hash_of(1), "2"), golden_bytes);
+    EXPECT_EQ(backend->get(scheme.key(2, 1))->value, other_flags());
+}
+
+// --- scripts: NOSCRIPT recovery, chunking -------------------------------------------
+
+TEST(HashScripts, SetRecoversAfterScriptFlush) {
+    auto backend = flags_backend(hash_options(client_for(server())));
+    const HashKeyScheme scheme{test_prefix() + "a|"};
+    backend->set(scheme.key(1, 1), {golden_flags(), {}});
+    raw(server(), {"SCRIPT", "FLUSH"});
+    backend->set(scheme.key(2, 1), {other_flags(), {}});
+    EXPECT_EQ(backend->get(scheme.key(2, 1))->value, other_flags());
+    EXPECT_GT(pttl(server(), scheme.hash_of(2)), 0);
+}
+
+TEST(HashScripts, PipelinedSetMultiRecoversAfterScriptFlush) {
+    auto client = client_for(server());
+    auto backend = flags_backend(hash_options(client));
+    const HashKeyScheme scheme{test_prefix() + "a|"};
+    backend->set(scheme.key(0, 0), {golden_flags(), {}});
+    raw(server(), {"SCRIPT", "FLUSH"});
+
+    std::vector<std::pair<HashKey, FlagsBackend::entry_type>> entries;
+    for (int a = 0; a < 5; ++a) {
+        for (int b = 0; b < 4; ++b) entries.push_back({scheme.key(a, b), {(a + b) % 2 ? golden_flags() : other_flags(), {}}});
+    }
+    const auto before = client->round_trips();
+    backend->set_multi(entries);
+    EXPECT_EQ(client->round_trips() - before, 2u) << "one pipeline, then SCRIPT LOAD + the retried calls";
+    for (const auto& [key, entry] : entries) {
+        EXPECT_EQ(backend->get(key)->value, entry.value) << key;
+        EXPECT_GT(pttl(server(), key.hash), 0);
+    }
+    // Loaded again: the next batch is one round trip.
+    const auto again = client->round_trips();
+    backend->set_multi(entries);
+    EXPECT_EQ(client->round_trips() - again, 1u);
+}
+
+TEST(HashScripts, SetMultiSplitsHugeHashesBelowLuasUnpackLimit) {
+    // 5000 fields = 10000 values: a single unpack() would fail (Lua 5.1 stops near 8000).
+    auto client = client_for(server());
+    auto backend = std::make_shared<StringBackend>(hash_options(client));
+    const std::string hash = test_prefix() + "huge";
+    std::vector<std::pair<HashKey, StringBackend::entry_type>> entries;
+    for (int i = 0; i < 5000; ++i) entries.push_back({HashKey{hash, std::to_string(i)}, {"v" + std::to_string(i), {}}});
+    backend->set(entries.front().first, entries.front().second);  // loads the script
+    raw(server(), {"CONFIG", "RESETSTAT"});
+    const auto before = client->round_trips();
+    backend->set_multi(entries);
+    EXPECT_EQ(client->round_trips() - before, 1u);
+    EXPECT_EQ(command_calls(server(), "evalsha"), 5) << "1000 fields per call by default";
+    EXPECT_EQ(raw(server(), {"HLEN", hash}).integer, 5000);
+    EXPECT_EQ(backend->get(HashKey{hash, "4999"})->value, "v4999");
+
+    auto small_chunks = hash_options(client);
+    small_chunks.max_fields_per_call = 7;
+    StringBackend chunked(small_chunks);
+    std::vector<std::pair<HashKey, StringBackend::entry_type>> twenty;
+    for (int i = 0; i < 20; ++i) twenty.push_back({HashKey{hash + "2", std::to_string(i)}, {"w", {}}});
+    raw(server(), {"CONFIG", "RESETSTAT"});
+    chunked.set_multi(twenty);
+    EXPECT_EQ(command_calls(server(), "evalsha"), 3);
+    EXPECT_EQ(raw(server(), {"HLEN", hash + "2"}).integer, 20);
+
+    // The largest allowed chunk still fits under the unpack() limit.
+    auto largest = hash_options(client);
+    largest.max_fields_per_call = dogpile::redis::details::max_pairs_per_script_call;
+    StringBackend widest(largest);
+    std::vector<std::pair<HashKey, StringBackend::entry_type>> many;
+    for (std::size_t i = 0; i < largest.max_fields_per_call; ++i) {
+        many.push_back({HashKey{hash + "3", std::to_string(i)}, {"z", {}}});
+    }
+    raw(server(), {"CONFIG", "RESETSTAT"});
+    widest.set_multi(many);
+    EXPECT_EQ(command_calls(server(), "evalsha"), 1);
+    EXPECT_EQ(raw(server(), {"HLEN", hash + "3"}).integer, static_cast<long long>(many.size()));
+}
+
+// --- round trips -----------------------------------------------------------------
+
+TEST(HashRoundTrips, GetMultiOfTenThousandKeysIsOneRoundTrip) {
+    auto client = client_for(server());
+    auto backend = flags_backend(hash_options(client));
+    const HashKeyScheme scheme{test_prefix() + "a|"};
+    std::vector<std::pair<HashKey, FlagsBackend::entry_type>> entries;
+    std::vector<HashKey> keys;
+    for (int a = 0; a < 100; ++a) {
+        for (int b = 0; b < 100; ++b) {
+            keys.push_back(scheme.key(a, b));
+            // Every 7th key is left unwritten: a miss among hits.
+            if ((a * 100 + b) % 7 != 0) entries.push_back({keys.back(), {(a + b) % 2 ? golden_flags() : other_flags(), {}}});
+        }
+    }
+    backend->set(entries.front().first, entries.front().second);  // loads the script
+    auto before = client->round_trips();
+    backend->set_multi(entries);
+    EXPECT_EQ(client->round_trips() - before, 1u);
+
+    raw(server(), {"CONFIG", "RESETSTAT"});
+    before = client->round_trips();
+    const auto got = backend->get_multi(keys);
+    EXPECT_EQ(client->round_trips() - before, 1u);
+    EXPECT_EQ(command_calls(server(), "hmget"), 100) << "one HMGET per hash";
+    EXPECT_EQ(command_calls(server(), "hget"), 0);
+    ASSERT_EQ(got.size(), keys.size());
+    for (int a = 0; a < 100; ++a) {
+        for (int b = 0; b < 100; ++b) {
+            const auto& entry = got[static_cast<std::size_t>(a * 100 + b)];
+            if ((a * 100 + b) % 7 == 0) {
+                EXPECT_FALSE(entry) << a << "/" << b;
+            } else {
+                ASSERT_TRUE(entry) << a << "/" << b;
+                EXPECT_EQ(entry->value, (a + b) % 2 ? golden_flags() : other_flags());
+            }
+        }
+    }
+}
+
+TEST(HashRoundTrips, GetMultiKeepsOrderAndDuplicates) {
+    auto backend = flags_backend(hash_options(client_for(server())));
+    const HashKeyScheme scheme{test_prefix() + "a|"};
+    backend->set_multi({{scheme.key(1, 1), {golden_flags(), {}}}, {scheme.key(2, 1), {other_flags(), {}}}});
+    const auto got = backend->get_multi({scheme.key(2, 1), scheme.key(1, 1), scheme.key(3, 3), scheme.key(2, 1)});
+    ASSERT_EQ(got.size(), 4u);
+    EXPECT_EQ(got[0]->value, other_flags());
+    EXPECT_EQ(got[1]->value, golden_flags());
+    EXPECT_FALSE(got[2]);
+    EXPECT_EQ(got[3]->value, other_flags());
+    EXPECT_TRUE(backend->get_multi({}).empty());
+}
+
+// --- erase -------------------------------------------------------------------------
+
+TEST(HashErase, EraseHashRemovesAllOfOneIdsEntriesOnly) {
+    auto client = client_for(server());
+    auto backend = flags_backend(hash_options(client));
+    const HashKeyScheme scheme{test_prefix() + "calculated-a|"};
+    for (int b = 0; b < 10; ++b) {
+        backend->set(scheme.key("a", b), {golden_flags(), {}});
+        backend->set(scheme.key("other", b), {golden_flags(), {}});
+    }
+    raw(server(), {"CONFIG", "RESETSTAT"});
+    backend->erase_hash(scheme.hash_of("a"));
+    EXPECT_EQ(command_calls(server(), "del"), 1);
+    EXPECT_EQ(raw(server(), {"EXISTS", scheme.hash_of("a")}).integer, 0);
+    EXPECT_EQ(raw(server(), {"HLEN", scheme.hash_of("other")}).integer, 10);
+    for (int b = 0; b < 10; ++b) EXPECT_FALSE(backend->get(scheme.key("a", b)));
+}
+
+TEST(HashErase, EraseAndEraseMultiDeleteFields) {
+    auto client = client_for(server());
+    auto backend = flags_backend(hash_options(client));
+    const HashKeyScheme scheme{test_prefix() + "a|"};
+    for (int a = 0; a < 3; ++a) {
+        for (int b = 0; b < 3; ++b) backend->set(scheme.key(a, b), {golden_flags(), {}});
+    }
+    backend->erase(scheme.key(0, 0));
+    EXPECT_FALSE(backend->get(scheme.key(0, 0)));
+    EXPECT_TRUE(backend->get(scheme.key(0, 1)));
+
+    const auto before = client->round_trips();
+    backend->erase_multi({scheme.key(0, 1), scheme.key(1, 1), scheme.key(2, 2), scheme.key(1, 0)});
+    EXPECT_EQ(client->round_trips() - before, 1u);
+    const auto got = backend->get_multi({scheme.key(0, 1), scheme.key(0, 2), scheme.key(1, 0), scheme.key(1, 1),
+                                         scheme.key(1, 2), scheme.key(2, 0), scheme.key(2, 2)});
+    std::vector<bool> present;
+    for (const auto& e : got) present.push_back(e.has_value());
+    EXPECT_EQ(present, (std::vector<bool>{false, true, false, false, true, true, false}));
+}
+
+// --- binary safety and size ----------------------------------------------------------
+
+TEST(HashBinarySafety, KeysFieldsAndValuesMayHoldAnyBytes) {
+    auto backend = std::make_shared<StringBackend>(hash_options(client_for(server())));
+    const std::string nul("\0", 1);
+    const HashKey k1{test_prefix() + "hash with spaces\nand" + nul + "NUL", "field \r\n" + nul + "x"};
+    const HashKey k2{k1.hash, nul};
+    const HashKey k3{test_prefix() + std::string("\xff\xfe", 2), ""};
+    const std::string v1 = "value\n" + nul + " \xc1\xff" + nul;
+    const std::string v2 = random_bytes(300, 1);
+    const std::string v3;
+
+    backend->set(k1, {v1, {}});
+    backend->set_multi({{k2, {v2, {}}}, {k3, {v3, {}}}});
+    EXPECT_EQ(backend->get(k1)->value, v1);
+    const auto got = backend->get_multi({k3, k2, k1});
+    ASSERT_TRUE(got[0] && got[1] && got[2]);
+    EXPECT_EQ(got[0]->value, v3);
+    EXPECT_EQ(got[1]->value, v2);
+    EXPECT_EQ(got[2]->value, v1);
+    // Stored as msgpack str, exactly: what any other msgpack reader sees.
+    EXPECT_EQ(raw_hget(server(), k1.hash, k1.field), MsgpackCodec<std::string>{}.encode(v1));
+    EXPECT_EQ(raw(server(), {"HLEN", k1.hash}).integer, 2);
+
+    backend->erase_multi({k1, k3});
+    EXPECT_FALSE(backend->get(k1));
+    EXPECT_FALSE(backend->get(k3));
+    EXPECT_EQ(backend->get(k2)->value, v2);
+    backend->erase_hash(k2.hash);
+    EXPECT_FALSE(backend->get(k2));
+}
+
+TEST(HashBinarySafety, OneMebibyteValues) {
+    auto backend = std::make_shared<StringBackend>(hash_options(client_for(server())));
+    const std::string big = random_bytes(1 << 20, 7);
+    const std::string big2 = random_bytes(1 << 20, 8);
+    const HashKey k1{test_prefix() + "big", "1"}, k2{test_prefix() + "big", "2"}, k3{test_prefix() + "big2", "1"};
+    backend->set(k1, {big, {}});
+    backend->set_multi({{k2, {big2, {}}}, {k3, {big, {}}}});
+    EXPECT_EQ(backend->get(k1)->value, big);
+    const auto got = backend->get_multi({k1, k2, k3});
+    ASSERT_TRUE(got[0] && got[1] && got[2]);
+    EXPECT_TRUE(got[0]->value == big);
+    EXPECT_TRUE(got[1]->value == big2);
+    EXPECT_TRUE(got[2]->value == big);
+}
+
+// --- the Region on top -------------------------------------------------------------
+
+TEST(HashRegion, MissCreatesAndStoresHitDoesNotCallTheCreator) {
+    auto backend = flags_backend(hash_options(client_for(server())));
+    FlagsRegion region(backend);
+    const HashKeyScheme scheme{test_prefix() + "calculated-a|"};
+    int calls = 0;
+    auto creator = [&] {
+        ++calls;
+        return golden_flags();
+    };
+    EXPECT_EQ(region.get_or_create(scheme.key(7, 42), creator), golden_flags());
+    EXPECT_EQ(calls, 1);
+    EXPECT_EQ(raw_hget(server(), scheme.hash_of(7), "42"), golden_bytes);
+    EXPECT_GT(pttl(server(), scheme.hash_of(7)), 0);
+
+    EXPECT_EQ(region.get_or_create(scheme.key(7, 42), creator), golden_flags());
+    EXPECT_EQ(calls, 1);
+    EXPECT_EQ(region.stats().hits, 1u);
+    EXPECT_EQ(region.stats().backend_errors, 0u);
+    EXPECT_EQ(region.get(scheme.key(7, 42)), golden_flags());
+}
+
+TEST(HashRegion, RawPayloadIsServedAsFreshWhateverTheRegionExpiration) {
+    // The raw payload has no timestamp: the hash's TTL is the only expiry.
+    ManualClock clock;
+    auto backend = flags_backend(hash_options(client_for(server())));
+    RegionOptions<HashKey> options;
+    options.expiration_time = std::chrono::seconds(10);
+    options.clock = clock.function();
+    FlagsRegion region(backend, options);
+    const HashKey key{test_prefix() + "a|1", "1"};
+    raw(server(), {"HSET", key.hash, key.field, golden_bytes});  // e.g. written by the Python service
+
+    clock.advance(std::chrono::hours(24));
+    int calls = 0;
+    EXPECT_EQ(region.get_or_create(key, [&] { return ++calls, other_flags(); }), golden_flags());
+    EXPECT_EQ(calls, 0);
+    EXPECT_EQ(region.get(key), golden_flags());
+}
+
+TEST(HashRegion, EnvelopeModeHonoursTheRegionExpiration) {
+    ManualClock clock;
+    auto o = hash_options(client_for(server()));
+    o.payload = PayloadMode::envelope;
+    auto backend = flags_backend(o);
+    RegionOptions<HashKey> options;
+    options.expiration_time = std::chrono::seconds(10);
+    options.clock = clock.function();
+    FlagsRegion region(backend, options);
+    const HashKey key{test_prefix() + "a|1", "1"};
+
+    int calls = 0;
+    EXPECT_EQ(region.get_or_create(key, [&] { return ++calls, golden_flags(); }), golden_flags());
+    const auto stored = raw_hget(server(), key.hash, key.field);
+    ASSERT_TRUE(stored);
+    const auto unwrapped = dogpile::codec::envelope::unwrap(*stored);
+    EXPECT_EQ(unwrapped.metadata.created_at, std::chrono::floor<std::chrono::microseconds>(clock.now()));
+    EXPECT_EQ(unwrapped.payload, golden_bytes);
+
+    clock.advance(std::chrono::seconds(5));
+    EXPECT_EQ(region.get_or_create(key, [&] { return ++calls, other_flags(); }), golden_flags());
+    EXPECT_EQ(calls, 1);
+
+    clock.advance(std::chrono::seconds(6));  // 11 s old: expired, regenerated
+    EXPECT_FALSE(region.get(key));
+    EXPECT_EQ(region.get_or_create(key, [&] { return ++calls, other_flags(); }), other_flags());
+    EXPECT_EQ(calls, 2);
+    EXPECT_EQ(backend->get(key)->value, other_flags());
+
+    // Soft invalidation works too: stale, regenerated on the next call.
+    clock.advance(std::chrono::milliseconds(1));
+    region.invalidate(dogpile::Invalidation::soft);
+    EXPECT_EQ(region.get_or_create(key, [&] { return ++calls, golden_flags(); }), golden_flags());
+    EXPECT_EQ(calls, 3);
+}
+
+TEST(HashRegion, GetOrCreateMultiCreatesOnlyTheMissingOnes) {
+    auto client = client_for(server());
+    auto backend = flags_backend(hash_options(client));
+    FlagsRegion region(backend);
+    const HashKeyScheme scheme{test_prefix() + "a|"};
+    backend->set(scheme.key(1, 1), {golden_flags(), {}});
+    backend->set(scheme.key(2, 2), {golden_flags(), {}});
+
+    std::vector<HashKey> asked;
+    const std::vector<HashKey> keys{scheme.key(1, 1), scheme.key(1, 2), scheme.key(2, 2), scheme.key(3, 1)};
+    const auto values = region.get_or_create_multi(keys, [&](const std::vector<HashKey>& missing) {
+        asked = missing;
+        return std::vector<Flags>(missing.size(), other_flags());
+    });
+    EXPECT_EQ(values, (std::vector<Flags>{golden_flags(), other_flags(), golden_flags(), other_flags()}));
+    EXPECT_EQ(asked, (std::vector<HashKey>{scheme.key(1, 2), scheme.key(3, 1)}));
+    EXPECT_EQ(raw_hget(server(), scheme.hash_of(1), "2"), flags_codec().encode(other_flags()));
+    EXPECT_EQ(raw_hget(server(), scheme.hash_of(3), "1"), flags_codec().encode(other_flags()));
+
+    int calls = 0;
+    const auto again = region.get_or_create_multi(keys, [&](const std::vector<HashKey>& missing) {
+        ++calls;
+        return std::vector<Flags>(missing.size(), golden_flags());
+    });
+    EXPECT_EQ(again, values);
+    EXPECT_EQ(calls, 0);
+}
+
+TEST(HashRegion, ConcurrentCallersForOneMissingPairComputeItOnce) {
+    auto backend = flags_backend(hash_options(client_for(server())));
+    FlagsRegion region(backend);
+    const HashKey key{test_prefix() + "a|1", "1"};
+    constexpr int threads = 8;
+    Latch start(threads);
+    std::atomic<int> calls{0};
+    std::vector<std::thread> pool;
+    std::vector<Flags> results(threads);
+    for (int t = 0; t < threads; ++t) {
+        pool.emplace_back([&, t] {
+            start.arrive_and_wait();
+            results[static_cast<std::size_t>(t)] = region.get_or_create(key, [&] {
+                calls.fetch_add(1);
+                return golden_flags();
+            });
+        });
+    }
+    for (auto& th : pool) th.join();
+    EXPECT_EQ(calls.load(), 1);
+    for (const auto& r : results) EXPECT_EQ(r, golden_flags());
+}
+
+// --- corrupt payloads ----------------------------------------------------------------
+
+struct CorruptCase {
+    const char* name;
+    std::string bytes;
+    PayloadMode mode;
+};
+
+void PrintTo(const CorruptCase& c, std::ostream* out) { *out << c.name; }
+
+std::vector<CorruptCase> corrupt_cases() {
+    std::string envelope_v2 = dogpile::codec::envelope::wrap(dogpile::Metadata{}, golden_bytes);
+    envelope_v2[1] = 2;
+    return {
+        {"random_bytes", random_bytes(64, 99), PayloadMode::raw},
+        {"truncated_msgpack", golden_bytes.substr(0, 4), PayloadMode::raw},
+        {"wrong_array_length", bytes({0x93, 0xc3, 0xc2, 0xc3}), PayloadMode::raw},
+        {"array_of_max_length", bytes({0xdd, 0xff, 0xff, 0xff, 0xff}), PayloadMode::raw},
+        {"map_instead_of_array", bytes({0x81, 0xa1, 0x61, 0xc3}), PayloadMode::raw},
+        {"empty", std::string(), PayloadMode::raw},
+        {"trailing_bytes", golden_bytes + "x", PayloadMode::raw},
+        {"envelope_in_raw_mode", dogpile::codec::envelope::wrap(dogpile::Metadata{}, golden_bytes), PayloadMode::raw},
+        {"bad_envelope_version", envelope_v2, PayloadMode::envelope},
+        {"raw_in_envelope_mode", golden_bytes, PayloadMode::envelope},
+        {"truncated_envelope", bytes({0xc1, 0x01, 0x0d, 0x00}), PayloadMode::envelope},
+        {"envelope_with_corrupt_payload", dogpile::codec::envelope::wrap(dogpile::Metadata{}, bytes({0xdd, 0xff, 0xff, 0xff, 0xff})),
+         PayloadMode::envelope},
+    };
+}
+
+class HashCorruptPayload : public ::testing::TestWithParam<CorruptCase> {};
+
+TEST_P(HashCorruptPayload, IsAMissThatTheRegionOverwrites) {
+    const CorruptCase& c = GetParam();
+    auto o = hash_options(client_for(server()));
+    o.payload = c.mode;
+    auto backend = flags_backend(o);
+    const HashKey key{test_prefix() + "a|1", "1"};
+    raw(server(), {"HSET", key.hash, key.field, c.bytes});
+
+    EXPECT_THROW(backend->get(key), DecodeError);
+    EXPECT_EQ(backend->stats().decode_errors, 1u);
+
+    std::vector<std::string> reported;
+    RegionOptions<HashKey> options;
+    options.error_hook = [&](const BackendErrorEvent& e) { reported.emplace_back(e.operation); };
+    FlagsRegion region(backend, options);
+    int calls = 0;
+    EXPECT_EQ(region.get_or_create(key, [&] { return ++calls, golden_flags(); }), golden_flags());
+    EXPECT_EQ(calls, 1);
+    EXPECT_GE(region.stats().backend_errors, 1u);
+    ASSERT_FALSE(reported.empty());
+    EXPECT_EQ(reported.front(), "get");
+
+    // Overwritten with a good value, served from now on.
+    EXPECT_EQ(backend->get(key)->value, golden_flags());
+    EXPECT_EQ(region.get_or_create(key, [&] { return ++calls, other_flags(); }), golden_flags());
+    EXPECT_EQ(calls, 1);
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, HashCorruptPayload, ::testing::ValuesIn(corrupt_cases()),
+                         [](const ::testing::TestParamInfo<CorruptCase>& info) { return std::string(info.param.name); });
+
+TEST(HashCorruptGetMulti, OnlyTheCorruptEntryIsAMissAndItIsReported) {
+    std::vector<std::string> reported;
+    std::vector<std::string> operations;
+    auto o = hash_options(client_for(server()));
+    o.error_hook = [&](const BackendErrorEvent& e) {
+        operations.emplace_back(e.operation);
+        reported.emplace_back(e.message);
+        EXPECT_THROW(std::rethrow_exception(e.error), DecodeError);
+    };
+    auto backend = flags_backend(o);
+    const HashKeyScheme scheme{test_prefix() + "a|"};
+    backend->set(scheme.key(1, 1), {golden_flags(), {}});
+    backend->set(scheme.key(2, 1), {other_flags(), {}});
+    raw(server(), {"HSET", scheme.hash_of(1), "2", bytes({0xdd, 0xff, 0xff, 0xff, 0xff})});
+
+    const auto got = backend->get_multi({scheme.key(1, 1), scheme.key(1, 2), scheme.key(2, 1)});
+    ASSERT_EQ(got.size(), 3u);
+    EXPECT_EQ(got[0]->value, golden_flags());
+    EXPECT_FALSE(got[1]);
+    EXPECT_EQ(got[2]->value, other_flags());
+    ASSERT_EQ(reported.size(), 1u);
+    EXPECT_EQ(operations[0], "get_multi");
+    EXPECT_NE(reported[0].find("field '2'"), std::string::npos) << reported[0];
+    EXPECT_EQ(backend->stats().decode_errors, 1u);
+
+    // The region regenerates exactly that one and overwrites it.
+    FlagsRegion region(backend);
+    std::vector<HashKey> asked;
+    const auto values =
+        region.get_or_create_multi({scheme.key(1, 1), scheme.key(1, 2), scheme.key(2, 1)}, [&](const auto& missing) {
+            asked = missing;
+            return std::vector<Flags>(missing.size(), golden_flags());
+        });
+    EXPECT_EQ(asked, (std::vector<HashKey>{scheme.key(1, 2)}));
+    EXPECT_EQ(values, (std::vector<Flags>{golden_flags(), golden_flags(), other_flags()}));
+    EXPECT_EQ(raw_hget(server(), scheme.hash_of(1), "2"), golden_bytes);
+}
+
+TEST(HashCorruptGetMulti, AWrongTypeKeyFailsOnlyItsOwnEntries) {
+    int hooked = 0;
+    auto o = hash_options(client_for(server()));
+    o.error_hook = [&](const BackendErrorEvent& e) {
+        ++hooked;
+        EXPECT_NE(std::string(e.message).find("WRONGTYPE"), std::string::npos) << e.message;
+    };
+    auto backend = flags_backend(o);
+    const HashKeyScheme scheme{test_prefix() + "a|"};
+    raw(server(), {"SET", scheme.hash_of("str"), "not a hash"});
+    backend->set(scheme.key(1, 1), {golden_flags(), {}});
+    const auto got = backend->get_multi({scheme.key("str", 1), scheme.key(1, 1), scheme.key("str", 2)});
+    EXPECT_FALSE(got[0]);
+    EXPECT_EQ(got[1]->value, golden_flags());
+    EXPECT_FALSE(got[2]);
+    EXPECT_EQ(hooked, 1);
+    EXPECT_EQ(backend->stats().reply_errors, 1u);
+    EXPECT_THROW(backend->get(scheme.key("str", 1)), dogpile::redis::ReplyError);
+}
+
+// --- limits ----------------------------------------------------------------------------
+
+TEST(HashLimits, OverLongKeysAreRefusedOnWriteAndMissesOnRead) {
+    auto o = hash_options(client_for(server()));
+    o.limits.max_key_bytes = 64;
+    int hooked = 0;
+    o.error_hook = [&](const BackendErrorEvent&) { ++hooked; };
+    auto backend = flags_backend(o);
+    const std::string hash = test_prefix() + "a|1";
+    ASSERT_LE(hash.size(), 64u);
+    const HashKey ok{hash, "1"};
+    const HashKey long_field{hash, std::string(65, 'f')};
+    const HashKey long_hash{hash + std::string(64, 'h'), "1"};
+
+    EXPECT_THROW(backend->set(long_field, {golden_flags(), {}}), LimitExceeded);
+    EXPECT_THROW(backend->set(long_hash, {golden_flags(), {}}), LimitExceeded);
+    // One bad entry fails the whole batch before anything is sent.
+    EXPECT_THROW(backend->set_multi({{ok, {golden_flags(), {}}}, {long_field, {golden_flags(), {}}}}), LimitExceeded);
+    EXPECT_EQ(raw(server(), {"EXISTS", hash}).integer, 0);
+    EXPECT_THROW(backend->get(long_field), LimitExceeded);
+    EXPECT_THROW(backend->erase_hash(long_hash.hash), LimitExceeded);
+
+    backend->set(ok, {golden_flags(), {}});
+    const auto got = backend->get_multi({long_hash, ok, long_field});
+    EXPECT_FALSE(got[0]);
+    EXPECT_EQ(got[1]->value, golden_flags());
+    EXPECT_FALSE(got[2]);
+    EXPECT_EQ(hooked, 2);
+    EXPECT_EQ(backend->stats().rejected_keys, 2u);
+}
+
+TEST(HashLimits, OverLargePayloadsAreRefusedOnWriteAndDecodeErrorsOnRead) {
+    auto o = hash_options(client_for(server()));
+    o.limits.max_payload_bytes = 100;
+    auto backend = std::make_shared<StringBackend>(o);
+    const HashKey key{test_prefix() + "a|1", "1"};
+    const std::string message =
+        message_of<LimitExceeded>([&] { backend->set(key, {std::string(200, 'x'), {}}); });
+    EXPECT_NE(message.find("max_payload_bytes"), std::string::npos) << message;
+    EXPECT_THROW(backend->set_multi({{key, {std::string(200, 'x'), {}}}}), LimitExceeded);
+    EXPECT_EQ(raw(server(), {"EXISTS", key.hash}).integer, 0);
+    backend->set(key, {std::string(90, 'x'), {}});  // 92 bytes encoded: fits
+
+    // Somebody else stored a bigger one: never decoded, a miss.
+    raw(server(), {"HSET", key.hash, key.field, MsgpackCodec<std::string>{}.encode(std::string(200, 'y'))});
+    EXPECT_THROW(backend->get(key), DecodeError);
+    EXPECT_FALSE(backend->get_multi({key})[0]);
+    EXPECT_EQ(backend->stats().decode_errors, 2u);
+
+    Region<std::string, HashKey> region(backend);
+    EXPECT_EQ(region.get_or_create(key, [] { return std::string("small"); }), "small");
+    EXPECT_EQ(backend->get(key)->value, "small");
+}
+
+// --- server restart -------------------------------------------------------------------
+
+TEST(HashRecovery, ServerRestartOnTheSamePortHealsThePool) {
+    RedisServer own;
+    auto backend = flags_backend(hash_options(client_for(own)));
+    std::vector<std::string> errors;
+    RegionOptions<HashKey> options;
+    options.error_hook = [&](const BackendErrorEvent& e) { errors.emplace_back(e.message); };
+    FlagsRegion region(backend, options);
+    const HashKey key{"calculated-a|1", "1"};
+    int calls = 0;
+    auto creator = [&] { return ++calls, golden_flags(); };
+
+    EXPECT_EQ(region.get_or_create(key, creator), golden_flags());
+    ASSERT_EQ(calls, 1);
+
+    // Down: the caller still gets a value (the creator's), the error is counted.
+    own.kill();
+    EXPECT_EQ(region.get_or_create(key, creator), golden_flags());
+    EXPECT_EQ(calls, 2);
+    EXPECT_GE(region.stats().backend_errors, 1u);
+    EXPECT_FALSE(errors.empty());
+
+    // Back on the same port, empty (no data, no scripts): it heals by itself.
+    own.start();
+    bool stored = false;
+    for (int attempt = 0; attempt < 10 && !stored; ++attempt) {
+        EXPECT_EQ(region.get_or_create(key, creator), golden_flags());
+        stored = own.raw({"HGET", key.hash, key.field}).str == golden_bytes;
+    }
+    EXPECT_TRUE(stored) << "never stored after the restart";
+    EXPECT_GT(own.raw({"PTTL", key.hash}).integer, 0);
+    const int before = calls;
+    EXPECT_EQ(region.get_or_create(key, creator), golden_flags());
+    EXPECT_EQ(calls, before) << "served from Redis again";
+
+    // A restart while the pool is warm (SCRIPT cache gone too).
+    own.restart();
+    stored = false;
+    for (int attempt = 0; attempt < 10 && !stored; ++attempt) {
+        backend->set_multi({{key, {other_flags(), {}}}});
+        stored = own.raw({"HGET", key.hash, key.field}).str == flags_codec().encode(other_flags());
+    }
+    EXPECT_TRUE(stored);
+}
+
+// --- distributed lock hook ---------------------------------------------------------------
+
+TEST(HashLock, NoDistributedLockUnlessConfigured) {
+    auto backend = flags_backend(hash_options(client_for(server())));
+    EXPECT_EQ(backend->get_mutex(HashKey{"h", "f"}), nullptr);
+}
+
+TEST(HashLock, LockResourcesAreUnambiguous) {
+    EXPECT_EQ(FlagsBackend::lock_resource(HashKey{"calculated-a|7", "42"}), "14:calculated-a|7|42");
+    EXPECT_NE(FlagsBackend::lock_resource(HashKey{"a|b", "c"}), FlagsBackend::lock_resource(HashKey{"a", "b|c"}));
+}
+
+TEST(HashLock, ConfiguredLockGuardsCreationThroughRedis) {
+    auto client = client_for(server());
+    auto o = hash_options(client);
+    o.distributed_lock = dogpile::redis::LockOptions{};
+    o.distributed_lock->prefix = test_prefix() + "lock|";
+    auto backend = flags_backend(o);
+    const HashKey key{test_prefix() + "calculated-a|7", "42"};
+    const std::string lock_key = o.distributed_lock->prefix + FlagsBackend::lock_resource(key);
+
+    auto mutex = backend->get_mutex(key);
+    ASSERT_NE(mutex, nullptr);
+    ASSERT_TRUE(mutex->try_lock());
+    EXPECT_EQ(raw(server(), {"EXISTS", lock_key}).integer, 1);
+    auto other = backend->get_mutex(key);
+    EXPECT_FALSE(other->try_lock());
+    mutex->unlock();
+    EXPECT_EQ(raw(server(), {"EXISTS", lock_key}).integer, 0);
+
+    // The region takes it around creation and releases it.
+    FlagsRegion region(backend);
+    bool held_while_creating = false;
+    EXPECT_EQ(region.get_or_create(key,
+                                   [&] {
+                                       held_while_creating = server().raw({"EXISTS", lock_key}).integer == 1;
+                                       return golden_flags();
+                                   }),
+              golden_flags());
+    EXPECT_TRUE(held_while_creating);
+    EXPECT_EQ(raw(server(), {"EXISTS", lock_key}).integer, 0);
+    EXPECT_EQ(backend->get(key)->value, golden_flags());
+}
+
+// --- interop with a Python service ----------------------------------------------------------
+
+Flags interop_flags(int a, int b) {
+    Flags flags;
+    for (int i = 0; i < 25; ++i) {
+        char name[16];
+        std::snprintf(name, sizeof name, "perm_%02d", i);
+        flags.emplace(name, (a * 31 + b * 17 + i) % 3 == 0);
+    }
+    return flags;
+}
+
+Dict interop_dict(int a, int b) {
+    return Dict{{"id", b},
+                {"name", "obj-" + std::to_string(b)},
+                {"owner", Dict{{"admin", a % 2 == 0}, {"id", a}}},
+                {"tags", List{"x", b, nullptr}}};
+}
+
+struct PythonRun {
+    int status = -1;
+    std::string output;
+};
+
+PythonRun run_python(const std::string& args) {
+    const std::string command =
+        "/usr/bin/python3 " DOGPILE_SOURCE_DIR "/tests/interop/hash_store_interop.py " + args + " 2>&1";
+    PythonRun run;
+    FILE* pipe = ::popen(command.c_str(), "r");
+    if (pipe == nullptr) {
+        run.output = "popen failed: " + command;
+        return run;
+    }
+    std::array<char, 4096> buffer{};
+    std::size_t got = 0;
+    while ((got = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0) run.output.append(buffer.data(), got);
+    const int status = ::pclose(pipe);
+    run.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    if (run.status == 127) run.output += "\n/usr/bin/python3 not found: apt-get install python3 python3-redis python3-msgpack";
+    return run;
+}
+
+TEST(HashStoreInterop, PythonReadsWhatCppWritesAndTheOtherWayRound) {
+    const auto ttl = std::chrono::minutes(10);
+    const std::string ttl_ms = std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(ttl).count());
+    const std::string prefix = "interop:";
+    auto client = client_for(server());
+    auto flags = std::make_shared<FlagsBackend>(hash_options(client, ttl), FlagsCodec{KeyTemplate::of(interop_flags(0, 0))});
+    using DictBackend = RedisHashBackend<Dict, ValuesCodec<Dict>>;
+    auto dicts = std::make_shared<DictBackend>(hash_options(client, ttl), ValuesCodec<Dict>{KeyTemplate::of(interop_dict(0, 0))});
+    const HashKeyScheme flags_scheme{prefix + "flags-a|"};
+    const HashKeyScheme dict_scheme{prefix + "dict-a|"};
+
+    // C++ writes a in 1..3, b in 10..13 (through set and set_multi).
+    Region<Flags, HashKey> flags_region(flags);
+    std::vector<std::pair<HashKey, DictBackend::entry_type>> dict_entries;
+    for (int a = 1; a <= 3; ++a) {
+        for (int b = 10; b <= 13; ++b) {
+            flags_region.get_or_create(flags_scheme.key(a, b), [&] { return interop_flags(a, b); });
+            dict_entries.push_back({dict_scheme.key(a, b), {interop_dict(a, b), {}}});
+        }
+    }
+    dicts->set_multi(dict_entries);
+
+    const PythonRun read = run_python("read " + std::to_string(server().port()) + " " + prefix + " " + ttl_ms);
+    ASSERT_EQ(read.status, 0) << read.output;
+    EXPECT_NE(read.output.find("OK read 24 entries"), std::string::npos) << read.output;
+
+    // Python writes a in 4..5, b in 20..21 with its own HSET + PEXPIRE.
+    const PythonRun write = run_python("write " + std::to_string(server().port()) + " " + prefix + " " + ttl_ms);
+    ASSERT_EQ(write.status, 0) << write.output;
+    std::vector<HashKey> flag_keys, dict_keys;
+    for (int a = 4; a <= 5; ++a) {
+        for (int b = 20; b <= 21; ++b) {
+            flag_keys.push_back(flags_scheme.key(a, b));
+            dict_keys.push_back(dict_scheme.key(a, b));
+        }
+    }
+    const auto got_flags = flags->get_multi(flag_keys);
+    const auto got_dicts = dicts->get_multi(dict_keys);
+    std::size_t i = 0;
+    for (int a = 4; a <= 5; ++a) {
+        for (int b = 20; b <= 21; ++b, ++i) {
+            ASSERT_TRUE(got_flags[i]) << a << "/" << b;
+            ASSERT_TRUE(got_dicts[i]) << a << "/" << b;
+            EXPECT_EQ(got_flags[i]->value, interop_flags(a, b));
+            EXPECT_EQ(got_dicts[i]->value, interop_dict(a, b));
+            EXPECT_EQ(got_flags[i]->metadata.expiry_owner, ExpiryOwner::store);
+            EXPECT_EQ(flags->get(flag_keys[i])->value, interop_flags(a, b));
+        }
+        EXPECT_GT(pttl(server(), flags_scheme.hash_of(a)), 0);
+    }
+    // The region serves Python's entries as hits.
+    int calls = 0;
+    EXPECT_EQ(flags_region.get_or_create(flags_scheme.key(4, 20), [&] { return ++calls, Flags{}; }), interop_flags(4, 20));
+    EXPECT_EQ(calls, 0);
+    EXPECT_EQ(flags->stats().decode_errors, 0u);
+}
+
+}  // namespace
