@@ -626,3 +626,16 @@ TEST(NullBackend, UsableThroughTheBackendInterfaceWithOtherKeyTypes) {
 }
 
 }  // namespace
+
+namespace {
+
+// Every member has an initialiser: spelling only the capacity is warning-free
+// under -Wextra -Werror (this file is built with it).
+TEST(MemoryBackendOptionsTest, PartialAggregateInitialisationIsWarningFree) {
+    dogpile::MemoryBackendOptions options{100};
+    EXPECT_EQ(options.capacity, std::optional<std::size_t>(100));
+    dogpile::MemoryBackend<int> backend(options);
+    EXPECT_EQ(backend.capacity(), std::optional<std::size_t>(100));
+}
+
+}  // namespace

@@ -574,3 +574,20 @@ TEST_F(RegionTest, CopiesShareState) {
 }
 
 }  // namespace
+
+namespace {
+
+// Options structs give every member an initialiser, so users may spell only
+// the leading ones; this file builds with -Wextra -Werror, which would reject
+// a missing initialiser here.
+TEST(RegionOptionsTest, PartialAggregateInitialisationIsWarningFree) {
+    using namespace std::chrono_literals;
+    dogpile::RegionOptions<std::string> region_options{5min};
+    dogpile::GetOptions get_options{1min};
+    dogpile::GetOrCreateOptions<std::string> create_options{1min};
+    EXPECT_EQ(region_options.expiration_time, ExpirationTime(5min));
+    EXPECT_EQ(get_options.expiration_time, ExpirationTime(1min));
+    EXPECT_EQ(create_options.expiration_time, ExpirationTime(1min));
+}
+
+}  // namespace

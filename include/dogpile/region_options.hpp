@@ -63,37 +63,37 @@ template <class Key>
 struct RegionOptions {
     ExpirationTime expiration_time = ExpirationTime::never();
     // Applied to every key before it reaches the backend (see key_mangler.hpp).
-    std::function<Key(const Key&)> key_mangler;
-    AsyncCreationRunner async_creation_runner;
+    std::function<Key(const Key&)> key_mangler{};
+    AsyncCreationRunner async_creation_runner{};
     // How long a caller waits for another caller's creation. nullopt: no limit.
-    std::optional<std::chrono::milliseconds> lock_timeout;
+    std::optional<std::chrono::milliseconds> lock_timeout{};
     LockTimeoutPolicy on_lock_timeout = LockTimeoutPolicy::raise;
     StalePolicy stale = StalePolicy::serve_while_regenerating;
     BackendErrorPolicy on_backend_error = BackendErrorPolicy::degrade;
     // Called (on the calling thread) for every backend error; must not throw.
-    std::function<void(const BackendErrorEvent&)> error_hook;
+    std::function<void(const BackendErrorEvent&)> error_hook{};
     // Off by default. Early refreshes go to async_creation_runner when one is set.
-    std::optional<EarlyRefresh> early_refresh;
+    std::optional<EarlyRefresh> early_refresh{};
     // Wall clock used for created-at stamps, expiry and creator timing; tests inject their own.
-    std::function<TimePoint()> clock;
+    std::function<TimePoint()> clock{};
     // Uniform in (0, 1], for early refresh; tests inject their own.
-    std::function<double()> random;
+    std::function<double()> random{};
 };
 
 struct GetOptions {
     // Overrides the region's expiration_time for this call.
-    std::optional<ExpirationTime> expiration_time;
+    std::optional<ExpirationTime> expiration_time{};
     // Return whatever is stored, expired or invalidated (dogpile.cache's ignore_expiration).
     bool ignore_expiration = false;
 };
 
 template <class Value>
 struct GetOrCreateOptions {
-    std::optional<ExpirationTime> expiration_time;
+    std::optional<ExpirationTime> expiration_time{};
     // Values for which this returns false are returned but not stored.
-    std::function<bool(const Value&)> should_cache;
+    std::function<bool(const Value&)> should_cache{};
     // Overrides the region's early refresh for this call (EarlyRefresh{0} turns it off).
-    std::optional<EarlyRefresh> early_refresh;
+    std::optional<EarlyRefresh> early_refresh{};
 };
 
 struct RegionStats {

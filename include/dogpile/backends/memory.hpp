@@ -45,17 +45,17 @@ struct MemoryBackendOptions {
     // smaller than `shards`, fewer shards are used so each holds at least one.
     // Eviction is per shard: `lru` is exact within a shard (shards = 1 for a
     // global order).
-    std::optional<std::size_t> capacity;
+    std::optional<std::size_t> capacity{};
     EvictionPolicy eviction = EvictionPolicy::clock;
     // Entries whose metadata.created_at is more than `ttl` in the past are
     // treated as absent and removed. Entries with ExpiryOwner::store carry no
     // timestamp; their age counts from when they were stored here.
-    std::optional<Duration> ttl;
+    std::optional<Duration> ttl{};
     // A power of two. More shards = less lock contention between threads.
     std::size_t shards = 16;
     // Time source for ttl checks (tests inject a manual clock); empty means
     // WallClock::now. Called from many threads at once. Never called without a ttl.
-    std::function<TimePoint()> clock;
+    std::function<TimePoint()> clock{};
 };
 
 struct MemoryBackendStats {
