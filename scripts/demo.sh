@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 
 build=${DOGPILE_BUILD_DIR:-build}
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDOGPILE_BUILD_EXAMPLES=ON >/dev/null
 cmake --build "$build" -j"$(nproc)" --target example_permissions
 
 workdir=$(mktemp -d)
