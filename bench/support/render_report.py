@@ -1,0 +1,244 @@
+"""Renders bench/report.sh's measurements as Markdown.
+
+    render_report.py <dir>
+
+<dir> holds bench.json (dogpile_bench --benchmark_filter=BM_Compare_
+--benchmark_format=json: the paired comparisons of bench/support/compare.hpp,
+whose counters carry each variant's rate and its ratio to the baseline), sizes.json
+(sizes --json), stampede-*.json (stampede --json, one object each) and
+machine.txt (key: value lines). Every figure is printed next to the baseline
+measured in the same run, and the ratio between them is the number to read:
+the absolute rates move with the machine's load.
+"""
+
+import glob
+import json
+import os
+import sys
+
+
+def load_json(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def rate(value):
+    """items/s in human units."""
+    if value is None:
+        return "n/a"
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if value >= scale:
+            return f"{value / scale:.2f} {unit}/s"
+    return f"{value:.0f} /s"
+
+
+def ratio(numerator, denominator):
+    if numerator is None or denominator in (None, 0):
+        return "n/a"
+    return f"{numerator / denominator:.2f}x"
+
+
+def times(value):
+    return "n/a" if value is None else f"{value:.2f}x"
+
+
+def verdict(value, target, higher_is_better=True):
+    if value is None:
+        return "n/a"
+    ok = value >= target if higher_is_better else value <= target
+    return "met" if ok else "**missed**"
+
+
+class Bench:
+    """dogpile_bench results: the median of the repetitions (or the single run)."""
+
+    def __init__(self, data):
+        self.context = (data or {}).get("context", {})
+        self.runs = {}
+        for b in (data or {}).get("benchmarks", []):
+            if b.get("run_type") == "aggregate":
+                if b.get("aggregate_name") != "median":
+                    continue
+                name = b["run_name"]
+            else:
+                name = b["name"]
+                if name in self.runs and self.runs[name].get("run_type") == "aggregate":
+                    continue
+            self.runs[name] = b
+
+    def get(self, name, field):
+        run = self.runs.get(name + "/manual_time")
+        if run is None or run.get("error_occurred"):
+            return None
+        return run.get(field)
+
+
+def memory_section(bench, out):
+    out.append("### In-process hit path (memory backend)\n")
+    out.append("`Region<std::string>::get_or_create` on keys that hold a fresh value, against a hand-written "
+               "cache: `std::unordered_map<std::string, std::string>` lookup + copy under a "
+               "`std::shared_mutex` (shared lock). Hits/s summed over all threads; `keys` = distinct keys read "
+               "(1 = one hot key). Target: >= 10 M hits/s on one thread and >= 0.5x the baseline.\n")
+    out.append("| threads | keys | baseline | Region (never expires) | ratio | Region (expiration_time set) | ratio |")
+    out.append("|---:|---:|---:|---:|---:|---:|---:|")
+    single = {}
+    for keys in (1, 1024):
+        for threads in (1, 2, 4, 8):
+            name = f"BM_Compare_MemoryHit/keys:{keys}/threads:{threads}"
+            base = bench.get(name, "baseline_per_s")
+            if base is None:
+                continue
+            never = bench.get(name, "region_per_s")
+            never_x = bench.get(name, "region_vs_baseline")
+            expiring = bench.get(name, "region_expiring_per_s")
+            expiring_x = bench.get(name, "region_expiring_vs_baseline")
+            out.append(f"| {threads} | {keys} | {rate(base)} | {rate(never)} | {times(never_x)} | "
+                       f"{rate(expiring)} | {times(expiring_x)} |")
+            if threads == 1:
+                single[keys] = ((bench.get(name, "region_best_per_s"), never_x),
+                                (bench.get(name, "region_expiring_best_per_s"), expiring_x))
+    out.append("")
+    out.append("Single thread against the targets (absolute rate: the fastest block, i.e. when nothing "
+               "preempted the benchmark):\n")
+    for keys, variants in single.items():
+        for label, (best, x) in zip(("never expires", "expiration_time set"), variants):
+            out.append(f"- {keys} key(s), {label}: {rate(best)} (>= 10 M/s: {verdict(best, 10e6)}), "
+                       f"{times(x)} the baseline (>= 0.5x: {verdict(x, 0.5)})")
+    out.append("")
+
+
+def redis_section(bench, out):
+    if not any(name.startswith("BM_Compare_Redis") for name in bench.runs):
+        out.append("### Redis hash store\n")
+        out.append(f"Skipped: {bench.context.get('redis', 'no Redis results')}\n")
+        return
+    out.append("### Redis hash store hit (one thread, one connection)\n")
+    out.append("`Region<Flags, HashKey>::get_or_create` of an existing field (HGET + values-only decode of the "
+               "25 flags) against plain hiredis `redisCommandArgv` HGET + the same decode on the same kind of "
+               "connection, call by call. Target: >= 0.9x.\n")
+    out.append("| transport | hiredis HGET + decode | Region::get_or_create | ratio | target |")
+    out.append("|---|---:|---:|---:|---|")
+    for transport in ("unix", "tcp"):
+        name = f"BM_Compare_RedisHit/{transport}"
+        x = bench.get(name, "region_vs_hiredis")
+        base, region = bench.get(name, "hiredis_per_s"), bench.get(name, "region_per_s")
+        out.append(f"| {transport} | {rate(base)} | {rate(region)} | {times(x)} | {verdict(x, 0.9)} |")
+    out.append("")
+    out.append("### get_or_create_multi: 100 fields of one hash\n")
+    out.append("One `get_or_create_multi` (one HMGET round trip) against 100 sequential `get_or_create` calls; "
+               "entries/s. Target: >= 20x.\n")
+    out.append("| transport | 100 x get_or_create | get_or_create_multi | speedup | target |")
+    out.append("|---|---:|---:|---:|---|")
+    for transport in ("unix", "tcp"):
+        name = f"BM_Compare_RedisMulti100/{transport}"
+        x = bench.get(name, "multi_vs_sequential")
+        out.append(f"| {transport} | {rate(bench.get(name, 'sequential_per_s'))} | "
+                   f"{rate(bench.get(name, 'multi_per_s'))} | {times(x)} | {verdict(x, 20)} |")
+    out.append("")
+
+
+def codec_section(bench, sizes, out):
+    out.append("### Codecs: the 25-flag permission dict\n")
+    out.append("Encodes and decodes per second; the baseline is the generic msgpack map "
+               "(`MsgpackCodec<std::map<std::string, bool>>`), what one writes without a key template.\n")
+    payload = (sizes or {}).get("payload_bytes", {})
+    out.append("| codec | bytes | encode | vs map | decode | vs map |")
+    out.append("|---|---:|---:|---:|---:|---:|")
+    rows = (("msgpack map (baseline)", "msgpack_map", "msgpack map"),
+            ("values-only (`FlagsCodec`)", "values_only", "values-only"),
+            ("bit-packed (`BitpackedCodec`)", "bitpacked", "bit-packed"),
+            ("values-only over `Dict` (`DictValuesCodec`)", "dict_values", "values-only"))
+    for label, name, size_key in rows:
+        size = payload.get(size_key)
+        size_text = f"{size:.0f}" if size is not None else "n/a"
+        cells = [label, size_text]
+        for op in ("Encode", "Decode"):
+            bench_name = f"BM_Compare_Codec{op}"
+            x = 1.0 if name == "msgpack_map" else bench.get(bench_name, f"{name}_vs_msgpack_map")
+            cells += [rate(bench.get(bench_name, f"{name}_per_s")), times(x)]
+        out.append("| " + " | ".join(cells) + " |")
+    out.append("")
+
+
+def sizes_section(sizes, out):
+    if not sizes:
+        out.append("### Sizes\n\nNo results (sizes failed).\n")
+        return
+    out.append("### Bytes per entry\n")
+    out.append(f"Payload of the {sizes['flags']}-flag dict, mean over {sizes['entries']} generated dicts; "
+               "baseline: JSON (`json.dumps`, sorted keys).\n")
+    out.append("| format | bytes | vs JSON |")
+    out.append("|---|---:|---:|")
+    payload = sizes["payload_bytes"]
+    for name, size in payload.items():
+        out.append(f"| {name} | {size:.1f} | {ratio(size, payload['JSON'])} |")
+    out.append("")
+    per_entry = sizes.get("redis_bytes_per_entry")
+    if not per_entry:
+        out.append(f"Redis memory: {sizes.get('redis', 'not measured')}\n")
+        return
+    baseline = sizes["redis_baseline"]
+    out.append(f"Redis `used_memory` growth for {sizes['ids']} ids x {sizes['fields']} fields = {sizes['entries']} "
+               f"entries, a TTL on every key, {sizes['redis']}. Baseline: one plain key per entry "
+               "(`calculated|<id_a>|<id_b>`, same values-only payload); the library's layout is one hash per "
+               "id_a (`calculated-a|<id_a>`, field `<id_b>`).\n")
+    out.append("| layout | bytes/entry | vs plain keys |")
+    out.append("|---|---:|---:|")
+    for name, size in per_entry.items():
+        label = name + (" (baseline)" if name == baseline else "")
+        out.append(f"| {label} | {size:.1f} | {ratio(size, per_entry[baseline])} |")
+    out.append("")
+
+
+def stampede_section(runs, out):
+    out.append("### Stampede: many callers, one key, a 100 ms creator\n")
+    if not runs:
+        out.append("No results.\n")
+        return
+    out.append("All callers are released at once. *naive* is plain cache-aside (get; if miss: create; set), "
+               "the baseline the dogpile lock is measured against; *cold* = no value, *stale* = an expired "
+               "value. Waits are per caller, from the release to the return.\n")
+    out.append("| backend | callers | key | strategy | creator calls | wall / creator time | p50 wait | p99 wait |")
+    out.append("|---|---|---|---|---:|---:|---:|---:|")
+    for r in runs:
+        callers = str(r["callers"])
+        if r["processes"] > 1:
+            callers += f" ({r['processes']} procs x {r['threads_per_process']} threads)"
+        errors = f" ({r['errors']} errors)" if r.get("errors") else ""
+        out.append(f"| {r['backend']} | {callers} | {r['key']} | {r['mode']} | {r['creator_calls']}{errors} | "
+                   f"{r['wall_over_creator']:.2f}x | {r['p50_wait_ms']:.1f} ms | {r['p99_wait_ms']:.1f} ms |")
+    out.append("")
+
+
+def main():
+    directory = sys.argv[1]
+    machine = {}
+    with open(os.path.join(directory, "machine.txt")) as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            machine[key.strip()] = value.strip()
+    bench = Bench(load_json(os.path.join(directory, "bench.json")))
+    sizes = load_json(os.path.join(directory, "sizes.json"))
+    stampedes = [load_json(p) for p in sorted(glob.glob(os.path.join(directory, "stampede-*.json")))]
+    stampedes = [s for s in stampedes if s]
+
+    out = ["## Performance\n"]
+    out.append(f"Measured by `bench/report.sh` on {machine.get('date')}: {machine.get('nproc')} cores "
+               f"({machine.get('cpu')}), {machine.get('os')}, {machine.get('compiler')}, Release build, "
+               f"{machine.get('redis')}. Each ratio is the median over many rounds in which the baseline and "
+               "the subject ran alternately (in blocks of a few ms, or call by call for Redis), so load that "
+               "comes and goes hits both alike; the rates are medians too and move more from run to run. "
+               "Targets are the project's.\n")
+    memory_section(bench, out)
+    redis_section(bench, out)
+    codec_section(bench, sizes, out)
+    sizes_section(sizes, out)
+    stampede_section(stampedes, out)
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()
