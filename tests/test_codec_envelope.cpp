@@ -101,7 +101,8 @@ TEST(Envelope, SkipsFieldsAppendedByNewerWriters) {
 }
 
 TEST(Envelope, ReadsEnvelopesWrittenBeforeCreationTimeExisted) {
-    const envelope::Unwrapped back = envelope::unwrap(format1_header + "payload");
+    const std::string old_envelope = format1_header + "payload";  // unwrap returns views into it
+    const envelope::Unwrapped back = envelope::unwrap(old_envelope);
     EXPECT_EQ(back.metadata.created_at, at_micros(dogpile_test::envelope_created_us));
     EXPECT_EQ(back.metadata.creation_time, Duration::zero());
     EXPECT_EQ(back.payload, "payload");
