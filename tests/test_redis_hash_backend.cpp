@@ -2,6 +2,11 @@
 // byte, the TTL policies, NOSCRIPT and restart recovery, round trips, binary
 // safety, corrupt payloads, limits, the Region on top, the distributed lock
 // hook, and interop with a Python service (tests/interop/hash_store_interop.py).
+//
+// The layout, TTL, script, round-trip and erase suites are parameterised over
+// the server kind: each runs against one redis-server and against a
+// 3-master, 3-replica Redis Cluster (through ClusterClient), unchanged but for
+// the number of round trips, which is one per node holding the keys.
 
 #include <gtest/gtest.h>
 
@@ -29,10 +34,12 @@
 #include <dogpile/codec/msgpack.hpp>
 #include <dogpile/codec/values.hpp>
 #include <dogpile/redis.hpp>
+#include <dogpile/redis/cluster.hpp>
 #include <dogpile/region.hpp>
 
 #include "support/latch.hpp"
 #include "support/manual_clock.hpp"
+#include "support/redis_cluster.hpp"
 #include "support/redis_server.hpp"
 
 namespace {
@@ -136,14 +143,134 @@ std::optional<std::string> raw_hget(const RedisServer& s, const std::string& has
     return r.str;
 }
 
-// "calls=N" of one command in INFO commandstats (0 when it never ran).
-long long command_calls(const RedisServer& s, const std::string& command) {
-    const std::string info = raw(s, {"INFO", "commandstats"}).str;
-    const std::string tag = "cmdstat_" + command + ":calls=";
-    const auto at = info.find(tag);
-    if (at == std::string::npos) return 0;
-    return std::stoll(info.substr(at + tag.size()));
+// --- the server kinds of the parameterised suites --------------------------------
+
+enum class ServerKind { single, cluster };
+
+std::string kind_name(const ::testing::TestParamInfo<ServerKind>& info) {
+    return info.param == ServerKind::single ? "SingleServer" : "Cluster";
 }
+
+// Where a parameterised test runs: the binary's shared redis-server, or its
+// shared cluster. raw() reaches the node that holds the command's key
+// (argv[1]); commands without a key (SCRIPT, CONFIG, INFO) run on every
+// master, and command_calls() adds up what every master counted.
+class Target {
+public:
+    explicit Target(ServerKind kind) : kind_(kind) {
+        if (kind_ != ServerKind::cluster) return;
+        auto& cluster = dogpile::test::RedisCluster::shared();
+        masters_ = cluster.masters();
+        for (const RawReply& range : cluster.raw(masters_.front(), {"CLUSTER", "SLOTS"}).elements) {
+            const auto port = static_cast<int>(range.elements.at(2).elements.at(1).integer);
+            for (long long slot = range.elements.at(0).integer; slot <= range.elements.at(1).integer; ++slot) {
+                owner_[static_cast<std::size_t>(slot)] = cluster.index_of_port(port);
+            }
+        }
+    }
+
+    ServerKind kind() const noexcept { return kind_; }
+
+    std::shared_ptr<dogpile::redis::Client> client() const {
+        if (kind_ == ServerKind::single) return dogpile::redis::make_client(RedisServer::shared().url());
+        return std::make_shared<dogpile::redis::ClusterClient>(dogpile::test::RedisCluster::shared().client_options());
+    }
+
+    RawReply raw(const std::vector<std::string>& argv) const {
+        if (kind_ == ServerKind::single) return RedisServer::shared().raw(argv);
+        if (keyless(argv.front())) return raw_each(argv).front();
+        return dogpile::test::RedisCluster::shared().raw_for_key(argv.at(1), argv);
+    }
+
+    // One reply per master (the single server's for one server).
+    std::vector<RawReply> raw_each(const std::vector<std::string>& argv) const {
+        if (kind_ == ServerKind::single) return {RedisServer::shared().raw(argv)};
+        std::vector<RawReply> out;
+        for (std::size_t m : masters_) out.push_back(dogpile::test::RedisCluster::shared().raw(m, argv));
+        return out;
+    }
+
+    // Round trips a batch over these hashes costs: one per node holding them.
+    std::size_t nodes_of(const std::vector<std::string>& hashes) const {
+        if (kind_ == ServerKind::single) return 1;
+        std::set<std::size_t> nodes;
+        for (const auto& h : hashes) nodes.insert(owner_[static_cast<std::size_t>(dogpile::redis::key_slot(h))]);
+        return nodes.size();
+    }
+    template <class Entries>
+    std::size_t nodes_of_keys(const Entries& entries) const {
+        std::vector<std::string> hashes;
+        for (const auto& e : entries) hashes.push_back(key_of(e).hash);
+        return nodes_of(hashes);
+    }
+
+private:
+    static const HashKey& key_of(const HashKey& key) { return key; }
+    template <class Entry>
+    static const HashKey& key_of(const Entry& entry) {
+        return entry.first;
+    }
+    static bool keyless(const std::string& command) {
+        return command == "SCRIPT" || command == "CONFIG" || command == "INFO";
+    }
+
+    ServerKind kind_;
+    std::vector<std::size_t> masters_;
+    std::array<std::size_t, dogpile::redis::cluster_slots> owner_{};  // slot -> master (cluster only)
+};
+
+std::shared_ptr<dogpile::redis::Client> client_for(const Target& t) { return t.client(); }
+
+RawReply raw(const Target& t, const std::vector<std::string>& argv) {
+    RawReply r = t.raw(argv);
+    EXPECT_FALSE(r.is_error()) << argv.front() << ": " << r.str;
+    return r;
+}
+
+long long pttl(const Target& t, const std::string& key) { return raw(t, {"PTTL", key}).integer; }
+
+std::optional<std::string> raw_hget(const Target& t, const std::string& hash, const std::string& field) {
+    RawReply r = raw(t, {"HGET", hash, field});
+    if (r.is_nil()) return std::nullopt;
+    return r.str;
+}
+
+// "calls=N" of one command in INFO commandstats (0 when it never ran), over
+// every master.
+long long command_calls(const Target& t, const std::string& command) {
+    long long total = 0;
+    for (const RawReply& r : t.raw_each({"INFO", "commandstats"})) {
+        EXPECT_FALSE(r.is_error()) << r.str;
+        const std::string tag = "cmdstat_" + command + ":calls=";
+        const auto at = r.str.find(tag);
+        if (at != std::string::npos) total += std::stoll(r.str.substr(at + tag.size()));
+    }
+    return total;
+}
+
+// The fixture of the parameterised suites. Inside their tests server() is
+// the Target, so the helpers above route through it.
+class OnEachServerKind : public ::testing::TestWithParam<ServerKind> {
+protected:
+    OnEachServerKind() : target_(GetParam()) {}
+    const Target& server() const { return target_; }
+
+private:
+    Target target_;
+};
+
+class HashLayout : public OnEachServerKind {};
+class HashTtl : public OnEachServerKind {};
+class HashScripts : public OnEachServerKind {};
+class HashRoundTrips : public OnEachServerKind {};
+class HashErase : public OnEachServerKind {};
+
+INSTANTIATE_TEST_SUITE_P(Servers, HashLayout, ::testing::Values(ServerKind::single, ServerKind::cluster), kind_name);
+INSTANTIATE_TEST_SUITE_P(Servers, HashTtl, ::testing::Values(ServerKind::single, ServerKind::cluster), kind_name);
+INSTANTIATE_TEST_SUITE_P(Servers, HashScripts, ::testing::Values(ServerKind::single, ServerKind::cluster), kind_name);
+INSTANTIATE_TEST_SUITE_P(Servers, HashRoundTrips, ::testing::Values(ServerKind::single, ServerKind::cluster),
+                         kind_name);
+INSTANTIATE_TEST_SUITE_P(Servers, HashErase, ::testing::Values(ServerKind::single, ServerKind::cluster), kind_name);
 
 RedisHashBackendOptions hash_options(std::shared_ptr<dogpile::redis::Client> client,
                                      std::optional<dogpile::Duration> ttl = std::chrono::hours(1),
@@ -229,7 +356,7 @@ TEST(RedisHashBackendOptions, RejectsOptionsThatCannotWork) {
 
 // --- layout and TTL ---------------------------------------------------------------
 
-TEST(HashLayout, RawPayloadIsExactlyTheValuesOnlyBytes) {
+TEST_P(HashLayout, RawPayloadIsExactlyTheValuesOnlyBytes) {
     auto backend = flags_backend(hash_options(client_for(server())));
     const HashKeyScheme scheme{test_prefix() + "calculated-a|"};
     backend->set(scheme.key(7, 42), {golden_flags(), dogpile::Metadata::created_now(dogpile::WallClock::now())});
@@ -249,7 +376,7 @@ TEST(HashLayout, RawPayloadIsExactlyTheValuesOnlyBytes) {
     EXPECT_FALSE(backend->get(scheme.key(8, 42)));
 }
 
-TEST(HashLayout, DocumentedConstructionCompilesAndWorks) {
+TEST_P(HashLayout, DocumentedConstructionCompilesAndWorks) {
     // As in the header comment of backends/redis_hash.hpp.
     auto client = client_for(server());
     const KeyTemplate key_template = KeyTemplate::of(golden_flags());
@@ -265,7 +392,7 @@ TEST(HashLayout, DocumentedConstructionCompilesAndWorks) {
     EXPECT_EQ(backend->codec().key_template(), key_template);
 }
 
-TEST(HashLayout, BitpackedFlagsAreStoredAsTheirFewBytes) {
+TEST_P(HashLayout, BitpackedFlagsAreStoredAsTheirFewBytes) {
     Flags flags;
     for (int i = 0; i < 25; ++i) flags.emplace("perm_" + std::to_string(100 + i), i % 3 == 0);
     const dogpile::codec::BitpackedCodec codec{KeyTemplate::of(flags)};
@@ -280,7 +407,7 @@ TEST(HashLayout, BitpackedFlagsAreStoredAsTheirFewBytes) {
     EXPECT_EQ(backend->get(key)->value, flags);
 }
 
-TEST(HashTtl, OnCreateSetsTheTtlOnTheFirstWriteOnly) {
+TEST_P(HashTtl, OnCreateSetsTheTtlOnTheFirstWriteOnly) {
     const auto ttl = std::chrono::hours(1);
     const long long ttl_ms = std::chrono::duration_cast<std::chrono::milliseconds>(ttl).count();
     auto backend = flags_backend(hash_options(client_for(server()), ttl));
@@ -306,7 +433,7 @@ TEST(HashTtl, OnCreateSetsTheTtlOnTheFirstWriteOnly) {
     EXPECT_LE(pttl(server(), hash), 5000);
 }
 
-TEST(HashTtl, OnCreateGivesAHashWithoutTtlOne) {
+TEST_P(HashTtl, OnCreateGivesAHashWithoutTtlOne) {
     // Somebody created the hash without a TTL: the next write must not leave it immortal.
     auto backend = flags_backend(hash_options(client_for(server()), std::chrono::minutes(10)));
     const HashKey key{test_prefix() + "legacy", "1"};
@@ -317,7 +444,7 @@ TEST(HashTtl, OnCreateGivesAHashWithoutTtlOne) {
     EXPECT_EQ(raw_hget(server(), key.hash, "other"), "x");
 }
 
-TEST(HashTtl, SetMultiAppliesTheRulePerHash) {
+TEST_P(HashTtl, SetMultiAppliesTheRulePerHash) {
     auto backend = flags_backend(hash_options(client_for(server()), std::chrono::hours(1)));
     const HashKeyScheme scheme{test_prefix() + "a|"};
     backend->set(scheme.key("old", 1), {golden_flags(), {}});
@@ -331,7 +458,7 @@ TEST(HashTtl, SetMultiAppliesTheRulePerHash) {
     EXPECT_EQ(backend->get(scheme.key("new", 2))->value, other_flags());
 }
 
-TEST(HashTtl, RefreshOnWriteSetsTheTtlOnEveryWrite) {
+TEST_P(HashTtl, RefreshOnWriteSetsTheTtlOnEveryWrite) {
     auto backend = flags_backend(hash_options(client_for(server()), std::chrono::hours(1), TtlPolicy::refresh_on_write));
     const HashKeyScheme scheme{test_prefix() + "a|"};
     const std::string hash = scheme.hash_of(1);
@@ -345,7 +472,7 @@ TEST(HashTtl, RefreshOnWriteSetsTheTtlOnEveryWrite) {
     EXPECT_GT(pttl(server(), hash), 3600000 - 60000);
 }
 
-TEST(HashTtl, NoneLeavesTheHashWithoutTtl) {
+TEST_P(HashTtl, NoneLeavesTheHashWithoutTtl) {
     auto backend = flags_backend(hash_options(client_for(server()), std::nullopt, TtlPolicy::none));
     const HashKeyScheme scheme{test_prefix() + "a|"};
     backend->set(scheme.key(1, 1), {golden_flags(), {}});
@@ -358,7 +485,7 @@ TEST(HashTtl, NoneLeavesTheHashWithoutTtl) {
 
 // --- scripts: NOSCRIPT recovery, chunking -------------------------------------------
 
-TEST(HashScripts, SetRecoversAfterScriptFlush) {
+TEST_P(HashScripts, SetRecoversAfterScriptFlush) {
     auto backend = flags_backend(hash_options(client_for(server())));
     const HashKeyScheme scheme{test_prefix() + "a|"};
     backend->set(scheme.key(1, 1), {golden_flags(), {}});
@@ -368,7 +495,7 @@ TEST(HashScripts, SetRecoversAfterScriptFlush) {
     EXPECT_GT(pttl(server(), scheme.hash_of(2)), 0);
 }
 
-TEST(HashScripts, PipelinedSetMultiRecoversAfterScriptFlush) {
+TEST_P(HashScripts, PipelinedSetMultiRecoversAfterScriptFlush) {
     auto client = client_for(server());
     auto backend = flags_backend(hash_options(client));
     const HashKeyScheme scheme{test_prefix() + "a|"};
@@ -381,7 +508,8 @@ TEST(HashScripts, PipelinedSetMultiRecoversAfterScriptFlush) {
     }
     const auto before = client->round_trips();
     backend->set_multi(entries);
-    EXPECT_EQ(client->round_trips() - before, 2u) << "one pipeline, then SCRIPT LOAD + the retried calls";
+    EXPECT_EQ(client->round_trips() - before, 2u * server().nodes_of_keys(entries))
+        << "one pipeline, then SCRIPT LOAD + the retried calls (per node)";
     for (const auto& [key, entry] : entries) {
         EXPECT_EQ(backend->get(key)->value, entry.value) << key;
         EXPECT_GT(pttl(server(), key.hash), 0);
@@ -389,10 +517,10 @@ TEST(HashScripts, PipelinedSetMultiRecoversAfterScriptFlush) {
     // Loaded again: the next batch is one round trip.
     const auto again = client->round_trips();
     backend->set_multi(entries);
-    EXPECT_EQ(client->round_trips() - again, 1u);
+    EXPECT_EQ(client->round_trips() - again, 1u * server().nodes_of_keys(entries));
 }
 
-TEST(HashScripts, SetMultiSplitsHugeHashesBelowLuasUnpackLimit) {
+TEST_P(HashScripts, SetMultiSplitsHugeHashesBelowLuasUnpackLimit) {
     // 5000 fields = 10000 values: a single unpack() would fail (Lua 5.1 stops near 8000).
     auto client = client_for(server());
     auto backend = std::make_shared<StringBackend>(hash_options(client));
@@ -434,7 +562,7 @@ TEST(HashScripts, SetMultiSplitsHugeHashesBelowLuasUnpackLimit) {
 
 // --- round trips -----------------------------------------------------------------
 
-TEST(HashRoundTrips, GetMultiOfTenThousandKeysIsOneRoundTrip) {
+TEST_P(HashRoundTrips, GetMultiOfTenThousandKeysIsOneRoundTripPerNode) {
     auto client = client_for(server());
     auto backend = flags_backend(hash_options(client));
     const HashKeyScheme scheme{test_prefix() + "a|"};
@@ -448,14 +576,16 @@ TEST(HashRoundTrips, GetMultiOfTenThousandKeysIsOneRoundTrip) {
         }
     }
     backend->set(entries.front().first, entries.front().second);  // loads the script
+    // ... on the node of that key; a cluster's other masters need it too.
+    raw(server(), {"SCRIPT", "LOAD", dogpile::redis::details::hset_with_expiry_script().source()});
     auto before = client->round_trips();
     backend->set_multi(entries);
-    EXPECT_EQ(client->round_trips() - before, 1u);
+    EXPECT_EQ(client->round_trips() - before, 1u * server().nodes_of_keys(entries));
 
     raw(server(), {"CONFIG", "RESETSTAT"});
     before = client->round_trips();
     const auto got = backend->get_multi(keys);
-    EXPECT_EQ(client->round_trips() - before, 1u);
+    EXPECT_EQ(client->round_trips() - before, 1u * server().nodes_of_keys(keys)) << "one round trip per node";
     EXPECT_EQ(command_calls(server(), "hmget"), 100) << "one HMGET per hash";
     EXPECT_EQ(command_calls(server(), "hget"), 0);
     ASSERT_EQ(got.size(), keys.size());
@@ -472,7 +602,7 @@ TEST(HashRoundTrips, GetMultiOfTenThousandKeysIsOneRoundTrip) {
     }
 }
 
-TEST(HashRoundTrips, GetMultiKeepsOrderAndDuplicates) {
+TEST_P(HashRoundTrips, GetMultiKeepsOrderAndDuplicates) {
     auto backend = flags_backend(hash_options(client_for(server())));
     const HashKeyScheme scheme{test_prefix() + "a|"};
     backend->set_multi({{scheme.key(1, 1), {golden_flags(), {}}}, {scheme.key(2, 1), {other_flags(), {}}}});
@@ -487,7 +617,7 @@ TEST(HashRoundTrips, GetMultiKeepsOrderAndDuplicates) {
 
 // --- erase -------------------------------------------------------------------------
 
-TEST(HashErase, EraseHashRemovesAllOfOneIdsEntriesOnly) {
+TEST_P(HashErase, EraseHashRemovesAllOfOneIdsEntriesOnly) {
     auto client = client_for(server());
     auto backend = flags_backend(hash_options(client));
     const HashKeyScheme scheme{test_prefix() + "calculated-a|"};
@@ -503,7 +633,7 @@ TEST(HashErase, EraseHashRemovesAllOfOneIdsEntriesOnly) {
     for (int b = 0; b < 10; ++b) EXPECT_FALSE(backend->get(scheme.key("a", b)));
 }
 
-TEST(HashErase, EraseAndEraseMultiDeleteFields) {
+TEST_P(HashErase, EraseAndEraseMultiDeleteFields) {
     auto client = client_for(server());
     auto backend = flags_backend(hash_options(client));
     const HashKeyScheme scheme{test_prefix() + "a|"};
@@ -515,8 +645,9 @@ TEST(HashErase, EraseAndEraseMultiDeleteFields) {
     EXPECT_TRUE(backend->get(scheme.key(0, 1)));
 
     const auto before = client->round_trips();
-    backend->erase_multi({scheme.key(0, 1), scheme.key(1, 1), scheme.key(2, 2), scheme.key(1, 0)});
-    EXPECT_EQ(client->round_trips() - before, 1u);
+    const std::vector<HashKey> erased{scheme.key(0, 1), scheme.key(1, 1), scheme.key(2, 2), scheme.key(1, 0)};
+    backend->erase_multi(erased);
+    EXPECT_EQ(client->round_trips() - before, 1u * server().nodes_of_keys(erased));
     const auto got = backend->get_multi({scheme.key(0, 1), scheme.key(0, 2), scheme.key(1, 0), scheme.key(1, 1),
                                          scheme.key(1, 2), scheme.key(2, 0), scheme.key(2, 2)});
     std::vector<bool> present;

@@ -4,6 +4,7 @@
 // Client interface backends use, and the distributed lock.
 
 #include "redis/client.hpp"
+#include "redis/cluster.hpp"
 #include "redis/command.hpp"
 #include "redis/connection.hpp"
 #include "redis/errors.hpp"
@@ -12,6 +13,7 @@
 #include "redis/pool.hpp"
 #include "redis/reply.hpp"
 #include "redis/script.hpp"
+#include "redis/sentinel.hpp"
 
 // The Redis backends (one key per entry, the hash store, the symmetric A-to-B
 // store) and their shared option types.

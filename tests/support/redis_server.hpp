@@ -63,6 +63,10 @@ struct RedisServerOptions {
     std::vector<RedisAclUser> acl_users;
     // Appended to the command line, e.g. {"--maxmemory", "10mb"}.
     std::vector<std::string> extra_args;
+    // When set, written to <dir>/redis.conf before the first start and given
+    // to the server as its config file (Sentinel needs one it can rewrite;
+    // restarts keep what the server wrote there).
+    std::optional<std::string> config_text;
     std::chrono::milliseconds startup_timeout{15000};
 };
 
@@ -237,9 +241,19 @@ public:
     // answers. The data is gone: persistence is off.
     void start() {
         if (running()) throw std::logic_error("RedisServer::start: already running");
-        std::vector<std::string> args{executable_, "--bind", "127.0.0.1", "--port", std::to_string(port_),
-                                      "--save", "", "--appendonly", "no", "--dir", dir_,
-                                      "--daemonize", "no", "--logfile", log_path(), "--protected-mode", "no"};
+        std::vector<std::string> args{executable_};
+        if (options_.config_text) {
+            const std::string config = dir_ + "/redis.conf";
+            if (!std::filesystem::exists(config)) {
+                std::ofstream out(config);
+                out << *options_.config_text;
+                if (!out) throw std::runtime_error("cannot write " + config);
+            }
+            args.push_back(config);
+        }
+        args.insert(args.end(), {"--bind", "127.0.0.1", "--port", std::to_string(port_), "--save", "", "--appendonly",
+                                 "no", "--dir", dir_, "--daemonize", "no", "--logfile", log_path(),
+                                 "--protected-mode", "no"});
         if (!socket_.empty()) {
             args.insert(args.end(), {"--unixsocket", socket_, "--unixsocketperm", "700"});
         }

@@ -1,0 +1,152 @@
+#pragma once
+// The symmetric A-to-B store (backends/redis_symmetric.hpp) for a Redis
+// Cluster whose a-side and b-side hashes live on different nodes: its three
+// multi-key scripts (write, erase, invalidate) split into steps that each
+// touch one hash, sent through Client::batch / eval_batch (one round trip per
+// node per step). Same keys, fields, payloads and TTL rule as the scripts, so
+// the two modes read each other's data.
+//
+// What stays atomic: each step on its own hash (a write of one hash's fields
+// with the TTL rule is still one hset-with-expiry script). What does not:
+// the pair as a whole. The steps are ordered so that the store keeps one
+// invariant, "an entry a2b-a|<a> field <b> has its mirror a2b-b|<b> field
+// <a>", which invalidate_b() relies on to find entries:
+//   write       mirrors first, then the entries;
+//   erase       entries first, then the mirrors;
+//   invalidate  entries first, then the mirrors (and only the mirror fields
+//               that were read, so a mirror written meanwhile survives).
+// A crash between steps leaves at worst a mirror without an entry, which
+// costs an HDEL of nothing at the next invalidation. The one gap: a write of
+// a pair (a, b) running at the same moment as an invalidation of a or b can
+// end with the entry written and its mirror removed; invalidate_b(b) then
+// misses it (invalidate_a(a) still removes it) and the hash's TTL bounds how
+// long it lives. With atomic scripts (keys co-located by a hash tag) there is
+// no such gap.
+
+#include <algorithm>
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "../client.hpp"
+#include "../command.hpp"
+#include "../script.hpp"
+#include "hash_scripts.hpp"
+#include "hash_store.hpp"
+
+namespace dogpile::redis::details {
+
+// The store's naming and TTL arguments, as the backend holds them.
+struct SymmetricLayout {
+    std::string a_prefix;  // "a2b-a|"
+    std::string b_prefix;  // "a2b-b|"
+    std::string ttl_ms;    // "0": no TTL (ttl_policy none), plain HSET
+    const char* ttl_mode = ttl_on_create;
+    // Fields per script call on one hash (the backend's max_pairs_per_call).
+    std::size_t max_fields_per_call = max_pairs_per_script_call;
+};
+
+// All pairs (a, b_i, payload_i) of one a.
+struct SymmetricWrite {
+    std::string a;
+    std::vector<std::pair<std::string, std::string>> b_payloads;
+};
+
+// Which side an invalidation starts from.
+enum class SymmetricSide { a, b };
+
+namespace symmetric_steps {
+
+// One hash's field writes under the TTL rule: hset-with-expiry calls of at
+// most max_fields_per_call fields, or HSETs when there is no TTL.
+inline void add_hash_write(std::vector<KeyedCommand>& out, const SymmetricLayout& layout, const std::string& hash,
+                           const std::vector<std::pair<std::string_view, std::string_view>>& fields) {
+    const std::size_t chunk = std::max<std::size_t>(1, std::min(layout.max_fields_per_call, max_pairs_per_script_call));
+    for (std::size_t begin = 0; begin < fields.size(); begin += chunk) {
+        const std::size_t end = std::min(fields.size(), begin + chunk);
+        Command cmd;
+        if (layout.ttl_ms == "0") {
+            cmd = Command{"HSET", hash};
+        } else {
+            cmd = Command{"EVALSHA", hset_with_expiry_script().sha1(), "1", hash, layout.ttl_ms, layout.ttl_mode};
+        }
+        for (std::size_t i = begin; i < end; ++i) cmd.arg(fields[i].first).arg(fields[i].second);
+        out.push_back(KeyedCommand{hash, std::move(cmd)});
+    }
+}
+
+inline void run(Client& client, const std::vector<KeyedCommand>& commands, std::string_view what) {
+    if (commands.empty()) return;
+    throw_if_any_error(client.batch(commands, {&hset_with_expiry_script()}), what);
+}
+
+}  // namespace symmetric_steps
+
+// set / set_multi: every mirror (b-side hash field a), then every entry
+// (a-side hash, all its b fields in one call). Two steps, each one round
+// trip per node. Throws ReplyError when a step failed (the first error).
+inline void symmetric_write_per_node(Client& client, const SymmetricLayout& layout,
+                                     const std::vector<SymmetricWrite>& writes) {
+    std::vector<KeyedCommand> mirrors;
+    std::vector<KeyedCommand> entries;
+    for (const auto& w : writes) {
+        std::vector<std::pair<std::string_view, std::string_view>> fields;
+        fields.reserve(w.b_payloads.size());
+        for (const auto& [b, payload] : w.b_payloads) {
+            symmetric_steps::add_hash_write(mirrors, layout, layout.b_prefix + b, {{w.a, payload}});
+            fields.emplace_back(b, payload);
+        }
+        symmetric_steps::add_hash_write(entries, layout, layout.a_prefix + w.a, fields);
+    }
+    symmetric_steps::run(client, mirrors, "redis a2b write, mirrors (per node)");
+    symmetric_steps::run(client, entries, "redis a2b write, entries (per node)");
+}
+
+// erase / erase_multi: HDEL every entry, then every mirror.
+inline void symmetric_erase_per_node(Client& client, const SymmetricLayout& layout,
+                                     const std::vector<std::pair<std::string, std::string>>& pairs) {
+    std::vector<KeyedCommand> entries;
+    std::vector<KeyedCommand> mirrors;
+    for (const auto& [a, b] : pairs) {
+        const std::string a_hash = layout.a_prefix + a;
+        const std::string b_hash = layout.b_prefix + b;
+        entries.push_back(KeyedCommand{a_hash, Command{"HDEL", a_hash, b}});
+        mirrors.push_back(KeyedCommand{b_hash, Command{"HDEL", b_hash, a}});
+    }
+    symmetric_steps::run(client, entries, "redis a2b erase, entries (per node)");
+    symmetric_steps::run(client, mirrors, "redis a2b erase, mirrors (per node)");
+}
+
+// invalidate_a(id) / invalidate_b(id): HKEYS of the id's hash, then the
+// entries go, then the mirrors. Returns how many pairs the id had.
+inline std::size_t symmetric_invalidate_per_node(Client& client, const SymmetricLayout& layout, SymmetricSide side,
+                                                 std::string_view id) {
+    const std::string own = (side == SymmetricSide::a ? layout.a_prefix : layout.b_prefix) + std::string(id);
+    const std::string& other_prefix = side == SymmetricSide::a ? layout.b_prefix : layout.a_prefix;
+    const std::vector<std::string> others = client.command(own, {"HKEYS", own}).as_strings();
+    if (others.empty()) return 0;
+
+    std::vector<KeyedCommand> in_others;
+    for (const auto& other : others) {
+        const std::string hash = other_prefix + other;
+        in_others.push_back(KeyedCommand{hash, Command{"HDEL", hash, id}});
+    }
+    Command own_fields{"HDEL", own};
+    own_fields.args(others);
+    if (side == SymmetricSide::a) {
+        // The id's hash holds the entries: all of them go (DEL, as the
+        // script does), then the mirrors that named them.
+        client.command(own, {"DEL", own});
+        symmetric_steps::run(client, in_others, "redis a2b invalidate_a, mirrors (per node)");
+    } else {
+        // The id's hash holds mirrors: the entries they name go first, then
+        // exactly those mirror fields.
+        symmetric_steps::run(client, in_others, "redis a2b invalidate_b, entries (per node)");
+        client.command(own, own_fields);
+    }
+    return others.size();
+}
+
+}  // namespace dogpile::redis::details

@@ -1,0 +1,287 @@
+// The Redis backends on a real Redis Cluster, unchanged, through
+// ClusterClient: RedisBackend's multi-key reads and deletes (split per slot),
+// its distributed lock, and the symmetric A-to-B store in both of its cluster
+// modes: atomic scripts over ids co-located by a hash tag, and per-node steps
+// (redis/details/symmetric_per_node.hpp) for ids that are not. The hash
+// store's own suites run on the cluster in test_redis_hash_backend.
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <dogpile/backends/redis.hpp>
+#include <dogpile/backends/redis_symmetric.hpp>
+#include <dogpile/codec/msgpack.hpp>
+#include <dogpile/redis/cluster.hpp>
+#include <dogpile/redis/details/symmetric_per_node.hpp>
+#include <dogpile/region.hpp>
+
+#include "support/latch.hpp"
+#include "support/redis_cluster.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using dogpile::A2BKey;
+using dogpile::redis::ClusterClient;
+using dogpile::redis::ReplyError;
+using dogpile::redis::details::SymmetricLayout;
+using dogpile::redis::details::SymmetricSide;
+using dogpile::redis::details::SymmetricWrite;
+using dogpile::test::RawReply;
+using dogpile::test::RedisCluster;
+
+using Symmetric = dogpile::RedisSymmetricBackend<std::string>;
+
+RedisCluster& cluster() { return RedisCluster::shared(); }
+
+std::shared_ptr<ClusterClient> make_client() { return std::make_shared<ClusterClient>(cluster().client_options()); }
+
+std::string test_prefix() {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    return std::string(info->name()) + ":";
+}
+
+std::string encoded(const std::string& value) { return dogpile::codec::MsgpackCodec<std::string>().encode(value); }
+
+std::optional<std::string> raw_hget(const std::string& hash, const std::string& field) {
+    const RawReply r = cluster().raw_for_key(hash, {"HGET", hash, field});
+    if (r.is_nil()) return std::nullopt;
+    return r.str;
+}
+
+long long raw_pttl(const std::string& key) { return cluster().raw_for_key(key, {"PTTL", key}).integer; }
+
+std::size_t masters_of(const std::vector<std::string>& keys) {
+    std::set<std::size_t> nodes;
+    for (const auto& k : keys) nodes.insert(cluster().master_index_for_key(k));
+    return nodes.size();
+}
+
+// ------------------------------------------------------------ RedisBackend
+
+TEST(ClusterRedisBackend, MultiKeyOperationsSpreadOverTheMasters) {
+    auto client = make_client();
+    dogpile::RedisBackend<std::string> backend(dogpile::RedisBackendOptions{client, test_prefix()});
+    std::vector<std::string> keys;
+    std::vector<std::pair<std::string, dogpile::CachedValue<std::string>>> entries;
+    for (int i = 0; i < 100; ++i) {
+        keys.push_back("k" + std::to_string(i));
+        entries.push_back({keys.back(), {"v" + std::to_string(i), dogpile::Metadata::created_now(dogpile::WallClock::now())}});
+    }
+    std::vector<std::string> redis_keys;
+    for (const auto& k : keys) redis_keys.push_back(backend.redis_key_of(k));
+    ASSERT_EQ(masters_of(redis_keys), 3u);
+
+    auto before = client->round_trips();
+    backend.set_multi(entries);
+    EXPECT_EQ(client->round_trips() - before, 3u) << "the SETs, one pipeline per master";
+
+    keys.push_back("never-written");
+    before = client->round_trips();
+    const auto got = backend.get_multi(keys);
+    EXPECT_EQ(client->round_trips() - before, 3u) << "one MGET, split per slot, one pipeline per master";
+    ASSERT_EQ(got.size(), keys.size());
+    for (int i = 0; i < 100; ++i) {
+        ASSERT_TRUE(got[static_cast<std::size_t>(i)]) << i;
+        EXPECT_EQ(got[static_cast<std::size_t>(i)]->value, "v" + std::to_string(i));
+    }
+    EXPECT_FALSE(got.back());
+
+    backend.erase(keys[0]);
+    EXPECT_FALSE(backend.get(keys[0]));
+    EXPECT_TRUE(backend.get(keys[1]));
+    backend.erase_multi(keys);
+    for (const auto& k : redis_keys) EXPECT_EQ(cluster().raw_for_key(k, {"EXISTS", k}).integer, 0) << k;
+}
+
+TEST(ClusterRedisBackend, DistributedLockMakesThreadsCreateOnce) {
+    auto client = make_client();
+    dogpile::RedisBackendOptions options{client, test_prefix()};
+    options.distributed_lock = dogpile::redis::LockOptions{};
+    options.distributed_lock->prefix = test_prefix() + "lock|";
+    dogpile::Region<std::string> region(std::make_shared<dogpile::RedisBackend<std::string>>(options));
+    std::atomic<int> creations{0};
+    dogpile::test::Latch start(16);
+    std::vector<std::thread> threads;
+    std::atomic<int> wrong{0};
+    for (int t = 0; t < 16; ++t) {
+        threads.emplace_back([&] {
+            start.arrive_and_wait();
+            const std::string v = region.get_or_create("cold", [&] {
+                creations.fetch_add(1);
+                std::this_thread::sleep_for(50ms);  // a slow creator, so the others really wait
+                return std::string("made-once");
+            });
+            if (v != "made-once") wrong.fetch_add(1);
+        });
+    }
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(creations.load(), 1);
+    EXPECT_EQ(wrong.load(), 0);
+    EXPECT_EQ(region.stats().backend_errors, 0u);
+}
+
+// ------------------------------------------------------------ symmetric store
+
+dogpile::RedisSymmetricBackendOptions symmetric_options(std::shared_ptr<ClusterClient> client) {
+    dogpile::RedisSymmetricBackendOptions o{client, std::chrono::hours(1)};
+    o.a_prefix = test_prefix() + "a2b-a|";
+    o.b_prefix = test_prefix() + "a2b-b|";
+    return o;
+}
+
+dogpile::CachedValue<std::string> entry(const std::string& v) { return {v, {}}; }
+
+// Atomic mode: ids carrying one hash tag put both directions in one slot, so
+// the backend's scripts (write, erase, invalidate) run atomically on its node.
+TEST(ClusterSymmetric, AtomicModeWithIdsSharingAHashTag) {
+    auto client = make_client();
+    Symmetric backend(symmetric_options(client));
+    const std::string u1 = "{tenant7}user1", u2 = "{tenant7}user2", o1 = "{tenant7}obj1", o2 = "{tenant7}obj2";
+    backend.set(A2BKey{u1, o1}, entry("u1o1"));
+    backend.set_multi({{A2BKey{u1, o2}, entry("u1o2")}, {A2BKey{u2, o1}, entry("u2o1")}});
+    EXPECT_EQ(masters_of({backend.hash_of_a(u1), backend.hash_of_a(u2), backend.hash_of_b(o1), backend.hash_of_b(o2)}), 1u);
+    EXPECT_EQ(raw_hget(backend.hash_of_b(o1), u2), encoded("u2o1"));
+    const auto got = backend.get_multi({A2BKey{u1, o1}, A2BKey{u1, o2}, A2BKey{u2, o1}, A2BKey{u2, o2}});
+    EXPECT_EQ(got[0]->value, "u1o1");
+    EXPECT_EQ(got[1]->value, "u1o2");
+    EXPECT_EQ(got[2]->value, "u2o1");
+    EXPECT_FALSE(got[3]);
+
+    EXPECT_EQ(backend.invalidate_b(o1), 2u);
+    EXPECT_FALSE(backend.get(A2BKey{u1, o1}));
+    EXPECT_FALSE(backend.get(A2BKey{u2, o1}));
+    EXPECT_TRUE(backend.get(A2BKey{u1, o2}));
+    EXPECT_EQ(cluster().raw_for_key(backend.hash_of_b(o1), {"EXISTS", backend.hash_of_b(o1)}).integer, 0);
+    backend.erase(A2BKey{u1, o2});
+    EXPECT_FALSE(raw_hget(backend.hash_of_b(o2), u1));
+    EXPECT_EQ(backend.invalidate_a(u1), 0u);
+}
+
+// Without a shared tag the scripts' keys are in different slots: the server
+// refuses them (CROSSSLOT) before running anything, so nothing is half-written.
+TEST(ClusterSymmetric, UntaggedPairsAreRefusedByTheAtomicScripts) {
+    auto client = make_client();
+    Symmetric backend(symmetric_options(client));
+    std::string a = "user1", b = "obj1";
+    while (dogpile::redis::key_slot(backend.hash_of_a(a)) == dogpile::redis::key_slot(backend.hash_of_b(b))) b += "x";
+    try {
+        backend.set(A2BKey{a, b}, entry("v"));
+        ADD_FAILURE() << "a cross-slot pair was written";
+    } catch (const ReplyError& e) {
+        EXPECT_TRUE(e.is_crossslot()) << e.what();
+    }
+    EXPECT_FALSE(raw_hget(backend.hash_of_a(a), b));
+    EXPECT_FALSE(raw_hget(backend.hash_of_b(b), a));
+}
+
+SymmetricLayout layout_of(const Symmetric& backend) {
+    return SymmetricLayout{backend.options().a_prefix, backend.options().b_prefix, "3600000",
+                           dogpile::redis::details::ttl_on_create, backend.options().max_pairs_per_call};
+}
+
+// Per-node mode: the same layout written step by step, readable by the
+// backend, with the TTL rule on both sides and invalidation in both directions.
+TEST(ClusterSymmetric, PerNodeStepsKeepTheLayoutAcrossNodes) {
+    auto client = make_client();
+    Symmetric backend(symmetric_options(client));
+    const SymmetricLayout layout = layout_of(backend);
+    std::vector<SymmetricWrite> writes;
+    for (int a = 0; a < 4; ++a) {
+        SymmetricWrite w{"user" + std::to_string(a), {}};
+        for (int b = 0; b < 5; ++b) {
+            w.b_payloads.emplace_back("obj" + std::to_string(b), encoded("u" + std::to_string(a) + "o" + std::to_string(b)));
+        }
+        writes.push_back(std::move(w));
+    }
+    std::vector<std::string> hashes;
+    for (int i = 0; i < 5; ++i) {
+        hashes.push_back(backend.hash_of_a("user" + std::to_string(i)));
+        hashes.push_back(backend.hash_of_b("obj" + std::to_string(i)));
+    }
+    ASSERT_GE(masters_of(hashes), 2u) << "the point is hashes on several nodes";
+
+    dogpile::redis::details::symmetric_write_per_node(*client, layout, writes);
+    for (int a = 0; a < 4; ++a) {
+        for (int b = 0; b < 5; ++b) {
+            const A2BKey key{"user" + std::to_string(a), "obj" + std::to_string(b)};
+            const auto got = backend.get(key);
+            ASSERT_TRUE(got) << key;
+            EXPECT_EQ(got->value, "u" + std::to_string(a) + "o" + std::to_string(b));
+            EXPECT_EQ(raw_hget(backend.hash_of_b(key.b), key.a), encoded(got->value)) << "the mirror";
+        }
+    }
+    EXPECT_GT(raw_pttl(backend.hash_of_a("user0")), 3600000 - 60000);
+    EXPECT_GT(raw_pttl(backend.hash_of_b("obj0")), 3600000 - 60000);
+
+    // The TTL rule per hash: a later write never prolongs either side.
+    cluster().raw_for_key(backend.hash_of_a("user0"), {"PEXPIRE", backend.hash_of_a("user0"), "5000"});
+    cluster().raw_for_key(backend.hash_of_b("obj0"), {"PEXPIRE", backend.hash_of_b("obj0"), "5000"});
+    dogpile::redis::details::symmetric_write_per_node(*client, layout, {SymmetricWrite{"user0", {{"obj0", encoded("again")}}}});
+    EXPECT_LE(raw_pttl(backend.hash_of_a("user0")), 5000);
+    EXPECT_LE(raw_pttl(backend.hash_of_b("obj0")), 5000);
+
+    // invalidate_b: every user's entry for obj1, and its mirror hash.
+    EXPECT_EQ(dogpile::redis::details::symmetric_invalidate_per_node(*client, layout, SymmetricSide::b, "obj1"), 4u);
+    for (int a = 0; a < 4; ++a) EXPECT_FALSE(backend.get(A2BKey{"user" + std::to_string(a), "obj1"})) << a;
+    EXPECT_TRUE(backend.get(A2BKey{"user0", "obj2"}));
+    EXPECT_EQ(cluster().raw_for_key(backend.hash_of_b("obj1"), {"EXISTS", backend.hash_of_b("obj1")}).integer, 0);
+
+    // invalidate_a: all of user2's entries, and user2 in every mirror.
+    EXPECT_EQ(dogpile::redis::details::symmetric_invalidate_per_node(*client, layout, SymmetricSide::a, "user2"), 4u);
+    for (int b : {0, 2, 3, 4}) {
+        EXPECT_FALSE(backend.get(A2BKey{"user2", "obj" + std::to_string(b)}));
+        EXPECT_FALSE(raw_hget(backend.hash_of_b("obj" + std::to_string(b)), "user2")) << b;
+        EXPECT_TRUE(raw_hget(backend.hash_of_b("obj" + std::to_string(b)), "user3")) << b;
+    }
+
+    // erase: one pair, both sides.
+    dogpile::redis::details::symmetric_erase_per_node(*client, layout, {{"user3", "obj4"}});
+    EXPECT_FALSE(backend.get(A2BKey{"user3", "obj4"}));
+    EXPECT_FALSE(raw_hget(backend.hash_of_b("obj4"), "user3"));
+    EXPECT_TRUE(backend.get(A2BKey{"user3", "obj3"}));
+}
+
+// A write is two steps (mirrors, then entries), each one round trip per node.
+TEST(ClusterSymmetric, PerNodeWriteCostsOneRoundTripPerNodePerStep) {
+    auto client = make_client();
+    Symmetric backend(symmetric_options(client));
+    const SymmetricLayout layout = layout_of(backend);
+    SymmetricWrite w{"user", {}};
+    std::vector<std::string> mirror_hashes;
+    for (int b = 0; b < 30; ++b) {
+        w.b_payloads.emplace_back("obj" + std::to_string(b), encoded("x"));
+        mirror_hashes.push_back(backend.hash_of_b("obj" + std::to_string(b)));
+    }
+    dogpile::redis::details::symmetric_write_per_node(*client, layout, {w});  // loads the script everywhere
+    const auto before = client->round_trips();
+    dogpile::redis::details::symmetric_write_per_node(*client, layout, {w});
+    EXPECT_EQ(client->round_trips() - before, masters_of(mirror_hashes) + 1);
+}
+
+// Both modes share the layout: a per-node invalidation cleans what the
+// atomic script wrote (co-located ids), and the backend reads per-node writes.
+TEST(ClusterSymmetric, TheTwoModesReadEachOthersData) {
+    auto client = make_client();
+    Symmetric backend(symmetric_options(client));
+    const SymmetricLayout layout = layout_of(backend);
+    backend.set(A2BKey{"{t}u", "{t}o1"}, entry("atomic"));
+    backend.set(A2BKey{"{t}u", "{t}o2"}, entry("atomic2"));
+    EXPECT_EQ(dogpile::redis::details::symmetric_invalidate_per_node(*client, layout, SymmetricSide::a, "{t}u"), 2u);
+    EXPECT_FALSE(backend.get(A2BKey{"{t}u", "{t}o1"}));
+    EXPECT_FALSE(raw_hget(backend.hash_of_b("{t}o1"), "{t}u"));
+
+    dogpile::redis::details::symmetric_write_per_node(*client, layout, {SymmetricWrite{"{t}v", {{"{t}o3", encoded("per-node")}}}});
+    EXPECT_EQ(backend.get(A2BKey{"{t}v", "{t}o3"})->value, "per-node");
+    EXPECT_EQ(backend.invalidate_b("{t}o3"), 1u);
+    EXPECT_FALSE(backend.get(A2BKey{"{t}v", "{t}o3"}));
+}
+
+}  // namespace
