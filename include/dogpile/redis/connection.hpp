@@ -3,7 +3,7 @@
 //
 // * Every (re)connect authenticates (AUTH password, or AUTH user password for
 //   an ACL user), SELECTs the database and sets the client name, all in one
-//   round trip.
+//   round trip, then runs ConnectionOptions::on_connect when set.
 // * Commands go through the argv interface only, so arguments are
 //   binary-safe.
 // * command() throws ReplyError for an error reply; the connection stays
@@ -105,6 +105,17 @@ public:
     // The socket, for diagnostics (e.g. matching CLIENT LIST entries).
     int fd() const noexcept { return ctx_ ? static_cast<int>(ctx_->fd) : -1; }
 
+    // The hiredis context, for a protocol this class does not speak (the
+    // subscriber loop of redis/tracking.hpp reads pushed messages with
+    // redisBufferRead). Do not mix it with command() or a Pipeline.
+    redisContext* native_handle() noexcept { return ctx_.get(); }
+
+    // A number the connection's owner may attach, e.g. which setup an
+    // on_connect or pool hook already ran on it. 0 on a new Connection; kept
+    // across reconnect(), so a hook can tell a reconnect from a first connect.
+    std::uint64_t user_tag() const noexcept { return user_tag_; }
+    void set_user_tag(std::uint64_t tag) noexcept { user_tag_ = tag; }
+
 private:
     friend class Pipeline;
 
@@ -193,6 +204,14 @@ private:
             raise_context_error("enabling TCP keepalive", errno);
         }
         handshake();
+        if (options_.on_connect) {
+            try {
+                options_.on_connect(*this);
+            } catch (...) {
+                broken_ = true;  // whatever the hook meant to set up is missing
+                throw;
+            }
+        }
     }
 
     void handshake() {
@@ -321,6 +340,7 @@ private:
     std::vector<std::size_t> lens_;
     std::size_t pending_ = 0;
     std::uint64_t round_trips_ = 0;
+    std::uint64_t user_tag_ = 0;
     bool broken_ = false;
 };
 

@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -20,6 +21,8 @@
 #include "../errors.hpp"
 
 namespace dogpile::redis {
+
+class Connection;
 
 struct ConnectionOptions {
     // TCP endpoint. Used when unix_socket is empty. Prefer "127.0.0.1" over
@@ -50,6 +53,12 @@ struct ConnectionOptions {
 
     // CLIENT SETNAME on every (re)connect, shown by CLIENT LIST.
     std::optional<std::string> client_name;
+
+    // Run on every (re)connect, after AUTH, SELECT and SETNAME, for per-connection
+    // server state that a new socket loses (client-side caching's CLIENT
+    // TRACKING). What it throws fails the connect: the connection is left
+    // broken and the exception reaches whoever was connecting.
+    std::function<void(Connection&)> on_connect{};
 
     static ConnectionOptions from_url(std::string_view url);
 

@@ -11,6 +11,10 @@
 //   is reopened on demand, so the pool heals by itself once Redis is back.
 // * The pool's lock only guards its bookkeeping: connecting, AUTH and every
 //   command run without it.
+// * Hooks (PoolOptions::on_acquire, on_discard) let per-connection server
+//   state follow the connections: client-side caching re-runs CLIENT TRACKING
+//   on a connection set up for an earlier invalidation listener, and forgets
+//   what was read through a connection that is dropped.
 //
 // Leases keep the pool's shared state alive, so a lease may outlive the
 // ConnectionPool object that issued it.
@@ -20,6 +24,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -39,6 +44,15 @@ struct PoolOptions {
     // Zero means "do not wait".
     std::chrono::milliseconds acquire_timeout{1000};
     ConnectionOptions connection;
+    // Run on the acquiring thread before a connection is handed out (new or
+    // idle), without the pool's lock. What it throws reaches acquire()'s
+    // caller and the connection is dropped (on_discard runs). Round trips it
+    // makes are not counted in round_trips(), like a connection's handshake.
+    std::function<void(Connection&)> on_acquire{};
+    // Run when the pool drops a connection (broken, closed by the peer while
+    // idle, discarded by its lease), just before it is closed. Must not
+    // throw; what it throws is swallowed.
+    std::function<void(Connection&)> on_discard{};
 
     void validate() const {
         if (size == 0) throw ConfigurationError("redis pool options: size must be at least 1");
@@ -66,9 +80,8 @@ struct PoolState {
     void give_back(std::unique_ptr<Connection> connection, std::uint64_t round_trips_at_lease) {
         round_trips.fetch_add(connection->round_trips() - round_trips_at_lease, std::memory_order_relaxed);
         if (connection->broken()) {
+            drop(std::move(connection));
             forget_slot();
-            discarded.fetch_add(1, std::memory_order_relaxed);
-            connection.reset();  // closes the socket outside the lock
             return;
         }
         {
@@ -76,6 +89,18 @@ struct PoolState {
             idle.push_back(std::move(connection));
         }
         returned.notify_one();
+    }
+
+    // Counts, tells on_discard and closes a connection that leaves the pool.
+    void drop(std::unique_ptr<Connection> connection) noexcept {
+        discarded.fetch_add(1, std::memory_order_relaxed);
+        if (options.on_discard) {
+            try {
+                options.on_discard(*connection);
+            } catch (...) {
+            }
+        }
+        connection.reset();  // closes the socket; never under the lock
     }
 
     void forget_slot() {
@@ -119,8 +144,7 @@ public:
         void discard() {
             if (!connection_) return;
             state_->round_trips.fetch_add(connection_->round_trips() - start_, std::memory_order_relaxed);
-            state_->discarded.fetch_add(1, std::memory_order_relaxed);
-            connection_.reset();
+            state_->drop(std::move(connection_));
             state_->forget_slot();
             state_.reset();
         }
@@ -157,9 +181,8 @@ public:
                 std::unique_ptr<Connection> connection = std::move(s.idle.back());
                 s.idle.pop_back();
                 lock.unlock();
-                if (connection->usable_after_idle()) return Lease(state_, std::move(connection));
-                s.discarded.fetch_add(1, std::memory_order_relaxed);
-                connection.reset();
+                if (connection->usable_after_idle()) return hand_out(std::move(connection));
+                s.drop(std::move(connection));
                 lock.lock();
                 --s.open;  // its slot is ours to reuse below
                 continue;
@@ -167,14 +190,15 @@ public:
             if (s.open < s.options.size) {
                 ++s.open;
                 lock.unlock();
+                std::unique_ptr<Connection> connection;
                 try {
-                    auto connection = std::make_unique<Connection>(s.options.connection);
-                    s.created.fetch_add(1, std::memory_order_relaxed);
-                    return Lease(state_, std::move(connection));
+                    connection = std::make_unique<Connection>(s.options.connection);
                 } catch (...) {
                     s.forget_slot();
                     throw;
                 }
+                s.created.fetch_add(1, std::memory_order_relaxed);
+                return hand_out(std::move(connection));
             }
             const bool woke = s.returned.wait_until(
                 lock, deadline, [&s] { return !s.idle.empty() || s.open < s.options.size; });
@@ -205,6 +229,21 @@ public:
     }
 
 private:
+    // The slot of `connection` is counted in `open`; on failure it is freed.
+    Lease hand_out(std::unique_ptr<Connection> connection) {
+        details::PoolState& s = *state_;
+        if (s.options.on_acquire) {
+            try {
+                s.options.on_acquire(*connection);
+            } catch (...) {
+                s.drop(std::move(connection));
+                s.forget_slot();
+                throw;
+            }
+        }
+        return Lease(state_, std::move(connection));
+    }
+
     static std::shared_ptr<details::PoolState> make_state(PoolOptions options) {
         options.validate();
         return std::make_shared<details::PoolState>(std::move(options));
