@@ -143,14 +143,19 @@ public:
 
     KeyLock() = default;
     explicit KeyLock(LocalGuard local) : local_(std::move(local)) {}
-    KeyLock(LocalGuard local, std::unique_ptr<Mutex> distributed)
-        : local_(std::move(local)), distributed_(std::move(distributed)) {}
+    // `on_release_error` runs inside the catch block (so it can look at the
+    // current exception) when unlocking the distributed mutex throws.
+    KeyLock(LocalGuard local, std::unique_ptr<Mutex> distributed, std::function<void()> on_release_error = {})
+        : local_(std::move(local)),
+          distributed_(std::move(distributed)),
+          on_release_error_(std::move(on_release_error)) {}
     KeyLock(KeyLock&&) noexcept = default;
     KeyLock& operator=(KeyLock&& other) noexcept {
         if (this != &other) {
             release();
             local_ = std::move(other.local_);
             distributed_ = std::move(other.distributed_);
+            on_release_error_ = std::move(other.on_release_error_);
         }
         return *this;
     }
@@ -163,6 +168,12 @@ public:
                 distributed_->unlock();
             } catch (...) {
                 // The distributed lock expires by itself; the local one must still go.
+                if (on_release_error_) {
+                    try {
+                        on_release_error_();
+                    } catch (...) {
+                    }
+                }
             }
             distributed_.reset();
         }
@@ -172,6 +183,7 @@ public:
 private:
     LocalGuard local_;
     std::unique_ptr<Mutex> distributed_;
+    std::function<void()> on_release_error_;
 };
 
 }  // namespace dogpile

@@ -266,6 +266,16 @@ private:
         // store's: degrading would silently never cache it, so it is rethrown
         // whatever the policy (after being counted and reported).
         void on_backend_error(std::string_view operation) const {
+            const bool callers_fault = count_and_report(operation);
+            if (callers_fault || options.on_backend_error == BackendErrorPolicy::raise) {
+                std::rethrow_exception(std::current_exception());
+            }
+        }
+
+        // Counts and reports the current exception, never rethrows it: for a
+        // failed release of the distributed lock, which may happen while the
+        // stack unwinds. True when the error is the caller's fault.
+        bool count_and_report(std::string_view operation) const {
             backend_errors.add();
             std::exception_ptr error = std::current_exception();
             std::string message;
@@ -290,9 +300,7 @@ private:
                     // A failing hook must not turn a degraded read into a crash.
                 }
             }
-            if (callers_fault || options.on_backend_error == BackendErrorPolicy::raise) {
-                std::rethrow_exception(error);
-            }
+            return callers_fault;
         }
 
         template <class F>
@@ -381,7 +389,10 @@ private:
                 }
             }
             if (contention == Contention::waited) lock_waits.add();
-            return Lock(std::move(*local), std::move(distributed));
+            if (!distributed) return Lock(std::move(*local));
+            // A release that fails leaves the lock to expire (after its TTL other
+            // creators wait for nothing): worth counting and reporting.
+            return Lock(std::move(*local), std::move(distributed), [this] { count_and_report("unlock"); });
         }
 
         [[noreturn]] void throw_lock_timeout() const {

@@ -37,7 +37,8 @@ enum class BackendErrorPolicy {
 enum class ReplaceExisting { no, yes };
 
 struct BackendErrorEvent {
-    std::string_view operation;  // "get", "get_multi", "set", "set_multi", "erase", "erase_multi", "get_mutex", "lock"
+    std::string_view operation;  // "get", "get_multi", "set", "set_multi", "erase", "erase_multi", "get_mutex", "lock",
+                                 // "unlock" (never rethrown: the lock then expires by itself)
     std::exception_ptr error;
     std::string_view message;  // what() of the error, when it is a std::exception
 };
