@@ -14,11 +14,13 @@
 #include "redis/reply.hpp"
 #include "redis/script.hpp"
 #include "redis/sentinel.hpp"
+#include "redis/tracking.hpp"
 
 // The Redis backends (one key per entry, the hash store, the symmetric A-to-B
 // store) and their shared option types.
 #include "backends/redis.hpp"
 #include "backends/redis_hash.hpp"
+#include "backends/near_cache.hpp"
 #include "backends/redis_symmetric.hpp"
 #include "redis/backend_options.hpp"
 #include "redis/hash_key.hpp"
