@@ -1,7 +1,8 @@
 // The Redis backends on a real Redis Cluster, unchanged, through
 // ClusterClient: RedisBackend's multi-key reads and deletes (split per slot),
 // its distributed lock, and the symmetric A-to-B store in both of its cluster
-// modes: atomic scripts over ids co-located by a hash tag, and per-node steps
+// modes (RedisSymmetricBackendOptions::mode): atomic scripts over ids
+// co-located by a hash tag, and per-node steps
 // (redis/details/symmetric_per_node.hpp) for ids that are not. The hash
 // store's own suites run on the cluster in test_redis_hash_backend.
 
@@ -180,6 +181,122 @@ TEST(ClusterSymmetric, UntaggedPairsAreRefusedByTheAtomicScripts) {
     }
     EXPECT_FALSE(raw_hget(backend.hash_of_a(a), b));
     EXPECT_FALSE(raw_hget(backend.hash_of_b(b), a));
+}
+
+// The backend's two modes on ids that are NOT co-located (no hash tag), so
+// a pair's two hashes live on different nodes.
+TEST(ClusterSymmetric, PerNodeModeServesUntaggedIdsWhereAtomicModeIsRefused) {
+    auto client = make_client();
+    auto per_node_options = symmetric_options(client);
+    per_node_options.mode = dogpile::redis::SymmetricMode::per_node;
+    auto per_node = std::make_shared<Symmetric>(per_node_options);
+    Symmetric atomic(symmetric_options(client));  // same prefixes, atomic mode
+
+    auto user = [](int i) { return "user" + std::to_string(i); };
+    auto obj = [](int i) { return "obj" + std::to_string(i); };
+    auto value = [&](int u, int o) { return user(u) + "/" + obj(o); };
+    std::vector<std::string> hashes;
+    for (int i = 0; i < 4; ++i) {
+        hashes.push_back(per_node->hash_of_a(user(i)));
+        hashes.push_back(per_node->hash_of_b(obj(i)));
+    }
+    ASSERT_GE(masters_of(hashes), 2u) << "the point is pairs whose hashes are on different nodes";
+
+    // Writes: set and set_multi, read back through a Region (no creator call)
+    // and get_multi; every entry has its mirror.
+    per_node->set(A2BKey{user(0), obj(0)}, entry(value(0, 0)));
+    std::vector<std::pair<A2BKey, dogpile::CachedValue<std::string>>> entries;
+    for (int u = 0; u < 4; ++u) {
+        for (int o = 0; o < 4; ++o) {
+            if (u + o > 0) entries.push_back({A2BKey{user(u), obj(o)}, entry(value(u, o))});
+        }
+    }
+    per_node->set_multi(entries);
+    dogpile::Region<std::string, A2BKey> region(per_node);
+    int creations = 0;
+    std::vector<A2BKey> keys;
+    for (int u = 0; u < 4; ++u) {
+        for (int o = 0; o < 4; ++o) {
+            keys.push_back(A2BKey{user(u), obj(o)});
+            EXPECT_EQ(region.get_or_create(keys.back(), [&] { return ++creations, std::string("created"); }), value(u, o));
+            EXPECT_EQ(raw_hget(per_node->hash_of_b(obj(o)), user(u)), encoded(value(u, o))) << "mirror " << keys.back();
+        }
+    }
+    EXPECT_EQ(creations, 0);
+    const auto got = per_node->get_multi(keys);
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+        ASSERT_TRUE(got[i]) << keys[i];
+        EXPECT_EQ(got[i]->value, keys[i].a + "/" + keys[i].b);
+    }
+    EXPECT_GT(raw_pttl(per_node->hash_of_a(user(1))), 3600000 - 60000);
+    EXPECT_GT(raw_pttl(per_node->hash_of_b(obj(1))), 3600000 - 60000);
+
+    // invalidate_b: every user's entry for obj1, and its mirror hash; the
+    // region recomputes.
+    EXPECT_EQ(per_node->invalidate_b(obj(1)), 4u);
+    for (int u = 0; u < 4; ++u) {
+        EXPECT_FALSE(per_node->get(A2BKey{user(u), obj(1)})) << u;
+        EXPECT_TRUE(per_node->get(A2BKey{user(u), obj(2)})) << u;
+    }
+    EXPECT_EQ(cluster().raw_for_key(per_node->hash_of_b(obj(1)), {"EXISTS", per_node->hash_of_b(obj(1))}).integer, 0);
+    EXPECT_EQ(region.get_or_create(A2BKey{user(3), obj(1)}, [&] { return ++creations, std::string("created"); }),
+              "created");
+    EXPECT_EQ(creations, 1);
+
+    // invalidate_a: all of user2's entries (obj1's was recreated only for
+    // user3), and user2 in every mirror; other users untouched.
+    EXPECT_EQ(per_node->invalidate_a(user(2)), 3u);
+    EXPECT_EQ(cluster().raw_for_key(per_node->hash_of_a(user(2)), {"EXISTS", per_node->hash_of_a(user(2))}).integer, 0);
+    for (int o : {0, 2, 3}) {
+        EXPECT_FALSE(raw_hget(per_node->hash_of_b(obj(o)), user(2))) << o;
+        EXPECT_TRUE(raw_hget(per_node->hash_of_b(obj(o)), user(1))) << o;
+    }
+
+    // erase / erase_multi: both sides of each pair.
+    per_node->erase(A2BKey{user(0), obj(0)});
+    per_node->erase_multi({A2BKey{user(1), obj(2)}, A2BKey{user(3), obj(3)}});
+    for (const auto& [u, o] : std::vector<std::pair<int, int>>{{0, 0}, {1, 2}, {3, 3}}) {
+        EXPECT_FALSE(raw_hget(per_node->hash_of_a(user(u)), obj(o))) << u << "," << o;
+        EXPECT_FALSE(raw_hget(per_node->hash_of_b(obj(o)), user(u))) << u << "," << o;
+    }
+    EXPECT_TRUE(per_node->get(A2BKey{user(0), obj(2)}));
+
+    // Atomic mode on an untagged pair whose two hashes are on different
+    // nodes (so in different slots): refused before anything runs.
+    std::string a = "fresh-user", b = "fresh-obj";
+    while (cluster().master_index_for_key(atomic.hash_of_a(a)) == cluster().master_index_for_key(atomic.hash_of_b(b))) {
+        b += "x";
+    }
+    auto expect_crossslot = [](auto&& fn, const char* what) {
+        try {
+            fn();
+            ADD_FAILURE() << what << ": a cross-slot script ran";
+        } catch (const ReplyError& e) {
+            EXPECT_TRUE(e.is_crossslot()) << what << ": " << e.what();
+        }
+    };
+    expect_crossslot([&] { atomic.set(A2BKey{a, b}, entry("v")); }, "set");
+    expect_crossslot([&] { atomic.set_multi({{A2BKey{a, b}, entry("v")}}); }, "set_multi");
+    EXPECT_FALSE(raw_hget(atomic.hash_of_a(a), b));
+    EXPECT_FALSE(raw_hget(atomic.hash_of_b(b), a));
+
+    // An erase of a pair the per-node mode wrote: refused, both sides intact.
+    per_node->set(A2BKey{a, b}, entry("v"));
+    expect_crossslot([&] { atomic.erase(A2BKey{a, b}); }, "erase");
+    expect_crossslot([&] { atomic.erase_multi({A2BKey{a, b}}); }, "erase_multi");
+    EXPECT_EQ(raw_hget(atomic.hash_of_a(a), b), encoded("v"));
+    EXPECT_EQ(raw_hget(atomic.hash_of_b(b), a), encoded("v"));
+
+    // The atomic invalidation finds the mirrors inside its script, where the
+    // server refuses the first one on another node (a script without flags
+    // may touch other slots of its own node): the id's only pair is on two
+    // nodes, so nothing is removed.
+    EXPECT_THROW(atomic.invalidate_a(a), ReplyError);
+    EXPECT_THROW(atomic.invalidate_b(b), ReplyError);
+    EXPECT_EQ(raw_hget(atomic.hash_of_a(a), b), encoded("v"));
+    EXPECT_EQ(raw_hget(atomic.hash_of_b(b), a), encoded("v"));
+    EXPECT_EQ(per_node->invalidate_b(b), 1u);
+    EXPECT_FALSE(raw_hget(atomic.hash_of_a(a), b));
 }
 
 SymmetricLayout layout_of(const Symmetric& backend) {

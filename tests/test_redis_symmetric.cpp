@@ -1,7 +1,9 @@
 // RedisSymmetricBackend against a real redis-server: both directions written
-// by one script, the TTL rule on both, invalidation of either side removing
-// exactly the mirror fields, NOSCRIPT recovery, binary-safe ids, corrupt
-// payloads and the Region on top.
+// (by one script in atomic mode, mirrors first in per-node mode), the TTL rule
+// on both, invalidation of either side removing exactly the mirror fields,
+// NOSCRIPT recovery, binary-safe ids, corrupt payloads and the Region on top.
+// The behavioural suites run in both modes (SymmetricMode); the cluster side
+// of the modes is in test_redis_cluster_backends.
 
 #include <gtest/gtest.h>
 
@@ -9,6 +11,7 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -19,6 +22,11 @@
 #include <dogpile/region.hpp>
 
 #include "support/redis_server.hpp"
+
+// Test names and failure messages show the mode by name.
+namespace dogpile::redis {
+void PrintTo(SymmetricMode mode, std::ostream* out) { *out << to_string(mode); }
+}  // namespace dogpile::redis
 
 namespace {
 
@@ -33,6 +41,8 @@ using dogpile::RedisSymmetricBackendOptions;
 using dogpile::codec::Flags;
 using dogpile::codec::FlagsCodec;
 using dogpile::codec::KeyTemplate;
+using dogpile::redis::ReplyError;
+using dogpile::redis::SymmetricMode;
 using dogpile::redis::TtlPolicy;
 using dogpile::test::RawReply;
 using dogpile::test::RedisServer;
@@ -75,16 +85,42 @@ long long pttl(const std::string& key) { return raw({"PTTL", key}).integer; }
 bool exists(const std::string& key) { return raw({"EXISTS", key}).integer == 1; }
 
 // Per-test prefixes keep tests on the shared server apart.
-RedisSymmetricBackendOptions options(std::optional<dogpile::Duration> ttl = std::chrono::hours(1),
-                                     TtlPolicy policy = TtlPolicy::on_create) {
+RedisSymmetricBackendOptions mode_options(SymmetricMode mode, std::optional<dogpile::Duration> ttl = std::chrono::hours(1),
+                                          TtlPolicy policy = TtlPolicy::on_create) {
     RedisSymmetricBackendOptions o;
     o.client = dogpile::redis::make_client(server().url());
     o.ttl = ttl;
     o.ttl_policy = policy;
     o.a_prefix = test_prefix() + "a2b-a|";
     o.b_prefix = test_prefix() + "a2b-b|";
+    o.mode = mode;
     return o;
 }
+
+RedisSymmetricBackendOptions options(std::optional<dogpile::Duration> ttl = std::chrono::hours(1),
+                                     TtlPolicy policy = TtlPolicy::on_create) {
+    return mode_options(SymmetricMode::atomic, ttl, policy);
+}
+
+// The suites below run once per mode: options() inside them means "in this
+// test's mode", and test_prefix() differs per mode (".../atomic" vs
+// ".../per_node"), so the two runs never share keys.
+class SymmetricModeTest : public ::testing::TestWithParam<SymmetricMode> {
+protected:
+    SymmetricMode mode() const { return GetParam(); }
+    RedisSymmetricBackendOptions options(std::optional<dogpile::Duration> ttl = std::chrono::hours(1),
+                                         TtlPolicy policy = TtlPolicy::on_create) const {
+        return mode_options(mode(), ttl, policy);
+    }
+};
+
+std::string mode_name(const ::testing::TestParamInfo<SymmetricMode>& info) {
+    return dogpile::redis::to_string(info.param);
+}
+
+#define DOGPILE_SYMMETRIC_MODES(suite)                                                                        \
+    INSTANTIATE_TEST_SUITE_P(Modes, suite, ::testing::Values(SymmetricMode::atomic, SymmetricMode::per_node), \
+                             mode_name)
 
 std::string a_hash(const std::string& a) { return test_prefix() + "a2b-a|" + a; }
 std::string b_hash(const std::string& b) { return test_prefix() + "a2b-b|" + b; }
@@ -110,6 +146,9 @@ TEST(SymmetricOptions, DefaultsAreTheDesignPrefixes) {
     EXPECT_EQ(o.a_prefix, "a2b-a|");
     EXPECT_EQ(o.b_prefix, "a2b-b|");
     EXPECT_EQ(o.ttl_policy, TtlPolicy::on_create);
+    EXPECT_EQ(o.mode, SymmetricMode::atomic);
+    EXPECT_STREQ(dogpile::redis::to_string(SymmetricMode::atomic), "atomic");
+    EXPECT_STREQ(dogpile::redis::to_string(SymmetricMode::per_node), "per_node");
 }
 
 TEST(SymmetricOptions, RejectsOptionsThatCannotWork) {
@@ -125,6 +164,7 @@ TEST(SymmetricOptions, RejectsOptionsThatCannotWork) {
     EXPECT_NE(make([](auto& o) { o.ttl.reset(); }).find("needs a ttl"), std::string::npos);
     EXPECT_NE(make([](auto& o) { o.ttl_policy = TtlPolicy::none; }).find("none"), std::string::npos);
     EXPECT_NE(make([](auto& o) { o.max_pairs_per_call = 0; }).find("max_pairs_per_call"), std::string::npos);
+    EXPECT_NE(make([](auto& o) { o.mode = static_cast<SymmetricMode>(7); }).find("mode"), std::string::npos);
 }
 
 TEST(SymmetricOptions, DocumentedConstructionCompilesAndWorks) {
@@ -150,7 +190,10 @@ TEST(A2BKeyType, ComparesAndHashes) {
 
 // --- layout and TTL ------------------------------------------------------------------
 
-TEST(SymmetricLayout, AWriteLandsInBothDirections) {
+class SymmetricLayout : public SymmetricModeTest {};
+DOGPILE_SYMMETRIC_MODES(SymmetricLayout);
+
+TEST_P(SymmetricLayout, AWriteLandsInBothDirections) {
     Backend backend(options(), codec());
     backend.set(A2BKey{"7", "42"}, entry(flags(true, false)));
     EXPECT_EQ(hget(a_hash("7"), "42"), encoded(flags(true, false)));
@@ -167,7 +210,10 @@ TEST(SymmetricLayout, AWriteLandsInBothDirections) {
     EXPECT_FALSE(backend.get(A2BKey{"42", "7"}));
 }
 
-TEST(SymmetricTtl, OnCreateNeverProlongsEitherSide) {
+class SymmetricTtl : public SymmetricModeTest {};
+DOGPILE_SYMMETRIC_MODES(SymmetricTtl);
+
+TEST_P(SymmetricTtl, OnCreateNeverProlongsEitherSide) {
     Backend backend(options(), codec());
     backend.set(A2BKey{"7", "42"}, entry(flags(true, true)));
     raw({"PEXPIRE", a_hash("7"), "5000"});
@@ -181,7 +227,7 @@ TEST(SymmetricTtl, OnCreateNeverProlongsEitherSide) {
     EXPECT_GT(pttl(b_hash("44")), 3600000 - 60000);
 }
 
-TEST(SymmetricTtl, RefreshOnWriteAndNone) {
+TEST_P(SymmetricTtl, RefreshOnWriteAndNone) {
     Backend refresh(options(std::chrono::hours(1), TtlPolicy::refresh_on_write), codec());
     refresh.set(A2BKey{"1", "2"}, entry(flags(true, true)));
     raw({"PEXPIRE", a_hash("1"), "5000"});
@@ -199,7 +245,12 @@ TEST(SymmetricTtl, RefreshOnWriteAndNone) {
 
 // --- batches -----------------------------------------------------------------------
 
-TEST(SymmetricBatches, SetMultiAndGetMultiAreOneRoundTripEach) {
+class SymmetricBatches : public SymmetricModeTest {};
+DOGPILE_SYMMETRIC_MODES(SymmetricBatches);
+
+// Per-node mode writes in two steps (mirrors, then entries), each one round
+// trip on one server.
+TEST_P(SymmetricBatches, SetMultiAndGetMultiAreOneRoundTripEach) {
     auto o = options();
     o.max_pairs_per_call = 3;  // several calls for one a, still one round trip
     auto client = o.client;
@@ -215,7 +266,7 @@ TEST(SymmetricBatches, SetMultiAndGetMultiAreOneRoundTripEach) {
     }
     auto before = client->round_trips();
     backend.set_multi(entries);
-    EXPECT_EQ(client->round_trips() - before, 1u);
+    EXPECT_EQ(client->round_trips() - before, mode() == SymmetricMode::atomic ? 1u : 2u);
 
     before = client->round_trips();
     const auto got = backend.get_multi(keys);
@@ -234,7 +285,7 @@ TEST(SymmetricBatches, SetMultiAndGetMultiAreOneRoundTripEach) {
 
 // --- invalidation ------------------------------------------------------------------
 
-class SymmetricInvalidation : public ::testing::Test {
+class SymmetricInvalidation : public SymmetricModeTest {
 protected:
     void SetUp() override {
         backend_ = std::make_unique<Backend>(options(), codec());
@@ -249,8 +300,9 @@ protected:
 
     std::unique_ptr<Backend> backend_;
 };
+DOGPILE_SYMMETRIC_MODES(SymmetricInvalidation);
 
-TEST_F(SymmetricInvalidation, InvalidateARemovesExactlyItsPairsFromBothSides) {
+TEST_P(SymmetricInvalidation, InvalidateARemovesExactlyItsPairsFromBothSides) {
     EXPECT_EQ(backend_->invalidate_a("1"), 2u);
     EXPECT_FALSE(exists(a_hash("1")));
     EXPECT_EQ(hkeys(b_hash("10")), (std::vector<std::string>{"2"}));
@@ -267,7 +319,7 @@ TEST_F(SymmetricInvalidation, InvalidateARemovesExactlyItsPairsFromBothSides) {
     EXPECT_EQ(backend_->invalidate_a("never-seen"), 0u);
 }
 
-TEST_F(SymmetricInvalidation, InvalidateBRemovesExactlyItsPairsFromBothSides) {
+TEST_P(SymmetricInvalidation, InvalidateBRemovesExactlyItsPairsFromBothSides) {
     EXPECT_EQ(backend_->invalidate_b("12"), 2u);
     EXPECT_FALSE(exists(b_hash("12")));
     EXPECT_EQ(hkeys(a_hash("2")), (std::vector<std::string>{"10"}));
@@ -280,7 +332,7 @@ TEST_F(SymmetricInvalidation, InvalidateBRemovesExactlyItsPairsFromBothSides) {
     EXPECT_EQ(backend_->get(A2BKey{"2", "10"})->value, flags(false, true));
 }
 
-TEST_F(SymmetricInvalidation, EraseRemovesOnePairFromBothSides) {
+TEST_P(SymmetricInvalidation, EraseRemovesOnePairFromBothSides) {
     backend_->erase(A2BKey{"1", "10"});
     EXPECT_EQ(hkeys(a_hash("1")), (std::vector<std::string>{"11"}));
     EXPECT_EQ(hkeys(b_hash("10")), (std::vector<std::string>{"2"}));
@@ -290,7 +342,7 @@ TEST_F(SymmetricInvalidation, EraseRemovesOnePairFromBothSides) {
     EXPECT_EQ(hkeys(a_hash("2")), (std::vector<std::string>{"10"}));
 }
 
-TEST_F(SymmetricInvalidation, ScriptsRecoverAfterScriptFlush) {
+TEST_P(SymmetricInvalidation, ScriptsRecoverAfterScriptFlush) {
     raw({"SCRIPT", "FLUSH"});
     EXPECT_EQ(backend_->invalidate_a("3"), 1u);
     raw({"SCRIPT", "FLUSH"});
@@ -304,7 +356,10 @@ TEST_F(SymmetricInvalidation, ScriptsRecoverAfterScriptFlush) {
     EXPECT_EQ(hget(a_hash("6"), "10"), encoded(flags(true, true)));
 }
 
-TEST(SymmetricBinarySafety, IdsMayHoldAnyBytes) {
+class SymmetricBinarySafety : public SymmetricModeTest {};
+DOGPILE_SYMMETRIC_MODES(SymmetricBinarySafety);
+
+TEST_P(SymmetricBinarySafety, IdsMayHoldAnyBytes) {
     Backend backend(options(), codec());
     const std::string nul("\0", 1);
     const A2BKey k1{"user " + nul + "|a\n", "obj|" + nul};
@@ -318,9 +373,114 @@ TEST(SymmetricBinarySafety, IdsMayHoldAnyBytes) {
     EXPECT_FALSE(exists(a_hash("other")));
 }
 
+// --- what each mode guarantees when a step fails ------------------------------------------
+// A key of another type under a prefix makes one command fail (WRONGTYPE),
+// standing in for a crash or an error between two steps.
+
+class SymmetricFailures : public SymmetricModeTest {};
+DOGPILE_SYMMETRIC_MODES(SymmetricFailures);
+
+// Atomic: the script fails at its first command (the entry), nothing is
+// written. Per node: the mirror step ran, the entry step failed: a mirror
+// without an entry, never an entry without its mirror.
+TEST_P(SymmetricFailures, AFailedWriteLeavesNoEntryWithoutItsMirror) {
+    Backend backend(options(), codec());
+    raw({"SET", a_hash("1"), "not a hash"});
+    EXPECT_THROW(backend.set(A2BKey{"1", "10"}, entry(flags(true, true))), ReplyError);
+    EXPECT_EQ(raw({"TYPE", a_hash("1")}).str, "string");
+    if (mode() == SymmetricMode::atomic) {
+        EXPECT_FALSE(exists(b_hash("10")));
+    } else {
+        EXPECT_EQ(hget(b_hash("10"), "1"), encoded(flags(true, true))) << "the mirror is written first";
+        raw({"DEL", a_hash("1")});
+        EXPECT_EQ(backend.invalidate_b("10"), 1u) << "the orphan mirror counts";
+        EXPECT_FALSE(exists(b_hash("10")));
+    }
+}
+
+// Per node, every removal takes the entries first and the mirrors after.
+TEST(SymmetricPerNode, RemovalsTakeEntriesBeforeMirrors) {
+    Backend backend(mode_options(SymmetricMode::per_node), codec());
+    backend.set_multi({{A2BKey{"2", "20"}, entry(flags(true, true))},
+                       {A2BKey{"3", "30"}, entry(flags(true, true))},
+                       {A2BKey{"4", "30"}, entry(flags(true, true))},
+                       {A2BKey{"5", "50"}, entry(flags(true, true))},
+                       {A2BKey{"5", "51"}, entry(flags(true, true))}});
+
+    // erase: the mirror step fails after the entry went.
+    raw({"SET", b_hash("20"), "not a hash"});
+    EXPECT_THROW(backend.erase(A2BKey{"2", "20"}), ReplyError);
+    EXPECT_FALSE(exists(a_hash("2")));
+
+    // invalidate_b: one entry removal fails; the mirrors are all still there.
+    raw({"SET", a_hash("4"), "not a hash"});
+    EXPECT_THROW(backend.invalidate_b("30"), ReplyError);
+    EXPECT_FALSE(exists(a_hash("3"))) << "the other entry went";
+    EXPECT_EQ(hkeys(b_hash("30")), (std::vector<std::string>{"3", "4"}));
+
+    // invalidate_a: the entries' hash is deleted before the mirror step fails.
+    raw({"SET", b_hash("51"), "not a hash"});
+    EXPECT_THROW(backend.invalidate_a("5"), ReplyError);
+    EXPECT_FALSE(exists(a_hash("5")));
+    EXPECT_FALSE(exists(b_hash("50"))) << "the other mirror went";
+}
+
+// Per node on one server: a write or an erase is two round trips (mirrors and
+// entries), an invalidation three (HKEYS, then the two removal steps).
+TEST(SymmetricPerNode, StepsAreOneRoundTripEach) {
+    auto o = mode_options(SymmetricMode::per_node);
+    auto client = o.client;
+    Backend backend(o, codec());
+    backend.set(A2BKey{"warm", "up"}, entry(flags(true, true)));  // loads the script
+    auto before = client->round_trips();
+    backend.set(A2BKey{"1", "10"}, entry(flags(true, true)));
+    EXPECT_EQ(client->round_trips() - before, 2u);
+    backend.set_multi({{A2BKey{"1", "11"}, entry(flags(true, true))}, {A2BKey{"2", "11"}, entry(flags(true, true))}});
+    before = client->round_trips();
+    backend.erase_multi({A2BKey{"1", "10"}, A2BKey{"2", "11"}});
+    EXPECT_EQ(client->round_trips() - before, 2u);
+    backend.set(A2BKey{"2", "11"}, entry(flags(true, true)));
+    before = client->round_trips();
+    EXPECT_EQ(backend.invalidate_b("11"), 2u);
+    EXPECT_EQ(client->round_trips() - before, 3u);
+    before = client->round_trips();
+    EXPECT_EQ(backend.invalidate_a("warm"), 1u);
+    EXPECT_EQ(client->round_trips() - before, 3u);
+    before = client->round_trips();
+    EXPECT_EQ(backend.invalidate_a("warm"), 0u);
+    EXPECT_EQ(client->round_trips() - before, 1u) << "nothing to remove after HKEYS";
+}
+
+// The modes share keys, fields, payloads and the TTL rule.
+TEST(SymmetricModes, ReadAndInvalidateEachOthersData) {
+    Backend atomic(mode_options(SymmetricMode::atomic), codec());
+    Backend per_node(mode_options(SymmetricMode::per_node), codec());
+    atomic.set(A2BKey{"1", "10"}, entry(flags(true, false)));
+    per_node.set(A2BKey{"2", "10"}, entry(flags(false, true)));
+    EXPECT_EQ(per_node.get(A2BKey{"1", "10"})->value, flags(true, false));
+    EXPECT_EQ(atomic.get(A2BKey{"2", "10"})->value, flags(false, true));
+    EXPECT_EQ(hget(b_hash("10"), "2"), encoded(flags(false, true)));
+    EXPECT_GT(pttl(a_hash("2")), 3600000 - 60000);
+    EXPECT_GT(pttl(b_hash("10")), 3600000 - 60000);
+
+    EXPECT_EQ(per_node.invalidate_b("10"), 2u);
+    EXPECT_FALSE(exists(a_hash("1")));
+    EXPECT_FALSE(exists(a_hash("2")));
+    EXPECT_FALSE(exists(b_hash("10")));
+
+    per_node.set_multi({{A2BKey{"3", "30"}, entry(flags(true, true))}, {A2BKey{"3", "31"}, entry(flags(true, true))}});
+    EXPECT_EQ(atomic.invalidate_a("3"), 2u);
+    EXPECT_FALSE(exists(a_hash("3")));
+    EXPECT_FALSE(exists(b_hash("30")));
+    EXPECT_FALSE(exists(b_hash("31")));
+}
+
 // --- Region, corrupt payloads, lock ------------------------------------------------------
 
-TEST(SymmetricRegion, GetOrCreateAndMulti) {
+class SymmetricRegion : public SymmetricModeTest {};
+DOGPILE_SYMMETRIC_MODES(SymmetricRegion);
+
+TEST_P(SymmetricRegion, GetOrCreateAndMulti) {
     auto backend = std::make_shared<Backend>(options(), codec());
     Region<Flags, A2BKey> region(backend);
     int calls = 0;
@@ -345,7 +505,10 @@ TEST(SymmetricRegion, GetOrCreateAndMulti) {
     EXPECT_EQ(calls, 2);
 }
 
-TEST(SymmetricCorrupt, ACorruptPayloadIsAMissAndIsOverwrittenOnBothSides) {
+class SymmetricCorrupt : public SymmetricModeTest {};
+DOGPILE_SYMMETRIC_MODES(SymmetricCorrupt);
+
+TEST_P(SymmetricCorrupt, ACorruptPayloadIsAMissAndIsOverwrittenOnBothSides) {
     std::vector<std::string> hooked;
     auto o = options();
     o.error_hook = [&](const BackendErrorEvent& e) { hooked.emplace_back(e.message); };

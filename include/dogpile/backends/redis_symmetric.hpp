@@ -5,12 +5,13 @@
 //   a2b-a|<a>  field <b>     read by get()
 //   a2b-b|<b>  field <a>     the mirror, so all of b's pairs can be found
 //
-// so that either side can be invalidated atomically with one script:
-// invalidate_a(a) reads HKEYS a2b-a|<a>, deletes field <a> from every
-// a2b-b|<b> it names, then deletes a2b-a|<a>; invalidate_b(b) is the mirror
-// image. A write of a pair sets both fields in one script under the same TTL
-// rule as the hash store (redis/details/hash_scripts.hpp), and erase() removes
-// both in one script, so the two directions never disagree.
+// so that either side can be invalidated: invalidate_a(a) reads HKEYS
+// a2b-a|<a>, deletes field <a> from every a2b-b|<b> it names, then deletes
+// a2b-a|<a>; invalidate_b(b) is the mirror image. A write of a pair sets both
+// fields under the same TTL rule as the hash store
+// (redis/details/hash_scripts.hpp), and erase() removes both. In the default
+// atomic mode each of these is one script, so the two directions never
+// disagree; the per-node mode for clusters splits them (see "Modes" below).
 //
 //   auto backend = std::make_shared<dogpile::RedisSymmetricBackend<Flags, FlagsCodec>>(
 //       dogpile::RedisSymmetricBackendOptions{client, std::chrono::hours(1)}, FlagsCodec{key_template});
@@ -19,19 +20,61 @@
 //   backend->invalidate_b("42");   // object 42 changed: drop every user's entry for it
 //
 // Payload modes, decode errors, limits and statistics behave as in
-// RedisHashBackend (backends/redis_hash.hpp).
+// RedisHashBackend (backends/redis_hash.hpp). Reads (get, get_multi) are
+// plain HGET/HMGET of the a-side hash in both modes below.
 //
-// Several Redis servers: reads and single-hash writes route by their hash key
-// like the hash store's. The three multi-key scripts (write, erase,
-// invalidate) are built in one place each (write_call, erase_call,
-// invalidate_call below) and are atomic only while their keys live on one
-// server; a cluster version would either put a and b under one hash tag
-// ({tenant}) or split exactly these three steps per node (HKEYS on the id's
-// node, then HDELs grouped by node, then DEL), giving up atomicity across nodes.
+// Modes (options.mode). Both use the same keys, fields, payloads and TTL
+// rule, so each reads and invalidates what the other wrote.
+//
+// SymmetricMode::atomic (the default): every write, erase and invalidation
+// is one Lua script, atomic: no reader or other writer ever sees one
+// direction of a pair without the other. The unit is one script call: set()
+// and erase() are one call; set_multi() is one call per a (per
+// max_pairs_per_call pairs) and erase_multi() one per pair, pipelined, so a
+// batch as a whole is not one transaction. On one server this holds for any
+// ids. On a Redis Cluster a script runs only when all its keys are in one
+// slot, that is when a and b share a hash tag ("{tenant7}user1",
+// "{tenant7}obj1"): an untagged pair is refused with CROSSSLOT before its
+// script runs, so nothing of it is written (in a set_multi, the calls of
+// other, co-located a's still go through). invalidate_a/_b find the mirror
+// hashes inside the script, where the server checks them one by one: this
+// works for data the atomic mode wrote (its pairs are co-located), but on
+// untagged data written in per-node mode it fails at the first mirror served
+// by another node, after removing the mirrors it met on its own node (Redis
+// lets a script without flags touch other slots of its own node), which can
+// leave entries without their mirror; use per_node mode for such data.
+// "Atomic" is in the sense of Redis scripts: nothing else runs in between,
+// but a command that fails inside a script (a key of another type under a
+// prefix) does not undo the commands before it.
+//
+// SymmetricMode::per_node (redis/details/symmetric_per_node.hpp): for a
+// cluster whose ids are not co-located. Each operation becomes steps that
+// each touch one hash and are atomic on it (one HSET, HDEL or DEL, or one
+// hset-with-expiry script for a hash's fields and its TTL), and each step is
+// one round trip per node involved: a write or an erase has two steps, an
+// invalidation three (HKEYS first). The pair as a whole is not atomic. The steps are ordered so that
+// every entry keeps its mirror, the invariant invalidate_b() relies on:
+// mirrors are written before their entries and removed after them. A crash
+// or an error between steps therefore leaves at most mirrors without an
+// entry (harmless: an HDEL of nothing at the next invalidation, and counted
+// in its return value). The gap: a write of a pair (a, b) racing an erase of
+// that pair or an invalidation of a or b can end with the entry written and
+// its mirror removed. invalidate_b(b) then misses that entry;
+// invalidate_a(a) and erase() still remove it, and short of those it lives
+// as long as its a-hash: at most the TTL from the hash's creation with
+// on_create, while a keeps being written with refresh_on_write, and until
+// evicted with TtlPolicy::none. Two concurrent writes of one pair may also leave the
+// mirror's copy of the payload different from the entry's; nothing reads
+// the mirror's payload back.
+//
+// In both modes each hash has its own TTL (counted from its own creation
+// with on_create), so a mirror hash can expire before an entry it names;
+// invalidate_b() then misses that entry until its a-hash expires too.
 
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -52,10 +95,29 @@
 #include "../redis/details/hash_scripts.hpp"
 #include "../redis/details/hash_store.hpp"
 #include "../redis/details/payload.hpp"
+#include "../redis/details/symmetric_per_node.hpp"
 #include "../redis/hash_key.hpp"
 #include "../redis/lock.hpp"
 #include "../redis/reply.hpp"
 #include "../redis/script.hpp"
+
+namespace dogpile::redis {
+
+// How RedisSymmetricBackend runs its multi-key operations (see its header
+// comment for exactly what is atomic in each).
+enum class SymmetricMode : std::uint8_t {
+    // One Lua script per operation. On a cluster, a and b must share a hash tag.
+    atomic,
+    // Steps of one hash each, ordered to keep every entry's mirror; for
+    // clusters whose ids are not co-located.
+    per_node,
+};
+
+inline const char* to_string(SymmetricMode mode) noexcept {
+    return mode == SymmetricMode::atomic ? "atomic" : "per_node";
+}
+
+}  // namespace dogpile::redis
 
 namespace dogpile {
 
@@ -99,6 +161,10 @@ struct RedisSymmetricBackendOptions {
     // long one call keeps Redis busy. At most
     // redis::details::max_pairs_per_script_call.
     std::size_t max_pairs_per_call = 1000;
+    // atomic: one script per operation (one server, or a cluster with a and b
+    // under one hash tag). per_node: one-hash steps, for a cluster whose ids
+    // are not co-located. See the header comment for what each guarantees.
+    redis::SymmetricMode mode = redis::SymmetricMode::atomic;
 
     // Throws ConfigurationError for options that cannot work.
     void validate() const {
@@ -118,6 +184,9 @@ struct RedisSymmetricBackendOptions {
             throw ConfigurationError("RedisSymmetricBackend: max_pairs_per_call must be in 1.." +
                                      std::to_string(redis::details::max_pairs_per_script_call));
         }
+        if (mode != redis::SymmetricMode::atomic && mode != redis::SymmetricMode::per_node) {
+            throw ConfigurationError("RedisSymmetricBackend: mode must be SymmetricMode::atomic or per_node");
+        }
     }
 };
 
@@ -132,7 +201,7 @@ public:
     // Throws ConfigurationError for invalid options (see validate()).
     explicit RedisSymmetricBackend(RedisSymmetricBackendOptions options, Codec codec = Codec())
         : options_(validated(std::move(options))),
-          ttl_arg_(std::to_string(redis::details::validate_hash_ttl(options_.ttl, options_.ttl_policy, "").count())),
+          layout_(layout_of(options_)),
           core_(options_.client,
                 redis::details::PayloadCodec<Value, Codec>(std::move(codec), options_.payload, options_.limits),
                 options_.error_hook) {}
@@ -153,12 +222,20 @@ public:
     void set(const A2BKey& key, const entry_type& entry) override {
         check_pair(key);
         std::string payload = core_.encode(entry, hash_of_a(key.a), key.b);
+        if (per_node()) {
+            std::vector<redis::details::SymmetricWrite> writes(1);
+            writes[0].a = key.a;
+            writes[0].b_payloads.emplace_back(key.b, std::move(payload));
+            redis::details::symmetric_write_per_node(core_.client(), layout_, writes);
+            return;
+        }
         PairWrite pair{&key.b, std::move(payload)};
         core_.client().eval(redis::details::symmetric_write_script(), write_call(key.a, &pair, 1));
     }
 
-    // One script call per a (split every max_pairs_per_call pairs), all
-    // pipelined. Every pair is checked and encoded before anything is sent.
+    // atomic: one script call per a (split every max_pairs_per_call pairs),
+    // all pipelined. per_node: all mirrors, then all entries (one call per a).
+    // Every pair is checked and encoded before anything is sent.
     void set_multi(const std::vector<std::pair<A2BKey, entry_type>>& entries) override {
         if (entries.empty()) return;
         std::unordered_map<std::string_view, std::size_t> index;
@@ -169,6 +246,18 @@ public:
             const auto [it, inserted] = index.try_emplace(key.a, groups.size());
             if (inserted) groups.emplace_back(key.a, std::vector<PairWrite>{});
             groups[it->second].second.push_back(PairWrite{&key.b, std::move(payload)});
+        }
+        if (per_node()) {
+            std::vector<redis::details::SymmetricWrite> writes;
+            writes.reserve(groups.size());
+            for (auto& [a, pairs] : groups) {
+                redis::details::SymmetricWrite& w = writes.emplace_back();
+                w.a = std::string(a);
+                w.b_payloads.reserve(pairs.size());
+                for (auto& pair : pairs) w.b_payloads.emplace_back(*pair.b, std::move(pair.payload));
+            }
+            redis::details::symmetric_write_per_node(core_.client(), layout_, writes);
+            return;
         }
         const std::size_t chunk = options_.max_pairs_per_call;
         std::vector<redis::ScriptCall> calls;
@@ -182,15 +271,31 @@ public:
             core_.client().eval_batch(redis::details::symmetric_write_script(), calls), "redis a2b write (set_multi)");
     }
 
-    // Removes the pair from both directions in one script.
+    // Removes the pair from both directions: in one script (atomic), or the
+    // entry, then its mirror (per_node).
     void erase(const A2BKey& key) override {
         check_pair(key);
+        if (per_node()) {
+            redis::details::symmetric_erase_per_node(core_.client(), layout_, {{key.a, key.b}});
+            return;
+        }
         core_.client().eval(redis::details::hdel_each_script(), erase_call(key));
     }
 
-    // One script per pair, all pipelined.
+    // atomic: one script per pair, all pipelined. per_node: all the entries,
+    // then all the mirrors.
     void erase_multi(const std::vector<A2BKey>& keys) override {
         if (keys.empty()) return;
+        if (per_node()) {
+            std::vector<std::pair<std::string, std::string>> pairs;
+            pairs.reserve(keys.size());
+            for (const auto& key : keys) {
+                check_pair(key);
+                pairs.emplace_back(key.a, key.b);
+            }
+            redis::details::symmetric_erase_per_node(core_.client(), layout_, pairs);
+            return;
+        }
         std::vector<redis::ScriptCall> calls;
         calls.reserve(keys.size());
         for (const auto& key : keys) {
@@ -201,16 +306,16 @@ public:
                                            "redis a2b erase (erase_multi)");
     }
 
-    // Drops every pair (a, *) from both directions, atomically. Returns how
-    // many pairs there were.
+    // Drops every pair (a, *) from both directions (atomically in atomic
+    // mode). Returns how many pairs there were.
     std::size_t invalidate_a(std::string_view a) {
-        return invalidate(hash_of_a(a), options_.b_prefix, a);
+        return invalidate(hash_of_a(a), redis::details::SymmetricSide::a, options_.b_prefix, a);
     }
 
-    // Drops every pair (*, b) from both directions, atomically. Returns how
-    // many pairs there were.
+    // Drops every pair (*, b) from both directions (atomically in atomic
+    // mode). Returns how many pairs there were.
     std::size_t invalidate_b(std::string_view b) {
-        return invalidate(hash_of_b(b), options_.a_prefix, b);
+        return invalidate(hash_of_b(b), redis::details::SymmetricSide::b, options_.a_prefix, b);
     }
 
     std::string hash_of_a(std::string_view a) const { return options_.a_prefix + std::string(a); }
@@ -244,18 +349,26 @@ private:
         return options;
     }
 
+    // ttl_ms "0" (TtlPolicy::none) means plain HSET in the per-node steps and
+    // no PEXPIRE in the write script.
+    static redis::details::SymmetricLayout layout_of(const RedisSymmetricBackendOptions& o) {
+        const auto ttl = redis::details::validate_hash_ttl(o.ttl, o.ttl_policy, "RedisSymmetricBackend");
+        return redis::details::SymmetricLayout{
+            o.a_prefix, o.b_prefix, std::to_string(ttl.count()),
+            o.ttl_policy == redis::TtlPolicy::refresh_on_write ? redis::details::ttl_refresh
+                                                               : redis::details::ttl_on_create,
+            o.max_pairs_per_call};
+    }
+
+    bool per_node() const noexcept { return options_.mode == redis::SymmetricMode::per_node; }
+
     // Both hash keys and both fields of the pair within limits.
     void check_pair(const A2BKey& key) const {
         redis::details::check_hash_field(hash_of_a(key.a), key.b, options_.limits);
         redis::details::check_hash_field(hash_of_b(key.b), key.a, options_.limits);
     }
 
-    const char* ttl_mode() const noexcept {
-        return options_.ttl_policy == redis::TtlPolicy::refresh_on_write ? redis::details::ttl_refresh
-                                                                          : redis::details::ttl_on_create;
-    }
-
-    // --- the multi-key steps (see the header comment on clusters) ----------
+    // --- the atomic mode's scripts (see "Modes" in the header comment) ------
 
     // symmetric_write_script: KEYS a-hash, b-hash...; ARGV ttl, mode, a, (b, payload)...
     // The payloads are moved into the call.
@@ -264,8 +377,8 @@ private:
         call.keys.reserve(1 + count);
         call.args.reserve(3 + 2 * count);
         call.keys.push_back(hash_of_a(a));
-        call.args.push_back(ttl_arg_);
-        call.args.push_back(ttl_mode());
+        call.args.push_back(layout_.ttl_ms);
+        call.args.emplace_back(layout_.ttl_mode);
         call.args.emplace_back(a);
         for (std::size_t i = 0; i < count; ++i) {
             call.keys.push_back(hash_of_b(*pairs[i].b));
@@ -283,8 +396,10 @@ private:
         return call;
     }
 
-    std::size_t invalidate(std::string hash, const std::string& mirror_prefix, std::string_view id) {
+    std::size_t invalidate(std::string hash, redis::details::SymmetricSide side, const std::string& mirror_prefix,
+                           std::string_view id) {
         redis::details::check_key_bytes(hash, options_.limits, "hash key");
+        if (per_node()) return redis::details::symmetric_invalidate_per_node(core_.client(), layout_, side, id);
         redis::ScriptCall call;
         call.keys.push_back(std::move(hash));
         call.args = {mirror_prefix, std::string(id)};
@@ -293,7 +408,7 @@ private:
     }
 
     RedisSymmetricBackendOptions options_;
-    std::string ttl_arg_;
+    redis::details::SymmetricLayout layout_;
     redis::details::HashStoreCore<Value, Codec> core_;
 };
 

@@ -15,13 +15,16 @@
 //   erase       entries first, then the mirrors;
 //   invalidate  entries first, then the mirrors (and only the mirror fields
 //               that were read, so a mirror written meanwhile survives).
-// A crash between steps leaves at worst a mirror without an entry, which
-// costs an HDEL of nothing at the next invalidation. The one gap: a write of
-// a pair (a, b) running at the same moment as an invalidation of a or b can
-// end with the entry written and its mirror removed; invalidate_b(b) then
-// misses it (invalidate_a(a) still removes it) and the hash's TTL bounds how
-// long it lives. With atomic scripts (keys co-located by a hash tag) there is
-// no such gap.
+// A crash (or an error reply) between steps leaves at worst mirrors without
+// an entry, which cost an HDEL of nothing at the next invalidation. The one
+// gap: a write of a pair (a, b) running at the same moment as an erase of
+// that pair or an invalidation of a or b can end with the entry written and
+// its mirror removed (the write's mirror lands before the other side's
+// mirror removal, its entry after the entry removal). invalidate_b(b) then
+// misses it (invalidate_a(a) and erase still remove it); it lives as long as
+// its a-hash: the TTL from the hash's creation with on_create, while a keeps
+// being written with refresh_on_write, until evicted with no TTL. With atomic
+// scripts (keys co-located by a hash tag) there is no such gap.
 
 #include <algorithm>
 #include <cstddef>
