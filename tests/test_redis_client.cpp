@@ -794,6 +794,33 @@ TEST(RedisPool, HealsAfterTheServerIsKilledAndRestartedOnTheSamePort) {
     EXPECT_EQ(b->command({"PING"}).status(), "PONG");
 }
 
+TEST(RedisPool, HotConnectionsSkipTheIdleCheckUntilOneBreaks) {
+    RedisServer server;
+    PoolOptions options;
+    options.size = 2;
+    options.connection = server.options();
+    options.idle_check_after = std::chrono::hours(1);  // never old enough: only a break triggers the check
+    auto pool = std::make_shared<ConnectionPool>(options);
+    dogpile::redis::SingleServerClient client(pool);
+    {
+        auto a = pool->acquire();
+        auto b = pool->acquire();
+        EXPECT_EQ(a->command({"PING"}).status(), "PONG");
+        EXPECT_EQ(b->command({"PING"}).status(), "PONG");
+    }
+    server.restart();
+    EXPECT_THROW(client.command("k", {"PING"}), IoError) << "handed out unchecked: meets the dead socket";
+    EXPECT_EQ(pool->connections_discarded(), 1u);
+    // That break makes the pool check the other idle connection, which is dropped too.
+    EXPECT_EQ(client.command("k", {"PING"}).status(), "PONG");
+    EXPECT_EQ(pool->connections_discarded(), 2u);
+    EXPECT_EQ(pool->connections_created(), 3u);
+
+    PoolOptions bad = options;
+    bad.idle_check_after = -1ms;
+    EXPECT_THROW(ConnectionPool{bad}, dogpile::ConfigurationError);
+}
+
 TEST(RedisPool, SixteenThreadsShareAPoolOfFour) {
     auto& server = RedisServer::shared();
     server.raw({"DEL", "shared-counter"});
@@ -839,7 +866,9 @@ TEST(RedisServerFixture, UnixSocketOnlyServerAndRestart) {
     RedisServer server(options);
     EXPECT_EQ(server.port(), 0);
     EXPECT_EQ(server.url().rfind("unix://", 0), 0u) << server.url();
-    auto client = dogpile::redis::make_client(server.url());
+    PoolOptions pool;
+    pool.idle_check_after = 0ms;  // every idle connection is checked: the restart is never seen by a caller
+    auto client = dogpile::redis::make_client(server.url(), pool);
     client->command("k", {"SET", "k", "v"});
     EXPECT_EQ(dogpile::test::raw_command(server, {"GET", "k"}).str, "v");
     server.restart();
@@ -924,6 +953,48 @@ TEST(RedisClient, BatchAndScriptBatchAreOneRoundTripEach) {
     EXPECT_EQ(seen, 2);
 
     EXPECT_THROW(dogpile::redis::make_client("rediss://h"), dogpile::ConfigurationError);
+}
+
+TEST(RedisClient, UrlKeepsTheCallersOtherConnectionSettings) {
+    auto& server = RedisServer::shared();
+    PoolOptions pool;
+    pool.connection.connect_timeout = 1234ms;
+    pool.connection.command_timeout = 4321ms;
+    pool.connection.tcp_keepalive = false;
+    pool.connection.client_name = "from-caller";
+    pool.connection.db = 2;
+    pool.connection.unix_socket = "/nonexistent/redis.sock";  // the URL's address replaces it
+    std::atomic<int> connects{0};
+    pool.connection.on_connect = [&connects](Connection&) { ++connects; };
+
+    auto client = dogpile::redis::make_client("redis://127.0.0.1:" + std::to_string(server.port()), pool);
+    const ConnectionOptions used = client->connection_options("k");
+    EXPECT_TRUE(used.unix_socket.empty());
+    EXPECT_EQ(used.port, server.port());
+    EXPECT_EQ(used.connect_timeout, 1234ms);
+    EXPECT_EQ(used.command_timeout, 4321ms);
+    EXPECT_FALSE(used.tcp_keepalive);
+    EXPECT_EQ(used.db, 2) << "the URL names no database";
+    EXPECT_EQ(client->command("k", {"CLIENT", "GETNAME"}).as_string(), "from-caller");
+    EXPECT_EQ(connects.load(), 1) << "on_connect survives the URL";
+
+    // What the URL does say wins.
+    const ConnectionOptions url_says = ConnectionOptions::from_url(
+        "redis://u:p@10.0.0.1/5?command_timeout=77&client_name=from-url", pool.connection);
+    EXPECT_EQ(url_says.host, "10.0.0.1");
+    EXPECT_EQ(url_says.port, 6379);
+    EXPECT_EQ(url_says.username, "u");
+    EXPECT_EQ(url_says.password, "p");
+    EXPECT_EQ(url_says.db, 5);
+    EXPECT_EQ(url_says.command_timeout, 77ms);
+    EXPECT_EQ(url_says.connect_timeout, 1234ms);
+    EXPECT_EQ(url_says.client_name, "from-url");
+    EXPECT_TRUE(static_cast<bool>(url_says.on_connect));
+
+    const ConnectionOptions to_unix = ConnectionOptions::from_url("unix:///tmp/r.sock", pool.connection);
+    EXPECT_EQ(to_unix.unix_socket, "/tmp/r.sock");
+    EXPECT_EQ(to_unix.db, 2);
+    EXPECT_EQ(to_unix.command_timeout, 4321ms);
 }
 
 }  // namespace

@@ -389,6 +389,31 @@ TEST(RedisAcl, AFailedLockReleaseIsCountedAndReported) {
     admin({"ACL", "DELUSER", "no-del"});
 }
 
+// A refused HMGET is about the connection's rights, not one hash: get_multi
+// throws it (the region counts it, reports it and degrades) instead of passing
+// it off as misses that only the backend's own hook would see.
+TEST(RedisAcl, APermissionErrorInAMultiGetReachesTheRegion) {
+    std::vector<std::string> setuser{"ACL", "SETUSER", "no-hmget", "reset", "on", ">" + cache_password};
+    for (const auto& r : recipe_without("+hmget")) setuser.push_back(r);
+    admin(setuser);
+    auto backend = hash_backend(dogpile::redis::make_client(tcp_url("no-hmget", cache_password)));
+    const HashKeyScheme calculated{"calculated-a|" + test_id() + "-"};
+    const std::vector<HashKey> keys{calculated.key(1, 1), calculated.key(2, 1)};
+    EXPECT_THROW(backend->get_multi(keys), ReplyError);
+    std::vector<std::string> reported;
+    RegionOptions<HashKey> options;
+    options.error_hook = [&](const BackendErrorEvent& e) { reported.push_back(std::string(e.operation)); };
+    StringHashRegion region(backend, options);
+    const auto values = region.get_or_create_multi(keys, [](const std::vector<HashKey>& missing) {
+        return std::vector<std::string>(missing.size(), "computed");
+    });
+    EXPECT_EQ(values, (std::vector<std::string>{"computed", "computed"}));
+    EXPECT_GE(region.stats().backend_errors, 1u);
+    ASSERT_FALSE(reported.empty());
+    EXPECT_EQ(reported.front(), "get_multi");
+    admin({"ACL", "DELUSER", "no-hmget"});
+}
+
 // --- lock tokens -------------------------------------------------------------------------------
 
 TEST(RedisLockTokens, AreThirtyTwoHexDigitsAndDistinctOverAThousandAcquisitions) {

@@ -159,9 +159,11 @@ inline std::shared_ptr<Client> make_client(PoolOptions options) {
     return std::make_shared<SingleServerClient>(std::move(options));
 }
 
-// `url` (see options.hpp) replaces pool.connection.
+// `url` (see options.hpp) sets what it says in pool.connection: the address,
+// and the user, password, db and query options it contains; the caller's
+// other connection settings (timeouts, on_connect, ...) are kept.
 inline std::shared_ptr<Client> make_client(std::string_view url, PoolOptions pool = {}) {
-    pool.connection = ConnectionOptions::from_url(url);
+    pool.connection = ConnectionOptions::from_url(url, std::move(pool.connection));
     return make_client(std::move(pool));
 }
 

@@ -11,6 +11,10 @@
 // * After an I/O error, a timeout or a protocol error the hiredis context is
 //   unusable: broken() turns true and every later call throws IoError until
 //   reconnect(). A pool discards such connections.
+// * Commands are formatted by hiredis but written by this class with
+//   send(MSG_NOSIGNAL), so a write to a peer that has gone (a restarted
+//   Redis) fails with EPIPE instead of raising SIGPIPE, at no extra system
+//   call and without touching the thread's signal mask. hiredis only reads.
 // * round_trips() counts the times the connection flushed its commands and
 //   waited for their replies, so tests can prove that a batch of N commands
 //   cost one round trip.
@@ -37,7 +41,6 @@
 #include <vector>
 
 #include "command.hpp"
-#include "details/sigpipe.hpp"
 #include "errors.hpp"
 #include "options.hpp"
 #include "reply.hpp"
@@ -82,6 +85,7 @@ public:
     void reconnect() {
         ctx_.reset();
         pending_ = 0;
+        out_.clear();
         broken_ = false;
         connect();
     }
@@ -119,6 +123,8 @@ public:
 private:
     friend class Pipeline;
 
+    static constexpr std::size_t max_kept_output = 64 * 1024;
+
     struct ContextDeleter {
         void operator()(redisContext* c) const noexcept { redisFree(c); }
     };
@@ -149,6 +155,7 @@ private:
     [[noreturn]] void raise_context_error(std::string_view doing, int saved_errno) {
         broken_ = true;
         pending_ = 0;
+        out_.clear();
         const redisContext* c = ctx_.get();
         const std::string detail = c && c->errstr[0] != '\0' ? std::string(c->errstr) : std::string("unknown error");
         if (c && is_timeout(c, saved_errno)) {
@@ -286,11 +293,50 @@ private:
     }
     void append_prepared() {
         if (argv_.empty()) throw ConfigurationError("redis: cannot send an empty command");
-        if (redisAppendCommandArgv(ctx_.get(), static_cast<int>(argv_.size()), argv_.data(), lens_.data()) !=
-            REDIS_OK) {
-            raise_context_error("queueing a command", errno);
+        char* formatted = nullptr;
+        const int length =
+            redisFormatCommandArgv(&formatted, static_cast<int>(argv_.size()), argv_.data(), lens_.data());
+        if (length < 0 || formatted == nullptr) throw Error(where() + ": out of memory while queueing a command");
+        try {
+            out_.append(formatted, static_cast<std::size_t>(length));
+        } catch (...) {
+            redisFreeCommand(formatted);
+            throw;
         }
+        redisFreeCommand(formatted);
         ++pending_;
+    }
+
+    // Writes the queued commands. MSG_NOSIGNAL is why this is not left to
+    // hiredis (whose write() raises SIGPIPE on a closed socket). SO_SNDTIMEO
+    // bounds a blocked send, reported like hiredis reports a timeout.
+    void flush_output(std::string_view doing) {
+        const char* data = out_.data();
+        std::size_t left = out_.size();
+        while (left > 0) {
+            const ssize_t n = ::send(ctx_->fd, data, left, MSG_NOSIGNAL);
+            if (n < 0) {
+                if (errno == EINTR) continue;
+                raise_send_error(doing, errno);
+            }
+            data += n;
+            left -= static_cast<std::size_t>(n);
+        }
+        out_.clear();
+        // A huge pipeline's buffer is not kept for the connection's lifetime.
+        if (out_.capacity() > max_kept_output) std::string().swap(out_);
+    }
+
+    [[noreturn]] void raise_send_error(std::string_view doing, int error) {
+        broken_ = true;
+        pending_ = 0;
+        out_.clear();
+        const std::string detail = std::strerror(error);
+        if (error == EAGAIN || error == EWOULDBLOCK) {
+            throw TimeoutError(where() + ": " + std::string(doing) + " timed out after " +
+                               std::to_string(options_.command_timeout.count()) + " ms (" + detail + ")");
+        }
+        throw IoError(where() + ": " + std::string(doing) + " failed: " + detail);
     }
 
     // Flushes everything appended and reads that many replies: one round trip.
@@ -300,7 +346,7 @@ private:
         if (n == 0) return out;
         out.reserve(n);
         ++round_trips_;
-        details::SigpipeGuard sigpipe;
+        flush_output(doing);
         for (std::size_t i = 0; i < n; ++i) {
             void* raw = nullptr;
             errno = 0;
@@ -338,6 +384,7 @@ private:
     std::unique_ptr<redisContext, ContextDeleter> ctx_;
     std::vector<const char*> argv_;
     std::vector<std::size_t> lens_;
+    std::string out_;  // formatted commands not yet sent
     std::size_t pending_ = 0;
     std::uint64_t round_trips_ = 0;
     std::uint64_t user_tag_ = 0;
@@ -358,6 +405,7 @@ public:
         if (connection_ != nullptr && connection_->pending_ != 0) {
             connection_->broken_ = true;
             connection_->pending_ = 0;
+            connection_->out_.clear();
         }
     }
     Pipeline(const Pipeline&) = delete;

@@ -60,6 +60,11 @@ struct ConnectionOptions {
     // broken and the exception reaches whoever was connecting.
     std::function<void(Connection&)> on_connect{};
 
+    // The URL's options on top of `base`: the URL always gives the address
+    // (its port defaults to 6379) and replaces user and password, db and
+    // query options only when it contains them; everything else (timeouts,
+    // keepalive, on_connect, a client_name the URL does not set) is base's.
+    static ConnectionOptions from_url(std::string_view url, ConnectionOptions base);
     static ConnectionOptions from_url(std::string_view url);
 
     // Throws ConfigurationError when the options cannot work (port out of
@@ -126,13 +131,13 @@ inline std::string redact_url(std::string_view url) {
 
 }  // namespace details
 
-inline ConnectionOptions ConnectionOptions::from_url(std::string_view url) {
+inline ConnectionOptions ConnectionOptions::from_url(std::string_view url, ConnectionOptions base) {
     const std::string shown = details::redact_url(url);
     auto fail = [&shown](const std::string& why) -> ConfigurationError {
         return ConfigurationError("redis URL '" + shown + "': " + why);
     };
 
-    ConnectionOptions o;
+    ConnectionOptions o = std::move(base);
     const auto scheme_end = url.find("://");
     if (scheme_end == std::string_view::npos) {
         throw fail("expected redis://host[:port][/db] or unix:///path/to.sock");
@@ -140,6 +145,7 @@ inline ConnectionOptions ConnectionOptions::from_url(std::string_view url) {
     const std::string_view scheme = url.substr(0, scheme_end);
     std::string_view rest = url.substr(scheme_end + 3);
     bool is_unix = false;
+    bool db_in_path = false;
     if (scheme == "redis") {
         is_unix = false;
     } else if (scheme == "unix" || scheme == "redis+unix") {
@@ -180,6 +186,8 @@ inline ConnectionOptions ConnectionOptions::from_url(std::string_view url) {
             throw fail("a unix socket URL needs an absolute path: unix:///path/to/redis.sock");
         }
         o.unix_socket = details::percent_decode(authority_and_path, "socket path", shown);
+        o.host = ConnectionOptions{}.host;
+        o.port = ConnectionOptions{}.port;
         if (o.unix_socket.size() < 2) throw fail("the unix socket path is empty");
     } else {
         std::string_view authority = authority_and_path;
@@ -211,6 +219,8 @@ inline ConnectionOptions ConnectionOptions::from_url(std::string_view url) {
         }
         if (host.empty()) throw fail("the host is empty");
         o.host = std::string(host);
+        o.unix_socket.clear();
+        o.port = ConnectionOptions{}.port;
         if (has_port) {
             long long value = 0;
             if (!details::parse_decimal(port, 65535, value) || value == 0) {
@@ -224,10 +234,10 @@ inline ConnectionOptions ConnectionOptions::from_url(std::string_view url) {
                 throw fail("bad database '" + std::string(path) + "' (expected a number, as in redis://host/2)");
             }
             o.db = static_cast<int>(value);
+            db_in_path = true;
         }
     }
 
-    bool db_in_path = !is_unix && o.db != 0;
     while (!query.empty()) {
         const auto amp = query.find('&');
         const std::string_view pair = query.substr(0, amp);
@@ -259,6 +269,10 @@ inline ConnectionOptions ConnectionOptions::from_url(std::string_view url) {
     }
     o.validate();
     return o;
+}
+
+inline ConnectionOptions ConnectionOptions::from_url(std::string_view url) {
+    return from_url(url, ConnectionOptions{});
 }
 
 inline void ConnectionOptions::validate() const {

@@ -9,6 +9,11 @@
 //   dropped when its lease ends; an idle one whose peer closed the socket (a
 //   restarted server) is dropped before it is handed out. Either way the slot
 //   is reopened on demand, so the pool heals by itself once Redis is back.
+// * That check (Connection::usable_after_idle, one system call) runs only for
+//   a connection last handed out at least idle_check_after ago (default 0:
+//   always), or when the pool has seen a connection break since then: with a
+//   positive value a hot connection skips it, and after a restart at most the
+//   first caller meets the dead socket (an IoError, as for a command in flight).
 // * The pool's lock only guards its bookkeeping: connecting, AUTH and every
 //   command run without it.
 // * Hooks (PoolOptions::on_acquire, on_discard) let per-connection server
@@ -27,6 +32,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -44,6 +50,14 @@ struct PoolOptions {
     // Zero means "do not wait".
     std::chrono::milliseconds acquire_timeout{1000};
     ConnectionOptions connection;
+    // An idle connection last handed out this long ago (or more) is checked
+    // for a closed socket before it is handed out again. Zero (the default)
+    // checks every time, so a restart or CLIENT KILL is never seen by a
+    // caller. A positive value (1 s stays below the smallest idle `timeout`
+    // a Redis server accepts) saves that system call on hot connections, at
+    // the price of one IoError per pool for the first caller after the
+    // server closed its sockets; that break then makes the pool check the rest.
+    std::chrono::milliseconds idle_check_after{0};
     // Run on the acquiring thread before a connection is handed out (new or
     // idle), without the pool's lock. What it throws reaches acquire()'s
     // caller and the connection is dropped (on_discard runs). Round trips it
@@ -57,6 +71,9 @@ struct PoolOptions {
     void validate() const {
         if (size == 0) throw ConfigurationError("redis pool options: size must be at least 1");
         if (acquire_timeout.count() < 0) throw ConfigurationError("redis pool options: acquire_timeout must not be negative");
+        if (idle_check_after.count() < 0) {
+            throw ConfigurationError("redis pool options: idle_check_after must not be negative");
+        }
         connection.validate();
     }
 };
@@ -69,26 +86,41 @@ struct PoolState {
     const PoolOptions options;
     std::mutex mutex;
     std::condition_variable returned;
-    std::vector<std::unique_ptr<Connection>> idle;  // most recently used last
-    std::size_t open = 0;                           // idle + leased + being opened
+    struct Idle {
+        std::unique_ptr<Connection> connection;
+        std::chrono::steady_clock::time_point handed_out;  // when its last lease began
+        std::uint64_t breaks_seen;                         // `breaks` when its last lease began
+    };
+    std::vector<Idle> idle;  // most recently used last
+    std::size_t open = 0;    // idle + leased + being opened
+    // Connections found broken or closed so far. A break often means the
+    // server went away, taking every other socket with it, so connections
+    // whose last lease began before it are checked whatever their age.
+    std::uint64_t breaks = 0;
 
     // Written when a lease ends; read by tests and statistics.
     std::atomic<std::uint64_t> round_trips{0};
     std::atomic<std::uint64_t> created{0};
     std::atomic<std::uint64_t> discarded{0};
 
-    void give_back(std::unique_ptr<Connection> connection, std::uint64_t round_trips_at_lease) {
+    void give_back(std::unique_ptr<Connection> connection, std::uint64_t round_trips_at_lease,
+                   std::chrono::steady_clock::time_point handed_out, std::uint64_t breaks_at_lease) {
         round_trips.fetch_add(connection->round_trips() - round_trips_at_lease, std::memory_order_relaxed);
         if (connection->broken()) {
             drop(std::move(connection));
-            forget_slot();
+            forget_slot(true);
             return;
         }
         {
             std::lock_guard<std::mutex> lock(mutex);
-            idle.push_back(std::move(connection));
+            idle.push_back(Idle{std::move(connection), handed_out, breaks_at_lease});
         }
         returned.notify_one();
+    }
+
+    // Called with the lock held.
+    bool needs_check(const Idle& entry, std::chrono::steady_clock::time_point now) const noexcept {
+        return entry.breaks_seen != breaks || now - entry.handed_out >= options.idle_check_after;
     }
 
     // Counts, tells on_discard and closes a connection that leaves the pool.
@@ -103,10 +135,11 @@ struct PoolState {
         connection.reset();  // closes the socket; never under the lock
     }
 
-    void forget_slot() {
+    void forget_slot(bool broke = false) {
         {
             std::lock_guard<std::mutex> lock(mutex);
             --open;
+            if (broke) ++breaks;
         }
         returned.notify_one();
     }
@@ -121,13 +154,19 @@ public:
     class Lease {
     public:
         Lease(Lease&& other) noexcept
-            : state_(std::move(other.state_)), connection_(std::move(other.connection_)), start_(other.start_) {}
+            : state_(std::move(other.state_)),
+              connection_(std::move(other.connection_)),
+              start_(other.start_),
+              handed_out_(other.handed_out_),
+              breaks_(other.breaks_) {}
         Lease& operator=(Lease&& other) noexcept {
             if (this != &other) {
                 release();
                 state_ = std::move(other.state_);
                 connection_ = std::move(other.connection_);
                 start_ = other.start_;
+                handed_out_ = other.handed_out_;
+                breaks_ = other.breaks_;
             }
             return *this;
         }
@@ -151,18 +190,25 @@ public:
 
     private:
         friend class ConnectionPool;
-        Lease(std::shared_ptr<details::PoolState> state, std::unique_ptr<Connection> connection)
-            : state_(std::move(state)), connection_(std::move(connection)), start_(connection_->round_trips()) {}
+        Lease(std::shared_ptr<details::PoolState> state, std::unique_ptr<Connection> connection,
+              std::chrono::steady_clock::time_point handed_out, std::uint64_t breaks)
+            : state_(std::move(state)),
+              connection_(std::move(connection)),
+              start_(connection_->round_trips()),
+              handed_out_(handed_out),
+              breaks_(breaks) {}
 
         void release() noexcept {
             if (!connection_) return;
-            state_->give_back(std::move(connection_), start_);
+            state_->give_back(std::move(connection_), start_, handed_out_, breaks_);
             state_.reset();
         }
 
         std::shared_ptr<details::PoolState> state_;
         std::unique_ptr<Connection> connection_;
         std::uint64_t start_ = 0;
+        std::chrono::steady_clock::time_point handed_out_{};
+        std::uint64_t breaks_ = 0;
     };
 
     explicit ConnectionPool(PoolOptions options) : state_(make_state(std::move(options))) {}
@@ -178,17 +224,28 @@ public:
         std::unique_lock<std::mutex> lock(s.mutex);
         for (;;) {
             if (!s.idle.empty()) {
-                std::unique_ptr<Connection> connection = std::move(s.idle.back());
+                const auto now = std::chrono::steady_clock::now();
+                const bool check = s.needs_check(s.idle.back(), now);
+                std::unique_ptr<Connection> connection = std::move(s.idle.back().connection);
                 s.idle.pop_back();
+                const std::uint64_t breaks = s.breaks;
                 lock.unlock();
-                if (connection->usable_after_idle()) return hand_out(std::move(connection));
+                if (!check || connection->usable_after_idle()) {
+                    auto lease =
+                        hand_out(std::move(connection), now, breaks, check ? Origin::checked : Origin::unchecked);
+                    if (lease) return std::move(*lease);
+                    lock.lock();
+                    continue;
+                }
                 s.drop(std::move(connection));
                 lock.lock();
                 --s.open;  // its slot is ours to reuse below
+                ++s.breaks;
                 continue;
             }
             if (s.open < s.options.size) {
                 ++s.open;
+                const std::uint64_t breaks = s.breaks;
                 lock.unlock();
                 std::unique_ptr<Connection> connection;
                 try {
@@ -198,7 +255,8 @@ public:
                     throw;
                 }
                 s.created.fetch_add(1, std::memory_order_relaxed);
-                return hand_out(std::move(connection));
+                return std::move(*hand_out(std::move(connection), std::chrono::steady_clock::now(), breaks,
+                                           Origin::checked));
             }
             const bool woke = s.returned.wait_until(
                 lock, deadline, [&s] { return !s.idle.empty() || s.open < s.options.size; });
@@ -229,19 +287,27 @@ public:
     }
 
 private:
+    enum class Origin { checked, unchecked };
+
     // The slot of `connection` is counted in `open`; on failure it is freed.
-    Lease hand_out(std::unique_ptr<Connection> connection) {
+    // std::nullopt: on_acquire broke a connection handed out without the
+    // idle check, i.e. it did the check's job (the socket was dead); the
+    // caller tries again rather than failing for a connection it never used.
+    std::optional<Lease> hand_out(std::unique_ptr<Connection> connection, std::chrono::steady_clock::time_point now,
+                                  std::uint64_t breaks, Origin origin) {
         details::PoolState& s = *state_;
         if (s.options.on_acquire) {
             try {
                 s.options.on_acquire(*connection);
             } catch (...) {
+                const bool stale = origin == Origin::unchecked && connection->broken();
                 s.drop(std::move(connection));
-                s.forget_slot();
+                s.forget_slot(stale);
+                if (stale) return std::nullopt;
                 throw;
             }
         }
-        return Lease(state_, std::move(connection));
+        return Lease(state_, std::move(connection), now, breaks);
     }
 
     static std::shared_ptr<details::PoolState> make_state(PoolOptions options) {

@@ -71,6 +71,14 @@ inline void throw_if_any_error(const std::vector<Reply>& replies, std::string_vi
                          " command(s) failed, the first with");
 }
 
+inline bool concerns_the_connection(std::string_view error_message) {
+    const std::string_view code = ReplyError::code_of(error_message);
+    for (const char* c : {"NOAUTH", "NOPERM", "WRONGPASS", "LOADING", "MASTERDOWN", "READONLY", "BUSY"}) {
+        if (code == c) return true;
+    }
+    return false;
+}
+
 template <class Value, class Codec>
 class HashStoreCore {
 public:
@@ -157,6 +165,12 @@ public:
             const Group& group = groups[g];
             const Reply& reply = replies[g];
             if (reply.is_error()) {
+                // An error about this one hash (WRONGTYPE) costs only its
+                // entries; one about the connection or its rights concerns
+                // every key, so the region must see it (count, hook, policy).
+                if (concerns_the_connection(reply.error_message())) {
+                    throw ReplyError(std::string(reply.error_message()), "redis HMGET " + printable(group.hash));
+                }
                 counters_.reply_errors.fetch_add(1, std::memory_order_relaxed);
                 report(hook_, "get_multi",
                        std::make_exception_ptr(ReplyError(std::string(reply.error_message()),
