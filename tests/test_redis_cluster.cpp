@@ -410,8 +410,12 @@ protected:
             for (std::size_t m : cluster().masters()) cluster().raw(m, {"CLUSTER", "SETSLOT", std::to_string(slot_), "STABLE"});
             cluster().move_slot(slot_, from_);
             cluster().wait_until_healthy();
-        } catch (const std::exception& e) {
-            ADD_FAILURE() << "could not restore slot " << slot_ << ": " << e.what();
+        } catch (const std::exception& first) {
+            try {
+                cluster().settle_slot(slot_, from_);
+            } catch (const std::exception& e) {
+                ADD_FAILURE() << "could not restore slot " << slot_ << ": " << first.what() << "; then: " << e.what();
+            }
         }
     }
     std::string key(const std::string& name) const { return "{" + tag_ + "}" + name; }
