@@ -23,6 +23,7 @@
 
 #include "support/manual_clock.hpp"
 #include "support/redis_server.hpp"
+#include "support/message_of.hpp"
 
 namespace {
 
@@ -92,19 +93,7 @@ Entry entry(std::string value, dogpile::TimePoint created = dogpile::WallClock::
     return Entry{std::move(value), Metadata::created_now(created)};
 }
 
-template <class E, class F>
-std::string message_of(F&& fn) {
-    try {
-        fn();
-    } catch (const E& e) {
-        return e.what();
-    } catch (const std::exception& e) {
-        ADD_FAILURE() << "threw the wrong exception type: " << e.what();
-        return {};
-    }
-    ADD_FAILURE() << "did not throw";
-    return {};
-}
+using dogpile::test::message_of;
 
 // --- options ---------------------------------------------------------------------
 

@@ -22,6 +22,7 @@
 
 #include "support/latch.hpp"
 #include "support/redis_server.hpp"
+#include "support/message_of.hpp"
 
 namespace {
 
@@ -48,19 +49,7 @@ using dogpile::test::RedisServerOptions;
 
 // Fails the test (instead of passing vacuously) when `fn` does not throw E,
 // and returns the message for further checks.
-template <class E, class F>
-std::string message_of(F&& fn) {
-    try {
-        fn();
-    } catch (const E& e) {
-        return e.what();
-    } catch (const std::exception& e) {
-        ADD_FAILURE() << "threw the wrong exception type: " << e.what();
-        return {};
-    }
-    ADD_FAILURE() << "did not throw";
-    return {};
-}
+using dogpile::test::message_of;
 
 std::string random_bytes(std::size_t n, unsigned seed) {
     std::mt19937 gen(seed);

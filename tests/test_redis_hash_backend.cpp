@@ -41,6 +41,7 @@
 #include "support/manual_clock.hpp"
 #include "support/redis_cluster.hpp"
 #include "support/redis_server.hpp"
+#include "support/message_of.hpp"
 
 namespace {
 
@@ -286,19 +287,7 @@ std::shared_ptr<FlagsBackend> flags_backend(RedisHashBackendOptions o) {
     return std::make_shared<FlagsBackend>(std::move(o), flags_codec());
 }
 
-template <class E, class F>
-std::string message_of(F&& fn) {
-    try {
-        fn();
-    } catch (const E& e) {
-        return e.what();
-    } catch (const std::exception& e) {
-        ADD_FAILURE() << "threw the wrong exception type: " << e.what();
-        return {};
-    }
-    ADD_FAILURE() << "did not throw";
-    return {};
-}
+using dogpile::test::message_of;
 
 // --- HashKey and HashKeyScheme ---------------------------------------------------
 

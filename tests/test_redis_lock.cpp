@@ -35,6 +35,7 @@
 #include "support/latch.hpp"
 #include "support/redis_server.hpp"
 #include "support/wait.hpp"
+#include "support/message_of.hpp"
 
 extern char** environ;
 
@@ -85,19 +86,7 @@ bool is_token(const std::string& s) {
            });
 }
 
-template <class E, class F>
-std::string message_of(F&& fn) {
-    try {
-        fn();
-    } catch (const E& e) {
-        return e.what();
-    } catch (const std::exception& e) {
-        ADD_FAILURE() << "threw the wrong exception type: " << e.what();
-        return {};
-    }
-    ADD_FAILURE() << "did not throw";
-    return {};
-}
+using dogpile::test::message_of;
 
 // ------------------------------------------------------------ configuration
 

@@ -22,6 +22,7 @@
 #include <dogpile/region.hpp>
 
 #include "support/redis_server.hpp"
+#include "support/message_of.hpp"
 
 // Test names and failure messages show the mode by name.
 namespace dogpile::redis {
@@ -125,19 +126,7 @@ std::string mode_name(const ::testing::TestParamInfo<SymmetricMode>& info) {
 std::string a_hash(const std::string& a) { return test_prefix() + "a2b-a|" + a; }
 std::string b_hash(const std::string& b) { return test_prefix() + "a2b-b|" + b; }
 
-template <class E, class F>
-std::string message_of(F&& fn) {
-    try {
-        fn();
-    } catch (const E& e) {
-        return e.what();
-    } catch (const std::exception& e) {
-        ADD_FAILURE() << "threw the wrong exception type: " << e.what();
-        return {};
-    }
-    ADD_FAILURE() << "did not throw";
-    return {};
-}
+using dogpile::test::message_of;
 
 // --- options -----------------------------------------------------------------------
 
