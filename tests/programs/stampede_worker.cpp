@@ -36,6 +36,7 @@
 #include <dogpile/region.hpp>
 
 #include "lock_test_backend.hpp"
+#include "stampede_callers.hpp"
 
 namespace {
 
@@ -108,43 +109,8 @@ int run_stampede(const Args& args) {
 
     auto client = make_client(args.get("url"), threads);
     Region region = make_region(client, ns, lock_ttl);
-    const std::string arrived = ns + "arrived";
-    const std::string creations = ns + "creations";
-    const std::string results = ns + "results";
     const std::string key = ns + "value";
-
-    auto creator = [&]() -> std::string {
-        client->command(creations, {"INCR", creations});
-        const auto deadline = std::chrono::steady_clock::now() + 20s;
-        for (;;) {
-            const auto reply = client->command(arrived, {"GET", arrived});
-            if (!reply.is_nil() && std::stoll(reply.as_string()) >= callers) break;
-            if (std::chrono::steady_clock::now() >= deadline) {
-                throw std::runtime_error("not all " + std::to_string(callers) + " callers arrived within 20 s");
-            }
-            std::this_thread::sleep_for(1ms);
-        }
-        return "created-by-" + std::to_string(::getpid()) + "-" + dogpile::details::random_hex(8);
-    };
-
-    std::atomic<int> failures{0};
-    std::mutex print;
-    std::vector<std::thread> pool;
-    for (std::size_t t = 0; t < threads; ++t) {
-        pool.emplace_back([&] {
-            try {
-                client->command(arrived, {"INCR", arrived});
-                const std::string value = region.get_or_create(key, creator);
-                client->command(results, {"RPUSH", results, value});
-            } catch (const std::exception& e) {
-                failures.fetch_add(1);
-                std::lock_guard<std::mutex> lk(print);
-                std::fprintf(stderr, "stampede_worker %d: %s\n", static_cast<int>(::getpid()), e.what());
-            }
-        });
-    }
-    for (auto& t : pool) t.join();
-    return failures.load() == 0 ? 0 : 1;
+    return dogpile::test::run_stampede_callers("stampede_worker", *client, region, key, ns, threads, callers);
 }
 
 int run_hold(const Args& args) {
