@@ -6,35 +6,26 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+source scripts/lib/sanitizers.sh
 
 modes=("$@")
 [ ${#modes[@]} -eq 0 ] && modes=(asan tsan)
 
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=1}
-export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
-
-configure() {  # dir sanitizers
-  cmake -S . -B "$1" -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DDOGPILE_SANITIZE="$2" -DDOGPILE_BUILD_BENCH=OFF -DDOGPILE_BUILD_EXAMPLES=OFF
-}
-
 for mode in "${modes[@]}"; do
+  tree=$(sanitizer_tree "$mode")
+  configure_sanitizer_tree "$mode"
   case "$mode" in
     asan)
-      configure build-asan "address;undefined"
-      cmake --build build-asan -j"$(nproc)"
-      ctest --test-dir build-asan --output-on-failure --label-exclude soak -E install_and_find_package -j2
+      cmake --build "$tree" -j"$(nproc)"
+      ctest --test-dir "$tree" --output-on-failure --label-exclude soak -E install_and_find_package -j2
       ;;
     tsan)
-      configure build-tsan thread
       targets=()
       for src in tests/test_concurrency_*.cpp tests/test_redis_*.cpp; do
         [ -e "$src" ] && targets+=(--target "$(basename "${src%.cpp}")")
       done
-      cmake --build build-tsan -j"$(nproc)" "${targets[@]}"
-      ctest --test-dir build-tsan --output-on-failure --label-regex 'concurrency|redis' -j2
+      cmake --build "$tree" -j"$(nproc)" "${targets[@]}"
+      ctest --test-dir "$tree" --output-on-failure --label-regex 'concurrency|redis' -j2
       ;;
-    *) echo "unknown mode: $mode (asan|tsan)" >&2; exit 2 ;;
   esac
 done

@@ -8,7 +8,7 @@ packages=(
   g++ clang libclang-rt-14-dev cmake make pkg-config
   libhiredis-dev libmsgpack-cxx-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  redis-server redis-tools redis-sentinel
+  redis-server redis-tools redis-sentinel stress-ng
   python3 python3-redis python3-msgpack
 )
 

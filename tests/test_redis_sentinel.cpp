@@ -150,7 +150,11 @@ TEST(SentinelFailover, FollowsAManualFailover) {
 // creator while there is no master), the client follows the promoted replica
 // by itself, and no answer is ever wrong.
 TEST(SentinelFailover, SigkillOfTheMasterUnderLoad) {
-    RedisSentinelGroup group;
+    RedisSentinelOptions group_options;
+    // Short enough for a quick promotion, long enough that the promoted
+    // master is not failed over again while a loaded machine runs the load.
+    group_options.down_after = 2000ms;
+    RedisSentinelGroup group(group_options);
     SentinelOptions o = group.client_options();
     o.pool.connection.connect_timeout = 200ms;
     o.pool.connection.command_timeout = 200ms;

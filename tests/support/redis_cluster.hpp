@@ -3,9 +3,10 @@
 // masters with `replicas_per_master` replicas each (3 + 3 by default), every
 // node a RedisServer (redis_server.hpp) on a free loopback port with its own
 // temporary directory, joined with `redis-cli --cluster create ...
-// --cluster-replicas N --cluster-yes`. The constructor returns once every node
-// reports cluster_state:ok, every replica is in sync with its master and all
-// nodes agree on the slot map. Every node is stopped by the destructor.
+// --cluster-replicas N --cluster-yes`. The constructor returns once the
+// cluster has converged (divergence(): every node ok, replicas in sync, no
+// slot open, every node's view of every node equal, config epochs included).
+// Every node is stopped by the destructor.
 //
 //   dogpile::test::RedisCluster cluster;
 //   auto client = std::make_shared<dogpile::redis::ClusterClient>(cluster.client_options());
@@ -145,8 +146,12 @@ public:
             o.acl_users = options_.acl_users;
             // No diskless-sync delay: replicas sync at once instead of after 5 s.
             o.extra_args = {"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout",
-                            std::to_string(options_.node_timeout.count()), "--cluster-port",
-                            std::to_string(redis_server_details::pick_free_port()), "--repl-diskless-sync-delay", "0"};
+                            std::to_string(options_.node_timeout.count()), "--repl-diskless-sync-delay", "0"};
+            // The bus port is picked with the client port, so a retry after
+            // either was taken (ctest -j2 starts two clusters at once) picks both anew.
+            o.port_args = [] {
+                return std::vector<std::string>{"--cluster-port", std::to_string(redis_server_details::pick_free_port())};
+            };
             if (options_.password) o.extra_args.insert(o.extra_args.end(), {"--masterauth", *options_.password});
             o.extra_args.insert(o.extra_args.end(), options_.extra_args.begin(), options_.extra_args.end());
             nodes_.push_back(std::make_unique<RedisServer>(std::move(o)));
@@ -281,33 +286,85 @@ public:
         }
     }
 
-    // Every running node says cluster_state:ok and sees all slots served,
-    // every running replica is in sync, every master lists its replicas
-    // (when no node is down), and all running nodes agree on which port
-    // serves each slot range.
-    bool healthy() const {
-        std::optional<std::string> agreed;
+    // Why the cluster has not converged, or nothing once it has. Converged:
+    // every running node says cluster_state:ok and sees all 16384 slots
+    // served; no node has a slot migrating or importing; every running
+    // replica is in sync and every master lists its replicas (when no node is
+    // down); and every running node has the same view of every node: role,
+    // master, config epoch and slots. The equal config epochs matter most:
+    // until every node has heard a slot's new owner's bumped epoch, a stale
+    // claim still in flight from the old owner can move the slot back on one
+    // node, and the client is bounced between two nodes (MOVED ... MOVED).
+    std::optional<std::string> divergence() const {
+        std::optional<std::pair<std::size_t, std::map<std::string, NodeView>>> reference;
+        std::optional<std::pair<std::size_t, std::string>> reference_map;
         for (std::size_t i = 0; i < nodes_.size(); ++i) {
             if (!nodes_[i]->running()) continue;
+            const std::string who = "node " + address_of(i);
             const auto info = redis_cluster_details::info_fields(raw(i, {"CLUSTER", "INFO"}).str);
-            if (info.count("cluster_state") == 0 || info.at("cluster_state") != "ok") return false;
-            if (info.at("cluster_slots_ok") != "16384") return false;
+            if (info.count("cluster_state") == 0 || info.at("cluster_state") != "ok") {
+                return who + " says cluster_state:" + (info.count("cluster_state") ? info.at("cluster_state") : "?");
+            }
+            if (info.at("cluster_slots_ok") != "16384") return who + " sees only " + info.at("cluster_slots_ok") + " slots ok";
             const RawReply role = raw(i, {"ROLE"});
-            if (role.elements.at(0).str == "slave" && role.elements.at(3).str != "connected") return false;
+            if (role.elements.at(0).str == "slave" && role.elements.at(3).str != "connected") {
+                return who + " is a replica in state " + role.elements.at(3).str;
+            }
+            const auto expected = expected_replicas();
             const RawReply slots = raw(i, {"CLUSTER", "SLOTS"});
             for (const auto& range : slots.elements) {
-                const auto expected = expected_replicas();
-                if (expected && range.elements.size() - 3 != *expected) return false;
+                if (expected && range.elements.size() - 3 != *expected) {
+                    return who + " lists " + std::to_string(range.elements.size() - 3) + " replicas for slots " +
+                           std::to_string(range.elements.at(0).integer) + "-" + std::to_string(range.elements.at(1).integer);
+                }
             }
             const std::string map = slot_map_text(i);
-            if (agreed && *agreed != map) return false;
-            agreed = map;
+            if (reference_map && reference_map->second != map) {
+                return "nodes " + address_of(reference_map->first) + " and " + address_of(i) +
+                       " disagree on the slot map: " + reference_map->second + " vs " + map;
+            }
+            if (!reference_map) reference_map.emplace(i, map);
+
+            const RawReply nodes = raw(i, {"CLUSTER", "NODES"});
+            if (nodes.is_error()) return who + ": CLUSTER NODES: " + nodes.str;
+            std::map<std::string, NodeView> view;
+            std::stringstream lines(nodes.str);
+            std::string line;
+            while (std::getline(lines, line)) {
+                if (line.empty()) continue;
+                NodeView v = parse_node_line(line);
+                if (!v.open_slots.empty()) return who + " has " + v.open_slots;
+                view.emplace(v.id, std::move(v));
+            }
+            if (reference) {
+                if (auto d = compare_views(address_of(reference->first), reference->second, address_of(i), view)) return d;
+            } else {
+                reference.emplace(i, std::move(view));
+            }
         }
-        return true;
+        return std::nullopt;
     }
 
+    bool healthy() const { return !divergence().has_value(); }
+
+    // Waits until divergence() is empty; throws naming what still disagrees.
     void wait_until_healthy(std::chrono::milliseconds timeout = std::chrono::milliseconds(30000)) const {
-        wait_for([this] { return healthy(); }, timeout, "the cluster to be healthy");
+        const auto deadline = std::chrono::steady_clock::now() + timeout;
+        std::string last = "nothing answered";
+        for (;;) {
+            try {
+                const auto d = divergence();
+                if (!d) return;
+                last = *d;
+            } catch (const std::exception& e) {
+                last = e.what();  // a node restarting or briefly unreachable: ask again
+            }
+            if (std::chrono::steady_clock::now() >= deadline) {
+                throw std::runtime_error("RedisCluster: not converged after " + std::to_string(timeout.count()) +
+                                         " ms: " + last);
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
     }
 
     // A hash tag ("t123") whose keys land in `slot`: "{t123}anything".
@@ -358,21 +415,57 @@ public:
         while (migrate_keys(slot, from, to, 100) > 0) {
         }
         finish_migration(slot, from, to);
-        wait_for([&] { return master_index_for_slot(slot) == to && healthy(); }, std::chrono::seconds(10),
-                 "slot " + std::to_string(slot) + " to settle on its new master");
+        wait_until_healthy();
+        if (master_index_for_slot(slot) != to) {
+            throw std::runtime_error("RedisCluster: slot " + std::to_string(slot) + " converged on " +
+                                     address_of(master_index_for_slot(slot)) + ", not on " + address_of(to));
+        }
     }
 
-    // Repairs a slot whose owner the nodes disagree on (seen once on a heavily
-    // loaded machine after a migration): the owner takes a new config epoch so
-    // its claim wins the gossip, and every master is told again.
-    void settle_slot(int slot, std::size_t owner) const {
-        const std::string id = node_id(owner);
-        raw(owner, {"CLUSTER", "BUMPEPOCH"});
-        for (std::size_t m : masters()) {
-            raw(m, {"CLUSTER", "SETSLOT", std::to_string(slot), "STABLE"});
-            raw(m, {"CLUSTER", "SETSLOT", std::to_string(slot), "NODE", id});
+    // Deletes every key of `slot` from the master that owns it.
+    void clear_slot(int slot) const {
+        const std::size_t owner = master_index_for_slot(slot);
+        for (;;) {
+            const RawReply keys = raw(owner, {"CLUSTER", "GETKEYSINSLOT", std::to_string(slot), "100"});
+            if (keys.is_error()) throw std::runtime_error("CLUSTER GETKEYSINSLOT: " + keys.str);
+            if (keys.elements.empty()) return;
+            std::vector<std::string> del{"DEL"};
+            for (const auto& k : keys.elements) del.push_back(k.str);
+            expect_ok(raw(owner, del), "DEL");
         }
+    }
+
+    // Puts `slot` back on master `owner` with all its keys, whatever a test
+    // left half done: a migration still open is finished first (its keys
+    // would otherwise be stranded on a node that does not own the slot),
+    // every node is made stable, the slot is moved to `owner`, and then the
+    // cluster must converge with no key of the slot on any other master.
+    void restore_slot(int slot, std::size_t owner) const {
+        const std::string s = std::to_string(slot);
+        for (std::size_t m : masters_with_open_slot(slot)) {
+            const auto open = open_slot_of(m, slot);
+            if (!open || open->importing) continue;
+            const std::size_t target = index_of_id(open->peer);
+            while (migrate_keys(slot, m, target, 100) > 0) {
+            }
+            finish_migration(slot, m, target);
+        }
+        for (std::size_t i = 0; i < nodes_.size(); ++i) {
+            if (nodes_[i]->running() && role(i) == "master") expect_ok(raw(i, {"CLUSTER", "SETSLOT", s, "STABLE"}), "SETSLOT STABLE");
+        }
+        if (!anyone_claims(slot)) expect_ok(raw(owner, {"CLUSTER", "ADDSLOTS", s}), "ADDSLOTS");
         wait_until_healthy();
+        if (master_index_for_slot(slot) != owner) move_slot(slot, owner);
+        wait_until_healthy();
+        for (std::size_t i = 0; i < nodes_.size(); ++i) {
+            if (!nodes_[i]->running() || role(i) != "master") continue;
+            if (i != owner && raw(i, {"CLUSTER", "COUNTKEYSINSLOT", s}).integer != 0) {
+                throw std::runtime_error("RedisCluster: keys of slot " + s + " are stranded on " + address_of(i));
+            }
+        }
+        if (master_index_for_slot(slot) != owner) {
+            throw std::runtime_error("RedisCluster: slot " + s + " did not return to " + address_of(owner));
+        }
     }
 
     static void expect_ok(const RawReply& r, const std::string& what) {
@@ -380,6 +473,121 @@ public:
     }
 
 private:
+    // One line of CLUSTER NODES, reduced to what every node must agree on.
+    struct NodeView {
+        std::string id;
+        std::string address;  // ip:port, without the bus port
+        std::string role;     // "master" or "slave"
+        std::string master_id;
+        std::string config_epoch;
+        std::string slots;       // "0-5460 4242 ..." as listed
+        std::string open_slots;  // "[4242->-id]" entries: only in a node's own line
+    };
+
+    static NodeView parse_node_line(const std::string& line) {
+        std::stringstream ss(line);
+        std::vector<std::string> f;
+        std::string word;
+        while (ss >> word) f.push_back(word);
+        if (f.size() < 8) throw std::runtime_error("CLUSTER NODES: short line: " + line);
+        NodeView v;
+        v.id = f[0];
+        v.address = f[1].substr(0, f[1].find('@'));
+        v.role = f[2].find("master") != std::string::npos ? "master" : f[2].find("slave") != std::string::npos ? "slave" : f[2];
+        v.master_id = f[3];
+        v.config_epoch = f[6];
+        for (std::size_t k = 8; k < f.size(); ++k) {
+            if (!f[k].empty() && f[k].front() == '[') {
+                v.open_slots += (v.open_slots.empty() ? "" : " ") + f[k];
+            } else {
+                v.slots += (v.slots.empty() ? "" : " ") + f[k];
+            }
+        }
+        if (!v.open_slots.empty()) v.open_slots = "slots migrating or importing: " + v.open_slots;
+        return v;
+    }
+
+    static std::optional<std::string> compare_views(const std::string& a_name, const std::map<std::string, NodeView>& a,
+                                                    const std::string& b_name, const std::map<std::string, NodeView>& b) {
+        const std::string pair = "nodes " + a_name + " and " + b_name + " disagree on node ";
+        for (const auto& [id, va] : a) {
+            const auto it = b.find(id);
+            if (it == b.end()) return "node " + b_name + " does not know node " + va.address + " (" + id + ")";
+            const NodeView& vb = it->second;
+            const std::string node = va.address + " (" + id.substr(0, 8) + "): ";
+            if (va.role != vb.role) return pair + node + "role " + va.role + " vs " + vb.role;
+            if (va.master_id != vb.master_id) return pair + node + "master " + va.master_id + " vs " + vb.master_id;
+            if (va.config_epoch != vb.config_epoch) {
+                return pair + node + "config epoch " + va.config_epoch + " vs " + vb.config_epoch;
+            }
+            if (va.slots != vb.slots) return pair + node + "slots [" + va.slots + "] vs [" + vb.slots + "]";
+        }
+        if (a.size() != b.size()) return "nodes " + a_name + " and " + b_name + " know different numbers of nodes";
+        return std::nullopt;
+    }
+
+    std::string address_of(std::size_t i) const { return "127.0.0.1:" + std::to_string(nodes_.at(i)->port()); }
+
+    std::size_t index_of_id(const std::string& id) const {
+        for (std::size_t i = 0; i < nodes_.size(); ++i) {
+            if (nodes_[i]->running() && node_id(i) == id) return i;
+        }
+        throw std::runtime_error("RedisCluster: no running node has id " + id);
+    }
+
+    struct OpenSlot {
+        bool importing = false;
+        std::string peer;  // the node it migrates to or imports from
+    };
+
+    // `slot` as node i's own CLUSTER NODES line lists it: [slot->-to] or [slot-<-from].
+    std::optional<OpenSlot> open_slot_of(std::size_t i, int slot) const {
+        const RawReply nodes = raw(i, {"CLUSTER", "NODES"});
+        std::stringstream lines(nodes.str);
+        std::string line;
+        while (std::getline(lines, line)) {
+            if (line.find("myself") == std::string::npos) continue;
+            for (const std::string& marker : {std::string("->-"), std::string("-<-")}) {
+                const std::string prefix = "[" + std::to_string(slot) + marker;
+                const auto at = line.find(prefix);
+                if (at == std::string::npos) continue;
+                const auto close = line.find(']', at);
+                return OpenSlot{marker == "-<-", line.substr(at + prefix.size(), close - at - prefix.size())};
+            }
+        }
+        return std::nullopt;
+    }
+
+    std::vector<std::size_t> masters_with_open_slot(int slot) const {
+        std::vector<std::size_t> out;
+        for (std::size_t i = 0; i < nodes_.size(); ++i) {
+            if (nodes_[i]->running() && role(i) == "master" && open_slot_of(i, slot)) out.push_back(i);
+        }
+        return out;
+    }
+
+    // Whether some running node lists `slot` as its own (a node that gave up a
+    // slot with DELSLOTS keeps being named its owner by the others).
+    bool anyone_claims(int slot) const {
+        for (std::size_t i = 0; i < nodes_.size(); ++i) {
+            if (!nodes_[i]->running()) continue;
+            std::stringstream lines(raw(i, {"CLUSTER", "NODES"}).str);
+            std::string line;
+            while (std::getline(lines, line)) {
+                if (line.find("myself") == std::string::npos) continue;
+                std::stringstream ranges(parse_node_line(line).slots);
+                std::string range;
+                while (ranges >> range) {
+                    const auto dash = range.find('-');
+                    const int first = std::stoi(range.substr(0, dash));
+                    const int last = dash == std::string::npos ? first : std::stoi(range.substr(dash + 1));
+                    if (first <= slot && slot <= last) return true;
+                }
+            }
+        }
+        return false;
+    }
+
     // Replicas each master should list: as configured while every node runs;
     // a test that killed a node leaves some shard short, so then any number.
     std::optional<std::size_t> expected_replicas() const {

@@ -33,7 +33,9 @@ struct RedisSentinelOptions {
     int sentinels = 3;
     int quorum = 2;
     // sentinel down-after-milliseconds: how long a silent master is tolerated.
-    std::chrono::milliseconds down_after{1000};
+    // Long by default, so a loaded machine never fails a master over by
+    // mistake; a test that kills the master sets it short.
+    std::chrono::milliseconds down_after{30000};
     // sentinel failover-timeout; also (doubled) the pause before a failed
     // election is retried.
     std::chrono::milliseconds failover_timeout{2000};

@@ -35,6 +35,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <sstream>
@@ -63,6 +64,10 @@ struct RedisServerOptions {
     std::vector<RedisAclUser> acl_users;
     // Appended to the command line, e.g. {"--maxmemory", "10mb"}.
     std::vector<std::string> extra_args;
+    // Arguments that name ports of their own (a cluster node's bus port):
+    // called again whenever the constructor retries on a port that was taken,
+    // so every port is picked anew; restarts keep what it returned last.
+    std::function<std::vector<std::string>()> port_args;
     // When set, written to <dir>/redis.conf before the first start and given
     // to the server as its config file (Sentinel needs one it can rewrite;
     // restarts keep what the server wrote there).
@@ -169,6 +174,7 @@ public:
         try {
             for (int attempt = 0;; ++attempt) {
                 if (options_.listen != RedisServerOptions::Listen::Unix) port_ = redis_server_details::pick_free_port();
+                if (options_.port_args) port_args_ = options_.port_args();
                 try {
                     start();
                     break;
@@ -259,6 +265,7 @@ public:
         }
         if (options_.password) args.insert(args.end(), {"--requirepass", *options_.password});
         args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
+        args.insert(args.end(), port_args_.begin(), port_args_.end());
         spawn(args);
         try {
             wait_until_ready();
@@ -475,6 +482,7 @@ private:
     std::string dir_;
     std::string socket_;
     int port_ = 0;
+    std::vector<std::string> port_args_;
     pid_t pid_ = -1;
     bool paused_ = false;
     mutable std::string last_connect_error_;

@@ -1,0 +1,28 @@
+# Sourced by the scripts that build and run sanitizer trees (sanitize.sh,
+# repeat_cluster_tests.sh): one place for their options and configure line.
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
+
+# sanitizer_tree asan|tsan: the build directory of that mode.
+sanitizer_tree() {
+  case "$1" in
+    asan) echo build-asan ;;
+    tsan) echo build-tsan ;;
+    *) echo "unknown sanitizer mode: $1 (asan|tsan)" >&2; return 2 ;;
+  esac
+}
+
+# configure_sanitizer_tree asan|tsan: configures that mode's tree with clang++
+# (so clang's warnings are errors too), without benchmarks and examples.
+configure_sanitizer_tree() {
+  local sanitizers
+  case "$1" in
+    asan) sanitizers="address;undefined" ;;
+    tsan) sanitizers="thread" ;;
+    *) echo "unknown sanitizer mode: $1 (asan|tsan)" >&2; return 2 ;;
+  esac
+  cmake -S . -B "$(sanitizer_tree "$1")" -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DDOGPILE_SANITIZE="$sanitizers" -DDOGPILE_BUILD_BENCH=OFF -DDOGPILE_BUILD_EXAMPLES=OFF
+}
