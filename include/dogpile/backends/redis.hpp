@@ -180,9 +180,12 @@ public:
     }
 
     std::unique_ptr<Mutex> get_mutex(const std::string& key) override {
-        if (!options_.distributed_lock) return nullptr;
-        return std::make_unique<redis::RedisLock>(options_.client, lock_resource(key), *options_.distributed_lock);
+        if (!locks_) return nullptr;
+        return locks_->make(lock_resource(key));
     }
+
+    // The distributed locks (nullptr without options.distributed_lock): their lost-reply statistics.
+    const redis::DistributedLocks* distributed_locks() const noexcept { return locks_.get(); }
 
     // The distributed lock's resource for `key`: its Redis key, key_prefix + key.
     std::string lock_resource(const std::string& key) const { return redis_key_of(key); }
@@ -234,6 +237,9 @@ private:
     long long px_;
     redis::details::PayloadCodec<Value, Codec> payload_;
     mutable redis::details::BackendCounters counters_;
+    // After options_: built from them.
+    std::unique_ptr<redis::DistributedLocks> locks_ =
+        redis::details::make_distributed_locks(options_.client, options_.distributed_lock, options_.error_hook);
 };
 
 }  // namespace dogpile

@@ -13,7 +13,8 @@
 //
 // Redis commands per operation (one round trip each, NOSCRIPT reloads aside):
 //   get          HGET hash field
-//   get_multi    one HMGET per distinct hash, all pipelined
+//   get_multi    one HMGET per distinct hash (split every max_fields_per_read
+//                fields), all pipelined
 //   set          EVALSHA hset-with-expiry (ttl_policy none: HSET)
 //   set_multi    one script call per hash (split every max_fields_per_call
 //                fields), all pipelined
@@ -78,10 +79,17 @@ struct RedisHashBackendOptions {
     std::optional<redis::LockOptions> distributed_lock{};
     redis::BackendLimits limits{};
     redis::BackendErrorHook error_hook{};
-    // Field/value pairs per script call in set_multi; a hash with more fields
-    // is written by several calls (still one round trip). At most
-    // redis::details::max_pairs_per_script_call (Lua's unpack() limit).
+    // How many fields of one hash a single command carries, one knob per
+    // direction; a hash with more is split over several commands, all still in
+    // one round trip.
+    // Writes: field/value pairs per script call (or HSET) in set_multi. At
+    // most redis::details::max_pairs_per_script_call (Lua's unpack() limit).
     std::size_t max_fields_per_call = 1000;
+    // Reads: fields per HMGET in get_multi. Keeps each reply under the
+    // server's client-output-buffer-limit for normal clients, past which it
+    // closes the connection and every key of the call is lost: size it so
+    // that this many values fit under that limit.
+    std::size_t max_fields_per_read = 1000;
 
     // Throws ConfigurationError for options that cannot work.
     void validate() const {
@@ -93,6 +101,9 @@ struct RedisHashBackendOptions {
         if (max_fields_per_call == 0 || max_fields_per_call > redis::details::max_pairs_per_script_call) {
             throw ConfigurationError("RedisHashBackend: max_fields_per_call must be in 1.." +
                                      std::to_string(redis::details::max_pairs_per_script_call));
+        }
+        if (max_fields_per_read == 0) {
+            throw ConfigurationError("RedisHashBackend: max_fields_per_read must be at least 1 (fields per HMGET)");
         }
     }
 };
@@ -110,7 +121,7 @@ public:
         : options_(validated(std::move(options))),
           ttl_arg_(std::to_string(redis::details::validate_hash_ttl(options_.ttl, options_.ttl_policy, "").count())),
           core_(options_.client, redis::details::PayloadCodec<Value, Codec>(std::move(codec), options_.payload, options_.limits),
-                options_.error_hook) {}
+                options_.error_hook, options_.max_fields_per_read) {}
 
     std::optional<entry_type> get(const HashKey& key) override { return core_.get(key.hash, key.field); }
 
@@ -212,9 +223,12 @@ public:
     }
 
     std::unique_ptr<Mutex> get_mutex(const HashKey& key) override {
-        if (!options_.distributed_lock) return nullptr;
-        return std::make_unique<redis::RedisLock>(options_.client, lock_resource(key), *options_.distributed_lock);
+        if (!locks_) return nullptr;
+        return locks_->make(lock_resource(key));
     }
+
+    // The distributed locks (nullptr without options.distributed_lock): their lost-reply statistics.
+    const redis::DistributedLocks* distributed_locks() const noexcept { return locks_.get(); }
 
     // The distributed lock's resource for `key`: "<hash length>:<hash>|<field>"
     // (the lock's Redis key is LockOptions::prefix followed by it). The length
@@ -262,6 +276,9 @@ private:
     RedisHashBackendOptions options_;
     std::string ttl_arg_;
     redis::details::HashStoreCore<Value, Codec> core_;
+    // After options_: built from them.
+    std::unique_ptr<redis::DistributedLocks> locks_ =
+        redis::details::make_distributed_locks(options_.client, options_.distributed_lock, options_.error_hook);
 };
 
 }  // namespace dogpile

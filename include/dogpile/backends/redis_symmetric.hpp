@@ -21,7 +21,8 @@
 //
 // Payload modes, decode errors, limits and statistics behave as in
 // RedisHashBackend (backends/redis_hash.hpp). Reads (get, get_multi) are
-// plain HGET/HMGET of the a-side hash in both modes below.
+// plain HGET/HMGET of the a-side hash in both modes below (get_multi: one
+// HMGET per a and per max_pairs_per_read of its pairs).
 //
 // Modes (options.mode). Both use the same keys, fields, payloads and TTL
 // rule, so each reads and invalidates what the other wrote.
@@ -157,10 +158,17 @@ struct RedisSymmetricBackendOptions {
     std::optional<redis::LockOptions> distributed_lock{};
     redis::BackendLimits limits{};
     redis::BackendErrorHook error_hook{};
-    // Pairs per script call in set_multi (pairs are grouped by a); bounds how
-    // long one call keeps Redis busy. At most
-    // redis::details::max_pairs_per_script_call.
+    // How many pairs of one a a single command carries, one knob per
+    // direction (pairs are grouped by a); more are split over several
+    // commands, all still in one round trip.
+    // Writes: pairs per script call in set_multi; bounds how long one call
+    // keeps Redis busy. At most redis::details::max_pairs_per_script_call.
     std::size_t max_pairs_per_call = 1000;
+    // Reads: pairs (fields of the a-side hash) per HMGET in get_multi. Keeps
+    // each reply under the server's client-output-buffer-limit for normal
+    // clients, past which it closes the connection and every key of the call
+    // is lost (see RedisHashBackendOptions::max_fields_per_read).
+    std::size_t max_pairs_per_read = 1000;
     // atomic: one script per operation (one server, or a cluster with a and b
     // under one hash tag). per_node: one-hash steps, for a cluster whose ids
     // are not co-located. See the header comment for what each guarantees.
@@ -184,6 +192,9 @@ struct RedisSymmetricBackendOptions {
             throw ConfigurationError("RedisSymmetricBackend: max_pairs_per_call must be in 1.." +
                                      std::to_string(redis::details::max_pairs_per_script_call));
         }
+        if (max_pairs_per_read == 0) {
+            throw ConfigurationError("RedisSymmetricBackend: max_pairs_per_read must be at least 1 (fields per HMGET)");
+        }
         if (mode != redis::SymmetricMode::atomic && mode != redis::SymmetricMode::per_node) {
             throw ConfigurationError("RedisSymmetricBackend: mode must be SymmetricMode::atomic or per_node");
         }
@@ -204,12 +215,13 @@ public:
           layout_(layout_of(options_)),
           core_(options_.client,
                 redis::details::PayloadCodec<Value, Codec>(std::move(codec), options_.payload, options_.limits),
-                options_.error_hook) {}
+                options_.error_hook, options_.max_pairs_per_read) {}
 
     // HGET a2b-a|<a> <b>.
     std::optional<entry_type> get(const A2BKey& key) override { return core_.get(hash_of_a(key.a), key.b); }
 
-    // One HMGET per distinct a, all pipelined (one round trip).
+    // One HMGET per distinct a (split every max_pairs_per_read pairs), all
+    // pipelined (one round trip).
     std::vector<std::optional<entry_type>> get_multi(const std::vector<A2BKey>& keys) override {
         std::vector<std::string> hashes;
         hashes.reserve(keys.size());
@@ -322,9 +334,12 @@ public:
     std::string hash_of_b(std::string_view b) const { return options_.b_prefix + std::string(b); }
 
     std::unique_ptr<Mutex> get_mutex(const A2BKey& key) override {
-        if (!options_.distributed_lock) return nullptr;
-        return std::make_unique<redis::RedisLock>(options_.client, lock_resource(key), *options_.distributed_lock);
+        if (!locks_) return nullptr;
+        return locks_->make(lock_resource(key));
     }
+
+    // The distributed locks (nullptr without options.distributed_lock): their lost-reply statistics.
+    const redis::DistributedLocks* distributed_locks() const noexcept { return locks_.get(); }
 
     // The distributed lock's resource for `key`: that of the a-side field,
     // "<length of a2b-a|<a>>:a2b-a|<a>|<b>" (see RedisHashBackend::lock_resource).
@@ -410,6 +425,9 @@ private:
     RedisSymmetricBackendOptions options_;
     redis::details::SymmetricLayout layout_;
     redis::details::HashStoreCore<Value, Codec> core_;
+    // After options_: built from them.
+    std::unique_ptr<redis::DistributedLocks> locks_ =
+        redis::details::make_distributed_locks(options_.client, options_.distributed_lock, options_.error_hook);
 };
 
 }  // namespace dogpile

@@ -18,6 +18,7 @@
 #include "../errors.hpp"
 #include "../region_options.hpp"
 #include "client.hpp"
+#include "distributed_locks.hpp"
 #include "lock.hpp"
 
 namespace dogpile::redis {
@@ -117,6 +118,14 @@ inline void validate_lock(const std::optional<LockOptions>& lock, std::string_vi
     } catch (const ConfigurationError& e) {
         throw ConfigurationError(std::string(backend) + ": distributed_lock: " + e.what());
     }
+}
+
+// The backend's distributed locks, when it has any; warnings go to its error hook.
+inline std::unique_ptr<DistributedLocks> make_distributed_locks(const std::shared_ptr<Client>& client,
+                                                                const std::optional<LockOptions>& lock,
+                                                                const BackendErrorHook& hook) {
+    if (!lock) return nullptr;
+    return std::make_unique<DistributedLocks>(client, *lock, hook);
 }
 
 // The hash stores' TTL rules: a TTL policy needs a TTL and `none` must not have one.

@@ -9,9 +9,12 @@
 //   │       └── PoolTimeout  no pooled connection became free in time
 //   ├── ProtocolError        the stream could not be parsed, or a reply had a
 //   │                        type the caller did not expect
-//   └── ReplyError           the server answered with an error reply; the
-//       │                    connection stays usable
-//       └── AuthError        AUTH was refused while connecting
+//   ├── ReplyError           the server answered with an error reply; the
+//   │   │                    connection stays usable
+//   │   └── AuthError        AUTH was refused while connecting
+//   ├── UnreleasableLockError  a lock key exists that would never expire
+//   ├── ScriptingRefused     the server refuses the scripts a lock needs
+//   └── EvictionPolicyWarning  reported, never thrown: lock keys can be evicted
 
 #include <cstddef>
 #include <optional>
@@ -141,6 +144,28 @@ private:
 class AuthError : public ReplyError {
 public:
     using ReplyError::ReplyError;
+};
+
+// A key at a distributed lock's name that has no TTL (planted by a SET without
+// PX, an RPUSH, a buggy client): nobody would ever release it, so waiting for
+// it would never end.
+class UnreleasableLockError : public Error {
+public:
+    using Error::Error;
+};
+
+// The server refuses EVALSHA / SCRIPT LOAD (an ACL user without @scripting, a
+// renamed or disabled command): a lock could be taken but never released.
+class ScriptingRefused : public Error {
+public:
+    using Error::Error;
+};
+
+// Passed to an error hook, never thrown: the server's maxmemory-policy may
+// evict lock keys while they are held (see the README's guarantees).
+class EvictionPolicyWarning : public Error {
+public:
+    using Error::Error;
 };
 
 }  // namespace dogpile::redis

@@ -21,8 +21,18 @@
 //   so waiters neither spin nor retry in lockstep. A released lock is noticed
 //   within about retry_max.
 // * Errors from Redis propagate as redis::Error (a Region counts them and
-//   carries on under its in-process lock). A SET NX that timed out may still
-//   have taken the lock; it then expires after lock_timeout.
+//   carries on under its in-process lock).
+// * A lock key without a TTL (planted by a SET without PX, an RPUSH, a buggy
+//   client) would never be released: every attempt reads the key's PTTL in
+//   the same round trip as its SET NX and throws UnreleasableLockError on
+//   one, instead of waiting for it.
+// * A lost reply does not orphan the lock: when the SET NX (or the release)
+//   may have run but its reply was lost, the token is kept and the lock is
+//   released with it at once on a fresh connection (a reset connection) or
+//   by the next lock operation sharing the state (a timeout: the command may
+//   still run), until it is released or its TTL has passed.
+// * lock(std::nullopt) waits at most LockOptions::max_wait, so no caller
+//   waits forever on a lock key that is never released.
 //
 // Thread safety: one owner at a time, as with any mutex; unlock() may run on
 // another thread than lock() (a Region's async runner does that), given the
@@ -38,12 +48,14 @@
 #include <string>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "../details/random.hpp"
 #include "../errors.hpp"
 #include "../mutex.hpp"
 #include "client.hpp"
 #include "command.hpp"
+#include "details/lock_shared_state.hpp"
 #include "errors.hpp"
 #include "reply.hpp"
 #include "script.hpp"
@@ -60,6 +72,14 @@ struct LockOptions {
     // Upper bound of that sleep: the worst delay between a release and a
     // waiter noticing it.
     std::chrono::milliseconds retry_max{50};
+    // How long lock() waits when its caller gives no limit (a region without
+    // lock_timeout). nullopt: twice lock_timeout. A holder keeps the lock at
+    // most lock_timeout unless it extends it, so a longer wait means the lock
+    // is never released or is taken over and over; the region then applies
+    // its LockTimeoutPolicy.
+    std::optional<std::chrono::milliseconds> max_wait{};
+
+    std::chrono::milliseconds effective_max_wait() const { return max_wait ? *max_wait : 2 * lock_timeout; }
 
     // Throws ConfigurationError naming the bad field.
     void validate() const {
@@ -70,6 +90,10 @@ struct LockOptions {
         if (retry_initial.count() <= 0) {
             throw ConfigurationError("redis lock options: retry_initial must be positive, got " +
                                      std::to_string(retry_initial.count()) + " ms");
+        }
+        if (max_wait && max_wait->count() < 0) {
+            throw ConfigurationError("redis lock options: max_wait must not be negative, got " +
+                                     std::to_string(max_wait->count()) + " ms");
         }
         if (retry_max < retry_initial) {
             throw ConfigurationError("redis lock options: retry_max (" + std::to_string(retry_max.count()) +
@@ -83,19 +107,23 @@ class RedisLock final : public dogpile::Mutex {
 public:
     // The lock key is options.prefix + resource. Throws ConfigurationError for
     // a null client or invalid options. Talks to Redis only when locked.
-    RedisLock(std::shared_ptr<Client> client, std::string resource, LockOptions options)
-        : client_(std::move(client)), options_(std::move(options)) {
+    // `shared` is what the locks of one backend share (DistributedLocks hands
+    // it out); a lock made without one keeps its lost-reply releases to itself.
+    RedisLock(std::shared_ptr<Client> client, std::string resource, LockOptions options,
+              std::shared_ptr<details::LockSharedState> shared = nullptr)
+        : client_(std::move(client)), options_(std::move(options)), shared_(std::move(shared)) {
         if (!client_) throw ConfigurationError("RedisLock: the client is null");
         options_.validate();
         key_ = options_.prefix + resource;
+        if (!shared_) shared_ = std::make_shared<details::LockSharedState>();
     }
 
     RedisLock(const RedisLock&) = delete;
     RedisLock& operator=(const RedisLock&) = delete;
 
     // A lock dropped while held is released, best effort: a failed round trip
-    // is swallowed (destructors must not throw) and the key then expires by
-    // itself after lock_timeout.
+    // is swallowed (destructors must not throw); the release is then retried
+    // as for a lost reply, or the key expires by itself after lock_timeout.
     ~RedisLock() override {
         try {
             unlock();
@@ -103,32 +131,32 @@ public:
         }
     }
 
-    // One SET NX round trip. Calling it while this object holds the lock is a
-    // usage error (dogpile::Error): the lock is not recursive.
+    // One SET NX round trip (with the key's PTTL in the same pipeline).
+    // Calling it while this object holds the lock is a usage error
+    // (dogpile::Error): the lock is not recursive. Throws
+    // UnreleasableLockError when the key exists without a TTL.
     bool try_lock() override {
         require_not_held("try_lock");
         return attempt();
     }
 
-    // Retries until acquired or `timeout` has passed (std::nullopt: no limit).
-    // A zero timeout makes exactly one attempt.
+    // Retries until acquired or `timeout` has passed (std::nullopt: at most
+    // options().effective_max_wait()). A zero timeout makes exactly one attempt.
     bool lock(std::optional<std::chrono::milliseconds> timeout) override {
         using Clock = std::chrono::steady_clock;
         require_not_held("lock");
-        std::optional<Clock::time_point> deadline;
-        if (timeout) deadline = Clock::now() + std::max(*timeout, std::chrono::milliseconds(0));
+        const auto limit = timeout ? std::max(*timeout, std::chrono::milliseconds(0)) : options_.effective_max_wait();
+        const Clock::time_point deadline = Clock::now() + limit;
 
         std::chrono::microseconds backoff = options_.retry_initial;
         const std::chrono::microseconds backoff_max = options_.retry_max;
         for (;;) {
             if (attempt()) return true;
-            std::chrono::microseconds pause = jittered(backoff);
-            if (deadline) {
-                const auto now = Clock::now();
-                if (now >= *deadline) return false;
-                pause = std::min(pause, std::chrono::duration_cast<std::chrono::microseconds>(*deadline - now) +
-                                            std::chrono::microseconds(1));
-            }
+            const auto now = Clock::now();
+            if (now >= deadline) return false;
+            const std::chrono::microseconds pause =
+                std::min(jittered(backoff),
+                         std::chrono::duration_cast<std::chrono::microseconds>(deadline - now) + std::chrono::microseconds(1));
             std::this_thread::sleep_for(pause);
             backoff = std::min(backoff * 2, backoff_max);
         }
@@ -137,7 +165,8 @@ public:
     // Releases the lock if this object still owns it in Redis; a no-op when it
     // is not held here, and harmless when it has expired meanwhile (another
     // holder's lock is left alone). The object counts as released even when
-    // the round trip fails (then the key expires by itself).
+    // the round trip fails; the error propagates, and the release is retried
+    // as for a lost reply.
     void unlock() override {
         std::string token;
         {
@@ -146,7 +175,15 @@ public:
             held_ = false;
             token = token_;
         }
-        client_->eval(release_script(), {std::string_view(key_)}, {std::string_view(token)});
+        try {
+            client_->eval(release_script(), {std::string_view(key_)}, {std::string_view(token)});
+            shared_->release_orphans(*client_);
+        } catch (const ReplyError&) {
+            throw;  // refused (NOPERM, NOSCRIPT that could not be loaded): the key expires after its TTL
+        } catch (const Error& e) {
+            shared_->release_or_remember(*client_, key_, token, options_.lock_timeout, loss_of(e));
+            throw;
+        }
     }
 
     // Resets the lock key's TTL to `ttl` while this object still owns it, for
@@ -189,11 +226,7 @@ public:
     const LockOptions& options() const noexcept { return options_; }
 
     // The scripts, for callers that preload them (SCRIPT LOAD) or pipeline them.
-    static const Script& release_script() {
-        static const Script script(
-            "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0");
-        return script;
-    }
+    static const Script& release_script() { return details::lock_release_script(); }
     static const Script& extend_script() {
         static const Script script(
             "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end "
@@ -210,21 +243,56 @@ private:
         }
     }
 
-    // One SET NX PX with a fresh token.
+    // A command that failed this way may or may not have run.
+    static details::ReplyLoss loss_of(const Error& e) noexcept {
+        if (dynamic_cast<const PoolTimeout*>(&e) != nullptr) return details::ReplyLoss::never_sent;
+        if (dynamic_cast<const TimeoutError*>(&e) != nullptr) return details::ReplyLoss::may_still_run;
+        return details::ReplyLoss::connection_closed;
+    }
+
+    // SET NX PX with a fresh token, and the key's PTTL, in one round trip.
     bool attempt() {
         std::string token = dogpile::details::random_hex(16);
-        Command cmd{"SET", key_, token, "NX", "PX"};
-        cmd.arg(static_cast<long long>(options_.lock_timeout.count()));
-        const Reply reply = client_->command(key_, cmd);
-        if (reply.is_nil()) return false;
-        if (!reply.is_ok()) {
-            reply.throw_if_error("redis SET NX " + key_);
-            throw ProtocolError("redis SET NX " + key_ + ": unexpected reply type " + to_string(reply.type()));
+        Command set{"SET", key_, token, "NX", "PX"};
+        set.arg(static_cast<long long>(options_.lock_timeout.count()));
+        std::vector<Reply> replies;
+        try {
+            replies = client_->pipeline(key_, {std::move(set), Command{"PTTL", key_}});
+        } catch (const ReplyError&) {
+            throw;  // answered: nothing ran that needs undoing
+        } catch (const Error& e) {
+            // The SET may have taken the lock although its reply was lost.
+            const details::ReplyLoss loss = loss_of(e);
+            if (loss != details::ReplyLoss::never_sent) {
+                shared_->release_or_remember(*client_, key_, token, options_.lock_timeout, loss);
+            }
+            throw;
         }
-        std::lock_guard<std::mutex> lk(state_);
-        token_ = std::move(token);
-        held_ = true;
-        return true;
+        shared_->release_orphans(*client_);  // the connection works: settle earlier lost replies
+        if (replies.size() != 2) {
+            throw ProtocolError("redis SET NX " + key_ + ": " + std::to_string(replies.size()) + " replies for 2 commands");
+        }
+        const Reply& acquired = replies[0];
+        if (acquired.is_ok()) {
+            std::lock_guard<std::mutex> lk(state_);
+            token_ = std::move(token);
+            held_ = true;
+            return true;
+        }
+        if (!acquired.is_nil()) {
+            acquired.throw_if_error("redis SET NX " + key_);
+            throw ProtocolError("redis SET NX " + key_ + ": unexpected reply type " + to_string(acquired.type()));
+        }
+        const Reply& ttl = replies[1];
+        ttl.throw_if_error("redis PTTL " + key_ + " (the lock checks that its key can expire; ACL: +pttl)");
+        if (ttl.is_integer() && ttl.as_integer() == -1) {
+            throw UnreleasableLockError("lock key '" + key_ +
+                                        "' exists without a TTL, so nobody would ever release it (written by "
+                                        "something other than this lock: a SET without PX, another data type); "
+                                        "not waiting for it. Delete it (DEL) or let the lock prefix name keys "
+                                        "nothing else writes");
+        }
+        return false;
     }
 
     // Uniform in [backoff/2, backoff]: keeps the exponential growth while
@@ -237,6 +305,7 @@ private:
 
     std::shared_ptr<Client> client_;
     LockOptions options_;
+    std::shared_ptr<details::LockSharedState> shared_;
     std::string key_;
     mutable std::mutex state_;
     bool held_ = false;

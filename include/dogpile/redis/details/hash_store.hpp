@@ -4,6 +4,7 @@
 // encoding, reads (HGET, and grouped HMGETs in one round trip), the checking
 // of pipelined write replies, and lock resource names.
 
+#include <algorithm>
 #include <cstddef>
 #include <exception>
 #include <memory>
@@ -84,8 +85,13 @@ class HashStoreCore {
 public:
     using entry_type = CachedValue<Value>;
 
-    HashStoreCore(std::shared_ptr<Client> client, PayloadCodec<Value, Codec> payload, BackendErrorHook hook)
-        : client_(std::move(client)), payload_(std::move(payload)), hook_(std::move(hook)) {}
+    // max_fields_per_read: the backend's validated option (at least 1).
+    HashStoreCore(std::shared_ptr<Client> client, PayloadCodec<Value, Codec> payload, BackendErrorHook hook,
+                  std::size_t max_fields_per_read)
+        : client_(std::move(client)),
+          payload_(std::move(payload)),
+          hook_(std::move(hook)),
+          max_fields_per_read_(std::max<std::size_t>(1, max_fields_per_read)) {}
 
     Client& client() const noexcept { return *client_; }
     const std::shared_ptr<Client>& client_ptr() const noexcept { return client_; }
@@ -118,12 +124,13 @@ public:
         }
     }
 
-    // One HMGET per distinct hash, all pipelined: one round trip on a single
-    // server whatever the number of keys or hashes (a cluster client groups
-    // them per node). `at(i)` gives the i-th (hash, field) as string views
-    // that stay valid during the call. Results in order; an over-long key, an
-    // undecodable value or an error reply for one hash turns only the entries
-    // concerned into misses, each counted and reported through the hook.
+    // One HMGET per distinct hash and per max_fields_per_read of its fields,
+    // all pipelined: one round trip on a single server whatever the number of
+    // keys or hashes (a cluster client groups them per node). `at(i)` gives
+    // the i-th (hash, field) as string views that stay valid during the call.
+    // Results in order; an over-long key, an undecodable value or an error
+    // reply for one HMGET turns only the entries concerned into misses, each
+    // counted and reported through the hook.
     template <class At>
     std::vector<std::optional<entry_type>> get_multi(std::size_t count, At&& at) const {
         std::vector<std::optional<entry_type>> out(count);
@@ -148,44 +155,69 @@ public:
         }
         if (groups.empty()) return out;
 
+        // A server closes the connection of a client whose pending replies
+        // outgrow its client-output-buffer-limit, and that costs every key of
+        // the call, whatever its hash. So a big hash is read by several HMGETs
+        // of at most max_fields_per_read fields, still in the one batch.
+        struct Chunk {
+            std::size_t group;
+            std::size_t begin;  // into the group's positions
+            std::size_t end;
+        };
+        std::vector<Chunk> chunks;
         std::vector<KeyedCommand> commands;
+        chunks.reserve(groups.size());
         commands.reserve(groups.size());
-        for (const Group& group : groups) {
-            Command hmget{"HMGET", group.hash};
-            for (std::size_t position : group.positions) hmget.arg(at(position).second);
-            commands.push_back(KeyedCommand{std::string(group.hash), std::move(hmget)});
-        }
-        const std::vector<Reply> replies = client_->batch(commands);
-        if (replies.size() != groups.size()) {
-            throw ProtocolError("redis HMGET batch: " + std::to_string(replies.size()) + " replies for " +
-                                std::to_string(groups.size()) + " commands");
-        }
-
         for (std::size_t g = 0; g < groups.size(); ++g) {
             const Group& group = groups[g];
-            const Reply& reply = replies[g];
+            const std::size_t size = group.positions.size();
+            for (std::size_t begin = 0; begin < size;) {
+                const std::size_t end = begin + std::min(max_fields_per_read_, size - begin);
+                Command hmget{"HMGET", group.hash};
+                for (std::size_t k = begin; k < end; ++k) hmget.arg(at(group.positions[k]).second);
+                commands.push_back(KeyedCommand{std::string(group.hash), std::move(hmget)});
+                chunks.push_back(Chunk{g, begin, end});
+                begin = end;
+            }
+        }
+        const std::vector<Reply> replies = client_->batch(commands);
+        if (replies.size() != commands.size()) {
+            throw ProtocolError("redis HMGET batch: " + std::to_string(replies.size()) + " replies for " +
+                                std::to_string(commands.size()) + " commands");
+        }
+
+        for (std::size_t c = 0; c < chunks.size(); ++c) {
+            const Chunk& chunk = chunks[c];
+            const Group& group = groups[chunk.group];
+            const std::size_t fields = chunk.end - chunk.begin;
+            const Reply& reply = replies[c];
+            const auto context = [&] {
+                std::string out = "redis HMGET " + printable(group.hash);
+                if (fields == group.positions.size()) return out;
+                return out + " (fields " + std::to_string(chunk.begin + 1) + ".." + std::to_string(chunk.end) +
+                       " of " + std::to_string(group.positions.size()) + ")";
+            };
             if (reply.is_error()) {
-                // An error about this one hash (WRONGTYPE) costs only its
-                // entries; one about the connection or its rights concerns
-                // every key, so the region must see it (count, hook, policy).
+                // An error about this one hash (WRONGTYPE) costs only this
+                // HMGET's entries; one about the connection or its rights
+                // concerns every key, so the region must see it (count, hook,
+                // policy).
                 if (concerns_the_connection(reply.error_message())) {
-                    throw ReplyError(std::string(reply.error_message()), "redis HMGET " + printable(group.hash));
+                    throw ReplyError(std::string(reply.error_message()), context());
                 }
                 counters_.reply_errors.fetch_add(1, std::memory_order_relaxed);
                 report(hook_, "get_multi",
-                       std::make_exception_ptr(ReplyError(std::string(reply.error_message()),
-                                                          "redis HMGET " + printable(group.hash))));
+                       std::make_exception_ptr(ReplyError(std::string(reply.error_message()), context())));
                 continue;
             }
-            if (!reply.is_array() || reply.size() != group.positions.size()) {
-                throw ProtocolError("redis HMGET " + printable(group.hash) + ": expected an array of " +
-                                    std::to_string(group.positions.size()) + " elements, got " +
-                                    to_string(reply.type()));
+            if (!reply.is_array() || reply.size() != fields) {
+                throw ProtocolError(context() + ": expected an array of " + std::to_string(fields) +
+                                    " elements, got " + to_string(reply.type()));
             }
-            for (std::size_t k = 0; k < group.positions.size(); ++k) {
+            for (std::size_t k = 0; k < fields; ++k) {
                 const Reply element = reply.at(k);
                 if (element.is_nil()) continue;
-                const std::size_t position = group.positions[k];
+                const std::size_t position = group.positions[chunk.begin + k];
                 const std::string_view field = at(position).second;
                 try {
                     if (!element.is_string()) {
@@ -207,6 +239,7 @@ private:
     std::shared_ptr<Client> client_;
     PayloadCodec<Value, Codec> payload_;
     BackendErrorHook hook_;
+    std::size_t max_fields_per_read_;
     mutable BackendCounters counters_;
 };
 
