@@ -33,11 +33,9 @@ targets=()
 for b in "${binaries[@]}"; do targets+=(--target "$b"); done
 cmake --build "$tree" -j"$(nproc)" "${targets[@]}"
 
-hog_pid=
 if [ "$load" -eq 1 ]; then
-  stress-ng --cpu "$(nproc)" --quiet &
-  hog_pid=$!
-  trap 'kill "$hog_pid" 2>/dev/null || true; wait "$hog_pid" 2>/dev/null || true' EXIT
+  source scripts/lib/cpu_hog.sh
+  start_cpu_hog
 fi
 
 log_dir=$(mktemp -d /tmp/dogpile-repeat-XXXXXX)
