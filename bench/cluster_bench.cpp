@@ -30,7 +30,7 @@
 #include <utility>
 #include <vector>
 
-#include <dogpile/backends/redis_hash.hpp>
+#include <dogpile/backends/redis/hash.hpp>
 #include <dogpile/codec/values.hpp>
 #include <dogpile/redis.hpp>
 #include <dogpile/redis/cluster.hpp>

@@ -29,7 +29,7 @@
 
 #include <dogpile/backends/memory.hpp>
 #include <dogpile/backends/near_cache.hpp>
-#include <dogpile/backends/redis_hash.hpp>
+#include <dogpile/backends/redis/hash.hpp>
 #include <dogpile/codec/msgpack.hpp>
 #include <dogpile/codec/values.hpp>
 #include <dogpile/redis/tracking.hpp>

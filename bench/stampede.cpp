@@ -45,7 +45,7 @@
 #include <vector>
 
 #include <dogpile/backends/memory.hpp>
-#include <dogpile/backends/redis_hash.hpp>
+#include <dogpile/backends/redis/hash.hpp>
 #include <dogpile/codec/values.hpp>
 #include <dogpile/redis.hpp>
 #include <dogpile/region.hpp>

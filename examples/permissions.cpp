@@ -1,4 +1,4 @@
-// The demo: the A-to-B permission workload of DESIGN.md.
+// The demo: the A-to-B permission workload of docs/architecture.md.
 //
 // The effective permissions of user `a` on object `b` are 25 boolean flags that
 // take a while to compute. They are cached per (a, b) pair: first in process

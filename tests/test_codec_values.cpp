@@ -1,4 +1,4 @@
-// The values-only codec: the Redis hash store's payload format (DESIGN.md).
+// The values-only codec: the Redis hash store's payload format (docs/architecture.md).
 // Golden bytes, sizes, nested templates, malformed input, and interop with a
 // Python service through tests/interop/codec_interop.py.
 

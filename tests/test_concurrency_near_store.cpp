@@ -15,7 +15,7 @@
 #include <thread>
 #include <vector>
 
-#include <dogpile/details/near_store.hpp>
+#include <dogpile/backends/details/near_store.hpp>
 
 #include "support/latch.hpp"
 #include "support/wait.hpp"

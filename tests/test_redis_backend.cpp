@@ -15,7 +15,7 @@
 #include <utility>
 #include <vector>
 
-#include <dogpile/backends/redis.hpp>
+#include <dogpile/backends/redis/plain.hpp>
 #include <dogpile/codec/envelope.hpp>
 #include <dogpile/codec/msgpack.hpp>
 #include <dogpile/redis.hpp>
@@ -138,7 +138,7 @@ TEST(RedisBackendLayout, StoresTheEnvelopeAndTheCodecsBytesUnderThePrefixedKey) 
 }
 
 TEST(RedisBackendLayout, DocumentedConstructionCompilesAndWorks) {
-    // As in the header comment of backends/redis.hpp.
+    // As in the header comment of backends/redis/plain.hpp.
     auto client = dogpile::redis::make_client(server().url());
     auto backend = std::make_shared<dogpile::RedisBackend<std::string>>(dogpile::RedisBackendOptions{client, "myapp:"});
     dogpile::RegionOptions<std::string> region_options;

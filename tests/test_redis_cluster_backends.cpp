@@ -3,7 +3,7 @@
 // its distributed lock, and the symmetric A-to-B store in both of its cluster
 // modes (RedisSymmetricBackendOptions::mode): atomic scripts over ids
 // co-located by a hash tag, and per-node steps
-// (redis/details/symmetric_per_node.hpp) for ids that are not. The hash
+// (backends/redis/details/symmetric_per_node.hpp) for ids that are not. The hash
 // store's own suites run on the cluster in test_redis_hash_backend.
 
 #include <gtest/gtest.h>
@@ -16,11 +16,11 @@
 #include <thread>
 #include <vector>
 
-#include <dogpile/backends/redis.hpp>
-#include <dogpile/backends/redis_symmetric.hpp>
+#include <dogpile/backends/redis/plain.hpp>
+#include <dogpile/backends/redis/symmetric.hpp>
 #include <dogpile/codec/msgpack.hpp>
 #include <dogpile/redis/cluster.hpp>
-#include <dogpile/redis/details/symmetric_per_node.hpp>
+#include <dogpile/backends/redis/details/symmetric_per_node.hpp>
 #include <dogpile/region.hpp>
 
 #include "support/latch.hpp"

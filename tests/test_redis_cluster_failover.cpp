@@ -21,7 +21,7 @@
 #include <string>
 #include <vector>
 
-#include <dogpile/backends/redis_hash.hpp>
+#include <dogpile/backends/redis/hash.hpp>
 #include <dogpile/redis/cluster.hpp>
 #include <dogpile/region.hpp>
 

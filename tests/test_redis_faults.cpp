@@ -35,8 +35,8 @@
 #include <utility>
 #include <vector>
 
-#include <dogpile/backends/redis.hpp>
-#include <dogpile/backends/redis_hash.hpp>
+#include <dogpile/backends/redis/plain.hpp>
+#include <dogpile/backends/redis/hash.hpp>
 #include <dogpile/codec/envelope.hpp>
 #include <dogpile/codec/msgpack.hpp>
 #include <dogpile/codec/values.hpp>
@@ -314,7 +314,7 @@ private:
 
 std::string value_text(const std::string& key_text) { return "value-of:" + key_text; }
 
-// The hash store of DESIGN.md: 2 hashes of 4 fields, raw payloads.
+// The hash store (docs/architecture.md): 2 hashes of 4 fields, raw payloads.
 struct HashStore {
     using Key = HashKey;
     using Backend = dogpile::RedisHashBackend<std::string>;

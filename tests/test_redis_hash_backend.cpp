@@ -1,4 +1,4 @@
-// RedisHashBackend against a real redis-server: the DESIGN.md layout byte for
+// RedisHashBackend against a real redis-server: the docs/architecture.md layout byte for
 // byte, the TTL policies, NOSCRIPT and restart recovery, round trips, binary
 // safety, corrupt payloads, limits, the Region on top, the distributed lock
 // hook, and interop with a Python service (tests/interop/hash_store_interop.py).
@@ -28,8 +28,8 @@
 #include <utility>
 #include <vector>
 
-#include <dogpile/backends/redis_hash.hpp>
-#include <dogpile/backends/redis_symmetric.hpp>
+#include <dogpile/backends/redis/hash.hpp>
+#include <dogpile/backends/redis/symmetric.hpp>
 #include <dogpile/codec/bitpacked.hpp>
 #include <dogpile/codec/envelope.hpp>
 #include <dogpile/codec/msgpack.hpp>
@@ -367,7 +367,7 @@ TEST_P(HashLayout, RawPayloadIsExactlyTheValuesOnlyBytes) {
 }
 
 TEST_P(HashLayout, DocumentedConstructionCompilesAndWorks) {
-    // As in the header comment of backends/redis_hash.hpp.
+    // As in the header comment of backends/redis/hash.hpp.
     auto client = client_for(server());
     const KeyTemplate key_template = KeyTemplate::of(golden_flags());
     auto backend = std::make_shared<dogpile::RedisHashBackend<Flags, FlagsCodec>>(

@@ -21,8 +21,8 @@
 #include <vector>
 
 #include <dogpile/backends/near_cache.hpp>
-#include <dogpile/backends/redis.hpp>
-#include <dogpile/backends/redis_hash.hpp>
+#include <dogpile/backends/redis/plain.hpp>
+#include <dogpile/backends/redis/hash.hpp>
 #include <dogpile/codec/msgpack.hpp>
 #include <dogpile/redis/tracking.hpp>
 #include <dogpile/region.hpp>

@@ -44,7 +44,7 @@
 #include <vector>
 
 #include <dogpile/backends/near_cache.hpp>
-#include <dogpile/backends/redis_hash.hpp>
+#include <dogpile/backends/redis/hash.hpp>
 #include <dogpile/redis/tracking.hpp>
 
 #include "support/latch.hpp"

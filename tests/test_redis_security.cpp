@@ -20,12 +20,12 @@
 #include <utility>
 #include <vector>
 
-#include <dogpile/backends/redis.hpp>
-#include <dogpile/backends/redis_hash.hpp>
+#include <dogpile/backends/redis/plain.hpp>
+#include <dogpile/backends/redis/hash.hpp>
 #include <dogpile/codec/envelope.hpp>
 #include <dogpile/codec/msgpack.hpp>
 #include <dogpile/redis.hpp>
-#include <dogpile/redis/details/hash_scripts.hpp>
+#include <dogpile/backends/redis/details/hash_scripts.hpp>
 #include <dogpile/region.hpp>
 
 #include "support/redis_server.hpp"

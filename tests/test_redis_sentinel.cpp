@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include <dogpile/backends/redis_hash.hpp>
+#include <dogpile/backends/redis/hash.hpp>
 #include <dogpile/redis/sentinel.hpp>
 #include <dogpile/region.hpp>
 

@@ -16,7 +16,7 @@
 #include <utility>
 #include <vector>
 
-#include <dogpile/backends/redis_symmetric.hpp>
+#include <dogpile/backends/redis/symmetric.hpp>
 #include <dogpile/codec/values.hpp>
 #include <dogpile/redis.hpp>
 #include <dogpile/region.hpp>
@@ -157,7 +157,7 @@ TEST(SymmetricOptions, RejectsOptionsThatCannotWork) {
 }
 
 TEST(SymmetricOptions, DocumentedConstructionCompilesAndWorks) {
-    // As in the header comment of backends/redis_symmetric.hpp (with this test's prefixes).
+    // As in the header comment of backends/redis/symmetric.hpp (with this test's prefixes).
     auto client = dogpile::redis::make_client(server().url());
     dogpile::RedisSymmetricBackendOptions o{client, std::chrono::hours(1)};
     o.a_prefix = test_prefix() + "a2b-a|";

@@ -47,7 +47,7 @@
 #include <utility>
 #include <vector>
 
-#include <dogpile/backends/redis_hash.hpp>
+#include <dogpile/backends/redis/hash.hpp>
 #include <dogpile/redis.hpp>
 #include <dogpile/region.hpp>
 

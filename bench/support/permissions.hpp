@@ -1,6 +1,6 @@
 #pragma once
 // The benchmark workload: the effective permissions of user a on object b, a
-// dict of 25 boolean flags (DESIGN.md, "The workload it was born from"), in
+// dict of 25 boolean flags (docs/architecture.md, "The workload"), in
 // the shapes the codecs take: Flags (std::map<std::string, bool>) and the
 // dynamic codec::Dict. Flags are derived from a seed, so every program builds
 // the same dicts for the same (id_a, id_b).

@@ -2,8 +2,10 @@
 // The exception hierarchy. Everything dogpile throws derives from dogpile::Error,
 // so one catch clause is enough for callers who do not care about the detail.
 
+#include <exception>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace dogpile {
 
@@ -49,6 +51,15 @@ public:
 class LimitExceeded : public Error {
 public:
     using Error::Error;
+};
+
+// What a backend error hook (RegionOptions::error_hook and the Redis stores'
+// own hooks) is told when a backend operation failed.
+struct BackendErrorEvent {
+    std::string_view operation;  // "get", "get_multi", "set", "set_multi", "erase", "erase_multi", "get_mutex", "lock",
+                                 // "unlock" (never rethrown: the lock then expires by itself)
+    std::exception_ptr error;
+    std::string_view message;  // what() of the error, when it is a std::exception
 };
 
 }  // namespace dogpile

@@ -18,9 +18,9 @@
 
 // The Redis backends (one key per entry, the hash store, the symmetric A-to-B
 // store) and their shared option types.
-#include "backends/redis.hpp"
-#include "backends/redis_hash.hpp"
 #include "backends/near_cache.hpp"
-#include "backends/redis_symmetric.hpp"
-#include "redis/backend_options.hpp"
-#include "redis/hash_key.hpp"
+#include "backends/redis/backend_options.hpp"
+#include "backends/redis/hash.hpp"
+#include "backends/redis/hash_key.hpp"
+#include "backends/redis/plain.hpp"
+#include "backends/redis/symmetric.hpp"

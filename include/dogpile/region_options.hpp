@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "cached_value.hpp"
+#include "errors.hpp"
 #include "expiration.hpp"
 
 namespace dogpile {
@@ -35,13 +36,6 @@ enum class BackendErrorPolicy {
 };
 
 enum class ReplaceExisting { no, yes };
-
-struct BackendErrorEvent {
-    std::string_view operation;  // "get", "get_multi", "set", "set_multi", "erase", "erase_multi", "get_mutex", "lock",
-                                 // "unlock" (never rethrown: the lock then expires by itself)
-    std::exception_ptr error;
-    std::string_view message;  // what() of the error, when it is a std::exception
-};
 
 // Probabilistic early recomputation (XFetch; Vattani, Chierichetti and
 // Lowenstein, "Optimal Probabilistic Cache Stampede Prevention", VLDB 2015).

@@ -28,7 +28,7 @@
 #include <thread>
 #include <vector>
 
-#include <dogpile/backends/redis_hash.hpp>
+#include <dogpile/backends/redis/hash.hpp>
 #include <dogpile/details/random.hpp>
 #include <dogpile/redis/cluster.hpp>
 #include <dogpile/region.hpp>

@@ -25,7 +25,7 @@
 //
 // Coherence:
 // * Redis invalidates Redis keys. NearCacheOptions::redis_key maps a cache key
-//   to the Redis key holding it (redis_keys_of() knows the two stores), and an
+//   to the Redis key holding it (each Redis store header offers redis_keys_of(backend)), and an
 //   invalidation drops every entry under that key: for the hash store, a write
 //   to one field (or a DEL of the hash, a logout) drops all of that id_a's
 //   fields, as Redis reports the hash as a whole.
@@ -62,15 +62,12 @@
 
 #include "../backend.hpp"
 #include "../cached_value.hpp"
-#include "../details/near_store.hpp"
 #include "../details/striped_counter.hpp"
 #include "../errors.hpp"
 #include "../mutex.hpp"
-#include "../redis/hash_key.hpp"
 #include "../redis/tracking.hpp"
+#include "details/near_store.hpp"
 #include "memory.hpp"
-#include "redis.hpp"
-#include "redis_hash.hpp"
 
 namespace dogpile {
 
@@ -78,32 +75,6 @@ namespace dogpile {
 // key drops the entry.
 template <class Key>
 using RedisKeyOf = std::function<std::string(const Key&)>;
-
-// The hash store: an entry lives in the hash key.hash.
-inline RedisKeyOf<redis::HashKey> hash_store_redis_keys() {
-    return [](const redis::HashKey& key) { return key.hash; };
-}
-
-// One string per entry: key_prefix + key.
-inline RedisKeyOf<std::string> string_store_redis_keys(std::string key_prefix) {
-    return [prefix = std::move(key_prefix)](const std::string& key) {
-        std::string out;
-        out.reserve(prefix.size() + key.size());
-        out += prefix;
-        out += key;
-        return out;
-    };
-}
-
-template <class Value, class Codec>
-RedisKeyOf<std::string> redis_keys_of(const RedisBackend<Value, Codec>& backend) {
-    return string_store_redis_keys(backend.options().key_prefix);
-}
-
-template <class Value, class Codec>
-RedisKeyOf<redis::HashKey> redis_keys_of(const RedisHashBackend<Value, Codec>& /*backend*/) {
-    return hash_store_redis_keys();
-}
 
 template <class Key>
 struct NearCacheOptions {

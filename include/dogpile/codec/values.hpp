@@ -1,5 +1,5 @@
 #pragma once
-// The values-only codec (DESIGN.md, "The payload is values only").
+// The values-only codec (docs/architecture.md, "The workload": values-only payloads).
 //
 // A dict is packed as a msgpack array of its values in sorted-key order;
 // a nested dict becomes a nested array. The keys are not on the wire: a

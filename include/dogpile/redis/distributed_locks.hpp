@@ -29,7 +29,6 @@
 
 #include "../errors.hpp"
 #include "../mutex.hpp"
-#include "../region_options.hpp"
 #include "client.hpp"
 #include "command.hpp"
 #include "details/lock_shared_state.hpp"

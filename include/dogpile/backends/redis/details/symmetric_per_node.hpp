@@ -33,9 +33,9 @@
 #include <utility>
 #include <vector>
 
-#include "../client.hpp"
-#include "../command.hpp"
-#include "../script.hpp"
+#include "../../../redis/client.hpp"
+#include "../../../redis/command.hpp"
+#include "../../../redis/script.hpp"
 #include "hash_scripts.hpp"
 #include "hash_store.hpp"
 

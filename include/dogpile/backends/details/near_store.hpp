@@ -39,9 +39,9 @@
 #include <utility>
 #include <vector>
 
-#include "../backends/memory.hpp"
-#include "../cached_value.hpp"
-#include "../errors.hpp"
+#include "../../cached_value.hpp"
+#include "../../errors.hpp"
+#include "../memory.hpp"
 
 namespace dogpile::details {
 

@@ -24,6 +24,7 @@
 // Thread-safe: the client's pool serves concurrent calls.
 
 #include <chrono>
+#include <functional>
 #include <cstddef>
 #include <memory>
 #include <optional>
@@ -32,19 +33,19 @@
 #include <utility>
 #include <vector>
 
-#include "../backend.hpp"
-#include "../cached_value.hpp"
-#include "../codec/msgpack.hpp"
-#include "../errors.hpp"
-#include "../mutex.hpp"
-#include "../redis/backend_options.hpp"
-#include "../redis/client.hpp"
-#include "../redis/command.hpp"
-#include "../redis/details/hash_store.hpp"
-#include "../redis/details/payload.hpp"
-#include "../redis/errors.hpp"
-#include "../redis/lock.hpp"
-#include "../redis/reply.hpp"
+#include "../../backend.hpp"
+#include "../../cached_value.hpp"
+#include "../../codec/msgpack.hpp"
+#include "../../errors.hpp"
+#include "../../mutex.hpp"
+#include "../../redis/client.hpp"
+#include "../../redis/command.hpp"
+#include "../../redis/errors.hpp"
+#include "../../redis/lock.hpp"
+#include "../../redis/reply.hpp"
+#include "backend_options.hpp"
+#include "details/hash_store.hpp"
+#include "details/payload.hpp"
 
 namespace dogpile {
 
@@ -241,5 +242,22 @@ private:
     std::unique_ptr<redis::DistributedLocks> locks_ =
         redis::details::make_distributed_locks(options_.client, options_.distributed_lock, options_.error_hook);
 };
+
+// For NearCacheBackend: which Redis key holds a cache key's entry (one string
+// per entry: key_prefix + key).
+inline std::function<std::string(const std::string&)> string_store_redis_keys(std::string key_prefix) {
+    return [prefix = std::move(key_prefix)](const std::string& key) {
+        std::string out;
+        out.reserve(prefix.size() + key.size());
+        out += prefix;
+        out += key;
+        return out;
+    };
+}
+
+template <class Value, class Codec>
+std::function<std::string(const std::string&)> redis_keys_of(const RedisBackend<Value, Codec>& backend) {
+    return string_store_redis_keys(backend.options().key_prefix);
+}
 
 }  // namespace dogpile

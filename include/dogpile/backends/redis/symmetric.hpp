@@ -1,5 +1,5 @@
 #pragma once
-// RedisSymmetricBackend: the symmetric A-to-B store of DESIGN.md. The value
+// RedisSymmetricBackend: the symmetric store (docs/architecture.md, "The workload"). The value
 // of a pair (a, b) is kept in both directions, with the same payload:
 //
 //   a2b-a|<a>  field <b>     read by get()
@@ -86,21 +86,21 @@
 #include <utility>
 #include <vector>
 
-#include "../backend.hpp"
-#include "../cached_value.hpp"
-#include "../codec/msgpack.hpp"
-#include "../errors.hpp"
-#include "../mutex.hpp"
-#include "../redis/backend_options.hpp"
-#include "../redis/client.hpp"
-#include "../redis/details/hash_scripts.hpp"
-#include "../redis/details/hash_store.hpp"
-#include "../redis/details/payload.hpp"
-#include "../redis/details/symmetric_per_node.hpp"
-#include "../redis/hash_key.hpp"
-#include "../redis/lock.hpp"
-#include "../redis/reply.hpp"
-#include "../redis/script.hpp"
+#include "../../backend.hpp"
+#include "../../cached_value.hpp"
+#include "../../codec/msgpack.hpp"
+#include "../../errors.hpp"
+#include "../../mutex.hpp"
+#include "../../redis/client.hpp"
+#include "../../redis/lock.hpp"
+#include "../../redis/reply.hpp"
+#include "../../redis/script.hpp"
+#include "backend_options.hpp"
+#include "details/hash_scripts.hpp"
+#include "details/hash_store.hpp"
+#include "details/payload.hpp"
+#include "details/symmetric_per_node.hpp"
+#include "hash_key.hpp"
 
 namespace dogpile::redis {
 

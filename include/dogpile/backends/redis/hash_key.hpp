@@ -1,7 +1,7 @@
 #pragma once
 // HashKey: where one entry of the Redis hash store lives, a field of a hash.
-// HashKeyScheme: DESIGN.md's naming, one hash per id_a holding one field per
-// id_b:
+// HashKeyScheme: the hash store's naming (docs/architecture.md, "The
+// workload"), one hash per id_a holding one field per id_b:
 //
 //   HashKeyScheme calculated{"calculated-a|"};
 //   calculated.key(7, 42)      // HashKey{"calculated-a|7", "42"}
@@ -25,7 +25,7 @@ struct HashKey {
     std::string hash;   // the Redis key of the hash
     std::string field;  // the field inside it
 
-    // DESIGN.md calls the hash's Redis key `key`.
+    // Another name for `hash`: the Redis key of the hash.
     const std::string& key() const noexcept { return hash; }
 
     friend bool operator==(const HashKey& a, const HashKey& b) noexcept {

@@ -14,12 +14,11 @@
 #include <string>
 #include <string_view>
 
-#include "../cached_value.hpp"
-#include "../errors.hpp"
-#include "../region_options.hpp"
-#include "client.hpp"
-#include "distributed_locks.hpp"
-#include "lock.hpp"
+#include "../../cached_value.hpp"
+#include "../../errors.hpp"
+#include "../../redis/client.hpp"
+#include "../../redis/distributed_locks.hpp"
+#include "../../redis/lock.hpp"
 
 namespace dogpile::redis {
 

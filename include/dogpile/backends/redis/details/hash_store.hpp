@@ -15,13 +15,13 @@
 #include <utility>
 #include <vector>
 
-#include "../../cached_value.hpp"
-#include "../../errors.hpp"
+#include "../../../cached_value.hpp"
+#include "../../../errors.hpp"
+#include "../../../redis/client.hpp"
+#include "../../../redis/command.hpp"
+#include "../../../redis/errors.hpp"
+#include "../../../redis/reply.hpp"
 #include "../backend_options.hpp"
-#include "../client.hpp"
-#include "../command.hpp"
-#include "../errors.hpp"
-#include "../reply.hpp"
 #include "payload.hpp"
 
 namespace dogpile::redis::details {

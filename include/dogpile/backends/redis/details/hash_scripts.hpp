@@ -13,7 +13,7 @@
 
 #include <cstddef>
 
-#include "../script.hpp"
+#include "../../../redis/script.hpp"
 
 namespace dogpile::redis::details {
 

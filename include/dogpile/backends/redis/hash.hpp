@@ -1,5 +1,5 @@
 #pragma once
-// RedisHashBackend: the hash store of DESIGN.md's A-to-B workload. An entry
+// RedisHashBackend: the hash store (docs/architecture.md, "The workload"). An entry
 // is a field of a Redis hash (HashKey{hash, field}), typically one hash per
 // id_a ("calculated-a|<id_a>") with one field per id_b; the TTL lives on the
 // hash and is set by an atomic Lua script according to the TTL policy:
@@ -38,6 +38,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <cstddef>
 #include <memory>
 #include <optional>
@@ -47,19 +48,19 @@
 #include <utility>
 #include <vector>
 
-#include "../backend.hpp"
-#include "../cached_value.hpp"
-#include "../codec/msgpack.hpp"
-#include "../errors.hpp"
-#include "../mutex.hpp"
-#include "../redis/backend_options.hpp"
-#include "../redis/client.hpp"
-#include "../redis/command.hpp"
-#include "../redis/details/hash_scripts.hpp"
-#include "../redis/details/hash_store.hpp"
-#include "../redis/details/payload.hpp"
-#include "../redis/hash_key.hpp"
-#include "../redis/lock.hpp"
+#include "../../backend.hpp"
+#include "../../cached_value.hpp"
+#include "../../codec/msgpack.hpp"
+#include "../../errors.hpp"
+#include "../../mutex.hpp"
+#include "../../redis/client.hpp"
+#include "../../redis/command.hpp"
+#include "../../redis/lock.hpp"
+#include "backend_options.hpp"
+#include "details/hash_scripts.hpp"
+#include "details/hash_store.hpp"
+#include "details/payload.hpp"
+#include "hash_key.hpp"
 
 namespace dogpile {
 
@@ -280,5 +281,16 @@ private:
     std::unique_ptr<redis::DistributedLocks> locks_ =
         redis::details::make_distributed_locks(options_.client, options_.distributed_lock, options_.error_hook);
 };
+
+// For NearCacheBackend: an entry lives in the hash key.hash, so an
+// invalidation of the hash drops all of its fields.
+inline std::function<std::string(const redis::HashKey&)> hash_store_redis_keys() {
+    return [](const redis::HashKey& key) { return key.hash; };
+}
+
+template <class Value, class Codec>
+std::function<std::string(const redis::HashKey&)> redis_keys_of(const RedisHashBackend<Value, Codec>& /*backend*/) {
+    return hash_store_redis_keys();
+}
 
 }  // namespace dogpile

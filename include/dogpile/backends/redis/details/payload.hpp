@@ -13,9 +13,9 @@
 #include <type_traits>
 #include <utility>
 
-#include "../../cached_value.hpp"
-#include "../../codec/envelope.hpp"
-#include "../../errors.hpp"
+#include "../../../cached_value.hpp"
+#include "../../../codec/envelope.hpp"
+#include "../../../errors.hpp"
 #include "../backend_options.hpp"
 
 namespace dogpile::redis::details {
