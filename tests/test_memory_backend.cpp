@@ -1,6 +1,7 @@
-// MemoryBackend and NullBackend: the Backend contract, the capacity bound,
-// both eviction policies, store-side ttl (with a manual clock, no sleeps) and
-// option validation.
+// MemoryBackend and NullBackend beyond the Backend contract (which runs in
+// test_backend_conformance.cpp): sizes, the capacity bound, both eviction
+// policies, store-side ttl (with a manual clock, no sleeps) and option
+// validation.
 
 #include <dogpile/backends/memory.hpp>
 #include <dogpile/backends/null.hpp>
@@ -56,25 +57,6 @@ MemoryBackendOptions single_shard(std::size_t capacity, EvictionPolicy policy) {
 
 // ---------------------------------------------------------------- basics
 
-TEST(MemoryBackend, GetOnEmptyIsMiss) {
-    StringBackend backend;
-    EXPECT_FALSE(backend.get("absent").has_value());
-    EXPECT_EQ(backend.size(), 0u);
-}
-
-TEST(MemoryBackend, SetThenGetReturnsValueAndMetadata) {
-    StringBackend backend;
-    const TimePoint created = t0 + 123ms;
-    backend.set("k", entry("v", created));
-    auto got = backend.get("k");
-    ASSERT_TRUE(got.has_value());
-    EXPECT_EQ(got->value, "v");
-    EXPECT_EQ(got->metadata.created_at, created);
-    EXPECT_EQ(got->metadata.version, Metadata::current_version);
-    EXPECT_EQ(got->metadata.expiry_owner, dogpile::ExpiryOwner::region);
-    EXPECT_EQ(backend.size(), 1u);
-}
-
 TEST(MemoryBackend, SetOverwritesWithoutGrowing) {
     StringBackend backend;
     backend.set("k", entry("one"));
@@ -90,39 +72,6 @@ TEST(MemoryBackend, ReturnedValueIsACopy) {
     ASSERT_TRUE(got.has_value());
     got->value = "changed by caller";
     EXPECT_EQ(value_of(backend, "k"), "original");
-}
-
-TEST(MemoryBackend, EraseRemovesOnlyThatKey) {
-    StringBackend backend;
-    backend.set("a", entry("1"));
-    backend.set("b", entry("2"));
-    backend.erase("a");
-    backend.erase("never-set");  // not an error
-    EXPECT_FALSE(backend.get("a").has_value());
-    EXPECT_EQ(value_of(backend, "b"), "2");
-    EXPECT_EQ(backend.size(), 1u);
-}
-
-TEST(MemoryBackend, GetMultiKeepsOrderAndReportsMisses) {
-    StringBackend backend;
-    for (int i = 0; i < 50; i += 2) backend.set("k" + std::to_string(i), entry("v" + std::to_string(i)));
-    std::vector<std::string> keys;
-    for (int i = 49; i >= 0; --i) keys.push_back("k" + std::to_string(i));
-    keys.push_back("k0");  // duplicates are answered twice
-    auto got = backend.get_multi(keys);
-    ASSERT_EQ(got.size(), keys.size());
-    for (std::size_t i = 0; i < 50; ++i) {
-        const int n = 49 - static_cast<int>(i);
-        if (n % 2 == 0) {
-            ASSERT_TRUE(got[i].has_value()) << keys[i];
-            EXPECT_EQ(got[i]->value, "v" + std::to_string(n));
-        } else {
-            EXPECT_FALSE(got[i].has_value()) << keys[i];
-        }
-    }
-    ASSERT_TRUE(got.back().has_value());
-    EXPECT_EQ(got.back()->value, "v0");
-    EXPECT_TRUE(backend.get_multi({}).empty());
 }
 
 TEST(MemoryBackend, SetMultiStoresAllAndLaterDuplicateWins) {
@@ -192,13 +141,6 @@ TEST(MemoryBackend, CorrectEvenWhenEveryKeyCollides) {
             EXPECT_EQ(got->value, "v" + std::to_string(i));
         }
     }
-}
-
-TEST(MemoryBackend, UsableThroughTheBackendInterface) {
-    std::shared_ptr<dogpile::Backend<std::string>> backend = std::make_shared<StringBackend>();
-    backend->set("k", entry("v"));
-    ASSERT_TRUE(backend->get("k").has_value());
-    EXPECT_EQ(backend->get_mutex("k"), nullptr);
 }
 
 // ---------------------------------------------------------------- capacity
@@ -605,18 +547,6 @@ TEST(MemoryBackendValidation, ErrorsAreDogpileErrors) {
 }
 
 // ---------------------------------------------------------------- NullBackend
-
-TEST(NullBackend, StoresNothing) {
-    dogpile::NullBackend<std::string> backend;
-    backend.set("k", entry("v"));
-    EXPECT_FALSE(backend.get("k").has_value());
-    backend.set_multi({{"a", entry("1")}, {"b", entry("2")}});
-    auto got = backend.get_multi({"a", "b", "c"});
-    ASSERT_EQ(got.size(), 3u);
-    for (const auto& g : got) EXPECT_FALSE(g.has_value());
-    backend.erase("k");
-    backend.erase_multi({"a", "b"});
-}
 
 TEST(NullBackend, UsableThroughTheBackendInterfaceWithOtherKeyTypes) {
     std::shared_ptr<dogpile::Backend<int, long>> backend = std::make_shared<dogpile::NullBackend<int, long>>();

@@ -1,7 +1,8 @@
 // RedisBackend (one Redis string per key) against a real redis-server: the
-// stored bytes (envelope + codec payload), store TTL, round trips, binary
-// safety, corrupt payloads, limits, the Region on top, the lock hook and
-// recovery after a server restart.
+// stored bytes (envelope + codec payload), store TTL, round trips, how a
+// corrupt payload is reported, limits, the Region on top, the lock hook and
+// recovery after a server restart. The Backend contract (binary safety,
+// corrupt payloads as misses, ...) runs in test_redis_backend_conformance.cpp.
 
 #include <gtest/gtest.h>
 
@@ -9,8 +10,6 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <ostream>
-#include <random>
 #include <string>
 #include <utility>
 #include <vector>
@@ -50,14 +49,6 @@ using Entry = StringBackend::entry_type;
 std::string bytes(std::initializer_list<int> values) {
     std::string out;
     for (int v : values) out.push_back(static_cast<char>(v));
-    return out;
-}
-
-std::string random_bytes(std::size_t n, unsigned seed) {
-    std::mt19937 gen(seed);
-    std::uniform_int_distribution<int> byte(0, 255);
-    std::string out(n, '\0');
-    for (auto& c : out) c = static_cast<char>(byte(gen));
     return out;
 }
 
@@ -212,29 +203,6 @@ TEST(RedisBackendRoundTrips, MultiOperationsAreOneRoundTripEach) {
     EXPECT_NO_THROW(backend.erase_multi({}));
 }
 
-// --- binary safety and size --------------------------------------------------------------
-
-TEST(RedisBackendBinarySafety, KeysAndValuesMayHoldAnyBytes) {
-    StringBackend backend(options_for(server(), test_prefix()));
-    const std::string nul("\0", 1);
-    const std::string k1 = "key with spaces\r\n" + nul + "end";
-    const std::string k2 = nul;
-    const std::string v1 = "value " + nul + "\n\xff\xc1";
-    const std::string v2 = random_bytes(1 << 20, 3);  // 1 MiB
-    backend.set(k1, entry(v1));
-    backend.set_multi({{k2, entry(v2)}, {"", entry("empty key")}});
-    EXPECT_EQ(backend.get(k1)->value, v1);
-    const auto got = backend.get_multi({k2, k1, ""});
-    ASSERT_TRUE(got[0] && got[1] && got[2]);
-    EXPECT_TRUE(got[0]->value == v2);
-    EXPECT_EQ(got[1]->value, v1);
-    EXPECT_EQ(got[2]->value, "empty key");
-    EXPECT_EQ(raw(server(), {"EXISTS", test_prefix() + k1}).integer, 1);
-    backend.erase_multi({k1, k2});
-    EXPECT_FALSE(backend.get(k1));
-    EXPECT_FALSE(backend.get(k2));
-}
-
 // --- the Region on top ----------------------------------------------------------------------
 
 TEST(RedisBackendRegion, GetOrCreateHonoursExpirationAcrossTheStore) {
@@ -275,49 +243,6 @@ TEST(RedisBackendRegion, GetOrCreateHonoursExpirationAcrossTheStore) {
 }
 
 // --- corrupt payloads ----------------------------------------------------------------------------
-
-struct CorruptCase {
-    const char* name;
-    std::string bytes;
-};
-
-void PrintTo(const CorruptCase& c, std::ostream* out) { *out << c.name; }
-
-std::vector<CorruptCase> corrupt_cases() {
-    const std::string good_payload = MsgpackCodec<std::string>{}.encode("x");
-    std::string v2 = dogpile::codec::envelope::wrap(Metadata{}, good_payload);
-    v2[1] = 2;
-    return {
-        {"random_bytes", random_bytes(40, 5)},
-        {"bare_msgpack_without_envelope", good_payload},
-        {"bad_envelope_version", v2},
-        {"truncated_envelope", bytes({0xc1, 0x01})},
-        {"envelope_with_max_length_array", dogpile::codec::envelope::wrap(Metadata{}, bytes({0xdd, 0xff, 0xff, 0xff, 0xff}))},
-        {"envelope_with_wrong_type", dogpile::codec::envelope::wrap(Metadata{}, bytes({0x93, 0x01, 0x02, 0x03}))},
-        {"envelope_with_truncated_payload", dogpile::codec::envelope::wrap(Metadata{}, bytes({0xa5, 0x61}))},
-        {"empty", std::string()},
-    };
-}
-
-class RedisBackendCorrupt : public ::testing::TestWithParam<CorruptCase> {};
-
-TEST_P(RedisBackendCorrupt, IsAMissThatTheRegionOverwrites) {
-    auto backend = std::make_shared<StringBackend>(options_for(server(), test_prefix()));
-    raw(server(), {"SET", test_prefix() + "k", GetParam().bytes});
-    EXPECT_THROW(backend->get("k"), DecodeError);
-    EXPECT_FALSE(backend->get_multi({"k"})[0]);
-    EXPECT_EQ(backend->stats().decode_errors, 2u);
-
-    Region<std::string> region(backend);
-    int calls = 0;
-    EXPECT_EQ(region.get_or_create("k", [&] { return ++calls, std::string("fresh"); }), "fresh");
-    EXPECT_EQ(calls, 1);
-    EXPECT_GE(region.stats().backend_errors, 1u);
-    EXPECT_EQ(backend->get("k")->value, "fresh");
-}
-
-INSTANTIATE_TEST_SUITE_P(Cases, RedisBackendCorrupt, ::testing::ValuesIn(corrupt_cases()),
-                         [](const ::testing::TestParamInfo<CorruptCase>& info) { return std::string(info.param.name); });
 
 TEST(RedisBackendCorruptGetMulti, OnlyTheCorruptEntryIsAMissAndItIsReported) {
     std::vector<std::string> reported;

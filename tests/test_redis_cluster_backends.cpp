@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include <dogpile/testing/backend_suite.hpp>
+
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -16,13 +18,15 @@
 #include <thread>
 #include <vector>
 
+#include <dogpile/backends/redis/details/symmetric_per_node.hpp>
+#include <dogpile/backends/redis/hash.hpp>
 #include <dogpile/backends/redis/plain.hpp>
 #include <dogpile/backends/redis/symmetric.hpp>
 #include <dogpile/codec/msgpack.hpp>
 #include <dogpile/redis/cluster.hpp>
-#include <dogpile/backends/redis/details/symmetric_per_node.hpp>
 #include <dogpile/region.hpp>
 
+#include "support/conformance_factories.hpp"
 #include "support/latch.hpp"
 #include "support/redis_cluster.hpp"
 
@@ -401,4 +405,75 @@ TEST(ClusterSymmetric, TheTwoModesReadEachOthersData) {
     EXPECT_FALSE(backend.get(A2BKey{"{t}v", "{t}o3"}));
 }
 
+// ------------------------------------------------------------ the Backend contract
+
+// The hash store and the plain store on the cluster, through ClusterClient:
+// keys spread over every master.
+struct ClusterHash {
+    using Value = std::string;
+    using Key = dogpile::HashKey;
+    static std::string name() { return "Hash"; }
+    static dogpile::testing::BackendCapabilities capabilities() {
+        dogpile::testing::BackendCapabilities c;
+        c.metadata = dogpile::testing::MetadataKept::store_managed;
+        c.mutex = dogpile::testing::MutexOffer::exclusive;
+        return c;
+    }
+    std::shared_ptr<dogpile::Backend<Value, Key>> make() {
+        prefix = dogpile::test::conformance::unique_prefix();
+        dogpile::RedisHashBackendOptions o;
+        o.client = make_client();
+        o.ttl = std::chrono::hours(1);
+        o.distributed_lock = dogpile::redis::LockOptions{};
+        o.distributed_lock->prefix = prefix + "lock|";
+        return std::make_shared<dogpile::RedisHashBackend<Value>>(o);
+    }
+    Key key(std::size_t i) { return {prefix + "h" + std::to_string(i % 5), std::to_string(i)}; }
+    Value value(std::size_t i) { return "value " + std::to_string(i); }
+    std::vector<Key> awkward_keys() {
+        using dogpile::test::conformance::binary;
+        return {{prefix + "h", ""},
+                {prefix + "h", std::string(1, '\0')},
+                {prefix + std::string("h\0x", 3), "f"},
+                {prefix + "{tag}h", "a b\r\n"},
+                {prefix + binary({0xff}), binary({0xfe, 0xc1})}};
+    }
+    void corrupt(const Key& key, const std::string& bytes) {
+        const RawReply r = cluster().raw_for_key(key.hash, {"HSET", key.hash, key.field, bytes});
+        ASSERT_FALSE(r.is_error()) << r.str;
+    }
+
+    std::string prefix;
+};
+
+struct ClusterPlain {
+    using Value = std::string;
+    using Key = std::string;
+    static std::string name() { return "Plain"; }
+    static dogpile::testing::BackendCapabilities capabilities() {
+        dogpile::testing::BackendCapabilities c;
+        c.mutex = dogpile::testing::MutexOffer::exclusive;
+        return c;
+    }
+    std::shared_ptr<dogpile::Backend<Value, Key>> make() {
+        prefix = dogpile::test::conformance::unique_prefix();
+        dogpile::RedisBackendOptions o;
+        o.client = make_client();
+        o.key_prefix = prefix;
+        o.distributed_lock = dogpile::redis::LockOptions{};
+        o.distributed_lock->prefix = prefix + "lock|";
+        return std::make_shared<dogpile::RedisBackend<Value>>(o);
+    }
+    Key key(std::size_t i) { return "k" + std::to_string(i); }
+    Value value(std::size_t i) { return "value " + std::to_string(i); }
+    void corrupt(const Key& key, const std::string& bytes) {
+        const RawReply r = cluster().raw_for_key(prefix + key, {"SET", prefix + key, bytes});
+        ASSERT_FALSE(r.is_error()) << r.str;
+    }
+
+    std::string prefix;
+};
+
 }  // namespace
+
+DOGPILE_BACKEND_CONFORMANCE(Cluster, ClusterHash, ClusterPlain);

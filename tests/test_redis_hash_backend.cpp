@@ -677,21 +677,6 @@ TEST(HashBinarySafety, KeysFieldsAndValuesMayHoldAnyBytes) {
     EXPECT_FALSE(backend->get(k2));
 }
 
-TEST(HashBinarySafety, OneMebibyteValues) {
-    auto backend = std::make_shared<StringBackend>(hash_options(client_for(server())));
-    const std::string big = random_bytes(1 << 20, 7);
-    const std::string big2 = random_bytes(1 << 20, 8);
-    const HashKey k1{test_prefix() + "big", "1"}, k2{test_prefix() + "big", "2"}, k3{test_prefix() + "big2", "1"};
-    backend->set(k1, {big, {}});
-    backend->set_multi({{k2, {big2, {}}}, {k3, {big, {}}}});
-    EXPECT_EQ(backend->get(k1)->value, big);
-    const auto got = backend->get_multi({k1, k2, k3});
-    ASSERT_TRUE(got[0] && got[1] && got[2]);
-    EXPECT_TRUE(got[0]->value == big);
-    EXPECT_TRUE(got[1]->value == big2);
-    EXPECT_TRUE(got[2]->value == big);
-}
-
 // --- the Region on top -------------------------------------------------------------
 
 TEST(HashRegion, MissCreatesAndStoresHitDoesNotCallTheCreator) {
