@@ -18,7 +18,7 @@
 #include <utility>
 
 #include "../errors.hpp"
-#include "details/key_path.hpp"
+#include "details/flat_template.hpp"
 #include "details/msgpack_reader.hpp"
 #include "details/msgpack_writer.hpp"
 #include "dict.hpp"
@@ -35,14 +35,10 @@ public:
 
     // Throws ConfigurationError when `key_template` nests: flags are flat.
     explicit BitpackedCodec(KeyTemplate key_template, DecodeLimits limits = {})
-        : template_(std::move(key_template)), limits_(limits) {
-        if (!template_.is_flat()) {
-            throw ConfigurationError("BitpackedCodec needs a flat key template, got " + template_.to_string());
-        }
-    }
+        : flat_(std::move(key_template), limits, "BitpackedCodec") {}
 
-    const KeyTemplate& key_template() const noexcept { return template_; }
-    const DecodeLimits& limits() const noexcept { return limits_; }
+    const KeyTemplate& key_template() const noexcept { return flat_.key_template(); }
+    const DecodeLimits& limits() const noexcept { return flat_.limits(); }
 
     std::string encode(const Flags& flags) const {
         std::string out;
@@ -51,37 +47,29 @@ public:
     }
 
     void encode_to(const Flags& flags, std::string& out) const {
-        const std::size_t count = template_.size();
-        if (flags.size() != count) details::throw_key_mismatch(name, flags, template_, nullptr);
+        const std::size_t count = flat_.size();
+        std::size_t i = 0;
         if (count <= max_integer_flags) {
             std::uint64_t bits = 0;
-            std::size_t i = 0;
-            auto entry = flags.begin();
-            for (const auto& key : template_) {
-                if (entry->first != key.name) details::throw_key_mismatch(name, flags, template_, nullptr);
-                if (entry->second) bits |= std::uint64_t{1} << i;
-                ++entry;
+            flat_.for_each_flag(flags, name, [&](bool set) {
+                if (set) bits |= std::uint64_t{1} << i;
                 ++i;
-            }
+            });
             details::write_uint(out, bits);
             return;
         }
         std::string bytes((count + 7) / 8, '\0');
-        std::size_t i = 0;
-        auto entry = flags.begin();
-        for (const auto& key : template_) {
-            if (entry->first != key.name) details::throw_key_mismatch(name, flags, template_, nullptr);
-            if (entry->second) bytes[i / 8] = static_cast<char>(static_cast<unsigned char>(bytes[i / 8]) | (1u << (i % 8)));
-            ++entry;
+        flat_.for_each_flag(flags, name, [&](bool set) {
+            if (set) bytes[i / 8] = static_cast<char>(static_cast<unsigned char>(bytes[i / 8]) | (1u << (i % 8)));
             ++i;
-        }
+        });
         details::write_bin(out, bytes);
     }
 
     Flags decode(std::string_view payload) const {
-        limits_.check_payload_size(payload.size());
-        details::MsgpackReader reader(payload, limits_);
-        const std::size_t count = template_.size();
+        flat_.limits().check_payload_size(payload.size());
+        details::MsgpackReader reader(payload, flat_.limits());
+        const std::size_t count = flat_.size();
         const details::Token token = reader.next();
         Flags flags;
         if (count <= max_integer_flags) {
@@ -95,7 +83,7 @@ public:
                                       " flags");
             }
             std::size_t i = 0;
-            for (const auto& key : template_) flags.emplace_hint(flags.end(), key.name, ((bits >> i++) & 1u) != 0);
+            for (const auto& key : flat_.key_template()) flags.emplace_hint(flags.end(), key.name, ((bits >> i++) & 1u) != 0);
         } else {
             if (token.type != details::MsgpackType::bin) {
                 reader.fail_at(0, std::string(name) + ": expected a bin, got " + details::type_name(token.type));
@@ -111,7 +99,7 @@ public:
                                       " flags");
             }
             std::size_t i = 0;
-            for (const auto& key : template_) {
+            for (const auto& key : flat_.key_template()) {
                 const bool set = ((static_cast<unsigned char>(bytes[i / 8]) >> (i % 8)) & 1u) != 0;
                 flags.emplace_hint(flags.end(), key.name, set);
                 ++i;
@@ -124,8 +112,7 @@ public:
 private:
     static constexpr const char* name = "bitpacked codec";
 
-    KeyTemplate template_;
-    DecodeLimits limits_;
+    details::FlatKeyTemplate flat_;
 };
 
 }  // namespace dogpile::codec

@@ -27,6 +27,7 @@
 #include <utility>
 
 #include "../errors.hpp"
+#include "details/flat_template.hpp"
 #include "details/key_path.hpp"
 #include "details/msgpack_reader.hpp"
 #include "details/msgpack_writer.hpp"
@@ -219,14 +220,10 @@ public:
 
     // Throws ConfigurationError when `key_template` nests: flags are flat.
     explicit ValuesCodec(KeyTemplate key_template, DecodeLimits limits = {})
-        : template_(std::move(key_template)), limits_(limits) {
-        if (!template_.is_flat()) {
-            throw ConfigurationError("FlagsCodec needs a flat key template, got " + template_.to_string());
-        }
-    }
+        : flat_(std::move(key_template), limits, "FlagsCodec") {}
 
-    const KeyTemplate& key_template() const noexcept { return template_; }
-    const DecodeLimits& limits() const noexcept { return limits_; }
+    const KeyTemplate& key_template() const noexcept { return flat_.key_template(); }
+    const DecodeLimits& limits() const noexcept { return flat_.limits(); }
 
     std::string encode(const Flags& flags) const {
         std::string out;
@@ -235,23 +232,18 @@ public:
     }
 
     void encode_to(const Flags& flags, std::string& out) const {
-        const std::size_t count = template_.size();
-        if (flags.size() != count) details::throw_key_mismatch(name, flags, template_, nullptr);
+        const std::size_t count = flat_.size();
+        if (flags.size() != count) details::throw_key_mismatch(name, flags, flat_.key_template(), nullptr);
         out.reserve(out.size() + details::array_header_size(count) + count);
         details::write_array_header(out, count);
-        auto entry = flags.begin();
-        for (const auto& key : template_) {
-            if (entry->first != key.name) details::throw_key_mismatch(name, flags, template_, nullptr);
-            details::write_bool(out, entry->second);
-            ++entry;
-        }
+        flat_.for_each_flag(flags, name, [&out](bool set) { details::write_bool(out, set); });
     }
 
     Flags decode(std::string_view bytes) const {
-        limits_.check_payload_size(bytes.size());
-        details::MsgpackReader reader(bytes, limits_);
-        const std::size_t count = template_.size();
-        if (limits_.max_depth < 1) reader.fail_at(0, reader.depth_message());
+        flat_.limits().check_payload_size(bytes.size());
+        details::MsgpackReader reader(bytes, flat_.limits());
+        const std::size_t count = flat_.size();
+        if (flat_.limits().max_depth < 1) reader.fail_at(0, reader.depth_message());
         const details::Token header = reader.next();
         if (header.type != details::MsgpackType::array) {
             reader.fail_at(0, std::string(name) + ": expected an array of " + std::to_string(count) +
@@ -259,11 +251,11 @@ public:
         }
         if (header.count != count) {
             reader.fail_at(0, std::string(name) + ": array of " + std::to_string(header.count) +
-                                  " values, the key template " + template_.to_string() + " has " +
+                                  " values, the key template " + flat_.key_template().to_string() + " has " +
                                   std::to_string(count) + " keys");
         }
         Flags flags;
-        for (const auto& key : template_) {
+        for (const auto& key : flat_.key_template()) {
             const std::size_t start = reader.offset();
             const details::Token token = reader.next();
             if (token.type != details::MsgpackType::boolean) {
@@ -279,8 +271,7 @@ public:
 private:
     static constexpr const char* name = "flags codec";
 
-    KeyTemplate template_;
-    DecodeLimits limits_;
+    details::FlatKeyTemplate flat_;
 };
 
 // `ValuesCodec codec{key_template}` means the Dict codec.

@@ -145,6 +145,21 @@ inline std::chrono::milliseconds validate_hash_ttl(const std::optional<Duration>
     return validate_ttl(ttl, "ttl", backend);
 }
 
+// Entries per script call: at least one, at most what one call may unpack.
+inline void validate_per_call(std::size_t value, std::size_t max, std::string_view what, std::string_view backend) {
+    if (value == 0 || value > max) {
+        throw ConfigurationError(std::string(backend) + ": " + std::string(what) + " must be in 1.." + std::to_string(max));
+    }
+}
+
+// Fields per HMGET: at least one.
+inline void validate_per_read(std::size_t value, std::string_view what, std::string_view backend) {
+    if (value == 0) {
+        throw ConfigurationError(std::string(backend) + ": " + std::string(what) +
+                                 " must be at least 1 (fields per HMGET)");
+    }
+}
+
 // Rare events: plain atomics are enough.
 struct BackendCounters {
     std::atomic<std::uint64_t> decode_errors{0};

@@ -99,13 +99,9 @@ struct RedisHashBackendOptions {
         redis::details::validate_hash_ttl(ttl, ttl_policy, name);
         redis::details::validate_lock(distributed_lock, name);
         limits.validate(name);
-        if (max_fields_per_call == 0 || max_fields_per_call > redis::details::max_pairs_per_script_call) {
-            throw ConfigurationError("RedisHashBackend: max_fields_per_call must be in 1.." +
-                                     std::to_string(redis::details::max_pairs_per_script_call));
-        }
-        if (max_fields_per_read == 0) {
-            throw ConfigurationError("RedisHashBackend: max_fields_per_read must be at least 1 (fields per HMGET)");
-        }
+        redis::details::validate_per_call(max_fields_per_call, redis::details::max_pairs_per_script_call,
+                                          "max_fields_per_call", name);
+        redis::details::validate_per_read(max_fields_per_read, "max_fields_per_read", name);
     }
 };
 

@@ -188,13 +188,9 @@ struct RedisSymmetricBackendOptions {
                 "RedisSymmetricBackend: a_prefix and b_prefix must differ and neither may start with the other "
                 "(got '" + a_prefix + "' and '" + b_prefix + "'), or an a-side and a b-side hash could collide");
         }
-        if (max_pairs_per_call == 0 || max_pairs_per_call > redis::details::max_pairs_per_script_call) {
-            throw ConfigurationError("RedisSymmetricBackend: max_pairs_per_call must be in 1.." +
-                                     std::to_string(redis::details::max_pairs_per_script_call));
-        }
-        if (max_pairs_per_read == 0) {
-            throw ConfigurationError("RedisSymmetricBackend: max_pairs_per_read must be at least 1 (fields per HMGET)");
-        }
+        redis::details::validate_per_call(max_pairs_per_call, redis::details::max_pairs_per_script_call,
+                                          "max_pairs_per_call", name);
+        redis::details::validate_per_read(max_pairs_per_read, "max_pairs_per_read", name);
         if (mode != redis::SymmetricMode::atomic && mode != redis::SymmetricMode::per_node) {
             throw ConfigurationError("RedisSymmetricBackend: mode must be SymmetricMode::atomic or per_node");
         }
