@@ -5,7 +5,6 @@
 
 #include <dogpile/testing/backend_suite.hpp>
 
-#include <atomic>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -26,7 +25,8 @@ using dogpile::testing::BackendCapabilities;
 using dogpile::testing::MetadataKept;
 using dogpile::testing::MutexOffer;
 using dogpile::test::conformance::unique_prefix;
-using dogpile::test::conformance::binary;
+using dogpile::test::conformance::awkward_hash_keys;
+using dogpile::testing::bytes_of;
 using dogpile::test::RedisServer;
 
 RedisServer& server() { return RedisServer::shared(); }
@@ -77,13 +77,13 @@ struct Plain {
         std::string version_2 = envelope::wrap(dogpile::Metadata{}, good);
         version_2[1] = 2;
         return {
-            dogpile::testing::details::random_bytes(40, 5),
+            dogpile::testing::random_bytes(40, 5),
             good,  // bare msgpack, no envelope
             version_2,
-            binary({0xc1, 0x01}),                                                    // truncated envelope
-            envelope::wrap(dogpile::Metadata{}, binary({0xdd, 0xff, 0xff, 0xff, 0xff})),  // array claiming 4 G elements
-            envelope::wrap(dogpile::Metadata{}, binary({0x93, 0x01, 0x02, 0x03})),        // wrong type
-            envelope::wrap(dogpile::Metadata{}, binary({0xa5, 0x61})),                    // truncated payload
+            bytes_of({0xc1, 0x01}),                                                    // truncated envelope
+            envelope::wrap(dogpile::Metadata{}, bytes_of({0xdd, 0xff, 0xff, 0xff, 0xff})),  // array claiming 4 G elements
+            envelope::wrap(dogpile::Metadata{}, bytes_of({0x93, 0x01, 0x02, 0x03})),        // wrong type
+            envelope::wrap(dogpile::Metadata{}, bytes_of({0xa5, 0x61})),                    // truncated payload
             std::string(),
         };
     }
@@ -119,14 +119,7 @@ struct Hash {
     Key key(std::size_t i) { return {prefix + "h" + std::to_string(i % 3), std::to_string(i)}; }
     Value value(std::size_t i) { return "value " + std::to_string(i); }
     Value over_limit_value() { return std::string(payload_limit + 1, 'x'); }
-    std::vector<Key> awkward_keys() {
-        return {{prefix + "h", ""},
-                {prefix + "h", std::string(1, '\0')},
-                {prefix + std::string("h\0x", 3), "f"},
-                {prefix + "h", "a b\r\n"},
-                {prefix + binary({0xff}), binary({0xfe, 0xc1})},
-                {prefix + "h", std::string(300, 'f')}};
-    }
+    std::vector<Key> awkward_keys() { return awkward_hash_keys(prefix); }
     void corrupt(const Key& key, const std::string& bytes) { raw_ok({"HSET", key.hash, key.field, bytes}); }
 
     std::string prefix;
@@ -163,7 +156,7 @@ struct Symmetric {
     Value value(std::size_t i) { return "value " + std::to_string(i); }
     std::vector<Key> awkward_keys() {
         return {{"a", ""}, {"a", std::string(1, '\0')}, {std::string("a\0x", 3), "b"}, {"a b\r\n", "b"},
-                {binary({0xff}), binary({0xfe, 0xc1})}, {"a", std::string(300, 'b')}};
+                {bytes_of({0xff}), bytes_of({0xfe, 0xc1})}, {"a", std::string(300, 'b')}};
     }
     // Reads come from the A side.
     void corrupt(const Key& key, const std::string& bytes) { raw_ok({"HSET", a_prefix + key.a, key.b, bytes}); }
@@ -211,6 +204,7 @@ struct NearCache {
     }
     Key key(std::size_t i) { return {prefix + "h" + std::to_string(i % 3), std::to_string(i)}; }
     Value value(std::size_t i) { return "value " + std::to_string(i); }
+    std::vector<Key> awkward_keys() { return awkward_hash_keys(prefix); }
     // A write behind the near cache's back: dropped from the near tier at once
     // rather than when its invalidation message arrives.
     void corrupt(const Key& key, const std::string& bytes) {

@@ -430,14 +430,7 @@ struct ClusterHash {
     }
     Key key(std::size_t i) { return {prefix + "h" + std::to_string(i % 5), std::to_string(i)}; }
     Value value(std::size_t i) { return "value " + std::to_string(i); }
-    std::vector<Key> awkward_keys() {
-        using dogpile::test::conformance::binary;
-        return {{prefix + "h", ""},
-                {prefix + "h", std::string(1, '\0')},
-                {prefix + std::string("h\0x", 3), "f"},
-                {prefix + "{tag}h", "a b\r\n"},
-                {prefix + binary({0xff}), binary({0xfe, 0xc1})}};
-    }
+    std::vector<Key> awkward_keys() { return dogpile::test::conformance::awkward_hash_keys(prefix); }
     void corrupt(const Key& key, const std::string& bytes) {
         const RawReply r = cluster().raw_for_key(key.hash, {"HSET", key.hash, key.field, bytes});
         ASSERT_FALSE(r.is_error()) << r.str;

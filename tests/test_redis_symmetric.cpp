@@ -153,6 +153,7 @@ TEST(SymmetricOptions, RejectsOptionsThatCannotWork) {
     EXPECT_NE(make([](auto& o) { o.ttl.reset(); }).find("needs a ttl"), std::string::npos);
     EXPECT_NE(make([](auto& o) { o.ttl_policy = TtlPolicy::none; }).find("none"), std::string::npos);
     EXPECT_NE(make([](auto& o) { o.max_pairs_per_call = 0; }).find("max_pairs_per_call"), std::string::npos);
+    EXPECT_NE(make([](auto& o) { o.max_pairs_per_call = 100000; }).find("max_pairs_per_call"), std::string::npos);
     EXPECT_NE(make([](auto& o) { o.mode = static_cast<SymmetricMode>(7); }).find("mode"), std::string::npos);
 }
 

@@ -233,6 +233,7 @@ public:
 
     void encode_to(const Flags& flags, std::string& out) const {
         const std::size_t count = flat_.size();
+        // Checked before the array header is written, so a wrong-sized map appends nothing.
         if (flags.size() != count) details::throw_key_mismatch(name, flags, flat_.key_template(), nullptr);
         out.reserve(out.size() + details::array_header_size(count) + count);
         details::write_array_header(out, count);

@@ -24,6 +24,9 @@
 //                                        lives; enables the corrupt-payload checks
 //   std::vector<std::string> corrupt_payloads();  what corrupt() writes (default: bytes no
 //                                        msgpack reader or dogpile envelope accepts)
+//   Value over_limit_value();            a value set() must refuse with LimitExceeded (needed when
+//                                        capabilities() says refuses_values_over_a_limit)
+// bytes_of({0xff, 0x00}) and random_bytes(n, seed) help write those.
 // Link GTest::gtest_main (or your own main) and dogpile; gtest is the only
 // extra dependency. Checks a backend does not promise (BackendCapabilities)
 // are reported as skipped, with the reason.
@@ -34,7 +37,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
-#include <functional>
+#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <random>
@@ -72,6 +75,22 @@ struct BackendCapabilities {
     bool refuses_values_over_a_limit = false;
 };
 
+// For factories' awkward keys, values and corrupt payloads: bytes by value
+// (bytes_of({0xff, 0x00})), and reproducible random bytes.
+inline std::string bytes_of(std::initializer_list<int> bytes) {
+    std::string out;
+    for (int b : bytes) out.push_back(static_cast<char>(b));
+    return out;
+}
+
+inline std::string random_bytes(std::size_t n, unsigned seed) {
+    std::mt19937 gen(seed);
+    std::uniform_int_distribution<int> byte(0, 255);
+    std::string out(n, '\0');
+    for (auto& c : out) c = static_cast<char>(byte(gen));
+    return out;
+}
+
 namespace details {
 
 template <class F, class = void>
@@ -106,27 +125,13 @@ struct has_name : std::false_type {};
 template <class F>
 struct has_name<F, std::void_t<decltype(F::name())>> : std::true_type {};
 
-inline std::string binary(std::initializer_list<int> bytes) {
-    std::string out;
-    for (int b : bytes) out.push_back(static_cast<char>(b));
-    return out;
-}
-
-inline std::string random_bytes(std::size_t n, unsigned seed) {
-    std::mt19937 gen(seed);
-    std::uniform_int_distribution<int> byte(0, 255);
-    std::string out(n, '\0');
-    for (auto& c : out) c = static_cast<char>(byte(gen));
-    return out;
-}
-
 template <class Factory>
 std::vector<typename Factory::Key> awkward_keys(Factory& factory) {
     if constexpr (has_awkward_keys<Factory>::value) {
         return factory.awkward_keys();
     } else if constexpr (std::is_same_v<typename Factory::Key, std::string>) {
         return {"",           std::string(1, '\0'), std::string("a\0b", 3), "with space\r\n",
-                binary({0xff, 0xfe, 0xc1}), "{tag}k", std::string(300, 'k')};
+                bytes_of({0xff, 0xfe, 0xc1}), "{tag}k", std::string(300, 'k')};
     } else {
         return {};
     }
@@ -137,7 +142,7 @@ std::vector<typename Factory::Value> awkward_values(Factory& factory) {
     if constexpr (has_awkward_values<Factory>::value) {
         return factory.awkward_values();
     } else if constexpr (std::is_same_v<typename Factory::Value, std::string>) {
-        return {"", std::string(1, '\0'), std::string("x\0y", 3) + binary({0xff, 0xc1}), random_bytes(1 << 20, 7)};
+        return {"", std::string(1, '\0'), std::string("x\0y", 3) + bytes_of({0xff, 0xc1}), random_bytes(1 << 20, 7)};
     } else {
         return {};
     }
@@ -150,9 +155,9 @@ std::vector<std::string> corrupt_payloads(Factory& factory) {
     } else {
         return {
             std::string(),                        // empty
-            binary({0xc1}),                       // the byte msgpack never uses
-            binary({0xd9, 0x20, 0x61, 0x62}),     // str8 of 32 bytes, 2 present
-            binary({0xdd, 0xff, 0xff, 0xff, 0xff}),  // array32 claiming 4 G elements
+            bytes_of({0xc1}),                       // the byte msgpack never uses
+            bytes_of({0xd9, 0x20, 0x61, 0x62}),     // str8 of 32 bytes, 2 present
+            bytes_of({0xdd, 0xff, 0xff, 0xff, 0xff}),  // array32 claiming 4 G elements
         };
     }
 }
@@ -397,13 +402,10 @@ TYPED_TEST_P(BackendConformance, ConcurrentReadersSeeOnlyWrittenValues) {
                         this->backend_->erase(key_list[k]);
                     } else {
                         const auto got = this->backend_->get_multi(key_list);
-                        for (std::size_t i = 0; i < keys; ++i) {
-                            if (got.size() != keys) {
-                                wrong.fetch_add(1);
-                                break;
-                            }
-                            if (got[i] && std::find(allowed[i].begin(), allowed[i].end(), got[i]->value) ==
-                                              allowed[i].end()) {
+                        if (got.size() != keys) wrong.fetch_add(1);
+                        for (std::size_t i = 0; i < std::min(keys, got.size()); ++i) {
+                            const auto& seen = got[i];
+                            if (seen && std::find(allowed[i].begin(), allowed[i].end(), seen->value) == allowed[i].end()) {
                                 wrong.fetch_add(1);
                             }
                         }
