@@ -10,7 +10,8 @@
 // For each: mean and p99 latency per call, and round trips per call (the
 // client's count: on the cluster a 100-key multi-get costs one round trip per
 // master holding its keys, 3 here, never 100). The two topologies run in
-// alternating blocks so machine noise hits both alike; read the ratio.
+// alternating blocks so machine noise hits both alike; read the ratio: the
+// median over the blocks of cluster mean / single-server mean in that block.
 //
 //   cluster_bench [--seconds S] [--blocks N] [--json]
 //
@@ -73,6 +74,12 @@ struct Samples {
         return micros.empty() ? 0 : total / static_cast<double>(micros.size());
     }
     double p99() const { return dogpile::bench::percentile(micros, 99); }
+    // Mean of the samples taken since micros.size() was `from`.
+    double mean_since(std::size_t from) const {
+        double total = 0;
+        for (std::size_t i = from; i < micros.size(); ++i) total += micros[i];
+        return micros.size() > from ? total / static_cast<double>(micros.size() - from) : 0;
+    }
     double round_trips_per_call() const { return calls == 0 ? 0 : static_cast<double>(round_trips) / static_cast<double>(calls); }
 };
 
@@ -149,6 +156,9 @@ struct Row {
     std::string operation;
     Samples single;
     Samples cluster;
+    std::vector<double> block_ratios;  // cluster mean / single mean, per block
+
+    double cluster_over_single() const { return dogpile::bench::percentile(block_ratios, 50); }
 };
 
 std::string fixed(double v, int digits) {
@@ -191,15 +201,17 @@ int main(int argc, char** argv) {
         Store single("single server", dogpile::redis::make_client(server.url()));
         Store clustered("cluster (3 masters)", std::make_shared<dogpile::redis::ClusterClient>(cluster.client_options()));
 
-        std::vector<Row> rows{{"hit (get_or_create)", {}, {}},
-                              {"multi-get 100 keys over 100 hashes", {}, {}},
-                              {"multi-get 100 fields of one hash", {}, {}}};
+        std::vector<Row> rows{{"hit (get_or_create)", {}, {}, {}},
+                              {"multi-get 100 keys over 100 hashes", {}, {}, {}},
+                              {"multi-get 100 fields of one hash", {}, {}, {}}};
         using Op = void (*)(Region&, std::size_t);
         const Op ops[] = {hit, multi_spread, multi_one_hash};
         const auto block = std::chrono::duration_cast<SteadyClock::duration>(
             std::chrono::duration<double>(seconds / blocks));
         for (std::size_t r = 0; r < rows.size(); ++r) {
             for (int b = 0; b < blocks; ++b) {
+                const std::size_t single_from = rows[r].single.micros.size();
+                const std::size_t cluster_from = rows[r].cluster.micros.size();
                 // Alternate which goes first, so neither always runs warm.
                 if (b % 2 == 0) {
                     single.run(rows[r].single, block, ops[r]);
@@ -208,6 +220,8 @@ int main(int argc, char** argv) {
                     clustered.run(rows[r].cluster, block, ops[r]);
                     single.run(rows[r].single, block, ops[r]);
                 }
+                const double single_mean = rows[r].single.mean_since(single_from);
+                if (single_mean > 0) rows[r].block_ratios.push_back(rows[r].cluster.mean_since(cluster_from) / single_mean);
             }
         }
 
@@ -221,10 +235,13 @@ int main(int argc, char** argv) {
                           << "\"single_round_trips_per_call\": " << fixed(row.single.round_trips_per_call(), 2) << ", "
                           << "\"cluster_mean_us\": " << fixed(row.cluster.mean(), 2) << ", "
                           << "\"cluster_p99_us\": " << fixed(row.cluster.p99(), 2) << ", "
-                          << "\"cluster_round_trips_per_call\": " << fixed(row.cluster.round_trips_per_call(), 2)
-                          << "}";
+                          << "\"cluster_round_trips_per_call\": " << fixed(row.cluster.round_trips_per_call(), 2) << ", "
+                          << "\"cluster_over_single\": " << fixed(row.cluster_over_single(), 3) << ", "
+                          << "\"single_calls\": " << row.single.calls << ", "
+                          << "\"cluster_calls\": " << row.cluster.calls << "}";
             }
-            std::cout << "]}\n";
+            std::cout << "], \"hashes\": " << hashes << ", \"fields\": " << fields << ", \"blocks\": " << blocks
+                      << ", \"seconds\": " << seconds << "}\n";
             return 0;
         }
         std::cout << "| operation (1 thread, loopback TCP) | single server: mean / p99 us | round trips per call "
@@ -235,7 +252,7 @@ int main(int argc, char** argv) {
                       << fixed(row.single.p99(), 1) << " | " << fixed(row.single.round_trips_per_call(), 2) << " | "
                       << fixed(row.cluster.mean(), 1) << " / " << fixed(row.cluster.p99(), 1) << " | "
                       << fixed(row.cluster.round_trips_per_call(), 2) << " | "
-                      << fixed(row.cluster.mean() / row.single.mean(), 2) << "x |\n";
+                      << fixed(row.cluster_over_single(), 2) << "x |\n";
         }
         std::cout << "\n" << rows[0].single.calls + rows[0].cluster.calls << " hits, "
                   << rows[1].single.calls + rows[1].cluster.calls << " + " << rows[2].single.calls + rows[2].cluster.calls

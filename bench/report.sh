@@ -5,11 +5,15 @@
 #   bench/report.sh [build-dir]          default build dir: build-bench
 #   BENCH_MIN_TIME=3 BENCH_REPETITIONS=3 bench/report.sh   longer, steadier
 #   BENCH_RESULTS_DIR=/tmp/results bench/report.sh   keeps the raw JSON there
+#   BENCH_CLUSTER_SECONDS=10 bench/report.sh   longer cluster run (default 3 s per operation and topology)
 #
-# Progress goes to stderr, the Markdown to stdout:
+# Progress goes to stderr, the Markdown to stdout: the whole "## Performance"
+# section of the top-level README, every figure in it from this run.
 #   bench/report.sh > performance.md
-# Takes about two minutes on a 2-core machine. Without redis-server the Redis
-# figures are reported as skipped.
+# The runs take about two minutes on a 2-core machine; building the tools
+# (Release), when the sources changed, several more. Without
+# redis-server the Redis figures are reported as skipped; without redis-cli,
+# the cluster's.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -23,7 +27,7 @@ python=/usr/bin/python3
 if [[ -n ${BENCH_RESULTS_DIR:-} ]]; then
   out=$BENCH_RESULTS_DIR
   mkdir -p "$out"
-  rm -f "$out"/stampede-*.json
+  rm -f "$out"/stampede-*.json "$out"/early_refresh-*.json "$out"/near_cache.json "$out"/cluster.json
 else
   out=$(mktemp -d /tmp/dogpile-report-XXXXXX)
   trap 'rm -rf "$out"' EXIT
@@ -34,7 +38,8 @@ say() { printf '== %s\n' "$*" >&2; }
 say "configure + build (Release) in $build"
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DDOGPILE_BUILD_TESTS=OFF >"$out/cmake.log" 2>&1 ||
   { cat "$out/cmake.log" >&2; exit 1; }
-cmake --build "$build" --target dogpile_bench dogpile_stampede dogpile_sizes -j"$jobs" >>"$out/cmake.log" 2>&1 ||
+cmake --build "$build" --target dogpile_bench dogpile_stampede dogpile_sizes dogpile_near_cache_bench \
+  dogpile_cluster_bench dogpile_early_refresh -j"$jobs" >>"$out/cmake.log" 2>&1 ||
   { cat "$out/cmake.log" >&2; exit 1; }
 bin=$build/bench
 
@@ -46,6 +51,11 @@ elif ! command -v redis-server >/dev/null && [[ ! -x /usr/bin/redis-server ]]; t
 fi
 if [[ $have_redis == no ]]; then
   say "redis-server not found: Redis figures are skipped (apt-get install redis-server)"
+fi
+have_redis_cli=$have_redis
+if [[ $have_redis == yes && -z ${DOGPILE_REDIS_CLI:-} ]] && ! command -v redis-cli >/dev/null; then
+  have_redis_cli=no
+  say "redis-cli not found: the cluster figures are skipped (apt-get install redis-tools)"
 fi
 
 # The paired comparisons (bench/support/compare.hpp): each reports its
@@ -78,6 +88,22 @@ if [[ $have_redis == yes ]]; then
   stampede --redis local --procs 4 --threads 16 --stale
 fi
 
+# Near cache, cluster, early refresh: the README's last performance table.
+if [[ $have_redis == yes ]]; then
+  say "near_cache_bench: paired comparisons x $repetitions"
+  "$bin/near_cache_bench" --benchmark_filter='^BM_Compare_Hit/' --benchmark_format=json \
+    --benchmark_repetitions="$repetitions" --benchmark_report_aggregates_only=true >"$out/near_cache.json" ||
+    say "near_cache_bench failed (see above)"
+fi
+if [[ $have_redis_cli == yes ]]; then
+  say "cluster_bench"
+  "$bin/cluster_bench" --json --seconds "${BENCH_CLUSTER_SECONDS:-3}" --blocks 12 >"$out/cluster.json" ||
+    say "cluster_bench failed (see above)"
+fi
+say "early_refresh (beta 1, then 0.3)"
+"$bin/early_refresh" --json >"$out/early_refresh-1.json" || say "early_refresh failed (see above)"
+"$bin/early_refresh" --json --beta 0.3 >"$out/early_refresh-2.json" || say "early_refresh --beta 0.3 failed (see above)"
+
 compiler=$(sed -n 's/^CMAKE_CXX_COMPILER:[A-Z]*=//p' "$build/CMakeCache.txt")
 redis_version=no
 if [[ $have_redis == yes ]]; then
@@ -91,6 +117,7 @@ fi
   echo "os: $(. /etc/os-release 2>/dev/null && echo "${PRETTY_NAME:-$(uname -sr)}" || uname -sr)"
   echo "compiler: $("${compiler:-c++}" --version | head -1)"
   echo "redis: ${redis_version:-redis-server}"
+  echo "redis-cli: $have_redis_cli"
   echo "repetitions: $repetitions"
 } >"$out/machine.txt"
 
