@@ -184,24 +184,34 @@ TEST(MemoryBackendConcurrency, HotReadersRaceWithEvictingWriter) {
     for (const auto& key : hot) backend.set(key, Entry{value_for(key, 0, 0), Metadata::created_now({})});
 
     std::atomic<int> wrong_values{0};
+    std::atomic<int> hits{0};
     std::atomic<bool> done{false};
-    Latch start(4);
+    // Each reader reads every hot key once before the writer starts, so a
+    // backend that always missed (and trivially never returned a wrong
+    // value) fails the hit count below.
+    Latch first_round_read(4);
     std::vector<std::thread> readers;
     for (int r = 0; r < 3; ++r) {
         readers.emplace_back([&] {
-            start.arrive_and_wait();
+            auto read_hot_keys = [&] {
+                for (const auto& key : hot) {
+                    auto got = backend.get(key);
+                    if (!got) continue;
+                    hits.fetch_add(1);
+                    if (!belongs_to(got->value, key)) wrong_values.fetch_add(1);
+                }
+            };
+            read_hot_keys();
+            first_round_read.arrive_and_wait();
             // Bounded on both sides: glibc's shared_mutex prefers readers, so
             // readers spinning until the writer finishes could starve it.
             for (int round = 0; round < 20000 && !done.load(std::memory_order_relaxed); ++round) {
-                for (const auto& key : hot) {
-                    auto got = backend.get(key);
-                    if (got && !belongs_to(got->value, key)) wrong_values.fetch_add(1);
-                }
+                read_hot_keys();
                 if (round % 64 == 0) std::this_thread::yield();
             }
         });
     }
-    start.arrive_and_wait();
+    first_round_read.arrive_and_wait();
     for (int i = 0; i < 3000; ++i) {
         const std::string key = "cold-" + std::to_string(i);
         backend.set(key, Entry{value_for(key, 1, i), Metadata::created_now({})});
@@ -212,6 +222,7 @@ TEST(MemoryBackendConcurrency, HotReadersRaceWithEvictingWriter) {
     done.store(true);
     for (auto& reader : readers) reader.join();
     EXPECT_EQ(wrong_values.load(), 0);
+    EXPECT_GE(hits.load(), 3 * static_cast<int>(hot.size()));
     EXPECT_LE(backend.size(), 8u);
 }
 

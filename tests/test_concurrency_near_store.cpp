@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -144,10 +145,17 @@ TEST(NearStore, RejectsBadOptions) {
 
 // "Redis" is an array of versions, one per group. Writers bump a group's
 // version, then invalidate it; readers take a ticket, read the version (the
-// remote read) and insert it. Before each get, a reader notes the version of
-// the last *completed* invalidation of the group; the get must never return
-// anything older. A flusher clears the store now and then, and the capacity
-// is below the key count, so eviction races with everything else.
+// remote read) and insert it. Two checks:
+// * Before each get, a reader notes the version of the last *completed*
+//   invalidation of the group; the get must never return anything older.
+// * insert() must refuse a result that an invalidation completed before the
+//   insert began has made stale: the version read is older than the one whose
+//   invalidation had completed, so the write, and its invalidation, came after
+//   the ticket. Accepting it would store a value older than one already
+//   announced; the hit check above sees that only if some later get happens
+//   to land on the entry before it is dropped again.
+// A flusher clears the store now and then, and the capacity is below the key
+// count, so eviction races with everything else.
 TEST(NearStoreConcurrency, NoReadIsOlderThanACompletedInvalidation) {
     constexpr int groups = 64;
     constexpr int per_group = 8;
@@ -165,6 +173,8 @@ TEST(NearStoreConcurrency, NoReadIsOlderThanACompletedInvalidation) {
         std::atomic<std::uint64_t> violations{0};
         std::atomic<std::uint64_t> hits{0};
         std::atomic<std::uint64_t> invalidations{0};
+        std::atomic<std::uint64_t> outdated{0};       // reads overtaken by a completed invalidation
+        std::atomic<std::uint64_t> stale_inserts{0};  // ... whose result was stored anyway
         dogpile::test::Latch start(readers + writers + 2);
         std::vector<std::thread> threads;
         for (int r = 0; r < readers; ++r) {
@@ -183,8 +193,12 @@ TEST(NearStoreConcurrency, NoReadIsOlderThanACompletedInvalidation) {
                     const auto t = store.ticket(group_of(k));
                     const std::uint64_t v = truth[g].load();  // the "remote read"
                     if (rng() % 4 == 0) std::this_thread::yield();  // widen the window
-                    store.insert(k, value(v), t);
-                    if (v < floor) violations.fetch_add(1);
+                    const std::uint64_t completed = invalidated[g].load();
+                    const bool stored = store.insert(k, value(v), t);
+                    if (v < completed) {
+                        outdated.fetch_add(1, std::memory_order_relaxed);
+                        if (stored) stale_inserts.fetch_add(1);
+                    }
                 }
             });
         }
@@ -220,6 +234,11 @@ TEST(NearStoreConcurrency, NoReadIsOlderThanACompletedInvalidation) {
 
         EXPECT_TRUE(ran) << "only " << hits.load() << " hits and " << invalidations.load() << " invalidations in 120 s";
         EXPECT_EQ(violations.load(), 0u);
+        EXPECT_EQ(stale_inserts.load(), 0u) << "of " << outdated.load() << " reads overtaken by an invalidation";
+        std::printf("%s: %llu hits, %llu invalidations, %llu reads overtaken by an invalidation\n",
+                    policy == EvictionPolicy::clock ? "clock" : "lru", static_cast<unsigned long long>(hits.load()),
+                    static_cast<unsigned long long>(invalidations.load()),
+                    static_cast<unsigned long long>(outdated.load()));
         EXPECT_LE(store.size(), 200u);
         EXPECT_EQ(store.index_size(), store.size());  // quiet now: exact
     }

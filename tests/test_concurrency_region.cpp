@@ -4,10 +4,13 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -18,6 +21,7 @@
 #include <dogpile/region.hpp>
 
 #include "support/latch.hpp"
+#include "support/manual_clock.hpp"
 #include "support/recording_backend.hpp"
 #include "support/wait.hpp"
 
@@ -52,9 +56,13 @@ TEST(ConcurrencyRegion, ColdKeyIsCreatedOnceBy64Threads) {
     run_threads(kThreads, [&](int i) {
         start.arrive_and_wait();
         results[static_cast<std::size_t>(i)] = region.get_or_create("cold", [&] {
-            ++calls;
-            // Hold the lock until every caller has seen the miss and queued on it.
-            EXPECT_TRUE(wait_for_condition([&] { return region.stats().misses == kThreads; }, 20s));
+            // The first creator holds the lock until every other caller is
+            // blocked on it, so each of them must find the value on its
+            // re-check instead of creating.
+            if (++calls == 1) {
+                EXPECT_TRUE(wait_for_condition(
+                    [&] { return region.lock_waiters("cold") == static_cast<std::size_t>(kThreads - 1); }, 60s));
+            }
             return std::string("created once");
         });
     });
@@ -62,8 +70,10 @@ TEST(ConcurrencyRegion, ColdKeyIsCreatedOnceBy64Threads) {
     for (const auto& r : results) EXPECT_EQ(r, "created once");
     auto stats = region.stats();
     EXPECT_EQ(stats.creations, 1u);
-    EXPECT_LE(stats.lock_waits, static_cast<std::uint64_t>(kThreads - 1));
+    EXPECT_EQ(stats.misses, static_cast<std::uint64_t>(kThreads));
+    EXPECT_EQ(stats.lock_waits, static_cast<std::uint64_t>(kThreads - 1));
     EXPECT_EQ(region.lock_registry_size(), 0u);
+    EXPECT_EQ(region.lock_waiters("cold"), 0u);
 }
 
 TEST(ConcurrencyRegion, StaleKeyServesStaleWithoutWaiting) {
@@ -114,25 +124,38 @@ TEST(ConcurrencyRegion, NeverServeStaleMakesEveryoneWaitForTheNewValue) {
     run_threads(16, [&](int) {
         start.arrive_and_wait();
         auto v = region.get_or_create("k", [&] {
-            ++calls;
-            EXPECT_TRUE(wait_for_condition([&] { return region.stats().misses == 16; }, 20s));
+            if (++calls == 1) {
+                EXPECT_TRUE(wait_for_condition([&] { return region.lock_waiters("k") == 15u; }, 60s));
+            }
             return std::string("new");
         });
         EXPECT_EQ(v, "new");
     });
     EXPECT_EQ(calls.load(), 1);
+    EXPECT_EQ(region.stats().lock_waits, 15u);
 }
 
 TEST(ConcurrencyRegion, MultiColdKeyIsCreatedOnceBy64Threads) {
     Region<std::string> region(make_backend());
     std::atomic<int> created_values{0};
+    std::atomic<int> shared_creators{0};
     Latch start(kThreads);
     run_threads(kThreads, [&](int i) {
         start.arrive_and_wait();
         // Each thread asks for the shared cold key plus one key of its own.
         std::vector<std::string> keys{"shared", "own-" + std::to_string(i)};
         auto values = region.get_or_create_multi(keys, [&](const std::vector<std::string>& missing) {
+            const bool first_creator_of_shared =
+                std::find(missing.begin(), missing.end(), "shared") != missing.end() && shared_creators++ == 0;
             created_values += static_cast<int>(missing.size());
+            // Locks are taken in key order ("own-*" before "shared"), so the
+            // creator of "shared" can wait until every other caller holds its
+            // own key and is blocked on "shared": each of them must then find
+            // "shared" on its re-check.
+            if (first_creator_of_shared) {
+                EXPECT_TRUE(wait_for_condition(
+                    [&] { return region.lock_waiters("shared") == static_cast<std::size_t>(kThreads - 1); }, 60s));
+            }
             std::vector<std::string> out;
             for (const auto& k : missing) out.push_back("v:" + k);
             return out;
@@ -142,6 +165,7 @@ TEST(ConcurrencyRegion, MultiColdKeyIsCreatedOnceBy64Threads) {
     });
     // dogpile.cache would create "shared" once per waiting caller; we re-check under the lock.
     EXPECT_EQ(created_values.load(), kThreads + 1);
+    EXPECT_EQ(region.stats().lock_waits, static_cast<std::uint64_t>(kThreads - 1));
     EXPECT_EQ(region.lock_registry_size(), 0u);
 }
 
@@ -155,7 +179,7 @@ TEST(ConcurrencyRegion, ExplodingCreatorLetsAWaiterCreate) {
         try {
             auto v = region.get_or_create("k", [&]() -> std::string {
                 if (++calls == 1) {
-                    EXPECT_TRUE(wait_for_condition([&] { return region.stats().misses == 8; }, 20s));
+                    EXPECT_TRUE(wait_for_condition([&] { return region.lock_waiters("k") == 7u; }, 60s));
                     throw std::runtime_error("first creator explodes");
                 }
                 return "second creator";
@@ -199,36 +223,52 @@ TEST(ConcurrencyRegion, LockTimeoutRaisesOrCreatesByOption) {
 }
 
 TEST(ConcurrencyRegion, AsyncRunnerRegeneratesOnceOnAnotherThread) {
+    // The manual clock keeps the regenerated value fresh, so exactly one
+    // regeneration is right; the runner holds the key's lock until the task
+    // ends, so every other caller must serve the stale value meanwhile.
+    dogpile::test::ManualClock clock;
     std::vector<std::thread> runner_threads;
     std::mutex runner_mutex;
     RegionOptions<std::string> options;
-    options.expiration_time = 1ms;
+    options.clock = clock.function();
+    options.expiration_time = 1min;
     options.async_creation_runner = [&](std::function<void()> task) {
         std::lock_guard<std::mutex> lk(runner_mutex);
         runner_threads.emplace_back(std::move(task));
     };
     auto backend = make_backend();
     Region<std::string> region(backend, options);
-    backend->put_raw("k", {"old", dogpile::Metadata::created_now(dogpile::WallClock::now() - 1s)});
+    backend->put_raw("k", {"old", dogpile::Metadata::created_now(clock.now() - 2min)});
+
     std::atomic<int> calls{0};
+    std::atomic<int> in_flight{0};
+    std::atomic<int> overlaps{0};
+    std::atomic<int> got_old{0};
     Latch start(kThreads);
+    Latch all_returned(kThreads);
     run_threads(kThreads, [&](int) {
         start.arrive_and_wait();
         auto v = region.get_or_create("k", [&] {
+            if (in_flight.fetch_add(1) != 0) ++overlaps;
             ++calls;
+            // Still running when every caller has returned: none of them waited for it.
+            EXPECT_TRUE(all_returned.wait_for(60s));
+            in_flight.fetch_sub(1);
             return std::string("new");
         });
-        EXPECT_TRUE(v == "old" || v == "new") << v;
+        if (v == "old") ++got_old;
+        all_returned.count_down();
     });
     {
         std::lock_guard<std::mutex> lk(runner_mutex);
         for (auto& t : runner_threads) t.join();
-        // Every caller saw the stale value or, once a regeneration finished, the new one;
-        // the values go stale again after 1 ms, so more than one regeneration may run,
-        // but never two at once and never more than the runner was handed.
-        EXPECT_EQ(static_cast<std::size_t>(calls.load()), runner_threads.size());
+        EXPECT_EQ(runner_threads.size(), 1u) << "one regeneration handed to the runner";
     }
-    EXPECT_GE(calls.load(), 1);
+    EXPECT_EQ(got_old.load(), kThreads);
+    EXPECT_EQ(calls.load(), 1);
+    EXPECT_EQ(overlaps.load(), 0);
+    EXPECT_EQ(region.stats().stale_served, static_cast<std::uint64_t>(kThreads));
+    EXPECT_EQ(region.get("k"), "new");
     EXPECT_EQ(region.lock_registry_size(), 0u);
 }
 

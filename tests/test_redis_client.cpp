@@ -23,6 +23,7 @@
 #include "support/latch.hpp"
 #include "support/redis_server.hpp"
 #include "support/message_of.hpp"
+#include "support/wait.hpp"
 
 namespace {
 
@@ -36,6 +37,7 @@ using dogpile::redis::ConnectionPool;
 using dogpile::redis::IoError;
 using dogpile::redis::KeyedCommand;
 using dogpile::redis::Pipeline;
+using dogpile::test::wait_for_condition;
 using dogpile::redis::PoolOptions;
 using dogpile::redis::PoolTimeout;
 using dogpile::redis::ProtocolError;
@@ -721,13 +723,17 @@ TEST(RedisPool, IsBoundedAndAcquireTimesOutClearly) {
         return std::string(lease->command({"PING"}).status());
     });
     started.wait();
-    EXPECT_EQ(waiter.wait_for(50ms), std::future_status::timeout) << "acquire must wait while both are leased";
+    ASSERT_TRUE(wait_for_condition([&] { return pool.waiting_callers() == 1; }, 30s))
+        << "acquire must wait while both are leased";
+    EXPECT_EQ(waiter.wait_for(0s), std::future_status::timeout) << "a waiting caller has not returned";
+    EXPECT_EQ(pool.open_connections(), 2u) << "and did not open a third connection";
     { auto released = std::move(first); }
     ASSERT_EQ(waiter.wait_for(30s), std::future_status::ready);
     EXPECT_EQ(waiter.get(), "PONG");
     EXPECT_EQ(pool.connections_created(), 2u);
     EXPECT_EQ(pool.open_connections(), 2u);
     EXPECT_EQ(pool.idle_connections(), 1u);
+    EXPECT_EQ(pool.waiting_callers(), 0u);
 }
 
 TEST(RedisPool, DiscardsBrokenConnections) {

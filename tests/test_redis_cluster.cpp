@@ -8,11 +8,16 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <future>
+#include <iostream>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <random>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -50,11 +55,17 @@ using dogpile::test::RedisClusterOptions;
 RedisCluster& cluster() { return RedisCluster::shared(); }
 
 // Every test on the shared cluster starts from a converged one (see
-// RedisCluster::divergence): the redirection tests move a slot about, and a
-// test that ran right after one must not see the nodes still disagreeing.
+// RedisCluster::divergence) with no key left on a master that does not own
+// its slot: the redirection tests move slots about, and a test that ran right
+// after one must not see the nodes still disagreeing or a key stranded.
 class OnConvergedCluster : public ::testing::Test {
 protected:
-    void SetUp() override { ASSERT_NO_THROW(cluster().wait_until_healthy()) << "the cluster a test starts from"; }
+    void SetUp() override {
+        ASSERT_NO_THROW(cluster().wait_until_healthy()) << "the cluster a test starts from";
+        std::optional<std::string> stranded;
+        ASSERT_NO_THROW(stranded = cluster().stranded_key());
+        ASSERT_FALSE(stranded.has_value()) << "the cluster a test starts from: " << stranded.value_or("");
+    }
 };
 using ClusterClientTopology = OnConvergedCluster;
 using ClusterClientRouting = OnConvergedCluster;
@@ -73,11 +84,54 @@ std::vector<std::string> keys_named(const std::string& prefix, std::size_t n) {
     return out;
 }
 
-std::uint64_t get_calls(const RedisCluster& c, std::size_t node) {
+// How often node `node` ran `command` ("get", "cluster|slots") since its last CONFIG RESETSTAT.
+std::uint64_t command_calls(const RedisCluster& c, std::size_t node, const std::string& command) {
     const auto stats = dogpile::test::redis_cluster_details::info_fields(c.raw(node, {"INFO", "commandstats"}).str);
-    const auto it = stats.find("cmdstat_get");
+    const auto it = stats.find("cmdstat_" + command);
     if (it == stats.end()) return 0;
     return std::stoull(it->second.substr(it->second.find('=') + 1));
+}
+
+std::uint64_t get_calls(const RedisCluster& c, std::size_t node) { return command_calls(c, node, "get"); }
+
+// CLUSTER SLOTS served by all nodes together since reset_command_stats().
+std::uint64_t cluster_slots_calls() {
+    std::uint64_t total = 0;
+    for (std::size_t i = 0; i < cluster().size(); ++i) total += command_calls(cluster(), i, "cluster|slots");
+    return total;
+}
+
+void reset_command_stats() {
+    for (std::size_t i = 0; i < cluster().size(); ++i) {
+        RedisCluster::expect_ok(cluster().raw(i, {"CONFIG", "RESETSTAT"}), "CONFIG RESETSTAT");
+    }
+}
+
+// One line of CLIENT LIST.
+struct ClientInfo {
+    std::string id;
+    std::string flags;  // "b": blocked in a blocking command
+    std::string cmd;    // the last command it ran
+};
+
+// The connections node `node` has open whose CLIENT SETNAME was `name`.
+std::vector<ClientInfo> clients_named(std::size_t node, const std::string& name) {
+    const RawReply list = cluster().raw(node, {"CLIENT", "LIST"});
+    if (list.is_error()) throw std::runtime_error("CLIENT LIST: " + list.str);
+    std::vector<ClientInfo> out;
+    std::stringstream lines(list.str);
+    std::string line;
+    while (std::getline(lines, line)) {
+        std::map<std::string, std::string> fields;
+        std::stringstream words(line);
+        std::string word;
+        while (words >> word) {
+            const auto eq = word.find('=');
+            if (eq != std::string::npos) fields[word.substr(0, eq)] = word.substr(eq + 1);
+        }
+        if (fields["name"] == name) out.push_back(ClientInfo{fields["id"], fields["flags"], fields["cmd"]});
+    }
+    return out;
 }
 
 // ---------------------------------------------------------------- slots
@@ -567,6 +621,401 @@ TEST_F(ClusterRedirects, ClusterdownIsRetriedWithBackoff) {
     EXPECT_EQ(client->command(key("a"), {"GET", key("a")}).as_string(), "1");
     restored.get();
     EXPECT_GT(client->stats().clusterdown, 0u);
+}
+
+// ---------------------------------------------------------------- the refresh rate limit
+
+// Several slots of one master, emptied, and another master to move them to;
+// TearDown puts each back with restore_slot (as ClusterRedirects does).
+class ClusterSlotMoves : public OnConvergedCluster {
+protected:
+    void SetUp() override {
+        OnConvergedCluster::SetUp();
+        if (HasFatalFailure()) return;
+        const auto masters = cluster().masters();
+        ASSERT_EQ(masters.size(), 3u);
+        from_ = cluster().master_index_for_slot(slots_.front());
+        for (int slot : slots_) {
+            ASSERT_EQ(cluster().master_index_for_slot(slot), from_) << "slot " << slot;
+            cluster().clear_slot(slot);
+        }
+        to_ = masters[0] == from_ ? masters[1] : masters[0];
+        set_up_ = true;
+    }
+    void TearDown() override {
+        if (!set_up_) return;
+        for (int slot : slots_) {
+            try {
+                cluster().restore_slot(slot, from_);
+            } catch (const std::exception& e) {
+                ADD_FAILURE() << "could not restore slot " << slot << ": " << e.what();
+            }
+        }
+    }
+    static std::string key_in(int slot) { return "{" + RedisCluster::tag_for_slot(slot) + "}n"; }
+    int port_of(std::size_t node) const { return cluster().node(node).port(); }
+
+    const std::vector<int> slots_{4300, 4301, 4302, 4303, 4304, 4305};
+    std::size_t from_ = 0;
+    std::size_t to_ = 0;
+    bool set_up_ = false;
+};
+
+// MOVED patches the one slot at once and reloads the whole map at most once
+// per refresh_interval: four stale slots hit within the interval cost four
+// MOVED and no CLUSTER SLOTS; the first MOVED after the interval reloads the
+// map (one CLUSTER SLOTS), which fixes the other stale slots too.
+//
+// Nothing here depends on speed: the bound on reloads is computed from the
+// time the calls really took (on a machine slow enough to need more than the
+// interval, a reload is allowed, and the MOVED count is then not checked), and
+// the second part waits until the interval has certainly passed.
+TEST_F(ClusterSlotMoves, MovedReloadsTheMapAtMostOncePerRefreshInterval) {
+    using Clock = std::chrono::steady_clock;
+    constexpr auto interval = 2s;
+    ClusterOptions o = cluster().client_options();
+    o.refresh_interval = interval;
+    const auto before_construction = Clock::now();
+    auto client = make_client(o);
+    const auto constructed = Clock::now();
+    ASSERT_EQ(client->stats().refreshes, 1u);
+
+    const std::vector<int> first(slots_.begin(), slots_.begin() + 4);
+    std::vector<std::string> first_keys;
+    for (int slot : first) first_keys.push_back(key_in(slot));
+    for (int slot : first) cluster().move_slot(slot, to_);
+    for (const auto& k : first_keys) ASSERT_EQ(client->master_of(k)->port, port_of(from_)) << "stale before the test";
+
+    reset_command_stats();
+    for (const auto& k : first_keys) EXPECT_EQ(client->command(k, {"INCR", k}).as_integer(), 1);
+    const auto first_done = Clock::now();
+    const std::uint64_t reloads = cluster_slots_calls();
+    const auto stats = client->stats();
+    const auto allowed = static_cast<std::uint64_t>((first_done - before_construction) / interval);
+    EXPECT_LE(reloads, allowed) << "CLUSTER SLOTS sent within " << interval.count() << " s of the last reload ("
+                                << stats.moved << " MOVED)";
+    EXPECT_EQ(stats.refreshes - 1, reloads) << "each reload asks one node once";
+    if (reloads == 0) {
+        EXPECT_EQ(stats.moved, first.size()) << "without a reload every stale slot answers MOVED once";
+    }
+    for (const auto& k : first_keys) EXPECT_EQ(client->master_of(k)->port, port_of(to_)) << "patched: " << k;
+
+    // Two more slots move; both are stale in the client's map.
+    const int second = slots_[4];
+    const int third = slots_[5];
+    cluster().move_slot(second, to_);
+    cluster().move_slot(third, to_);
+    ASSERT_EQ(client->master_of(key_in(second))->port, port_of(from_));
+    ASSERT_EQ(client->master_of(key_in(third))->port, port_of(from_));
+
+    // The last reload started before `constructed` (or, if the first part
+    // reloaded, before `first_done`): wait until the interval has passed
+    // since then. This waits for the clock the rate limit reads, not for
+    // another thread.
+    std::this_thread::sleep_until((reloads == 0 ? constructed : first_done) + interval);
+    reset_command_stats();
+    const auto moved_before = client->stats().moved;
+    const auto refreshes_before = client->stats().refreshes;
+    EXPECT_EQ(client->command(key_in(second), {"INCR", key_in(second)}).as_integer(), 1);
+    EXPECT_EQ(client->stats().moved, moved_before + 1);
+    EXPECT_EQ(cluster_slots_calls(), 1u) << "the first MOVED after the interval reloads the map";
+    EXPECT_EQ(client->stats().refreshes, refreshes_before + 1);
+    // The reload brought the whole map: the other stale slot needs no MOVED.
+    EXPECT_EQ(client->master_of(key_in(third))->port, port_of(to_));
+    EXPECT_EQ(client->command(key_in(third), {"INCR", key_in(third)}).as_integer(), 1);
+    EXPECT_EQ(client->stats().moved, moved_before + 1);
+    EXPECT_EQ(cluster_slots_calls(), 1u) << "no reload without a MOVED";
+}
+
+// ---------------------------------------------------------------- resharding under load
+
+// A live slot migrates while 4 threads, each with its own client, read fixed
+// keys (one by one and in batches), write and read back their own key and
+// INCR their own counter. The migration is held half done until every client
+// has followed an ASK, and the test waits after it until every client has
+// followed a MOVED, so what is asserted does not depend on how fast anything
+// runs: no MOVED while the source still owns the slot, at least one per
+// client after, not one error, not one wrong answer, and every INCR applied
+// exactly once (a redirected command was not executed where it was refused).
+TEST_F(ClusterRedirects, LiveSlotMigrationIsServedByAskThenMovedWithoutErrors) {
+    constexpr std::size_t fixed = 24;
+    std::vector<std::string> fixed_keys;
+    auto seed = make_client();
+    for (std::size_t i = 0; i < fixed; ++i) {
+        fixed_keys.push_back(key("fixed" + std::to_string(i)));
+        ASSERT_TRUE(seed->command(fixed_keys.back(), {"SET", fixed_keys.back(), "v" + std::to_string(i)}).is_ok());
+    }
+
+    struct Worker {
+        std::shared_ptr<ClusterClient> client;
+        std::thread thread;
+        std::atomic<std::uint64_t> rounds{0};
+        std::atomic<std::uint64_t> wrong{0};
+        std::atomic<std::uint64_t> errors{0};
+        std::mutex mutex;
+        std::string first_problem;  // guarded by mutex
+        void problem(std::atomic<std::uint64_t>& counter, const std::string& what) {
+            counter.fetch_add(1);
+            std::lock_guard<std::mutex> lock(mutex);
+            if (first_problem.empty()) first_problem = what;
+        }
+    };
+    constexpr std::size_t worker_count = 4;
+    std::vector<std::unique_ptr<Worker>> workers;
+    std::atomic<bool> stop{false};
+    struct Joiner {
+        std::atomic<bool>& stop;
+        std::vector<std::unique_ptr<Worker>>& workers;
+        ~Joiner() {
+            stop = true;
+            for (auto& w : workers) {
+                if (w->thread.joinable()) w->thread.join();
+            }
+        }
+    } joiner{stop, workers};
+
+    for (std::size_t t = 0; t < worker_count; ++t) {
+        workers.push_back(std::make_unique<Worker>());
+        Worker* const wp = workers.back().get();
+        wp->client = make_client();
+        wp->thread = std::thread([&, t, wp] {
+            Worker& w = *wp;
+            const std::string own = key("own" + std::to_string(t));
+            const std::string counter = key("count" + std::to_string(t));
+            long long count = 0;
+            try {
+                while (!stop) {
+                    const std::uint64_t round = w.rounds.load();
+                    for (std::size_t i = 0; i < fixed; ++i) {
+                        const auto v = w.client->command(fixed_keys[i], {"GET", fixed_keys[i]}).as_optional_string();
+                        if (v != "v" + std::to_string(i)) w.problem(w.wrong, fixed_keys[i] + ": " + v.value_or("(nil)"));
+                    }
+                    std::vector<KeyedCommand> reads;
+                    for (const auto& k : fixed_keys) reads.push_back(KeyedCommand{k, Command{"GET", k}});
+                    const auto replies = w.client->batch(reads);
+                    for (std::size_t i = 0; i < fixed; ++i) {
+                        if (replies[i].is_error() || replies[i].as_optional_string() != "v" + std::to_string(i)) {
+                            w.problem(w.wrong, "batch " + fixed_keys[i] + ": " +
+                                                   (replies[i].is_error() ? std::string(replies[i].error_message())
+                                                                          : replies[i].as_optional_string().value_or("(nil)")));
+                        }
+                    }
+                    const std::string value = "r" + std::to_string(round);
+                    w.client->command(own, {"SET", own, value});
+                    const auto back = w.client->command(own, {"GET", own}).as_optional_string();
+                    if (back != value) w.problem(w.wrong, own + ": " + back.value_or("(nil)") + " after SET " + value);
+                    const long long n = w.client->command(counter, {"INCR", counter}).as_integer();
+                    if (n != ++count) {
+                        w.problem(w.wrong, counter + " is " + std::to_string(n) + " after " + std::to_string(count) + " INCR");
+                        count = n;
+                    }
+                    w.rounds.fetch_add(1);
+                }
+            } catch (const std::exception& e) {
+                w.problem(w.errors, e.what());
+            }
+        });
+    }
+
+    auto any_problem = [&] {
+        for (const auto& w : workers) {
+            if (w->wrong.load() + w->errors.load() > 0) return true;
+        }
+        return false;
+    };
+    // Until every worker satisfies `done` (or one of them went wrong).
+    auto wait_all = [&](const std::function<bool(Worker&)>& done, const std::string& what) {
+        RedisCluster::wait_for(
+            [&] {
+                if (any_problem()) return true;
+                for (auto& w : workers) {
+                    if (!done(*w)) return false;
+                }
+                return true;
+            },
+            60s, what);
+    };
+    auto rounds_now = [&] {
+        std::vector<std::uint64_t> out;
+        for (const auto& w : workers) out.push_back(w->rounds.load());
+        return out;
+    };
+    auto two_more_rounds = [&](const std::vector<std::uint64_t>& since) {
+        return [&workers, since](Worker& w) {
+            for (std::size_t i = 0; i < workers.size(); ++i) {
+                if (workers[i].get() == &w) return w.rounds.load() >= since[i] + 2;
+            }
+            return false;
+        };
+    };
+
+    ASSERT_NO_THROW(wait_all([](Worker& w) { return w.rounds.load() >= 2; }, "every worker to run"));
+    cluster().begin_migration(slot_, from_, to_);
+    const std::size_t first_half = cluster().migrate_keys(slot_, from_, to_, fixed / 2);
+    ASSERT_GT(first_half, 0u);
+    ASSERT_GT(cluster().raw(from_, {"CLUSTER", "COUNTKEYSINSLOT", std::to_string(slot_)}).integer, 0)
+        << "the keys must be split between the two nodes";
+    ASSERT_NO_THROW(wait_all([](Worker& w) { return w.client->stats().ask > 0; }, "an ASK on every client"));
+    const auto half_rounds = rounds_now();
+    ASSERT_NO_THROW(wait_all(two_more_rounds(half_rounds), "two more rounds on the split slot"));
+    for (std::size_t t = 0; t < workers.size(); ++t) {
+        const auto s = workers[t]->client->stats();
+        EXPECT_GT(s.ask, 0u) << "client " << t;
+        EXPECT_EQ(s.moved, 0u) << "client " << t << ": MOVED while the source still owns the slot";
+        EXPECT_EQ(workers[t]->client->master_of(key("x"))->port, cluster().node(from_).port())
+            << "client " << t << ": ASK changed the map";
+    }
+
+    while (cluster().migrate_keys(slot_, from_, to_, 4) > 0) {
+    }
+    cluster().finish_migration(slot_, from_, to_);
+    const auto moved_rounds = rounds_now();
+    ASSERT_NO_THROW(wait_all([](Worker& w) { return w.client->stats().moved > 0; }, "a MOVED on every client"));
+    ASSERT_NO_THROW(wait_all(two_more_rounds(moved_rounds), "two more rounds on the new owner"));
+    stop = true;
+    for (auto& w : workers) w->thread.join();
+
+    for (std::size_t t = 0; t < workers.size(); ++t) {
+        Worker& w = *workers[t];
+        const auto s = w.client->stats();
+        EXPECT_EQ(w.errors.load(), 0u) << "client " << t << ": " << w.first_problem;
+        EXPECT_EQ(w.wrong.load(), 0u) << "client " << t << ": " << w.first_problem;
+        EXPECT_GE(s.moved, 1u) << "client " << t;
+        EXPECT_EQ(w.client->master_of(key("x"))->port, cluster().node(to_).port()) << "client " << t;
+        std::cout << "[ reshard ] client " << t << ": " << w.rounds.load() << " rounds, ASK " << s.ask << ", MOVED "
+                  << s.moved << ", map reloads " << s.refreshes << std::endl;
+    }
+    EXPECT_EQ(cluster().raw(from_, {"CLUSTER", "COUNTKEYSINSLOT", std::to_string(slot_)}).integer, 0);
+}
+
+// ---------------------------------------------------------------- what is retried after a failure
+
+// Keys of one slot that no test moves.
+class ClusterFailedSends : public OnConvergedCluster {
+protected:
+    void SetUp() override {
+        OnConvergedCluster::SetUp();
+        if (HasFatalFailure()) return;
+        node_ = cluster().master_index_for_key(counter_);
+        RedisCluster::expect_ok(cluster().raw(node_, {"DEL", counter_, release_}), "DEL");
+    }
+    std::string counter_value() const { return cluster().raw(node_, {"GET", counter_}).str; }
+    // INCR, then a BLPOP on a list nobody pushes to: the INCR has certainly
+    // run, and the pipeline can only end by a timeout or a closed connection.
+    std::vector<Command> incr_then_block() const {
+        return {Command{"INCR", counter_}, Command{"BLPOP", release_, "0"}};
+    }
+    // Once no connection of `name` is open on the node, the node has run
+    // everything that was sent on them (a connection is dropped from CLIENT
+    // LIST only after its last bytes were read).
+    void wait_until_closed(const std::string& name) const {
+        RedisCluster::wait_for([&] { return clients_named(node_, name).empty(); }, 30s,
+                               "the connections named " + name + " to close");
+    }
+
+    const std::string counter_ = "{noretry}counter";
+    const std::string release_ = "{noretry}release";
+    std::size_t node_ = 0;
+};
+
+// The connection breaks after the commands were sent and run: the error
+// reaches the caller and nothing is sent again (the INCR ran once). The test
+// breaks it itself, with CLIENT KILL once the node shows the BLPOP blocked,
+// and keeps killing any blocked retry until the call returns.
+TEST_F(ClusterFailedSends, AConnectionLostAfterSendingIsNotRetried) {
+    const std::string name = "noretry-killed";
+    ClusterOptions o = cluster().client_options();
+    o.pool.connection.client_name = name;
+    o.pool.connection.command_timeout = 60s;  // only the kill ends the call
+    auto client = make_client(o);
+    auto call = std::async(std::launch::async, [&] { return client->pipeline(counter_, incr_then_block()); });
+
+    int kills = 0;
+    const auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (call.wait_for(10ms) != std::future_status::ready && std::chrono::steady_clock::now() < deadline) {
+        for (const ClientInfo& c : clients_named(node_, name)) {
+            if (c.flags.find('b') == std::string::npos || c.cmd != "blpop") continue;
+            if (kills == 0) {
+                EXPECT_EQ(counter_value(), "1") << "the INCR ran before the BLPOP blocked";
+            }
+            RedisCluster::expect_ok(cluster().raw(node_, {"CLIENT", "KILL", "ID", c.id}), "CLIENT KILL");
+            ++kills;
+        }
+    }
+    ASSERT_EQ(call.wait_for(0ms), std::future_status::ready) << "the call did not return";
+    try {
+        call.get();
+        ADD_FAILURE() << "a pipeline whose connection was killed succeeded";
+    } catch (const IoError& e) {
+        EXPECT_EQ(dynamic_cast<const dogpile::redis::TimeoutError*>(&e), nullptr) << "not the kill: " << e.what();
+    }
+    EXPECT_EQ(kills, 1) << "the pipeline was sent again after its connection broke";
+    ASSERT_NO_THROW(wait_until_closed(name));  // the pool discarded the connection
+    EXPECT_EQ(counter_value(), "1") << "the INCR ran more than once";
+    EXPECT_EQ(client->command(counter_, {"GET", counter_}).as_optional_string(), std::optional<std::string>("1"))
+        << "the client still works";
+}
+
+// The same after a command timeout: the caller gets the TimeoutError, the
+// INCR ran once. (The BLPOP never answers, so the timeout is certain.)
+TEST_F(ClusterFailedSends, ATimeoutAfterSendingIsNotRetried) {
+    const std::string name = "noretry-timeout";
+    ClusterOptions o = cluster().client_options();
+    o.pool.connection.client_name = name;
+    o.pool.connection.command_timeout = 200ms;
+    auto client = make_client(o);
+    EXPECT_THROW(client->pipeline(counter_, incr_then_block()), dogpile::redis::TimeoutError);
+    ASSERT_NO_THROW(wait_until_closed(name));  // the pool discarded the connection
+    EXPECT_EQ(counter_value(), "1") << "the INCR ran more than once";
+    EXPECT_EQ(client->command(counter_, {"GET", counter_}).as_optional_string(), std::optional<std::string>("1"))
+        << "the client still works";
+}
+
+// A node that refuses the connection got nothing, so the command is re-sent
+// once the reloaded map names another owner for its slot; when no other
+// owner is known, the IoError reaches the caller. The client first learns a
+// map from a lone cluster-mode server that claims every slot, which is then
+// killed: its slots "moved" to the real cluster the client also has as seeds.
+TEST_F(ClusterFailedSends, ARefusedConnectionIsRetriedOnTheSlotsNewOwner) {
+    dogpile::test::RedisServerOptions lone_options;
+    lone_options.listen = dogpile::test::RedisServerOptions::Listen::Tcp;
+    lone_options.extra_args = {"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"};
+    lone_options.port_args = [] {
+        return std::vector<std::string>{"--cluster-port",
+                                        std::to_string(dogpile::test::redis_server_details::pick_free_port())};
+    };
+    dogpile::test::RedisServer lone(lone_options);
+    RedisCluster::expect_ok(lone.raw({"CLUSTER", "ADDSLOTSRANGE", "0", "16383"}), "ADDSLOTSRANGE");
+
+    ClusterOptions o = cluster().client_options();
+    o.seeds.insert(o.seeds.begin(), NodeAddress{"127.0.0.1", lone.port()});
+    o.refresh_interval = 0ms;
+    auto client = make_client(o);
+    ClusterOptions lone_only = o;
+    lone_only.seeds = {NodeAddress{"127.0.0.1", lone.port()}};
+    auto stranded = make_client(lone_only);
+    ASSERT_EQ(client->master_of(counter_)->port, lone.port());
+    ASSERT_EQ(stranded->master_of(counter_)->port, lone.port());
+
+    lone.kill();
+    try {
+        EXPECT_EQ(client->command(counter_, {"INCR", counter_}).as_integer(), 1);
+    } catch (const std::exception& e) {
+        ADD_FAILURE() << "not re-sent to the slot's new owner: " << e.what();
+    }
+    EXPECT_EQ(client->stats().connect_failures, 1u);
+    EXPECT_EQ(client->stats().refreshes, 2u);
+    EXPECT_EQ(client->master_of(counter_)->port, cluster().node(node_).port());
+    EXPECT_EQ(counter_value(), "1");
+
+    try {
+        stranded->command(counter_, {"INCR", counter_});
+        ADD_FAILURE() << "a command whose node refuses connections, with no other owner known, succeeded";
+    } catch (const IoError& e) {
+        EXPECT_EQ(dynamic_cast<const dogpile::redis::TimeoutError*>(&e), nullptr) << e.what();
+    }
+    EXPECT_GE(stranded->stats().connect_failures, 1u);
+    EXPECT_EQ(counter_value(), "1");
 }
 
 // ---------------------------------------------------------------- replicas

@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <set>
 #include <string>
@@ -23,12 +24,15 @@
 #include <dogpile/backends/redis/plain.hpp>
 #include <dogpile/backends/redis/symmetric.hpp>
 #include <dogpile/codec/msgpack.hpp>
+#include <dogpile/details/random.hpp>
 #include <dogpile/redis/cluster.hpp>
 #include <dogpile/region.hpp>
 
 #include "support/conformance_factories.hpp"
 #include "support/latch.hpp"
+#include "support/lock_attempt_recorder.hpp"
 #include "support/redis_cluster.hpp"
+#include "support/wait.hpp"
 
 namespace {
 
@@ -106,31 +110,86 @@ TEST(ClusterRedisBackend, MultiKeyOperationsSpreadOverTheMasters) {
     for (const auto& k : redis_keys) EXPECT_EQ(cluster().raw_for_key(k, {"EXISTS", k}).integer, 0) << k;
 }
 
+// Every thread has its own client and its own Region, as separate processes
+// would: no in-process lock is shared, so only the distributed lock can keep
+// the creations to one. The creator holds the lock until each of the other 15
+// threads has tried to take it and been refused by the server (a SET NX
+// answered nil, recorded per thread by a forwarding client): they all really
+// waited on it, however the threads were scheduled. With a lock that did not
+// exclude, nobody is refused and every thread runs the creator.
 TEST(ClusterRedisBackend, DistributedLockMakesThreadsCreateOnce) {
-    auto client = make_client();
-    dogpile::RedisBackendOptions options{client, test_prefix()};
-    options.distributed_lock = dogpile::redis::LockOptions{};
-    options.distributed_lock->prefix = test_prefix() + "lock|";
-    dogpile::Region<std::string> region(std::make_shared<dogpile::RedisBackend<std::string>>(options));
+    constexpr int threads = 16;
+    const std::string key = "cold-" + dogpile::details::random_hex(6);  // cold on every run (--gtest_repeat)
+    const std::string lock_prefix = test_prefix() + "lock|";
+    std::vector<std::shared_ptr<dogpile::test::LockAttemptRecorder>> clients;
+    std::vector<std::unique_ptr<dogpile::Region<std::string>>> regions;
+    for (int t = 0; t < threads; ++t) {
+        clients.push_back(std::make_shared<dogpile::test::LockAttemptRecorder>(make_client(), lock_prefix));
+        dogpile::RedisBackendOptions options{clients.back(), test_prefix()};
+        options.distributed_lock = dogpile::redis::LockOptions{};
+        options.distributed_lock->prefix = lock_prefix;
+        regions.push_back(std::make_unique<dogpile::Region<std::string>>(
+            std::make_shared<dogpile::RedisBackend<std::string>>(options)));
+    }
+
     std::atomic<int> creations{0};
-    dogpile::test::Latch start(16);
-    std::vector<std::thread> threads;
     std::atomic<int> wrong{0};
-    for (int t = 0; t < 16; ++t) {
-        threads.emplace_back([&] {
+    std::atomic<int> threw{0};
+    std::atomic<int> creator_gave_up{0};
+    std::vector<std::atomic<bool>> in_creator(threads);
+    std::vector<std::atomic<bool>> finished(threads);
+    for (int t = 0; t < threads; ++t) {
+        in_creator[static_cast<std::size_t>(t)].store(false);
+        finished[static_cast<std::size_t>(t)].store(false);
+    }
+    // Every thread but `self` was refused the lock, or (with a lock that does
+    // not exclude) is creating too or is already done.
+    auto others_waited = [&](int self) {
+        for (int u = 0; u < threads; ++u) {
+            const auto i = static_cast<std::size_t>(u);
+            if (u == self || clients[i]->attempts().missed > 0 || in_creator[i].load() || finished[i].load()) continue;
+            return false;
+        }
+        return true;
+    };
+    dogpile::test::Latch start(threads);
+    std::vector<std::thread> pool;
+    for (int t = 0; t < threads; ++t) {
+        pool.emplace_back([&, t] {
             start.arrive_and_wait();
-            const std::string v = region.get_or_create("cold", [&] {
-                creations.fetch_add(1);
-                std::this_thread::sleep_for(50ms);  // a slow creator, so the others really wait
-                return std::string("made-once");
-            });
-            if (v != "made-once") wrong.fetch_add(1);
+            try {
+                const std::string v = regions[static_cast<std::size_t>(t)]->get_or_create(key, [&] {
+                    creations.fetch_add(1);
+                    in_creator[static_cast<std::size_t>(t)].store(true);
+                    // A generous bound, so that a broken lock fails the test instead of hanging it.
+                    if (!dogpile::test::wait_for_condition([&] { return others_waited(t); }, 60s)) {
+                        creator_gave_up.fetch_add(1);
+                    }
+                    return std::string("made-once");
+                });
+                if (v != "made-once") wrong.fetch_add(1);
+            } catch (const std::exception&) {
+                threw.fetch_add(1);
+            }
+            finished[static_cast<std::size_t>(t)].store(true);
         });
     }
-    for (auto& t : threads) t.join();
+    for (auto& t : pool) t.join();
+
     EXPECT_EQ(creations.load(), 1);
+    EXPECT_EQ(creator_gave_up.load(), 0) << "some threads never tried the lock while the creator held it";
     EXPECT_EQ(wrong.load(), 0);
-    EXPECT_EQ(region.stats().backend_errors, 0u);
+    EXPECT_EQ(threw.load(), 0);
+    int refused_threads = 0;
+    std::uint64_t lock_waits = 0, backend_errors = 0;
+    for (int t = 0; t < threads; ++t) {
+        refused_threads += clients[static_cast<std::size_t>(t)]->attempts().missed > 0 ? 1 : 0;
+        lock_waits += regions[static_cast<std::size_t>(t)]->stats().lock_waits;
+        backend_errors += regions[static_cast<std::size_t>(t)]->stats().backend_errors;
+    }
+    EXPECT_EQ(refused_threads, threads - 1) << "all but the creator were refused the lock at least once";
+    EXPECT_EQ(lock_waits, static_cast<std::uint64_t>(threads - 1));
+    EXPECT_EQ(backend_errors, 0u);
 }
 
 // ------------------------------------------------------------ symmetric store

@@ -43,10 +43,12 @@
 #include "support/redis_cluster.hpp"
 #include "support/redis_server.hpp"
 #include "support/message_of.hpp"
+#include "support/wait.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
+using dogpile::test::wait_for_condition;
 using dogpile::BackendErrorEvent;
 using dogpile::ConfigurationError;
 using dogpile::DecodeError;
@@ -786,6 +788,7 @@ TEST(HashRegion, ConcurrentCallersForOneMissingPairComputeItOnce) {
     auto backend = flags_backend(hash_options(client_for(server())));
     FlagsRegion region(backend);
     const HashKey key{test_prefix() + "a|1", "1"};
+    backend->erase(key);  // cold even when the test is repeated
     constexpr int threads = 8;
     Latch start(threads);
     std::atomic<int> calls{0};
@@ -795,13 +798,20 @@ TEST(HashRegion, ConcurrentCallersForOneMissingPairComputeItOnce) {
         pool.emplace_back([&, t] {
             start.arrive_and_wait();
             results[static_cast<std::size_t>(t)] = region.get_or_create(key, [&] {
-                calls.fetch_add(1);
+                // The first creator returns once every other caller has missed
+                // and is blocked on the lock: each must then find the pair in
+                // Redis on its re-check.
+                if (calls.fetch_add(1) == 0) {
+                    EXPECT_TRUE(wait_for_condition(
+                        [&] { return region.lock_waiters(key) == static_cast<std::size_t>(threads - 1); }, 60s));
+                }
                 return golden_flags();
             });
         });
     }
     for (auto& th : pool) th.join();
     EXPECT_EQ(calls.load(), 1);
+    EXPECT_EQ(region.stats().lock_waits, static_cast<std::uint64_t>(threads - 1));
     for (const auto& r : results) EXPECT_EQ(r, golden_flags());
 }
 

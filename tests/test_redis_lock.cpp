@@ -17,6 +17,7 @@
 #include <cctype>
 #include <cerrno>
 #include <chrono>
+#include <cstdint>
 #include <cstring>
 #include <functional>
 #include <future>
@@ -36,6 +37,7 @@
 
 #include "programs/lock_test_backend.hpp"
 #include "support/latch.hpp"
+#include "support/lock_attempt_recorder.hpp"
 #include "support/redis_server.hpp"
 #include "support/wait.hpp"
 #include "support/message_of.hpp"
@@ -50,6 +52,7 @@ using dogpile::redis::Client;
 using dogpile::redis::LockOptions;
 using dogpile::redis::RedisLock;
 using dogpile::test::Latch;
+using dogpile::test::LockAttemptRecorder;
 using dogpile::test::LockTestBackend;
 using dogpile::test::raw_command;
 using dogpile::test::RawReply;
@@ -235,9 +238,12 @@ TEST(RedisLock, ContendedLockGivesUpAfterTheTimeoutWithoutSpinning) {
     // Never gives up early. (How much later it returns depends on the
     // scheduler, so that is not asserted: the attempts show it does not spin.)
     EXPECT_GE(waited, 300ms);
-    // Backoff from 1 ms doubling to 50 ms makes at most ~15 attempts in 300
-    // ms (fewer on a slow machine); a spinning waiter would make thousands.
-    EXPECT_GE(attempts, 2);
+    // Backoff from 1 ms doubling to 50 ms, each sleep at least half its step,
+    // allows at most ~18 attempts in 300 ms, and a slower machine makes fewer;
+    // a spinning waiter would make thousands. (That it retries at all is
+    // shown by the tests below, which count attempts while the waiter waits:
+    // a lower bound here would assume a round trip takes less than 300 ms.)
+    EXPECT_GE(attempts, 1);
     EXPECT_LT(attempts, 60);
     EXPECT_FALSE(waiter.held());
     EXPECT_EQ(raw_get(prefix + "res"), holder.token());
@@ -256,14 +262,16 @@ TEST(RedisLock, WaiterAcquiresOnceTheHolderUnlocks) {
     ASSERT_TRUE(holder.try_lock());
     ASSERT_FALSE(waiter.try_lock());
 
-    Latch waiting(1);
-    auto result = std::async(std::launch::async, [&] {
-        waiting.count_down();
-        return waiter.lock(10s);
-    });
-    ASSERT_TRUE(waiting.wait_for(10s));
+    // The holder lets go only once the server has refused the waiter twice
+    // (SET calls, counted by the server): the waiter is really waiting in
+    // lock(), not merely started, and a waiter that gave up after one refusal
+    // never gets there.
+    const auto sets_before = command_calls("set");
+    auto result = std::async(std::launch::async, [&] { return waiter.lock(60s); });
+    const bool waited = wait_for_condition([&] { return command_calls("set") >= sets_before + 2; }, 30s);
     holder.unlock();
-    ASSERT_EQ(result.wait_for(15s), std::future_status::ready);
+    ASSERT_TRUE(waited) << "the waiter never retried";
+    ASSERT_EQ(result.wait_for(60s), std::future_status::ready);
     EXPECT_TRUE(result.get());
     EXPECT_EQ(raw_get(prefix + "res"), waiter.token());
     waiter.unlock();
@@ -277,9 +285,13 @@ TEST(RedisLock, UnboundedLockWaitsUntilReleased) {
 
     const auto sets_before = command_calls("set");
     auto result = std::async(std::launch::async, [&] { return waiter.lock(std::nullopt); });
-    // The waiter has really tried, more than once, and is still waiting: the lock is held.
-    ASSERT_TRUE(wait_for_condition([&] { return command_calls("set") >= sets_before + 2; }, 10s));
-    EXPECT_EQ(result.wait_for(0ms), std::future_status::timeout);
+    // "Still waiting" as a causal fact, not as a short wait that timed out:
+    // the server refused the waiter three times (SET calls it counted), so
+    // the waiter returned after neither of its first two refusals. Nothing
+    // can have made it return since, as the lock is still held.
+    const bool retried = wait_for_condition([&] { return command_calls("set") >= sets_before + 3; }, 30s);
+    EXPECT_TRUE(retried) << "the waiter did not keep trying while the lock was held";
+    EXPECT_EQ(result.wait_for(0ms), std::future_status::timeout) << "lock(nullopt) returned while the lock was held";
     holder.unlock();
     if (result.wait_for(15s) != std::future_status::ready) {
         raw({"DEL", prefix + "res"});  // let the waiter finish so the test can fail instead of hang
@@ -425,6 +437,85 @@ TEST(RedisLockRegion, CreatorRunsUnderTheDistributedLock) {
     EXPECT_FALSE(key_exists(lock_key));  // released
     EXPECT_EQ(region.get_or_create(key, [] { return std::string("again"); }), "created");
     EXPECT_EQ(region.stats().backend_errors, 0u);
+}
+
+// README: "The in-process lock is taken first, so only one thread per process
+// polls Redis." Another process holds the distributed lock while six threads
+// of this one ask one Region for the key. A forwarding client records which
+// threads send lock attempts (SET NX) and which the server refuses. Before
+// the holder lets go, one thread has been refused and the five others are
+// blocked on the region's in-process lock (Region::lock_waiters), and the
+// poller has been refused twice more after that: if the waiting threads
+// polled too, several threads would have sent attempts by then.
+TEST(RedisLockRegion, OnlyOneThreadPerProcessPollsAHeldLock) {
+    constexpr int threads = 6;
+    const std::string ns = unique_ns("one-poller");
+    const std::string key = ns + "value";
+    const std::string lock_prefix = ns + "lock|";
+    RedisLock holder(make_client(), key, lock_options(120000ms, lock_prefix));
+    ASSERT_TRUE(holder.try_lock());
+
+    auto recorder = std::make_shared<LockAttemptRecorder>(make_client(), lock_prefix);
+    auto backend = std::make_shared<LockTestBackend>(recorder, lock_options(120000ms, lock_prefix));
+    dogpile::RegionOptions<std::string> options;
+    options.lock_timeout = 120s;
+    StringRegion region(backend, options);
+
+    Latch registered(threads);
+    std::atomic<int> creations{0};
+    std::atomic<int> wrong{0};
+    std::atomic<int> threw{0};
+    std::atomic<int> finished{0};
+    std::vector<std::thread> pool;
+    for (int t = 0; t < threads; ++t) {
+        pool.emplace_back([&] {
+            registered.count_down();
+            try {
+                const std::string v = region.get_or_create(key, [&] {
+                    creations.fetch_add(1);
+                    return std::string("made");
+                });
+                if (v != "made") wrong.fetch_add(1);
+            } catch (const std::exception&) {
+                threw.fetch_add(1);
+            }
+            finished.fetch_add(1);
+        });
+    }
+    registered.wait();
+
+    auto settled = [&] {
+        if (finished.load() > 0) return true;  // nobody should finish while the lock is held: fails below
+        return recorder->threads_that_missed() > 0 &&
+               region.lock_waiters(key) == static_cast<std::size_t>(threads - 1);
+    };
+    const bool all_waiting = wait_for_condition(settled, 60s);
+    const int refusals = recorder->attempts().missed;
+    const bool polled_on =
+        all_waiting &&
+        wait_for_condition([&] { return finished.load() > 0 || recorder->attempts().missed >= refusals + 2; }, 60s) &&
+        finished.load() == 0;
+    const std::size_t pollers = recorder->threads_that_attempted();
+    const int finished_while_held = finished.load();
+    holder.unlock();
+    for (auto& t : pool) t.join();
+
+    EXPECT_EQ(finished_while_held, 0) << "callers returned while another process held the lock";
+    EXPECT_TRUE(all_waiting) << "the threads never all reached the lock";
+    EXPECT_TRUE(polled_on) << "the poller stopped polling a held lock";
+    EXPECT_EQ(pollers, 1u) << "threads that sent lock attempts while another process held the lock";
+    EXPECT_EQ(creations.load(), 1);
+    EXPECT_EQ(wrong.load(), 0);
+    EXPECT_EQ(threw.load(), 0);
+    // Only the poller was ever refused; the others then took the lock in turn, at the first attempt.
+    EXPECT_EQ(recorder->threads_that_missed(), 1u);
+    EXPECT_EQ(recorder->threads_that_attempted(), static_cast<std::size_t>(threads));
+    EXPECT_EQ(recorder->attempts().total, recorder->attempts().missed + threads);
+    const auto stats = region.stats();
+    EXPECT_EQ(stats.lock_waits, static_cast<std::uint64_t>(threads));
+    EXPECT_EQ(stats.lock_timeouts, 0u);
+    EXPECT_EQ(stats.backend_errors, 0u);
+    EXPECT_FALSE(key_exists(lock_prefix + key));
 }
 
 TEST(RedisLockRegion, LockErrorsDegradeToTheInProcessLock) {

@@ -514,23 +514,61 @@ TEST_F(NearCacheTest, AnUnresponsiveServerIsNoticedByTheHealthCheck) {
     EXPECT_EQ(read(k71), "v1");
 }
 
+// Destroys `listener` on another thread and reports whether that finished
+// within `guard`. The listener's own waits are set to an hour, so only its
+// wake-up pipe can end them sooner: finishing at all within the guard is the
+// proof, and no speed is assumed. On failure the destruction is left running
+// (detached; the process ends with the test binary).
+bool destroyed_within(std::unique_ptr<InvalidationListener> listener, std::chrono::seconds guard) {
+    auto done = std::make_shared<std::promise<void>>();
+    std::future<void> finished = done->get_future();
+    std::thread([listener = std::move(listener), done]() mutable {
+        listener.reset();
+        done->set_value();
+    }).detach();
+    return finished.wait_for(guard) == std::future_status::ready;
+}
+
+constexpr auto an_hour = std::chrono::milliseconds(std::chrono::hours(1));
+// Far below an hour, far above any destruction on a loaded machine.
+constexpr auto stop_guard = std::chrono::seconds(60);
+
+// Between connection attempts the listener waits out its reconnect backoff
+// (an hour here); stopping interrupts that wait.
 TEST(NearCacheListener, StopsPromptlyWhileItCannotConnect) {
     RedisServer server;
     auto o = tracking_options(server);
+    o.reconnect_backoff_min = an_hour;
+    o.reconnect_backoff_max = an_hour;
     server.kill();
-    {
-        InvalidationListener listener(o);
-        EXPECT_FALSE(listener.wait_until_tracking(50ms));
-        EXPECT_FALSE(listener.tracking());
-    }  // a hang here fails the test by its timeout
-    SUCCEED();
+    auto listener = std::make_unique<InvalidationListener>(o);
+    // A failed attempt has been counted and recorded: the thread is past it,
+    // in (or about to enter) the hour-long backoff wait.
+    ASSERT_TRUE(wait_for_condition(
+        [&] { return listener->stats().connection_failures >= 1 && !listener->last_error().empty(); }, deadline));
+    EXPECT_FALSE(listener->tracking());
+    EXPECT_TRUE(destroyed_within(std::move(listener), stop_guard))
+        << "the listener's destructor did not interrupt its reconnect backoff";
 }
 
+// Subscribed, the listener waits for messages up to its health check interval
+// (an hour here); stopping interrupts that wait.
 TEST(NearCacheListener, StopsPromptlyWhileSubscribed) {
     RedisServer server;
-    InvalidationListener listener(tracking_options(server));
-    ASSERT_TRUE(listener.wait_until_tracking(deadline)) << listener.last_error();
-    EXPECT_EQ(listener.stats().sessions, 1u);
+    auto o = tracking_options(server);
+    o.health_check_interval = an_hour;
+    auto listener = std::make_unique<InvalidationListener>(o);
+    ASSERT_TRUE(listener->wait_until_tracking(deadline)) << listener->last_error();
+    EXPECT_EQ(listener->stats().sessions, 1u);
+    // Subscribed and quiet: nothing but the wake-up can end its wait now.
+    const auto subscribers = server.raw({"CLIENT", "LIST", "TYPE", "pubsub"});
+    ASSERT_NE(subscribers.str.find("cmd=subscribe"), std::string::npos) << subscribers.str;
+    EXPECT_TRUE(destroyed_within(std::move(listener), stop_guard))
+        << "the listener's destructor did not interrupt its wait for messages";
+    EXPECT_TRUE(wait_for_condition(
+        [&] { return server.raw({"CLIENT", "LIST", "TYPE", "pubsub"}).str.find("cmd=subscribe") == std::string::npos; },
+        deadline))
+        << "the listener's connection outlived it";
 }
 
 // ------------------------------------------------------------------ modes and options

@@ -12,6 +12,7 @@
 #include <array>
 #include <chrono>
 #include <cstddef>
+#include <exception>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -99,9 +100,13 @@ std::optional<std::string> stored(const RedisServer& server, const HashKey& key)
     return dogpile::codec::MsgpackCodec<std::string>{}.decode(r.str);
 }
 
+// The test's name and a number unique to this call: the secured server is
+// shared by every test and every --gtest_repeat round, so keys built on it
+// are fresh each time.
 std::string test_id() {
+    static int calls = 0;
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    return std::string(info->name());
+    return std::string(info->name()) + "." + std::to_string(++calls);
 }
 
 std::shared_ptr<StringHashBackend> hash_backend(std::shared_ptr<dogpile::redis::Client> client) {
@@ -213,10 +218,66 @@ TEST(RedisAuthentication, MissingPasswordIsReportedAsNoauth) {
 
 // --- least privilege ---------------------------------------------------------------------
 
+// An error the library raised or reported: the server's reply for a
+// ReplyError, what() otherwise (a ScriptingRefused quotes the server's reply).
+struct SeenError {
+    std::string kind;  // "ReplyError", "ScriptingRefused" or "other"
+    std::string text;
+};
+
+SeenError seen(const std::exception_ptr& error) {
+    try {
+        std::rethrow_exception(error);
+    } catch (const ReplyError& e) {
+        return {"ReplyError", e.message()};
+    } catch (const dogpile::redis::ScriptingRefused& e) {
+        return {"ScriptingRefused", e.what()};
+    } catch (const std::exception& e) {
+        return {"other", e.what()};
+    } catch (...) {
+        return {"other", "not a std::exception"};
+    }
+}
+
+// What a workload run came to: the first step that failed (empty: none),
+// and every error raised or reported through the region's error hook on the
+// way (a failed lock release is only reported).
+struct WorkloadResult {
+    std::string failure;
+    std::vector<SeenError> errors;
+};
+
+// The commands the store's and the lock's Lua scripts run (hset-with-expiry:
+// PTTL, HSET, PEXPIRE; lock release and extend: GET, DEL, PEXPIRE).
+bool run_by_a_script(const std::string& command) {
+    static const std::set<std::string> commands{"pttl", "hset", "pexpire", "get", "del"};
+    return commands.count(command) != 0;
+}
+
+// Whether `e` is the server refusing what `rule` grants:
+// * "+cmd": NOPERM naming the command ("... to run the 'cmd' command"), as a
+//   ReplyError or quoted by the lock's ScriptingRefused; for a command a
+//   script runs, also Redis 7.0's refusal inside a script, which is an ERR
+//   that cannot name it ("The user executing the script can't run this
+//   command or subcommand").
+// * "~pattern": NOPERM about keys, or the script's refusal of a key.
+bool refuses(const SeenError& e, const std::string& rule) {
+    const bool noperm = (e.kind == "ReplyError" && e.text.rfind("NOPERM ", 0) == 0) ||
+                        (e.kind == "ScriptingRefused" && contains(e.text, "(NOPERM "));
+    const bool in_script = e.kind == "ReplyError" && e.text.rfind("ERR The user executing the script can't ", 0) == 0;
+    if (rule.front() == '+') {
+        const std::string command = rule.substr(1);
+        if (noperm) return contains(e.text, "'" + command + "' command");
+        return in_script && run_by_a_script(command) && contains(e.text, "can't run this command");
+    }
+    if (noperm) return contains(e.text, "access") && contains(e.text, "key");
+    return in_script && contains(e.text, "can't access at least one of the keys");
+}
+
 // Everything the hash store and its distributed lock send to Redis, as the
 // user of `url`, with each effect checked through the admin connection.
-// Returns the first thing that failed, or an empty string.
-std::string hash_store_workload(const std::string& url, const std::string& id) {
+WorkloadResult hash_store_workload(const std::string& url, const std::string& id) {
+    WorkloadResult result;
     std::string step = "setup";
     try {
         auto client = dogpile::redis::make_client(url);
@@ -224,6 +285,7 @@ std::string hash_store_workload(const std::string& url, const std::string& id) {
         RegionOptions<HashKey> options;
         options.lock_timeout = 10s;
         options.on_backend_error = BackendErrorPolicy::raise;  // a refused command fails the step
+        options.error_hook = [&](const BackendErrorEvent& e) { result.errors.push_back(seen(e.error)); };
         StringHashRegion region(backend, options);
         const HashKeyScheme calculated{"calculated-a|" + id + "-"};
         admin({"SCRIPT", "FLUSH"});  // so the first script call must SCRIPT LOAD
@@ -233,21 +295,25 @@ std::string hash_store_workload(const std::string& url, const std::string& id) {
         step = "get_or_create";
         const HashKey key = calculated.key(7, 42);
         const std::string lock_key = "dogpile-lock|" + StringHashBackend::lock_resource(key);
-        if (exists(key.hash)) return step + ": the keys of this run are not fresh";
+        if (exists(key.hash)) return {step + ": the keys of this run are not fresh", result.errors};
         std::optional<bool> locked_while_creating;
         const std::string got = region.get_or_create(key, [&] {
             locked_while_creating = exists(lock_key);
             return std::string("v");
         });
-        if (got != "v") return step + ": got '" + got + "'";
-        if (!locked_while_creating) return step + ": the creator did not run";
-        if (!*locked_while_creating) return step + ": the creator ran without the distributed lock";
+        if (got != "v") return {step + ": got '" + got + "'", result.errors};
+        if (!locked_while_creating) return {step + ": the creator did not run", result.errors};
+        if (!*locked_while_creating) return {step + ": the creator ran without the distributed lock", result.errors};
         // A failed release is swallowed by the region (the key would expire): look.
-        if (exists(lock_key)) return step + ": the distributed lock was not released";
-        if (stored(secured_server(), key) != std::optional<std::string>("v")) return step + ": not stored";
-        if (admin({"PTTL", key.hash}).integer <= 0) return step + ": the hash has no TTL";
+        if (exists(lock_key)) return {step + ": the distributed lock was not released", result.errors};
+        if (stored(secured_server(), key) != std::optional<std::string>("v")) {
+            return {step + ": not stored", result.errors};
+        }
+        if (admin({"PTTL", key.hash}).integer <= 0) return {step + ": the hash has no TTL", result.errors};
         step = "get_or_create (hit)";
-        if (region.get_or_create(key, [] { return std::string("again"); }) != "v") return step + ": not a hit";
+        if (region.get_or_create(key, [] { return std::string("again"); }) != "v") {
+            return {step + ": not a hit", result.errors};
+        }
 
         step = "get_or_create_multi and get_multi (HMGET)";
         const std::vector<HashKey> keys{calculated.key(7, 1), calculated.key(7, 2), calculated.key(8, 1)};
@@ -256,66 +322,106 @@ std::string hash_store_workload(const std::string& url, const std::string& id) {
             for (const auto& k : missing) out.push_back(k.hash + "/" + k.field);
             return out;
         });
-        if (values.size() != 3 || values[2] != calculated.hash_of(8) + "/1") return step + ": wrong values";
+        if (values.size() != 3 || values[2] != calculated.hash_of(8) + "/1") {
+            return {step + ": wrong values", result.errors};
+        }
         if (region.get_multi(keys)[0] != std::optional<std::string>(calculated.hash_of(7) + "/1")) {
-            return step + ": not readable";
+            return {step + ": not readable", result.errors};
         }
 
         step = "set after SCRIPT FLUSH (SCRIPT LOAD)";
         admin({"SCRIPT", "FLUSH"});
         region.set(calculated.key(9, 1), "reloaded");
         if (stored(secured_server(), calculated.key(9, 1)) != std::optional<std::string>("reloaded")) {
-            return step + ": not stored";
+            return {step + ": not stored", result.errors};
         }
         step = "set_multi";
         backend->set_multi({{calculated.key(9, 2), {"a", dogpile::Metadata::store_managed()}},
                             {calculated.key(9, 3), {"b", dogpile::Metadata::store_managed()}}});
-        if (!stored(secured_server(), calculated.key(9, 3))) return step + ": not stored";
+        if (!stored(secured_server(), calculated.key(9, 3))) return {step + ": not stored", result.errors};
 
         step = "erase (HDEL)";
         region.erase(calculated.key(9, 2));
-        if (stored(secured_server(), calculated.key(9, 2))) return step + ": still there";
+        if (stored(secured_server(), calculated.key(9, 2))) return {step + ": still there", result.errors};
         step = "erase_multi (pipelined HDEL)";
         region.erase_multi({calculated.key(9, 3), calculated.key(7, 1)});
-        if (stored(secured_server(), calculated.key(9, 3))) return step + ": still there";
+        if (stored(secured_server(), calculated.key(9, 3))) return {step + ": still there", result.errors};
         step = "erase_hash (DEL)";
         backend->erase_hash(calculated.hash_of(9));
-        if (exists(calculated.hash_of(9))) return step + ": still there";
+        if (exists(calculated.hash_of(9))) return {step + ": still there", result.errors};
 
         step = "lock extend and unlock";
         auto mutex = backend->get_mutex(key);
         auto* lock = dynamic_cast<dogpile::redis::RedisLock*>(mutex.get());
-        if (lock == nullptr) return step + ": not a RedisLock";
-        if (!lock->try_lock()) return step + ": not acquired";
-        if (!lock->extend(60s)) return step + ": not extended";
-        if (admin({"PTTL", lock_key}).integer <= 30000) return step + ": TTL not extended";
+        if (lock == nullptr) return {step + ": not a RedisLock", result.errors};
+        if (!lock->try_lock()) return {step + ": not acquired", result.errors};
+        if (!lock->extend(60s)) return {step + ": not extended", result.errors};
+        if (admin({"PTTL", lock_key}).integer <= 30000) return {step + ": TTL not extended", result.errors};
         lock->unlock();
-        if (exists(lock_key)) return step + ": not released";
-    } catch (const std::exception& e) {
-        return step + ": " + e.what();
+        if (exists(lock_key)) return {step + ": not released", result.errors};
+    } catch (...) {
+        result.errors.push_back(seen(std::current_exception()));
+        result.failure = step + ": " + result.errors.back().text;
     }
-    return {};
+    return result;
+}
+
+// Everything RedisBackend and its distributed lock send to Redis (GET, SET,
+// MGET, DEL; the lock's SET NX PX, PTTL and scripts), keys under the
+// allowed prefix, as the user of `url`.
+WorkloadResult string_store_workload(const std::string& url, const std::string& id) {
+    WorkloadResult result;
+    std::string step = "setup";
+    try {
+        dogpile::RedisBackendOptions backend_options;
+        backend_options.client = dogpile::redis::make_client(url);
+        backend_options.key_prefix = "calculated-a|" + id + ":";
+        backend_options.distributed_lock = dogpile::redis::LockOptions{};
+        RegionOptions<std::string> options;
+        options.lock_timeout = 10s;
+        options.on_backend_error = BackendErrorPolicy::raise;
+        options.error_hook = [&](const BackendErrorEvent& e) { result.errors.push_back(seen(e.error)); };
+        Region<std::string> strings(std::make_shared<dogpile::RedisBackend<std::string>>(backend_options), options);
+        admin({"SCRIPT", "FLUSH"});
+
+        step = "get_or_create (GET, the lock, SET)";
+        if (exists(backend_options.key_prefix + "k1")) return {step + ": the keys of this run are not fresh", {}};
+        const std::string got = strings.get_or_create("k1", [] { return std::string("one"); });
+        if (got != "one") return {step + ": got '" + got + "'", result.errors};
+        if (!exists(backend_options.key_prefix + "k1")) return {step + ": not stored", result.errors};
+        step = "get_multi (MGET)";
+        if (strings.get_multi({"k1", "k2"}) != std::vector<std::optional<std::string>>{"one", std::nullopt}) {
+            return {step + ": wrong values", result.errors};
+        }
+        step = "erase_multi (DEL)";
+        strings.erase_multi({"k1", "k2"});
+        if (exists(backend_options.key_prefix + "k1")) return {step + ": still there", result.errors};
+    } catch (...) {
+        result.errors.push_back(seen(std::current_exception()));
+        result.failure = step + ": " + result.errors.back().text;
+    }
+    return result;
+}
+
+std::string listed(const std::vector<SeenError>& errors) {
+    std::string out;
+    for (const auto& e : errors) out += "\n  " + e.kind + " \"" + e.text + "\"";
+    return out.empty() ? " none" : out;
 }
 
 TEST(RedisAcl, TheRecipeRunsEveryHashStoreOperationWithTheDistributedLock) {
     const std::string url = tcp_url(cache_user, cache_password);
-    EXPECT_EQ(hash_store_workload(url, test_id()), "");
+    const WorkloadResult hash_store = hash_store_workload(url, test_id());
+    EXPECT_EQ(hash_store.failure, "");
+    EXPECT_TRUE(hash_store.errors.empty()) << "errors:" << listed(hash_store.errors);
 
     // RedisBackend under the same recipe (GET, SET, MGET, DEL), with its keys
     // under the allowed prefix.
-    auto client = dogpile::redis::make_client(url);
-    dogpile::RedisBackendOptions string_options;
-    string_options.client = client;
-    string_options.key_prefix = "calculated-a|" + test_id() + ":";
-    string_options.distributed_lock = dogpile::redis::LockOptions{};
-    RegionOptions<std::string> options;
-    options.on_backend_error = BackendErrorPolicy::raise;
-    Region<std::string> strings(std::make_shared<dogpile::RedisBackend<std::string>>(string_options), options);
-    EXPECT_EQ(strings.get_or_create("k1", [] { return std::string("one"); }), "one");
-    EXPECT_EQ(strings.get_multi({"k1", "k2"}), (std::vector<std::optional<std::string>>{"one", std::nullopt}));
-    strings.erase_multi({"k1", "k2"});
-    EXPECT_EQ(strings.get("k1"), std::nullopt);
+    const WorkloadResult string_store = string_store_workload(url, test_id());
+    EXPECT_EQ(string_store.failure, "");
+    EXPECT_TRUE(string_store.errors.empty()) << "errors:" << listed(string_store.errors);
 
+    auto client = dogpile::redis::make_client(url);
     // ... and nothing more: other keys and other commands are refused.
     auto refused = [&](std::initializer_list<std::string_view> argv) {
         try {
@@ -338,26 +444,36 @@ TEST(RedisAcl, TheRecipeRunsEveryHashStoreOperationWithTheDistributedLock) {
     EXPECT_FALSE(exists("other-a|1"));
 }
 
-// The recipe is also minimal for the hash store: drop any one rule and some
-// operation fails. (+mget is for RedisBackend's get_multi; +hset is missing
-// from the README's recipe: Redis 7 checks the commands a script runs against
-// the caller's ACL, and the hset-with-expiry script runs HSET.)
-TEST(RedisAcl, EveryRuleOfTheRecipeIsNeededByTheHashStore) {
+// The recipe is also minimal: drop any one rule and the hash store or
+// RedisBackend (+mget is for its get_multi), with the distributed lock, fails,
+// and among the errors is the server refusing exactly what that rule grants
+// (see refuses()). The full recipe runs both workloads without a single error
+// (above), so the refusal is the rule's doing, not a failure that would have
+// happened anyway. (+hset is needed although the store never sends HSET
+// itself: Redis 7 checks the commands a script runs against the caller's
+// ACL, and the hset-with-expiry script runs HSET.)
+TEST(RedisAcl, EveryRuleOfTheRecipeIsNeeded) {
     const std::vector<std::string> rules = recipe();
     for (std::size_t i = 0; i < rules.size(); ++i) {
         const std::string& rule = rules[i];
-        if (rule == "+mget") continue;
         SCOPED_TRACE("without " + rule);
         const std::string user = "minus-" + std::to_string(i);
         std::vector<std::string> setuser{"ACL", "SETUSER", user, "reset", "on", ">" + cache_password};
         for (const auto& r : recipe_without(rule)) setuser.push_back(r);
         admin(setuser);
-        const std::string failure = hash_store_workload(tcp_url(user, cache_password), test_id() + std::to_string(i));
-        EXPECT_NE(failure, "") << "everything worked without " << rule;
-        std::cout << "[ acl      ] without " << rule << ": " << failure << std::endl;
-        if (rule == "+hset") {
-            EXPECT_NE(failure.find("can't run this command"), std::string::npos) << failure;
-        }
+        const std::string url = tcp_url(user, cache_password);
+        const std::string id = test_id() + std::to_string(i);
+        const WorkloadResult hash_store = hash_store_workload(url, id);
+        const WorkloadResult string_store = string_store_workload(url, id);
+        std::vector<SeenError> errors = hash_store.errors;
+        errors.insert(errors.end(), string_store.errors.begin(), string_store.errors.end());
+        EXPECT_TRUE(hash_store.failure != "" || string_store.failure != "") << "everything worked without " << rule;
+        const auto refusal =
+            std::find_if(errors.begin(), errors.end(), [&](const SeenError& e) { return refuses(e, rule); });
+        EXPECT_NE(refusal, errors.end()) << "no error refuses what " << rule << " grants; errors:" << listed(errors);
+        std::cout << "[ acl      ] without " << rule << ": hash store \"" << hash_store.failure << "\", RedisBackend \""
+                  << string_store.failure << "\"; refused: "
+                  << (refusal == errors.end() ? std::string("-") : refusal->text) << std::endl;
         admin({"ACL", "DELUSER", user});
     }
 }

@@ -81,7 +81,11 @@ TEST_F(RegionTest, HitPathTakesNoLock) {
     auto r = region();
     r.set("k", "v");
     EXPECT_EQ(r.get_or_create("k", [] { return std::string("never"); }), "v");
+    EXPECT_EQ(backend->mutex_requests.load(), 0) << "a hit must not lock";
     EXPECT_EQ(backend->gets.load(), 1);  // no re-read under a lock
+    // The counter sees a lock when there is one: a miss takes exactly one.
+    EXPECT_EQ(r.get_or_create("cold", [] { return std::string("made"); }), "made");
+    EXPECT_EQ(backend->mutex_requests.load(), 1);
     EXPECT_EQ(r.lock_registry_size(), 0u);
 }
 

@@ -115,6 +115,15 @@ public:
         return Guard(&shard, key);
     }
 
+    // Callers blocked in lock() on `key` right now (the holder not counted).
+    std::size_t waiters(const Key& key) const {
+        Shard& shard = shard_for(key);
+        std::lock_guard<std::mutex> lk(shard.mutex);
+        auto it = shard.entries.find(key);
+        if (it == shard.entries.end()) return 0;
+        return it->second.users - (it->second.held ? 1 : 0);
+    }
+
     // Keys currently held or waited on.
     std::size_t size() const {
         std::size_t total = 0;
@@ -128,7 +137,7 @@ public:
 private:
     static constexpr std::size_t shard_count = 64;
 
-    Shard& shard_for(const Key& key) { return shards_[Hash{}(key) % shard_count]; }
+    Shard& shard_for(const Key& key) const { return shards_[Hash{}(key) % shard_count]; }
 
     mutable std::array<Shard, shard_count> shards_;
 };

@@ -199,6 +199,13 @@ public:
     // Keys whose in-process lock is currently held or awaited.
     std::size_t lock_registry_size() const { return core().registry.size(); }
 
+    // Callers of this region blocked on `key`'s in-process lock while another
+    // creates its value: what a stampede looks like from outside.
+    std::size_t lock_waiters(const Key& key) const {
+        const Core& c = core();
+        return c.with_mangled(key, [&](const Key& k) { return c.registry.waiters(k); });
+    }
+
 private:
     enum class Freshness { fresh, stale, missing };
     enum class Acquire { try_only, blocking };

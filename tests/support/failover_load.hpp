@@ -4,9 +4,13 @@
 // nodes, and tally what they saw.
 //
 //   ErrorTally errors;                        // options.error_hook = errors.hook();
+//   EXPECT_EQ(serves_from_redis(region, keys, expected_value), "");   // hits, not creator calls
 //   RegionLoad load(region, keys, 8);         // get_or_create with a known value per key
 //   Prober probe([&] { client->command(k, {"SET", k, "x"}); });
 //   ... break something ...
+//   EXPECT_GT(errors.count("IoError (connect refused)"), 0u);        // the fault's own kind
+//   ... heal ...
+//   EXPECT_EQ(wait_for_quiet_window(region, load, errors, 2000, 60s), "");  // errors stop, hits resume
 //   load.stop();  // then load.wrong() must be 0
 //
 // Values are deterministic (expected_value(key)), so every answer can be
@@ -19,6 +23,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -52,6 +57,22 @@ public:
     std::map<std::string, std::uint64_t> counts() const {
         std::lock_guard<std::mutex> lock(mutex_);
         return counts_;
+    }
+
+    // Errors of one kind (as kind_of names it).
+    std::uint64_t count(const std::string& kind) const {
+        std::lock_guard<std::mutex> lock(mutex_);
+        const auto it = counts_.find(kind);
+        return it == counts_.end() ? 0 : it->second;
+    }
+
+    // The kinds seen that are not in `allowed`, with their counts ("" if none).
+    std::string kinds_outside(const std::set<std::string>& allowed) const {
+        std::ostringstream out;
+        for (const auto& [kind, n] : counts()) {
+            if (allowed.count(kind) == 0) out << kind << ": " << n << "; ";
+        }
+        return out.str();
     }
 
     std::string summary() const {
@@ -184,7 +205,10 @@ private:
 };
 
 // Runs `probe` every `period` on its own thread and records when it failed
-// and succeeded, to measure how long an outage lasted for a client.
+// and succeeded, to measure how long an outage lasted for a client. A
+// success is recorded with the time its probe started, so "a probe that
+// started after the kill succeeded" never counts one that the dead server
+// answered just before it died.
 class Prober {
 public:
     using Clock = std::chrono::steady_clock;
@@ -200,11 +224,12 @@ public:
         if (thread_.joinable()) thread_.join();
     }
 
-    // The first success at or after `t`, if any yet.
+    // When the first probe that started at or after `t` and succeeded
+    // finished, if there was one yet.
     std::optional<Clock::time_point> first_success_after(Clock::time_point t) const {
         std::lock_guard<std::mutex> lock(mutex_);
         for (const auto& s : successes_) {
-            if (s >= t) return s;
+            if (s.started >= t) return s.finished;
         }
         return std::nullopt;
     }
@@ -225,7 +250,7 @@ private:
             try {
                 probe_();
                 std::lock_guard<std::mutex> lock(mutex_);
-                successes_.push_back(Clock::now());
+                successes_.push_back(Success{start, Clock::now()});
             } catch (const std::exception&) {
                 errors_.add(std::current_exception());
                 std::lock_guard<std::mutex> lock(mutex_);
@@ -236,16 +261,85 @@ private:
         }
     }
 
+    struct Success {
+        Clock::time_point started, finished;
+    };
+
     std::function<void()> probe_;
     std::chrono::milliseconds period_;
     std::atomic<bool> stop_{false};
     mutable std::mutex mutex_;
-    std::vector<Clock::time_point> successes_;
+    std::vector<Success> successes_;
     std::optional<Clock::time_point> last_failure_;
     std::uint64_t failures_ = 0;
     ErrorTally errors_;
     std::thread thread_;
 };
+
+// One caller, the load stopped: every key is served from Redis. The keys
+// are written first (the load erases some), then read with get_or_create
+// whose creator returns a marker that is never the expected value: every
+// answer must be the expected value, every call a hit, the creator never
+// called, no backend error reported. Returns what went wrong, or "". A
+// region that always misses, or always runs the creator, fails this.
+template <class Region, class Key, class ValueOf>
+std::string serves_from_redis(Region& region, const std::vector<Key>& keys, const ValueOf& value_of) {
+    const std::string marker = "created-by-the-clean-pass";
+    const auto before = region.stats();
+    std::uint64_t created = 0;
+    try {
+        for (const Key& key : keys) region.set(key, value_of(key));
+        for (const Key& key : keys) {
+            const std::string want = value_of(key);
+            const std::string got = region.get_or_create(key, [&] {
+                ++created;
+                return marker;
+            });
+            if (got != want) return "expected '" + want + "', got '" + got + "'";
+        }
+    } catch (const std::exception& e) {
+        return std::string("a call threw: ") + e.what();
+    }
+    const auto after = region.stats();
+    if (after.backend_errors != before.backend_errors) {
+        return std::to_string(after.backend_errors - before.backend_errors) + " backend error(s)";
+    }
+    if (created != 0) return std::to_string(created) + " creator call(s) although Redis holds every key";
+    if (after.hits - before.hits != keys.size()) {
+        return std::to_string(after.hits - before.hits) + " hits for " + std::to_string(keys.size()) + " keys";
+    }
+    return {};
+}
+
+// Waits, up to `timeout`, for a stretch of `calls` calls of the running load
+// during which the region reported no backend error and at least a quarter
+// of the calls were hits (served from the backend, not by the creator).
+// Returns "" once there was one, else what the last stretch saw. A stretch
+// that a scheduling hiccup spoiled (a timeout on a loaded machine) is
+// followed by another; a region that keeps failing, or keeps missing, never
+// gets one.
+template <class Region, class Load>
+std::string wait_for_quiet_window(Region& region, const Load& load, const ErrorTally& errors, std::uint64_t calls,
+                                  std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    std::string last = "no stretch of " + std::to_string(calls) + " calls completed";
+    while (std::chrono::steady_clock::now() < deadline) {
+        const auto errors_before = errors.total();
+        const auto stats_before = region.stats();
+        const auto calls_before = load.calls();
+        while (load.calls() < calls_before + calls && std::chrono::steady_clock::now() < deadline) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));  // polling a counter, not waiting on a peer
+        }
+        const auto made = load.calls() - calls_before;
+        if (made < calls) break;
+        const auto new_errors = errors.total() - errors_before;
+        const auto hits = region.stats().hits - stats_before.hits;
+        if (new_errors == 0 && hits * 4 >= made) return {};
+        last = std::to_string(made) + " calls: " + std::to_string(new_errors) + " backend error(s) (" +
+               errors.summary() + " so far), " + std::to_string(hits) + " hits";
+    }
+    return last;
+}
 
 inline long long ms_between(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(b - a).count();

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -58,6 +59,13 @@ public:
         for (const auto& [key, entry] : entries) data_.insert_or_assign(key, entry);
     }
 
+    // Counts lock acquisitions the region asks for; no distributed lock, so
+    // the region's in-process lock alone serializes creators.
+    std::unique_ptr<Mutex> get_mutex(const Key& /*key*/) override {
+        mutex_requests++;
+        return nullptr;
+    }
+
     // Raw access for assertions, bypassing the counters.
     std::optional<entry_type> peek(const Key& key) const {
         std::lock_guard<std::mutex> lk(mutex_);
@@ -76,7 +84,7 @@ public:
         data_.insert_or_assign(key, std::move(entry));
     }
 
-    std::atomic<int> gets{0}, sets{0}, erases{0}, get_multis{0}, set_multis{0};
+    std::atomic<int> gets{0}, sets{0}, erases{0}, get_multis{0}, set_multis{0}, mutex_requests{0};
     std::atomic<bool> failing{false};
 
 private:

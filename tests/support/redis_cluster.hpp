@@ -347,6 +347,36 @@ public:
 
     bool healthy() const { return !divergence().has_value(); }
 
+    // A key kept by a master that does not own its slot (left behind by a
+    // migration that was abandoned or undone), or nothing. Only meaningful
+    // on a converged cluster, where no slot is being migrated.
+    std::optional<std::string> stranded_key() const {
+        for (std::size_t m : masters()) {
+            std::vector<std::pair<long long, long long>> owned;
+            for (const auto& range : raw(m, {"CLUSTER", "SLOTS"}).elements) {
+                if (range.elements.at(2).elements.at(1).integer == nodes_[m]->port()) {
+                    owned.emplace_back(range.elements.at(0).integer, range.elements.at(1).integer);
+                }
+            }
+            std::string cursor = "0";
+            do {
+                const RawReply page = raw(m, {"SCAN", cursor, "COUNT", "1000"});
+                if (page.is_error()) throw std::runtime_error("SCAN: " + page.str);
+                cursor = page.elements.at(0).str;
+                for (const auto& key : page.elements.at(1).elements) {
+                    const int slot = dogpile::redis::key_slot(key.str);
+                    const bool own = std::any_of(owned.begin(), owned.end(),
+                                                 [slot](const auto& r) { return r.first <= slot && slot <= r.second; });
+                    if (!own) {
+                        return "key '" + key.str + "' of slot " + std::to_string(slot) + " is stranded on " +
+                               address_of(m) + ", which does not own the slot";
+                    }
+                }
+            } while (cursor != "0");
+        }
+        return std::nullopt;
+    }
+
     // Waits until divergence() is empty; throws naming what still disagrees.
     void wait_until_healthy(std::chrono::milliseconds timeout = std::chrono::milliseconds(30000)) const {
         const auto deadline = std::chrono::steady_clock::now() + timeout;

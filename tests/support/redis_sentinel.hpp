@@ -34,7 +34,9 @@ struct RedisSentinelOptions {
     int quorum = 2;
     // sentinel down-after-milliseconds: how long a silent master is tolerated.
     // Long by default, so a loaded machine never fails a master over by
-    // mistake; a test that kills the master sets it short.
+    // mistake (tests on the shared group assert that no failover happened);
+    // a test that kills the master shortens it with set_down_after once it
+    // has seen the outage, or sets it short here.
     std::chrono::milliseconds down_after{30000};
     // sentinel failover-timeout; also (doubled) the pause before a failed
     // election is retried.
@@ -138,6 +140,19 @@ public:
             },
             timeout, "the sentinels to promote a new master");
         return found;
+    }
+
+    // SENTINEL SET down-after-milliseconds on every running sentinel. A
+    // master already silent for longer is seen down at the sentinels' next
+    // check (about 100 ms), so a test can hold off a failover until it has
+    // seen what it wanted, then let it start at once.
+    void set_down_after(std::chrono::milliseconds down_after) const {
+        for (const auto& s : sentinels_) {
+            if (!s->running()) continue;
+            const RawReply r = s->raw({"SENTINEL", "SET", options_.master_name, "down-after-milliseconds",
+                                       std::to_string(down_after.count())});
+            if (r.is_error()) throw std::runtime_error("SENTINEL SET down-after-milliseconds: " + r.str);
+        }
     }
 
 private:

@@ -168,10 +168,10 @@ private:
                                           " objects are not supported by dogpile::codec::Value");
             case MsgpackType::array: {
                 if (depth + 1 > limits_.max_depth) reader.fail_at(start, reader.depth_message());
+                // Grows with the elements actually decoded, never with the header's
+                // promise (not even a capped reserve: nested lying headers would each
+                // get one), so a lying header fails before it costs memory.
                 List list;
-                // Grow with the elements actually decoded, not with the header's
-                // promise: a lying header then fails before it costs memory.
-                list.reserve(std::min<std::size_t>(token.count, 1024));
                 for (std::uint32_t i = 0; i < token.count; ++i) {
                     list.push_back(decode_value(reader, depth + 1, path, MapAllowed::yes));
                 }

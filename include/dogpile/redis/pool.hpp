@@ -93,6 +93,7 @@ struct PoolState {
     };
     std::vector<Idle> idle;  // most recently used last
     std::size_t open = 0;    // idle + leased + being opened
+    std::size_t waiting = 0; // callers blocked in acquire()
     // Connections found broken or closed so far. A break often means the
     // server went away, taking every other socket with it, so connections
     // whose last lease began before it are checked whatever their age.
@@ -258,8 +259,10 @@ public:
                 return std::move(*hand_out(std::move(connection), std::chrono::steady_clock::now(), breaks,
                                            Origin::checked));
             }
+            ++s.waiting;
             const bool woke = s.returned.wait_until(
                 lock, deadline, [&s] { return !s.idle.empty() || s.open < s.options.size; });
+            --s.waiting;
             if (!woke) {
                 throw PoolTimeout("redis " + s.options.connection.describe() + ": no pooled connection became free within " +
                                   std::to_string(timeout.count()) + " ms (all " + std::to_string(s.options.size) +
@@ -284,6 +287,12 @@ public:
     std::size_t idle_connections() const {
         std::lock_guard<std::mutex> lock(state_->mutex);
         return state_->idle.size();
+    }
+    // Callers blocked in acquire() because every connection is leased: a
+    // pool that is too small for its load shows here first.
+    std::size_t waiting_callers() const {
+        std::lock_guard<std::mutex> lock(state_->mutex);
+        return state_->waiting;
     }
 
 private:
