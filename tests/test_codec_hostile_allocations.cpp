@@ -43,6 +43,7 @@
 #include <dogpile/codec/envelope.hpp>
 #include <dogpile/codec/msgpack.hpp>
 #include <dogpile/codec/values.hpp>
+#include <dogpile/testing/bytes.hpp>
 
 // --- the allocation counter ----------------------------------------------------
 
@@ -131,6 +132,7 @@ using dogpile::codec::EnvelopeCodec;
 using dogpile::codec::FlagsCodec;
 using dogpile::codec::KeyTemplate;
 using dogpile::codec::MsgpackCodec;
+using dogpile::testing::bytes_of;
 
 constexpr std::size_t fixed_budget = 8192;
 constexpr std::size_t budget_per_element = 128;
@@ -156,12 +158,6 @@ Allocations count_allocations(Run&& run) {
     }
     g_counting = false;
     return {g_calls.load(), g_bytes.load(), g_largest.load()};
-}
-
-std::string bytes(std::initializer_list<int> values) {
-    std::string out;
-    for (const int v : values) out.push_back(static_cast<char>(v));
-    return out;
 }
 
 std::string repeat(const std::string& piece, std::size_t times) {
@@ -196,20 +192,20 @@ struct Hostile {
 
 std::vector<Hostile> hostile_values() {
     std::vector<Hostile> headers = {
-        {"array32 claiming 2^32-1 elements", bytes({0xdd, 0xff, 0xff, 0xff, 0xff})},
-        {"array32 claiming max_array_length (4 Mi) elements", bytes({0xdd, 0x00, 0x40, 0x00, 0x00})},
-        {"array16 claiming 65535 elements", bytes({0xdc, 0xff, 0xff})},
-        {"map32 claiming 2^32-1 pairs", bytes({0xdf, 0xff, 0xff, 0xff, 0xff})},
-        {"map32 claiming max_map_length (4 Mi) pairs", bytes({0xdf, 0x00, 0x40, 0x00, 0x00})},
-        {"map16 claiming 65535 pairs", bytes({0xde, 0xff, 0xff})},
-        {"str32 claiming 4 GiB", bytes({0xdb, 0xff, 0xff, 0xff, 0xff})},
-        {"str32 claiming max_string_length (16 MiB)", bytes({0xdb, 0x01, 0x00, 0x00, 0x00})},
-        {"str16 claiming 64 KiB", bytes({0xda, 0xff, 0xff})},
-        {"bin32 claiming 4 GiB", bytes({0xc6, 0xff, 0xff, 0xff, 0xff})},
-        {"bin32 claiming max_bin_length (16 MiB)", bytes({0xc6, 0x01, 0x00, 0x00, 0x00})},
-        {"bin16 claiming 64 KiB", bytes({0xc5, 0xff, 0xff})},
-        {"ext32 claiming 4 GiB", bytes({0xc9, 0xff, 0xff, 0xff, 0xff, 0x01})},
-        {"ext16 claiming 64 KiB", bytes({0xc8, 0xff, 0xff, 0x01})},
+        {"array32 claiming 2^32-1 elements", bytes_of({0xdd, 0xff, 0xff, 0xff, 0xff})},
+        {"array32 claiming max_array_length (4 Mi) elements", bytes_of({0xdd, 0x00, 0x40, 0x00, 0x00})},
+        {"array16 claiming 65535 elements", bytes_of({0xdc, 0xff, 0xff})},
+        {"map32 claiming 2^32-1 pairs", bytes_of({0xdf, 0xff, 0xff, 0xff, 0xff})},
+        {"map32 claiming max_map_length (4 Mi) pairs", bytes_of({0xdf, 0x00, 0x40, 0x00, 0x00})},
+        {"map16 claiming 65535 pairs", bytes_of({0xde, 0xff, 0xff})},
+        {"str32 claiming 4 GiB", bytes_of({0xdb, 0xff, 0xff, 0xff, 0xff})},
+        {"str32 claiming max_string_length (16 MiB)", bytes_of({0xdb, 0x01, 0x00, 0x00, 0x00})},
+        {"str16 claiming 64 KiB", bytes_of({0xda, 0xff, 0xff})},
+        {"bin32 claiming 4 GiB", bytes_of({0xc6, 0xff, 0xff, 0xff, 0xff})},
+        {"bin32 claiming max_bin_length (16 MiB)", bytes_of({0xc6, 0x01, 0x00, 0x00, 0x00})},
+        {"bin16 claiming 64 KiB", bytes_of({0xc5, 0xff, 0xff})},
+        {"ext32 claiming 4 GiB", bytes_of({0xc9, 0xff, 0xff, 0xff, 0xff, 0x01})},
+        {"ext16 claiming 64 KiB", bytes_of({0xc8, 0xff, 0xff, 0x01})},
     };
     std::vector<Hostile> out = headers;
     // The same headers with bytes after them: fewer than any claim, so only the
@@ -217,20 +213,20 @@ std::vector<Hostile> hostile_values() {
     for (const Hostile& h : headers) {
         out.push_back({h.name + ", 64 nils after it", h.value + std::string(64, '\xc0'), 0});
     }
-    const std::string array32_4mi = bytes({0xdd, 0x00, 0x40, 0x00, 0x00});
+    const std::string array32_4mi = bytes_of({0xdd, 0x00, 0x40, 0x00, 0x00});
     out.push_back({"array32 claims (4 Mi) nested 8 deep", repeat(array32_4mi, 8)});
-    out.push_back({"an array whose third element claims 4 Mi elements", bytes({0x93, 0xc0, 0xc0}) + array32_4mi, 2});
+    out.push_back({"an array whose third element claims 4 Mi elements", bytes_of({0x93, 0xc0, 0xc0}) + array32_4mi, 2});
     out.push_back({"a map whose second value claims 4 GiB",
-                   bytes({0x82, 0xa1, 'a', 0xc0, 0xa1, 'b', 0xdb, 0xff, 0xff, 0xff, 0xff}), 2});
+                   bytes_of({0x82, 0xa1, 'a', 0xc0, 0xa1, 'b', 0xdb, 0xff, 0xff, 0xff, 0xff}), 2});
     // Each claim is below the bytes left, so no single header is an obvious lie,
     // but they cannot all be true: what they claim together, nested, is many
     // times the payload.
     out.push_back({"fixarrays nested 60 deep, each claiming 15 elements, 14 nils at the bottom",
-                   repeat(bytes({0x9f}), 60) + std::string(14, '\xc0'), 14});
+                   repeat(bytes_of({0x9f}), 60) + std::string(14, '\xc0'), 14});
     out.push_back({"array16s nested 60 deep, each claiming 1024 elements, 1024 nils at the bottom",
-                   repeat(bytes({0xdc, 0x04, 0x00}), 60) + std::string(1024, '\xc0'), 1024});
-    out.push_back({"arrays nested 100000 deep", repeat(bytes({0x91}), 100000) + '\xc0'});
-    out.push_back({"maps nested 100000 deep", repeat(bytes({0x81, 0xa1, 'k'}), 100000) + '\xc0'});
+                   repeat(bytes_of({0xdc, 0x04, 0x00}), 60) + std::string(1024, '\xc0'), 1024});
+    out.push_back({"arrays nested 100000 deep", repeat(bytes_of({0x91}), 100000) + '\xc0'});
+    out.push_back({"maps nested 100000 deep", repeat(bytes_of({0x81, 0xa1, 'k'}), 100000) + '\xc0'});
     return out;
 }
 
@@ -280,9 +276,9 @@ std::vector<Target> msgpack_targets() {
 std::vector<Target> values_targets() {
     const KeyTemplate flat{"a", "b"};
     const KeyTemplate nested{"id", {"perm", {"read", "write"}}};
-    const auto first_of_two = [](const std::string& v) { return bytes({0x92}) + v + bytes({0xc0}); };
-    const auto in_a_list = [](const std::string& v) { return bytes({0x92, 0x91}) + v + bytes({0xc0}); };
-    const auto nested_leaf = [](const std::string& v) { return bytes({0x92, 0xc0, 0x92}) + v + bytes({0xc0}); };
+    const auto first_of_two = [](const std::string& v) { return bytes_of({0x92}) + v + bytes_of({0xc0}); };
+    const auto in_a_list = [](const std::string& v) { return bytes_of({0x92, 0x91}) + v + bytes_of({0xc0}); };
+    const auto nested_leaf = [](const std::string& v) { return bytes_of({0x92, 0xc0, 0x92}) + v + bytes_of({0xc0}); };
     return {
         {"DictValuesCodec [a, b], value of a", first_of_two, decoder(DictValuesCodec{flat})},
         {"DictValuesCodec [a, b], in a list under a", in_a_list, decoder(DictValuesCodec{flat})},
@@ -296,7 +292,7 @@ std::vector<Target> values_targets() {
 
 std::vector<Target> flags_targets() {
     const auto first_of_25 = [](const std::string& v) {
-        return bytes({0xdc, 0x00, 0x19}) + v + std::string(24, '\xc2');  // then 24 falses
+        return bytes_of({0xdc, 0x00, 0x19}) + v + std::string(24, '\xc2');  // then 24 falses
     };
     return {
         {"FlagsCodec (25 flags), the whole payload", as_is, decoder(FlagsCodec{numbered_flags(25)})},
@@ -332,7 +328,7 @@ std::vector<Target> envelope_targets() {
     out.push_back({"EnvelopeCodec<MsgpackCodec<std::map<...>>>", behind_header(as_is),
                    decoder(EnvelopeCodec<MsgpackCodec<Map>>{})});
     out.push_back({"EnvelopeCodec<DictValuesCodec> [a, b], in a list under a",
-                   behind_header([](const std::string& v) { return bytes({0x92, 0x91}) + v + bytes({0xc0}); }),
+                   behind_header([](const std::string& v) { return bytes_of({0x92, 0x91}) + v + bytes_of({0xc0}); }),
                    decoder(EnvelopeCodec<DictValuesCodec>{DictValuesCodec{flat}})});
     out.push_back({"EnvelopeCodec<FlagsCodec> (25 flags)", behind_header(as_is),
                    decoder(EnvelopeCodec<FlagsCodec>{FlagsCodec{numbered_flags(25)}})});
@@ -406,7 +402,7 @@ TEST(HostileAllocationCounter, SeesOperatorNewAndMalloc) {
 // header without dogpile's validator in front, allocates for the promise.
 TEST(HostileAllocationCounter, CatchesMsgpackCAllocatingForAClaim) {
     if (!g_counter_installed) GTEST_SKIP() << "no way to count allocations on this platform";
-    const std::string claim = bytes({0xdd, 0x00, 0x40, 0x00, 0x00});  // array32 of 4 Mi elements, none present
+    const std::string claim = bytes_of({0xdd, 0x00, 0x40, 0x00, 0x00});  // array32 of 4 Mi elements, none present
     bool threw = false;
     const Allocations naive = count_allocations([&] {
         try {
@@ -440,9 +436,9 @@ TEST(HostileMsgpackAllocations, EnvelopeHeader) {
     const Target envelope{"EnvelopeCodec<MsgpackCodec<std::vector<std::string>>>", as_is,
                           decoder(EnvelopeCodec<MsgpackCodec<Strings>>{})};
     if (!g_counter_installed) GTEST_SKIP() << "no way to count allocations on this platform";
-    const std::string field_block_255 = bytes({0xc1, 0x01, 0xff}) + std::string(20, '\0');
+    const std::string field_block_255 = bytes_of({0xc1, 0x01, 0xff}) + std::string(20, '\0');
     const std::string unknown_format =
-        bytes({0xc1, 0x7f, 0x15}) + std::string(21, '\0') + bytes({0xdd, 0x00, 0x40, 0x00, 0x00});
+        bytes_of({0xc1, 0x7f, 0x15}) + std::string(21, '\0') + bytes_of({0xdd, 0x00, 0x40, 0x00, 0x00});
     for (const std::string& payload : {field_block_255, unknown_format}) {
         const Outcome outcome = decode_counting(envelope, payload);
         EXPECT_TRUE(outcome.rejected) << describe(payload) << " " << outcome.other;

@@ -461,38 +461,52 @@ TEST_F(ClusterClientLock, RedisLockWorksOnEveryNode) {
 
 // ---------------------------------------------------------------- redirections
 
-class ClusterRedirects : public OnConvergedCluster {
+// Slots of one master `from_`, emptied (the tests count redirections of
+// keys they expect to be new), and another master `to_`.
+class OnEmptiedSlots : public OnConvergedCluster {
 protected:
-    // A slot of master `from`, empty, and another master `to`.
+    explicit OnEmptiedSlots(std::vector<int> slots) : slots_(std::move(slots)) {}
+
     void SetUp() override {
         OnConvergedCluster::SetUp();
         if (HasFatalFailure()) return;
         const auto masters = cluster().masters();
         ASSERT_EQ(masters.size(), 3u);
-        tag_ = RedisCluster::tag_for_slot(slot_);
-        from_ = cluster().master_index_for_slot(slot_);
+        from_ = cluster().master_index_for_slot(slots_.front());
+        for (int slot : slots_) {
+            ASSERT_EQ(cluster().master_index_for_slot(slot), from_) << "slot " << slot;
+            cluster().clear_slot(slot);
+        }
         to_ = masters[0] == from_ ? masters[1] : masters[0];
-        cluster().clear_slot(slot_);  // the tests count redirections of keys they expect to be new
         set_up_ = true;
     }
-    // Whatever the test did (a migration left open, keys moved half way), the
-    // slot ends up served by `from_` with all its keys, on a converged
+    // Whatever the test did (a migration left open, keys moved half way),
+    // each slot ends up served by `from_` with all its keys, on a converged
     // cluster, or the test fails here instead of the next one.
     void TearDown() override {
         if (!set_up_) return;
-        try {
-            cluster().restore_slot(slot_, from_);
-        } catch (const std::exception& e) {
-            ADD_FAILURE() << "could not restore slot " << slot_ << ": " << e.what();
+        for (int slot : slots_) {
+            try {
+                cluster().restore_slot(slot, from_);
+            } catch (const std::exception& e) {
+                ADD_FAILURE() << "could not restore slot " << slot << ": " << e.what();
+            }
         }
     }
-    std::string key(const std::string& name) const { return "{" + tag_ + "}" + name; }
 
-    const int slot_ = 4242;
-    std::string tag_;
+    const std::vector<int> slots_;
     std::size_t from_ = 0;
     std::size_t to_ = 0;
     bool set_up_ = false;
+};
+
+class ClusterRedirects : public OnEmptiedSlots {
+protected:
+    ClusterRedirects() : OnEmptiedSlots({slot_}) {}
+    std::string key(const std::string& name) const { return "{" + tag_ + "}" + name; }
+
+    static constexpr int slot_ = 4242;
+    const std::string tag_ = RedisCluster::tag_for_slot(slot_);
 };
 
 TEST_F(ClusterRedirects, MovedPatchesTheMapAndRetries) {
@@ -625,40 +639,12 @@ TEST_F(ClusterRedirects, ClusterdownIsRetriedWithBackoff) {
 
 // ---------------------------------------------------------------- the refresh rate limit
 
-// Several slots of one master, emptied, and another master to move them to;
-// TearDown puts each back with restore_slot (as ClusterRedirects does).
-class ClusterSlotMoves : public OnConvergedCluster {
+// Several slots of one master, to move to another.
+class ClusterSlotMoves : public OnEmptiedSlots {
 protected:
-    void SetUp() override {
-        OnConvergedCluster::SetUp();
-        if (HasFatalFailure()) return;
-        const auto masters = cluster().masters();
-        ASSERT_EQ(masters.size(), 3u);
-        from_ = cluster().master_index_for_slot(slots_.front());
-        for (int slot : slots_) {
-            ASSERT_EQ(cluster().master_index_for_slot(slot), from_) << "slot " << slot;
-            cluster().clear_slot(slot);
-        }
-        to_ = masters[0] == from_ ? masters[1] : masters[0];
-        set_up_ = true;
-    }
-    void TearDown() override {
-        if (!set_up_) return;
-        for (int slot : slots_) {
-            try {
-                cluster().restore_slot(slot, from_);
-            } catch (const std::exception& e) {
-                ADD_FAILURE() << "could not restore slot " << slot << ": " << e.what();
-            }
-        }
-    }
+    ClusterSlotMoves() : OnEmptiedSlots({4300, 4301, 4302, 4303, 4304, 4305}) {}
     static std::string key_in(int slot) { return "{" + RedisCluster::tag_for_slot(slot) + "}n"; }
     int port_of(std::size_t node) const { return cluster().node(node).port(); }
-
-    const std::vector<int> slots_{4300, 4301, 4302, 4303, 4304, 4305};
-    std::size_t from_ = 0;
-    std::size_t to_ = 0;
-    bool set_up_ = false;
 };
 
 // MOVED patches the one slot at once and reloads the whole map at most once

@@ -79,12 +79,8 @@ struct ClusterRegion {
     // hiccup spoiled (short timeouts); a region that does not serve from
     // Redis fails every pass.
     void expect_clean_pass(const std::vector<HashKey>& keys, int attempts = 1) {
-        std::string last;
-        for (int i = 0; i < attempts; ++i) {
-            last = dogpile::test::serves_from_redis(*region, keys, expected_value);
-            if (last.empty()) return;
-        }
-        ADD_FAILURE() << "not served from Redis: " << last << "; backend errors so far: " << errors.summary();
+        EXPECT_EQ(dogpile::test::serves_from_redis(*region, keys, expected_value, attempts), "")
+            << "not served from Redis; backend errors so far: " << errors.summary();
     }
 
     ErrorTally errors;

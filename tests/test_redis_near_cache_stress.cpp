@@ -274,14 +274,16 @@ TEST(NearCacheStress, NoReadIsOlderThanADeliveredInvalidation) {
 
     // --- convergence ------------------------------------------------------
     auto version_of = [](const std::optional<CachedValue<Version>>& e) -> Version { return e ? e->value : 0; };
-    // The keys the near tier holds whose near read differs from Redis. Keys it
-    // does not hold are not read through it here: such a read goes to Redis
-    // anyway, and keeping its result could evict, and so hide, a stale entry.
-    auto held_and_stale = [&] {
+    // The keys whose near read differs from Redis; with `held_only`, only
+    // among those the near tier holds: reading the others through it would go
+    // to Redis anyway, and keeping the result could evict, and so hide, a
+    // stale entry.
+    enum class Keys { held_only, all };
+    auto differing = [&](Keys which) {
         std::vector<std::string> out;
         for (std::size_t k = 0; k < key_count; ++k) {
             const HashKey key = key_of(k);
-            if (!cache->near_contains(key)) continue;
+            if (which == Keys::held_only && !cache->near_contains(key)) continue;
             const Version near = version_of(cache->get(key));
             const Version redis = version_of(other.get(key));
             if (near != redis) {
@@ -301,20 +303,13 @@ TEST(NearCacheStress, NoReadIsOlderThanADeliveredInvalidation) {
         SCOPED_TRACE(when);
         std::vector<std::string> stale;
         const bool converged =
-            dogpile::test::wait_for_condition([&] { return (stale = held_and_stale()).empty(); }, convergence_deadline);
+            dogpile::test::wait_for_condition([&] { return (stale = differing(Keys::held_only)).empty(); },
+                                              convergence_deadline);
         EXPECT_TRUE(converged) << stale.size() << " keys never converged: " << listed(stale);
         // Then one near read of every key: held entries are right by now and
         // Redis no longer changes, so each must equal Redis at once.
         ASSERT_TRUE(listener->wait_until_tracking(convergence_deadline)) << listener->last_error();
-        std::vector<std::string> wrong;
-        for (std::size_t k = 0; k < key_count; ++k) {
-            const Version near = version_of(cache->get(key_of(k)));
-            const Version redis = version_of(other.get(key_of(k)));
-            if (near != redis) {
-                wrong.push_back("key " + std::to_string(k) + " near " + std::to_string(near) + " redis " +
-                                std::to_string(redis));
-            }
-        }
+        const std::vector<std::string> wrong = differing(Keys::all);
         EXPECT_TRUE(wrong.empty()) << wrong.size() << " near reads differ from Redis: " << listed(wrong);
         // Not vacuous: the near tier serves from memory again (a bypassed near
         // tier would equal Redis trivially).

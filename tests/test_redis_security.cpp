@@ -279,6 +279,10 @@ bool refuses(const SeenError& e, const std::string& rule) {
 WorkloadResult hash_store_workload(const std::string& url, const std::string& id) {
     WorkloadResult result;
     std::string step = "setup";
+    auto fail = [&](const std::string& why) {
+        result.failure = step + ": " + why;
+        return result;
+    };
     try {
         auto client = dogpile::redis::make_client(url);
         auto backend = hash_backend(client);
@@ -295,24 +299,24 @@ WorkloadResult hash_store_workload(const std::string& url, const std::string& id
         step = "get_or_create";
         const HashKey key = calculated.key(7, 42);
         const std::string lock_key = "dogpile-lock|" + StringHashBackend::lock_resource(key);
-        if (exists(key.hash)) return {step + ": the keys of this run are not fresh", result.errors};
+        if (exists(key.hash)) return fail("the keys of this run are not fresh");
         std::optional<bool> locked_while_creating;
         const std::string got = region.get_or_create(key, [&] {
             locked_while_creating = exists(lock_key);
             return std::string("v");
         });
-        if (got != "v") return {step + ": got '" + got + "'", result.errors};
-        if (!locked_while_creating) return {step + ": the creator did not run", result.errors};
-        if (!*locked_while_creating) return {step + ": the creator ran without the distributed lock", result.errors};
+        if (got != "v") return fail("got '" + got + "'");
+        if (!locked_while_creating) return fail("the creator did not run");
+        if (!*locked_while_creating) return fail("the creator ran without the distributed lock");
         // A failed release is swallowed by the region (the key would expire): look.
-        if (exists(lock_key)) return {step + ": the distributed lock was not released", result.errors};
+        if (exists(lock_key)) return fail("the distributed lock was not released");
         if (stored(secured_server(), key) != std::optional<std::string>("v")) {
-            return {step + ": not stored", result.errors};
+            return fail("not stored");
         }
-        if (admin({"PTTL", key.hash}).integer <= 0) return {step + ": the hash has no TTL", result.errors};
+        if (admin({"PTTL", key.hash}).integer <= 0) return fail("the hash has no TTL");
         step = "get_or_create (hit)";
         if (region.get_or_create(key, [] { return std::string("again"); }) != "v") {
-            return {step + ": not a hit", result.errors};
+            return fail("not a hit");
         }
 
         step = "get_or_create_multi and get_multi (HMGET)";
@@ -323,42 +327,42 @@ WorkloadResult hash_store_workload(const std::string& url, const std::string& id
             return out;
         });
         if (values.size() != 3 || values[2] != calculated.hash_of(8) + "/1") {
-            return {step + ": wrong values", result.errors};
+            return fail("wrong values");
         }
         if (region.get_multi(keys)[0] != std::optional<std::string>(calculated.hash_of(7) + "/1")) {
-            return {step + ": not readable", result.errors};
+            return fail("not readable");
         }
 
         step = "set after SCRIPT FLUSH (SCRIPT LOAD)";
         admin({"SCRIPT", "FLUSH"});
         region.set(calculated.key(9, 1), "reloaded");
         if (stored(secured_server(), calculated.key(9, 1)) != std::optional<std::string>("reloaded")) {
-            return {step + ": not stored", result.errors};
+            return fail("not stored");
         }
         step = "set_multi";
         backend->set_multi({{calculated.key(9, 2), {"a", dogpile::Metadata::store_managed()}},
                             {calculated.key(9, 3), {"b", dogpile::Metadata::store_managed()}}});
-        if (!stored(secured_server(), calculated.key(9, 3))) return {step + ": not stored", result.errors};
+        if (!stored(secured_server(), calculated.key(9, 3))) return fail("not stored");
 
         step = "erase (HDEL)";
         region.erase(calculated.key(9, 2));
-        if (stored(secured_server(), calculated.key(9, 2))) return {step + ": still there", result.errors};
+        if (stored(secured_server(), calculated.key(9, 2))) return fail("still there");
         step = "erase_multi (pipelined HDEL)";
         region.erase_multi({calculated.key(9, 3), calculated.key(7, 1)});
-        if (stored(secured_server(), calculated.key(9, 3))) return {step + ": still there", result.errors};
+        if (stored(secured_server(), calculated.key(9, 3))) return fail("still there");
         step = "erase_hash (DEL)";
         backend->erase_hash(calculated.hash_of(9));
-        if (exists(calculated.hash_of(9))) return {step + ": still there", result.errors};
+        if (exists(calculated.hash_of(9))) return fail("still there");
 
         step = "lock extend and unlock";
         auto mutex = backend->get_mutex(key);
         auto* lock = dynamic_cast<dogpile::redis::RedisLock*>(mutex.get());
-        if (lock == nullptr) return {step + ": not a RedisLock", result.errors};
-        if (!lock->try_lock()) return {step + ": not acquired", result.errors};
-        if (!lock->extend(60s)) return {step + ": not extended", result.errors};
-        if (admin({"PTTL", lock_key}).integer <= 30000) return {step + ": TTL not extended", result.errors};
+        if (lock == nullptr) return fail("not a RedisLock");
+        if (!lock->try_lock()) return fail("not acquired");
+        if (!lock->extend(60s)) return fail("not extended");
+        if (admin({"PTTL", lock_key}).integer <= 30000) return fail("TTL not extended");
         lock->unlock();
-        if (exists(lock_key)) return {step + ": not released", result.errors};
+        if (exists(lock_key)) return fail("not released");
     } catch (...) {
         result.errors.push_back(seen(std::current_exception()));
         result.failure = step + ": " + result.errors.back().text;
@@ -372,6 +376,10 @@ WorkloadResult hash_store_workload(const std::string& url, const std::string& id
 WorkloadResult string_store_workload(const std::string& url, const std::string& id) {
     WorkloadResult result;
     std::string step = "setup";
+    auto fail = [&](const std::string& why) {
+        result.failure = step + ": " + why;
+        return result;
+    };
     try {
         dogpile::RedisBackendOptions backend_options;
         backend_options.client = dogpile::redis::make_client(url);
@@ -385,17 +393,17 @@ WorkloadResult string_store_workload(const std::string& url, const std::string& 
         admin({"SCRIPT", "FLUSH"});
 
         step = "get_or_create (GET, the lock, SET)";
-        if (exists(backend_options.key_prefix + "k1")) return {step + ": the keys of this run are not fresh", {}};
+        if (exists(backend_options.key_prefix + "k1")) return fail("the keys of this run are not fresh");
         const std::string got = strings.get_or_create("k1", [] { return std::string("one"); });
-        if (got != "one") return {step + ": got '" + got + "'", result.errors};
-        if (!exists(backend_options.key_prefix + "k1")) return {step + ": not stored", result.errors};
+        if (got != "one") return fail("got '" + got + "'");
+        if (!exists(backend_options.key_prefix + "k1")) return fail("not stored");
         step = "get_multi (MGET)";
         if (strings.get_multi({"k1", "k2"}) != std::vector<std::optional<std::string>>{"one", std::nullopt}) {
-            return {step + ": wrong values", result.errors};
+            return fail("wrong values");
         }
         step = "erase_multi (DEL)";
         strings.erase_multi({"k1", "k2"});
-        if (exists(backend_options.key_prefix + "k1")) return {step + ": still there", result.errors};
+        if (exists(backend_options.key_prefix + "k1")) return fail("still there");
     } catch (...) {
         result.errors.push_back(seen(std::current_exception()));
         result.failure = step + ": " + result.errors.back().text;

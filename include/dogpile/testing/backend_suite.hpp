@@ -26,7 +26,7 @@
 //                                        msgpack reader or dogpile envelope accepts)
 //   Value over_limit_value();            a value set() must refuse with LimitExceeded (needed when
 //                                        capabilities() says refuses_values_over_a_limit)
-// bytes_of({0xff, 0x00}) and random_bytes(n, seed) help write those.
+// bytes_of({0xff, 0x00}) and random_bytes(n, seed) (dogpile/testing/bytes.hpp) help write those.
 // Link GTest::gtest_main (or your own main) and dogpile; gtest is the only
 // extra dependency. Checks a backend does not promise (BackendCapabilities)
 // are reported as skipped, with the reason.
@@ -37,10 +37,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
-#include <initializer_list>
 #include <memory>
 #include <optional>
-#include <random>
 #include <string>
 #include <thread>
 #include <type_traits>
@@ -52,6 +50,7 @@
 #include "../errors.hpp"
 #include "../mutex.hpp"
 #include "../region.hpp"
+#include "bytes.hpp"
 
 namespace dogpile::testing {
 
@@ -74,22 +73,6 @@ struct BackendCapabilities {
     // LimitExceeded; the factory's over_limit_value() makes one.
     bool refuses_values_over_a_limit = false;
 };
-
-// For factories' awkward keys, values and corrupt payloads: bytes by value
-// (bytes_of({0xff, 0x00})), and reproducible random bytes.
-inline std::string bytes_of(std::initializer_list<int> bytes) {
-    std::string out;
-    for (int b : bytes) out.push_back(static_cast<char>(b));
-    return out;
-}
-
-inline std::string random_bytes(std::size_t n, unsigned seed) {
-    std::mt19937 gen(seed);
-    std::uniform_int_distribution<int> byte(0, 255);
-    std::string out(n, '\0');
-    for (auto& c : out) c = static_cast<char>(byte(gen));
-    return out;
-}
 
 namespace details {
 
