@@ -1,0 +1,2 @@
+// The floor: starting the compiler.
+int main() { return 0; }
