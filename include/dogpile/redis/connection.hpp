@@ -1,26 +1,18 @@
 #pragma once
-// Connection: one blocking hiredis connection (TCP or unix socket).
+// Connection: one blocking Redis connection (TCP or unix socket), used by one
+// thread at a time; share connections through a ConnectionPool.
 //
-// * Every (re)connect authenticates (AUTH password, or AUTH user password for
-//   an ACL user), SELECTs the database and sets the client name, all in one
-//   round trip, then runs ConnectionOptions::on_connect when set.
-// * Commands go through the argv interface only, so arguments are
-//   binary-safe.
-// * command() throws ReplyError for an error reply; the connection stays
-//   usable. Pipelines (pipeline.hpp) return error replies instead.
-// * After an I/O error, a timeout or a protocol error the hiredis context is
-//   unusable: broken() turns true and every later call throws IoError until
-//   reconnect(). A pool discards such connections.
-// * Commands are formatted by hiredis but written by this class with
-//   send(MSG_NOSIGNAL), so a write to a peer that has gone (a restarted
-//   Redis) fails with EPIPE instead of raising SIGPIPE, at no extra system
-//   call and without touching the thread's signal mask. hiredis only reads.
-// * round_trips() counts the times the connection flushed its commands and
-//   waited for their replies, so tests can prove that a batch of N commands
-//   cost one round trip.
-//
-// A Connection is used by one thread at a time; share them through a
-// ConnectionPool.
+// * Every (re)connect authenticates (AUTH, or AUTH user password for an ACL
+//   user), SELECTs the database and sets the client name in one round trip,
+//   then runs ConnectionOptions::on_connect.
+// * Arguments are binary-safe. command() throws ReplyError for an error reply
+//   (the connection stays usable); a Pipeline returns error replies instead.
+// * After an I/O error, a timeout or a protocol error broken() is true and
+//   every call throws IoError until reconnect(); a pool discards it.
+// * Writes use send(MSG_NOSIGNAL): a peer that has gone gives an IoError,
+//   never SIGPIPE.
+// * round_trips() counts flushes that waited for replies, so tests can prove
+//   a batch of N commands cost one round trip.
 
 #include <hiredis/hiredis.h>
 

@@ -1,43 +1,26 @@
 #pragma once
 // RedisLock: a dogpile::Mutex shared by every process that talks to one Redis,
 // so that a burst of processes asking for one missing key runs its creator
-// once, not once per process. A backend returns it from get_mutex(key).
+// once. A Redis store returns it from get_mutex(key) when its options ask for
+// a distributed lock (docs/architecture.md, "Where each mechanism lives").
 //
-//   acquire:  SET <prefix><resource> <token> NX PX <lock_timeout>
-//   release:  if GET == token then DEL          (one Lua script, atomic)
-//   extend:   if GET == token then PEXPIRE ttl  (one Lua script, atomic)
+//   acquire:  SET <prefix><resource> <token> NX PX <lock_timeout>, with PTTL
+//   release:  if GET == token then DEL          (one Lua script)
+//   extend:   if GET == token then PEXPIRE ttl  (one Lua script)
 //
-// * The token is 128 bits from the kernel's CSPRNG, fresh for every
-//   acquisition. A holder that stalled past lock_timeout has lost the lock;
-//   the token check keeps its late unlock() or extend() from touching the
-//   lock somebody else took meanwhile.
-// * A holder that dies leaves the key behind; Redis expires it after
-//   lock_timeout and the next caller proceeds. lock_timeout is therefore both
-//   "how long a crashed holder blocks everyone" and "how long a creator may
-//   run before another process may start creating too": size it above the
-//   slowest creation, or extend() from long creators.
-// * lock(timeout) polls with SET NX, sleeping between attempts with
-//   exponential backoff (retry_initial doubling up to retry_max) and jitter,
-//   so waiters neither spin nor retry in lockstep. A released lock is noticed
-//   within about retry_max.
-// * Errors from Redis propagate as redis::Error (a Region counts them and
-//   carries on under its in-process lock).
-// * A lock key without a TTL (planted by a SET without PX, an RPUSH, a buggy
-//   client) would never be released: every attempt reads the key's PTTL in
-//   the same round trip as its SET NX and throws UnreleasableLockError on
-//   one, instead of waiting for it.
-// * A lost reply does not orphan the lock: when the SET NX (or the release)
-//   may have run but its reply was lost, the token is kept and the lock is
-//   released with it at once on a fresh connection (a reset connection) or
-//   by the next lock operation sharing the state (a timeout: the command may
-//   still run), until it is released or its TTL has passed.
-// * lock(std::nullopt) waits at most LockOptions::max_wait, so no caller
-//   waits forever on a lock key that is never released.
+// * lock_timeout is both how long a crashed holder blocks everyone and how
+//   long a creator may run before another process may create too: size it
+//   above the slowest creation, or extend() from long creators.
+// * Waiters poll with jittered exponential backoff (retry_initial to
+//   retry_max) and give up after LockOptions::max_wait.
+// * A lock key without a TTL raises UnreleasableLockError instead of blocking
+//   forever; a lock whose SET or release reply was lost is released later
+//   with its token, never orphaned.
+// * Errors propagate as redis::Error; a Region counts them and carries on
+//   under its in-process lock.
 //
 // Thread safety: one owner at a time, as with any mutex; unlock() may run on
-// another thread than lock() (a Region's async runner does that), given the
-// usual happens-before of handing the object over. The object keeps its held
-// state under an internal mutex, never across a round trip.
+// another thread than lock().
 
 #include <algorithm>
 #include <chrono>

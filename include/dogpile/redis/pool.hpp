@@ -1,28 +1,17 @@
 #pragma once
-// ConnectionPool: a bounded set of Connections shared by many threads.
+// ConnectionPool: at most `size` Connections, opened on demand and shared by
+// many threads.
 //
-// * At most `size` connections exist; they are opened lazily, on demand.
-// * acquire() hands out an idle connection or opens a new one while under the
-//   bound, and otherwise waits up to acquire_timeout for one to come back
-//   (then PoolTimeout).
-// * A connection that saw an I/O error, a timeout or a protocol error is
-//   dropped when its lease ends; an idle one whose peer closed the socket (a
-//   restarted server) is dropped before it is handed out. Either way the slot
-//   is reopened on demand, so the pool heals by itself once Redis is back.
-// * That check (Connection::usable_after_idle, one system call) runs only for
-//   a connection last handed out at least idle_check_after ago (default 0:
-//   always), or when the pool has seen a connection break since then: with a
-//   positive value a hot connection skips it, and after a restart at most the
-//   first caller meets the dead socket (an IoError, as for a command in flight).
-// * The pool's lock only guards its bookkeeping: connecting, AUTH and every
-//   command run without it.
-// * Hooks (PoolOptions::on_acquire, on_discard) let per-connection server
-//   state follow the connections: client-side caching re-runs CLIENT TRACKING
-//   on a connection set up for an earlier invalidation listener, and forgets
-//   what was read through a connection that is dropped.
-//
-// Leases keep the pool's shared state alive, so a lease may outlive the
-// ConnectionPool object that issued it.
+// * acquire() waits up to acquire_timeout for a free connection (then
+//   PoolTimeout).
+// * A connection that broke is dropped when its lease ends, and an idle one
+//   whose peer closed (a restarted server) before it is handed out; the slot is
+//   reopened on demand, so the pool heals once Redis is back. The idle check
+//   (one system call) runs for connections idle at least idle_check_after.
+// * No command, connect or AUTH runs under the pool's lock.
+// * on_acquire / on_discard let per-connection server state (CLIENT TRACKING)
+//   follow the connections.
+// * A lease keeps the pool's state alive, so it may outlive the pool object.
 
 #include <atomic>
 #include <chrono>
