@@ -19,6 +19,9 @@
 
 #include <dogpile/details/sha1.hpp>
 #include <dogpile/redis.hpp>
+#include <dogpile/redis/details/group_positions.hpp>
+#include <dogpile/redis/details/interval_gate.hpp>
+#include <dogpile/redis/details/multi_key.hpp>
 
 #include "support/latch.hpp"
 #include "support/redis_server.hpp"
@@ -569,6 +572,163 @@ TEST_F(RedisConnectionTest, ScriptThatDoesNotCompileReportsTheCompileError) {
     }
     EXPECT_THROW(broken.eval(c, {"k"}, {}), ReplyError);
     EXPECT_FALSE(c.broken());
+}
+
+// Each script is loaded once however many of its calls came back NOSCRIPT,
+// and only the calls that did are sent again.
+TEST_F(RedisConnectionTest, NoscriptRecoveryLoadsEachScriptOnceAndResendsOnlyTheFailedCalls) {
+    Connection c(server().options());
+    const Script incr("return redis.call('INCR', KEYS[1])");
+    const Script echo("return ARGV[1]");
+    ASSERT_FALSE(server().raw({"SCRIPT", "FLUSH"}).is_error());
+    ASSERT_FALSE(server().raw({"CONFIG", "RESETSTAT"}).is_error());
+
+    std::vector<Command> commands;
+    for (int i = 0; i < 40; ++i) {
+        commands.push_back(incr.evalsha_command({"n" + std::to_string(i % 4)}, {}));
+        commands.push_back(Command{"INCR", "plain"});
+        commands.push_back(echo.evalsha_command({"e"}, {std::to_string(i)}));
+    }
+    const std::uint64_t before = c.round_trips();
+    const auto replies = dogpile::redis::pipeline_with_scripts(c, commands, {&incr, &echo});
+    EXPECT_EQ(c.round_trips(), before + 2);
+    ASSERT_EQ(replies.size(), commands.size());
+    for (int i = 0; i < 40; ++i) {
+        const auto at = static_cast<std::size_t>(3 * i);
+        EXPECT_EQ(replies[at].as_integer(), i / 4 + 1) << i;
+        EXPECT_EQ(replies[at + 1].as_integer(), i + 1) << "plain commands run once";
+        EXPECT_EQ(replies[at + 2].as_string(), std::to_string(i));
+    }
+    const std::string stats = server().raw({"INFO", "commandstats"}).str;
+    EXPECT_NE(stats.find("cmdstat_script|load:calls=2,"), std::string::npos) << stats;
+    EXPECT_NE(stats.find("cmdstat_evalsha:calls=160,"), std::string::npos) << "80 NOSCRIPT, 80 again: " << stats;
+    EXPECT_NE(stats.find("cmdstat_incr:calls=80,"), std::string::npos) << "40 plain, 40 in the script: " << stats;
+}
+
+// details::recover_noscript without a server: what it asks to resend, and how
+// the answers land.
+Reply reply_of(const std::string& resp) { return dogpile::redis::details::reply_from_resp(resp); }
+
+TEST(NoscriptRecovery, ResendsTheFailedCallsOfKnownScriptsAfterLoadingEachOnce) {
+    const Script a("return 'a'");
+    const Script b("return 'b'");
+    const Script unknown("return 'unknown'");
+    const std::vector<Command> commands = {a.evalsha_command({"k"}, {}), Command{"GET", "k"},
+                                           b.evalsha_command({"k"}, {}), a.evalsha_command({"k2"}, {}),
+                                           unknown.evalsha_command({"k"}, {})};
+    const Reply noscript = reply_of("-NOSCRIPT No matching script.\r\n");
+    std::vector<Reply> replies = {noscript, reply_of("$1\r\nv\r\n"), noscript, noscript, noscript};
+
+    std::vector<std::vector<const Script*>> asked_loads;
+    std::vector<std::vector<std::size_t>> asked_calls;
+    dogpile::redis::details::recover_noscript(
+        replies, [&](std::size_t i) -> const Command& { return commands[i]; }, {&a, &b},
+        [&](const std::vector<const Script*>& loads, const std::vector<std::size_t>& calls) {
+            asked_loads.push_back(loads);
+            asked_calls.push_back(calls);
+            std::vector<Reply> out;
+            for (const Script* s : loads) out.push_back(reply_of("$40\r\n" + s->sha1() + "\r\n"));
+            for (std::size_t i : calls) out.push_back(reply_of(":" + std::to_string(i) + "\r\n"));
+            return out;
+        });
+    ASSERT_EQ(asked_loads.size(), 1u) << "one more round trip";
+    EXPECT_EQ(asked_loads[0], (std::vector<const Script*>{&a, &b}));
+    EXPECT_EQ(asked_calls[0], (std::vector<std::size_t>{0, 2, 3}));
+    EXPECT_EQ(replies[0].as_integer(), 0);
+    EXPECT_EQ(replies[1].as_string(), "v");
+    EXPECT_EQ(replies[2].as_integer(), 2);
+    EXPECT_EQ(replies[3].as_integer(), 3);
+    EXPECT_EQ(ReplyError::code_of(replies[4].error_message()), "NOSCRIPT") << "a script it was not given";
+}
+
+TEST(NoscriptRecovery, NothingIsResentWithoutNoscriptAndALoadErrorBecomesTheCallsReply) {
+    const Script broken("return +");
+    const Script fine("return 1");
+    const std::vector<Command> commands = {broken.evalsha_command({"k"}, {}), fine.evalsha_command({"k"}, {})};
+    const auto get = [&](std::size_t i) -> const Command& { return commands[i]; };
+
+    std::vector<Reply> replies = {reply_of(":1\r\n"), reply_of(":1\r\n")};
+    int resends = 0;
+    auto resend = [&](const std::vector<const Script*>& loads, const std::vector<std::size_t>& calls) {
+        ++resends;
+        std::vector<Reply> out;
+        for (const Script* s : loads) {
+            out.push_back(s == &broken ? reply_of("-ERR Error compiling script\r\n")
+                                       : reply_of("$40\r\n" + s->sha1() + "\r\n"));
+        }
+        for (std::size_t i : calls) out.push_back(i == 0 ? reply_of("-NOSCRIPT again\r\n") : reply_of(":1\r\n"));
+        return out;
+    };
+    dogpile::redis::details::recover_noscript(replies, get, {&broken, &fine}, resend);
+    EXPECT_EQ(resends, 0);
+
+    const Reply noscript = reply_of("-NOSCRIPT No matching script.\r\n");
+    replies = {noscript, noscript};
+    dogpile::redis::details::recover_noscript(replies, get, {&broken, &fine}, resend);
+    EXPECT_EQ(resends, 1);
+    EXPECT_EQ(std::string(replies[0].error_message()), "ERR Error compiling script");
+    EXPECT_EQ(replies[1].as_integer(), 1);
+}
+
+// ---------------------------------------------------------------- helpers
+
+// A steady clock the test moves by hand.
+struct SteppedClock {
+    using duration = std::chrono::steady_clock::duration;
+    using rep = duration::rep;
+    using period = duration::period;
+    using time_point = std::chrono::time_point<SteppedClock>;
+    static constexpr bool is_steady = true;
+    static inline time_point current{std::chrono::hours(1)};
+    static time_point now() noexcept { return current; }
+};
+
+TEST(IntervalGate, LetsInAtMostOneRunPerIntervalUnlessAskedForNow) {
+    dogpile::redis::details::IntervalGate<SteppedClock> gate(100ms);
+    EXPECT_TRUE(gate.enter_if_due()) << "never ran: due";
+    EXPECT_FALSE(gate.enter_if_due()) << "just ran";
+    SteppedClock::current += 99ms;
+    EXPECT_FALSE(gate.enter_if_due());
+    SteppedClock::current += 1ms;
+    EXPECT_TRUE(gate.enter_if_due()) << "a whole interval later";
+    SteppedClock::current += 50ms;
+    EXPECT_TRUE(gate.enter_now()) << "now ignores the interval";
+    SteppedClock::current += 99ms;
+    EXPECT_FALSE(gate.enter_if_due()) << "the interval counts from the last run, forced or not";
+    SteppedClock::current += 1ms;
+    EXPECT_TRUE(gate.enter_if_due());
+}
+
+TEST(IntervalGate, AnIfDueCallerSkipsWhileARunIsInProgressAndANowCallerWaitsForIt) {
+    dogpile::redis::details::IntervalGate<SteppedClock> gate(0ms);
+    auto running = gate.enter_now();
+    ASSERT_TRUE(running);
+    bool skipped = false;
+    std::thread([&] { skipped = !gate.enter_if_due(); }).join();
+    EXPECT_TRUE(skipped) << "never queues behind a run";
+
+    std::atomic<bool> entered{false};
+    std::thread forced([&] {
+        const auto pass = gate.enter_now();
+        entered = static_cast<bool>(pass);
+    });
+    EXPECT_FALSE(entered.load());
+    running.unlock();
+    forced.join();
+    EXPECT_TRUE(entered.load()) << "now waits for the run in progress, then runs";
+}
+
+TEST(GroupPositions, GroupsInOrderOfFirstAppearance) {
+    const std::vector<int> keys = {7, 3, 7, 7, 5, 3};
+    const auto groups = dogpile::redis::details::group_positions(keys.size(), [&](std::size_t i) { return keys[i]; });
+    ASSERT_EQ(groups.size(), 3u);
+    EXPECT_EQ(groups[0].key, 7);
+    EXPECT_EQ(groups[0].positions, (std::vector<std::size_t>{0, 2, 3}));
+    EXPECT_EQ(groups[1].key, 3);
+    EXPECT_EQ(groups[1].positions, (std::vector<std::size_t>{1, 5}));
+    EXPECT_EQ(groups[2].key, 5);
+    EXPECT_EQ(groups[2].positions, (std::vector<std::size_t>{4}));
+    EXPECT_TRUE(dogpile::redis::details::group_positions(0, [](std::size_t) { return 0; }).empty());
 }
 
 // ---------------------------------------------------------------- auth

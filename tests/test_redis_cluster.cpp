@@ -422,6 +422,45 @@ TEST_F(ClusterClientScripts, NoscriptIsHandledPerNode) {
     EXPECT_EQ(client->eval(script, {keys[0]}, {"again"}).as_string(), "again");
 }
 
+// The recovery client.hpp and script.hpp share: per node, each script is
+// loaded once and only the calls that failed are sent again; a script that
+// does not compile gives its calls the compile error.
+TEST_F(ClusterClientScripts, NoscriptRecoveryLoadsEachScriptOncePerNode) {
+    auto client = make_client();
+    const Script incr("return redis.call('INCR', KEYS[1])");
+    const Script echo("return ARGV[1]");
+    for (std::size_t m : cluster().masters()) cluster().raw(m, {"SCRIPT", "FLUSH"});
+    reset_command_stats();
+
+    const auto keys = keys_named("noscript-once:", 60);
+    std::vector<KeyedCommand> commands;
+    for (const auto& k : keys) {
+        commands.push_back(KeyedCommand{k, incr.evalsha_command({k}, {})});
+        commands.push_back(KeyedCommand{k, echo.evalsha_command({k}, {k})});
+        commands.push_back(KeyedCommand{k, Command{"INCR", k}});
+    }
+    const auto before = client->round_trips();
+    const auto replies = client->batch(commands, {&incr, &echo});
+    EXPECT_EQ(client->round_trips() - before, 2 * cluster().masters().size()) << "per node: NOSCRIPT, then one retry";
+    ASSERT_EQ(replies.size(), commands.size());
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+        // The re-sent calls run after the rest of their node's batch.
+        EXPECT_EQ(replies[3 * i].as_integer(), 2) << keys[i] << ": the script ran once, after the plain INCR";
+        EXPECT_EQ(replies[3 * i + 1].as_string(), keys[i]);
+        EXPECT_EQ(replies[3 * i + 2].as_integer(), 1) << keys[i];
+    }
+    for (std::size_t m : cluster().masters()) {
+        EXPECT_EQ(command_calls(cluster(), m, "script|load"), 2u) << "node " << m;
+    }
+
+    const Script broken("return +");
+    const auto failed = client->eval_batch(broken, {ScriptCall{{keys[0]}, {}}, ScriptCall{{keys[1]}, {}}});
+    for (const auto& r : failed) {
+        ASSERT_TRUE(r.is_error());
+        EXPECT_EQ(std::string(r.error_message()).find("NOSCRIPT"), std::string::npos) << r.error_message();
+    }
+}
+
 TEST_F(ClusterClientScripts, MultiKeyScriptsNeedOneSlot) {
     auto client = make_client();
     const Script script("return redis.call('MSET', KEYS[1], ARGV[1], KEYS[2], ARGV[1])");

@@ -5,6 +5,7 @@
 
 #include "redis/client.hpp"
 #include "redis/cluster.hpp"
+#include "redis/cluster_options.hpp"
 #include "redis/command.hpp"
 #include "redis/connection.hpp"
 #include "redis/errors.hpp"

@@ -22,6 +22,7 @@
 #include "../details/sha1.hpp"
 #include "command.hpp"
 #include "connection.hpp"
+#include "details/ascii.hpp"
 #include "errors.hpp"
 #include "reply.hpp"
 
@@ -59,7 +60,7 @@ public:
     // True when `cmd` is an EVALSHA (or EVALSHA_RO) of this script.
     bool is_call(const Command& cmd) const noexcept {
         if (cmd.size() < 2 || cmd[1] != sha1_) return false;
-        return iequals(cmd[0], "EVALSHA") || iequals(cmd[0], "EVALSHA_RO");
+        return details::iequals_ascii(cmd[0], "EVALSHA") || details::iequals_ascii(cmd[0], "EVALSHA_RO");
     }
 
     // SCRIPT LOAD, checking that the server names it by the same SHA-1.
@@ -89,16 +90,6 @@ public:
     }
 
 private:
-    static bool iequals(std::string_view a, std::string_view b) noexcept {
-        if (a.size() != b.size()) return false;
-        for (std::size_t i = 0; i < a.size(); ++i) {
-            char x = a[i];
-            if (x >= 'a' && x <= 'z') x = static_cast<char>(x - 'a' + 'A');
-            if (x != b[i]) return false;
-        }
-        return true;
-    }
-
     Reply eval_command(Connection& connection, const Command& cmd) const;
 
     std::string source_;
@@ -111,8 +102,45 @@ inline bool is_noscript(const Reply& reply) {
     return reply.is_error() && ReplyError::code_of(reply.error_message()) == "NOSCRIPT";
 }
 
-// The pipeline-with-recovery algorithm over commands given by index, so
-// callers holding commands in other structures need not copy them.
+// The NOSCRIPT recovery of every client (docs/architecture.md, "Where each
+// mechanism lives"). `replies` answer get(0..n-1), sent once. The calls of
+// `scripts` among them that came back NOSCRIPT are sent again by
+// resend(loads, calls): one round trip with SCRIPT LOAD of each script in
+// `loads`, then get(i) for each i in `calls`, returning those replies in that
+// order. The retried calls' replies replace the NOSCRIPTs in `replies`.
+template <class GetCommand, class Resend>
+void recover_noscript(std::vector<Reply>& replies, GetCommand&& get, const std::vector<const Script*>& scripts,
+                      Resend&& resend) {
+    std::vector<std::size_t> calls;
+    std::vector<const Script*> script_of_call;
+    std::vector<const Script*> loads;
+    for (std::size_t i = 0; i < replies.size(); ++i) {
+        if (!is_noscript(replies[i])) continue;
+        const Command& cmd = get(i);
+        const auto it = std::find_if(scripts.begin(), scripts.end(),
+                                     [&cmd](const Script* s) { return s != nullptr && s->is_call(cmd); });
+        if (it == scripts.end()) continue;
+        calls.push_back(i);
+        script_of_call.push_back(*it);
+        if (std::find(loads.begin(), loads.end(), *it) == loads.end()) loads.push_back(*it);
+    }
+    if (calls.empty()) return;
+
+    std::vector<Reply> retried = resend(std::as_const(loads), std::as_const(calls));
+    for (std::size_t k = 0; k < loads.size(); ++k) {
+        // A script that does not compile: its calls get the compile error,
+        // which says more than the NOSCRIPT that follows from it.
+        if (!retried[k].is_error()) loads[k]->check_loaded(retried[k]);
+    }
+    for (std::size_t j = 0; j < calls.size(); ++j) {
+        const std::size_t k =
+            static_cast<std::size_t>(std::find(loads.begin(), loads.end(), script_of_call[j]) - loads.begin());
+        replies[calls[j]] = retried[k].is_error() ? retried[k] : std::move(retried[loads.size() + j]);
+    }
+}
+
+// Commands given by index, so that callers holding them in other structures
+// need not copy them: one round trip, and one more when NOSCRIPT is recovered.
 template <class GetCommand>
 std::vector<Reply> pipeline_with_script_recovery(Connection& connection, std::size_t count, GetCommand&& get,
                                                  const std::vector<const Script*>& scripts) {
@@ -122,40 +150,13 @@ std::vector<Reply> pipeline_with_script_recovery(Connection& connection, std::si
         for (std::size_t i = 0; i < count; ++i) p.add(static_cast<const Command&>(get(i)));
         replies = p.execute();
     }
-
-    // Which replies are NOSCRIPT for a script we can load, and which scripts.
-    std::vector<std::size_t> failed;
-    std::vector<const Script*> failed_script;
-    std::vector<const Script*> to_load;
-    for (std::size_t i = 0; i < replies.size(); ++i) {
-        if (!is_noscript(replies[i])) continue;
-        const Command& cmd = get(i);
-        const auto it = std::find_if(scripts.begin(), scripts.end(),
-                                     [&cmd](const Script* s) { return s != nullptr && s->is_call(cmd); });
-        if (it == scripts.end()) continue;
-        failed.push_back(i);
-        failed_script.push_back(*it);
-        if (std::find(to_load.begin(), to_load.end(), *it) == to_load.end()) to_load.push_back(*it);
-    }
-    if (failed.empty()) return replies;
-
-    std::vector<Reply> retried;
-    {
-        Pipeline p(connection);
-        for (const Script* s : to_load) p.add(s->load_command());
-        for (std::size_t i : failed) p.add(static_cast<const Command&>(get(i)));
-        retried = p.execute();
-    }
-    for (std::size_t k = 0; k < to_load.size(); ++k) {
-        // A script that does not compile: its calls get the compile error,
-        // which says more than the NOSCRIPT that follows from it.
-        if (!retried[k].is_error()) to_load[k]->check_loaded(retried[k]);
-    }
-    for (std::size_t j = 0; j < failed.size(); ++j) {
-        const std::size_t k = static_cast<std::size_t>(
-            std::find(to_load.begin(), to_load.end(), failed_script[j]) - to_load.begin());
-        replies[failed[j]] = retried[k].is_error() ? retried[k] : retried[to_load.size() + j];
-    }
+    recover_noscript(replies, get, scripts,
+                     [&](const std::vector<const Script*>& loads, const std::vector<std::size_t>& calls) {
+                         Pipeline p(connection);
+                         for (const Script* s : loads) p.add(s->load_command());
+                         for (std::size_t i : calls) p.add(static_cast<const Command&>(get(i)));
+                         return p.execute();
+                     });
     return replies;
 }
 

@@ -29,6 +29,8 @@
 #include "../errors.hpp"
 #include "../reply.hpp"
 #include "../slot.hpp"
+#include "ascii.hpp"
+#include "group_positions.hpp"
 
 namespace dogpile::redis::details {
 
@@ -40,18 +42,6 @@ struct MultiKeyShape {
     MergeKind merge;
     std::size_t step;
 };
-
-inline bool iequals_ascii(std::string_view a, std::string_view b) noexcept {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        char x = a[i];
-        char y = b[i];
-        if (x >= 'a' && x <= 'z') x = static_cast<char>(x - 'a' + 'A');
-        if (y >= 'a' && y <= 'z') y = static_cast<char>(y - 'a' + 'A');
-        if (x != y) return false;
-    }
-    return true;
-}
 
 inline std::optional<MultiKeyShape> multi_key_shape(const Command& cmd) noexcept {
     const std::string_view name = cmd.name();
@@ -82,23 +72,16 @@ inline std::optional<std::vector<SplitPart>> split_by_slot(const Command& cmd) {
     for (std::size_t k = 1; k < keys && !several; ++k) several = key_slot(cmd[1 + k * shape->step]) != first_slot;
     if (!several) return std::nullopt;
 
+    auto by_slot = group_positions(keys, [&](std::size_t k) { return key_slot(cmd[1 + k * shape->step]); });
     std::vector<SplitPart> parts;
-    for (std::size_t k = 0; k < keys; ++k) {
-        const std::size_t at = 1 + k * shape->step;
-        const int slot = key_slot(cmd[at]);
-        SplitPart* part = nullptr;
-        for (auto& p : parts) {
-            if (p.slot == slot) {
-                part = &p;
-                break;
-            }
+    parts.reserve(by_slot.size());
+    for (auto& group : by_slot) {
+        SplitPart part{group.key, Command{cmd.name()}, {}};
+        for (std::size_t k : group.positions) {
+            for (std::size_t j = 0; j < shape->step; ++j) part.command.arg(cmd[1 + k * shape->step + j]);
         }
-        if (part == nullptr) {
-            parts.push_back(SplitPart{slot, Command{cmd.name()}, {}});
-            part = &parts.back();
-        }
-        for (std::size_t j = 0; j < shape->step; ++j) part->command.arg(cmd[at + j]);
-        part->positions.push_back(k);
+        part.positions = std::move(group.positions);
+        parts.push_back(std::move(part));
     }
     return parts;
 }
