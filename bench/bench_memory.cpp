@@ -9,11 +9,17 @@
 // BM_MemoryHit_* measure one variant each (items_per_second; run them for a
 // profile). BM_Compare_MemoryHit runs the three in alternating blocks and
 // reports the ratios, which stay meaningful on a loaded machine.
+//
+// BM_MemoryBounded_* call a bounded MemoryBackend directly, once per eviction
+// setup (clock, lru, clock with a ttl): Hit reads 1024 keys it holds (room for
+// 4x more, so no shard evicts them), Churn cycles through 4x more keys than it
+// can hold, so nearly every set evicts.
 
 #include <benchmark/benchmark.h>
 
 #include <chrono>
 #include <cstddef>
+#include <memory>
 #include <optional>
 #include <shared_mutex>
 #include <string>
@@ -149,6 +155,65 @@ void BM_MemoryHit_RegionExpiring(benchmark::State& state) { memory_hit(state, Ex
 DOGPILE_MEMORY_BENCH(BM_MemoryHit_Baseline);
 DOGPILE_MEMORY_BENCH(BM_MemoryHit_Region);
 DOGPILE_MEMORY_BENCH(BM_MemoryHit_RegionExpiring);
+
+// --- bounded backends, called directly: the eviction bookkeeping on hits and writes
+
+enum class Bounded { clock, lru, clock_ttl };
+
+constexpr std::size_t bounded_capacity = 4 * max_keys;
+
+using BoundedBackend = dogpile::MemoryBackend<std::string>;
+
+std::shared_ptr<BoundedBackend> bounded_backend(Bounded kind) {
+    dogpile::MemoryBackendOptions options;
+    options.capacity = bounded_capacity;
+    options.eviction = kind == Bounded::lru ? dogpile::EvictionPolicy::lru : dogpile::EvictionPolicy::clock;
+    if (kind == Bounded::clock_ttl) options.ttl = std::chrono::hours(1);
+    return std::make_shared<BoundedBackend>(options);
+}
+
+// One backend per kind, shared by the threads of a run, holding every key.
+BoundedBackend& filled_backend(Bounded kind) {
+    static const std::vector<std::shared_ptr<BoundedBackend>> all = [] {
+        std::vector<std::shared_ptr<BoundedBackend>> out;
+        for (Bounded k : {Bounded::clock, Bounded::lru, Bounded::clock_ttl}) {
+            out.push_back(bounded_backend(k));
+            for (const auto& key : keys()) out.back()->set(key, {payload(), dogpile::Metadata::store_managed()});
+        }
+        return out;
+    }();
+    return *all[static_cast<std::size_t>(kind)];
+}
+
+void BM_MemoryBounded_Hit(benchmark::State& state, Bounded kind) {
+    BoundedBackend& backend = filled_backend(kind);
+    hit_loop(state, [&backend](const std::string& key) { return backend.get(key); });
+    if (backend.size() != max_keys) state.SkipWithError("a hit benchmark lost an entry");
+}
+
+void BM_MemoryBounded_Churn(benchmark::State& state, Bounded kind) {
+    static const std::vector<std::string> churn_keys = [] {
+        std::vector<std::string> out;
+        for (std::size_t i = 0; i < 4 * bounded_capacity; ++i) out.push_back("churn|" + std::to_string(i));
+        return out;
+    }();
+    static std::shared_ptr<BoundedBackend> backend;
+    if (state.thread_index() == 0) backend = bounded_backend(kind);
+    const dogpile::CachedValue<std::string> entry{payload(), dogpile::Metadata::store_managed()};
+    std::size_t next = thread_index(state) * 131;
+    for (auto _ : state) backend->set(churn_keys[next++ & (churn_keys.size() - 1)], entry);
+    state.SetItemsProcessed(state.iterations());
+}
+
+#define DOGPILE_BOUNDED_BENCH(fn, kind) \
+    BENCHMARK_CAPTURE(fn, kind, Bounded::kind)->Arg(max_keys)->ThreadRange(1, 2)->UseRealTime()
+
+DOGPILE_BOUNDED_BENCH(BM_MemoryBounded_Hit, clock);
+DOGPILE_BOUNDED_BENCH(BM_MemoryBounded_Hit, lru);
+DOGPILE_BOUNDED_BENCH(BM_MemoryBounded_Hit, clock_ttl);
+DOGPILE_BOUNDED_BENCH(BM_MemoryBounded_Churn, clock);
+DOGPILE_BOUNDED_BENCH(BM_MemoryBounded_Churn, lru);
+DOGPILE_BOUNDED_BENCH(BM_MemoryBounded_Churn, clock_ttl);
 
 // --- all three, paired (support/compare.hpp): the ratios report.sh prints
 

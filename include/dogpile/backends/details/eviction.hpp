@@ -1,0 +1,107 @@
+#pragma once
+// EvictionPolicy (public: MemoryBackendOptions and NearCacheOptions name it)
+// and the seam where a policy plugs into the sharded table.
+//
+// A policy is a class template over the node type with this interface; every
+// call is made under the shard's exclusive lock, except record_hit from a
+// reader when hit_recording is under_shared_lock:
+//   static constexpr HitRecording hit_recording;
+//   void admit(Node*) noexcept;       a node entering the shard
+//   void forget(Node*) noexcept;      a node leaving it (evicted, expired, erased)
+//   void record_hit(Node*) noexcept;  a read hit or a rewrite of the node
+//   Node* victim() noexcept;          the node to give up; the shard is not empty
+//   for_each(fn) const; reset() noexcept;  every node; forget all of them
+// Adding a policy: an enumerator below, its header, and one line in each
+// dispatch of Eviction.
+
+#include <cstdint>
+#include <variant>
+
+#include "clock_eviction.hpp"
+#include "hit_recording.hpp"
+#include "lru_eviction.hpp"
+
+namespace dogpile {
+
+// How a full shard picks the entry to drop.
+enum class EvictionPolicy : std::uint8_t {
+    // Second chance: a hit only sets an atomic reference bit under the shared
+    // lock, so concurrent readers never serialize. Approximates LRU.
+    clock,
+    // Exact least-recently-used: every hit moves the entry to the front, which
+    // needs the shard's exclusive lock. Use when the exact order matters more
+    // than read scaling.
+    lru,
+};
+
+namespace details {
+
+// The policy of one shard, chosen at run time.
+template <class Node>
+class Eviction {
+public:
+    explicit Eviction(EvictionPolicy policy = EvictionPolicy::clock) { choose(policy); }
+
+    void choose(EvictionPolicy policy) noexcept {
+        switch (policy) {
+            case EvictionPolicy::clock:
+                policy_.template emplace<ClockEviction<Node>>();
+                return;
+            case EvictionPolicy::lru:
+                policy_.template emplace<LruEviction<Node>>();
+                return;
+        }
+    }
+
+    static HitRecording hit_recording(EvictionPolicy policy) noexcept {
+        switch (policy) {
+            case EvictionPolicy::clock:
+                return ClockEviction<Node>::hit_recording;
+            case EvictionPolicy::lru:
+                return LruEviction<Node>::hit_recording;
+        }
+        return HitRecording::under_exclusive_lock;
+    }
+
+    void admit(Node* node) noexcept {
+        dispatch([node](auto& p) { p.admit(node); });
+    }
+    void forget(Node* node) noexcept {
+        dispatch([node](auto& p) { p.forget(node); });
+    }
+    void record_hit(Node* node) noexcept {
+        dispatch([node](auto& p) { p.record_hit(node); });
+    }
+    Node* victim() noexcept {
+        return dispatch([](auto& p) { return p.victim(); });
+    }
+    template <class Fn>
+    void for_each(Fn fn) const {
+        dispatch([&fn](const auto& p) { p.for_each(fn); });
+    }
+    void reset() noexcept {
+        dispatch([](auto& p) { p.reset(); });
+    }
+
+private:
+    // A chain of get_if rather than std::visit: one predictable compare on
+    // the hit path, and nothing that can throw.
+    template <class Self, class Fn>
+    static decltype(auto) dispatch_on(Self& self, Fn&& fn) {
+        if (auto* lru = std::get_if<LruEviction<Node>>(&self.policy_)) return fn(*lru);
+        return fn(*std::get_if<ClockEviction<Node>>(&self.policy_));
+    }
+    template <class Fn>
+    decltype(auto) dispatch(Fn&& fn) {
+        return dispatch_on(*this, fn);
+    }
+    template <class Fn>
+    decltype(auto) dispatch(Fn&& fn) const {
+        return dispatch_on(*this, fn);
+    }
+
+    std::variant<ClockEviction<Node>, LruEviction<Node>> policy_;
+};
+
+}  // namespace details
+}  // namespace dogpile

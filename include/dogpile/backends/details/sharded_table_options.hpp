@@ -1,0 +1,72 @@
+#pragma once
+// The options and stats of the sharded table (sharded_table.hpp), and the
+// shard-count rule its owners validate.
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "../../cached_value.hpp"
+#include "../../errors.hpp"
+#include "eviction.hpp"
+
+namespace dogpile::details {
+
+// Where an entry's age counts from.
+enum class AgeFrom : std::uint8_t {
+    insertion,  // when it entered the table
+    // metadata.created_at; entries with ExpiryOwner::store carry no timestamp
+    // and count from insertion.
+    creation,
+};
+
+// Validated by the owner (validate_shard_count and its own checks).
+struct ShardedTableOptions {
+    std::optional<std::size_t> capacity{};  // at least 1; std::nullopt: unbounded
+    EvictionPolicy eviction = EvictionPolicy::clock;
+    std::optional<Duration> max_age{};  // positive; std::nullopt: entries never age out
+    AgeFrom age_from = AgeFrom::insertion;
+    std::size_t shards = 16;  // a power of two, at most max_table_shards
+    std::function<TimePoint()> clock{};  // empty: WallClock::now; never called without max_age
+};
+
+struct ShardedTableStats {
+    std::uint64_t evictions = 0;    // live entries dropped to respect the capacity
+    std::uint64_t expirations = 0;  // entries removed because they were older than the max age
+};
+
+inline constexpr std::size_t max_table_shards = std::size_t{1} << 16;
+
+// `field` names the option in the message, e.g. "MemoryBackendOptions::shards".
+inline void validate_shard_count(std::size_t shards, std::string_view field) {
+    if (shards == 0 || (shards & (shards - 1)) != 0) {
+        throw ConfigurationError(std::string(field) + " must be a power of two (1, 2, 4, ...), got " +
+                                 std::to_string(shards));
+    }
+    if (shards > max_table_shards) {
+        throw ConfigurationError(std::string(field) + " must be at most " + std::to_string(max_table_shards) +
+                                 ", got " + std::to_string(shards));
+    }
+}
+
+// options.shards, or fewer when the capacity is smaller, so each shard holds at least one.
+inline std::size_t shards_in_use(const ShardedTableOptions& options) noexcept {
+    std::size_t count = options.shards;
+    if (options.capacity) {
+        while (count > *options.capacity) count /= 2;
+    }
+    return count;
+}
+
+// Shard `i`'s share of the capacity. The remainder goes to the first shards,
+// so the shares add up to the capacity exactly.
+inline std::optional<std::size_t> capacity_of_shard(std::optional<std::size_t> capacity, std::size_t shard_count,
+                                                    std::size_t i) noexcept {
+    if (!capacity) return std::nullopt;
+    return *capacity / shard_count + (i < *capacity % shard_count ? 1 : 0);
+}
+
+}  // namespace dogpile::details
