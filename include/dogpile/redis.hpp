@@ -12,6 +12,7 @@
 #include "redis/lock.hpp"
 #include "redis/options.hpp"
 #include "redis/pool.hpp"
+#include "redis/push_connection.hpp"
 #include "redis/reply.hpp"
 #include "redis/script.hpp"
 #include "redis/sentinel.hpp"

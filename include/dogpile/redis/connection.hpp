@@ -101,10 +101,20 @@ public:
     // The socket, for diagnostics (e.g. matching CLIENT LIST entries).
     int fd() const noexcept { return ctx_ ? static_cast<int>(ctx_->fd) : -1; }
 
-    // The hiredis context, for a protocol this class does not speak (the
-    // subscriber loop of redis/tracking.hpp reads pushed messages with
+    // The hiredis context, for a protocol this class does not speak (a
+    // PushConnection, redis/push_connection.hpp, reads pushed messages with
     // redisBufferRead). Do not mix it with command() or a Pipeline.
     redisContext* native_handle() noexcept { return ctx_.get(); }
+
+    // Writes `cmd` (with MSG_NOSIGNAL, like every command) without reading
+    // its reply: for a subscribed connection, whose replies arrive among the
+    // pushed messages that a PushConnection reads.
+    void send_without_reply(const Command& cmd) {
+        require_ready("send_without_reply()");
+        append(cmd);
+        pending_ = 0;  // read as a pushed message, never as a pending reply
+        flush_output(cmd.name());
+    }
 
     // A number the connection's owner may attach, e.g. which setup an
     // on_connect or pool hook already ran on it. 0 on a new Connection; kept

@@ -1,0 +1,132 @@
+#pragma once
+// SentinelDiscovery: finds the master a SentinelClient uses. The sentinels
+// are asked in turn (the last one that answered first) for SENTINEL
+// GET-MASTER-ADDR-BY-NAME; the server named is accepted only if its ROLE says
+// master (a sentinel may lag behind a failover).
+
+#include <chrono>
+#include <cstddef>
+#include <exception>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "../address.hpp"
+#include "../connection.hpp"
+#include "../errors.hpp"
+#include "../reply.hpp"
+#include "../sentinel_options.hpp"
+#include "stats_counters.hpp"
+
+namespace dogpile::redis::details {
+
+// A master's ROLE says "master" (one round trip).
+inline bool is_master(Connection& connection) {
+    const Reply role = connection.command({"ROLE"});
+    return role.is_array() && role.size() > 0 && role.at(0).is_string() && role.at(0).view() == "master";
+}
+
+class SentinelDiscovery {
+public:
+    enum class When {
+        now,     // always, waiting for a discovery in progress
+        if_due,  // at most every resolve_interval, skipped while another runs
+    };
+
+    // `options` and `counters` outlive the discovery (both are the client's).
+    SentinelDiscovery(const SentinelOptions& options, StatsCounters<SentinelStats>& counters)
+        : options_(options), counters_(counters) {}
+
+    // Asks the sentinels, preferred one first, and calls `install` with the
+    // first server named whose ROLE is master, before another discovery can
+    // run. False when none was found (last_error() says why) or skipped. An
+    // AuthError propagates: a wrong password is not a failover.
+    template <class Install>
+    bool discover(When when, Install&& install) {
+        std::unique_lock<std::mutex> lock(mutex_, std::defer_lock);
+        if (when == When::now) {
+            lock.lock();
+        } else if (!lock.try_lock()) {
+            return false;
+        }
+        const auto now = Clock::now();
+        if (when == When::if_due && last_ && now - *last_ < options_.resolve_interval) return false;
+        last_ = now;
+
+        std::string errors;
+        const std::size_t n = options_.sentinels.size();
+        for (std::size_t k = 0; k < n; ++k) {
+            const std::size_t index = (preferred_ + k) % n;
+            const NodeAddress& sentinel = options_.sentinels[index];
+            const std::optional<NodeAddress> named = ask(sentinel, errors);
+            if (!named || !confirm(sentinel, *named, errors)) continue;
+            preferred_ = index;
+            install(*named);
+            counters_.add(&SentinelStats::discoveries);
+            set_last_error({});
+            return true;
+        }
+        set_last_error(std::move(errors));
+        return false;
+    }
+
+    // Why the last discovery found no master; empty after a success.
+    std::string last_error() const {
+        std::lock_guard<std::mutex> lock(error_mutex_);
+        return last_error_;
+    }
+
+private:
+    using Clock = std::chrono::steady_clock;
+
+    // The address `sentinel` names, or nullopt with the reason added to `errors`.
+    std::optional<NodeAddress> ask(const NodeAddress& sentinel, std::string& errors) const {
+        try {
+            Connection connection(options_.sentinel_connection_to(sentinel));
+            const Reply reply = connection.command({"SENTINEL", "GET-MASTER-ADDR-BY-NAME", options_.master_name});
+            if (reply.is_nil() || !reply.is_array() || reply.size() != 2) {
+                errors += sentinel.to_string() + " does not know '" + options_.master_name + "'; ";
+                return std::nullopt;
+            }
+            return NodeAddress{reply.at(0).as_string(), std::stoi(reply.at(1).as_string())};
+        } catch (const AuthError&) {
+            throw;
+        } catch (const std::exception& e) {
+            errors += "sentinel " + sentinel.to_string() + ": " + e.what() + "; ";
+            return std::nullopt;
+        }
+    }
+
+    // Whether `named` is a master, or false with the reason added to `errors`.
+    bool confirm(const NodeAddress& sentinel, const NodeAddress& named, std::string& errors) {
+        try {
+            Connection probe(named.apply_to(options_.pool.connection));
+            if (is_master(probe)) return true;
+            counters_.add(&SentinelStats::role_mismatches);
+            errors += sentinel.to_string() + " named " + named.to_string() + ", which is not a master; ";
+        } catch (const AuthError&) {
+            throw;
+        } catch (const std::exception& e) {
+            errors += named.to_string() + " (named by " + sentinel.to_string() + "): " + e.what() + "; ";
+        }
+        return false;
+    }
+
+    void set_last_error(std::string error) {
+        std::lock_guard<std::mutex> lock(error_mutex_);
+        last_error_ = std::move(error);
+    }
+
+    const SentinelOptions& options_;
+    StatsCounters<SentinelStats>& counters_;
+
+    std::mutex mutex_;                     // one discovery at a time
+    std::optional<Clock::time_point> last_;  // guarded by mutex_
+    std::size_t preferred_ = 0;            // guarded by mutex_
+
+    mutable std::mutex error_mutex_;
+    std::string last_error_;
+};
+
+}  // namespace dogpile::redis::details

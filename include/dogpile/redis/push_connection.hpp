@@ -1,0 +1,138 @@
+#pragma once
+// PushConnection: a connection that receives what the server pushes, the
+// messages of a SUBSCRIBEd channel (Sentinel's +switch-master, client
+// tracking's __redis__:invalidate). It is a Connection underneath: the same
+// AUTH (password or ACL user), SELECT, client name and timeouts, and writes
+// that fail with an IoError instead of raising SIGPIPE when the server has
+// gone.
+//
+//   PushConnection push(options);
+//   const long long id = push.command({"CLIENT", "ID"}).as_integer();  // before subscribing
+//   push.subscribe("__redis__:invalidate");
+//   for (;;) {
+//       while (auto pushed = push.next_buffered()) handle(*pushed);
+//       push.receive(std::chrono::seconds(1), wake_pipe);  // waits, then reads what arrived
+//   }
+//
+// A lost connection stays lost (IoError from then on): make a new one. Used
+// by one thread at a time.
+
+#include <hiredis/hiredis.h>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "command.hpp"
+#include "connection.hpp"
+#include "details/wake_pipe.hpp"
+#include "errors.hpp"
+#include "options.hpp"
+#include "reply.hpp"
+
+namespace dogpile::redis {
+
+// One push: a channel's message, or the answer to a PING sent with
+// PushConnection::send().
+class PushedMessage {
+public:
+    enum class Kind : std::uint8_t {
+        message,  // ["message", channel, payload]
+        pong,     // ["pong", ""]
+        other,    // anything else (a late confirmation, ...)
+    };
+
+    explicit PushedMessage(Reply reply) : reply_(std::move(reply)), kind_(kind_of(reply_)) {}
+
+    Kind kind() const noexcept { return kind_; }
+    // Kind::message only.
+    std::string_view channel() const { return reply_.at(1).view(); }
+    // Kind::message only: a string; client tracking also sends nil (a flush)
+    // and arrays of keys.
+    Reply payload() const { return reply_.at(2); }
+    const Reply& reply() const noexcept { return reply_; }
+
+private:
+    static Kind kind_of(const Reply& r) {
+        if (!r.is_array() || r.size() == 0 || !r.at(0).is_string()) return Kind::other;
+        const std::string_view word = r.at(0).view();
+        if (word == "pong") return Kind::pong;
+        if (word == "message" && r.size() >= 3 && r.at(1).is_string()) return Kind::message;
+        return Kind::other;
+    }
+
+    Reply reply_;
+    Kind kind_;
+};
+
+class PushConnection {
+public:
+    // Connects like a Connection; throws what its constructor throws.
+    explicit PushConnection(ConnectionOptions options) : connection_(std::move(options)) {}
+
+    // Before subscribe(): one command and its reply (CLIENT ID, CLIENT
+    // TRACKING ...). Throws ReplyError for an error reply.
+    Reply command(const Command& cmd) {
+        if (subscribed_) {
+            throw ConfigurationError("redis push connection: command() after subscribe() (its reply would arrive "
+                                     "among the messages: use send())");
+        }
+        return connection_.command(cmd);
+    }
+
+    // SUBSCRIBE `channel`, once the server confirmed it. From then on the
+    // channel's messages arrive: read them with next_buffered() and receive().
+    void subscribe(std::string_view channel) {
+        const Reply confirmed = command(Command{"SUBSCRIBE", channel});
+        if (!confirmed.is_array() || confirmed.size() < 2 || !confirmed.at(0).is_string() ||
+            confirmed.at(0).view() != "subscribe") {
+            throw ProtocolError("redis SUBSCRIBE " + std::string(channel) + ": unexpected confirmation");
+        }
+        subscribed_ = true;
+    }
+
+    // Writes `cmd` without waiting; its reply arrives as a pushed message
+    // (PING: Kind::pong). Throws IoError or TimeoutError when the write fails.
+    void send(const Command& cmd) { connection_.send_without_reply(cmd); }
+
+    // The next push already read from the socket, if any. poll() cannot see
+    // these: drain them before receive(). Throws ProtocolError on a stream
+    // hiredis cannot parse.
+    std::optional<PushedMessage> next_buffered() {
+        redisContext* ctx = usable_context();
+        void* raw = nullptr;
+        if (redisGetReplyFromReader(ctx, &raw) != REDIS_OK) {
+            throw ProtocolError(where() + ": protocol error: " + ctx->errstr);
+        }
+        if (raw == nullptr) return std::nullopt;
+        return PushedMessage(Reply::adopt(static_cast<redisReply*>(raw)));
+    }
+
+    // Waits up to `timeout` for the server to send something (or for
+    // `wake`), and reads what arrived. Throws IoError when the connection is
+    // lost (closed by the server, reset).
+    void receive(std::chrono::milliseconds timeout, details::WakePipe& wake) {
+        redisContext* ctx = usable_context();
+        if (!wake.wait(ctx->fd, timeout)) return;
+        if (redisBufferRead(ctx) != REDIS_OK) throw IoError(where() + ": connection lost: " + ctx->errstr);
+    }
+
+    const ConnectionOptions& options() const noexcept { return connection_.options(); }
+    int fd() const noexcept { return connection_.fd(); }
+
+private:
+    std::string where() const { return "redis push connection " + connection_.options().describe(); }
+
+    redisContext* usable_context() {
+        if (connection_.broken()) throw IoError(where() + ": the connection was lost earlier");
+        return connection_.native_handle();
+    }
+
+    Connection connection_;
+    bool subscribed_ = false;
+};
+
+}  // namespace dogpile::redis
