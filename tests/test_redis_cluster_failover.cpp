@@ -24,6 +24,7 @@
 #include <vector>
 
 #include <dogpile/backends/redis/hash.hpp>
+#include <dogpile/codec/msgpack.hpp>
 #include <dogpile/redis/cluster.hpp>
 #include <dogpile/region.hpp>
 

@@ -31,6 +31,7 @@
 #include <thread>
 #include <vector>
 
+#include <dogpile/codec/msgpack.hpp>
 #include <dogpile/details/random.hpp>
 #include <dogpile/redis.hpp>
 #include <dogpile/region.hpp>

@@ -56,6 +56,7 @@
 
 #include <dogpile/backends/near_cache.hpp>
 #include <dogpile/backends/redis/hash.hpp>
+#include <dogpile/codec/msgpack.hpp>
 #include <dogpile/redis/tracking.hpp>
 
 #include "support/latch.hpp"

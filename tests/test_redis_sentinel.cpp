@@ -14,6 +14,7 @@
 #include <vector>
 
 #include <dogpile/backends/redis/hash.hpp>
+#include <dogpile/codec/msgpack.hpp>
 #include <dogpile/redis/sentinel.hpp>
 #include <dogpile/region.hpp>
 

@@ -48,6 +48,7 @@
 #include <vector>
 
 #include <dogpile/backends/redis/hash.hpp>
+#include <dogpile/codec/msgpack.hpp>
 #include <dogpile/redis.hpp>
 #include <dogpile/region.hpp>
 

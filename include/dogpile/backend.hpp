@@ -1,7 +1,8 @@
 #pragma once
 // Backend<Value, Key>: what a storage backend implements. A minimal backend
-// overrides get, set and erase; the *_multi defaults loop over them, and
-// get_mutex defaults to "no distributed lock" (the region's in-process lock).
+// overrides get, set and erase; the *_multi defaults loop over them, the
+// rvalue set forwards to the const& one, and get_mutex defaults to "no
+// distributed lock" (the region's in-process lock).
 //
 // Thread safety: a region calls its backend from many threads at once, so a
 // backend must be safe for concurrent use. Errors are reported by throwing
@@ -30,6 +31,11 @@ public:
     virtual std::optional<entry_type> get(const Key& key) = 0;
     virtual void set(const Key& key, const entry_type& entry) = 0;
     virtual void erase(const Key& key) = 0;
+
+    // The region hands over a value it just created and no longer needs; a
+    // backend that stores the value itself (or encodes it) can take it
+    // without a copy by overriding this one too.
+    virtual void set(const Key& key, entry_type&& entry) { set(key, static_cast<const entry_type&>(entry)); }
 
     // Results in the order of `keys`; std::nullopt for a miss.
     virtual std::vector<std::optional<entry_type>> get_multi(const std::vector<Key>& keys) {

@@ -1,7 +1,7 @@
 #pragma once
-// Option types shared by the Redis backends (backends/redis.hpp,
-// backends/redis_hash.hpp, backends/redis_symmetric.hpp): limits, payload
-// mode, TTL policy, statistics, and the validation they all apply.
+// Option types shared by the Redis stores (plain.hpp, hash.hpp,
+// symmetric.hpp): limits, payload mode, TTL policy, statistics, and the
+// validation they all apply.
 
 #include <atomic>
 #include <chrono>
@@ -13,12 +13,15 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "../../cached_value.hpp"
 #include "../../errors.hpp"
+#include "../../mutex.hpp"
 #include "../../redis/client.hpp"
 #include "../../redis/distributed_locks.hpp"
 #include "../../redis/lock.hpp"
+#include "details/hash_scripts.hpp"
 
 namespace dogpile::redis {
 
@@ -119,13 +122,28 @@ inline void validate_lock(const std::optional<LockOptions>& lock, std::string_vi
     }
 }
 
-// The backend's distributed locks, when it has any; warnings go to its error hook.
-inline std::unique_ptr<DistributedLocks> make_distributed_locks(const std::shared_ptr<Client>& client,
-                                                                const std::optional<LockOptions>& lock,
-                                                                const BackendErrorHook& hook) {
-    if (!lock) return nullptr;
-    return std::make_unique<DistributedLocks>(client, *lock, hook);
-}
+// A store's distributed locks, when options.distributed_lock is set;
+// warnings go to its error hook.
+class StoreLocks {
+public:
+    StoreLocks(const std::shared_ptr<Client>& client, const std::optional<LockOptions>& lock,
+               const BackendErrorHook& hook)
+        : locks_(lock ? std::make_unique<DistributedLocks>(client, *lock, hook) : nullptr) {}
+
+    // nullptr without distributed locks: their lost-reply statistics.
+    const DistributedLocks* get() const noexcept { return locks_.get(); }
+
+    // A lock on the resource `resource_of()` names (computed only when
+    // needed), or nullptr without distributed locks.
+    template <class ResourceOf>
+    std::unique_ptr<Mutex> make(ResourceOf&& resource_of) const {
+        if (!locks_) return nullptr;
+        return locks_->make(resource_of());
+    }
+
+private:
+    std::unique_ptr<DistributedLocks> locks_;
+};
 
 // The hash stores' TTL rules: a TTL policy needs a TTL and `none` must not have one.
 inline std::chrono::milliseconds validate_hash_ttl(const std::optional<Duration>& ttl, TtlPolicy policy,
@@ -158,6 +176,23 @@ inline void validate_per_read(std::size_t value, std::string_view what, std::str
         throw ConfigurationError(std::string(backend) + ": " + std::string(what) +
                                  " must be at least 1 (fields per HMGET)");
     }
+}
+
+// The options the two hash stores share, checked alike; `per_call` and
+// `per_read` are their batch sizes (max_fields_* or max_pairs_*).
+struct BatchSize {
+    std::size_t value;
+    std::string_view name;
+};
+
+template <class HashStoreOptions>
+void validate_hash_store(const HashStoreOptions& o, BatchSize per_call, BatchSize per_read, std::string_view backend) {
+    validate_client(o.client, backend);
+    validate_hash_ttl(o.ttl, o.ttl_policy, backend);
+    validate_lock(o.distributed_lock, backend);
+    o.limits.validate(backend);
+    validate_per_call(per_call.value, max_pairs_per_script_call, per_call.name, backend);
+    validate_per_read(per_read.value, per_read.name, backend);
 }
 
 // Rare events: plain atomics are enough.
@@ -197,6 +232,36 @@ inline void report(const BackendErrorHook& hook, std::string_view operation, std
     } catch (...) {
     }
 }
+
+// A store's statistics and error hook. Decoding happens in the serializing
+// adapter (serializing_backend.hpp), which reports its failures here so that
+// stats() counts them with the store's own. Each report_* counts one entry of
+// `operation` turned into a miss and hands the error to the hook.
+class StoreStatistics {
+public:
+    explicit StoreStatistics(BackendErrorHook hook) : hook_(std::move(hook)) {}
+
+    RedisBackendStats stats() const noexcept { return counters_.snapshot(); }
+    void reset_stats() noexcept { counters_.reset(); }
+
+    void count_decode_error() const noexcept { counters_.decode_errors.fetch_add(1, std::memory_order_relaxed); }
+    void report_decode_error(std::string_view operation, std::exception_ptr error) const noexcept {
+        count_decode_error();
+        report(hook_, operation, std::move(error));
+    }
+    void report_rejected_key(std::string_view operation, std::exception_ptr error) const noexcept {
+        counters_.rejected_keys.fetch_add(1, std::memory_order_relaxed);
+        report(hook_, operation, std::move(error));
+    }
+    void report_reply_error(std::string_view operation, std::exception_ptr error) const noexcept {
+        counters_.reply_errors.fetch_add(1, std::memory_order_relaxed);
+        report(hook_, operation, std::move(error));
+    }
+
+private:
+    BackendErrorHook hook_;
+    mutable BackendCounters counters_;
+};
 
 }  // namespace details
 

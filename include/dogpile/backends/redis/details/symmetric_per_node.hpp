@@ -1,5 +1,5 @@
 #pragma once
-// The symmetric A-to-B store (backends/redis_symmetric.hpp) for a Redis
+// The symmetric A-to-B store (symmetric.hpp) for a Redis
 // Cluster whose a-side and b-side hashes live on different nodes: its three
 // multi-key scripts (write, erase, invalidate) split into steps that each
 // touch one hash, sent through Client::batch / eval_batch (one round trip per
@@ -36,8 +36,10 @@
 #include "../../../redis/client.hpp"
 #include "../../../redis/command.hpp"
 #include "../../../redis/script.hpp"
+#include "../a2b_key.hpp"
+#include "../keyed_bytes.hpp"
+#include "hash_fields.hpp"
 #include "hash_scripts.hpp"
-#include "hash_store.hpp"
 
 namespace dogpile::redis::details {
 
@@ -49,12 +51,6 @@ struct SymmetricLayout {
     const char* ttl_mode = ttl_on_create;
     // Fields per script call on one hash (the backend's max_pairs_per_call).
     std::size_t max_fields_per_call = max_pairs_per_script_call;
-};
-
-// All pairs (a, b_i, payload_i) of one a.
-struct SymmetricWrite {
-    std::string a;
-    std::vector<std::pair<std::string, std::string>> b_payloads;
 };
 
 // Which side an invalidation starts from.
@@ -87,21 +83,30 @@ inline void run(Client& client, const std::vector<KeyedCommand>& commands, std::
 
 }  // namespace symmetric_steps
 
+// All pairs (a, b_i, bytes_i) of one a, as views.
+struct SymmetricWriteView {
+    std::string_view a;
+    std::vector<std::pair<std::string_view, std::string_view>> b_payloads;
+};
+
+// All pairs (a, b_i, payload_i) of one a, owned.
+struct SymmetricWrite {
+    std::string a;
+    std::vector<std::pair<std::string, std::string>> b_payloads;
+};
+
 // set / set_multi: every mirror (b-side hash field a), then every entry
 // (a-side hash, all its b fields in one call). Two steps, each one round
 // trip per node. Throws ReplyError when a step failed (the first error).
 inline void symmetric_write_per_node(Client& client, const SymmetricLayout& layout,
-                                     const std::vector<SymmetricWrite>& writes) {
+                                     const std::vector<SymmetricWriteView>& writes) {
     std::vector<KeyedCommand> mirrors;
     std::vector<KeyedCommand> entries;
     for (const auto& w : writes) {
-        std::vector<std::pair<std::string_view, std::string_view>> fields;
-        fields.reserve(w.b_payloads.size());
         for (const auto& [b, payload] : w.b_payloads) {
-            symmetric_steps::add_hash_write(mirrors, layout, layout.b_prefix + b, {{w.a, payload}});
-            fields.emplace_back(b, payload);
+            symmetric_steps::add_hash_write(mirrors, layout, layout.b_prefix + std::string(b), {{w.a, payload}});
         }
-        symmetric_steps::add_hash_write(entries, layout, layout.a_prefix + w.a, fields);
+        symmetric_steps::add_hash_write(entries, layout, layout.a_prefix + std::string(w.a), w.b_payloads);
     }
     symmetric_steps::run(client, mirrors, "redis a2b write, mirrors (per node)");
     symmetric_steps::run(client, entries, "redis a2b write, entries (per node)");
@@ -150,6 +155,33 @@ inline std::size_t symmetric_invalidate_per_node(Client& client, const Symmetric
         client.command(own, own_fields);
     }
     return others.size();
+}
+
+inline void symmetric_write_per_node(Client& client, const SymmetricLayout& layout,
+                                     const std::vector<SymmetricWrite>& writes) {
+    std::vector<SymmetricWriteView> views;
+    views.reserve(writes.size());
+    for (const auto& w : writes) {
+        SymmetricWriteView& view = views.emplace_back();
+        view.a = w.a;
+        view.b_payloads.assign(w.b_payloads.begin(), w.b_payloads.end());
+    }
+    symmetric_write_per_node(client, layout, views);
+}
+
+// The store's writes, grouped by a (`by_a` holds their positions).
+inline void symmetric_write_per_node(Client& client, const SymmetricLayout& layout,
+                                     const std::vector<KeyedBytes<A2BKey>>& writes,
+                                     const std::vector<HashGroup>& by_a) {
+    std::vector<SymmetricWriteView> views;
+    views.reserve(by_a.size());
+    for (const auto& group : by_a) {
+        SymmetricWriteView& view = views.emplace_back();
+        view.a = group.hash;
+        view.b_payloads.reserve(group.positions.size());
+        for (const std::size_t i : group.positions) view.b_payloads.emplace_back(writes[i].key.b, writes[i].bytes);
+    }
+    symmetric_write_per_node(client, layout, views);
 }
 
 }  // namespace dogpile::redis::details

@@ -1,0 +1,62 @@
+#pragma once
+// A2BKey: one pair (a, b) of the symmetric store (symmetric.hpp), and
+// SymmetricMode, how that store runs its multi-key operations.
+
+#include <cstdint>
+#include <functional>
+#include <ostream>
+#include <string>
+
+#include "hash_key.hpp"
+
+namespace dogpile::redis {
+
+// How RedisSymmetricStore runs its multi-key operations (see its header
+// comment for exactly what is atomic in each).
+enum class SymmetricMode : std::uint8_t {
+    // One Lua script per operation. On a cluster, a and b must share a hash tag.
+    atomic,
+    // Steps of one hash each, ordered to keep every entry's mirror; for
+    // clusters whose ids are not co-located.
+    per_node,
+};
+
+inline const char* to_string(SymmetricMode mode) noexcept {
+    return mode == SymmetricMode::atomic ? "atomic" : "per_node";
+}
+
+}  // namespace dogpile::redis
+
+namespace dogpile {
+
+// One pair of the symmetric store. Both ids are binary-safe byte strings.
+struct A2BKey {
+    std::string a;
+    std::string b;
+
+    friend bool operator==(const A2BKey& x, const A2BKey& y) noexcept { return x.a == y.a && x.b == y.b; }
+    friend bool operator!=(const A2BKey& x, const A2BKey& y) noexcept { return !(x == y); }
+    friend bool operator<(const A2BKey& x, const A2BKey& y) noexcept {
+        const int by_a = x.a.compare(y.a);
+        return by_a != 0 ? by_a < 0 : x.b < y.b;
+    }
+    friend bool operator>(const A2BKey& x, const A2BKey& y) noexcept { return y < x; }
+    friend bool operator<=(const A2BKey& x, const A2BKey& y) noexcept { return !(y < x); }
+    friend bool operator>=(const A2BKey& x, const A2BKey& y) noexcept { return !(x < y); }
+
+    friend std::ostream& operator<<(std::ostream& out, const A2BKey& key) {
+        return out << "A2BKey{\"" << key.a << "\", \"" << key.b << "\"}";
+    }
+};
+
+}  // namespace dogpile
+
+namespace std {
+template <>
+struct hash<dogpile::A2BKey> {
+    size_t operator()(const dogpile::A2BKey& key) const noexcept {
+        const hash<string> h;
+        return dogpile::redis::details::combine_hashes(h(key.a), h(key.b));
+    }
+};
+}  // namespace std

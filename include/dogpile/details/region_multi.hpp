@@ -1,0 +1,154 @@
+#pragma once
+// RegionCore: a region's shared state with all its paths; this layer adds
+// Region::get_or_create_multi (one read for all keys, locks taken in key
+// order, one creator call and one write for the keys still missing).
+
+#include <algorithm>
+#include <cstddef>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "../errors.hpp"
+#include "../expiration.hpp"
+#include "../region_options.hpp"
+#include "region_creation.hpp"
+
+namespace dogpile::details {
+
+template <class Value, class Key, class Hash>
+struct RegionCore final : RegionCreation<Value, Key, Hash> {
+    using Creation = RegionCreation<Value, Key, Hash>;
+    using Creation::Creation;
+    using typename Creation::entry_type;
+    using typename Creation::Lock;
+    using Creation::acquire;
+    using Creation::backend_get_multi;
+    using Creation::backend_set_multi;
+    using Creation::classify;
+    using Creation::creations;
+    using Creation::hits;
+    using Creation::mangle_all;
+    using Creation::misses;
+    using Creation::now;
+    using Creation::options;
+    using Creation::stale_served;
+    using Creation::throw_lock_timeout;
+
+    // One entry per distinct mangled key: two keys the mangler maps to one
+    // string are one key (one lock, one creation), or the second lock would
+    // wait for the first forever.
+    struct Pending {
+        Key original;  // what the creator sees: the smallest of the keys mangled to this one
+        std::vector<std::size_t> positions;
+        Freshness state = Freshness::missing;
+        std::optional<entry_type> stale;
+        std::optional<Lock> lock;
+        bool resolved = false;
+    };
+
+    template <class Creator>
+    std::vector<Value> create_multi(const std::vector<Key>& keys, Creator& creator,
+                                    const GetOrCreateOptions<Value>& opts) {
+        const ExpirationTime& expiration = opts.expiration_time ? *opts.expiration_time : options.expiration_time;
+        const std::vector<Key> mangled = mangle_all(keys);
+        auto entries = backend_get_multi(mangled);
+        std::vector<std::optional<Value>> results(keys.size());
+
+        // Ordered by mangled key, so every caller takes the locks in the
+        // same order (no deadlock between two overlapping batches).
+        std::map<Key, Pending> pending;
+        for (std::size_t i = 0; i < keys.size(); ++i) {
+            const Freshness state = classify(entries[i], expiration);
+            if (state == Freshness::fresh) {
+                hits.add();
+                results[i] = std::move(entries[i]->value);
+                continue;
+            }
+            auto [it, inserted] = pending.try_emplace(mangled[i]);
+            Pending& p = it->second;
+            if (inserted) {
+                p.original = keys[i];
+                p.state = state;
+                if (state == Freshness::stale) p.stale = std::move(entries[i]);
+            } else if (keys[i] < p.original) {
+                p.original = keys[i];
+            }
+            p.positions.push_back(i);
+        }
+
+        std::vector<Key> recheck;
+        for (auto& [mangled_key, p] : pending) {
+            if (p.state == Freshness::stale && options.stale == StalePolicy::serve_while_regenerating) {
+                p.lock = acquire(mangled_key, Acquire::try_only);
+                if (!p.lock) {
+                    stale_served.add(p.positions.size());
+                    for (auto pos : p.positions) results[pos] = p.stale->value;
+                    p.resolved = true;
+                }
+                // Won without waiting while a value was there: regenerate
+                // without a second read, as get_or_create does.
+                continue;
+            }
+            misses.add();
+            p.lock = acquire(mangled_key, Acquire::blocking);
+            if (!p.lock && options.on_lock_timeout == LockTimeoutPolicy::raise) throw_lock_timeout();
+            if (p.lock) recheck.push_back(mangled_key);
+        }
+
+        if (!recheck.empty()) {
+            auto fresh = backend_get_multi(recheck);
+            for (std::size_t r = 0; r < recheck.size(); ++r) {
+                auto& entry = fresh[r];
+                if (classify(entry, expiration) != Freshness::fresh) continue;
+                Pending& p = pending.find(recheck[r])->second;
+                for (auto pos : p.positions) results[pos] = entry->value;
+                p.resolved = true;
+            }
+        }
+
+        // The creator sees the unresolved keys as the caller passed them, sorted.
+        std::vector<std::pair<Key, Pending*>> to_create;
+        for (auto& [mangled_key, p] : pending) {
+            if (!p.resolved) to_create.emplace_back(mangled_key, &p);
+        }
+        std::sort(to_create.begin(), to_create.end(),
+                  [](const auto& a, const auto& b) { return a.second->original < b.second->original; });
+        if (!to_create.empty()) {
+            std::vector<Key> originals;
+            originals.reserve(to_create.size());
+            for (const auto& item : to_create) originals.push_back(item.second->original);
+            const TimePoint started = now();
+            std::vector<Value> created = creator(std::as_const(originals));
+            if (created.size() != originals.size()) {
+                throw Error("get_or_create_multi: creator returned " + std::to_string(created.size()) +
+                            " values for " + std::to_string(originals.size()) + " keys");
+            }
+            creations.add(created.size());
+            const TimePoint finished = now();
+            // Each value is stamped with the batch's duration: what a single
+            // refresh of it would cost is unknown, the batch is an upper bound.
+            const Metadata metadata =
+                Metadata::created_now(finished, std::max(Duration::zero(), finished - started));
+            std::vector<std::pair<Key, entry_type>> to_store;
+            for (std::size_t i = 0; i < to_create.size(); ++i) {
+                Pending& p = *to_create[i].second;
+                for (auto pos : p.positions) results[pos] = created[i];
+                // A key whose lock timed out is returned but not stored.
+                if (p.lock && (!opts.should_cache || opts.should_cache(created[i]))) {
+                    to_store.emplace_back(to_create[i].first, entry_type{std::move(created[i]), metadata});
+                }
+            }
+            backend_set_multi(to_store);
+        }
+
+        std::vector<Value> out;
+        out.reserve(results.size());
+        for (auto& r : results) out.push_back(std::move(*r));
+        return out;
+    }
+};
+
+}  // namespace dogpile::details

@@ -1,0 +1,181 @@
+#pragma once
+// RegionState: what a Region's copies share (backend, options, lock registry,
+// invalidation stamps, statistics) and the checks every path makes: key
+// mangling, freshness, and backend calls whose errors are counted, reported
+// and, by policy, swallowed. The paths themselves are in region_creation.hpp
+// and region_multi.hpp.
+
+#include <atomic>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "../backend.hpp"
+#include "../cached_value.hpp"
+#include "../errors.hpp"
+#include "../expiration.hpp"
+#include "../lock.hpp"
+#include "../region_options.hpp"
+#include "striped_counter.hpp"
+
+namespace dogpile::details {
+
+enum class Freshness { fresh, stale, missing };
+
+template <class Value, class Key, class Hash>
+struct RegionState {
+    using backend_type = Backend<Value, Key>;
+    using entry_type = CachedValue<Value>;
+    using options_type = RegionOptions<Key>;
+    using Registry = MutexRegistry<Key, Hash>;
+
+    RegionState(std::shared_ptr<backend_type> b, options_type o) : backend(std::move(b)), options(std::move(o)) {}
+
+    std::shared_ptr<backend_type> backend;
+    options_type options;
+    mutable Registry registry;
+    std::atomic<TimePoint::rep> hard_invalidated_at{0};
+    std::atomic<TimePoint::rep> soft_invalidated_at{0};
+    mutable StripedCounter hits, misses, stale_served, creations, lock_waits, lock_timeouts,
+        backend_errors, early_refreshes;
+
+    TimePoint now() const { return options.clock ? options.clock() : WallClock::now(); }
+
+    // Calls f with the mangled key, copying the key only when a mangler is set.
+    template <class F>
+    decltype(auto) with_mangled(const Key& key, F&& f) const {
+        if (!options.key_mangler) return f(key);
+        const Key mangled = options.key_mangler(key);
+        return f(mangled);
+    }
+
+    Key mangle(const Key& key) const { return options.key_mangler ? options.key_mangler(key) : key; }
+
+    std::vector<Key> mangle_all(const std::vector<Key>& keys) const {
+        if (!options.key_mangler) return keys;
+        std::vector<Key> out;
+        out.reserve(keys.size());
+        for (const auto& key : keys) out.push_back(options.key_mangler(key));
+        return out;
+    }
+
+    // Reads the clock only when an expiration time applies: the hit path of
+    // a never-expiring region does not pay for it.
+    Freshness classify(const std::optional<entry_type>& entry, const ExpirationTime& expiration) const {
+        if (!entry) return Freshness::missing;
+        const Metadata& m = entry->metadata;
+        if (m.version != Metadata::current_version) return Freshness::missing;
+        if (m.expiry_owner == ExpiryOwner::store) return Freshness::fresh;
+        const auto created = m.created_at.time_since_epoch().count();
+        const auto hard = hard_invalidated_at.load(std::memory_order_acquire);
+        if (hard != 0 && created < hard) return Freshness::missing;
+        const auto soft = soft_invalidated_at.load(std::memory_order_acquire);
+        if (soft != 0 && created < soft) return Freshness::stale;
+        if (!expiration.is_never() && expiration.expired(m.created_at, now())) return Freshness::stale;
+        return Freshness::fresh;
+    }
+
+    std::optional<entry_type> readable(std::optional<entry_type> entry, const GetOptions& opts) const {
+        if (!entry) return std::nullopt;
+        if (opts.ignore_expiration) return entry;
+        const ExpirationTime& expiration = opts.expiration_time ? *opts.expiration_time : options.expiration_time;
+        if (classify(entry, expiration) != Freshness::fresh) return std::nullopt;
+        return entry;
+    }
+
+    // --- backend calls: errors are counted, reported and, by policy, swallowed
+
+    // Called inside a catch block. A value the backend cannot encode, or one
+    // over a configured limit, is the caller's problem rather than the
+    // store's: degrading would silently never cache it, so it is rethrown
+    // whatever the policy (after being counted and reported).
+    void on_backend_error(std::string_view operation) const {
+        const bool callers_fault = count_and_report(operation);
+        if (callers_fault || options.on_backend_error == BackendErrorPolicy::raise) {
+            std::rethrow_exception(std::current_exception());
+        }
+    }
+
+    // Counts and reports the current exception, never rethrows it: for a
+    // failed release of the distributed lock, which may happen while the
+    // stack unwinds. True when the error is the caller's fault.
+    bool count_and_report(std::string_view operation) const {
+        backend_errors.add();
+        std::exception_ptr error = std::current_exception();
+        std::string message;
+        bool callers_fault = false;
+        try {
+            std::rethrow_exception(error);
+        } catch (const EncodeError& e) {
+            message = e.what();
+            callers_fault = true;
+        } catch (const LimitExceeded& e) {
+            message = e.what();
+            callers_fault = true;
+        } catch (const std::exception& e) {
+            message = e.what();
+        } catch (...) {
+            message = "unknown error";
+        }
+        if (options.error_hook) {
+            try {
+                options.error_hook(BackendErrorEvent{operation, error, message});
+            } catch (...) {
+                // A failing hook must not turn a degraded read into a crash.
+            }
+        }
+        return callers_fault;
+    }
+
+    template <class F>
+    void guard_backend(std::string_view operation, F&& f) const {
+        try {
+            f();
+        } catch (...) {
+            on_backend_error(operation);
+        }
+    }
+
+    std::optional<entry_type> backend_get(const Key& key) const {
+        try {
+            return backend->get(key);
+        } catch (...) {
+            on_backend_error("get");
+            return std::nullopt;
+        }
+    }
+
+    std::vector<std::optional<entry_type>> backend_get_multi(const std::vector<Key>& keys) const {
+        try {
+            auto entries = backend->get_multi(keys);
+            if (entries.size() != keys.size()) {
+                throw BackendError("backend get_multi returned " + std::to_string(entries.size()) +
+                                   " results for " + std::to_string(keys.size()) + " keys");
+            }
+            return entries;
+        } catch (...) {
+            on_backend_error("get_multi");
+            return std::vector<std::optional<entry_type>>(keys.size());
+        }
+    }
+
+    void backend_set(const Key& key, const entry_type& entry) const {
+        guard_backend("set", [&] { backend->set(key, entry); });
+    }
+
+    void backend_set_multi(const std::vector<std::pair<Key, entry_type>>& entries) const {
+        if (entries.empty()) return;
+        guard_backend("set_multi", [&] { backend->set_multi(entries); });
+    }
+
+    // The entry is the region's to give away: a backend may move from it.
+    void backend_set(const Key& key, entry_type&& entry) const {
+        guard_backend("set", [&] { backend->set(key, std::move(entry)); });
+    }
+};
+
+}  // namespace dogpile::details
