@@ -182,13 +182,22 @@ private:
         return options;
     }
 
-    // After each session (listener thread).
-    void ended(bool established, std::optional<std::string_view> failure) {
+    // After each session (listener thread). The failure is counted before
+    // tracking() turns false, so whoever waits for that sees it.
+    void ended(bool established, std::optional<std::string_view> failure) noexcept {
         if (failure) {
-            state_->counters.add(&TrackingStats::connection_failures);
-            state_->record_error("invalidation listener: " + std::string(*failure));
+            try {
+                state_->counters.add(&TrackingStats::connection_failures);
+                state_->record_error("invalidation listener: " + std::string(*failure));
+            } catch (...) {
+            }
         }
-        if (established) state_->go_down();
+        if (!established) return;
+        try {
+            state_->go_down();
+        } catch (...) {
+            // Sinks do not throw; nothing sensible is left to do.
+        }
     }
 
     // One session: returns when stopping, throws when the connection is lost.
