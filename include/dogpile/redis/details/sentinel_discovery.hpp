@@ -4,7 +4,6 @@
 // GET-MASTER-ADDR-BY-NAME; the server named is accepted only if its ROLE says
 // master (a sentinel may lag behind a failover).
 
-#include <chrono>
 #include <cstddef>
 #include <exception>
 #include <mutex>
@@ -17,6 +16,7 @@
 #include "../errors.hpp"
 #include "../reply.hpp"
 #include "../sentinel_options.hpp"
+#include "interval_gate.hpp"
 #include "stats_counters.hpp"
 
 namespace dogpile::redis::details {
@@ -36,7 +36,7 @@ public:
 
     // `options` and `counters` outlive the discovery (both are the client's).
     SentinelDiscovery(const SentinelOptions& options, StatsCounters<SentinelStats>& counters)
-        : options_(options), counters_(counters) {}
+        : options_(options), counters_(counters), gate_(options.resolve_interval) {}
 
     // Asks the sentinels, preferred one first, and calls `install` with the
     // first server named whose ROLE is master, before another discovery can
@@ -44,15 +44,8 @@ public:
     // AuthError propagates: a wrong password is not a failover.
     template <class Install>
     bool discover(When when, Install&& install) {
-        std::unique_lock<std::mutex> lock(mutex_, std::defer_lock);
-        if (when == When::now) {
-            lock.lock();
-        } else if (!lock.try_lock()) {
-            return false;
-        }
-        const auto now = Clock::now();
-        if (when == When::if_due && last_ && now - *last_ < options_.resolve_interval) return false;
-        last_ = now;
+        const auto pass = when == When::now ? gate_.enter_now() : gate_.enter_if_due();
+        if (!pass) return false;
 
         std::string errors;
         const std::size_t n = options_.sentinels.size();
@@ -78,8 +71,6 @@ public:
     }
 
 private:
-    using Clock = std::chrono::steady_clock;
-
     // The address `sentinel` names, or nullopt with the reason added to `errors`.
     std::optional<NodeAddress> ask(const NodeAddress& sentinel, std::string& errors) const {
         try {
@@ -121,9 +112,8 @@ private:
     const SentinelOptions& options_;
     StatsCounters<SentinelStats>& counters_;
 
-    std::mutex mutex_;                     // one discovery at a time
-    std::optional<Clock::time_point> last_;  // guarded by mutex_
-    std::size_t preferred_ = 0;            // guarded by mutex_
+    IntervalGate<> gate_;        // one discovery at a time, if_due at most every resolve_interval
+    std::size_t preferred_ = 0;  // guarded by gate_
 
     mutable std::mutex error_mutex_;
     std::string last_error_;
