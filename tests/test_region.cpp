@@ -9,6 +9,7 @@
 #include <functional>
 #include <future>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -662,3 +663,56 @@ TEST(RegionOptionsTest, PartialAggregateInitialisationIsWarningFree) {
 }
 
 }  // namespace
+
+namespace {
+// A value that counts its copies, and a backend that keeps what it is given.
+struct Counted {
+    static inline int copies = 0;
+    std::string text;
+    explicit Counted(std::string t = {}) : text(std::move(t)) {}
+    Counted(const Counted& other) : text(other.text) { ++copies; }
+    Counted(Counted&&) noexcept = default;
+    Counted& operator=(const Counted& other) {
+        text = other.text;
+        ++copies;
+        return *this;
+    }
+    Counted& operator=(Counted&&) noexcept = default;
+};
+
+struct MovingBackend : dogpile::Backend<Counted> {
+    std::optional<entry_type> stored;
+    int moved_in = 0;
+
+    std::optional<entry_type> get(const std::string& /*key*/) override { return stored; }
+    void set(const std::string& /*key*/, const entry_type& entry) override { stored = entry; }
+    void set(const std::string& /*key*/, entry_type&& entry) override {
+        ++moved_in;
+        stored = std::move(entry);
+    }
+    void erase(const std::string& /*key*/) override { stored.reset(); }
+};
+}  // namespace
+
+TEST(RegionSet, AnRvalueIsMovedIntoTheBackend) {
+    auto backend = std::make_shared<MovingBackend>();
+    Region<Counted> r(backend);
+    Counted::copies = 0;
+    r.set("k", Counted("v"));
+    EXPECT_EQ(backend->moved_in, 1);
+    EXPECT_EQ(Counted::copies, 0);
+    ASSERT_TRUE(backend->stored);
+    EXPECT_EQ(backend->stored->value.text, "v");
+}
+
+TEST(RegionSet, ACreatedValueReachesTheBackendWithoutACopy) {
+    auto backend = std::make_shared<MovingBackend>();
+    Region<Counted> r(backend);
+    Counted::copies = 0;
+    const Counted value = r.get_or_create("k", [] { return Counted("created"); });
+    EXPECT_EQ(value.text, "created");
+    // The one copy is the backend's own (it keeps the value); the region
+    // passes the entry it returns from, and copies nothing itself.
+    EXPECT_EQ(Counted::copies, 1);
+    EXPECT_EQ(backend->moved_in, 0);
+}

@@ -178,6 +178,13 @@ inline void validate_per_read(std::size_t value, std::string_view what, std::str
     }
 }
 
+// A store's options after their validate() (which throws ConfigurationError).
+template <class Options>
+Options validated(Options options) {
+    options.validate();
+    return options;
+}
+
 // The options the two hash stores share, checked alike; `per_call` and
 // `per_read` are their batch sizes (max_fields_* or max_pairs_*).
 struct BatchSize {

@@ -86,7 +86,7 @@ public:
     // Throws ConfigurationError for invalid options (see validate()).
     explicit RedisHashStore(RedisHashBackendOptions options)
         : StoreStatistics(options.error_hook),
-          options_(validated(std::move(options))),
+          options_(details::validated(std::move(options))),
           ttl_arg_(std::to_string(details::validate_hash_ttl(options_.ttl, options_.ttl_policy, "").count())) {}
 
     // HGET: the stored bytes, or std::nullopt. Throws LimitExceeded for an
@@ -213,11 +213,6 @@ public:
     static std::string describe(const HashKey& key) { return details::describe_field(key.hash, key.field); }
 
 private:
-    static RedisHashBackendOptions validated(RedisHashBackendOptions options) {
-        options.validate();
-        return options;
-    }
-
     Client& client() const noexcept { return *options_.client; }
 
     const char* ttl_mode() const noexcept {

@@ -70,7 +70,7 @@ public:
     // Throws ConfigurationError for invalid options (see validate()).
     explicit RedisStringStore(RedisBackendOptions options)
         : StoreStatistics(options.error_hook),
-          options_(validated(std::move(options))),
+          options_(details::validated(std::move(options))),
           px_(details::validate_ttl(options_.store_ttl, "store_ttl", "").count()) {}
 
     // The stored bytes (a string reply), or std::nullopt. Throws
@@ -190,11 +190,6 @@ public:
     }
 
 private:
-    static RedisBackendOptions validated(RedisBackendOptions options) {
-        options.validate();
-        return options;
-    }
-
     Client& client() const noexcept { return *options_.client; }
 
     Command set_command(std::string_view redis_key, std::string_view bytes) const {

@@ -89,7 +89,7 @@ public:
 
     // Throws ConfigurationError for invalid options (see validate()).
     explicit RedisSymmetricStore(RedisSymmetricBackendOptions options)
-        : StoreStatistics(options.error_hook), options_(validated(std::move(options))), layout_(layout_of(options_)) {}
+        : StoreStatistics(options.error_hook), options_(details::validated(std::move(options))), layout_(layout_of(options_)) {}
 
     // HGET a2b-a|<a> <b>: the stored bytes, or std::nullopt.
     std::optional<Reply> get(const A2BKey& key) const {
@@ -213,11 +213,6 @@ public:
     std::string describe(const A2BKey& key) const { return details::describe_field(hash_of_a(key.a), key.b); }
 
 private:
-
-    static RedisSymmetricBackendOptions validated(RedisSymmetricBackendOptions options) {
-        options.validate();
-        return options;
-    }
 
     // ttl_ms "0" (TtlPolicy::none) means plain HSET in the per-node steps and
     // no PEXPIRE in the write script.

@@ -1,6 +1,6 @@
 #pragma once
-// The Lua scripts of the hash stores (backends/redis_hash.hpp and
-// backends/redis_symmetric.hpp). They run with EVALSHA (script.hpp reloads
+// The Lua scripts of the hash stores (hash_store.hpp and
+// symmetric_store.hpp). They run with EVALSHA (script.hpp reloads
 // them after NOSCRIPT) and take every user byte through KEYS and ARGV, never
 // by splicing it into the source, so keys, fields and payloads may hold any
 // bytes.
