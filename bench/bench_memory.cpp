@@ -73,7 +73,7 @@ enum class Expiry { never, one_hour };
 
 dogpile::Region<std::string>& region(Expiry expiry) {
     auto make = [](Expiry e) {
-        dogpile::RegionOptions<std::string> options;
+        dogpile::RegionOptions options;
         if (e == Expiry::one_hour) options.expiration_time = std::chrono::hours(1);
         dogpile::Region<std::string> r(std::make_shared<dogpile::MemoryBackend<std::string>>(), options);
         for (const auto& key : keys()) r.set(key, payload());

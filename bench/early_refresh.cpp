@@ -66,7 +66,7 @@ private:
 
 Result run(const std::string& mode, const Config& config) {
     auto runner = std::make_shared<ThreadRunner>();
-    dogpile::RegionOptions<std::string> options;
+    dogpile::RegionOptions options;
     options.expiration_time = milliseconds(config.ttl_ms);
     if (mode == "never-stale") options.stale = dogpile::StalePolicy::never_serve;
     if (mode == "xfetch") {

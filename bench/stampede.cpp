@@ -209,8 +209,8 @@ std::chrono::milliseconds lock_timeout(const Options& o) {
     return std::max<std::chrono::milliseconds>(30s, o.creator * 10);
 }
 
-dogpile::RegionOptions<std::string> memory_region_options(const Options& o) {
-    dogpile::RegionOptions<std::string> options;
+dogpile::RegionOptions memory_region_options(const Options& o) {
+    dogpile::RegionOptions options;
     options.lock_timeout = lock_timeout(o);
     if (o.key == KeyState::stale) options.expiration_time = 1h;
     return options;
@@ -270,7 +270,7 @@ std::shared_ptr<dogpile::RedisHashBackend<Flags, dogpile::codec::FlagsCodec>> ma
     if (o.key == KeyState::stale) options.payload = redis::PayloadMode::envelope;
     if (locking == Locking::distributed) {
         redis::LockOptions lock;
-        lock.lock_timeout = lock_timeout(o);
+        lock.ttl = lock_timeout(o);
         options.distributed_lock = lock;
     }
     return std::make_shared<dogpile::RedisHashBackend<Flags, dogpile::codec::FlagsCodec>>(
@@ -294,8 +294,8 @@ std::shared_ptr<redis::Client> make_client(const std::string& url, const Options
     return std::make_shared<redis::SingleServerClient>(pool);
 }
 
-dogpile::RegionOptions<redis::HashKey> redis_region_options(const Options& o) {
-    dogpile::RegionOptions<redis::HashKey> options;
+dogpile::RegionOptions redis_region_options(const Options& o) {
+    dogpile::RegionOptions options;
     options.lock_timeout = lock_timeout(o);
     options.on_backend_error = dogpile::BackendErrorPolicy::raise;  // a benchmark must not hide errors
     if (o.key == KeyState::stale) options.expiration_time = 1h;

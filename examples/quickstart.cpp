@@ -11,7 +11,7 @@
 
 int main() {
     using namespace std::chrono_literals;
-    dogpile::RegionOptions<std::string> options;
+    dogpile::RegionOptions options;
     options.expiration_time = 10min;
     dogpile::Region<std::string> region(std::make_shared<dogpile::MemoryBackend<std::string>>(), options);
 

@@ -77,7 +77,7 @@ TEST(ConcurrencyRegion, ColdKeyIsCreatedOnceBy64Threads) {
 }
 
 TEST(ConcurrencyRegion, StaleKeyServesStaleWithoutWaiting) {
-    RegionOptions<std::string> options;
+    RegionOptions options;
     options.expiration_time = 1ms;
     auto backend = make_backend();
     Region<std::string> region(backend, options);
@@ -113,7 +113,7 @@ TEST(ConcurrencyRegion, StaleKeyServesStaleWithoutWaiting) {
 }
 
 TEST(ConcurrencyRegion, NeverServeStaleMakesEveryoneWaitForTheNewValue) {
-    RegionOptions<std::string> options;
+    RegionOptions options;
     options.expiration_time = 1h;
     options.stale = dogpile::StalePolicy::never_serve;
     auto backend = make_backend();
@@ -195,7 +195,7 @@ TEST(ConcurrencyRegion, ExplodingCreatorLetsAWaiterCreate) {
 
 TEST(ConcurrencyRegion, LockTimeoutRaisesOrCreatesByOption) {
     for (auto policy : {dogpile::LockTimeoutPolicy::raise, dogpile::LockTimeoutPolicy::create_value}) {
-        RegionOptions<std::string> options;
+        RegionOptions options;
         options.lock_timeout = 50ms;
         options.on_lock_timeout = policy;
         Region<std::string> region(make_backend(), options);
@@ -229,7 +229,7 @@ TEST(ConcurrencyRegion, AsyncRunnerRegeneratesOnceOnAnotherThread) {
     dogpile::test::ManualClock clock;
     std::vector<std::thread> runner_threads;
     std::mutex runner_mutex;
-    RegionOptions<std::string> options;
+    RegionOptions options;
     options.clock = clock.function();
     options.expiration_time = 1min;
     options.async_creation_runner = [&](std::function<void()> task) {
@@ -275,7 +275,7 @@ TEST(ConcurrencyRegion, AsyncRunnerRegeneratesOnceOnAnotherThread) {
 // 10,000 random operations over a few keys: an in-flight counter per key
 // proves two creators never run for the same key at once.
 TEST(ConcurrencyRegion, RandomizedStressNeverRunsTwoCreatorsForOneKey) {
-    RegionOptions<std::string> options;
+    RegionOptions options;
     options.expiration_time = 2ms;
     auto backend = make_backend();
     Region<std::string> region(backend, options);

@@ -39,8 +39,8 @@ struct EarlyRefreshTest : ::testing::Test {
     std::shared_ptr<double> next_random = std::make_shared<double>(1.0);
     dogpile::TimePoint created_at = clock.now();
 
-    RegionOptions<std::string> options(double beta = 1.0) {
-        RegionOptions<std::string> o;
+    RegionOptions options(double beta = 1.0) {
+        RegionOptions o;
         o.expiration_time = 60s;
         o.early_refresh = EarlyRefresh{beta};
         o.clock = clock.function();

@@ -624,8 +624,8 @@ struct QueuedRegenerationTest : ::testing::Test {
     std::deque<std::function<void()>> queued;
     dogpile::Region<std::string> region{std::make_shared<dogpile::MemoryBackend<std::string>>(), options()};
 
-    dogpile::RegionOptions<std::string> options() {
-        dogpile::RegionOptions<std::string> o;
+    dogpile::RegionOptions options() {
+        dogpile::RegionOptions o;
         o.clock = clock.function();
         o.expiration_time = 1s;
         o.async_creation_runner = [this](std::function<void()> task) { queued.push_back(std::move(task)); };

@@ -95,13 +95,13 @@ TEST(RedisBackendOptions, RejectsOptionsThatCannotWork) {
         return message_of<ConfigurationError>([&] { StringBackend backend(o); });
     };
     EXPECT_NE(make([](auto& o) { o.client = nullptr; }).find("client"), std::string::npos);
-    EXPECT_NE(make([](auto& o) { o.store_ttl = std::chrono::microseconds(999); }).find("store_ttl"), std::string::npos);
-    EXPECT_NE(make([](auto& o) { o.store_ttl = -1s; }).find("store_ttl"), std::string::npos);
+    EXPECT_NE(make([](auto& o) { o.ttl = std::chrono::microseconds(999); }).find("ttl"), std::string::npos);
+    EXPECT_NE(make([](auto& o) { o.ttl = -1s; }).find("ttl"), std::string::npos);
     EXPECT_NE(make([](auto& o) { o.limits.max_key_bytes = 1; }).find("key_prefix"), std::string::npos);
     EXPECT_NE(make([](auto& o) {
                   o.distributed_lock = dogpile::redis::LockOptions{};
-                  o.distributed_lock->lock_timeout = 0ms;
-              }).find("lock_timeout"),
+                  o.distributed_lock->ttl = 0ms;
+              }).find("ttl must be positive"),
               std::string::npos);
 }
 
@@ -118,7 +118,7 @@ TEST(RedisBackendLayout, StoresTheEnvelopeAndTheCodecsBytesUnderThePrefixedKey) 
     EXPECT_EQ(unwrapped.metadata.created_at, std::chrono::floor<std::chrono::microseconds>(created));
     EXPECT_EQ(unwrapped.metadata.version, Metadata::current_version);
     EXPECT_EQ(unwrapped.payload, MsgpackCodec<std::string>{}.encode("hello"));
-    EXPECT_EQ(raw(server(), {"PTTL", test_prefix() + "k"}).integer, -1) << "no store_ttl: no expiry";
+    EXPECT_EQ(raw(server(), {"PTTL", test_prefix() + "k"}).integer, -1) << "no ttl: no expiry";
 
     const auto got = backend.get("k");
     ASSERT_TRUE(got);
@@ -132,7 +132,7 @@ TEST(RedisBackendLayout, DocumentedConstructionCompilesAndWorks) {
     // As in the header comment of backends/redis/plain.hpp.
     auto client = dogpile::redis::make_client(server().url());
     auto backend = std::make_shared<dogpile::RedisBackend<std::string>>(dogpile::RedisBackendOptions{client, "myapp:"});
-    dogpile::RegionOptions<std::string> region_options;
+    dogpile::RegionOptions region_options;
     region_options.expiration_time = std::chrono::minutes(5);
     dogpile::Region<std::string> region(backend, region_options);
     EXPECT_EQ(region.get_or_create(test_prefix(), [] { return std::string("v"); }), "v");
@@ -141,7 +141,7 @@ TEST(RedisBackendLayout, DocumentedConstructionCompilesAndWorks) {
 
 TEST(RedisBackendLayout, StoreTtlSetsPxOnEveryWrite) {
     auto o = options_for(server(), test_prefix());
-    o.store_ttl = std::chrono::hours(2);
+    o.ttl = std::chrono::hours(2);
     StringBackend backend(o);
     backend.set("a", entry("1"));
     backend.set_multi({{"b", entry("2")}, {"c", entry("3")}});
@@ -208,7 +208,7 @@ TEST(RedisBackendRoundTrips, MultiOperationsAreOneRoundTripEach) {
 TEST(RedisBackendRegion, GetOrCreateHonoursExpirationAcrossTheStore) {
     ManualClock clock;
     auto backend = std::make_shared<StringBackend>(options_for(server(), test_prefix()));
-    RegionOptions<std::string> options;
+    RegionOptions options;
     options.expiration_time = std::chrono::seconds(30);
     options.clock = clock.function();
     Region<std::string> region(backend, options);

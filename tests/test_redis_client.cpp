@@ -234,7 +234,7 @@ TEST(ReplyErrorTest, CodesAndRedirections) {
     EXPECT_TRUE(moved.is_moved());
     const auto r = moved.redirection();
     ASSERT_TRUE(r.has_value());
-    EXPECT_EQ(r->kind, dogpile::redis::Redirection::Kind::Moved);
+    EXPECT_EQ(r->kind, dogpile::redis::Redirection::Kind::moved);
     EXPECT_EQ(r->slot, 3999);
     EXPECT_EQ(r->host, "127.0.0.1");
     EXPECT_EQ(r->port, 6381);
@@ -245,7 +245,7 @@ TEST(ReplyErrorTest, CodesAndRedirections) {
     EXPECT_EQ(std::string(ask.what()), "redis GET: ASK 16383 ::1:7000");
     ASSERT_TRUE(ask.redirection().has_value());
     EXPECT_EQ(ask.redirection()->host, "::1");
-    EXPECT_EQ(ask.redirection()->kind, dogpile::redis::Redirection::Kind::Ask);
+    EXPECT_EQ(ask.redirection()->kind, dogpile::redis::Redirection::Kind::ask);
 
     EXPECT_FALSE(ReplyError("MOVED 16384 h:1").redirection().has_value());
     EXPECT_FALSE(ReplyError("MOVED x h:1").redirection().has_value());
@@ -257,7 +257,7 @@ TEST(ReplyErrorTest, CodesAndRedirections) {
     EXPECT_THROW(throw TimeoutError("x"), IoError);
     EXPECT_THROW(throw AuthError("x"), ReplyError);
     EXPECT_THROW(throw ReplyError("x"), dogpile::BackendError);
-    EXPECT_THROW(throw ProtocolError("x"), dogpile::redis::Error);
+    EXPECT_THROW(throw ProtocolError("x"), dogpile::redis::RedisError);
 }
 
 TEST(CommandTest, BuildsBinarySafeArgv) {

@@ -481,7 +481,7 @@ TEST_F(ClusterClientLock, RedisLockWorksOnEveryNode) {
     auto client = make_client();
     dogpile::redis::LockOptions options;
     options.prefix = "cluster-lock|";
-    options.lock_timeout = 5s;
+    options.ttl = 5s;
     std::set<std::size_t> nodes;
     for (int i = 0; i < 20; ++i) {
         const std::string resource = "res" + std::to_string(i);

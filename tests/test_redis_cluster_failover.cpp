@@ -68,7 +68,7 @@ struct ClusterRegion {
     explicit ClusterRegion(const RedisCluster& cluster, ClusterOptions options = {}) {
         if (options.seeds.empty()) options = cluster.client_options();
         client = std::make_shared<ClusterClient>(options);
-        dogpile::RegionOptions<HashKey> region_options;
+        dogpile::RegionOptions region_options;
         region_options.error_hook = errors.hook();
         backend = std::make_shared<HashBackend>(dogpile::RedisHashBackendOptions{client, std::chrono::hours(1)});
         region = std::make_unique<HashRegion>(backend, region_options);

@@ -106,7 +106,7 @@ dogpile::redis::LockOptions lock_options(std::string prefix = "dogpile-lock|",
                                          std::chrono::milliseconds ttl = redis_lock_ttl) {
     dogpile::redis::LockOptions o;
     o.prefix = std::move(prefix);
-    o.lock_timeout = ttl;
+    o.ttl = ttl;
     o.retry_initial = 1ms;
     o.retry_max = 20ms;
     return o;
@@ -429,7 +429,7 @@ void run_fault_case(const FaultCase& c) {
 
     ErrorLog errors;
     auto backend = Store::backend(dogpile::redis::make_client(pool_options(server)));
-    RegionOptions<Key> options;
+    RegionOptions options;
     options.lock_timeout = region_lock_timeout;
     options.on_lock_timeout = LockTimeoutPolicy::create_value;
     options.on_backend_error = c.policy;
@@ -604,7 +604,7 @@ struct Process {
     std::shared_ptr<StringHashBackend> backend;
     StringHashRegion region;
 
-    Process(const std::string& lock_prefix, std::chrono::milliseconds lock_ttl, RegionOptions<HashKey> options,
+    Process(const std::string& lock_prefix, std::chrono::milliseconds lock_ttl, RegionOptions options,
             dogpile::redis::BackendLimits limits = {})
         : backend(make_backend(lock_prefix, lock_ttl, limits)), region(backend, std::move(options)) {}
 
@@ -624,8 +624,8 @@ struct Process {
     }
 };
 
-RegionOptions<HashKey> waiting_options(std::chrono::milliseconds lock_timeout = 30s) {
-    RegionOptions<HashKey> o;
+RegionOptions waiting_options(std::chrono::milliseconds lock_timeout = 30s) {
+    RegionOptions o;
     o.lock_timeout = lock_timeout;
     return o;
 }
@@ -710,7 +710,7 @@ TEST(CreatorFault, CreatorHangingPastTheLockTtlLosesTheLockWithoutBreakingTheNex
     const std::string ns = test_prefix();
     const HashKey key{"calculated-a|" + ns + "7", "42"};
     constexpr auto ttl = 300ms;
-    RegionOptions<HashKey> impatient = waiting_options(200ms);
+    RegionOptions impatient = waiting_options(200ms);
     impatient.on_lock_timeout = LockTimeoutPolicy::raise;
     Process first(ns + "lock|", ttl, impatient);
     Process second(ns + "lock|", ttl, waiting_options());
@@ -779,7 +779,7 @@ TEST(CreatorFault, StoreAndLockReleaseFailingUnderAPausedServerAreCountedAndRepo
     RedisServer server;
     auto backend = HashStore::backend(dogpile::redis::make_client(pool_options(server)));
     std::vector<std::string> operations;
-    RegionOptions<HashKey> options = waiting_options(region_lock_timeout);
+    RegionOptions options = waiting_options(region_lock_timeout);
     options.error_hook = [&](const BackendErrorEvent& e) { operations.emplace_back(e.operation); };
     StringHashRegion region(backend, options);
     const HashKey key = HashStore::keys().front();
@@ -828,7 +828,7 @@ TEST_P(UnencodableValue, ReachesTheCallerReleasesTheLockAndStoresNothing) {
     const Flags good{{"read", true}, {"write", false}};
     auto backend = std::make_shared<FlagsBackend>(o, FlagsCodec{KeyTemplate::of(good)});
     std::vector<std::string> reported;
-    RegionOptions<HashKey> options = waiting_options();
+    RegionOptions options = waiting_options();
     options.on_backend_error = GetParam();
     options.error_hook = [&](const BackendErrorEvent& e) {
         reported.push_back(std::string(e.operation) + ": " + std::string(e.message));
@@ -876,7 +876,7 @@ TEST_P(UnencodableValue, ReachesTheCallerReleasesTheLockAndStoresNothing) {
     // Over the payload limit: LimitExceeded, the same way.
     dogpile::redis::BackendLimits limits;
     limits.max_payload_bytes = 64;
-    RegionOptions<HashKey> limited_options = waiting_options();
+    RegionOptions limited_options = waiting_options();
     limited_options.on_backend_error = GetParam();
     Process limited(lock_prefix, 30s, limited_options, limits);
     const HashKey big{"calculated-a|" + ns + "9", "1"};

@@ -706,7 +706,7 @@ TEST(HashRegion, RawPayloadIsServedAsFreshWhateverTheRegionExpiration) {
     // The raw payload has no timestamp: the hash's TTL is the only expiry.
     ManualClock clock;
     auto backend = flags_backend(hash_options(client_for(server())));
-    RegionOptions<HashKey> options;
+    RegionOptions options;
     options.expiration_time = std::chrono::seconds(10);
     options.clock = clock.function();
     FlagsRegion region(backend, options);
@@ -725,7 +725,7 @@ TEST(HashRegion, EnvelopeModeHonoursTheRegionExpiration) {
     auto o = hash_options(client_for(server()));
     o.payload = PayloadMode::envelope;
     auto backend = flags_backend(o);
-    RegionOptions<HashKey> options;
+    RegionOptions options;
     options.expiration_time = std::chrono::seconds(10);
     options.clock = clock.function();
     FlagsRegion region(backend, options);
@@ -859,7 +859,7 @@ TEST_P(HashCorruptPayload, IsAMissThatTheRegionOverwrites) {
     EXPECT_EQ(backend->stats().decode_errors, 1u);
 
     std::vector<std::string> reported;
-    RegionOptions<HashKey> options;
+    RegionOptions options;
     options.error_hook = [&](const BackendErrorEvent& e) { reported.emplace_back(e.operation); };
     FlagsRegion region(backend, options);
     int calls = 0;
@@ -1001,7 +1001,7 @@ TEST(HashRecovery, ServerRestartOnTheSamePortHealsThePool) {
     RedisServer own;
     auto backend = flags_backend(hash_options(client_for(own)));
     std::vector<std::string> errors;
-    RegionOptions<HashKey> options;
+    RegionOptions options;
     options.error_hook = [&](const BackendErrorEvent& e) { errors.emplace_back(e.message); };
     FlagsRegion region(backend, options);
     const HashKey key{"calculated-a|1", "1"};

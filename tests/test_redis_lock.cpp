@@ -72,7 +72,7 @@ std::string unique_ns(const std::string& what) { return "lock-test:" + what + ":
 LockOptions lock_options(std::chrono::milliseconds ttl, const std::string& prefix = "dogpile-lock|") {
     LockOptions o;
     o.prefix = prefix;
-    o.lock_timeout = ttl;
+    o.ttl = ttl;
     return o;
 }
 
@@ -110,8 +110,8 @@ TEST(RedisLockOptions, RejectsBadValues) {
     auto client = make_client();
     auto bad = [&](LockOptions o) { return message_of<ConfigurationError>([&] { RedisLock(client, "r", o); }); };
 
-    EXPECT_NE(bad(lock_options(0ms)).find("lock_timeout must be positive"), std::string::npos);
-    EXPECT_NE(bad(lock_options(-5ms)).find("lock_timeout"), std::string::npos);
+    EXPECT_NE(bad(lock_options(0ms)).find("ttl must be positive"), std::string::npos);
+    EXPECT_NE(bad(lock_options(-5ms)).find("ttl"), std::string::npos);
 
     LockOptions zero_retry;
     zero_retry.retry_initial = 0ms;
@@ -407,8 +407,8 @@ TEST(RedisLock, RedisErrorsPropagate) {
     const int port = dogpile::test::redis_server_details::pick_free_port();
     auto dead = dogpile::redis::make_client("redis://127.0.0.1:" + std::to_string(port));
     RedisLock lock(dead, "res", LockOptions{});
-    EXPECT_THROW(lock.try_lock(), dogpile::redis::Error);
-    EXPECT_THROW(lock.lock(50ms), dogpile::redis::Error);
+    EXPECT_THROW(lock.try_lock(), dogpile::redis::RedisError);
+    EXPECT_THROW(lock.lock(50ms), dogpile::redis::RedisError);
     EXPECT_FALSE(lock.held());
     EXPECT_NO_THROW(lock.unlock());
 }
@@ -421,7 +421,7 @@ TEST(RedisLockRegion, CreatorRunsUnderTheDistributedLock) {
     const std::string ns = unique_ns("region");
     auto client = make_client();
     auto backend = std::make_shared<LockTestBackend>(client, lock_options(30000ms, ns + "lock|"));
-    dogpile::RegionOptions<std::string> options;
+    dogpile::RegionOptions options;
     options.lock_timeout = 10s;
     StringRegion region(backend, options);
     const std::string key = ns + "value";
@@ -458,7 +458,7 @@ TEST(RedisLockRegion, OnlyOneThreadPerProcessPollsAHeldLock) {
 
     auto recorder = std::make_shared<LockAttemptRecorder>(make_client(), lock_prefix);
     auto backend = std::make_shared<LockTestBackend>(recorder, lock_options(120000ms, lock_prefix));
-    dogpile::RegionOptions<std::string> options;
+    dogpile::RegionOptions options;
     options.lock_timeout = 120s;
     StringRegion region(backend, options);
 
@@ -521,7 +521,7 @@ TEST(RedisLockRegion, LockErrorsDegradeToTheInProcessLock) {
     auto dead = dogpile::redis::make_client("redis://127.0.0.1:" + std::to_string(port));
     auto backend = std::make_shared<LockTestBackend>(make_client(), dead, lock_options(30000ms, ns + "lock|"));
     std::vector<std::string> operations;
-    dogpile::RegionOptions<std::string> options;
+    dogpile::RegionOptions options;
     options.lock_timeout = 10s;
     options.error_hook = [&](const dogpile::BackendErrorEvent& e) { operations.emplace_back(e.operation); };
     StringRegion region(backend, options);
@@ -590,7 +590,7 @@ TEST(RedisLockRegion, ALockKeyWithoutTtlNeverBlocksARegion) {
     ASSERT_EQ(raw({"SET", lock_key, "planted"}).str, "OK");
     auto backend = std::make_shared<LockTestBackend>(make_client(), lock_options(30000ms, ns + "lock|"));
     std::vector<std::string> reported;
-    dogpile::RegionOptions<std::string> options;  // no lock_timeout: the default
+    dogpile::RegionOptions options;  // no lock_timeout: the default
     options.error_hook = [&](const dogpile::BackendErrorEvent& e) {
         reported.push_back(std::string(e.operation) + ": " + std::string(e.message));
     };
@@ -614,14 +614,14 @@ TEST(RedisLockRegion, WithoutALockTimeoutTheDistributedWaitIsStillBounded) {
     const std::string ns = unique_ns("bounded-wait");
     const std::string key = ns + "value";
     LockOptions o = lock_options(60000ms, ns + "lock|");
-    EXPECT_EQ(o.effective_max_wait(), 120000ms) << "the default: twice lock_timeout";
+    EXPECT_EQ(o.effective_max_wait(), 120000ms) << "the default: twice the lock ttl";
     o.max_wait = 300ms;
     // Another process holds the lock for a minute and never releases it.
     RedisLock holder(make_client(), key, o);
     ASSERT_TRUE(holder.try_lock());
 
     auto backend = std::make_shared<LockTestBackend>(make_client(), o);
-    dogpile::RegionOptions<std::string> options;  // no lock_timeout
+    dogpile::RegionOptions options;  // no lock_timeout
     StringRegion region(backend, options);
     const auto outcome = within(
         20s,
@@ -665,7 +665,7 @@ TEST(RedisLockRegion, LostRepliesLeaveNoLockBehind) {
     backend_options.key_prefix = ns;
     backend_options.distributed_lock = lock_options(30000ms, ns + "lock|");
     auto backend = std::make_shared<dogpile::RedisBackend<std::string>>(backend_options);
-    dogpile::RegionOptions<std::string> options;
+    dogpile::RegionOptions options;
     options.lock_timeout = 20s;
     options.on_lock_timeout = dogpile::LockTimeoutPolicy::create_value;
     StringRegion region(backend, options);
@@ -751,7 +751,7 @@ TEST(RedisLockRegion, RefusedScriptingFallsBackToTheInProcessLockOnce) {
         backend_options.distributed_lock = lock_options(30000ms, "lock|");
         auto backend = std::make_shared<dogpile::RedisBackend<std::string>>(backend_options);
         std::vector<std::string> reported;
-        dogpile::RegionOptions<std::string> options;
+        dogpile::RegionOptions options;
         options.error_hook = [&](const dogpile::BackendErrorEvent& e) {
             reported.push_back(std::string(e.operation) + ": " + std::string(e.message));
         };
@@ -822,7 +822,7 @@ TEST(RedisLockRegion, AnOomRefusedLockIsACountedBackendError) {
     backend_options.client = dogpile::redis::make_client(s.url());
     backend_options.distributed_lock = lock_options(30000ms, "lock|");
     std::vector<std::string> reported;
-    dogpile::RegionOptions<std::string> options;
+    dogpile::RegionOptions options;
     options.error_hook = [&](const dogpile::BackendErrorEvent& e) {
         reported.push_back(std::string(e.operation) + ": " + std::string(e.message));
     };
@@ -940,7 +940,7 @@ TEST(RedisLockProcesses, LockOfAKilledHolderExpires) {
     ASSERT_TRUE(raw_get(lock_key).has_value()) << "the killed holder left no lock";
 
     auto backend = std::make_shared<LockTestBackend>(make_client(), lock_options(ttl, ns + "lock|"));
-    dogpile::RegionOptions<std::string> options;
+    dogpile::RegionOptions options;
     options.lock_timeout = 10s;  // longer than the orphan's TTL
     StringRegion region(backend, options);
     int calls = 0;

@@ -173,7 +173,7 @@ TEST(RedisAuthentication, WrongPasswordThroughADegradingRegionIsCountedAndReport
     auto backend = hash_backend(dogpile::redis::make_client(tcp_url(cache_user, wrong_password)));
     std::vector<std::string> messages;
     std::size_t auth_errors = 0;
-    RegionOptions<HashKey> options;
+    RegionOptions options;
     options.error_hook = [&](const BackendErrorEvent& e) {
         messages.emplace_back(e.message);
         try {
@@ -286,7 +286,7 @@ WorkloadResult hash_store_workload(const std::string& url, const std::string& id
     try {
         auto client = dogpile::redis::make_client(url);
         auto backend = hash_backend(client);
-        RegionOptions<HashKey> options;
+        RegionOptions options;
         options.lock_timeout = 10s;
         options.on_backend_error = BackendErrorPolicy::raise;  // a refused command fails the step
         options.error_hook = [&](const BackendErrorEvent& e) { result.errors.push_back(seen(e.error)); };
@@ -385,7 +385,7 @@ WorkloadResult string_store_workload(const std::string& url, const std::string& 
         backend_options.client = dogpile::redis::make_client(url);
         backend_options.key_prefix = "calculated-a|" + id + ":";
         backend_options.distributed_lock = dogpile::redis::LockOptions{};
-        RegionOptions<std::string> options;
+        RegionOptions options;
         options.lock_timeout = 10s;
         options.on_backend_error = BackendErrorPolicy::raise;
         options.error_hook = [&](const BackendErrorEvent& e) { result.errors.push_back(seen(e.error)); };
@@ -496,7 +496,7 @@ TEST(RedisAcl, AFailedLockReleaseIsCountedAndReported) {
     admin(setuser);
     auto backend = hash_backend(dogpile::redis::make_client(tcp_url("no-del", cache_password)));
     std::vector<std::string> reported;
-    RegionOptions<HashKey> options;
+    RegionOptions options;
     options.on_backend_error = BackendErrorPolicy::raise;  // a release error is never rethrown, whatever the policy
     options.error_hook = [&](const BackendErrorEvent& e) {
         reported.push_back(std::string(e.operation) + ": " + std::string(e.message));
@@ -525,7 +525,7 @@ TEST(RedisAcl, APermissionErrorInAMultiGetReachesTheRegion) {
     const std::vector<HashKey> keys{calculated.key(1, 1), calculated.key(2, 1)};
     EXPECT_THROW(backend->get_multi(keys), ReplyError);
     std::vector<std::string> reported;
-    RegionOptions<HashKey> options;
+    RegionOptions options;
     options.error_hook = [&](const BackendErrorEvent& e) { reported.push_back(std::string(e.operation)); };
     StringHashRegion region(backend, options);
     const auto values = region.get_or_create_multi(keys, [](const std::vector<HashKey>& missing) {

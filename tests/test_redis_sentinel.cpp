@@ -166,7 +166,7 @@ TEST(SentinelFailover, SigkillOfTheMasterUnderLoad) {
     auto client = std::make_shared<SentinelClient>(o);
 
     ErrorTally errors;
-    dogpile::RegionOptions<HashKey> region_options;
+    dogpile::RegionOptions region_options;
     region_options.error_hook = errors.hook();
     HashRegion region(std::make_shared<HashBackend>(dogpile::RedisHashBackendOptions{client, std::chrono::hours(1)}),
                       region_options);

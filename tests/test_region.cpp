@@ -37,8 +37,8 @@ struct RegionTest : ::testing::Test {
     ManualClock clock;
     std::shared_ptr<RecordingBackend<std::string>> backend = std::make_shared<RecordingBackend<std::string>>();
 
-    RegionOptions<std::string> options(std::optional<ExpirationTime> expiration = std::nullopt) {
-        RegionOptions<std::string> o;
+    RegionOptions options(std::optional<ExpirationTime> expiration = std::nullopt) {
+        RegionOptions o;
         if (expiration) o.expiration_time = *expiration;
         o.clock = clock.function();
         return o;
@@ -392,7 +392,7 @@ TEST_F(RegionTest, MultiExpiredValuesAreReadOnce) {
 // second lock on the same string would wait for the first forever), one
 // creation, the same value for both.
 TEST_F(RegionTest, MultiKeysManglingToOneStringAreOneKey) {
-    RegionOptions<std::string> o = options();
+    RegionOptions o = options();
     o.key_mangler = [](const std::string& key) {
         std::string lower = key;
         for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -654,7 +654,7 @@ namespace {
 // a missing initialiser here.
 TEST(RegionOptionsTest, PartialAggregateInitialisationIsWarningFree) {
     using namespace std::chrono_literals;
-    dogpile::RegionOptions<std::string> region_options{5min};
+    dogpile::RegionOptions region_options{5min};
     dogpile::GetOptions get_options{1min};
     dogpile::GetOrCreateOptions<std::string> create_options{1min};
     EXPECT_EQ(region_options.expiration_time, ExpirationTime(5min));
@@ -715,4 +715,17 @@ TEST(RegionSet, ACreatedValueReachesTheBackendWithoutACopy) {
     // passes the entry it returns from, and copies nothing itself.
     EXPECT_EQ(Counted::copies, 1);
     EXPECT_EQ(backend->moved_in, 0);
+}
+
+// RegionOptions is one type for every key type; a key mangler (string to
+// string, as dogpile.cache's) is refused by a region whose keys are not strings
+// rather than silently ignored.
+TEST(RegionOptionsTest, KeyManglerIsRefusedForNonStringKeys) {
+    RegionOptions o;
+    o.key_mangler = dogpile::sha1_mangle_key;
+    auto backend = std::make_shared<RecordingBackend<std::string, int>>();
+    EXPECT_THROW((Region<std::string, int>(backend, o)), dogpile::ConfigurationError);
+    o.key_mangler = nullptr;
+    Region<std::string, int> region(backend, o);
+    EXPECT_EQ(region.get_or_create(7, [] { return std::string("seven"); }), "seven");
 }

@@ -181,12 +181,12 @@ std::shared_ptr<Backend> make_backend(const dogpile::test::RedisServer& server) 
     o.ttl = 10s;  // on_create: whole hashes expire every 10 s, under load
     o.payload = dogpile::redis::PayloadMode::envelope;
     o.distributed_lock = dogpile::redis::LockOptions{};
-    o.distributed_lock->lock_timeout = 5s;
+    o.distributed_lock->ttl = 5s;
     return std::make_shared<Backend>(o);
 }
 
-RegionOptions<HashKey> region_options(Totals& totals) {
-    RegionOptions<HashKey> o;
+RegionOptions region_options(Totals& totals) {
+    RegionOptions o;
     o.expiration_time = 2s;
     o.lock_timeout = 10s;
     o.on_lock_timeout = dogpile::LockTimeoutPolicy::create_value;

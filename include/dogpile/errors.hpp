@@ -41,7 +41,7 @@ public:
 };
 
 // A backend could not do its job (store unreachable, timeout, server error).
-// Redis errors (dogpile::redis::Error and its children) derive from this.
+// Redis errors (dogpile::redis::RedisError and its children) derive from this.
 class BackendError : public Error {
 public:
     using Error::Error;

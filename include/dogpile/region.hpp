@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -32,7 +33,7 @@ public:
     using key_type = Key;
     using backend_type = Backend<Value, Key>;
     using entry_type = CachedValue<Value>;
-    using options_type = RegionOptions<Key>;
+    using options_type = RegionOptions;
 
     // An unconfigured region; configure() it before use.
     Region() = default;
@@ -50,6 +51,9 @@ public:
         if (!backend) throw ConfigurationError("region backend must not be null");
         if (options.lock_timeout && options.lock_timeout->count() < 0) {
             throw ConfigurationError("lock_timeout must not be negative");
+        }
+        if (options.key_mangler && !std::is_same_v<Key, std::string>) {
+            throw ConfigurationError("key_mangler applies to std::string keys only; this region's keys are another type");
         }
         core_ = std::make_shared<Core>(std::move(backend), std::move(options));
     }

@@ -6,6 +6,7 @@
 #include <exception>
 #include <functional>
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include "cached_value.hpp"
@@ -54,11 +55,16 @@ struct EarlyRefresh {
 // runner that drops the task never leaves the key locked.
 using AsyncCreationRunner = std::function<void(std::function<void()> regenerate)>;
 
-template <class Key>
+// Turns a key into the one the backend sees (see key_mangler.hpp).
+using KeyMangler = std::function<std::string(const std::string&)>;
+
+// The same options for every key and value type: Region<Value, Key> takes a
+// plain RegionOptions.
 struct RegionOptions {
     ExpirationTime expiration_time = ExpirationTime::never();
-    // Applied to every key before it reaches the backend (see key_mangler.hpp).
-    std::function<Key(const Key&)> key_mangler{};
+    // Applied to every key before it reaches the backend. String keys only: a
+    // region with another key type refuses a mangler (ConfigurationError).
+    KeyMangler key_mangler{};
     AsyncCreationRunner async_creation_runner{};
     // How long a caller waits for another caller's creation. nullopt: no limit.
     std::optional<std::chrono::milliseconds> lock_timeout{};

@@ -66,9 +66,9 @@ int run(const std::map<std::string, std::string>& args) {
     dogpile::RedisHashBackendOptions backend_options{client, std::chrono::hours(1)};
     dogpile::redis::LockOptions lock;
     lock.prefix = ns + "lock|";
-    lock.lock_timeout = 30s;
+    lock.ttl = 30s;
     backend_options.distributed_lock = lock;
-    dogpile::RegionOptions<dogpile::HashKey> region_options;
+    dogpile::RegionOptions region_options;
     region_options.lock_timeout = 30s;
     // A worker must fail loudly, not degrade into a second creation.
     region_options.on_backend_error = dogpile::BackendErrorPolicy::raise;

@@ -84,8 +84,8 @@ Region make_region(const std::shared_ptr<dogpile::redis::Client>& client, const 
                    std::chrono::milliseconds lock_ttl) {
     dogpile::redis::LockOptions lock_options;
     lock_options.prefix = ns + "lock|";
-    lock_options.lock_timeout = lock_ttl;
-    dogpile::RegionOptions<std::string> options;
+    lock_options.ttl = lock_ttl;
+    dogpile::RegionOptions options;
     // Bounded, but longer than any legitimate wait in these tests.
     options.lock_timeout = 30s;
     // A worker must fail loudly, not degrade into a second creation.

@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -30,7 +31,8 @@ template <class Value, class Key, class Hash>
 struct RegionState {
     using backend_type = Backend<Value, Key>;
     using entry_type = CachedValue<Value>;
-    using options_type = RegionOptions<Key>;
+    using options_type = RegionOptions;
+    static constexpr bool mangles_keys = std::is_same_v<Key, std::string>;
     using Registry = MutexRegistry<Key, Hash>;
 
     RegionState(std::shared_ptr<backend_type> b, options_type o) : backend(std::move(b)), options(std::move(o)) {}
@@ -48,19 +50,32 @@ struct RegionState {
     // Calls f with the mangled key, copying the key only when a mangler is set.
     template <class F>
     decltype(auto) with_mangled(const Key& key, F&& f) const {
-        if (!options.key_mangler) return f(key);
-        const Key mangled = options.key_mangler(key);
-        return f(mangled);
+        if constexpr (mangles_keys) {
+            if (options.key_mangler) {
+                const Key mangled = options.key_mangler(key);
+                return f(mangled);
+            }
+        }
+        return f(key);
     }
 
-    Key mangle(const Key& key) const { return options.key_mangler ? options.key_mangler(key) : key; }
+    Key mangle(const Key& key) const {
+        if constexpr (mangles_keys) {
+            if (options.key_mangler) return options.key_mangler(key);
+        }
+        return key;
+    }
 
     std::vector<Key> mangle_all(const std::vector<Key>& keys) const {
-        if (!options.key_mangler) return keys;
-        std::vector<Key> out;
-        out.reserve(keys.size());
-        for (const auto& key : keys) out.push_back(options.key_mangler(key));
-        return out;
+        if constexpr (mangles_keys) {
+            if (options.key_mangler) {
+                std::vector<Key> out;
+                out.reserve(keys.size());
+                for (const auto& key : keys) out.push_back(options.key_mangler(key));
+                return out;
+            }
+        }
+        return keys;
     }
 
     // Reads the clock only when an expiration time applies: the hit path of

@@ -159,7 +159,7 @@ public:
         try {
             fn(*lease);
         } catch (const ReplyError& e) {
-            if (auto r = e.redirection(); r && r->kind == Redirection::Kind::Moved) {
+            if (auto r = e.redirection(); r && r->kind == Redirection::Kind::moved) {
                 counters_.moved.fetch_add(1, std::memory_order_relaxed);
                 topology_.patch(r->slot, topology_.node_at(NodeAddress{r->host, r->port}));
                 topology_.refresh(Refresh::if_due);

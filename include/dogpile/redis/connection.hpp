@@ -168,7 +168,7 @@ private:
         if (c && c->err == REDIS_ERR_PROTOCOL) {
             throw ProtocolError(where() + ": protocol error during " + std::string(doing) + ": " + detail);
         }
-        if (c && c->err == REDIS_ERR_OOM) throw Error(where() + ": out of memory during " + std::string(doing));
+        if (c && c->err == REDIS_ERR_OOM) throw RedisError(where() + ": out of memory during " + std::string(doing));
         if (doing == "connect") throw IoError(where() + ": cannot connect: " + detail);
         throw IoError(where() + ": " + std::string(doing) + " failed: " + detail);
     }
@@ -205,7 +205,7 @@ private:
                                          : redisConnectUnixWithTimeout(options_.unix_socket.c_str(), connect_tv);
 #endif
         const int saved_errno = errno;
-        if (c == nullptr) throw Error(where() + ": cannot allocate a hiredis context");
+        if (c == nullptr) throw RedisError(where() + ": cannot allocate a hiredis context");
         ctx_.reset(c);
         if (c->err != 0) raise_context_error("connect", saved_errno);
         if (redisSetTimeout(c, command_tv) != REDIS_OK) raise_context_error("setting the command timeout", errno);
@@ -298,7 +298,7 @@ private:
         char* formatted = nullptr;
         const int length =
             redisFormatCommandArgv(&formatted, static_cast<int>(argv_.size()), argv_.data(), lens_.data());
-        if (length < 0 || formatted == nullptr) throw Error(where() + ": out of memory while queueing a command");
+        if (length < 0 || formatted == nullptr) throw RedisError(where() + ": out of memory while queueing a command");
         try {
             out_.append(formatted, static_cast<std::size_t>(length));
         } catch (...) {

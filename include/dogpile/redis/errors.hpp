@@ -1,8 +1,9 @@
 #pragma once
-// What the Redis layer throws. Every class derives from dogpile::BackendError,
-// so a region that degrades on backend errors needs no Redis-specific catch.
+// What the Redis layer throws. dogpile::Error is the one root: RedisError
+// derives from dogpile::BackendError, so a region that degrades on backend
+// errors needs no Redis-specific catch.
 //
-//   Error                    anything that went wrong talking to Redis
+//   RedisError               anything that went wrong talking to Redis
 //   ├── IoError              the connection failed (refused, reset, EOF); it is
 //   │   │                    unusable afterwards and a pool discards it
 //   │   └── TimeoutError     connect or command timeout, also unusable after
@@ -26,14 +27,14 @@
 
 namespace dogpile::redis {
 
-class Error : public dogpile::BackendError {
+class RedisError : public dogpile::BackendError {
 public:
     using dogpile::BackendError::BackendError;
 };
 
-class IoError : public Error {
+class IoError : public RedisError {
 public:
-    using Error::Error;
+    using RedisError::RedisError;
 };
 
 class TimeoutError : public IoError {
@@ -46,28 +47,28 @@ public:
     using TimeoutError::TimeoutError;
 };
 
-class ProtocolError : public Error {
+class ProtocolError : public RedisError {
 public:
-    using Error::Error;
+    using RedisError::RedisError;
 };
 
 // A cluster redirection carried by a MOVED or ASK error reply
 // ("MOVED 3999 127.0.0.1:6381"). Parsed here so a cluster router can be added
 // without touching the error type.
 struct Redirection {
-    enum class Kind { Moved, Ask };
+    enum class Kind { moved, ask };
     Kind kind;
     int slot;
     std::string host;
     int port;
 };
 
-class ReplyError : public Error {
+class ReplyError : public RedisError {
 public:
     // `message` is the server's text exactly ("NOSCRIPT No matching script...");
     // `context`, when given, prefixes what() ("SELECT 99: ERR DB index ...").
     explicit ReplyError(std::string message, std::string_view context = {})
-        : Error(context.empty() ? message : std::string(context) + ": " + message),
+        : RedisError(context.empty() ? message : std::string(context) + ": " + message),
           message_(std::move(message)) {}
 
     const std::string& message() const noexcept { return message_; }
@@ -100,12 +101,12 @@ public:
     // "MOVED <slot> <host>:<port>" or "ASK <slot> <host>:<port>"; the host may
     // be an IPv6 address, so the port follows the last colon.
     static std::optional<Redirection> parse_redirection(std::string_view message) {
-        Redirection r{Redirection::Kind::Moved, 0, {}, 0};
+        Redirection r{Redirection::Kind::moved, 0, {}, 0};
         const std::string_view code = code_of(message);
         if (code == "MOVED") {
-            r.kind = Redirection::Kind::Moved;
+            r.kind = Redirection::Kind::moved;
         } else if (code == "ASK") {
-            r.kind = Redirection::Kind::Ask;
+            r.kind = Redirection::Kind::ask;
         } else {
             return std::nullopt;
         }
@@ -149,23 +150,23 @@ public:
 // A key at a distributed lock's name that has no TTL (planted by a SET without
 // PX, an RPUSH, a buggy client): nobody would ever release it, so waiting for
 // it would never end.
-class UnreleasableLockError : public Error {
+class UnreleasableLockError : public RedisError {
 public:
-    using Error::Error;
+    using RedisError::RedisError;
 };
 
 // The server refuses EVALSHA / SCRIPT LOAD (an ACL user without @scripting, a
 // renamed or disabled command): a lock could be taken but never released.
-class ScriptingRefused : public Error {
+class ScriptingRefused : public RedisError {
 public:
-    using Error::Error;
+    using RedisError::RedisError;
 };
 
 // Passed to an error hook, never thrown: the server's maxmemory-policy may
 // evict lock keys while they are held (see the README's guarantees).
-class EvictionPolicyWarning : public Error {
+class EvictionPolicyWarning : public RedisError {
 public:
-    using Error::Error;
+    using RedisError::RedisError;
 };
 
 }  // namespace dogpile::redis

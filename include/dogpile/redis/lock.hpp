@@ -4,19 +4,20 @@
 // once. A Redis store returns it from get_mutex(key) when its options ask for
 // a distributed lock (docs/architecture.md, "Where each mechanism lives").
 //
-//   acquire:  SET <prefix><resource> <token> NX PX <lock_timeout>, with PTTL
+//   acquire:  SET <prefix><resource> <token> NX PX <ttl>, with PTTL
 //   release:  if GET == token then DEL          (one Lua script)
 //   extend:   if GET == token then PEXPIRE ttl  (one Lua script)
 //
-// * lock_timeout is both how long a crashed holder blocks everyone and how
-//   long a creator may run before another process may create too: size it
-//   above the slowest creation, or extend() from long creators.
+// * ttl (dogpile.cache's lock_timeout) is both how long a crashed holder
+//   blocks everyone and how long a creator may run before another process may
+//   create too: size it above the slowest creation, or extend() from long
+//   creators.
 // * Waiters poll with jittered exponential backoff (retry_initial to
 //   retry_max) and give up after LockOptions::max_wait.
 // * A lock key without a TTL raises UnreleasableLockError instead of blocking
 //   forever; a lock whose SET or release reply was lost is released later
 //   with its token, never orphaned.
-// * Errors propagate as redis::Error; a Region counts them and carries on
+// * Errors propagate as redis::RedisError; a Region counts them and carries on
 //   under its in-process lock.
 //
 // Thread safety: one owner at a time, as with any mutex; unlock() may run on
@@ -49,26 +50,25 @@ struct LockOptions {
     // Prepended to the resource name to form the lock key.
     std::string prefix = "dogpile-lock|";
     // The lock key's TTL: how long a holder keeps the lock without extend().
-    std::chrono::milliseconds lock_timeout{30000};
+    std::chrono::milliseconds ttl{30000};
     // First sleep between attempts in lock(timeout); doubles after each miss.
     std::chrono::milliseconds retry_initial{1};
     // Upper bound of that sleep: the worst delay between a release and a
     // waiter noticing it.
     std::chrono::milliseconds retry_max{50};
     // How long lock() waits when its caller gives no limit (a region without
-    // lock_timeout). nullopt: twice lock_timeout. A holder keeps the lock at
-    // most lock_timeout unless it extends it, so a longer wait means the lock
-    // is never released or is taken over and over; the region then applies
-    // its LockTimeoutPolicy.
+    // lock_timeout). nullopt: twice ttl. A holder keeps the lock at most ttl
+    // unless it extends it, so a longer wait means the lock is never released
+    // or is taken over and over; the region then applies its LockTimeoutPolicy.
     std::optional<std::chrono::milliseconds> max_wait{};
 
-    std::chrono::milliseconds effective_max_wait() const { return max_wait ? *max_wait : 2 * lock_timeout; }
+    std::chrono::milliseconds effective_max_wait() const { return max_wait ? *max_wait : 2 * ttl; }
 
     // Throws ConfigurationError naming the bad field.
     void validate() const {
-        if (lock_timeout.count() <= 0) {
-            throw ConfigurationError("redis lock options: lock_timeout must be positive, got " +
-                                     std::to_string(lock_timeout.count()) + " ms");
+        if (ttl.count() <= 0) {
+            throw ConfigurationError("redis lock options: ttl must be positive, got " +
+                                     std::to_string(ttl.count()) + " ms");
         }
         if (retry_initial.count() <= 0) {
             throw ConfigurationError("redis lock options: retry_initial must be positive, got " +
@@ -106,7 +106,7 @@ public:
 
     // A lock dropped while held is released, best effort: a failed round trip
     // is swallowed (destructors must not throw); the release is then retried
-    // as for a lost reply, or the key expires by itself after lock_timeout.
+    // as for a lost reply, or the key expires by itself after ttl.
     ~RedisLock() override {
         try {
             unlock();
@@ -163,14 +163,14 @@ public:
             shared_->release_orphans(*client_);
         } catch (const ReplyError&) {
             throw;  // refused (NOPERM, NOSCRIPT that could not be loaded): the key expires after its TTL
-        } catch (const Error& e) {
-            shared_->release_or_remember(*client_, key_, token, options_.lock_timeout, loss_of(e));
+        } catch (const RedisError& e) {
+            shared_->release_or_remember(*client_, key_, token, options_.ttl, loss_of(e));
             throw;
         }
     }
 
     // Resets the lock key's TTL to `ttl` while this object still owns it, for
-    // creators that run longer than lock_timeout. False when the lock is not
+    // creators that run longer than ttl. False when the lock is not
     // held here or has expired (been lost): the caller no longer owns it, and
     // this object then counts as released.
     bool extend(std::chrono::milliseconds ttl) {
@@ -227,7 +227,7 @@ private:
     }
 
     // A command that failed this way may or may not have run.
-    static details::ReplyLoss loss_of(const Error& e) noexcept {
+    static details::ReplyLoss loss_of(const RedisError& e) noexcept {
         if (dynamic_cast<const PoolTimeout*>(&e) != nullptr) return details::ReplyLoss::never_sent;
         if (dynamic_cast<const TimeoutError*>(&e) != nullptr) return details::ReplyLoss::may_still_run;
         return details::ReplyLoss::connection_closed;
@@ -237,17 +237,17 @@ private:
     bool attempt() {
         std::string token = dogpile::details::random_hex(16);
         Command set{"SET", key_, token, "NX", "PX"};
-        set.arg(static_cast<long long>(options_.lock_timeout.count()));
+        set.arg(static_cast<long long>(options_.ttl.count()));
         std::vector<Reply> replies;
         try {
             replies = client_->pipeline(key_, {std::move(set), Command{"PTTL", key_}});
         } catch (const ReplyError&) {
             throw;  // answered: nothing ran that needs undoing
-        } catch (const Error& e) {
+        } catch (const RedisError& e) {
             // The SET may have taken the lock although its reply was lost.
             const details::ReplyLoss loss = loss_of(e);
             if (loss != details::ReplyLoss::never_sent) {
-                shared_->release_or_remember(*client_, key_, token, options_.lock_timeout, loss);
+                shared_->release_or_remember(*client_, key_, token, options_.ttl, loss);
             }
             throw;
         }

@@ -23,25 +23,25 @@ namespace dogpile::redis {
 
 // RESP2 types first; the RESP3 ones exist only with hiredis 1.x and are listed
 // so a reply from a RESP3 connection is reported by name rather than "unknown".
-enum class ReplyType { String, Array, Integer, Nil, Status, Error, Double, Bool, Map, Set, Push, Attribute, BigNumber, Verbatim, Unknown };
+enum class ReplyType { string, array, integer, nil, status, error, floating, boolean, map, set, push, attribute, big_number, verbatim, unknown };
 
 inline const char* to_string(ReplyType type) noexcept {
     switch (type) {
-        case ReplyType::String: return "string";
-        case ReplyType::Array: return "array";
-        case ReplyType::Integer: return "integer";
-        case ReplyType::Nil: return "nil";
-        case ReplyType::Status: return "status";
-        case ReplyType::Error: return "error";
-        case ReplyType::Double: return "double";
-        case ReplyType::Bool: return "bool";
-        case ReplyType::Map: return "map";
-        case ReplyType::Set: return "set";
-        case ReplyType::Push: return "push";
-        case ReplyType::Attribute: return "attribute";
-        case ReplyType::BigNumber: return "bignumber";
-        case ReplyType::Verbatim: return "verbatim";
-        case ReplyType::Unknown: break;
+        case ReplyType::string: return "string";
+        case ReplyType::array: return "array";
+        case ReplyType::integer: return "integer";
+        case ReplyType::nil: return "nil";
+        case ReplyType::status: return "status";
+        case ReplyType::error: return "error";
+        case ReplyType::floating: return "double";
+        case ReplyType::boolean: return "bool";
+        case ReplyType::map: return "map";
+        case ReplyType::set: return "set";
+        case ReplyType::push: return "push";
+        case ReplyType::attribute: return "attribute";
+        case ReplyType::big_number: return "bignumber";
+        case ReplyType::verbatim: return "verbatim";
+        case ReplyType::unknown: break;
     }
     return "unknown";
 }
@@ -58,46 +58,46 @@ public:
 
     ReplyType type() const noexcept {
         switch (node_->type) {
-            case REDIS_REPLY_STRING: return ReplyType::String;
-            case REDIS_REPLY_ARRAY: return ReplyType::Array;
-            case REDIS_REPLY_INTEGER: return ReplyType::Integer;
-            case REDIS_REPLY_NIL: return ReplyType::Nil;
-            case REDIS_REPLY_STATUS: return ReplyType::Status;
-            case REDIS_REPLY_ERROR: return ReplyType::Error;
+            case REDIS_REPLY_STRING: return ReplyType::string;
+            case REDIS_REPLY_ARRAY: return ReplyType::array;
+            case REDIS_REPLY_INTEGER: return ReplyType::integer;
+            case REDIS_REPLY_NIL: return ReplyType::nil;
+            case REDIS_REPLY_STATUS: return ReplyType::status;
+            case REDIS_REPLY_ERROR: return ReplyType::error;
 #ifdef REDIS_REPLY_DOUBLE
-            case REDIS_REPLY_DOUBLE: return ReplyType::Double;
+            case REDIS_REPLY_DOUBLE: return ReplyType::floating;
 #endif
 #ifdef REDIS_REPLY_BOOL
-            case REDIS_REPLY_BOOL: return ReplyType::Bool;
+            case REDIS_REPLY_BOOL: return ReplyType::boolean;
 #endif
 #ifdef REDIS_REPLY_MAP
-            case REDIS_REPLY_MAP: return ReplyType::Map;
+            case REDIS_REPLY_MAP: return ReplyType::map;
 #endif
 #ifdef REDIS_REPLY_SET
-            case REDIS_REPLY_SET: return ReplyType::Set;
+            case REDIS_REPLY_SET: return ReplyType::set;
 #endif
 #ifdef REDIS_REPLY_PUSH
-            case REDIS_REPLY_PUSH: return ReplyType::Push;
+            case REDIS_REPLY_PUSH: return ReplyType::push;
 #endif
 #ifdef REDIS_REPLY_ATTR
-            case REDIS_REPLY_ATTR: return ReplyType::Attribute;
+            case REDIS_REPLY_ATTR: return ReplyType::attribute;
 #endif
 #ifdef REDIS_REPLY_BIGNUM
-            case REDIS_REPLY_BIGNUM: return ReplyType::BigNumber;
+            case REDIS_REPLY_BIGNUM: return ReplyType::big_number;
 #endif
 #ifdef REDIS_REPLY_VERB
-            case REDIS_REPLY_VERB: return ReplyType::Verbatim;
+            case REDIS_REPLY_VERB: return ReplyType::verbatim;
 #endif
-            default: return ReplyType::Unknown;
+            default: return ReplyType::unknown;
         }
     }
 
-    bool is_string() const noexcept { return type() == ReplyType::String; }
-    bool is_array() const noexcept { return type() == ReplyType::Array; }
-    bool is_integer() const noexcept { return type() == ReplyType::Integer; }
-    bool is_nil() const noexcept { return type() == ReplyType::Nil; }
-    bool is_status() const noexcept { return type() == ReplyType::Status; }
-    bool is_error() const noexcept { return type() == ReplyType::Error; }
+    bool is_string() const noexcept { return type() == ReplyType::string; }
+    bool is_array() const noexcept { return type() == ReplyType::array; }
+    bool is_integer() const noexcept { return type() == ReplyType::integer; }
+    bool is_nil() const noexcept { return type() == ReplyType::nil; }
+    bool is_status() const noexcept { return type() == ReplyType::status; }
+    bool is_error() const noexcept { return type() == ReplyType::error; }
     // The "+OK" status most write commands answer.
     bool is_ok() const noexcept { return is_status() && text() == "OK"; }
 
@@ -105,7 +105,7 @@ public:
     // lives as long as this Reply or any copy of it.
     std::string_view view() const {
         const ReplyType t = type();
-        if (t != ReplyType::String && t != ReplyType::Verbatim) fail("string");
+        if (t != ReplyType::string && t != ReplyType::verbatim) fail("string");
         return text();
     }
     std::string as_string() const { return std::string(view()); }
@@ -197,11 +197,11 @@ private:
 
     bool is_aggregate() const noexcept {
         switch (type()) {
-            case ReplyType::Array:
-            case ReplyType::Map:
-            case ReplyType::Set:
-            case ReplyType::Push:
-            case ReplyType::Attribute: return true;
+            case ReplyType::array:
+            case ReplyType::map:
+            case ReplyType::set:
+            case ReplyType::push:
+            case ReplyType::attribute: return true;
             default: return false;
         }
     }

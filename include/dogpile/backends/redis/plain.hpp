@@ -2,7 +2,7 @@
 // RedisBackend: one Redis string per cache key (dogpile.cache's redis
 // backend). The stored bytes are codec/envelope.hpp's header {created_at,
 // version} followed by the codec's payload, so a region's expiration_time and
-// soft invalidation work across processes; options.store_ttl additionally
+// soft invalidation work across processes; options.ttl additionally
 // lets Redis drop entries nobody reads any more. It is the serializing
 // adapter (serializing_backend.hpp) over the byte store RedisStringStore
 // (string_store.hpp), which lists the commands each operation sends.
@@ -11,7 +11,7 @@
 //   auto client = dogpile::redis::make_client("redis://127.0.0.1:6379");
 //   auto backend = std::make_shared<dogpile::RedisBackend<std::string>>(
 //       dogpile::RedisBackendOptions{client, "myapp:"});
-//   dogpile::RegionOptions<std::string> region_options;
+//   dogpile::RegionOptions region_options;
 //   region_options.expiration_time = std::chrono::minutes(5);
 //   dogpile::Region<std::string> region(backend, region_options);
 //

@@ -40,7 +40,7 @@ struct RedisBackendOptions {
     // SET ... PX: Redis deletes an entry this long after its last write.
     // Independent of the region's expiration_time (which decides freshness);
     // make it longer so stale values can still be served while regenerating.
-    std::optional<Duration> store_ttl{};
+    std::optional<Duration> ttl{};
     // When set, get_mutex() hands the region a Redis lock (redis/lock.hpp)
     // whose resource is the entry's Redis key (key_prefix + key).
     std::optional<redis::LockOptions> distributed_lock{};
@@ -51,7 +51,7 @@ struct RedisBackendOptions {
     void validate() const {
         static constexpr std::string_view name = "RedisBackend";
         redis::details::validate_client(client, name);
-        redis::details::validate_ttl(store_ttl, "store_ttl", name);
+        redis::details::validate_ttl(ttl, "ttl", name);
         redis::details::validate_lock(distributed_lock, name);
         limits.validate(name);
         if (key_prefix.size() > limits.max_key_bytes) {
@@ -71,7 +71,7 @@ public:
     explicit RedisStringStore(RedisBackendOptions options)
         : StoreStatistics(options.error_hook),
           options_(details::validated(std::move(options))),
-          px_(details::validate_ttl(options_.store_ttl, "store_ttl", "").count()) {}
+          px_(details::validate_ttl(options_.ttl, "ttl", "").count()) {}
 
     // The stored bytes (a string reply), or std::nullopt. Throws
     // LimitExceeded for an over-long key.

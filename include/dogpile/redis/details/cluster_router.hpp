@@ -283,7 +283,7 @@ private:
                 return;
             }
             ClusterNodePtr target = topology_.node_at(NodeAddress{redirection->host, redirection->port});
-            if (redirection->kind == Redirection::Kind::Moved) {
+            if (redirection->kind == Redirection::Kind::moved) {
                 counters_.moved.fetch_add(1, std::memory_order_relaxed);
                 topology_.patch(redirection->slot, target);
                 job.ask = nullptr;

@@ -135,7 +135,7 @@ public:
                                              " is not in cluster mode (cluster-enabled no); use SingleServerClient");
                 }
                 errors += address.to_string() + ": " + e.what() + "; ";
-            } catch (const Error& e) {
+            } catch (const RedisError& e) {
                 errors += address.to_string() + ": " + e.what() + "; ";
             }
         }

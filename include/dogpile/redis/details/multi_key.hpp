@@ -89,7 +89,7 @@ inline std::optional<std::vector<SplitPart>> split_by_slot(const Command& cmd) {
 // A Reply parsed from RESP text by hiredis' reader.
 inline Reply reply_from_resp(const std::string& resp) {
     redisReader* reader = redisReaderCreate();
-    if (reader == nullptr) throw Error("redis: cannot allocate a reply reader");
+    if (reader == nullptr) throw RedisError("redis: cannot allocate a reply reader");
     void* raw = nullptr;
     const bool ok = redisReaderFeed(reader, resp.data(), resp.size()) == REDIS_OK &&
                     redisReaderGetReply(reader, &raw) == REDIS_OK && raw != nullptr;

@@ -19,7 +19,7 @@ namespace dogpile::redis::details {
 class WakePipe {
 public:
     WakePipe() {
-        if (::pipe(fds_) != 0) throw Error(std::string("redis: pipe() failed: ") + std::strerror(errno));
+        if (::pipe(fds_) != 0) throw RedisError(std::string("redis: pipe() failed: ") + std::strerror(errno));
         for (int fd : fds_) {
             ::fcntl(fd, F_SETFD, FD_CLOEXEC);
             ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
