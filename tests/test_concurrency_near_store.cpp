@@ -119,7 +119,7 @@ TEST(NearStore, EntriesOlderThanMaxAgeAreNotServed) {
     dogpile::test::ManualClock clock;
     for (auto policy : {EvictionPolicy::clock, EvictionPolicy::lru}) {
         auto o = options(100, policy);
-        o.max_age = 10s;
+        o.ttl = 10s;
         o.clock = clock.function();
         Store store(o, group_of);
         put(store, key(1, 1), 1);
@@ -138,7 +138,7 @@ TEST(NearStore, RejectsBadOptions) {
     EXPECT_THROW(Store(options(0), group_of), dogpile::ConfigurationError);
     EXPECT_THROW(Store(options(10, EvictionPolicy::clock, 3), group_of), dogpile::ConfigurationError);
     auto o = options(10);
-    o.max_age = 0s;
+    o.ttl = 0s;
     EXPECT_THROW(Store(o, group_of), dogpile::ConfigurationError);
     EXPECT_THROW(Store(options(10), nullptr), dogpile::ConfigurationError);
 }

@@ -617,7 +617,7 @@ TEST_F(NearCacheTest, AnUntrackedClientIsNeverTrusted) {
 TEST_F(NearCacheTest, MaxAgeBoundsHowLongAnEntryIsServedFromMemory) {
     dogpile::test::ManualClock clock;
     NearCacheOptions<HashKey> near;
-    near.max_age = 30s;
+    near.ttl = 30s;
     near.clock = clock.function();
     build(tracking_options(server), near);
     external_hset(k71.hash, k71.field, "v1");
@@ -713,9 +713,9 @@ TEST(NearCacheOptionsTest, RejectsWhatCannotWork) {
     o.shards = 3;
     EXPECT_THROW((HashNear{remote, o}), dogpile::ConfigurationError);
     o.shards = 4;
-    o.max_age = std::chrono::seconds(0);
+    o.ttl = std::chrono::seconds(0);
     EXPECT_THROW((HashNear{remote, o}), dogpile::ConfigurationError);
-    o.max_age.reset();
+    o.ttl.reset();
     EXPECT_NO_THROW((HashNear{remote, o}));
 
     auto t = tracking_options(server);

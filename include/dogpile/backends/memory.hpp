@@ -71,6 +71,12 @@ public:
         table_.put(table_.prepare(key, entry), dead);
     }
 
+    // The region's set(key, Value&&): the entry is moved into the table.
+    void set(const Key& key, entry_type&& entry) override {
+        Graveyard dead;
+        table_.put(table_.prepare(key, std::move(entry)), dead);
+    }
+
     void erase(const Key& key) override {
         Graveyard dead;
         table_.erase(key, dead);
@@ -125,7 +131,7 @@ private:
         details::ShardedTableOptions t;
         t.capacity = o.capacity;
         t.eviction = o.eviction;
-        t.max_age = o.ttl;
+        t.ttl = o.ttl;
         t.age_from = details::AgeFrom::creation;
         t.shards = o.shards;
         t.clock = o.clock;

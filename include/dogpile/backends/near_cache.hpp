@@ -39,7 +39,7 @@
 //   nothing. Every session edge, FLUSHALL/FLUSHDB, and the loss of a tracked
 //   data connection flush it. A value is kept only if the read provably ran
 //   on connections tracked in the current session.
-// * max_age bounds how long an entry is served without Redis being asked,
+// * ttl bounds how long an entry is served without Redis being asked,
 //   in case an invalidation was lost anyway (see redis/tracking.hpp).
 //
 // Writes that bypass this backend in this process (e.g.
@@ -66,8 +66,8 @@
 #include "../errors.hpp"
 #include "../mutex.hpp"
 #include "../redis/tracking.hpp"
+#include "details/eviction.hpp"
 #include "details/near_store.hpp"
-#include "memory.hpp"
 
 namespace dogpile {
 
@@ -90,8 +90,8 @@ struct NearCacheOptions {
     std::size_t shards = 16;
     // A second line of defence: an entry older than this (counted from when
     // the near tier got it) is not served but read again. std::nullopt: none.
-    std::optional<Duration> max_age{};
-    // Time source for max_age (tests inject a manual clock); empty: WallClock::now.
+    std::optional<Duration> ttl{};
+    // Time source for ttl (tests inject a manual clock); empty: WallClock::now.
     std::function<TimePoint()> clock{};
     // Test seam: called on the reading thread after a remote read returned a
     // value and before the near tier may keep it.
@@ -123,7 +123,7 @@ struct NearCacheStats {
     std::uint64_t invalidated = 0;  // entries dropped by invalidations and local writes
     std::uint64_t flushes = 0;      // times the whole near tier was dropped
     std::uint64_t evictions = 0;    // entries dropped to respect the capacity
-    std::uint64_t expirations = 0;  // entries dropped for being older than max_age
+    std::uint64_t expirations = 0;  // entries dropped for being older than ttl
 };
 
 template <class Value, class Key = std::string, class Hash = std::hash<Key>>
@@ -307,7 +307,7 @@ private:
         s.capacity = o.capacity;
         s.eviction = o.eviction;
         s.shards = o.shards;
-        s.max_age = o.max_age;
+        s.ttl = o.ttl;
         s.clock = o.clock;
         return s;
     }

@@ -40,7 +40,7 @@
 // What remains: between the moment the listener's connection (or, in
 // standard mode, a data connection) dies and the moment that is noticed,
 // invalidations are lost. Both are bounded by the health check interval (plus
-// a command timeout); NearCacheOptions::max_age bounds them whatever happens.
+// a command timeout); NearCacheOptions::ttl bounds them whatever happens.
 //
 // Destruction stops the thread at once; a connect or handshake in progress
 // finishes within its timeouts.

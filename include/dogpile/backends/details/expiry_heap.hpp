@@ -1,7 +1,7 @@
 #pragma once
 // A min-heap of table nodes by age stamp (their stamp/heap_index fields): the
 // oldest entry of a shard in O(1), so writers and a full shard find what is
-// past max_age without a sweep.
+// past ttl without a sweep.
 
 #include <algorithm>
 #include <cstddef>

@@ -50,12 +50,12 @@ struct NearStoreOptions {
     std::size_t capacity = 10000;  // entries, split evenly across the data shards
     EvictionPolicy eviction = EvictionPolicy::clock;
     std::size_t shards = 16;         // data shards, a power of two
-    std::optional<Duration> max_age{};  // counted from when an entry entered the store
+    std::optional<Duration> ttl{};  // counted from when an entry entered the store
     std::function<TimePoint()> clock{};  // empty: WallClock::now
 };
 
 // evictions: entries dropped to respect the capacity; expirations: entries
-// dropped because they were older than max_age.
+// dropped because they were older than ttl.
 using NearStoreStats = ShardedTableStats;
 
 template <class Value, class Key, class Hash = std::hash<Key>>
@@ -166,7 +166,7 @@ public:
         return total;
     }
 
-    // Whether `key` is held (even past max_age), without touching its recency.
+    // Whether `key` is held (even past ttl), without touching its recency.
     bool contains(const Key& key) const { return table_.contains(key); }
 
     NearStoreStats stats() const { return table_.stats(); }
@@ -191,8 +191,8 @@ private:
     static NearStoreOptions validated(NearStoreOptions options) {
         if (options.capacity == 0) throw ConfigurationError("near cache: capacity must be at least 1");
         validate_shard_count(options.shards, "near cache: shards");
-        if (options.max_age && *options.max_age <= Duration::zero()) {
-            throw ConfigurationError("near cache: max_age must be positive (std::nullopt for none)");
+        if (options.ttl && *options.ttl <= Duration::zero()) {
+            throw ConfigurationError("near cache: ttl must be positive (std::nullopt for none)");
         }
         return options;
     }
@@ -206,7 +206,7 @@ private:
         ShardedTableOptions t;
         t.capacity = o.capacity;
         t.eviction = o.eviction;
-        t.max_age = o.max_age;
+        t.ttl = o.ttl;
         t.age_from = AgeFrom::insertion;
         t.shards = o.shards;
         t.clock = o.clock;

@@ -38,7 +38,7 @@ public:
     enum class Placed : std::uint8_t {
         added,     // the key was new to the table
         replaced,  // the key's entry was overwritten in place
-        too_old,   // the entry was already past max_age: not stored, the key's previous entry removed
+        too_old,   // the entry was already past ttl: not stored, the key's previous entry removed
     };
 
     // A write prepared outside any lock: the copies of key and entry are made
@@ -61,12 +61,12 @@ public:
         shard_count_ = shards_in_use(options_);
         shard_mask_ = shard_count_ - 1;
         shards_.reset(new Shard[shard_count_]);
-        const ExpiryOrder expiry = options_.max_age ? ExpiryOrder::oldest_first : ExpiryOrder::untracked;
+        const ExpiryOrder expiry = options_.ttl ? ExpiryOrder::oldest_first : ExpiryOrder::untracked;
         for (std::size_t i = 0; i < shard_count_; ++i) {
             shards_[i].configure(capacity_of_shard(options_.capacity, shard_count_, i), options_.eviction, expiry);
         }
-        has_max_age_ = options_.max_age.has_value();
-        if (has_max_age_) max_age_ = *options_.max_age;
+        has_ttl_ = options_.ttl.has_value();
+        if (has_ttl_) ttl_ = *options_.ttl;
         hit_recording_ =
             options_.capacity ? Eviction<Node>::hit_recording(options_.eviction) : HitRecording::none;
     }
@@ -74,7 +74,7 @@ public:
     ShardedTable(const ShardedTable&) = delete;
     ShardedTable& operator=(const ShardedTable&) = delete;
 
-    // An entry past max_age is a miss, removed now unless another thread
+    // An entry past ttl is a miss, removed now unless another thread
     // holds the shard (a later write or purge_expired() then does it): a
     // reader never waits for that. `on_departed(const Graveyard&)`, which must
     // not throw, sees what a read removed once its lock is released; the hit
@@ -142,17 +142,19 @@ public:
         return out;
     }
 
-    Write prepare(const Key& key, const entry_type& entry) const {
-        return prepare_hashed(hash_of(key), key, entry, current_time());
+    // `entry` is copied, or moved when it is an rvalue.
+    template <class Entry>
+    Write prepare(const Key& key, Entry&& entry) const {
+        return prepare_hashed(hash_of(key), key, std::forward<Entry>(entry), current_time());
     }
 
     // Stores a prepared write, replacing the key's entry; removes up to
-    // reap_per_write entries past max_age first, and makes room in a full
-    // shard (an entry past max_age goes before the policy's victim).
+    // reap_per_write entries past ttl first, and makes room in a full
+    // shard (an entry past ttl goes before the policy's victim).
     Placed put(Write&& write, Graveyard& dead) {
         Shard& shard = shard_for(write.hash_);
         std::unique_lock<std::shared_mutex> lock(shard.mutex);
-        if (has_max_age_) reap(shard, write.now_, dead);
+        if (has_ttl_) reap(shard, write.now_, dead);
         return apply(shard, write, dead);
     }
 
@@ -170,18 +172,18 @@ public:
         for_each_shard_run(slots, shards_.get(), [&](Shard& shard, const ShardSlot* first, const ShardSlot* last) {
             Graveyard dead;
             std::unique_lock<std::shared_mutex> lock(shard.mutex);
-            if (has_max_age_) reap(shard, now, dead);
+            if (has_ttl_) reap(shard, now, dead);
             for (const ShardSlot* s = first; s != last; ++s) apply(shard, writes[s->index], dead);
         });
     }
 
-    // Removes the key, and up to reap_per_write entries past max_age in passing.
+    // Removes the key, and up to reap_per_write entries past ttl in passing.
     void erase(const Key& key, Graveyard& dead) {
         const std::uint64_t h = hash_of(key);
         Shard& shard = shard_for(h);
         const TimePoint now = current_time();
         std::unique_lock<std::shared_mutex> lock(shard.mutex);
-        if (has_max_age_) reap(shard, now, dead);
+        if (has_ttl_) reap(shard, now, dead);
         remove_key(shard, h, key, dead);
     }
 
@@ -191,7 +193,7 @@ public:
         for_each_shard_run(slots, shards_.get(), [&](Shard& shard, const ShardSlot* first, const ShardSlot* last) {
             Graveyard dead;
             std::unique_lock<std::shared_mutex> lock(shard.mutex);
-            if (has_max_age_) reap(shard, now, dead);
+            if (has_ttl_) reap(shard, now, dead);
             for (const ShardSlot* s = first; s != last; ++s) remove_key(shard, s->hash, keys[s->index], dead);
         });
     }
@@ -204,15 +206,15 @@ public:
         return remove_key(shard, h, key, dead);
     }
 
-    // Whether `key` is held (even past max_age), without recording a hit.
+    // Whether `key` is held (even past ttl), without recording a hit.
     bool contains(const Key& key) const { return holds(hash_of(key), key); }
 
     // Whether the key of `node` (a node that left the table) is held again.
     bool holds_key_of(const Node& node) const { return holds(node.hash, node.key); }
 
-    // Removes every entry past max_age now; returns how many. 0 without a max age.
+    // Removes every entry past ttl now; returns how many. 0 without a max age.
     std::size_t purge_expired() {
-        if (!has_max_age_) return 0;
+        if (!has_ttl_) return 0;
         const TimePoint now = current_time();
         std::size_t removed = 0;
         for (std::size_t i = 0; i < shard_count_; ++i) {
@@ -223,7 +225,7 @@ public:
         return removed;
     }
 
-    // Entries held, including those past max_age not yet removed. Summed
+    // Entries held, including those past ttl not yet removed. Summed
     // shard by shard, so not a snapshot under concurrent writes.
     std::size_t size() const {
         std::size_t total = 0;
@@ -259,7 +261,7 @@ public:
 private:
     using Shard = TableShard<Node>;
 
-    // Entries past max_age a writer removes in passing: bounded, so one write
+    // Entries past ttl a writer removes in passing: bounded, so one write
     // never stalls the shard's readers for a long sweep.
     static constexpr std::size_t reap_per_write = 4;
 
@@ -268,25 +270,26 @@ private:
     Shard& shard_for(std::uint64_t h) const noexcept { return shards_[shard_index(h, shard_mask_)]; }
 
     TimePoint current_time() const {
-        if (!has_max_age_) return TimePoint{};
+        if (!has_ttl_) return TimePoint{};
         return options_.clock ? options_.clock() : WallClock::now();
     }
 
-    bool too_old_stamp(TimePoint stamp, TimePoint now) const noexcept { return now - stamp > max_age_; }
+    bool too_old_stamp(TimePoint stamp, TimePoint now) const noexcept { return now - stamp > ttl_; }
     bool too_old(const Node& node, TimePoint now) const noexcept {
-        return has_max_age_ && too_old_stamp(node.stamp, now);
+        return has_ttl_ && too_old_stamp(node.stamp, now);
     }
 
-    Write prepare_hashed(std::uint64_t h, const Key& key, const entry_type& entry, TimePoint now) const {
+    template <class Entry>
+    Write prepare_hashed(std::uint64_t h, const Key& key, Entry&& entry, TimePoint now) const {
         Write write(h, key, now);
         TimePoint stamp{};
-        if (has_max_age_) {
+        if (has_ttl_) {
             const bool from_creation =
                 options_.age_from == AgeFrom::creation && entry.metadata.expiry_owner != ExpiryOwner::store;
             stamp = from_creation ? entry.metadata.created_at : now;
             if (too_old_stamp(stamp, now)) return write;
         }
-        write.node_ = std::make_unique<Node>(h, key, entry);
+        write.node_ = std::make_unique<Node>(h, key, std::forward<Entry>(entry));
         write.node_->stamp = stamp;
         return write;
     }
@@ -333,9 +336,9 @@ private:
         return Placed::added;
     }
 
-    // Exclusive lock held; the shard is full. An entry past max_age goes first.
+    // Exclusive lock held; the shard is full. An entry past ttl goes first.
     void make_room(Shard& shard, TimePoint now, Graveyard& dead) noexcept {
-        if (has_max_age_) {
+        if (has_ttl_) {
             Node* oldest = shard.oldest();
             if (oldest != nullptr && too_old(*oldest, now)) {
                 expire(shard, oldest, dead);
@@ -367,7 +370,7 @@ private:
         ++shard.expirations;
     }
 
-    // Removes up to `limit` entries past max_age, oldest first. Exclusive lock held.
+    // Removes up to `limit` entries past ttl, oldest first. Exclusive lock held.
     std::size_t reap(Shard& shard, TimePoint now, Graveyard& dead, std::size_t limit = reap_per_write) {
         std::size_t removed = 0;
         while (removed < limit) {
@@ -384,8 +387,8 @@ private:
     std::unique_ptr<Shard[]> shards_;
     std::size_t shard_count_ = 0;
     std::uint64_t shard_mask_ = 0;
-    Duration max_age_{};
-    bool has_max_age_ = false;
+    Duration ttl_{};
+    bool has_ttl_ = false;
     HitRecording hit_recording_ = HitRecording::none;
 };
 

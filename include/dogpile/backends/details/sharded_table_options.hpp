@@ -27,10 +27,10 @@ enum class AgeFrom : std::uint8_t {
 struct ShardedTableOptions {
     std::optional<std::size_t> capacity{};  // at least 1; std::nullopt: unbounded
     EvictionPolicy eviction = EvictionPolicy::clock;
-    std::optional<Duration> max_age{};  // positive; std::nullopt: entries never age out
+    std::optional<Duration> ttl{};  // positive; std::nullopt: entries never age out
     AgeFrom age_from = AgeFrom::insertion;
     std::size_t shards = 16;  // a power of two, at most max_table_shards
-    std::function<TimePoint()> clock{};  // empty: WallClock::now; never called without max_age
+    std::function<TimePoint()> clock{};  // empty: WallClock::now; never called without ttl
 };
 
 struct ShardedTableStats {

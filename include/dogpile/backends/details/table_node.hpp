@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 
 #include "../../cached_value.hpp"
 
@@ -25,7 +26,7 @@ template <class Value, class Key>
 struct TableNode {
     using key_type = Key;
 
-    TableNode(std::uint64_t h, const Key& k, const CachedValue<Value>& e) : hash(h), key(k), entry(e) {}
+    TableNode(std::uint64_t h, const Key& k, CachedValue<Value> e) : hash(h), key(k), entry(std::move(e)) {}
 
     // Lookup fields first: a hit touches only this node's first cache lines.
     const std::uint64_t hash;
@@ -33,7 +34,7 @@ struct TableNode {
     std::atomic<bool> referenced{false};  // CLOCK bit, set by readers under the shared lock
     const Key key;
     CachedValue<Value> entry;
-    TimePoint stamp{};  // age basis for max_age
+    TimePoint stamp{};  // age basis for ttl
     // Eviction order, owned by the shard's eviction policy (eviction.hpp).
     TableNode* prev = nullptr;
     TableNode* next = nullptr;
