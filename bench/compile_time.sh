@@ -3,8 +3,12 @@
 # (g++ -O0, the edit-compile loop), against an empty TU and against the
 # third-party headers alone (hiredis + msgpack-c), measured in the same run.
 #
-#   bench/compile_time.sh              median of 5 compiles per TU
+#   bench/compile_time.sh                                   median of 5 compiles per TU
 #   COMPILE_RUNS=9 CXX=clang++ bench/compile_time.sh
+#   BASELINE_INCLUDE_DIR=/tmp/old/include bench/compile_time.sh
+#       adds the same TUs compiled against another tree's headers (for example
+#       `git archive <rev> include | tar -x -C /tmp/old`), interleaved round by
+#       round with this tree's, and the ratio between the two
 #
 # Prints a Markdown table. The TUs are in bench/compile_time/: the umbrella
 # headers alone, a region over the memory backend, and a region over the
@@ -15,36 +19,56 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cxx=${CXX:-g++}
 runs=${COMPILE_RUNS:-5}
-flags=(-std=c++17 -O0 -DMSGPACK_DEFAULT_API_VERSION=3 -DMSGPACK_NO_BOOST -I"$root/include" -c -o /dev/null)
+baseline=${BASELINE_INCLUDE_DIR:-}
 tus=(empty dependencies umbrellas memory_region redis_region)
+trees=(this)
+[[ -n $baseline ]] && trees+=(baseline)
 
-# Wall seconds of one compile, to the millisecond.
-compile_seconds() {
+include_of() { if [[ $1 == baseline ]]; then echo "$baseline"; else echo "$root/include"; fi; }
+
+# Milliseconds of one compile.
+compile_ms() {
   local start end
   start=$(date +%s%N)
-  "$cxx" "${flags[@]}" "$root/bench/compile_time/$1.cpp"
+  "$cxx" -std=c++17 -O0 -DMSGPACK_DEFAULT_API_VERSION=3 -DMSGPACK_NO_BOOST -I"$(include_of "$1")" -c -o /dev/null \
+    "$root/bench/compile_time/$2.cpp"
   end=$(date +%s%N)
   echo $(((end - start) / 1000000))
 }
 
-declare -A median_ms lines
-for tu in "${tus[@]}"; do
-  lines[$tu]=$("$cxx" -std=c++17 -E -DMSGPACK_NO_BOOST -I"$root/include" "$root/bench/compile_time/$tu.cpp" | wc -l)
-done
-# Rounds interleave the TUs so that a burst of load hits all of them alike.
-declare -A samples
-for ((round = 0; round < runs; round++)); do
-  for tu in "${tus[@]}"; do samples[$tu]+="$(compile_seconds "$tu") "; done
-done
-for tu in "${tus[@]}"; do
-  median_ms[$tu]=$(tr ' ' '\n' <<<"${samples[$tu]}" | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-done
+median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+seconds() { printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)); }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
-printf '%s -O0, median of %d compiles, %s\n\n' "$("$cxx" --version | head -1)" "$runs" "$(date -u +%Y-%m-%d)"
-printf '| translation unit | preprocessed lines | seconds | × hiredis+msgpack alone |\n|---|---:|---:|---:|\n'
-deps=${median_ms[dependencies]}
-for tu in "${tus[@]}"; do
-  ms=${median_ms[$tu]}
-  printf '| %s | %s | %d.%03d | %s |\n' "$tu" "${lines[$tu]}" $((ms / 1000)) $((ms % 1000)) \
-    "$(awk -v a="$ms" -v b="$deps" 'BEGIN { printf "%.2f", a / b }')"
+declare -A samples lines ms
+for tree in "${trees[@]}"; do
+  for tu in "${tus[@]}"; do
+    lines[$tree/$tu]=$("$cxx" -std=c++17 -E -DMSGPACK_NO_BOOST -I"$(include_of "$tree")" \
+      "$root/bench/compile_time/$tu.cpp" | wc -l)
+  done
 done
+# Rounds interleave TUs and trees, so that a burst of load hits all of them alike.
+for ((round = 0; round < runs; round++)); do
+  for tu in "${tus[@]}"; do
+    for tree in "${trees[@]}"; do samples[$tree/$tu]+="$(compile_ms "$tree" "$tu") "; done
+  done
+done
+for key in "${!samples[@]}"; do ms[$key]=$(median "${samples[$key]}"); done
+
+printf '%s -O0, median of %d compiles per TU, %s\n\n' "$("$cxx" --version | head -1)" "$runs" "$(date -u +%Y-%m-%d)"
+if [[ -z $baseline ]]; then
+  printf '| translation unit | preprocessed lines | seconds | × hiredis+msgpack alone |\n|---|---:|---:|---:|\n'
+  for tu in "${tus[@]}"; do
+    printf '| %s | %s | %s | %s |\n' "$tu" "${lines[this/$tu]}" "$(seconds "${ms[this/$tu]}")" \
+      "$(ratio "${ms[this/$tu]}" "${ms[this/dependencies]}")"
+  done
+else
+  printf 'baseline headers: %s\n\n' "$baseline"
+  printf '| translation unit | lines, baseline | lines, this tree | seconds, baseline | seconds, this tree | this ÷ baseline |\n'
+  printf '|---|---:|---:|---:|---:|---:|\n'
+  for tu in "${tus[@]}"; do
+    printf '| %s | %s | %s | %s | %s | %s |\n' "$tu" "${lines[baseline/$tu]}" "${lines[this/$tu]}" \
+      "$(seconds "${ms[baseline/$tu]}")" "$(seconds "${ms[this/$tu]}")" \
+      "$(ratio "${ms[this/$tu]}" "${ms[baseline/$tu]}")"
+  done
+fi

@@ -1,6 +1,8 @@
 #pragma once
 // Connection: one blocking Redis connection (TCP or unix socket), used by one
 // thread at a time; share connections through a ConnectionPool.
+// (Over 400 lines: connect, handshake, write and read are one state machine
+// around one socket.)
 //
 // * Every (re)connect authenticates (AUTH, or AUTH user password for an ACL
 //   user), SELECTs the database and sets the client name in one round trip,

@@ -1,31 +1,14 @@
 #pragma once
-// The symmetric A-to-B store (symmetric.hpp) for a Redis
-// Cluster whose a-side and b-side hashes live on different nodes: its three
+// SymmetricMode::per_node of the symmetric store (symmetric.hpp): its three
 // multi-key scripts (write, erase, invalidate) split into steps that each
 // touch one hash, sent through Client::batch / eval_batch (one round trip per
-// node per step). Same keys, fields, payloads and TTL rule as the scripts, so
-// the two modes read each other's data.
-//
-// What stays atomic: each step on its own hash (a write of one hash's fields
-// with the TTL rule is still one hset-with-expiry script). What does not:
-// the pair as a whole. The steps are ordered so that the store keeps one
-// invariant, "an entry a2b-a|<a> field <b> has its mirror a2b-b|<b> field
-// <a>", which invalidate_b() relies on to find entries:
+// node per step). The step order keeps the invariant invalidate_b() relies on,
+// "every entry has its mirror":
 //   write       mirrors first, then the entries;
 //   erase       entries first, then the mirrors;
-//   invalidate  entries first, then the mirrors (and only the mirror fields
-//               that were read, so a mirror written meanwhile survives).
-// A crash (or an error reply) between steps leaves at worst mirrors without
-// an entry, which cost an HDEL of nothing at the next invalidation. The one
-// gap: a write of a pair (a, b) running at the same moment as an erase of
-// that pair or an invalidation of a or b can end with the entry written and
-// its mirror removed (the write's mirror lands before the other side's
-// mirror removal, its entry after the entry removal). invalidate_b(b) then
-// misses it (invalidate_a(a) and erase still remove it); it lives as long as
-// its a-hash: the TTL from the hash's creation with on_create, while a keeps
-// being written with refresh_on_write, until evicted with no TTL. With atomic
-// scripts (keys co-located by a hash tag) there is no such gap.
-
+//   invalidate  entries first, then the mirror fields that were read.
+// What that guarantees, and the one gap under concurrency:
+// docs/architecture.md, "The symmetric store's modes".
 #include <algorithm>
 #include <cstddef>
 #include <string>
