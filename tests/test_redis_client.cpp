@@ -678,7 +678,6 @@ struct SteppedClock {
     using rep = duration::rep;
     using period = duration::period;
     using time_point = std::chrono::time_point<SteppedClock>;
-    static constexpr bool is_steady = true;
     static inline time_point current{std::chrono::hours(1)};
     static time_point now() noexcept { return current; }
 };
