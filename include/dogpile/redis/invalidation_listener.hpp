@@ -218,7 +218,11 @@ private:
         established = true;
 
         auto last_traffic = Clock::now();
-        std::optional<Clock::time_point> ping_sent;
+        // When the PING now awaiting its answer was sent (awaiting_pong). Two
+        // plain members rather than an optional: g++ -O3 sees the optional's
+        // payload as maybe-uninitialized.
+        bool awaiting_pong = false;
+        Clock::time_point ping_sent{};
         // Standard mode: tracked data connections the server closed by itself
         // are looked for at the health check interval.
         bool check_connections = o.mode == TrackingMode::standard;
@@ -227,7 +231,7 @@ private:
         for (;;) {
             while (const std::optional<PushedMessage> pushed = push.next_buffered()) {
                 last_traffic = Clock::now();
-                if (handle(*pushed)) ping_sent.reset();
+                if (handle(*pushed)) awaiting_pong = false;
             }
             if (thread.stopping()) return;
             auto now = Clock::now();
@@ -237,15 +241,16 @@ private:
                 next_check = now + o.health_check_interval;
                 continue;  // messages may have arrived meanwhile
             }
-            const auto deadline = ping_sent ? *ping_sent + o.connection.command_timeout
-                                            : last_traffic + o.health_check_interval;
+            const auto deadline = awaiting_pong ? ping_sent + o.connection.command_timeout
+                                                : last_traffic + o.health_check_interval;
             if (now >= deadline) {
-                if (ping_sent) {
+                if (awaiting_pong) {
                     throw TimeoutError("redis invalidation listener: no answer to PING within " +
                                        std::to_string(o.connection.command_timeout.count()) + " ms");
                 }
                 push.send(Command{"PING"});
                 ping_sent = now;
+                awaiting_pong = true;
                 continue;
             }
             const auto wake_at = check_connections ? std::min(deadline, next_check) : deadline;
