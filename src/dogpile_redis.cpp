@@ -1,0 +1,8 @@
+// The dogpile::redis_compiled library: every non-template definition of the
+// Redis client and the byte stores, compiled once (details/linkage.hpp).
+#ifndef DOGPILE_COMPILED_LIB
+#error "src/dogpile_redis.cpp is built with DOGPILE_COMPILED_LIB (the dogpile::redis_compiled target sets it)"
+#endif
+#define DOGPILE_BUILDING_LIB
+
+#include "dogpile/redis.hpp"
