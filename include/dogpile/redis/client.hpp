@@ -30,6 +30,7 @@
 #include <utility>
 #include <vector>
 
+#include "../details/linkage.hpp"
 #include "command.hpp"
 #include "connection.hpp"
 #include "options.hpp"
@@ -47,7 +48,7 @@ struct KeyedCommand {
 
 class Client {
 public:
-    virtual ~Client() = default;
+    virtual ~Client();
 
     virtual Reply command(std::string_view routing_key, const Command& cmd) = 0;
 
@@ -98,55 +99,28 @@ public:
 class SingleServerClient final : public Client {
 public:
     explicit SingleServerClient(PoolOptions options) : pool_(std::make_shared<ConnectionPool>(std::move(options))) {}
-    explicit SingleServerClient(std::shared_ptr<ConnectionPool> pool) : pool_(std::move(pool)) {
-        if (!pool_) throw ConfigurationError("redis SingleServerClient: the pool is null");
-    }
+    explicit SingleServerClient(std::shared_ptr<ConnectionPool> pool);
 
     using Client::batch;
     using Client::command;
     using Client::eval;
 
-    Reply command(std::string_view /*routing_key*/, const Command& cmd) override {
-        auto lease = pool_->acquire();
-        return lease->command(cmd);
-    }
+    Reply command(std::string_view /*routing_key*/, const Command& cmd) override;
 
-    std::vector<Reply> pipeline(std::string_view /*routing_key*/, const std::vector<Command>& commands) override {
-        if (commands.empty()) return {};
-        auto lease = pool_->acquire();
-        return lease->pipeline(commands);
-    }
+    std::vector<Reply> pipeline(std::string_view /*routing_key*/, const std::vector<Command>& commands) override;
 
     std::vector<Reply> batch(const std::vector<KeyedCommand>& commands,
-                             const std::vector<const Script*>& scripts) override {
-        if (commands.empty()) return {};
-        auto lease = pool_->acquire();
-        return details::pipeline_with_script_recovery(
-            *lease, commands.size(), [&commands](std::size_t i) -> const Command& { return commands[i].command; },
-            scripts);
-    }
+                             const std::vector<const Script*>& scripts) override;
 
-    Reply eval(const Script& script, const ScriptCall& call) override {
-        auto lease = pool_->acquire();
-        return script.eval(*lease, call);
-    }
+    Reply eval(const Script& script, const ScriptCall& call) override;
 
-    std::vector<Reply> eval_batch(const Script& script, const std::vector<ScriptCall>& calls) override {
-        if (calls.empty()) return {};
-        auto lease = pool_->acquire();
-        return script.eval_pipelined(*lease, calls);
-    }
+    std::vector<Reply> eval_batch(const Script& script, const std::vector<ScriptCall>& calls) override;
 
-    void with_connection(std::string_view /*routing_key*/, const std::function<void(Connection&)>& fn) override {
-        auto lease = pool_->acquire();
-        fn(*lease);
-    }
+    void with_connection(std::string_view /*routing_key*/, const std::function<void(Connection&)>& fn) override;
 
-    ConnectionOptions connection_options(std::string_view /*routing_key*/) const override {
-        return pool_->options().connection;
-    }
+    ConnectionOptions connection_options(std::string_view /*routing_key*/) const override;
 
-    std::uint64_t round_trips() const override { return pool_->round_trips(); }
+    std::uint64_t round_trips() const override;
 
     ConnectionPool& pool() noexcept { return *pool_; }
     const ConnectionPool& pool() const noexcept { return *pool_; }
@@ -155,16 +129,15 @@ private:
     std::shared_ptr<ConnectionPool> pool_;
 };
 
-inline std::shared_ptr<Client> make_client(PoolOptions options) {
-    return std::make_shared<SingleServerClient>(std::move(options));
-}
+std::shared_ptr<Client> make_client(PoolOptions options);
 
 // `url` (see options.hpp) sets what it says in pool.connection: the address,
 // and the user, password, db and query options it contains; the caller's
 // other connection settings (timeouts, on_connect, ...) are kept.
-inline std::shared_ptr<Client> make_client(std::string_view url, PoolOptions pool = {}) {
-    pool.connection = ConnectionOptions::from_url(url, std::move(pool.connection));
-    return make_client(std::move(pool));
-}
+std::shared_ptr<Client> make_client(std::string_view url, PoolOptions pool = {});
 
 }  // namespace dogpile::redis
+
+#if DOGPILE_INCLUDE_DEFINITIONS
+#include "client-inl.hpp"
+#endif

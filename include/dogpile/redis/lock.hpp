@@ -30,11 +30,10 @@
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
 
-#include "../details/random.hpp"
+#include "../details/linkage.hpp"
 #include "../errors.hpp"
 #include "../mutex.hpp"
 #include "client.hpp"
@@ -65,25 +64,7 @@ struct LockOptions {
     std::chrono::milliseconds effective_max_wait() const { return max_wait ? *max_wait : 2 * ttl; }
 
     // Throws ConfigurationError naming the bad field.
-    void validate() const {
-        if (ttl.count() <= 0) {
-            throw ConfigurationError("redis lock options: ttl must be positive, got " +
-                                     std::to_string(ttl.count()) + " ms");
-        }
-        if (retry_initial.count() <= 0) {
-            throw ConfigurationError("redis lock options: retry_initial must be positive, got " +
-                                     std::to_string(retry_initial.count()) + " ms");
-        }
-        if (max_wait && max_wait->count() < 0) {
-            throw ConfigurationError("redis lock options: max_wait must not be negative, got " +
-                                     std::to_string(max_wait->count()) + " ms");
-        }
-        if (retry_max < retry_initial) {
-            throw ConfigurationError("redis lock options: retry_max (" + std::to_string(retry_max.count()) +
-                                     " ms) must not be below retry_initial (" +
-                                     std::to_string(retry_initial.count()) + " ms)");
-        }
-    }
+    void validate() const;
 };
 
 class RedisLock final : public dogpile::Mutex {
@@ -93,13 +74,7 @@ public:
     // `shared` is what the locks of one backend share (DistributedLocks hands
     // it out); a lock made without one keeps its lost-reply releases to itself.
     RedisLock(std::shared_ptr<Client> client, std::string resource, LockOptions options,
-              std::shared_ptr<details::LockSharedState> shared = nullptr)
-        : client_(std::move(client)), options_(std::move(options)), shared_(std::move(shared)) {
-        if (!client_) throw ConfigurationError("RedisLock: the client is null");
-        options_.validate();
-        key_ = options_.prefix + resource;
-        if (!shared_) shared_ = std::make_shared<details::LockSharedState>();
-    }
+              std::shared_ptr<details::LockSharedState> shared = nullptr);
 
     RedisLock(const RedisLock&) = delete;
     RedisLock& operator=(const RedisLock&) = delete;
@@ -107,12 +82,7 @@ public:
     // A lock dropped while held is released, best effort: a failed round trip
     // is swallowed (destructors must not throw); the release is then retried
     // as for a lost reply, or the key expires by itself after ttl.
-    ~RedisLock() override {
-        try {
-            unlock();
-        } catch (...) {
-        }
-    }
+    ~RedisLock() override;
 
     // One SET NX round trip (with the key's PTTL in the same pipeline).
     // Calling it while this object holds the lock is a usage error
@@ -125,106 +95,37 @@ public:
 
     // Retries until acquired or `timeout` has passed (std::nullopt: at most
     // options().effective_max_wait()). A zero timeout makes exactly one attempt.
-    bool lock(std::optional<std::chrono::milliseconds> timeout) override {
-        using Clock = std::chrono::steady_clock;
-        require_not_held("lock");
-        const auto limit = timeout ? std::max(*timeout, std::chrono::milliseconds(0)) : options_.effective_max_wait();
-        const Clock::time_point deadline = Clock::now() + limit;
-
-        std::chrono::microseconds backoff = options_.retry_initial;
-        const std::chrono::microseconds backoff_max = options_.retry_max;
-        for (;;) {
-            if (attempt()) return true;
-            const auto now = Clock::now();
-            if (now >= deadline) return false;
-            const std::chrono::microseconds pause =
-                std::min(jittered(backoff),
-                         std::chrono::duration_cast<std::chrono::microseconds>(deadline - now) + std::chrono::microseconds(1));
-            std::this_thread::sleep_for(pause);
-            backoff = std::min(backoff * 2, backoff_max);
-        }
-    }
+    bool lock(std::optional<std::chrono::milliseconds> timeout) override;
 
     // Releases the lock if this object still owns it in Redis; a no-op when it
     // is not held here, and harmless when it has expired meanwhile (another
     // holder's lock is left alone). The object counts as released even when
     // the round trip fails; the error propagates, and the release is retried
     // as for a lost reply.
-    void unlock() override {
-        std::string token;
-        {
-            std::lock_guard<std::mutex> lk(state_);
-            if (!held_) return;
-            held_ = false;
-            token = token_;
-        }
-        try {
-            client_->eval(release_script(), {std::string_view(key_)}, {std::string_view(token)});
-            shared_->release_orphans(*client_);
-        } catch (const ReplyError&) {
-            throw;  // refused (NOPERM, NOSCRIPT that could not be loaded): the key expires after its TTL
-        } catch (const RedisError& e) {
-            shared_->release_or_remember(*client_, key_, token, options_.ttl, loss_of(e));
-            throw;
-        }
-    }
+    void unlock() override;
 
     // Resets the lock key's TTL to `ttl` while this object still owns it, for
     // creators that run longer than ttl. False when the lock is not
     // held here or has expired (been lost): the caller no longer owns it, and
     // this object then counts as released.
-    bool extend(std::chrono::milliseconds ttl) {
-        if (ttl.count() <= 0) {
-            throw ConfigurationError("RedisLock::extend: ttl must be positive, got " + std::to_string(ttl.count()) +
-                                     " ms");
-        }
-        std::string token;
-        {
-            std::lock_guard<std::mutex> lk(state_);
-            if (!held_) return false;
-            token = token_;
-        }
-        const std::string ms = std::to_string(ttl.count());
-        const Reply reply =
-            client_->eval(extend_script(), {std::string_view(key_)}, {std::string_view(token), std::string_view(ms)});
-        const bool extended = reply.as_integer() == 1;
-        if (!extended) {
-            std::lock_guard<std::mutex> lk(state_);
-            if (token_ == token) held_ = false;
-        }
-        return extended;
-    }
+    bool extend(std::chrono::milliseconds ttl);
 
     // The token of the current (or last) acquisition; empty before the first.
     // For the owner's use, not to be read while another thread locks.
     const std::string& token() const noexcept { return token_; }
 
     // Whether this object believes it holds the lock (Redis may have expired it).
-    bool held() const {
-        std::lock_guard<std::mutex> lk(state_);
-        return held_;
-    }
+    bool held() const;
 
     const std::string& key() const noexcept { return key_; }
     const LockOptions& options() const noexcept { return options_; }
 
     // The scripts, for callers that preload them (SCRIPT LOAD) or pipeline them.
     static const Script& release_script() { return details::lock_release_script(); }
-    static const Script& extend_script() {
-        static const Script script(
-            "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end "
-            "return 0");
-        return script;
-    }
+    static const Script& extend_script();
 
 private:
-    void require_not_held(const char* what) const {
-        std::lock_guard<std::mutex> lk(state_);
-        if (held_) {
-            throw dogpile::Error(std::string("RedisLock::") + what + ": '" + key_ +
-                                 "' is already held by this object (the lock is not recursive)");
-        }
-    }
+    void require_not_held(const char* what) const;
 
     // A command that failed this way may or may not have run.
     static details::ReplyLoss loss_of(const RedisError& e) noexcept {
@@ -234,57 +135,11 @@ private:
     }
 
     // SET NX PX with a fresh token, and the key's PTTL, in one round trip.
-    bool attempt() {
-        std::string token = dogpile::details::random_hex(16);
-        Command set{"SET", key_, token, "NX", "PX"};
-        set.arg(static_cast<long long>(options_.ttl.count()));
-        std::vector<Reply> replies;
-        try {
-            replies = client_->pipeline(key_, {std::move(set), Command{"PTTL", key_}});
-        } catch (const ReplyError&) {
-            throw;  // answered: nothing ran that needs undoing
-        } catch (const RedisError& e) {
-            // The SET may have taken the lock although its reply was lost.
-            const details::ReplyLoss loss = loss_of(e);
-            if (loss != details::ReplyLoss::never_sent) {
-                shared_->release_or_remember(*client_, key_, token, options_.ttl, loss);
-            }
-            throw;
-        }
-        shared_->release_orphans(*client_);  // the connection works: settle earlier lost replies
-        if (replies.size() != 2) {
-            throw ProtocolError("redis SET NX " + key_ + ": " + std::to_string(replies.size()) + " replies for 2 commands");
-        }
-        const Reply& acquired = replies[0];
-        if (acquired.is_ok()) {
-            std::lock_guard<std::mutex> lk(state_);
-            token_ = std::move(token);
-            held_ = true;
-            return true;
-        }
-        if (!acquired.is_nil()) {
-            acquired.throw_if_error("redis SET NX " + key_);
-            throw ProtocolError("redis SET NX " + key_ + ": unexpected reply type " + to_string(acquired.type()));
-        }
-        const Reply& ttl = replies[1];
-        ttl.throw_if_error("redis PTTL " + key_ + " (the lock checks that its key can expire; ACL: +pttl)");
-        if (ttl.is_integer() && ttl.as_integer() == -1) {
-            throw UnreleasableLockError("lock key '" + key_ +
-                                        "' exists without a TTL, so nobody would ever release it (written by "
-                                        "something other than this lock: a SET without PX, another data type); "
-                                        "not waiting for it. Delete it (DEL) or let the lock prefix name keys "
-                                        "nothing else writes");
-        }
-        return false;
-    }
+    bool attempt();
 
     // Uniform in [backoff/2, backoff]: keeps the exponential growth while
     // spreading waiters that started together.
-    static std::chrono::microseconds jittered(std::chrono::microseconds backoff) noexcept {
-        const auto half = static_cast<std::uint64_t>(backoff.count() / 2);
-        const std::uint64_t extra = half == 0 ? 0 : dogpile::details::fast_random() % (half + 1);
-        return std::chrono::microseconds(static_cast<std::chrono::microseconds::rep>(half + extra));
-    }
+    static std::chrono::microseconds jittered(std::chrono::microseconds backoff) noexcept;
 
     std::shared_ptr<Client> client_;
     LockOptions options_;
@@ -296,3 +151,7 @@ private:
 };
 
 }  // namespace dogpile::redis
+
+#if DOGPILE_INCLUDE_DEFINITIONS
+#include "lock-inl.hpp"
+#endif

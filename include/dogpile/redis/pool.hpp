@@ -26,6 +26,7 @@
 #include <utility>
 #include <vector>
 
+#include "../details/linkage.hpp"
 #include "connection.hpp"
 #include "errors.hpp"
 #include "options.hpp"
@@ -57,14 +58,7 @@ struct PoolOptions {
     // throw; what it throws is swallowed.
     std::function<void(Connection&)> on_discard{};
 
-    void validate() const {
-        if (size == 0) throw ConfigurationError("redis pool options: size must be at least 1");
-        if (acquire_timeout.count() < 0) throw ConfigurationError("redis pool options: acquire_timeout must not be negative");
-        if (idle_check_after.count() < 0) {
-            throw ConfigurationError("redis pool options: idle_check_after must not be negative");
-        }
-        connection.validate();
-    }
+    void validate() const;
 };
 
 namespace details {
@@ -94,19 +88,7 @@ struct PoolState {
     std::atomic<std::uint64_t> discarded{0};
 
     void give_back(std::unique_ptr<Connection> connection, std::uint64_t round_trips_at_lease,
-                   std::chrono::steady_clock::time_point handed_out, std::uint64_t breaks_at_lease) {
-        round_trips.fetch_add(connection->round_trips() - round_trips_at_lease, std::memory_order_relaxed);
-        if (connection->broken()) {
-            drop(std::move(connection));
-            forget_slot(true);
-            return;
-        }
-        {
-            std::lock_guard<std::mutex> lock(mutex);
-            idle.push_back(Idle{std::move(connection), handed_out, breaks_at_lease});
-        }
-        returned.notify_one();
-    }
+                   std::chrono::steady_clock::time_point handed_out, std::uint64_t breaks_at_lease);
 
     // Called with the lock held.
     bool needs_check(const Idle& entry, std::chrono::steady_clock::time_point now) const noexcept {
@@ -114,25 +96,9 @@ struct PoolState {
     }
 
     // Counts, tells on_discard and closes a connection that leaves the pool.
-    void drop(std::unique_ptr<Connection> connection) noexcept {
-        discarded.fetch_add(1, std::memory_order_relaxed);
-        if (options.on_discard) {
-            try {
-                options.on_discard(*connection);
-            } catch (...) {
-            }
-        }
-        connection.reset();  // closes the socket; never under the lock
-    }
+    void drop(std::unique_ptr<Connection> connection) noexcept;
 
-    void forget_slot(bool broke = false) {
-        {
-            std::lock_guard<std::mutex> lock(mutex);
-            --open;
-            if (broke) ++breaks;
-        }
-        returned.notify_one();
-    }
+    void forget_slot(bool broke = false);
 };
 
 }  // namespace details
@@ -170,13 +136,7 @@ public:
 
         // Closes the connection instead of returning it (the caller knows it
         // is in a state nobody else should inherit).
-        void discard() {
-            if (!connection_) return;
-            state_->round_trips.fetch_add(connection_->round_trips() - start_, std::memory_order_relaxed);
-            state_->drop(std::move(connection_));
-            state_->forget_slot();
-            state_.reset();
-        }
+        void discard();
 
     private:
         friend class ConnectionPool;
@@ -208,57 +168,7 @@ public:
 
     // Throws PoolTimeout when no connection becomes free in time, or what
     // opening a new connection throws (IoError, AuthError, ...).
-    Lease acquire(std::chrono::milliseconds timeout) {
-        details::PoolState& s = *state_;
-        const auto deadline = std::chrono::steady_clock::now() + timeout;
-        std::unique_lock<std::mutex> lock(s.mutex);
-        for (;;) {
-            if (!s.idle.empty()) {
-                const auto now = std::chrono::steady_clock::now();
-                const bool check = s.needs_check(s.idle.back(), now);
-                std::unique_ptr<Connection> connection = std::move(s.idle.back().connection);
-                s.idle.pop_back();
-                const std::uint64_t breaks = s.breaks;
-                lock.unlock();
-                if (!check || connection->usable_after_idle()) {
-                    auto lease =
-                        hand_out(std::move(connection), now, breaks, check ? Origin::checked : Origin::unchecked);
-                    if (lease) return std::move(*lease);
-                    lock.lock();
-                    continue;
-                }
-                s.drop(std::move(connection));
-                lock.lock();
-                --s.open;  // its slot is ours to reuse below
-                ++s.breaks;
-                continue;
-            }
-            if (s.open < s.options.size) {
-                ++s.open;
-                const std::uint64_t breaks = s.breaks;
-                lock.unlock();
-                std::unique_ptr<Connection> connection;
-                try {
-                    connection = std::make_unique<Connection>(s.options.connection);
-                } catch (...) {
-                    s.forget_slot();
-                    throw;
-                }
-                s.created.fetch_add(1, std::memory_order_relaxed);
-                return std::move(*hand_out(std::move(connection), std::chrono::steady_clock::now(), breaks,
-                                           Origin::checked));
-            }
-            ++s.waiting;
-            const bool woke = s.returned.wait_until(
-                lock, deadline, [&s] { return !s.idle.empty() || s.open < s.options.size; });
-            --s.waiting;
-            if (!woke) {
-                throw PoolTimeout("redis " + s.options.connection.describe() + ": no pooled connection became free within " +
-                                  std::to_string(timeout.count()) + " ms (all " + std::to_string(s.options.size) +
-                                  " connections in use; raise PoolOptions::size or acquire_timeout)");
-            }
-        }
-    }
+    Lease acquire(std::chrono::milliseconds timeout);
 
     const PoolOptions& options() const noexcept { return state_->options; }
 
@@ -269,20 +179,11 @@ public:
     std::uint64_t connections_discarded() const noexcept { return state_->discarded.load(std::memory_order_relaxed); }
 
     // Connections that exist now (idle, leased or being opened) and idle ones.
-    std::size_t open_connections() const {
-        std::lock_guard<std::mutex> lock(state_->mutex);
-        return state_->open;
-    }
-    std::size_t idle_connections() const {
-        std::lock_guard<std::mutex> lock(state_->mutex);
-        return state_->idle.size();
-    }
+    std::size_t open_connections() const;
+    std::size_t idle_connections() const;
     // Callers blocked in acquire() because every connection is leased: a
     // pool that is too small for its load shows here first.
-    std::size_t waiting_callers() const {
-        std::lock_guard<std::mutex> lock(state_->mutex);
-        return state_->waiting;
-    }
+    std::size_t waiting_callers() const;
 
 private:
     enum class Origin { checked, unchecked };
@@ -292,28 +193,15 @@ private:
     // idle check, i.e. it did the check's job (the socket was dead); the
     // caller tries again rather than failing for a connection it never used.
     std::optional<Lease> hand_out(std::unique_ptr<Connection> connection, std::chrono::steady_clock::time_point now,
-                                  std::uint64_t breaks, Origin origin) {
-        details::PoolState& s = *state_;
-        if (s.options.on_acquire) {
-            try {
-                s.options.on_acquire(*connection);
-            } catch (...) {
-                const bool stale = origin == Origin::unchecked && connection->broken();
-                s.drop(std::move(connection));
-                s.forget_slot(stale);
-                if (stale) return std::nullopt;
-                throw;
-            }
-        }
-        return Lease(state_, std::move(connection), now, breaks);
-    }
+                                  std::uint64_t breaks, Origin origin);
 
-    static std::shared_ptr<details::PoolState> make_state(PoolOptions options) {
-        options.validate();
-        return std::make_shared<details::PoolState>(std::move(options));
-    }
+    static std::shared_ptr<details::PoolState> make_state(PoolOptions options);
 
     std::shared_ptr<details::PoolState> state_;
 };
 
 }  // namespace dogpile::redis
+
+#if DOGPILE_INCLUDE_DEFINITIONS
+#include "pool-inl.hpp"
+#endif

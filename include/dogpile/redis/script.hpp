@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "../details/sha1.hpp"
+#include "../details/linkage.hpp"
 #include "command.hpp"
 #include "connection.hpp"
 #include "details/ascii.hpp"
@@ -82,12 +83,7 @@ public:
 
     // Throws ProtocolError unless `reply` is the SHA-1 of this script (the
     // reply to SCRIPT LOAD); an error reply throws ReplyError.
-    void check_loaded(const Reply& reply) const {
-        reply.throw_if_error("redis SCRIPT LOAD");
-        if (reply.view() != sha1_) {
-            throw ProtocolError("redis SCRIPT LOAD returned " + reply.as_string() + ", expected " + sha1_);
-        }
-    }
+    void check_loaded(const Reply& reply) const;
 
 private:
     Reply eval_command(Connection& connection, const Command& cmd) const;
@@ -98,9 +94,7 @@ private:
 
 namespace details {
 
-inline bool is_noscript(const Reply& reply) {
-    return reply.is_error() && ReplyError::code_of(reply.error_message()) == "NOSCRIPT";
-}
+bool is_noscript(const Reply& reply);
 
 // The NOSCRIPT recovery of every client (docs/architecture.md, "Where each
 // mechanism lives"). `replies` answer get(0..n-1), sent once. The calls of
@@ -165,24 +159,11 @@ std::vector<Reply> pipeline_with_script_recovery(Connection& connection, std::si
 // Runs `commands` in one round trip; EVALSHA calls of any of `scripts` that
 // come back NOSCRIPT are retried after loading their script (one more round
 // trip). Replies in order; error replies are returned, not thrown.
-inline std::vector<Reply> pipeline_with_scripts(Connection& connection, const std::vector<Command>& commands,
-                                                const std::vector<const Script*>& scripts) {
-    return details::pipeline_with_script_recovery(
-        connection, commands.size(), [&commands](std::size_t i) -> const Command& { return commands[i]; }, scripts);
-}
-
-inline std::vector<Reply> Script::eval_pipelined(Connection& connection, const std::vector<ScriptCall>& calls) const {
-    std::vector<Command> commands;
-    commands.reserve(calls.size());
-    for (const ScriptCall& call : calls) commands.push_back(evalsha_command(call));
-    return pipeline_with_scripts(connection, commands, {this});
-}
-
-inline Reply Script::eval_command(Connection& connection, const Command& cmd) const {
-    std::vector<Reply> replies = details::pipeline_with_script_recovery(
-        connection, 1, [&cmd](std::size_t) -> const Command& { return cmd; }, {this});
-    replies.front().throw_if_error("redis EVALSHA " + sha1_.substr(0, 12));
-    return std::move(replies.front());
-}
+std::vector<Reply> pipeline_with_scripts(Connection& connection, const std::vector<Command>& commands,
+                                         const std::vector<const Script*>& scripts);
 
 }  // namespace dogpile::redis
+
+#if DOGPILE_INCLUDE_DEFINITIONS
+#include "script-inl.hpp"
+#endif

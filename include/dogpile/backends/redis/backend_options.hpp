@@ -15,6 +15,7 @@
 #include <string_view>
 #include <utility>
 
+#include "../../details/linkage.hpp"
 #include "../../cached_value.hpp"
 #include "../../errors.hpp"
 #include "../../mutex.hpp"
@@ -34,12 +35,7 @@ struct BackendLimits {
     // A stored value in bytes, the envelope included.
     std::size_t max_payload_bytes = std::size_t{16} << 20;  // 16 MiB
 
-    void validate(std::string_view backend) const {
-        if (max_key_bytes == 0) throw ConfigurationError(std::string(backend) + ": limits.max_key_bytes must be positive");
-        if (max_payload_bytes == 0) {
-            throw ConfigurationError(std::string(backend) + ": limits.max_payload_bytes must be positive");
-        }
-    }
+void validate(std::string_view backend) const;
 };
 
 // What the bytes of a hash field are.
@@ -66,18 +62,9 @@ enum class TtlPolicy : std::uint8_t {
     none,
 };
 
-inline const char* to_string(PayloadMode mode) noexcept {
-    return mode == PayloadMode::raw ? "raw" : "envelope";
-}
+const char* to_string(PayloadMode mode) noexcept;
 
-inline const char* to_string(TtlPolicy policy) noexcept {
-    switch (policy) {
-        case TtlPolicy::on_create: return "on_create";
-        case TtlPolicy::refresh_on_write: return "refresh_on_write";
-        case TtlPolicy::none: break;
-    }
-    return "none";
-}
+const char* to_string(TtlPolicy policy) noexcept;
 
 // Called for errors a backend absorbs instead of throwing: one undecodable
 // entry or one failed hash among the results of get_multi (the others are
@@ -97,30 +84,13 @@ struct RedisBackendStats {
 
 namespace details {
 
-inline void validate_client(const std::shared_ptr<Client>& client, std::string_view backend) {
-    if (!client) throw ConfigurationError(std::string(backend) + ": options.client must not be null");
-}
+void validate_client(const std::shared_ptr<Client>& client, std::string_view backend);
 
 // PX / PEXPIRE take whole milliseconds; a TTL that rounds to 0 ms would be an error reply.
-inline std::chrono::milliseconds validate_ttl(const std::optional<Duration>& ttl, std::string_view what,
-                                              std::string_view backend) {
-    if (!ttl) return std::chrono::milliseconds(0);
-    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(*ttl);
-    if (ms.count() < 1) {
-        throw ConfigurationError(std::string(backend) + ": " + std::string(what) +
-                                 " must be at least 1 ms (Redis expiry has millisecond resolution)");
-    }
-    return ms;
-}
+std::chrono::milliseconds validate_ttl(const std::optional<Duration>& ttl, std::string_view what,
+                                              std::string_view backend);
 
-inline void validate_lock(const std::optional<LockOptions>& lock, std::string_view backend) {
-    if (!lock) return;
-    try {
-        lock->validate();
-    } catch (const ConfigurationError& e) {
-        throw ConfigurationError(std::string(backend) + ": distributed_lock: " + e.what());
-    }
-}
+void validate_lock(const std::optional<LockOptions>& lock, std::string_view backend);
 
 // A store's distributed locks, when options.distributed_lock is set;
 // warnings go to its error hook.
@@ -146,37 +116,14 @@ private:
 };
 
 // The hash stores' TTL rules: a TTL policy needs a TTL and `none` must not have one.
-inline std::chrono::milliseconds validate_hash_ttl(const std::optional<Duration>& ttl, TtlPolicy policy,
-                                                   std::string_view backend) {
-    if (policy == TtlPolicy::none) {
-        if (ttl) {
-            throw ConfigurationError(std::string(backend) +
-                                     ": ttl is set but ttl_policy is none; choose on_create or refresh_on_write, "
-                                     "or drop the ttl");
-        }
-        return std::chrono::milliseconds(0);
-    }
-    if (!ttl) {
-        throw ConfigurationError(std::string(backend) + ": ttl_policy " + to_string(policy) +
-                                 " needs a ttl (or use TtlPolicy::none for entries without expiry)");
-    }
-    return validate_ttl(ttl, "ttl", backend);
-}
+std::chrono::milliseconds validate_hash_ttl(const std::optional<Duration>& ttl, TtlPolicy policy,
+                                                   std::string_view backend);
 
 // Entries per script call: at least one, at most what one call may unpack.
-inline void validate_per_call(std::size_t value, std::size_t max, std::string_view what, std::string_view backend) {
-    if (value == 0 || value > max) {
-        throw ConfigurationError(std::string(backend) + ": " + std::string(what) + " must be in 1.." + std::to_string(max));
-    }
-}
+void validate_per_call(std::size_t value, std::size_t max, std::string_view what, std::string_view backend);
 
 // Fields per HMGET: at least one.
-inline void validate_per_read(std::size_t value, std::string_view what, std::string_view backend) {
-    if (value == 0) {
-        throw ConfigurationError(std::string(backend) + ": " + std::string(what) +
-                                 " must be at least 1 (fields per HMGET)");
-    }
-}
+void validate_per_read(std::size_t value, std::string_view what, std::string_view backend);
 
 // A store's options after their validate() (which throws ConfigurationError).
 template <class Options>
@@ -224,21 +171,7 @@ struct BackendCounters {
 
 // Reports an absorbed error through the hook. A throwing hook must not turn a
 // served batch into a failed one.
-inline void report(const BackendErrorHook& hook, std::string_view operation, std::exception_ptr error) noexcept {
-    if (!hook) return;
-    try {
-        std::string message;
-        try {
-            std::rethrow_exception(error);
-        } catch (const std::exception& e) {
-            message = e.what();
-        } catch (...) {
-            message = "unknown error";
-        }
-        hook(BackendErrorEvent{operation, error, message});
-    } catch (...) {
-    }
-}
+void report(const BackendErrorHook& hook, std::string_view operation, std::exception_ptr error) noexcept;
 
 // A store's statistics and error hook. Decoding happens in the serializing
 // adapter (serializing_backend.hpp), which reports its failures here so that
@@ -273,3 +206,7 @@ private:
 }  // namespace details
 
 }  // namespace dogpile::redis
+
+#if DOGPILE_INCLUDE_DEFINITIONS
+#include "backend_options-inl.hpp"
+#endif

@@ -13,6 +13,7 @@
 
 #include <cstddef>
 
+#include "../../../details/linkage.hpp"
 #include "../../../redis/script.hpp"
 
 namespace dogpile::redis::details {
@@ -30,16 +31,7 @@ inline constexpr std::size_t max_pairs_per_script_call = 3000;
 // ARGV[1]: TTL in milliseconds. ARGV[2]: ttl_refresh or ttl_on_create.
 // ARGV[3], ARGV[4], ...: field, value, field, value, ...
 // Returns the number of fields that were new.
-inline const Script& hset_with_expiry_script() {
-    static const Script script(R"lua(-- dogpile hset-with-expiry v1
-local key = KEYS[1]
-local set_ttl = ARGV[2] == '1' or redis.call('PTTL', key) < 0
-local added = redis.call('HSET', key, unpack(ARGV, 3))
-if set_ttl then redis.call('PEXPIRE', key, ARGV[1]) end
-return added
-)lua");
-    return script;
-}
+const Script& hset_with_expiry_script();
 
 // The symmetric store's write: every pair (a, b_i) lands in both directions,
 // a-side hash field b_i and b-side hash field a, with the same payload and
@@ -48,39 +40,14 @@ return added
 // ARGV[1]: TTL in milliseconds, "0" for none. ARGV[2]: ttl_refresh or ttl_on_create.
 // ARGV[3]: a. ARGV[2 + 2i], ARGV[3 + 2i]: b_i and the payload of pair i.
 // Returns the number of pairs written.
-inline const Script& symmetric_write_script() {
-    static const Script script(R"lua(-- dogpile a2b write v1
-local ttl = ARGV[1]
-local refresh = ARGV[2] == '1'
-local a = ARGV[3]
-local function write(key, field, value)
-  local set_ttl = ttl ~= '0' and (refresh or redis.call('PTTL', key) < 0)
-  redis.call('HSET', key, field, value)
-  if set_ttl then redis.call('PEXPIRE', key, ttl) end
-end
-for k = 2, #KEYS do
-  local payload = ARGV[2 * k + 1]
-  write(KEYS[1], ARGV[2 * k], payload)
-  write(KEYS[k], a, payload)
-end
-return #KEYS - 1
-)lua");
-    return script;
-}
+const Script& symmetric_write_script();
 
 // Deletes one field from each of several hashes atomically (a symmetric pair
 // is removed from both directions at once, so no reader or invalidation can
 // see one direction without the other).
 // KEYS[i]: a hash. ARGV[i]: the field to delete from it.
 // Returns the number of fields deleted.
-inline const Script& hdel_each_script() {
-    static const Script script(R"lua(-- dogpile hdel-each v1
-local deleted = 0
-for i = 1, #KEYS do deleted = deleted + redis.call('HDEL', KEYS[i], ARGV[i]) end
-return deleted
-)lua");
-    return script;
-}
+const Script& hdel_each_script();
 
 // Invalidates one id of the symmetric store: every field of its hash names a
 // mirror hash (prefix .. field) that holds the id as a field; those fields
@@ -90,14 +57,10 @@ return deleted
 // KEYS[1]: the id's hash (a2b-a|<a> or a2b-b|<b>).
 // ARGV[1]: the mirror prefix (a2b-b| or a2b-a|). ARGV[2]: the id.
 // Returns the number of mirror entries removed.
-inline const Script& invalidate_mirrored_script() {
-    static const Script script(R"lua(-- dogpile a2b invalidate v1
-local others = redis.call('HKEYS', KEYS[1])
-for _, other in ipairs(others) do redis.call('HDEL', ARGV[1] .. other, ARGV[2]) end
-redis.call('DEL', KEYS[1])
-return #others
-)lua");
-    return script;
-}
+const Script& invalidate_mirrored_script();
 
 }  // namespace dogpile::redis::details
+
+#if DOGPILE_INCLUDE_DEFINITIONS
+#include "hash_scripts-inl.hpp"
+#endif
