@@ -13,25 +13,30 @@
 # Prints a Markdown table. The TUs are in bench/compile_time/: the umbrella
 # headers alone, a region over the memory backend, and a region over the
 # Redis hash store with values-only flags and the distributed lock (the
-# library's workload, as an application writes it).
+# library's workload, as an application writes it). A TU named `x+compiled` is
+# x.cpp built with DOGPILE_COMPILED_LIB, as a user of dogpile::redis_compiled
+# builds it (the library's own source, compiled once, is not counted).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cxx=${CXX:-g++}
 runs=${COMPILE_RUNS:-5}
 baseline=${BASELINE_INCLUDE_DIR:-}
-tus=(empty dependencies umbrellas memory_region redis_region)
+tus=(empty dependencies umbrellas memory_region redis_region redis_region+compiled)
 trees=(this)
 [[ -n $baseline ]] && trees+=(baseline)
 
 include_of() { if [[ $1 == baseline ]]; then echo "$baseline"; else echo "$root/include"; fi; }
+source_of() { echo "$root/bench/compile_time/${1%+compiled}.cpp"; }
+mode_flags_of() { if [[ $1 == *+compiled ]]; then echo "-DDOGPILE_COMPILED_LIB"; fi; }
 
 # Milliseconds of one compile.
 compile_ms() {
   local start end
   start=$(date +%s%N)
-  "$cxx" -std=c++17 -O0 -DMSGPACK_DEFAULT_API_VERSION=3 -DMSGPACK_NO_BOOST -I"$(include_of "$1")" -c -o /dev/null \
-    "$root/bench/compile_time/$2.cpp"
+  # shellcheck disable=SC2046
+  "$cxx" -std=c++17 -O0 -DMSGPACK_DEFAULT_API_VERSION=3 -DMSGPACK_NO_BOOST $(mode_flags_of "$2") \
+    -I"$(include_of "$1")" -c -o /dev/null "$(source_of "$2")"
   end=$(date +%s%N)
   echo $(((end - start) / 1000000))
 }
@@ -43,8 +48,9 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 declare -A samples lines ms
 for tree in "${trees[@]}"; do
   for tu in "${tus[@]}"; do
-    lines[$tree/$tu]=$("$cxx" -std=c++17 -E -DMSGPACK_NO_BOOST -I"$(include_of "$tree")" \
-      "$root/bench/compile_time/$tu.cpp" | wc -l)
+    # shellcheck disable=SC2046
+    lines[$tree/$tu]=$("$cxx" -std=c++17 -E -DMSGPACK_NO_BOOST $(mode_flags_of "$tu") -I"$(include_of "$tree")" \
+      "$(source_of "$tu")" | wc -l)
   done
 done
 # Rounds interleave TUs and trees, so that a burst of load hits all of them alike.

@@ -8,13 +8,13 @@
 #include <cmath>
 #include <memory>
 #include <optional>
-#include <random>
 #include <type_traits>
 #include <utility>
 
 #include "../cached_value.hpp"
 #include "../expiration.hpp"
 #include "../region_options.hpp"
+#include "random.hpp"
 #include "region_locking.hpp"
 
 namespace dogpile::details {
@@ -61,9 +61,8 @@ struct RegionCreation : RegionLocking<Value, Key, Hash> {
 
     double random_unit() const {
         if (options.random) return options.random();
-        thread_local std::mt19937_64 engine{std::random_device{}()};
-        // [0, 1) mirrored to (0, 1]: ln() must never see 0.
-        return 1.0 - std::uniform_real_distribution<double>(0.0, 1.0)(engine);
+        // 53 random bits as [0, 1), mirrored to (0, 1]: ln() must never see 0.
+        return 1.0 - static_cast<double>(fast_random() >> 11) * 0x1.0p-53;
     }
 
     bool wants_early_refresh(const entry_type& entry, const ExpirationTime& expiration,
