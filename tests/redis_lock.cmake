@@ -5,8 +5,10 @@ add_executable(dogpile_stampede_worker ${CMAKE_CURRENT_SOURCE_DIR}/programs/stam
 target_link_libraries(dogpile_stampede_worker PRIVATE dogpile::redis dogpile_dev_flags)
 target_include_directories(dogpile_stampede_worker PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
 
-if(TARGET test_redis_lock)
-  add_dependencies(test_redis_lock dogpile_stampede_worker)
-  target_compile_definitions(test_redis_lock PRIVATE
-    DOGPILE_STAMPEDE_WORKER="$<TARGET_FILE:dogpile_stampede_worker>")
-endif()
+foreach(lock_test IN ITEMS test_redis_lock test_redis_lock_compiled)
+  if(TARGET ${lock_test})
+    add_dependencies(${lock_test} dogpile_stampede_worker)
+    target_compile_definitions(${lock_test} PRIVATE
+      DOGPILE_STAMPEDE_WORKER="$<TARGET_FILE:dogpile_stampede_worker>")
+  endif()
+endforeach()

@@ -9,6 +9,11 @@
 // its users): the headers only declare, and the library's one source file,
 // src/dogpile_redis.cpp, defines DOGPILE_BUILDING_LIB to compile every
 // definition once with external linkage. Every TU of a program must agree.
+//
+// A virtual member defined in an -inl.hpp is also declared DOGPILE_INLINE in
+// its class: header-only, a virtual declared without `inline` but defined
+// inline would be the class's key function, and every TU that includes the
+// header would emit the vtable and all it reaches (the emitted-code ctest).
 
 #if defined(DOGPILE_COMPILED_LIB)
 #define DOGPILE_INLINE

@@ -48,7 +48,7 @@ struct KeyedCommand {
 
 class Client {
 public:
-    virtual ~Client();
+    DOGPILE_INLINE virtual ~Client();
 
     virtual Reply command(std::string_view routing_key, const Command& cmd) = 0;
 
@@ -105,22 +105,22 @@ public:
     using Client::command;
     using Client::eval;
 
-    Reply command(std::string_view /*routing_key*/, const Command& cmd) override;
+    DOGPILE_INLINE Reply command(std::string_view /*routing_key*/, const Command& cmd) override;
 
-    std::vector<Reply> pipeline(std::string_view /*routing_key*/, const std::vector<Command>& commands) override;
+    DOGPILE_INLINE std::vector<Reply> pipeline(std::string_view /*routing_key*/, const std::vector<Command>& commands) override;
 
-    std::vector<Reply> batch(const std::vector<KeyedCommand>& commands,
+    DOGPILE_INLINE std::vector<Reply> batch(const std::vector<KeyedCommand>& commands,
                              const std::vector<const Script*>& scripts) override;
 
-    Reply eval(const Script& script, const ScriptCall& call) override;
+    DOGPILE_INLINE Reply eval(const Script& script, const ScriptCall& call) override;
 
-    std::vector<Reply> eval_batch(const Script& script, const std::vector<ScriptCall>& calls) override;
+    DOGPILE_INLINE std::vector<Reply> eval_batch(const Script& script, const std::vector<ScriptCall>& calls) override;
 
-    void with_connection(std::string_view /*routing_key*/, const std::function<void(Connection&)>& fn) override;
+    DOGPILE_INLINE void with_connection(std::string_view /*routing_key*/, const std::function<void(Connection&)>& fn) override;
 
-    ConnectionOptions connection_options(std::string_view /*routing_key*/) const override;
+    DOGPILE_INLINE ConnectionOptions connection_options(std::string_view /*routing_key*/) const override;
 
-    std::uint64_t round_trips() const override;
+    DOGPILE_INLINE std::uint64_t round_trips() const override;
 
     ConnectionPool& pool() noexcept { return *pool_; }
     const ConnectionPool& pool() const noexcept { return *pool_; }

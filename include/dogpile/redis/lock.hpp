@@ -82,7 +82,7 @@ public:
     // A lock dropped while held is released, best effort: a failed round trip
     // is swallowed (destructors must not throw); the release is then retried
     // as for a lost reply, or the key expires by itself after ttl.
-    ~RedisLock() override;
+    DOGPILE_INLINE ~RedisLock() override;
 
     // One SET NX round trip (with the key's PTTL in the same pipeline).
     // Calling it while this object holds the lock is a usage error
@@ -95,14 +95,14 @@ public:
 
     // Retries until acquired or `timeout` has passed (std::nullopt: at most
     // options().effective_max_wait()). A zero timeout makes exactly one attempt.
-    bool lock(std::optional<std::chrono::milliseconds> timeout) override;
+    DOGPILE_INLINE bool lock(std::optional<std::chrono::milliseconds> timeout) override;
 
     // Releases the lock if this object still owns it in Redis; a no-op when it
     // is not held here, and harmless when it has expired meanwhile (another
     // holder's lock is left alone). The object counts as released even when
     // the round trip fails; the error propagates, and the release is retried
     // as for a lost reply.
-    void unlock() override;
+    DOGPILE_INLINE void unlock() override;
 
     // Resets the lock key's TTL to `ttl` while this object still owns it, for
     // creators that run longer than ttl. False when the lock is not
