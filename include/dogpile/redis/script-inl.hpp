@@ -33,11 +33,26 @@ DOGPILE_INLINE std::vector<Reply> Script::eval_pipelined(Connection& connection,
     return pipeline_with_scripts(connection, commands, {this});
 }
 
+// The common case is one plain command; only a NOSCRIPT reply pays for the
+// recovery (SCRIPT LOAD and the call again, pipelined: one more round trip).
 DOGPILE_INLINE Reply Script::eval_command(Connection& connection, const Command& cmd) const {
-    std::vector<Reply> replies = details::pipeline_with_script_recovery(
-        connection, 1, [&cmd](std::size_t) -> const Command& { return cmd; }, {this});
-    replies.front().throw_if_error("redis EVALSHA " + sha1_.substr(0, 12));
-    return std::move(replies.front());
+    try {
+        return connection.command(cmd);
+    } catch (const ReplyError& e) {
+        if (!e.is_noscript()) throw ReplyError(e.message(), "redis EVALSHA " + sha1_.substr(0, 12));
+    }
+    std::vector<Reply> replies;
+    {
+        Pipeline p(connection);
+        p.add(load_command());
+        p.add(cmd);
+        replies = p.execute();
+    }
+    // A script that does not compile: its load error says more than the call's NOSCRIPT.
+    if (!replies[0].is_error()) check_loaded(replies[0]);
+    Reply& result = replies[0].is_error() ? replies[0] : replies[1];
+    result.throw_if_error("redis EVALSHA " + sha1_.substr(0, 12));
+    return std::move(result);
 }
 
 }  // namespace dogpile::redis
