@@ -28,7 +28,7 @@ DOGPILE_INLINE std::vector<Reply> SentinelClient::pipeline(std::string_view /*ro
 }
 
 DOGPILE_INLINE std::vector<Reply> SentinelClient::batch(const std::vector<KeyedCommand>& commands,
-                         const std::vector<const Script*>& scripts) {
+                                                        const std::vector<const Script*>& scripts) {
     if (commands.empty()) return {};
     return run_batch(
         commands.size(), [&commands](std::size_t i) -> const Command& { return commands[i].command; }, scripts);

@@ -91,7 +91,7 @@ public:
     DOGPILE_INLINE std::vector<Reply> pipeline(std::string_view /*routing_key*/, const std::vector<Command>& commands) override;
 
     DOGPILE_INLINE std::vector<Reply> batch(const std::vector<KeyedCommand>& commands,
-                             const std::vector<const Script*>& scripts) override;
+                                            const std::vector<const Script*>& scripts) override;
 
     DOGPILE_INLINE Reply eval(const Script& script, const ScriptCall& call) override;
 
