@@ -21,7 +21,8 @@ DOGPILE_INLINE Reply ClusterClient::command(std::string_view routing_key, const 
     return std::move(replies.front());
 }
 
-DOGPILE_INLINE std::vector<Reply> ClusterClient::pipeline(std::string_view routing_key, const std::vector<Command>& commands) {
+DOGPILE_INLINE std::vector<Reply> ClusterClient::pipeline(std::string_view routing_key,
+                                                          const std::vector<Command>& commands) {
     return router_.execute(
         commands.size(), [&commands](std::size_t i) -> const Command& { return commands[i]; },
         [routing_key](std::size_t) { return routing_key; }, {});
@@ -45,7 +46,8 @@ DOGPILE_INLINE Reply ClusterClient::eval(const Script& script, const ScriptCall&
     return std::move(replies.front());
 }
 
-DOGPILE_INLINE std::vector<Reply> ClusterClient::eval_batch(const Script& script, const std::vector<ScriptCall>& calls) {
+DOGPILE_INLINE std::vector<Reply> ClusterClient::eval_batch(const Script& script,
+                                                            const std::vector<ScriptCall>& calls) {
     std::vector<Command> commands;
     commands.reserve(calls.size());
     for (const auto& call : calls) commands.push_back(script.evalsha_command(call));
@@ -54,7 +56,8 @@ DOGPILE_INLINE std::vector<Reply> ClusterClient::eval_batch(const Script& script
         [&calls](std::size_t i) { return routing_key_of(calls[i]); }, {&script});
 }
 
-DOGPILE_INLINE void ClusterClient::with_connection(std::string_view routing_key, const std::function<void(Connection&)>& fn) {
+DOGPILE_INLINE void ClusterClient::with_connection(std::string_view routing_key,
+                                                   const std::function<void(Connection&)>& fn) {
     const auto node = topology_.master_for(key_slot(routing_key));
     auto lease = topology_.acquire(*node);
     try {

@@ -109,7 +109,8 @@ public:
     // the library holds the vtable.
     DOGPILE_INLINE Reply command(std::string_view routing_key, const Command& cmd) override;
 
-    DOGPILE_INLINE std::vector<Reply> pipeline(std::string_view routing_key, const std::vector<Command>& commands) override;
+    DOGPILE_INLINE std::vector<Reply> pipeline(std::string_view routing_key,
+                                               const std::vector<Command>& commands) override;
 
     DOGPILE_INLINE std::vector<Reply> batch(const std::vector<KeyedCommand>& commands,
                                             const std::vector<const Script*>& scripts) override;
@@ -121,7 +122,8 @@ public:
     // A connection of the master that serves the key's slot now. Redirections
     // are not followed inside `fn`; a MOVED it lets escape (as ReplyError)
     // updates the slot map before propagating.
-    DOGPILE_INLINE void with_connection(std::string_view routing_key, const std::function<void(Connection&)>& fn) override;
+    DOGPILE_INLINE void with_connection(std::string_view routing_key,
+                                        const std::function<void(Connection&)>& fn) override;
 
     // Throws IoError when the current slot map names no master for the key.
     DOGPILE_INLINE ConnectionOptions connection_options(std::string_view routing_key) const override;

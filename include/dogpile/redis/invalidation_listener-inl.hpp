@@ -20,7 +20,8 @@ DOGPILE_INLINE bool InvalidationListener::wait_until_tracking(std::chrono::milli
     return state_->wait(timeout, [](std::uint64_t s) { return s != 0; });
 }
 
-DOGPILE_INLINE bool InvalidationListener::wait_for_new_session(std::uint64_t previous, std::chrono::milliseconds timeout) const {
+DOGPILE_INLINE bool InvalidationListener::wait_for_new_session(std::uint64_t previous,
+                                                               std::chrono::milliseconds timeout) const {
     return state_->wait(timeout, [previous](std::uint64_t s) { return s != 0 && s != previous; });
 }
 

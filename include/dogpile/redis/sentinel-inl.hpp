@@ -22,7 +22,8 @@ DOGPILE_INLINE Reply SentinelClient::command(std::string_view /*routing_key*/, c
     return run([&cmd](Connection& c) { return c.command(cmd); });
 }
 
-DOGPILE_INLINE std::vector<Reply> SentinelClient::pipeline(std::string_view /*routing_key*/, const std::vector<Command>& commands) {
+DOGPILE_INLINE std::vector<Reply> SentinelClient::pipeline(std::string_view /*routing_key*/,
+                                                           const std::vector<Command>& commands) {
     if (commands.empty()) return {};
     return run_batch(commands.size(), [&commands](std::size_t i) -> const Command& { return commands[i]; }, {});
 }
@@ -38,7 +39,8 @@ DOGPILE_INLINE Reply SentinelClient::eval(const Script& script, const ScriptCall
     return run([&](Connection& c) { return script.eval(c, call); });
 }
 
-DOGPILE_INLINE std::vector<Reply> SentinelClient::eval_batch(const Script& script, const std::vector<ScriptCall>& calls) {
+DOGPILE_INLINE std::vector<Reply> SentinelClient::eval_batch(const Script& script,
+                                                             const std::vector<ScriptCall>& calls) {
     if (calls.empty()) return {};
     std::vector<Command> commands;
     commands.reserve(calls.size());
@@ -47,7 +49,8 @@ DOGPILE_INLINE std::vector<Reply> SentinelClient::eval_batch(const Script& scrip
                      {&script});
 }
 
-DOGPILE_INLINE void SentinelClient::with_connection(std::string_view /*routing_key*/, const std::function<void(Connection&)>& fn) {
+DOGPILE_INLINE void SentinelClient::with_connection(std::string_view /*routing_key*/,
+                                                    const std::function<void(Connection&)>& fn) {
     run([&fn](Connection& c) {
         fn(c);
         return 0;

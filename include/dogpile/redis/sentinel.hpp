@@ -88,7 +88,8 @@ public:
 
     DOGPILE_INLINE Reply command(std::string_view /*routing_key*/, const Command& cmd) override;
 
-    DOGPILE_INLINE std::vector<Reply> pipeline(std::string_view /*routing_key*/, const std::vector<Command>& commands) override;
+    DOGPILE_INLINE std::vector<Reply> pipeline(std::string_view /*routing_key*/,
+                                               const std::vector<Command>& commands) override;
 
     DOGPILE_INLINE std::vector<Reply> batch(const std::vector<KeyedCommand>& commands,
                                             const std::vector<const Script*>& scripts) override;
@@ -97,7 +98,8 @@ public:
 
     DOGPILE_INLINE std::vector<Reply> eval_batch(const Script& script, const std::vector<ScriptCall>& calls) override;
 
-    DOGPILE_INLINE void with_connection(std::string_view /*routing_key*/, const std::function<void(Connection&)>& fn) override;
+    DOGPILE_INLINE void with_connection(std::string_view /*routing_key*/,
+                                        const std::function<void(Connection&)>& fn) override;
 
     // The current master's; throws IoError when none is known.
     DOGPILE_INLINE ConnectionOptions connection_options(std::string_view /*routing_key*/) const override;

@@ -87,7 +87,8 @@ DOGPILE_INLINE void ClusterRouter::run_jobs(std::vector<Job>& jobs, const std::v
     }
 }
 
-DOGPILE_INLINE void ClusterRouter::send_group(const Group& group, std::vector<Job>& jobs, const std::vector<const Script*>& scripts,
+DOGPILE_INLINE void ClusterRouter::send_group(const Group& group, std::vector<Job>& jobs,
+                                              const std::vector<const Script*>& scripts,
                                               Round& round) {
     std::optional<ConnectionPool::Lease> lease;
     try {
@@ -136,7 +137,8 @@ DOGPILE_INLINE bool ClusterRouter::reroute_unsent(const Group& group, std::vecto
     return true;
 }
 
-DOGPILE_INLINE void ClusterRouter::sort_reply(const Group& group, std::size_t k, std::vector<Job>& jobs, Reply reply, Round& round) {
+DOGPILE_INLINE void ClusterRouter::sort_reply(const Group& group, std::size_t k, std::vector<Job>& jobs, Reply reply,
+                                              Round& round) {
     const std::size_t j = group.jobs[k];
     Job& job = jobs[j];
     if (!reply.is_error()) {
@@ -175,7 +177,8 @@ DOGPILE_INLINE void ClusterRouter::sort_reply(const Group& group, std::size_t k,
     }
 }
 
-DOGPILE_INLINE std::vector<Reply> ClusterRouter::run_group(Connection& connection, const Group& group, const std::vector<Job>& jobs,
+DOGPILE_INLINE std::vector<Reply> ClusterRouter::run_group(Connection& connection, const Group& group,
+                                                           const std::vector<Job>& jobs,
                                                            const std::vector<const Script*>& scripts) {
     // SCRIPT LOAD replies of `loads`, then one reply per job of `which`.
     auto send = [&](const std::vector<const Script*>& loads, const std::vector<std::size_t>& which) {

@@ -17,7 +17,8 @@ DOGPILE_INLINE std::string SentinelDiscovery::last_error() const {
     return last_error_;
 }
 
-DOGPILE_INLINE std::optional<NodeAddress> SentinelDiscovery::ask(const NodeAddress& sentinel, std::string& errors) const {
+DOGPILE_INLINE std::optional<NodeAddress> SentinelDiscovery::ask(const NodeAddress& sentinel,
+                                                                 std::string& errors) const {
     try {
         Connection connection(options_.sentinel_connection_to(sentinel));
         const Reply reply = connection.command({"SENTINEL", "GET-MASTER-ADDR-BY-NAME", options_.master_name});
@@ -34,7 +35,8 @@ DOGPILE_INLINE std::optional<NodeAddress> SentinelDiscovery::ask(const NodeAddre
     }
 }
 
-DOGPILE_INLINE bool SentinelDiscovery::confirm(const NodeAddress& sentinel, const NodeAddress& named, std::string& errors) {
+DOGPILE_INLINE bool SentinelDiscovery::confirm(const NodeAddress& sentinel, const NodeAddress& named,
+                                               std::string& errors) {
     try {
         Connection probe(named.apply_to(options_.pool.connection));
         if (is_master(probe)) return true;

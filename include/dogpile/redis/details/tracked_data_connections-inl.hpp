@@ -47,7 +47,8 @@ DOGPILE_INLINE std::vector<long long> TrackedDataConnections::ids_in(std::uint64
     return out;
 }
 
-DOGPILE_INLINE void TrackedDataConnections::forget_dead(std::uint64_t session, const std::vector<long long>& checked, const std::vector<long long>& alive) {
+DOGPILE_INLINE void TrackedDataConnections::forget_dead(std::uint64_t session, const std::vector<long long>& checked,
+                                                        const std::vector<long long>& alive) {
     bool lost = false;
     {
         std::lock_guard<std::mutex> lock(registry_mutex_);
