@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "../details/linkage.hpp"
 #include "../errors.hpp"
 #include "address.hpp"
 #include "options.hpp"
@@ -48,65 +49,11 @@ struct ClusterOptions {
     static ClusterOptions from_url(std::string_view url);
 
     // Throws ConfigurationError naming what cannot work.
-    void validate() const {
-        if (seeds.empty()) throw ConfigurationError("redis cluster options: at least one seed node is needed");
-        pool.validate();
-        if (pool.connection.db != 0) {
-            throw ConfigurationError("redis cluster options: a Redis Cluster has only database 0 (got db " +
-                                     std::to_string(pool.connection.db) + ")");
-        }
-        for (const auto& seed : seeds) seed.apply_to(pool.connection).validate();
-        if (max_redirects < 1) throw ConfigurationError("redis cluster options: max_redirects must be at least 1");
-        if (retry_initial.count() <= 0) {
-            throw ConfigurationError("redis cluster options: retry_initial must be positive");
-        }
-        if (retry_max < retry_initial) {
-            throw ConfigurationError("redis cluster options: retry_max must not be below retry_initial");
-        }
-        if (retry_timeout && retry_timeout->count() < 0) {
-            throw ConfigurationError("redis cluster options: retry_timeout must not be negative");
-        }
-        if (refresh_interval.count() < 0) {
-            throw ConfigurationError("redis cluster options: refresh_interval must not be negative");
-        }
-    }
+    void validate() const;
 };
 
-inline ClusterOptions ClusterOptions::from_url(std::string_view url) {
-    const std::string shown = details::redact_url(url);
-    const auto scheme_end = url.find("://");
-    if (scheme_end == std::string_view::npos || url.substr(0, scheme_end) != "redis") {
-        throw ConfigurationError("redis cluster URL '" + shown +
-                                 "': expected redis://[[user]:password@]host:port[,host:port...][?options]");
-    }
-    std::string_view rest = url.substr(scheme_end + 3);
-    std::string_view query;
-    if (const auto q = rest.find('?'); q != std::string_view::npos) {
-        query = rest.substr(q);
-        rest = rest.substr(0, q);
-    }
-    std::string_view userinfo;
-    if (const auto at = rest.rfind('@'); at != std::string_view::npos) {
-        userinfo = rest.substr(0, at + 1);
-        rest = rest.substr(at + 1);
-    }
-    if (rest.find('/') != std::string_view::npos) {
-        throw ConfigurationError("redis cluster URL '" + shown + "': a Redis Cluster has no databases; drop the /path");
-    }
-    ClusterOptions options;
-    while (true) {
-        const auto comma = rest.find(',');
-        const std::string_view host = rest.substr(0, comma);
-        if (host.empty()) throw ConfigurationError("redis cluster URL '" + shown + "': empty host in the node list");
-        const ConnectionOptions node = ConnectionOptions::from_url("redis://" + std::string(userinfo) +
-                                                                   std::string(host) + std::string(query));
-        if (options.seeds.empty()) options.pool.connection = node;
-        options.seeds.push_back(NodeAddress{node.host, node.port});
-        if (comma == std::string_view::npos) break;
-        rest = rest.substr(comma + 1);
-    }
-    options.validate();
-    return options;
-}
-
 }  // namespace dogpile::redis
+
+#if DOGPILE_INCLUDE_DEFINITIONS
+#include "cluster_options-inl.hpp"
+#endif

@@ -17,8 +17,6 @@
 // A lost connection stays lost (IoError from then on): make a new one. Used
 // by one thread at a time.
 
-#include <hiredis/hiredis.h>
-
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -26,12 +24,15 @@
 #include <string_view>
 #include <utility>
 
+#include "../details/linkage.hpp"
 #include "command.hpp"
 #include "connection.hpp"
 #include "details/wake_pipe.hpp"
 #include "errors.hpp"
 #include "options.hpp"
 #include "reply.hpp"
+
+struct redisContext;  // hiredis; complete in push_connection-inl.hpp
 
 namespace dogpile::redis {
 
@@ -56,13 +57,7 @@ public:
     const Reply& reply() const noexcept { return reply_; }
 
 private:
-    static Kind kind_of(const Reply& r) {
-        if (!r.is_array() || r.size() == 0 || !r.at(0).is_string()) return Kind::other;
-        const std::string_view word = r.at(0).view();
-        if (word == "pong") return Kind::pong;
-        if (word == "message" && r.size() >= 3 && r.at(1).is_string()) return Kind::message;
-        return Kind::other;
-    }
+    static Kind kind_of(const Reply& r);
 
     Reply reply_;
     Kind kind_;
@@ -75,24 +70,11 @@ public:
 
     // Before subscribe(): one command and its reply (CLIENT ID, CLIENT
     // TRACKING ...). Throws ReplyError for an error reply.
-    Reply command(const Command& cmd) {
-        if (subscribed_) {
-            throw ConfigurationError("redis push connection: command() after subscribe() (its reply would arrive "
-                                     "among the messages: use send())");
-        }
-        return connection_.command(cmd);
-    }
+    Reply command(const Command& cmd);
 
     // SUBSCRIBE `channel`, once the server confirmed it. From then on the
     // channel's messages arrive: read them with next_buffered() and receive().
-    void subscribe(std::string_view channel) {
-        const Reply confirmed = command(Command{"SUBSCRIBE", channel});
-        if (!confirmed.is_array() || confirmed.size() < 2 || !confirmed.at(0).is_string() ||
-            confirmed.at(0).view() != "subscribe") {
-            throw ProtocolError("redis SUBSCRIBE " + std::string(channel) + ": unexpected confirmation");
-        }
-        subscribed_ = true;
-    }
+    void subscribe(std::string_view channel);
 
     // Writes `cmd` without waiting; its reply arrives as a pushed message
     // (PING: Kind::pong). Throws IoError or TimeoutError when the write fails.
@@ -101,38 +83,27 @@ public:
     // The next push already read from the socket, if any. poll() cannot see
     // these: drain them before receive(). Throws ProtocolError on a stream
     // hiredis cannot parse.
-    std::optional<PushedMessage> next_buffered() {
-        redisContext* ctx = usable_context();
-        void* raw = nullptr;
-        if (redisGetReplyFromReader(ctx, &raw) != REDIS_OK) {
-            throw ProtocolError(where() + ": protocol error: " + ctx->errstr);
-        }
-        if (raw == nullptr) return std::nullopt;
-        return PushedMessage(Reply::adopt(static_cast<redisReply*>(raw)));
-    }
+    std::optional<PushedMessage> next_buffered();
 
     // Waits up to `timeout` for the server to send something (or for
     // `wake`), and reads what arrived. Throws IoError when the connection is
     // lost (closed by the server, reset).
-    void receive(std::chrono::milliseconds timeout, details::WakePipe& wake) {
-        redisContext* ctx = usable_context();
-        if (!wake.wait(ctx->fd, timeout)) return;
-        if (redisBufferRead(ctx) != REDIS_OK) throw IoError(where() + ": connection lost: " + ctx->errstr);
-    }
+    void receive(std::chrono::milliseconds timeout, details::WakePipe& wake);
 
     const ConnectionOptions& options() const noexcept { return connection_.options(); }
     int fd() const noexcept { return connection_.fd(); }
 
 private:
-    std::string where() const { return "redis push connection " + connection_.options().describe(); }
+    std::string where() const;
 
-    redisContext* usable_context() {
-        if (connection_.broken()) throw IoError(where() + ": the connection was lost earlier");
-        return connection_.native_handle();
-    }
+    redisContext* usable_context();
 
     Connection connection_;
     bool subscribed_ = false;
 };
 
 }  // namespace dogpile::redis
+
+#if DOGPILE_INCLUDE_DEFINITIONS
+#include "push_connection-inl.hpp"
+#endif

@@ -50,6 +50,7 @@
 #include <utility>
 #include <vector>
 
+#include "../details/linkage.hpp"
 #include "address.hpp"
 #include "client.hpp"
 #include "command.hpp"
@@ -74,7 +75,9 @@ public:
     explicit SentinelClient(SentinelOptions options);
 
     // Stops the watcher thread (at once: it is woken through a pipe).
-    inline ~SentinelClient() override;  // inline: no key function, no vtable in every TU
+    // DOGPILE_INLINE on the overrides too: header-only, no key function, so no
+    // vtable in every TU; compiled, the library holds the vtable.
+    DOGPILE_INLINE ~SentinelClient() override;
 
     SentinelClient(const SentinelClient&) = delete;
     SentinelClient& operator=(const SentinelClient&) = delete;
@@ -83,63 +86,29 @@ public:
     using Client::command;
     using Client::eval;
 
-    Reply command(std::string_view /*routing_key*/, const Command& cmd) override {
-        return run([&cmd](Connection& c) { return c.command(cmd); });
-    }
+    DOGPILE_INLINE Reply command(std::string_view /*routing_key*/, const Command& cmd) override;
 
-    std::vector<Reply> pipeline(std::string_view /*routing_key*/, const std::vector<Command>& commands) override {
-        if (commands.empty()) return {};
-        return run_batch(commands.size(), [&commands](std::size_t i) -> const Command& { return commands[i]; }, {});
-    }
+    DOGPILE_INLINE std::vector<Reply> pipeline(std::string_view /*routing_key*/,
+                                               const std::vector<Command>& commands) override;
 
-    std::vector<Reply> batch(const std::vector<KeyedCommand>& commands,
-                             const std::vector<const Script*>& scripts) override {
-        if (commands.empty()) return {};
-        return run_batch(
-            commands.size(), [&commands](std::size_t i) -> const Command& { return commands[i].command; }, scripts);
-    }
+    DOGPILE_INLINE std::vector<Reply> batch(const std::vector<KeyedCommand>& commands,
+                                            const std::vector<const Script*>& scripts) override;
 
-    Reply eval(const Script& script, const ScriptCall& call) override {
-        return run([&](Connection& c) { return script.eval(c, call); });
-    }
+    DOGPILE_INLINE Reply eval(const Script& script, const ScriptCall& call) override;
 
-    std::vector<Reply> eval_batch(const Script& script, const std::vector<ScriptCall>& calls) override {
-        if (calls.empty()) return {};
-        std::vector<Command> commands;
-        commands.reserve(calls.size());
-        for (const auto& call : calls) commands.push_back(script.evalsha_command(call));
-        return run_batch(commands.size(), [&commands](std::size_t i) -> const Command& { return commands[i]; },
-                         {&script});
-    }
+    DOGPILE_INLINE std::vector<Reply> eval_batch(const Script& script, const std::vector<ScriptCall>& calls) override;
 
-    void with_connection(std::string_view /*routing_key*/, const std::function<void(Connection&)>& fn) override {
-        run([&fn](Connection& c) {
-            fn(c);
-            return 0;
-        });
-    }
+    DOGPILE_INLINE void with_connection(std::string_view /*routing_key*/,
+                                        const std::function<void(Connection&)>& fn) override;
 
     // The current master's; throws IoError when none is known.
-    ConnectionOptions connection_options(std::string_view /*routing_key*/) const override {
-        const auto master = current();
-        if (!master) throw IoError(no_master_message());
-        return master->pool->options().connection;
-    }
+    DOGPILE_INLINE ConnectionOptions connection_options(std::string_view /*routing_key*/) const override;
 
     // Over every master used so far.
-    std::uint64_t round_trips() const override {
-        std::lock_guard<std::mutex> lock(mutex_);
-        std::uint64_t total = 0;
-        for (const auto& pool : pools_) total += pool->round_trips();
-        return total;
-    }
+    DOGPILE_INLINE std::uint64_t round_trips() const override;
 
     // The master in use, if one is known.
-    std::optional<NodeAddress> master() const {
-        const auto m = current();
-        if (!m) return std::nullopt;
-        return m->address;
-    }
+    std::optional<NodeAddress> master() const;
 
     // Asks the sentinels again now (ignoring resolve_interval). False when no
     // sentinel named a server that is master.
@@ -166,75 +135,29 @@ private:
         using IoError::IoError;
     };
 
-    static SentinelOptions validated(SentinelOptions options) {
-        options.validate();
-        return options;
-    }
+    static SentinelOptions validated(SentinelOptions options);
 
-    std::shared_ptr<const Master> current() const {
-        std::lock_guard<std::mutex> lock(mutex_);
-        return master_;
-    }
+    std::shared_ptr<const Master> current() const;
 
-    std::shared_ptr<const Master> current_or_discover() {
-        if (auto m = current()) return m;
-        discover(Discover::if_due);
-        if (auto m = current()) return m;
-        throw IoError(no_master_message());
-    }
+    std::shared_ptr<const Master> current_or_discover();
 
-    std::string no_master_message() const {
-        const std::string error = discovery_.last_error();
-        return "redis sentinel: no master known for '" + options_.master_name + "'" +
-               (error.empty() ? std::string() : " (" + error + ")");
-    }
+    std::string no_master_message() const;
 
     // Unless `how` is now, rate-limited and skipped while another thread is
     // discovering.
-    bool discover(Discover how) {
-        return discovery_.discover(how, [this](const NodeAddress& master) { install(master); });
-    }
+    bool discover(Discover how);
 
-    void install(const NodeAddress& address) {
-        std::lock_guard<std::mutex> lock(mutex_);
-        if (master_ && master_->address == address) return;
-        if (master_) counters_.add(&SentinelStats::master_changes);
-        PoolOptions pool = options_.pool;
-        pool.connection = address.apply_to(pool.connection);
-        auto next = std::make_shared<Master>();
-        next->address = address;
-        next->pool = std::make_shared<ConnectionPool>(std::move(pool));
-        pools_.push_back(next->pool);
-        master_ = std::move(next);
-    }
+    void install(const NodeAddress& address);
 
     // A lease on the master, checked with ROLE when the pool opened a
     // connection since the last check (one more round trip, after reconnects
     // only). Throws IoError (nothing was sent) when the master cannot be
     // reached or is not a master any more.
-    ConnectionPool::Lease acquire(const Master& master) {
-        ConnectionPool::Lease lease = master.pool->acquire();
-        const std::uint64_t created = master.pool->connections_created();
-        if (created != master.checked_created.load(std::memory_order_relaxed)) {
-            if (!details::is_master(*lease)) {
-                lease.discard();
-                counters_.add(&SentinelStats::role_mismatches);
-                throw NotMaster(master.address.to_string() + " is no longer a master");
-            }
-            master.checked_created.store(created, std::memory_order_relaxed);
-        }
-        return lease;
-    }
+    ConnectionPool::Lease acquire(const Master& master);
 
     // True when the client is off `from` now, after another thread's
     // discovery or its own.
-    bool moved_from(const std::shared_ptr<const Master>& from, Discover how) {
-        auto now = current();
-        if (now && now != from) return true;
-        discover(how);
-        now = current();
-        return now && now != from;
-    }
+    bool moved_from(const std::shared_ptr<const Master>& from, Discover how);
 
     template <class Fn>
     auto run(Fn&& fn) -> decltype(fn(std::declval<Connection&>())) {
@@ -310,17 +233,8 @@ private:
     std::unique_ptr<details::SwitchWatcher> watcher_;  // last: stopped before the rest goes
 };
 
-inline SentinelClient::SentinelClient(SentinelOptions options)
-    : options_(validated(std::move(options))), discovery_(options_, counters_) {
-    discover(Discover::now);
-    if (options_.watch == MasterWatch::subscribe) {
-        watcher_ = std::make_unique<details::SwitchWatcher>(options_, [this](details::SwitchNotice notice) {
-            if (notice == details::SwitchNotice::announced) counters_.add(&SentinelStats::switch_notices);
-            discover(Discover::now);
-        });
-    }
-}
-
-inline SentinelClient::~SentinelClient() { watcher_.reset(); }
-
 }  // namespace dogpile::redis
+
+#if DOGPILE_INCLUDE_DEFINITIONS
+#include "sentinel-inl.hpp"
+#endif

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "../details/linkage.hpp"
 #include "../errors.hpp"
 #include "address.hpp"
 #include "options.hpp"
@@ -37,22 +38,10 @@ struct SentinelOptions {
     MasterWatch watch = MasterWatch::subscribe;
 
     // Throws ConfigurationError naming what cannot work.
-    void validate() const {
-        if (master_name.empty()) throw ConfigurationError("redis sentinel options: master_name is empty");
-        if (sentinels.empty()) throw ConfigurationError("redis sentinel options: at least one sentinel is needed");
-        for (const auto& s : sentinels) s.apply_to(sentinel_connection).validate();
-        pool.validate();
-        if (resolve_interval.count() < 0) {
-            throw ConfigurationError("redis sentinel options: resolve_interval must not be negative");
-        }
-    }
+    void validate() const;
 
     // The connection to `sentinel`: sentinel_connection at its address, db 0.
-    ConnectionOptions sentinel_connection_to(const NodeAddress& sentinel) const {
-        ConnectionOptions o = sentinel.apply_to(sentinel_connection);
-        o.db = 0;
-        return o;
-    }
+    ConnectionOptions sentinel_connection_to(const NodeAddress& sentinel) const;
 };
 
 struct SentinelStats {
@@ -64,3 +53,7 @@ struct SentinelStats {
 };
 
 }  // namespace dogpile::redis
+
+#if DOGPILE_INCLUDE_DEFINITIONS
+#include "sentinel_options-inl.hpp"
+#endif

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "../details/linkage.hpp"
 #include "../errors.hpp"
 #include "options.hpp"
 
@@ -41,24 +42,7 @@ struct TrackingOptions {
     // still exist on the server (one CLIENT LIST ID on a second connection).
     std::chrono::milliseconds health_check_interval{1000};
 
-    void validate() const {
-        connection.validate();
-        if (reconnect_backoff_min.count() <= 0 || reconnect_backoff_max < reconnect_backoff_min) {
-            throw ConfigurationError(
-                "redis tracking options: reconnect_backoff_min must be positive and at most reconnect_backoff_max");
-        }
-        if (health_check_interval.count() <= 0) {
-            throw ConfigurationError("redis tracking options: health_check_interval must be positive");
-        }
-        if (mode == TrackingMode::standard && !prefixes.empty()) {
-            throw ConfigurationError(
-                "redis tracking options: prefixes apply to TrackingMode::broadcast only (standard mode tracks the "
-                "keys actually read)");
-        }
-        for (const auto& p : prefixes) {
-            if (p.empty()) throw ConfigurationError("redis tracking options: an empty prefix (leave prefixes empty for all keys)");
-        }
-    }
+    void validate() const;
 };
 
 // Why sinks are told to forget everything.
@@ -70,16 +54,7 @@ enum class FlushReason : std::uint8_t {
     tracking_failed,       // standard mode: CLIENT TRACKING failed on a data connection
 };
 
-inline const char* to_string(FlushReason reason) noexcept {
-    switch (reason) {
-        case FlushReason::server_flush: return "server_flush";
-        case FlushReason::listener_down: return "listener_down";
-        case FlushReason::listener_up: return "listener_up";
-        case FlushReason::data_connection_lost: return "data_connection_lost";
-        case FlushReason::tracking_failed: break;
-    }
-    return "tracking_failed";
-}
+const char* to_string(FlushReason reason) noexcept;
 
 // Receives what the listener learns. Called from the listener's thread
 // (messages, session edges) and from threads using the data pool (data
@@ -107,3 +82,7 @@ struct TrackingStats {
 };
 
 }  // namespace dogpile::redis
+
+#if DOGPILE_INCLUDE_DEFINITIONS
+#include "tracking_options-inl.hpp"
+#endif

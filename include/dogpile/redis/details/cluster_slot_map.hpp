@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "../../details/linkage.hpp"
 #include "../address.hpp"
 #include "../errors.hpp"
 #include "../pool.hpp"
@@ -46,23 +47,12 @@ struct SlotMap {
     }
 
     // The master serving `slot`, or null.
-    ClusterNodePtr master_of(int slot) const {
-        const auto m = owner_of(slot);
-        return m ? masters[*m] : nullptr;
-    }
+    ClusterNodePtr master_of(int slot) const;
 
-    void assign(int slot, const ClusterNodePtr& master) {
-        owner[static_cast<std::size_t>(slot)] = static_cast<std::int16_t>(master_index(master));
-    }
+    void assign(int slot, const ClusterNodePtr& master);
 
     // Index of `node` in `masters`, adding it (with no replicas) if new.
-    std::size_t master_index(const ClusterNodePtr& node) {
-        const auto it = std::find(masters.begin(), masters.end(), node);
-        if (it != masters.end()) return static_cast<std::size_t>(it - masters.begin());
-        masters.push_back(node);
-        replicas.emplace_back();
-        return masters.size() - 1;
-    }
+    std::size_t master_index(const ClusterNodePtr& node);
 };
 
 // The slot map of a CLUSTER SLOTS reply (received from `asked`):
@@ -102,3 +92,7 @@ std::shared_ptr<SlotMap> parse_cluster_slots(const Reply& reply, const NodeAddre
 }
 
 }  // namespace dogpile::redis::details
+
+#if DOGPILE_INCLUDE_DEFINITIONS
+#include "cluster_slot_map-inl.hpp"
+#endif

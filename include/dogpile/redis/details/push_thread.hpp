@@ -6,16 +6,14 @@
 // established. Stopping interrupts any wait at once; a connect or handshake
 // in progress finishes within its timeouts.
 
-#include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <exception>
 #include <functional>
 #include <optional>
 #include <string_view>
 #include <thread>
-#include <utility>
 
+#include "../../details/linkage.hpp"
 #include "../push_connection.hpp"
 #include "wake_pipe.hpp"
 
@@ -35,20 +33,13 @@ public:
     using Ended = std::function<void(bool established, std::optional<std::string_view> failure)>;
 
     // Starts the thread.
-    PushThread(Backoff backoff, Serve serve, Ended ended)
-        : backoff_(backoff), serve_(std::move(serve)), ended_(std::move(ended)) {
-        thread_ = std::thread([this] { run(); });
-    }
+    PushThread(Backoff backoff, Serve serve, Ended ended);
     ~PushThread() { stop(); }
     PushThread(const PushThread&) = delete;
     PushThread& operator=(const PushThread&) = delete;
 
     // Returns once the thread has ended.
-    void stop() noexcept {
-        stop_.store(true, std::memory_order_release);
-        wake_.wake();
-        if (thread_.joinable()) thread_.join();
-    }
+    void stop() noexcept;
 
     bool stopping() const noexcept { return stop_.load(std::memory_order_acquire); }
 
@@ -56,36 +47,9 @@ public:
     void receive(PushConnection& push, std::chrono::milliseconds timeout) { push.receive(timeout, wake_); }
 
 private:
-    void run() noexcept {
-        auto pause = backoff_.min;
-        while (!stopping()) {
-            bool established = false;
-            try {
-                serve_(*this, established);
-                ended(established, std::nullopt);
-            } catch (const std::exception& e) {
-                ended(established, e.what());
-            } catch (...) {
-                ended(established, "unknown error");
-            }
-            if (established) pause = backoff_.min;
-            if (stopping()) break;
-            try {
-                wake_.wait(-1, pause);
-            } catch (...) {
-                // poll() on our own pipe does not fail in practice; the pause
-                // is only a courtesy to the server, so carry on.
-            }
-            pause = std::min(pause * 2, backoff_.max);
-        }
-    }
+    void run() noexcept;
 
-    void ended(bool established, std::optional<std::string_view> failure) noexcept {
-        try {
-            if (ended_) ended_(established, failure);
-        } catch (...) {
-        }
-    }
+    void ended(bool established, std::optional<std::string_view> failure) noexcept;
 
     const Backoff backoff_;
     const Serve serve_;
@@ -96,3 +60,7 @@ private:
 };
 
 }  // namespace dogpile::redis::details
+
+#if DOGPILE_INCLUDE_DEFINITIONS
+#include "push_thread-inl.hpp"
+#endif

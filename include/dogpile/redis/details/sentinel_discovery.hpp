@@ -5,12 +5,12 @@
 // master (a sentinel may lag behind a failover).
 
 #include <cstddef>
-#include <exception>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
 
+#include "../../details/linkage.hpp"
 #include "../address.hpp"
 #include "../connection.hpp"
 #include "../errors.hpp"
@@ -22,10 +22,7 @@
 namespace dogpile::redis::details {
 
 // A master's ROLE says "master" (one round trip).
-inline bool is_master(Connection& connection) {
-    const Reply role = connection.command({"ROLE"});
-    return role.is_array() && role.size() > 0 && role.at(0).is_string() && role.at(0).view() == "master";
-}
+bool is_master(Connection& connection);
 
 class SentinelDiscovery {
 public:
@@ -65,49 +62,16 @@ public:
     }
 
     // Why the last discovery found no master; empty after a success.
-    std::string last_error() const {
-        std::lock_guard<std::mutex> lock(error_mutex_);
-        return last_error_;
-    }
+    std::string last_error() const;
 
 private:
     // The address `sentinel` names, or nullopt with the reason added to `errors`.
-    std::optional<NodeAddress> ask(const NodeAddress& sentinel, std::string& errors) const {
-        try {
-            Connection connection(options_.sentinel_connection_to(sentinel));
-            const Reply reply = connection.command({"SENTINEL", "GET-MASTER-ADDR-BY-NAME", options_.master_name});
-            if (reply.is_nil() || !reply.is_array() || reply.size() != 2) {
-                errors += sentinel.to_string() + " does not know '" + options_.master_name + "'; ";
-                return std::nullopt;
-            }
-            return NodeAddress{reply.at(0).as_string(), std::stoi(reply.at(1).as_string())};
-        } catch (const AuthError&) {
-            throw;
-        } catch (const std::exception& e) {
-            errors += "sentinel " + sentinel.to_string() + ": " + e.what() + "; ";
-            return std::nullopt;
-        }
-    }
+    std::optional<NodeAddress> ask(const NodeAddress& sentinel, std::string& errors) const;
 
     // Whether `named` is a master, or false with the reason added to `errors`.
-    bool confirm(const NodeAddress& sentinel, const NodeAddress& named, std::string& errors) {
-        try {
-            Connection probe(named.apply_to(options_.pool.connection));
-            if (is_master(probe)) return true;
-            counters_.add(&SentinelStats::role_mismatches);
-            errors += sentinel.to_string() + " named " + named.to_string() + ", which is not a master; ";
-        } catch (const AuthError&) {
-            throw;
-        } catch (const std::exception& e) {
-            errors += named.to_string() + " (named by " + sentinel.to_string() + "): " + e.what() + "; ";
-        }
-        return false;
-    }
+    bool confirm(const NodeAddress& sentinel, const NodeAddress& named, std::string& errors);
 
-    void set_last_error(std::string error) {
-        std::lock_guard<std::mutex> lock(error_mutex_);
-        last_error_ = std::move(error);
-    }
+    void set_last_error(std::string error);
 
     const SentinelOptions& options_;
     StatsCounters<SentinelStats>& counters_;
@@ -120,3 +84,7 @@ private:
 };
 
 }  // namespace dogpile::redis::details
+
+#if DOGPILE_INCLUDE_DEFINITIONS
+#include "sentinel_discovery-inl.hpp"
+#endif

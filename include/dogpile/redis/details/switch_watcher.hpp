@@ -8,11 +8,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
-#include <optional>
-#include <string>
-#include <string_view>
-#include <utility>
 
+#include "../../details/linkage.hpp"
 #include "../push_connection.hpp"
 #include "../sentinel_options.hpp"
 #include "push_thread.hpp"
@@ -27,14 +24,7 @@ enum class SwitchNotice : std::uint8_t {
 class SwitchWatcher {
 public:
     // Starts the thread; `notice` runs on it. `options` outlives the watcher.
-    SwitchWatcher(const SentinelOptions& options, std::function<void(SwitchNotice)> notice)
-        : options_(options),
-          notice_(std::move(notice)),
-          thread_(PushThread::Backoff{std::chrono::milliseconds(50), std::chrono::milliseconds(1000)},
-                  [this](PushThread& thread, bool& established) { serve(thread, established); },
-                  // Configuration or auth problems also show up on the
-                  // command path; the watcher only keeps trying.
-                  PushThread::Ended{}) {}
+    SwitchWatcher(const SentinelOptions& options, std::function<void(SwitchNotice)> notice);
 
     // Stops the thread at once.
     ~SwitchWatcher() = default;
@@ -45,26 +35,7 @@ private:
     // Sentinels are quiet between failovers; stopping interrupts the wait.
     static constexpr std::chrono::milliseconds quiet_wait{5000};
 
-    void serve(PushThread& thread, bool& established) {
-        const NodeAddress& sentinel = options_.sentinels[next_sentinel_++ % options_.sentinels.size()];
-        PushConnection push(options_.sentinel_connection_to(sentinel));
-        push.subscribe("+switch-master");
-        established = true;
-        if (subscribed_before_) notice_(SwitchNotice::resubscribed);
-        subscribed_before_ = true;
-        // Payload: "<name> <old ip> <old port> <new ip> <new port>".
-        const std::string prefix = options_.master_name + " ";
-        while (!thread.stopping()) {
-            while (const std::optional<PushedMessage> pushed = push.next_buffered()) {
-                if (pushed->kind() != PushedMessage::Kind::message) continue;
-                const Reply payload = pushed->payload();
-                if (payload.is_string() && payload.view().substr(0, prefix.size()) == prefix) {
-                    notice_(SwitchNotice::announced);
-                }
-            }
-            thread.receive(push, quiet_wait);
-        }
-    }
+    void serve(PushThread& thread, bool& established);
 
     const SentinelOptions& options_;
     const std::function<void(SwitchNotice)> notice_;
@@ -74,3 +45,7 @@ private:
 };
 
 }  // namespace dogpile::redis::details
+
+#if DOGPILE_INCLUDE_DEFINITIONS
+#include "switch_watcher-inl.hpp"
+#endif

@@ -4,7 +4,6 @@
 // listener: they then find no session and do nothing): the session, the
 // sinks, the counters and the last error.
 
-#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -17,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "../../details/linkage.hpp"
 #include "../tracking_options.hpp"
 #include "stats_counters.hpp"
 
@@ -24,10 +24,7 @@ namespace dogpile::redis::details {
 
 // Session numbers are unique across listeners, so a proof from one
 // listener's pool never vouches for another's.
-inline std::uint64_t next_session_number() noexcept {
-    static std::atomic<std::uint64_t> counter{0};
-    return counter.fetch_add(1, std::memory_order_relaxed) + 1;
-}
+std::uint64_t next_session_number() noexcept;
 
 class TrackingState {
 public:
@@ -39,43 +36,17 @@ public:
     // 0 while not tracking.
     std::uint64_t session() const noexcept { return session_.load(std::memory_order_acquire); }
 
-    bool covers(std::string_view redis_key) const noexcept {
-        if (options.mode != TrackingMode::broadcast || options.prefixes.empty()) return true;
-        for (const auto& p : options.prefixes) {
-            if (redis_key.substr(0, p.size()) == p) return true;
-        }
-        return false;
-    }
+    bool covers(std::string_view redis_key) const noexcept;
 
     // The listener's CLIENT ID while `session` is current; nullopt once it
     // changed.
-    std::optional<long long> client_id_in(std::uint64_t session) const {
-        std::lock_guard<std::mutex> lock(mutex_);
-        if (session_.load(std::memory_order_relaxed) != session) return std::nullopt;
-        return client_id_;
-    }
+    std::optional<long long> client_id_in(std::uint64_t session) const;
 
     // --- session edges (listener thread) ---------------------------------
 
-    void go_up(long long client_id) {
-        flush(FlushReason::listener_up);  // before anyone can trust the new session
-        {
-            std::lock_guard<std::mutex> lock(mutex_);
-            client_id_ = client_id;
-            session_.store(next_session_number(), std::memory_order_release);
-        }
-        counters.add(&TrackingStats::sessions);
-        changed_.notify_all();
-    }
+    void go_up(long long client_id);
 
-    void go_down() {
-        {
-            std::lock_guard<std::mutex> lock(mutex_);
-            session_.store(0, std::memory_order_release);
-        }
-        flush(FlushReason::listener_down);
-        changed_.notify_all();
-    }
+    void go_down();
 
     template <class Predicate>
     bool wait(std::chrono::milliseconds timeout, Predicate&& holds) const {
@@ -83,45 +54,20 @@ public:
         return changed_.wait_for(lock, timeout, [&] { return holds(session_.load(std::memory_order_relaxed)); });
     }
 
-    void record_error(const std::string& what) {
-        std::lock_guard<std::mutex> lock(mutex_);
-        last_error_ = what;
-    }
-    std::string last_error() const {
-        std::lock_guard<std::mutex> lock(mutex_);
-        return last_error_;
-    }
+    void record_error(const std::string& what);
+    std::string last_error() const;
 
     // --- sinks -------------------------------------------------------------
 
-    void add_sink(InvalidationSink* sink) {
-        std::unique_lock<std::shared_mutex> lock(sinks_mutex_);
-        sinks_.push_back(sink);
-    }
+    void add_sink(InvalidationSink* sink);
     // Returns once no call into `sink` is in progress.
-    void remove_sink(InvalidationSink* sink) noexcept {
-        std::unique_lock<std::shared_mutex> lock(sinks_mutex_);
-        sinks_.erase(std::remove(sinks_.begin(), sinks_.end(), sink), sinks_.end());
-    }
+    void remove_sink(InvalidationSink* sink) noexcept;
 
     // Counted once every sink has been told, so a counter that moved means
     // the sinks are done with it.
-    void flush(FlushReason reason) {
-        {
-            std::shared_lock<std::shared_mutex> lock(sinks_mutex_);
-            for (InvalidationSink* sink : sinks_) sink->flush(reason);
-        }
-        counters.add(&TrackingStats::flushes);
-    }
+    void flush(FlushReason reason);
 
-    void invalidate(const std::vector<std::string_view>& keys) {
-        {
-            std::shared_lock<std::shared_mutex> lock(sinks_mutex_);
-            for (InvalidationSink* sink : sinks_) sink->invalidate(keys);
-        }
-        counters.add(&TrackingStats::invalidated_keys, keys.size());
-        counters.add(&TrackingStats::invalidation_messages);
-    }
+    void invalidate(const std::vector<std::string_view>& keys);
 
 private:
     mutable std::mutex mutex_;
@@ -135,3 +81,7 @@ private:
 };
 
 }  // namespace dogpile::redis::details
+
+#if DOGPILE_INCLUDE_DEFINITIONS
+#include "tracking_state-inl.hpp"
+#endif

@@ -1,0 +1,25 @@
+#pragma once
+// Definitions of cluster_slot_map.hpp (details/linkage.hpp: inline when header-only).
+
+#include "cluster_slot_map.hpp"
+
+namespace dogpile::redis::details {
+
+DOGPILE_INLINE ClusterNodePtr SlotMap::master_of(int slot) const {
+    const auto m = owner_of(slot);
+    return m ? masters[*m] : nullptr;
+}
+
+DOGPILE_INLINE void SlotMap::assign(int slot, const ClusterNodePtr& master) {
+    owner[static_cast<std::size_t>(slot)] = static_cast<std::int16_t>(master_index(master));
+}
+
+DOGPILE_INLINE std::size_t SlotMap::master_index(const ClusterNodePtr& node) {
+    const auto it = std::find(masters.begin(), masters.end(), node);
+    if (it != masters.end()) return static_cast<std::size_t>(it - masters.begin());
+    masters.push_back(node);
+    replicas.emplace_back();
+    return masters.size() - 1;
+}
+
+}  // namespace dogpile::redis::details
