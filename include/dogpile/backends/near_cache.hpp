@@ -62,6 +62,7 @@
 
 #include "../backend.hpp"
 #include "../cached_value.hpp"
+#include "../details/atomic_counters.hpp"
 #include "../details/striped_counter.hpp"
 #include "../errors.hpp"
 #include "../mutex.hpp"
@@ -148,17 +149,17 @@ public:
 
     std::optional<entry_type> get(const Key& key) override {
         if (!listener_->tracking()) {
-            counters_.bypassed.fetch_add(1, std::memory_order_relaxed);
+            counters_.add<&NearCacheStats::bypassed>();
             return remote_->get(key);
         }
         if (auto hit = store_.get(key)) {
             hits_.add();
             return hit;
         }
-        counters_.misses.fetch_add(1, std::memory_order_relaxed);
+        counters_.add<&NearCacheStats::misses>();
         std::string redis_key = store_.redis_key_of(key);
         if (!listener_->covers(redis_key)) {
-            counters_.uncovered.fetch_add(1, std::memory_order_relaxed);
+            counters_.add<&NearCacheStats::uncovered>();
             return remote_->get(key);
         }
         const std::uint64_t session = listener_->begin_read();
@@ -171,7 +172,7 @@ public:
     // Hits from memory; the misses in one remote get_multi.
     std::vector<std::optional<entry_type>> get_multi(const std::vector<Key>& keys) override {
         if (!listener_->tracking()) {
-            counters_.bypassed.fetch_add(keys.size(), std::memory_order_relaxed);
+            counters_.add<&NearCacheStats::bypassed>(keys.size());
             return remote_->get_multi(keys);
         }
         std::vector<std::optional<entry_type>> out(keys.size());
@@ -182,7 +183,7 @@ public:
         }
         hits_.add(keys.size() - missing.size());
         if (missing.empty()) return out;
-        counters_.misses.fetch_add(missing.size(), std::memory_order_relaxed);
+        counters_.add<&NearCacheStats::misses>(missing.size());
 
         std::vector<Key> remote_keys;
         remote_keys.reserve(missing.size());
@@ -195,7 +196,7 @@ public:
             if (listener_->covers(redis_key)) {
                 tickets[j] = store_.ticket(std::move(redis_key));
             } else {
-                counters_.uncovered.fetch_add(1, std::memory_order_relaxed);
+                counters_.add<&NearCacheStats::uncovered>();
             }
         }
         std::vector<std::optional<entry_type>> fetched = remote_->get_multi(remote_keys);
@@ -240,14 +241,14 @@ public:
     // around this backend), and keeps reads in flight from storing it.
     std::size_t invalidate_near(std::string_view redis_key) {
         const std::size_t dropped = store_.invalidate(redis_key);
-        counters_.invalidated.fetch_add(dropped, std::memory_order_relaxed);
+        counters_.add<&NearCacheStats::invalidated>(dropped);
         return dropped;
     }
 
     // Drops the whole near tier.
     void clear_near() {
         store_.clear();
-        counters_.flushes.fetch_add(1, std::memory_order_relaxed);
+        counters_.add<&NearCacheStats::flushes>();
     }
 
     std::size_t near_size() const { return store_.size(); }
@@ -259,14 +260,7 @@ public:
     NearCacheStats stats() const {
         NearCacheStats s;
         s.hits = hits_.load();
-        s.misses = counters_.misses.load(std::memory_order_relaxed);
-        s.bypassed = counters_.bypassed.load(std::memory_order_relaxed);
-        s.uncovered = counters_.uncovered.load(std::memory_order_relaxed);
-        s.stored = counters_.stored.load(std::memory_order_relaxed);
-        s.raced = counters_.raced.load(std::memory_order_relaxed);
-        s.untracked = counters_.untracked.load(std::memory_order_relaxed);
-        s.invalidated = counters_.invalidated.load(std::memory_order_relaxed);
-        s.flushes = counters_.flushes.load(std::memory_order_relaxed);
+        counters_.snapshot_into(s);
         const details::NearStoreStats store = store_.stats();
         s.evictions = store.evictions;
         s.expirations = store.expirations;
@@ -281,16 +275,12 @@ public:
 private:
     using Store = details::NearStore<Value, Key, Hash>;
 
-    struct Counters {
-        std::atomic<std::uint64_t> misses{0};
-        std::atomic<std::uint64_t> bypassed{0};
-        std::atomic<std::uint64_t> uncovered{0};
-        std::atomic<std::uint64_t> stored{0};
-        std::atomic<std::uint64_t> raced{0};
-        std::atomic<std::uint64_t> untracked{0};
-        std::atomic<std::uint64_t> invalidated{0};
-        std::atomic<std::uint64_t> flushes{0};
-    };
+    // Everything NearCacheStats counts itself; hits are striped (hits_), the
+    // store counts evictions and expirations.
+    using Counters = details::AtomicCounters<NearCacheStats, &NearCacheStats::misses, &NearCacheStats::bypassed,
+                                             &NearCacheStats::uncovered, &NearCacheStats::stored,
+                                             &NearCacheStats::raced, &NearCacheStats::untracked,
+                                             &NearCacheStats::invalidated, &NearCacheStats::flushes>;
 
     static std::shared_ptr<remote_type> checked(std::shared_ptr<remote_type> remote) {
         if (!remote) throw ConfigurationError("NearCacheBackend: the remote backend must not be null");
@@ -315,13 +305,13 @@ private:
     void keep(const Key& key, const entry_type& value, const typename Store::Ticket& ticket, std::uint64_t session) {
         if (options_.before_near_insert) options_.before_near_insert(key);
         if (!listener_->read_was_tracked(session)) {
-            counters_.untracked.fetch_add(1, std::memory_order_relaxed);
+            counters_.add<&NearCacheStats::untracked>();
             return;
         }
         if (store_.insert(key, value, ticket)) {
-            counters_.stored.fetch_add(1, std::memory_order_relaxed);
+            counters_.add<&NearCacheStats::stored>();
         } else {
-            counters_.raced.fetch_add(1, std::memory_order_relaxed);
+            counters_.add<&NearCacheStats::raced>();
         }
     }
 

@@ -64,7 +64,7 @@ DOGPILE_INLINE void ClusterClient::with_connection(std::string_view routing_key,
         fn(*lease);
     } catch (const ReplyError& e) {
         if (auto r = e.redirection(); r && r->kind == Redirection::Kind::moved) {
-            counters_.moved.fetch_add(1, std::memory_order_relaxed);
+            counters_.add<&ClusterStats::moved>();
             topology_.patch(r->slot, topology_.node_at(NodeAddress{r->host, r->port}));
             topology_.refresh(Refresh::if_due);
         }
@@ -125,24 +125,9 @@ DOGPILE_INLINE std::vector<ClusterShard> ClusterClient::topology() const {
     return out;
 }
 
-DOGPILE_INLINE ClusterStats ClusterClient::stats() const noexcept {
-    ClusterStats s;
-    s.moved = counters_.moved.load(std::memory_order_relaxed);
-    s.ask = counters_.ask.load(std::memory_order_relaxed);
-    s.tryagain = counters_.tryagain.load(std::memory_order_relaxed);
-    s.clusterdown = counters_.clusterdown.load(std::memory_order_relaxed);
-    s.refreshes = counters_.refreshes.load(std::memory_order_relaxed);
-    s.connect_failures = counters_.connect_failures.load(std::memory_order_relaxed);
-    s.replica_reads = counters_.replica_reads.load(std::memory_order_relaxed);
-    return s;
-}
+DOGPILE_INLINE ClusterStats ClusterClient::stats() const noexcept { return counters_.snapshot(); }
 
-DOGPILE_INLINE void ClusterClient::reset_stats() noexcept {
-    for (auto* c : {&counters_.moved, &counters_.ask, &counters_.tryagain, &counters_.clusterdown,
-                    &counters_.refreshes, &counters_.connect_failures, &counters_.replica_reads}) {
-        c->store(0, std::memory_order_relaxed);
-    }
-}
+DOGPILE_INLINE void ClusterClient::reset_stats() noexcept { counters_.reset(); }
 
 DOGPILE_INLINE ClusterOptions ClusterClient::validated(ClusterOptions options) {
     options.validate();

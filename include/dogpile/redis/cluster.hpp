@@ -66,17 +66,6 @@
 
 namespace dogpile::redis {
 
-// Counters since the client was created (or reset_stats()).
-struct ClusterStats {
-    std::uint64_t moved = 0;             // MOVED redirections followed
-    std::uint64_t ask = 0;               // ASK redirections followed
-    std::uint64_t tryagain = 0;          // TRYAGAIN replies retried
-    std::uint64_t clusterdown = 0;       // CLUSTERDOWN replies retried
-    std::uint64_t refreshes = 0;         // slot maps loaded
-    std::uint64_t connect_failures = 0;  // connections a node refused or timed out
-    std::uint64_t replica_reads = 0;     // commands answered by a replica
-};
-
 // One node's pool, for diagnostics and tests.
 struct ClusterNodeStats {
     NodeAddress address;

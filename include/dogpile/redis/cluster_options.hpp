@@ -5,6 +5,7 @@
 //   ClusterOptions::from_url("redis://:secret@10.0.0.1:7000,10.0.0.2:7000?connect_timeout=200")
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -50,6 +51,17 @@ struct ClusterOptions {
 
     // Throws ConfigurationError naming what cannot work.
     void validate() const;
+};
+
+// Counters since the client was created (or reset_stats()).
+struct ClusterStats {
+    std::uint64_t moved = 0;             // MOVED redirections followed
+    std::uint64_t ask = 0;               // ASK redirections followed
+    std::uint64_t tryagain = 0;          // TRYAGAIN replies retried
+    std::uint64_t clusterdown = 0;       // CLUSTERDOWN replies retried
+    std::uint64_t refreshes = 0;         // slot maps loaded
+    std::uint64_t connect_failures = 0;  // connections a node refused or timed out
+    std::uint64_t replica_reads = 0;     // commands answered by a replica
 };
 
 }  // namespace dogpile::redis

@@ -109,7 +109,7 @@ DOGPILE_INLINE void ClusterRouter::send_group(const Group& group, std::vector<Jo
         topology_.refresh(Refresh::if_due);
         throw;
     }
-    if (group.target.replica) counters_.replica_reads.fetch_add(group.jobs.size(), std::memory_order_relaxed);
+    if (group.target.replica) counters_.add<&ClusterStats::replica_reads>(group.jobs.size());
     for (std::size_t k = 0; k < group.jobs.size(); ++k) sort_reply(group, k, jobs, std::move(replies[k]), round);
 }
 
@@ -154,17 +154,21 @@ DOGPILE_INLINE void ClusterRouter::sort_reply(const Group& group, std::size_t k,
         }
         ClusterNodePtr target = topology_.node_at(NodeAddress{redirection->host, redirection->port});
         if (redirection->kind == Redirection::Kind::moved) {
-            counters_.moved.fetch_add(1, std::memory_order_relaxed);
+            counters_.add<&ClusterStats::moved>();
             topology_.patch(redirection->slot, target);
             job.ask = nullptr;
             round.reload = true;
         } else {
-            counters_.ask.fetch_add(1, std::memory_order_relaxed);
+            counters_.add<&ClusterStats::ask>();
             job.ask = std::move(target);
         }
         round.next.push_back(j);
     } else if (code == "TRYAGAIN" || code == "CLUSTERDOWN") {
-        (code == "TRYAGAIN" ? counters_.tryagain : counters_.clusterdown).fetch_add(1, std::memory_order_relaxed);
+        if (code == "TRYAGAIN") {
+            counters_.add<&ClusterStats::tryagain>();
+        } else {
+            counters_.add<&ClusterStats::clusterdown>();
+        }
         if (code == "CLUSTERDOWN") round.reload = true;
         job.ask = nullptr;
         job.reply = std::move(reply);  // the result if time runs out

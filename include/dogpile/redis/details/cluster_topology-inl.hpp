@@ -32,7 +32,7 @@ DOGPILE_INLINE ConnectionPool::Lease ClusterTopology::acquire(ClusterNode& node)
     } catch (const PoolTimeout&) {
         throw;
     } catch (const IoError&) {
-        counters_.connect_failures.fetch_add(1, std::memory_order_relaxed);
+        counters_.add<&ClusterStats::connect_failures>();
         throw;
     }
 }
@@ -79,7 +79,7 @@ DOGPILE_INLINE bool ClusterTopology::refresh(Refresh how) {
                 std::lock_guard<std::mutex> map_lock(map_mutex_);
                 map_ = std::move(map);
             }
-            counters_.refreshes.fetch_add(1, std::memory_order_relaxed);
+            counters_.add<&ClusterStats::refreshes>();
             std::lock_guard<std::mutex> error_lock(error_mutex_);
             last_refresh_error_.clear();
             return true;
@@ -107,7 +107,7 @@ DOGPILE_INLINE std::vector<NodeAddress> ClusterTopology::refresh_candidates() co
     };
     if (const auto map = snapshot()) {
         const std::size_t n = map->masters.size();
-        const std::size_t start = n == 0 ? 0 : static_cast<std::size_t>(counters_.refreshes.load()) % n;
+        const std::size_t start = n == 0 ? 0 : static_cast<std::size_t>(counters_.load<&ClusterStats::refreshes>()) % n;
         for (std::size_t i = 0; i < n; ++i) add(map->masters[(start + i) % n]->address);
         for (const auto& rs : map->replicas) {
             for (const auto& r : rs) add(r->address);

@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "../../details/atomic_counters.hpp"
 #include "../../details/linkage.hpp"
 #include "../address.hpp"
 #include "../cluster_options.hpp"
@@ -27,10 +28,10 @@
 namespace dogpile::redis::details {
 
 // Counters since the client was created (ClusterStats says what each counts).
-struct ClusterCounters {
-    std::atomic<std::uint64_t> moved{0}, ask{0}, tryagain{0}, clusterdown{0}, refreshes{0}, connect_failures{0},
-        replica_reads{0};
-};
+using ClusterCounters =
+    dogpile::details::AtomicCounters<ClusterStats, &ClusterStats::moved, &ClusterStats::ask, &ClusterStats::tryagain,
+                                     &ClusterStats::clusterdown, &ClusterStats::refreshes,
+                                     &ClusterStats::connect_failures, &ClusterStats::replica_reads>;
 
 class ClusterTopology {
 public:
