@@ -40,18 +40,20 @@ namespace dogpile::bench {
 // finished it. The calling thread is member 0.
 //
 // Why the members spin between blocks instead of sleeping on a condition
-// variable (bench/report.sh's scaling figures, issue 19 item 4): a block lasts
-// a few ms, and a member that slept in between was woken by member 0 and
-// placed by the scheduler's wake-affine logic on member 0's own CPU; it ran
-// there after (or time-sliced with) member 0 while the other core idled, so a
-// two-thread block took as long as two one-thread blocks and every benchmark,
-// the lock-free baseline included, showed ~1.0x from 1 to 2 threads (measured:
-// the helper started when member 0 had finished, both on CPU 0). A member that
-// never leaves its CPU stays where the load balancer put it. When the team has
-// more members than the machine has CPUs, spinning would steal time from the
-// members still working, so then a member spins only briefly before sleeping.
+// variable (issue 19 item 4: report.sh showed no gain from 1 to 2 threads). A
+// block lasts a few ms; a member that slept in between had to be woken by
+// member 0 for every block, and the scheduler may run the woken thread on
+// member 0's own CPU: traced with sched_getcpu() on this 2-core VM, the
+// second member of a 2-thread block started only when member 0 had finished,
+// on the same CPU, so the block took as long as two 1-thread blocks. (That
+// trace was taken while a compile kept the other core busy; on the idle
+// machine the old team gave the Region 0.99x-1.30x across runs.) A member that
+// never leaves its CPU stays where the load balancer put it, and starts within
+// ns. With more members than CPUs, spinning would steal time from the members
+// still working, so then a member spins only briefly before sleeping.
 //
-// Each member's thread CPU time is measured too: cpu_seconds() / the block's
+// Whatever the cause, a scaling figure is only worth something if the threads
+// had the cores: each member's thread CPU time is measured, and cpu_seconds() / the block's
 // wall time is the number of CPUs the block really used, which says whether a
 // 2-thread figure was measured on 2 cores or on one shared with something else.
 class ThreadTeam {
