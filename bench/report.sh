@@ -6,6 +6,7 @@
 #   BENCH_MIN_TIME=3 BENCH_REPETITIONS=3 bench/report.sh   longer, steadier
 #   BENCH_RESULTS_DIR=/tmp/results bench/report.sh   keeps the raw JSON there
 #   BENCH_CLUSTER_SECONDS=10 bench/report.sh   longer cluster run (default 3 s per operation and topology)
+#   BENCH_ONLY=memory bench/report.sh    only the in-process hit and thread-scaling tables (~20 s)
 #
 # Progress goes to stderr, the Markdown to stdout: the whole "## Performance"
 # section of the top-level README, every figure in it from this run.
@@ -21,6 +22,8 @@ build=${1:-$root/build-bench}
 min_time=${BENCH_MIN_TIME:-0.5}
 repetitions=${BENCH_REPETITIONS:-1}
 jobs=${BENCH_JOBS:-2}
+only=${BENCH_ONLY:-}
+[[ -z $only || $only == memory ]] || { echo "BENCH_ONLY: 'memory' or unset" >&2; exit 2; }
 python=/usr/bin/python3
 [[ -x $python ]] || python=python3
 
@@ -38,10 +41,16 @@ say() { printf '== %s\n' "$*" >&2; }
 say "configure + build (Release) in $build"
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DDOGPILE_BUILD_TESTS=OFF >"$out/cmake.log" 2>&1 ||
   { cat "$out/cmake.log" >&2; exit 1; }
-cmake --build "$build" --target dogpile_bench dogpile_stampede dogpile_sizes dogpile_near_cache_bench \
-  dogpile_cluster_bench dogpile_early_refresh -j"$jobs" >>"$out/cmake.log" 2>&1 ||
+targets=(dogpile_bench)
+[[ $only == memory ]] ||
+  targets+=(dogpile_stampede dogpile_sizes dogpile_near_cache_bench dogpile_cluster_bench dogpile_early_refresh)
+cmake --build "$build" --target "${targets[@]}" -j"$jobs" >>"$out/cmake.log" 2>&1 ||
   { cat "$out/cmake.log" >&2; exit 1; }
 bin=$build/bench
+# The scaling figures need idle cores: a busy machine (another build, say)
+# shows up as "CPUs used" below the thread count in the tables; the load
+# averages at the start and the end go into the header.
+load_start=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo n/a)
 
 have_redis=yes
 if [[ -n ${DOGPILE_REDIS_SERVER:-} ]]; then
@@ -59,12 +68,18 @@ if [[ $have_redis == yes && -z ${DOGPILE_REDIS_CLI:-} ]] && ! command -v redis-c
 fi
 
 # The paired comparisons (bench/support/compare.hpp): each reports its
-# variants' rates and their ratios to the baseline, measured in alternation.
-say "dogpile_bench: paired comparisons, ${min_time}s each x $repetitions"
-"$bin/dogpile_bench" --benchmark_filter='^BM_Compare_' --benchmark_format=json \
+# variants' rates and their ratios to the baseline, measured in alternation;
+# BM_Compare_MemoryScaling runs each read on 1, 2, ... threads in alternation,
+# so its scaling ratios come from one run. No taskset: the threads must be free
+# to spread over the cores.
+filter='^BM_Compare_'
+[[ $only == memory ]] && filter='^BM_Compare_Memory(Hit|Scaling)/'
+say "dogpile_bench: paired comparisons ($filter), ${min_time}s each x $repetitions"
+"$bin/dogpile_bench" --benchmark_filter="$filter" --benchmark_format=json \
   --benchmark_min_time="$min_time" --benchmark_repetitions="$repetitions" \
   --benchmark_report_aggregates_only=true >"$out/bench.json"
 
+if [[ $only != memory ]]; then
 say "sizes"
 "$bin/sizes" --json >"$out/sizes.json"
 
@@ -103,6 +118,7 @@ fi
 say "early_refresh (beta 1, then 0.3)"
 "$bin/early_refresh" --json >"$out/early_refresh-1.json" || say "early_refresh failed (see above)"
 "$bin/early_refresh" --json --beta 0.3 >"$out/early_refresh-2.json" || say "early_refresh --beta 0.3 failed (see above)"
+fi
 
 compiler=$(sed -n 's/^CMAKE_CXX_COMPILER:[A-Z]*=//p' "$build/CMakeCache.txt")
 redis_version=no
@@ -119,6 +135,8 @@ fi
   echo "redis: ${redis_version:-redis-server}"
   echo "redis-cli: $have_redis_cli"
   echo "repetitions: $repetitions"
+  echo "load: $load_start at the start, $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo n/a) at the end"
+  echo "only: ${only:-all}"
 } >"$out/machine.txt"
 
 "$python" "$root/bench/support/render_report.py" "$out"
