@@ -8,12 +8,14 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "thread_stripe.hpp"
+
 namespace dogpile::details {
 
 class StripedCounter {
 public:
     void add(std::uint64_t n = 1) noexcept {
-        stripes_[this_thread_stripe()].value.fetch_add(n, std::memory_order_relaxed);
+        stripes_[this_thread_stripe() % stripe_count].value.fetch_add(n, std::memory_order_relaxed);
     }
 
     std::uint64_t load() const noexcept {
@@ -32,12 +34,6 @@ private:
     struct alignas(64) Stripe {
         std::atomic<std::uint64_t> value{0};
     };
-
-    static std::size_t this_thread_stripe() noexcept {
-        static std::atomic<std::size_t> next{0};
-        thread_local const std::size_t stripe = next.fetch_add(1, std::memory_order_relaxed) % stripe_count;
-        return stripe;
-    }
 
     std::array<Stripe, stripe_count> stripes_{};
 };
