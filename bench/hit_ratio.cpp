@@ -10,8 +10,8 @@
 //     CAPACITIES  comma separated, in entries: 250,500,1000
 //
 // Prints one Markdown table (a row per trace and capacity) and, per policy,
-// the mean fraction of the LRU->OPT gap it closes and its worst distance
-// below LRU. Every access replays through a real MemoryBackend: get(key),
+// the mean fraction of the LRU->OPT gap it closes, the fraction of the gap's
+// points it closes, and its worst distance below LRU. Every access replays through a real MemoryBackend: get(key),
 // and set(key, value) on a miss.
 
 #include <algorithm>
@@ -209,6 +209,8 @@ int run(int argc, char** argv) {
     const std::size_t columns = variants().size();
     std::vector<double> gap_closed_sum(columns, 0.0);
     std::vector<double> worst_below_lru(columns, std::numeric_limits<double>::infinity());
+    std::vector<double> points_gained(columns, 0.0);
+    double points_of_gap = 0.0;
     std::size_t rows = 0;
 
     std::cout << "| trace | capacity | OPT | LRU |";
@@ -222,6 +224,7 @@ int run(int argc, char** argv) {
         for (const std::size_t capacity : spec.capacities) {
             const double opt = opt_hit_ratio(trace, capacity);
             const double lru = lru_hit_ratio(trace, capacity);
+            points_of_gap += opt - lru;
             std::cout << "| " << spec.name << " | " << capacity << " | " << percent(opt) << " | " << percent(lru)
                       << " |";
             for (std::size_t c = 0; c < columns; ++c) {
@@ -230,6 +233,7 @@ int run(int argc, char** argv) {
                 // A trace where LRU is already optimal leaves no gap to close.
                 gap_closed_sum[c] += opt - lru > 1e-9 ? (ratio - lru) / (opt - lru) : 1.0;
                 worst_below_lru[c] = std::min(worst_below_lru[c], ratio - lru);
+                points_gained[c] += ratio - lru;
             }
             std::cout << std::endl;
             ++rows;
@@ -239,6 +243,12 @@ int run(int argc, char** argv) {
     for (std::size_t c = 0; c < columns; ++c) {
         std::cout << (c == 0 ? " " : ", ") << variants()[c].column << ' '
                   << percent(gap_closed_sum[c] / static_cast<double>(rows));
+    }
+    // The mean above weighs a pair where LRU is already near OPT (a gap of 2
+    // points) like one with a gap of 50; this one weighs them by their points.
+    std::cout << ".\nPoints of the LRU->OPT gap closed, summed over the pairs:";
+    for (std::size_t c = 0; c < columns; ++c) {
+        std::cout << (c == 0 ? " " : ", ") << variants()[c].column << ' ' << percent(points_gained[c] / points_of_gap);
     }
     std::cout << ".\nWorst hit ratio relative to LRU, in points:";
     for (std::size_t c = 0; c < columns; ++c) {

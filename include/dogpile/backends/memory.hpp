@@ -121,6 +121,14 @@ public:
     // capacity(). Summed shard by shard, so not a snapshot under concurrent writes.
     std::size_t size() const { return table_.size(); }
 
+    // Whether `key` is held (even past the ttl), without counting as a read:
+    // the eviction policy does not see it.
+    bool contains(const Key& key) const { return table_.contains(key); }
+
+    // The total weight of the entries held: never above max_weight(). The
+    // entry count when the backend has no weigher.
+    std::size_t weighted_size() const { return table_.weight(); }
+
     // Drops every entry; not counted as evictions.
     void clear() { table_.clear(); }
 

@@ -254,6 +254,17 @@ public:
         return total;
     }
 
+    // The entries' total weight (their count when nothing is weighed);
+    // summed like size().
+    std::size_t weight() const {
+        std::size_t total = 0;
+        for (std::size_t i = 0; i < shard_count_; ++i) {
+            std::shared_lock<std::shared_mutex> lock(shards_[i].mutex);
+            total += shards_[i].weight();
+        }
+        return total;
+    }
+
     // Drops every entry; not counted as evictions.
     void clear() {
         for (std::size_t i = 0; i < shard_count_; ++i) {
