@@ -33,13 +33,6 @@ struct MemoryBackendOptions {
     // across the shards.
     std::optional<std::size_t> capacity{};
     EvictionPolicy eviction = EvictionPolicy::tiny_lfu;
-    // Instead of `capacity` (setting both is an error, as in Caffeine): a
-    // bound on the total weight of the entries, each weighing what the
-    // backend's weigher says (a constructor argument, for example its bytes),
-    // split evenly across the shards. An entry heavier than a shard's share
-    // is not stored (the key's previous entry is removed) and is counted in
-    // stats().rejected_too_heavy. Requires a weigher, and a weigher requires it.
-    std::optional<std::size_t> max_weight{};
     // Entries whose metadata.created_at is more than `ttl` in the past are
     // treated as absent and removed. Entries with ExpiryOwner::store carry no
     // timestamp; their age counts from when they were stored here.
@@ -49,6 +42,14 @@ struct MemoryBackendOptions {
     // Time source for ttl checks (tests inject a manual clock); empty means
     // WallClock::now. Called from many threads at once. Never called without a ttl.
     std::function<TimePoint()> clock{};
+    // Last, so positional initialisation of the fields above still works.
+    // Instead of `capacity` (setting both is an error, as in Caffeine): a
+    // bound on the total weight of the entries, each weighing what the
+    // backend's weigher says (a constructor argument, for example its bytes),
+    // split evenly across the shards. An entry heavier than a shard's share
+    // is not stored (the key's previous entry is removed) and is counted in
+    // stats().rejected_too_heavy. Requires a weigher, and a weigher requires it.
+    std::optional<std::size_t> max_weight{};
 };
 
 // evictions: live entries dropped to respect the capacity; expirations:
@@ -57,8 +58,10 @@ struct MemoryBackendOptions {
 using MemoryBackendStats = details::ShardedTableStats;
 
 // Thread-safe. A hit takes one shard's shared lock (exclusive only for a
-// bounded `lru` backend); writes take that shard's exclusive lock, and the
-// *_multi calls lock each shard they touch once. Value must be copyable.
+// bounded `lru` backend; `tiny_lfu` also tries it every 16th hit of a shard,
+// without waiting, to replay the buffered hits); writes take that shard's
+// exclusive lock, and the *_multi calls lock each shard they touch once.
+// Value must be copyable.
 template <class Value, class Key = std::string, class Hash = std::hash<Key>>
 class MemoryBackend final : public Backend<Value, Key> {
 public:

@@ -46,7 +46,7 @@ public:
     static constexpr HitRecording hit_recording = HitRecording::buffered;
 
     // Where a node is; kept in the node's policy_segment.
-    enum Segment : std::uint8_t { window, probation, protect };
+    enum Segment : std::uint8_t { in_window, in_probation, in_protected };
 
     // Caffeine's: the main space keeps 80% of itself for protected entries,
     // and a candidate this popular may win a tie by chance (1 in 128), so an
@@ -66,7 +66,7 @@ public:
     void admit(Node* node) noexcept {
         drain();
         follow_climber();
-        node->policy_segment = window;
+        node->policy_segment = in_window;
         window_.push_front(node);
         window_weight_ += node->weight;
         count_access(node);
@@ -160,18 +160,18 @@ private:
     void on_access(Node* node) noexcept {
         count_access(node);
         switch (node->policy_segment) {
-            case window:
+            case in_window:
                 window_.unlink(node);
                 window_.push_front(node);
                 return;
-            case probation:
+            case in_probation:
                 probation_.unlink(node);
-                node->policy_segment = protect;
+                node->policy_segment = in_protected;
                 protected_.push_front(node);
                 protected_weight_ += node->weight;
                 demote_protected();
                 return;
-            case protect:
+            case in_protected:
                 protected_.unlink(node);
                 protected_.push_front(node);
                 return;
@@ -180,14 +180,14 @@ private:
 
     void unlink(Node* node) noexcept {
         switch (node->policy_segment) {
-            case window:
+            case in_window:
                 window_.unlink(node);
                 window_weight_ -= node->weight;
                 return;
-            case probation:
+            case in_probation:
                 probation_.unlink(node);
                 return;
-            case protect:
+            case in_protected:
                 protected_.unlink(node);
                 protected_weight_ -= node->weight;
                 return;
@@ -195,7 +195,7 @@ private:
     }
 
     void push_probation(Node* node) noexcept {
-        node->policy_segment = probation;
+        node->policy_segment = in_probation;
         probation_.push_front(node);
     }
 
