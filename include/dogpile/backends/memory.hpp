@@ -58,9 +58,8 @@ struct MemoryBackendOptions {
 using MemoryBackendStats = details::ShardedTableStats;
 
 // Thread-safe. A hit takes one shard's shared lock (exclusive only for a
-// bounded `lru` backend; `tiny_lfu` also tries it every 16th hit of a shard,
-// without waiting, to replay the buffered hits); writes take that shard's
-// exclusive lock, and the *_multi calls lock each shard they touch once.
+// bounded `lru` backend); writes take that shard's exclusive lock, and the
+// *_multi calls lock each shard they touch once.
 // Value must be copyable.
 template <class Value, class Key = std::string, class Hash = std::hash<Key>>
 class MemoryBackend final : public Backend<Value, Key> {

@@ -12,8 +12,8 @@
 //   void record_hit(Node*) noexcept;  a read hit or a rewrite of the node
 //   Node* victim() noexcept;          the node to give up; the shard is not empty
 //   for_each(fn) const; reset() noexcept;  every node; forget all of them
-// A buffered policy also has bool buffer_hit(Node*) noexcept, drain() noexcept
-// and attach(TinyLfuShared&, budget) for its table-wide state.
+// A buffered policy also has void buffer_hit(Node*) noexcept (thread-safe)
+// and attach(TinyLfuShared&, budget, read_slots) for its table-wide state.
 // Adding a policy: an enumerator below, its header, and one line in each
 // dispatch of Eviction.
 
@@ -51,6 +51,7 @@ namespace details {
 struct EvictionSetup {
     std::size_t budget = 0;            // the shard's bound; 0 when unbounded
     TinyLfuShared* shared = nullptr;   // set for tiny_lfu on a bounded table
+    std::size_t read_slots = 16;       // the shard's read buffer (tiny_lfu)
 };
 
 // The policy of one shard, chosen at run time.
@@ -61,11 +62,11 @@ public:
 
     // Without `setup.shared`, tiny_lfu falls back to clock: an unbounded
     // table never evicts, and its hits need no bookkeeping at all.
-    void choose(EvictionPolicy policy, EvictionSetup setup = {}) noexcept {
+    void choose(EvictionPolicy policy, EvictionSetup setup = {}) {
         if (policy == EvictionPolicy::tiny_lfu && setup.shared == nullptr) policy = EvictionPolicy::clock;
         switch (policy) {
             case EvictionPolicy::tiny_lfu:
-                policy_.template emplace<TinyLfuEviction<Node>>().attach(*setup.shared, setup.budget);
+                policy_.template emplace<TinyLfuEviction<Node>>().attach(*setup.shared, setup.budget, setup.read_slots);
                 return;
             case EvictionPolicy::clock:
                 policy_.template emplace<ClockEviction<Node>>();
@@ -98,12 +99,8 @@ public:
         dispatch([node](auto& p) { p.record_hit(node); });
     }
     // Only for a buffered policy.
-    bool buffer_hit(Node* node) noexcept {
-        if (auto* tiny = std::get_if<TinyLfuEviction<Node>>(&policy_)) return tiny->buffer_hit(node);
-        return false;
-    }
-    void drain() noexcept {
-        if (auto* tiny = std::get_if<TinyLfuEviction<Node>>(&policy_)) tiny->drain();
+    void buffer_hit(Node* node) noexcept {
+        if (auto* tiny = std::get_if<TinyLfuEviction<Node>>(&policy_)) tiny->buffer_hit(node);
     }
     // The W-TinyLFU window bound, for tests; std::nullopt under another policy.
     std::optional<std::size_t> window_max() const noexcept {

@@ -11,8 +11,7 @@ enum class HitRecording : std::uint8_t {
     under_shared_lock,     // record_hit is thread-safe: readers keep the shared lock
     under_exclusive_lock,  // record_hit reorders: a read takes the exclusive lock
     // buffer_hit is thread-safe and only appends to a lossy buffer under the
-    // shared lock; when it returns true the reader, once it has released the
-    // shared lock, tries the exclusive one to replay the buffer (drain_hits).
+    // shared lock; the policy replays it under the next exclusive lock.
     buffered,
 };
 

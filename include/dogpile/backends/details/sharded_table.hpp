@@ -73,10 +73,14 @@ public:
         const ExpiryOrder expiry = options_.ttl ? ExpiryOrder::oldest_first : ExpiryOrder::untracked;
         const std::optional<std::size_t> bound = options_.max_weight ? options_.max_weight : options_.capacity;
         if (bound && options_.eviction == EvictionPolicy::tiny_lfu) tiny_lfu_ = std::make_unique<TinyLfuShared>(*bound);
+        EvictionSetup setup;
+        setup.shared = tiny_lfu_.get();
+        // Fewer, larger shards see more hits between two writes to each.
+        setup.read_slots = std::max<std::size_t>(16, 256 / shard_count_);
         for (std::size_t i = 0; i < shard_count_; ++i) {
             shards_[i].configure(capacity_of_shard(options_.capacity, shard_count_, i),
                                  capacity_of_shard(options_.max_weight, shard_count_, i), options_.eviction, expiry,
-                                 tiny_lfu_.get());
+                                 setup);
         }
         has_ttl_ = options_.ttl.has_value();
         if (has_ttl_) ttl_ = *options_.ttl;
@@ -107,11 +111,8 @@ public:
             if (node == nullptr) return std::nullopt;
             if (!too_old(*node, now)) {
                 if (hit_recording_ == HitRecording::under_shared_lock) shard.record_hit(node);
-                if (hit_recording_ != HitRecording::buffered || !shard.buffer_hit(node)) return node->entry;
-                std::optional<entry_type> hit(node->entry);
-                lock.unlock();
-                drain_if_free(shard);
-                return hit;
+                if (hit_recording_ == HitRecording::buffered) shard.buffer_hit(node);
+                return node->entry;
             }
         }
         GraveyardNotice<Node, OnDeparted> departed(on_departed);
@@ -135,7 +136,6 @@ public:
                 return;
             }
             bool saw_too_old = false;
-            bool drain_due = false;
             {
                 std::shared_lock<std::shared_mutex> lock(shard.mutex);
                 for (const ShardSlot* s = first; s != last; ++s) {
@@ -146,15 +146,13 @@ public:
                         continue;
                     }
                     if (hit_recording_ == HitRecording::under_shared_lock) shard.record_hit(node);
-                    if (hit_recording_ == HitRecording::buffered && shard.buffer_hit(node)) drain_due = true;
+                    if (hit_recording_ == HitRecording::buffered) shard.buffer_hit(node);
                     out[s->index] = node->entry;
                 }
             }
-            if (drain_due && !saw_too_old) drain_if_free(shard);
             if (!saw_too_old) return;
             std::unique_lock<std::shared_mutex> lock(shard.mutex, std::try_to_lock);
             if (!lock.owns_lock()) return;
-            if (drain_due) shard.drain_hits();
             for (const ShardSlot* s = first; s != last; ++s) {
                 remove_if_too_old(shard, s->hash, keys[s->index], now, dead);
             }
@@ -407,11 +405,6 @@ private:
         while (shard.needs_room(fresh->weight)) make_room(shard, now, dead);
         shard.insert(fresh.get());
         fresh.release();
-    }
-
-    void drain_if_free(Shard& shard) noexcept {
-        std::unique_lock<std::shared_mutex> lock(shard.mutex, std::try_to_lock);
-        if (lock.owns_lock()) shard.drain_hits();
     }
 
     // Exclusive lock held; the shard needs room. An entry past ttl goes first.

@@ -32,14 +32,12 @@ public:
     }
 
     // `capacity` bounds the entries, `weight_bound` their total weight (the
-    // owner sets at most one); `shared` is the table-wide W-TinyLFU state.
+    // owner sets at most one); setup.budget is derived from them here.
     void configure(std::optional<std::size_t> capacity, std::optional<std::size_t> weight_bound,
-                   EvictionPolicy policy, ExpiryOrder expiry, TinyLfuShared* shared) {
+                   EvictionPolicy policy, ExpiryOrder expiry, EvictionSetup setup) {
         capacity_ = capacity;
         weight_bound_ = weight_bound;
-        EvictionSetup setup;
         setup.budget = weight_bound ? *weight_bound : capacity.value_or(0);
-        setup.shared = shared;
         eviction_.choose(policy, setup);
         expiry_ = expiry;
         // Small bounded shards are sized once and never rehash; a large
@@ -100,9 +98,8 @@ public:
 
     void record_hit(Node* node) noexcept { eviction_.record_hit(node); }
 
-    // Under the shared lock, for a buffered policy; true: try drain_hits().
-    bool buffer_hit(Node* node) noexcept { return eviction_.buffer_hit(node); }
-    void drain_hits() noexcept { eviction_.drain(); }
+    // Under the shared lock, for a buffered policy.
+    void buffer_hit(Node* node) noexcept { eviction_.buffer_hit(node); }
 
     std::optional<std::size_t> window_max() const noexcept { return eviction_.window_max(); }
 

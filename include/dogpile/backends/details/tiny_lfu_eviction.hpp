@@ -13,7 +13,8 @@
 // The sketch and the climber are shared by all shards of a table
 // (TinyLfuShared); lists, sizes and the read buffer are per shard.
 // Readers record hits in a lossy buffer under the shared lock; the policy
-// replays them before any other operation, under the exclusive lock.
+// replays them before any other operation, under the exclusive lock a write
+// takes.
 //
 // Sizes are in weight units: entries when the table is bounded by count.
 
@@ -54,8 +55,10 @@ public:
     static constexpr double protected_share = 0.8;
     static constexpr unsigned random_admission_threshold = 6;
 
-    // `budget`: the shard's capacity in weight units.
-    void attach(TinyLfuShared& shared, std::size_t budget) noexcept {
+    // `budget`: the shard's capacity in weight units; `read_slots`: how many
+    // hits the shard buffers between two writes.
+    void attach(TinyLfuShared& shared, std::size_t budget, std::size_t read_slots) {
+        reads_.resize(read_slots);
         shared_ = &shared;
         budget_ = budget;
         epoch_ = shared.climber.epoch();
@@ -86,8 +89,8 @@ public:
         on_access(node);
     }
 
-    // Under the shared lock. True when the caller should try to drain.
-    bool buffer_hit(Node* node) noexcept { return reads_.record(node); }
+    // Under the shared lock.
+    void buffer_hit(Node* node) noexcept { reads_.record(node); }
 
     void drain() noexcept {
         reads_.drain([this](const Node* node) { shared_->sketch.prefetch(node->hash); },
