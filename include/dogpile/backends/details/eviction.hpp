@@ -15,7 +15,8 @@
 // A buffered policy also has void buffer_hit(Node*) noexcept (thread-safe)
 // and attach(TinyLfuShared&, budget, read_slots) for its table-wide state.
 // Adding a policy: an enumerator below, its header, and one line in each
-// dispatch of Eviction.
+// dispatch of Eviction. (A full shard's "victim" under W-TinyLFU is the loser
+// of its admission contest, which may be the window's candidate.)
 
 #include <cstddef>
 #include <cstdint>
@@ -45,8 +46,8 @@ enum class EvictionPolicy : std::uint8_t {
     tiny_lfu,
 };
 
-
 namespace details {
+
 // Capacity in weight units and the table-wide state of a shard's policy.
 struct EvictionSetup {
     std::size_t budget = 0;            // the shard's bound; 0 when unbounded
