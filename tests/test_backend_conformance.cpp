@@ -29,7 +29,17 @@ struct StringKeysAndValues {
 
 template <dogpile::EvictionPolicy policy>
 struct MemoryFactory : StringKeysAndValues {
-    static std::string name() { return policy == dogpile::EvictionPolicy::clock ? "Clock" : "Lru"; }
+    static std::string name() {
+        switch (policy) {
+            case dogpile::EvictionPolicy::clock:
+                return "Clock";
+            case dogpile::EvictionPolicy::lru:
+                return "Lru";
+            case dogpile::EvictionPolicy::tiny_lfu:
+                break;
+        }
+        return "TinyLfu";
+    }
     static BackendCapabilities capabilities() { return {}; }
     std::shared_ptr<dogpile::Backend<Value, Key>> make() {
         dogpile::MemoryBackendOptions o;
@@ -41,6 +51,7 @@ struct MemoryFactory : StringKeysAndValues {
 };
 using MemoryClock = MemoryFactory<dogpile::EvictionPolicy::clock>;
 using MemoryLru = MemoryFactory<dogpile::EvictionPolicy::lru>;
+using MemoryTinyLfu = MemoryFactory<dogpile::EvictionPolicy::tiny_lfu>;
 
 struct UnboundedMemory : StringKeysAndValues {
     static std::string name() { return "Unbounded"; }
@@ -72,6 +83,6 @@ struct ExampleCustomBackend : StringKeysAndValues {
 
 }  // namespace
 
-DOGPILE_BACKEND_CONFORMANCE(Memory, MemoryClock, MemoryLru, UnboundedMemory);
+DOGPILE_BACKEND_CONFORMANCE(Memory, MemoryTinyLfu, MemoryClock, MemoryLru, UnboundedMemory);
 DOGPILE_BACKEND_CONFORMANCE(Null, Null);
 DOGPILE_BACKEND_CONFORMANCE(CustomBackendExample, ExampleCustomBackend);

@@ -1,6 +1,6 @@
 // details::NearStore (the near cache's in-process tier) without Redis: the
 // Redis key index, tickets against the read/invalidate race, eviction and age
-// keeping the index exact, LRU and CLOCK, and a many-thread run in which
+// keeping the index exact, W-TinyLFU (the default), LRU and CLOCK, and a many-thread run in which
 // "Redis" is an array of versions.
 
 #include <gtest/gtest.h>
@@ -44,7 +44,20 @@ bool put(Store& store, const std::string& k, std::uint64_t v) {
     return store.insert(k, value(v), t);
 }
 
-NearStoreOptions options(std::size_t capacity, EvictionPolicy eviction = EvictionPolicy::clock, std::size_t shards = 4) {
+const char* policy_name(EvictionPolicy policy) {
+    switch (policy) {
+        case EvictionPolicy::clock:
+            return "clock";
+        case EvictionPolicy::lru:
+            return "lru";
+        case EvictionPolicy::tiny_lfu:
+            break;
+    }
+    return "tiny_lfu";
+}
+
+NearStoreOptions options(std::size_t capacity, EvictionPolicy eviction = EvictionPolicy::tiny_lfu,
+                         std::size_t shards = 4) {
     NearStoreOptions o;
     o.capacity = capacity;
     o.eviction = eviction;
@@ -87,7 +100,7 @@ TEST(NearStore, AnOutdatedTicketIsRefused) {
 }
 
 TEST(NearStore, EvictionKeepsTheIndexExact) {
-    for (auto policy : {EvictionPolicy::clock, EvictionPolicy::lru}) {
+    for (auto policy : {EvictionPolicy::tiny_lfu, EvictionPolicy::clock, EvictionPolicy::lru}) {
         Store store(options(16, policy), group_of);
         for (int round = 0; round < 3; ++round) {
             for (int g = 0; g < 10; ++g) {
@@ -117,7 +130,7 @@ TEST(NearStore, LruKeepsWhatWasReadRecently) {
 
 TEST(NearStore, EntriesOlderThanMaxAgeAreNotServed) {
     dogpile::test::ManualClock clock;
-    for (auto policy : {EvictionPolicy::clock, EvictionPolicy::lru}) {
+    for (auto policy : {EvictionPolicy::tiny_lfu, EvictionPolicy::clock, EvictionPolicy::lru}) {
         auto o = options(100, policy);
         o.ttl = 10s;
         o.clock = clock.function();
@@ -161,7 +174,7 @@ TEST(NearStoreConcurrency, NoReadIsOlderThanACompletedInvalidation) {
     constexpr int per_group = 8;
     constexpr int readers = 6;
     constexpr int writers = 2;
-    for (auto policy : {EvictionPolicy::clock, EvictionPolicy::lru}) {
+    for (auto policy : {EvictionPolicy::tiny_lfu, EvictionPolicy::clock, EvictionPolicy::lru}) {
         Store store(options(200, policy, 8), group_of);
         std::vector<std::atomic<std::uint64_t>> truth(groups);
         std::vector<std::atomic<std::uint64_t>> invalidated(groups);  // versions whose invalidation completed
@@ -236,7 +249,7 @@ TEST(NearStoreConcurrency, NoReadIsOlderThanACompletedInvalidation) {
         EXPECT_EQ(violations.load(), 0u);
         EXPECT_EQ(stale_inserts.load(), 0u) << "of " << outdated.load() << " reads overtaken by an invalidation";
         std::printf("%s: %llu hits, %llu invalidations, %llu reads overtaken by an invalidation\n",
-                    policy == EvictionPolicy::clock ? "clock" : "lru", static_cast<unsigned long long>(hits.load()),
+                    policy_name(policy), static_cast<unsigned long long>(hits.load()),
                     static_cast<unsigned long long>(invalidations.load()),
                     static_cast<unsigned long long>(outdated.load()));
         EXPECT_LE(store.size(), 200u);

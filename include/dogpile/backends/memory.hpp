@@ -3,9 +3,10 @@
 // objects (never serialized) and copied out on a hit, so a hit costs one hash,
 // one shared lock on one shard, one lookup and one copy of the value.
 //
-// Unlike dogpile.cache's memory backend, it can be bounded: by a capacity
-// (CLOCK or exact-LRU eviction per shard) and by a store-side ttl, so a
-// long-running process does not grow without limit.
+// Unlike dogpile.cache's memory backend, it can be bounded: by a capacity in
+// entries or a total weight (W-TinyLFU by default, CLOCK or exact LRU on
+// request) and by a store-side ttl, so a long-running process does not grow
+// without limit.
 
 #include <cstddef>
 #include <functional>
@@ -28,9 +29,10 @@ struct MemoryBackendOptions {
     // eviction can start before the total is reached. When the capacity is
     // smaller than `shards`, fewer shards are used so each holds at least one.
     // Eviction is per shard: `lru` is exact within a shard (shards = 1 for a
-    // global order).
+    // global order); `tiny_lfu` shares its frequency history and window size
+    // across the shards.
     std::optional<std::size_t> capacity{};
-    EvictionPolicy eviction = EvictionPolicy::clock;
+    EvictionPolicy eviction = EvictionPolicy::tiny_lfu;
     // Entries whose metadata.created_at is more than `ttl` in the past are
     // treated as absent and removed. Entries with ExpiryOwner::store carry no
     // timestamp; their age counts from when they were stored here.
@@ -40,22 +42,41 @@ struct MemoryBackendOptions {
     // Time source for ttl checks (tests inject a manual clock); empty means
     // WallClock::now. Called from many threads at once. Never called without a ttl.
     std::function<TimePoint()> clock{};
+    // Last, so positional initialisation of the fields above still works.
+    // Instead of `capacity` (setting both is an error, as in Caffeine): a
+    // bound on the total weight of the entries, each weighing what the
+    // backend's weigher says (a constructor argument, for example its bytes),
+    // split evenly across the shards. An entry heavier than a shard's share
+    // is not stored (the key's previous entry is removed) and is counted in
+    // stats().rejected_too_heavy. Requires a weigher, and a weigher requires it.
+    std::optional<std::size_t> max_weight{};
 };
 
 // evictions: live entries dropped to respect the capacity; expirations:
-// entries removed because they outlived the ttl.
+// entries removed because they outlived the ttl; rejected_too_heavy: writes
+// heavier than a shard's share of max_weight.
 using MemoryBackendStats = details::ShardedTableStats;
 
 // Thread-safe. A hit takes one shard's shared lock (exclusive only for a
 // bounded `lru` backend); writes take that shard's exclusive lock, and the
-// *_multi calls lock each shard they touch once. Value must be copyable.
+// *_multi calls lock each shard they touch once.
+// Value must be copyable.
 template <class Value, class Key = std::string, class Hash = std::hash<Key>>
 class MemoryBackend final : public Backend<Value, Key> {
 public:
     using entry_type = CachedValue<Value>;
+    // An entry's cost against options.max_weight. Called outside any lock,
+    // from many threads at once; must not throw.
+    using Weigher = std::function<std::size_t(const Key&, const entry_type&)>;
 
     explicit MemoryBackend(MemoryBackendOptions options = {}, Hash hash = Hash{})
-        : options_(validated(std::move(options))), table_(table_options(options_), std::move(hash)) {}
+        : MemoryBackend(std::move(options), Weigher{}, std::move(hash)) {}
+
+    // Bounded by weight: options.max_weight set, `weigher` not empty.
+    MemoryBackend(MemoryBackendOptions options, Weigher weigher, Hash hash = Hash{})
+        : options_(validated(std::move(options), weigher)),
+          weigher_(std::move(weigher)),
+          table_(table_options(options_), std::move(hash)) {}
 
     MemoryBackend(const MemoryBackend&) = delete;
     MemoryBackend& operator=(const MemoryBackend&) = delete;
@@ -68,13 +89,14 @@ public:
     // stored (but still removes the previous one).
     void set(const Key& key, const entry_type& entry) override {
         Graveyard dead;
-        table_.put(table_.prepare(key, entry), dead);
+        table_.put(table_.prepare(key, entry, weigh(key, entry)), dead);
     }
 
     // The region's set(key, Value&&): the entry is moved into the table.
     void set(const Key& key, entry_type&& entry) override {
         Graveyard dead;
-        table_.put(table_.prepare(key, std::move(entry)), dead);
+        const std::size_t weight = weigh(key, entry);
+        table_.put(table_.prepare(key, std::move(entry), weight), dead);
     }
 
     void erase(const Key& key) override {
@@ -88,7 +110,9 @@ public:
     }
 
     // Locks each shard once. When a key appears twice, the later entry wins.
-    void set_multi(const std::vector<std::pair<Key, entry_type>>& entries) override { table_.put_multi(entries); }
+    void set_multi(const std::vector<std::pair<Key, entry_type>>& entries) override {
+        table_.put_multi(entries, [this](const Key& key, const entry_type& entry) { return weigh(key, entry); });
+    }
 
     void erase_multi(const std::vector<Key>& keys) override { table_.erase_multi(keys); }
 
@@ -99,12 +123,25 @@ public:
     // capacity(). Summed shard by shard, so not a snapshot under concurrent writes.
     std::size_t size() const { return table_.size(); }
 
+    // Whether `key` is held (even past the ttl), without counting as a read:
+    // the eviction policy does not see it.
+    bool contains(const Key& key) const { return table_.contains(key); }
+
+    // The total weight of the entries held: never above max_weight(). The
+    // entry count when the backend has no weigher.
+    std::size_t weighted_size() const { return table_.weight(); }
+
     // Drops every entry; not counted as evictions.
     void clear() { table_.clear(); }
 
     MemoryBackendStats stats() const { return table_.stats(); }
 
     std::optional<std::size_t> capacity() const noexcept { return options_.capacity; }
+    std::optional<std::size_t> max_weight() const noexcept { return options_.max_weight; }
+
+    // The W-TinyLFU window bound of the shard holding `key` (it adapts);
+    // std::nullopt under another policy or when unbounded.
+    std::optional<std::size_t> window_max_of(const Key& key) const { return table_.window_max_of(key); }
 
     // The shards in use: options.shards, or fewer when the capacity is smaller.
     std::size_t shard_count() const noexcept { return table_.shard_count(); }
@@ -115,10 +152,25 @@ private:
     using Table = details::ShardedTable<Value, Key, Hash>;
     using Graveyard = typename Table::Graveyard;
 
-    static MemoryBackendOptions validated(MemoryBackendOptions options) {
+    std::size_t weigh(const Key& key, const entry_type& entry) const { return weigher_ ? weigher_(key, entry) : 1; }
+
+    static MemoryBackendOptions validated(MemoryBackendOptions options, const Weigher& weigher) {
         if (options.capacity && *options.capacity == 0) {
             throw ConfigurationError(
                 "MemoryBackendOptions::capacity must be at least 1 (use std::nullopt for unbounded)");
+        }
+        if (options.max_weight && options.capacity) {
+            throw ConfigurationError(
+                "MemoryBackendOptions: set capacity (entries) or max_weight (with a weigher), not both");
+        }
+        if (options.max_weight && *options.max_weight == 0) {
+            throw ConfigurationError("MemoryBackendOptions::max_weight must be at least 1");
+        }
+        if (options.max_weight && !weigher) {
+            throw ConfigurationError("MemoryBackendOptions::max_weight needs a weigher (the constructor's argument)");
+        }
+        if (weigher && !options.max_weight) {
+            throw ConfigurationError("a MemoryBackend weigher needs MemoryBackendOptions::max_weight to weigh against");
         }
         details::validate_shard_count(options.shards, "MemoryBackendOptions::shards");
         if (options.ttl && *options.ttl <= Duration::zero()) {
@@ -130,6 +182,7 @@ private:
     static details::ShardedTableOptions table_options(const MemoryBackendOptions& o) {
         details::ShardedTableOptions t;
         t.capacity = o.capacity;
+        t.max_weight = o.max_weight;
         t.eviction = o.eviction;
         t.ttl = o.ttl;
         t.age_from = details::AgeFrom::creation;
@@ -139,6 +192,7 @@ private:
     }
 
     MemoryBackendOptions options_;
+    Weigher weigher_;
     Table table_;
 };
 

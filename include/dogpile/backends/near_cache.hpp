@@ -87,7 +87,9 @@ struct NearCacheOptions {
     RedisKeyOf<Key> redis_key{};
     // Entries held in memory, split across `shards` (a power of two).
     std::size_t capacity = 10000;
-    EvictionPolicy eviction = EvictionPolicy::clock;
+    // W-TinyLFU keeps the frequently read entries when the working set is
+    // larger than the capacity (see MemoryBackendOptions::eviction).
+    EvictionPolicy eviction = EvictionPolicy::tiny_lfu;
     std::size_t shards = 16;
     // A second line of defence: an entry older than this (counted from when
     // the near tier got it) is not served but read again. std::nullopt: none.

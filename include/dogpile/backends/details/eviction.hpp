@@ -4,22 +4,29 @@
 //
 // A policy is a class template over the node type with this interface; every
 // call is made under the shard's exclusive lock, except record_hit from a
-// reader when hit_recording is under_shared_lock:
+// reader when hit_recording is under_shared_lock, and buffer_hit when it is
+// buffered (hit_recording.hpp):
 //   static constexpr HitRecording hit_recording;
 //   void admit(Node*) noexcept;       a node entering the shard
 //   void forget(Node*) noexcept;      a node leaving it (evicted, expired, erased)
 //   void record_hit(Node*) noexcept;  a read hit or a rewrite of the node
 //   Node* victim() noexcept;          the node to give up; the shard is not empty
 //   for_each(fn) const; reset() noexcept;  every node; forget all of them
+// A buffered policy also has void buffer_hit(Node*) noexcept (thread-safe)
+// and attach(TinyLfuShared&, budget, read_slots) for its table-wide state.
 // Adding a policy: an enumerator below, its header, and one line in each
-// dispatch of Eviction.
+// dispatch of Eviction. (A full shard's "victim" under W-TinyLFU is the loser
+// of its admission contest, which may be the window's candidate.)
 
+#include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <variant>
 
 #include "clock_eviction.hpp"
 #include "hit_recording.hpp"
 #include "lru_eviction.hpp"
+#include "tiny_lfu_eviction.hpp"
 
 namespace dogpile {
 
@@ -32,9 +39,21 @@ enum class EvictionPolicy : std::uint8_t {
     // needs the shard's exclusive lock. Use when the exact order matters more
     // than read scaling.
     lru,
+    // W-TinyLFU (tiny_lfu_eviction.hpp), the default: a new entry must beat
+    // the entry it would displace on estimated frequency, so one-hit keys and
+    // scans do not flush popular entries; adapts between recency and
+    // frequency. Readers keep the shared lock (hits are buffered).
+    tiny_lfu,
 };
 
 namespace details {
+
+// Capacity in weight units and the table-wide state of a shard's policy.
+struct EvictionSetup {
+    std::size_t budget = 0;            // the shard's bound; 0 when unbounded
+    TinyLfuShared* shared = nullptr;   // set for tiny_lfu on a bounded table
+    std::size_t read_slots = 16;       // the shard's read buffer (tiny_lfu)
+};
 
 // The policy of one shard, chosen at run time.
 template <class Node>
@@ -42,8 +61,14 @@ class Eviction {
 public:
     explicit Eviction(EvictionPolicy policy = EvictionPolicy::clock) { choose(policy); }
 
-    void choose(EvictionPolicy policy) noexcept {
+    // Without `setup.shared`, tiny_lfu falls back to clock: an unbounded
+    // table never evicts, and its hits need no bookkeeping at all.
+    void choose(EvictionPolicy policy, EvictionSetup setup = {}) {
+        if (policy == EvictionPolicy::tiny_lfu && setup.shared == nullptr) policy = EvictionPolicy::clock;
         switch (policy) {
+            case EvictionPolicy::tiny_lfu:
+                policy_.template emplace<TinyLfuEviction<Node>>().attach(*setup.shared, setup.budget, setup.read_slots);
+                return;
             case EvictionPolicy::clock:
                 policy_.template emplace<ClockEviction<Node>>();
                 return;
@@ -55,6 +80,8 @@ public:
 
     static HitRecording hit_recording(EvictionPolicy policy) noexcept {
         switch (policy) {
+            case EvictionPolicy::tiny_lfu:
+                return TinyLfuEviction<Node>::hit_recording;
             case EvictionPolicy::clock:
                 return ClockEviction<Node>::hit_recording;
             case EvictionPolicy::lru:
@@ -72,6 +99,16 @@ public:
     void record_hit(Node* node) noexcept {
         dispatch([node](auto& p) { p.record_hit(node); });
     }
+    // Only for a buffered policy.
+    void buffer_hit(Node* node) noexcept {
+        if (auto* tiny = std::get_if<TinyLfuEviction<Node>>(&policy_)) tiny->buffer_hit(node);
+    }
+    // The W-TinyLFU window bound, for tests; std::nullopt under another policy.
+    std::optional<std::size_t> window_max() const noexcept {
+        if (auto* tiny = std::get_if<TinyLfuEviction<Node>>(&policy_)) return tiny->window_max();
+        return std::nullopt;
+    }
+
     Node* victim() noexcept {
         return dispatch([](auto& p) { return p.victim(); });
     }
@@ -84,10 +121,11 @@ public:
     }
 
 private:
-    // A chain of get_if rather than std::visit: one predictable compare on
-    // the hit path, and nothing that can throw.
+    // A chain of get_if rather than std::visit: a predictable compare or two
+    // on the hit path (the default policy first), and nothing that can throw.
     template <class Self, class Fn>
     static decltype(auto) dispatch_on(Self& self, Fn&& fn) {
+        if (auto* tiny = std::get_if<TinyLfuEviction<Node>>(&self.policy_)) return fn(*tiny);
         if (auto* lru = std::get_if<LruEviction<Node>>(&self.policy_)) return fn(*lru);
         return fn(*std::get_if<ClockEviction<Node>>(&self.policy_));
     }
@@ -100,7 +138,7 @@ private:
         return dispatch_on(*this, fn);
     }
 
-    std::variant<ClockEviction<Node>, LruEviction<Node>> policy_;
+    std::variant<ClockEviction<Node>, LruEviction<Node>, TinyLfuEviction<Node>> policy_;
 };
 
 }  // namespace details

@@ -1,7 +1,7 @@
 #pragma once
 // NearStore: the in-process tier of NearCacheBackend (backends/near_cache.hpp).
 // It is the sharded table MemoryBackend uses (sharded_table.hpp: the same hit
-// path, CLOCK or LRU eviction, an optional age limit) plus what client-side
+// path, W-TinyLFU, CLOCK or LRU eviction, an optional age limit) plus what client-side
 // caching needs on top:
 //
 // * An index from Redis key to the cache keys stored under it, because Redis
@@ -48,7 +48,7 @@ namespace dogpile::details {
 
 struct NearStoreOptions {
     std::size_t capacity = 10000;  // entries, split evenly across the data shards
-    EvictionPolicy eviction = EvictionPolicy::clock;
+    EvictionPolicy eviction = EvictionPolicy::tiny_lfu;
     std::size_t shards = 16;         // data shards, a power of two
     std::optional<Duration> ttl{};  // counted from when an entry entered the store
     std::function<TimePoint()> clock{};  // empty: WallClock::now

@@ -1,12 +1,18 @@
 #pragma once
 // ShardedTable: the in-process table behind MemoryBackend and the near store
 // (near_store.hpp). Keys spread over shards by hash; each shard has its own
-// shared_mutex, share of the capacity, eviction policy (eviction.hpp) and, with
-// a max age, expiry heap. A hit costs one hash, one lock of one shard, one
-// lookup and one copy of the CachedValue. Thread-safe. Removed nodes go to a
-// NodeGraveyard (table_node.hpp), destroyed after the locks are released.
+// shared_mutex, share of the capacity (or of the weight bound), eviction
+// policy (eviction.hpp; W-TinyLFU's frequency sketch and window size are
+// shared by the shards) and, with a max age, expiry heap. A hit costs one
+// hash, one lock of one shard, one lookup and one copy of the CachedValue
+// (and, for W-TinyLFU, an append to the shard's read buffer). Thread-safe.
+// Removed nodes go to a NodeGraveyard (table_node.hpp), destroyed after the
+// locks are released.
+// (Over 400 lines: one class, whose operations share the shard, ttl and
+// weight rules; the policies and their parts live in their own headers.)
 
 #include <cstddef>
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <limits>
@@ -39,6 +45,7 @@ public:
         added,     // the key was new to the table
         replaced,  // the key's entry was overwritten in place
         too_old,   // the entry was already past ttl: not stored, the key's previous entry removed
+        too_heavy,  // heavier than a shard's weight bound: not stored, the key's previous entry removed
     };
 
     // A write prepared outside any lock: the copies of key and entry are made
@@ -49,11 +56,13 @@ public:
 
     private:
         friend class ShardedTable;
-        Write(std::uint64_t hash, const Key& key, TimePoint now) : hash_(hash), key_(&key), now_(now) {}
+        Write(std::uint64_t hash, const Key& key, TimePoint now, std::size_t weight)
+            : hash_(hash), key_(&key), now_(now), weight_(weight) {}
 
         std::uint64_t hash_ = 0;
         const Key* key_ = nullptr;
         TimePoint now_{};
+        std::size_t weight_ = 1;
         std::unique_ptr<Node> node_;  // empty: too old to store
     };
 
@@ -62,13 +71,20 @@ public:
         shard_mask_ = shard_count_ - 1;
         shards_.reset(new Shard[shard_count_]);
         const ExpiryOrder expiry = options_.ttl ? ExpiryOrder::oldest_first : ExpiryOrder::untracked;
+        const std::optional<std::size_t> bound = options_.max_weight ? options_.max_weight : options_.capacity;
+        if (bound && options_.eviction == EvictionPolicy::tiny_lfu) tiny_lfu_ = std::make_unique<TinyLfuShared>(*bound);
+        EvictionSetup setup;
+        setup.shared = tiny_lfu_.get();
+        // Fewer, larger shards see more hits between two writes to each.
+        setup.read_slots = std::max<std::size_t>(16, 256 / shard_count_);
         for (std::size_t i = 0; i < shard_count_; ++i) {
-            shards_[i].configure(capacity_of_shard(options_.capacity, shard_count_, i), options_.eviction, expiry);
+            shards_[i].configure(capacity_of_shard(options_.capacity, shard_count_, i),
+                                 capacity_of_shard(options_.max_weight, shard_count_, i), options_.eviction, expiry,
+                                 setup);
         }
         has_ttl_ = options_.ttl.has_value();
         if (has_ttl_) ttl_ = *options_.ttl;
-        hit_recording_ =
-            options_.capacity ? Eviction<Node>::hit_recording(options_.eviction) : HitRecording::none;
+        hit_recording_ = bound ? Eviction<Node>::hit_recording(options_.eviction) : HitRecording::none;
     }
 
     ShardedTable(const ShardedTable&) = delete;
@@ -95,6 +111,7 @@ public:
             if (node == nullptr) return std::nullopt;
             if (!too_old(*node, now)) {
                 if (hit_recording_ == HitRecording::under_shared_lock) shard.record_hit(node);
+                if (hit_recording_ == HitRecording::buffered) shard.buffer_hit(node);
                 return node->entry;
             }
         }
@@ -129,6 +146,7 @@ public:
                         continue;
                     }
                     if (hit_recording_ == HitRecording::under_shared_lock) shard.record_hit(node);
+                    if (hit_recording_ == HitRecording::buffered) shard.buffer_hit(node);
                     out[s->index] = node->entry;
                 }
             }
@@ -142,10 +160,11 @@ public:
         return out;
     }
 
-    // `entry` is copied, or moved when it is an rvalue.
+    // `entry` is copied, or moved when it is an rvalue. `weight` counts
+    // against options.max_weight (ignored without one).
     template <class Entry>
-    Write prepare(const Key& key, Entry&& entry) const {
-        return prepare_hashed(hash_of(key), key, std::forward<Entry>(entry), current_time());
+    Write prepare(const Key& key, Entry&& entry, std::size_t weight = 1) const {
+        return prepare_hashed(hash_of(key), key, std::forward<Entry>(entry), current_time(), weight);
     }
 
     // Stores a prepared write, replacing the key's entry; removes up to
@@ -159,15 +178,17 @@ public:
     }
 
     // put() for each entry; locks each shard once. When a key appears twice,
-    // the later entry wins.
-    void put_multi(const std::vector<std::pair<Key, entry_type>>& entries) {
+    // the later entry wins. `weigh(key, entry)` gives each entry's weight.
+    template <class Weigh>
+    void put_multi(const std::vector<std::pair<Key, entry_type>>& entries, Weigh weigh) {
         const auto slots =
             group_by_shard(entries.size(), [&](std::size_t i) { return hash_of(entries[i].first); }, shard_mask_);
         const TimePoint now = current_time();
         // Copies happen before any lock is taken.
         std::vector<Write> writes(entries.size());
         for (const ShardSlot& s : slots) {
-            writes[s.index] = prepare_hashed(s.hash, entries[s.index].first, entries[s.index].second, now);
+            const auto& [key, entry] = entries[s.index];
+            writes[s.index] = prepare_hashed(s.hash, key, entry, now, weigh(key, entry));
         }
         for_each_shard_run(slots, shards_.get(), [&](Shard& shard, const ShardSlot* first, const ShardSlot* last) {
             Graveyard dead;
@@ -236,6 +257,17 @@ public:
         return total;
     }
 
+    // The entries' total weight (their count when nothing is weighed);
+    // summed like size().
+    std::size_t weight() const {
+        std::size_t total = 0;
+        for (std::size_t i = 0; i < shard_count_; ++i) {
+            std::shared_lock<std::shared_mutex> lock(shards_[i].mutex);
+            total += shards_[i].weight();
+        }
+        return total;
+    }
+
     // Drops every entry; not counted as evictions.
     void clear() {
         for (std::size_t i = 0; i < shard_count_; ++i) {
@@ -251,6 +283,7 @@ public:
             std::shared_lock<std::shared_mutex> lock(shards_[i].mutex);
             total.evictions += shards_[i].evictions;
             total.expirations += shards_[i].expirations;
+            total.rejected_too_heavy += shards_[i].rejected_too_heavy;
         }
         return total;
     }
@@ -258,12 +291,23 @@ public:
     // options.shards, or fewer when the capacity is smaller.
     std::size_t shard_count() const noexcept { return shard_count_; }
 
+    // The W-TinyLFU window bound of the shard holding `key`, for tests;
+    // std::nullopt under another policy.
+    std::optional<std::size_t> window_max_of(const Key& key) const {
+        const Shard& shard = shard_for(hash_of(key));
+        std::shared_lock<std::shared_mutex> lock(shard.mutex);
+        return shard.window_max();
+    }
+
 private:
     using Shard = TableShard<Node>;
 
     // Entries past ttl a writer removes in passing: bounded, so one write
     // never stalls the shard's readers for a long sweep.
     static constexpr std::size_t reap_per_write = 4;
+
+    // A node keeps its weight in 32 bits, as Caffeine's int weights.
+    static constexpr std::size_t max_entry_weight = std::numeric_limits<std::uint32_t>::max();
 
     std::uint64_t hash_of(const Key& key) const { return mix_hash(static_cast<std::uint64_t>(hash_(key))); }
 
@@ -280,8 +324,8 @@ private:
     }
 
     template <class Entry>
-    Write prepare_hashed(std::uint64_t h, const Key& key, Entry&& entry, TimePoint now) const {
-        Write write(h, key, now);
+    Write prepare_hashed(std::uint64_t h, const Key& key, Entry&& entry, TimePoint now, std::size_t weight) const {
+        Write write(h, key, now, weight);
         TimePoint stamp{};
         if (has_ttl_) {
             const bool from_creation =
@@ -291,6 +335,7 @@ private:
         }
         write.node_ = std::make_unique<Node>(h, key, std::forward<Entry>(entry));
         write.node_->stamp = stamp;
+        write.node_->weight = static_cast<std::uint32_t>(std::min<std::size_t>(weight, max_entry_weight));
         return write;
     }
 
@@ -320,7 +365,22 @@ private:
             return Placed::too_old;
         }
         std::unique_ptr<Node> fresh = std::move(write.node_);
-        if (Node* existing = shard.find(fresh->hash, fresh->key)) {
+        if (too_heavy(shard, write.weight_)) {
+            remove_key(shard, write.hash_, *write.key_, dead);
+            ++shard.rejected_too_heavy;
+            dead.bury_replaced(fresh.release());
+            return Placed::too_heavy;
+        }
+        Node* existing = shard.find(fresh->hash, fresh->key);
+        if (existing != nullptr && existing->weight != fresh->weight) {
+            // A new weight re-enters like a new entry, so the bound is
+            // enforced by the same path; the key itself stays.
+            shard.remove(existing);
+            dead.bury_replaced(existing);
+            insert_with_room(shard, std::move(fresh), write.now_, dead);
+            return Placed::replaced;
+        }
+        if (existing != nullptr) {
             // Swapping keeps the node's place in the table; the old value is
             // destroyed with the graveyard after the lock is released.
             using std::swap;
@@ -330,13 +390,24 @@ private:
             dead.bury_replaced(fresh.release());
             return Placed::replaced;
         }
-        if (shard.full()) make_room(shard, write.now_, dead);
-        shard.insert(fresh.get());
-        fresh.release();
+        insert_with_room(shard, std::move(fresh), write.now_, dead);
         return Placed::added;
     }
 
-    // Exclusive lock held; the shard is full. An entry past ttl goes first.
+    static bool too_heavy(const Shard& shard, std::size_t weight) noexcept {
+        const std::optional<std::size_t> bound = shard.weight_bound();
+        return bound && (weight > *bound || weight > max_entry_weight);
+    }
+
+    // Exclusive lock held; the key is absent. Evicts until the node fits,
+    // before linking it, so the new entry itself is never the one evicted.
+    void insert_with_room(Shard& shard, std::unique_ptr<Node> fresh, TimePoint now, Graveyard& dead) {
+        while (shard.needs_room(fresh->weight)) make_room(shard, now, dead);
+        shard.insert(fresh.get());
+        fresh.release();
+    }
+
+    // Exclusive lock held; the shard needs room. An entry past ttl goes first.
     void make_room(Shard& shard, TimePoint now, Graveyard& dead) noexcept {
         if (has_ttl_) {
             Node* oldest = shard.oldest();
@@ -384,6 +455,7 @@ private:
 
     ShardedTableOptions options_;
     Hash hash_;
+    std::unique_ptr<TinyLfuShared> tiny_lfu_;  // before the shards, whose policies refer to it
     std::unique_ptr<Shard[]> shards_;
     std::size_t shard_count_ = 0;
     std::uint64_t shard_mask_ = 0;

@@ -26,7 +26,10 @@ enum class AgeFrom : std::uint8_t {
 // Validated by the owner (validate_shard_count and its own checks).
 struct ShardedTableOptions {
     std::optional<std::size_t> capacity{};  // at least 1; std::nullopt: unbounded
-    EvictionPolicy eviction = EvictionPolicy::clock;
+    // Instead of capacity: a bound on the total weight (entries weigh what
+    // the owner passes to prepare()); at least 1.
+    std::optional<std::size_t> max_weight{};
+    EvictionPolicy eviction = EvictionPolicy::tiny_lfu;
     std::optional<Duration> ttl{};  // positive; std::nullopt: entries never age out
     AgeFrom age_from = AgeFrom::insertion;
     std::size_t shards = 16;  // a power of two, at most max_table_shards
@@ -36,6 +39,7 @@ struct ShardedTableOptions {
 struct ShardedTableStats {
     std::uint64_t evictions = 0;    // live entries dropped to respect the capacity
     std::uint64_t expirations = 0;  // entries removed because they were older than the max age
+    std::uint64_t rejected_too_heavy = 0;  // writes heavier than a shard's share of max_weight, not stored
 };
 
 inline constexpr std::size_t max_table_shards = std::size_t{1} << 16;
@@ -52,11 +56,13 @@ inline void validate_shard_count(std::size_t shards, std::string_view field) {
     }
 }
 
-// options.shards, or fewer when the capacity is smaller, so each shard holds at least one.
+// options.shards, or fewer when the capacity (or max weight) is smaller, so
+// each shard's share is at least one.
 inline std::size_t shards_in_use(const ShardedTableOptions& options) noexcept {
     std::size_t count = options.shards;
-    if (options.capacity) {
-        while (count > *options.capacity) count /= 2;
+    const std::optional<std::size_t> bound = options.max_weight ? options.max_weight : options.capacity;
+    if (bound) {
+        while (count > *bound) count /= 2;
     }
     return count;
 }

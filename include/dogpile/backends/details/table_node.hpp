@@ -32,6 +32,8 @@ struct TableNode {
     const std::uint64_t hash;
     TableNode* bucket_next = nullptr;  // also links the node in a graveyard
     std::atomic<bool> referenced{false};  // CLOCK bit, set by readers under the shared lock
+    std::uint8_t policy_segment = 0;       // which list of a segmented policy holds it (W-TinyLFU)
+    std::uint32_t weight = 1;              // its cost against a weight bound; 1 when counting entries
     const Key key;
     CachedValue<Value> entry;
     TimePoint stamp{};  // age basis for ttl

@@ -31,9 +31,14 @@ public:
         detach_all(dead);
     }
 
-    void configure(std::optional<std::size_t> capacity, EvictionPolicy policy, ExpiryOrder expiry) {
+    // `capacity` bounds the entries, `weight_bound` their total weight (the
+    // owner sets at most one); setup.budget is derived from them here.
+    void configure(std::optional<std::size_t> capacity, std::optional<std::size_t> weight_bound,
+                   EvictionPolicy policy, ExpiryOrder expiry, EvictionSetup setup) {
         capacity_ = capacity;
-        eviction_.choose(policy);
+        weight_bound_ = weight_bound;
+        setup.budget = weight_bound ? *weight_bound : capacity.value_or(0);
+        eviction_.choose(policy, setup);
         expiry_ = expiry;
         // Small bounded shards are sized once and never rehash; a large
         // capacity is a limit rather than an expected size, so it grows lazily.
@@ -49,7 +54,15 @@ public:
     mutable std::shared_mutex mutex;
 
     std::size_t size() const noexcept { return size_; }
-    bool full() const noexcept { return capacity_ && size_ >= *capacity_; }
+    std::size_t weight() const noexcept { return weight_; }
+    std::optional<std::size_t> weight_bound() const noexcept { return weight_bound_; }
+
+    // Whether an entry of `incoming` weight fits only once another leaves.
+    bool needs_room(std::uint32_t incoming) const noexcept {
+        if (size_ == 0) return false;
+        if (capacity_ && size_ >= *capacity_) return true;
+        return weight_bound_ && weight_ + incoming > *weight_bound_;
+    }
 
     Node* find(std::uint64_t hash, const typename Node::key_type& key) const {
         for (Node* n = buckets_[hash & (buckets_.size() - 1)]; n != nullptr; n = n->bucket_next) {
@@ -69,6 +82,7 @@ public:
         eviction_.admit(node);
         if (tracks_expiry()) heap_.push(node);
         ++size_;
+        weight_ += node->weight;
     }
 
     void remove(Node* node) noexcept {
@@ -79,9 +93,15 @@ public:
         eviction_.forget(node);
         if (tracks_expiry()) heap_.erase(node);
         --size_;
+        weight_ -= node->weight;
     }
 
     void record_hit(Node* node) noexcept { eviction_.record_hit(node); }
+
+    // Under the shared lock, for a buffered policy.
+    void buffer_hit(Node* node) noexcept { eviction_.buffer_hit(node); }
+
+    std::optional<std::size_t> window_max() const noexcept { return eviction_.window_max(); }
 
     void restamp(Node* node, TimePoint stamp) noexcept {
         node->stamp = stamp;
@@ -100,11 +120,13 @@ public:
         std::fill(buckets_.begin(), buckets_.end(), nullptr);
         heap_.clear();
         size_ = 0;
+        weight_ = 0;
     }
 
     // Guarded by the exclusive lock like everything else.
     std::uint64_t evictions = 0;
     std::uint64_t expirations = 0;
+    std::uint64_t rejected_too_heavy = 0;
 
 private:
     bool tracks_expiry() const noexcept { return expiry_ == ExpiryOrder::oldest_first; }
@@ -123,7 +145,9 @@ private:
     ExpiryHeap<Node> heap_;
     Eviction<Node> eviction_;
     std::size_t size_ = 0;
+    std::size_t weight_ = 0;
     std::optional<std::size_t> capacity_;
+    std::optional<std::size_t> weight_bound_;
     ExpiryOrder expiry_ = ExpiryOrder::untracked;
 };
 
