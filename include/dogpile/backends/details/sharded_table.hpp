@@ -1,7 +1,8 @@
 #pragma once
 // ShardedTable: the in-process table behind MemoryBackend and the near store
 // (near_store.hpp). Keys spread over shards by hash; each shard has its own
-// shared_mutex, share of the capacity (or of the weight bound), eviction
+// reader-writer lock (striped_shared_mutex.hpp: a reader writes only its own
+// thread's cache line, so hits on two cores scale), share of the capacity (or of the weight bound), eviction
 // policy (eviction.hpp; W-TinyLFU's frequency sketch and window size are
 // shared by the shards) and, with a max age, expiry heap. A hit costs one
 // hash, one lock of one shard, one lookup and one copy of the CachedValue
@@ -102,11 +103,11 @@ public:
         const TimePoint now = current_time();
         if (hit_recording_ == HitRecording::under_exclusive_lock) {
             GraveyardNotice<Node, OnDeparted> departed(on_departed);
-            std::unique_lock<std::shared_mutex> lock(shard.mutex);
+            std::unique_lock<StripedSharedMutex> lock(shard.mutex);
             return get_exclusive(shard, h, key, now, departed.dead);
         }
         {
-            std::shared_lock<std::shared_mutex> lock(shard.mutex);
+            std::shared_lock<StripedSharedMutex> lock(shard.mutex);
             Node* node = shard.find(h, key);
             if (node == nullptr) return std::nullopt;
             if (!too_old(*node, now)) {
@@ -116,7 +117,7 @@ public:
             }
         }
         GraveyardNotice<Node, OnDeparted> departed(on_departed);
-        std::unique_lock<std::shared_mutex> lock(shard.mutex, std::try_to_lock);
+        std::unique_lock<StripedSharedMutex> lock(shard.mutex, std::try_to_lock);
         if (lock.owns_lock()) remove_if_too_old(shard, h, key, now, departed.dead);
         return std::nullopt;
     }
@@ -129,7 +130,7 @@ public:
         for_each_shard_run(slots, shards_.get(), [&](Shard& shard, const ShardSlot* first, const ShardSlot* last) {
             Graveyard dead;
             if (hit_recording_ == HitRecording::under_exclusive_lock) {
-                std::unique_lock<std::shared_mutex> lock(shard.mutex);
+                std::unique_lock<StripedSharedMutex> lock(shard.mutex);
                 for (const ShardSlot* s = first; s != last; ++s) {
                     out[s->index] = get_exclusive(shard, s->hash, keys[s->index], now, dead);
                 }
@@ -137,7 +138,7 @@ public:
             }
             bool saw_too_old = false;
             {
-                std::shared_lock<std::shared_mutex> lock(shard.mutex);
+                std::shared_lock<StripedSharedMutex> lock(shard.mutex);
                 for (const ShardSlot* s = first; s != last; ++s) {
                     Node* node = shard.find(s->hash, keys[s->index]);
                     if (node == nullptr) continue;
@@ -151,7 +152,7 @@ public:
                 }
             }
             if (!saw_too_old) return;
-            std::unique_lock<std::shared_mutex> lock(shard.mutex, std::try_to_lock);
+            std::unique_lock<StripedSharedMutex> lock(shard.mutex, std::try_to_lock);
             if (!lock.owns_lock()) return;
             for (const ShardSlot* s = first; s != last; ++s) {
                 remove_if_too_old(shard, s->hash, keys[s->index], now, dead);
@@ -172,7 +173,7 @@ public:
     // shard (an entry past ttl goes before the policy's victim).
     Placed put(Write&& write, Graveyard& dead) {
         Shard& shard = shard_for(write.hash_);
-        std::unique_lock<std::shared_mutex> lock(shard.mutex);
+        std::unique_lock<StripedSharedMutex> lock(shard.mutex);
         if (has_ttl_) reap(shard, write.now_, dead);
         return apply(shard, write, dead);
     }
@@ -192,7 +193,7 @@ public:
         }
         for_each_shard_run(slots, shards_.get(), [&](Shard& shard, const ShardSlot* first, const ShardSlot* last) {
             Graveyard dead;
-            std::unique_lock<std::shared_mutex> lock(shard.mutex);
+            std::unique_lock<StripedSharedMutex> lock(shard.mutex);
             if (has_ttl_) reap(shard, now, dead);
             for (const ShardSlot* s = first; s != last; ++s) apply(shard, writes[s->index], dead);
         });
@@ -203,7 +204,7 @@ public:
         const std::uint64_t h = hash_of(key);
         Shard& shard = shard_for(h);
         const TimePoint now = current_time();
-        std::unique_lock<std::shared_mutex> lock(shard.mutex);
+        std::unique_lock<StripedSharedMutex> lock(shard.mutex);
         if (has_ttl_) reap(shard, now, dead);
         remove_key(shard, h, key, dead);
     }
@@ -213,7 +214,7 @@ public:
         const TimePoint now = current_time();
         for_each_shard_run(slots, shards_.get(), [&](Shard& shard, const ShardSlot* first, const ShardSlot* last) {
             Graveyard dead;
-            std::unique_lock<std::shared_mutex> lock(shard.mutex);
+            std::unique_lock<StripedSharedMutex> lock(shard.mutex);
             if (has_ttl_) reap(shard, now, dead);
             for (const ShardSlot* s = first; s != last; ++s) remove_key(shard, s->hash, keys[s->index], dead);
         });
@@ -223,7 +224,7 @@ public:
     bool drop(const Key& key, Graveyard& dead) {
         const std::uint64_t h = hash_of(key);
         Shard& shard = shard_for(h);
-        std::unique_lock<std::shared_mutex> lock(shard.mutex);
+        std::unique_lock<StripedSharedMutex> lock(shard.mutex);
         return remove_key(shard, h, key, dead);
     }
 
@@ -240,7 +241,7 @@ public:
         std::size_t removed = 0;
         for (std::size_t i = 0; i < shard_count_; ++i) {
             Graveyard dead;
-            std::unique_lock<std::shared_mutex> lock(shards_[i].mutex);
+            std::unique_lock<StripedSharedMutex> lock(shards_[i].mutex);
             removed += reap(shards_[i], now, dead, std::numeric_limits<std::size_t>::max());
         }
         return removed;
@@ -251,7 +252,7 @@ public:
     std::size_t size() const {
         std::size_t total = 0;
         for (std::size_t i = 0; i < shard_count_; ++i) {
-            std::shared_lock<std::shared_mutex> lock(shards_[i].mutex);
+            std::shared_lock<StripedSharedMutex> lock(shards_[i].mutex);
             total += shards_[i].size();
         }
         return total;
@@ -262,7 +263,7 @@ public:
     std::size_t weight() const {
         std::size_t total = 0;
         for (std::size_t i = 0; i < shard_count_; ++i) {
-            std::shared_lock<std::shared_mutex> lock(shards_[i].mutex);
+            std::shared_lock<StripedSharedMutex> lock(shards_[i].mutex);
             total += shards_[i].weight();
         }
         return total;
@@ -272,7 +273,7 @@ public:
     void clear() {
         for (std::size_t i = 0; i < shard_count_; ++i) {
             Graveyard dead;
-            std::unique_lock<std::shared_mutex> lock(shards_[i].mutex);
+            std::unique_lock<StripedSharedMutex> lock(shards_[i].mutex);
             shards_[i].detach_all(dead);
         }
     }
@@ -280,7 +281,7 @@ public:
     ShardedTableStats stats() const {
         ShardedTableStats total;
         for (std::size_t i = 0; i < shard_count_; ++i) {
-            std::shared_lock<std::shared_mutex> lock(shards_[i].mutex);
+            std::shared_lock<StripedSharedMutex> lock(shards_[i].mutex);
             total.evictions += shards_[i].evictions;
             total.expirations += shards_[i].expirations;
             total.rejected_too_heavy += shards_[i].rejected_too_heavy;
@@ -295,7 +296,7 @@ public:
     // std::nullopt under another policy.
     std::optional<std::size_t> window_max_of(const Key& key) const {
         const Shard& shard = shard_for(hash_of(key));
-        std::shared_lock<std::shared_mutex> lock(shard.mutex);
+        std::shared_lock<StripedSharedMutex> lock(shard.mutex);
         return shard.window_max();
     }
 
@@ -341,7 +342,7 @@ private:
 
     bool holds(std::uint64_t h, const Key& key) const {
         const Shard& shard = shard_for(h);
-        std::shared_lock<std::shared_mutex> lock(shard.mutex);
+        std::shared_lock<StripedSharedMutex> lock(shard.mutex);
         return shard.find(h, key) != nullptr;
     }
 

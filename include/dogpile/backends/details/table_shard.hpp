@@ -12,6 +12,7 @@
 
 #include "eviction.hpp"
 #include "expiry_heap.hpp"
+#include "striped_shared_mutex.hpp"
 #include "table_node.hpp"
 
 namespace dogpile::details {
@@ -51,7 +52,7 @@ public:
         buckets_.assign(buckets, nullptr);
     }
 
-    mutable std::shared_mutex mutex;
+    mutable StripedSharedMutex mutex;
 
     std::size_t size() const noexcept { return size_; }
     std::size_t weight() const noexcept { return weight_; }
