@@ -2,9 +2,9 @@
 // ShardedTable: the in-process table behind MemoryBackend and the near store
 // (near_store.hpp). Keys spread over shards by hash; each shard has its own
 // reader-writer lock (striped_shared_mutex.hpp: a reader writes only its own
-// thread's cache line, so hits on two cores scale), share of the capacity (or of the weight bound), eviction
-// policy (eviction.hpp; W-TinyLFU's frequency sketch and window size are
-// shared by the shards) and, with a max age, expiry heap. A hit costs one
+// thread's cache line, so hits on two cores scale), share of the capacity (or
+// of the weight bound), eviction policy (eviction.hpp; W-TinyLFU's frequency
+// sketch and window size are shared by the shards) and, with a max age, expiry heap. A hit costs one
 // hash, one lock of one shard, one lookup and one copy of the CachedValue
 // (and, for W-TinyLFU, an append to the shard's read buffer). Thread-safe.
 // Removed nodes go to a NodeGraveyard (table_node.hpp), destroyed after the
@@ -12,8 +12,8 @@
 // (Over 400 lines: one class, whose operations share the shard, ttl and
 // weight rules; the policies and their parts live in their own headers.)
 
-#include <cstddef>
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <limits>
