@@ -15,7 +15,8 @@ sanitizer_tree() {
 }
 
 # configure_sanitizer_tree asan|tsan: configures that mode's tree with clang++
-# (so clang's warnings are errors too), without benchmarks and examples.
+# (so clang's warnings are errors too), without benchmarks, examples and the
+# build checks (tests/CMakeLists.txt: DOGPILE_TEST_BUILD_CHECKS).
 configure_sanitizer_tree() {
   local sanitizers
   case "$1" in
@@ -24,5 +25,6 @@ configure_sanitizer_tree() {
     *) echo "unknown sanitizer mode: $1 (asan|tsan)" >&2; return 2 ;;
   esac
   cmake -S . -B "$(sanitizer_tree "$1")" -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DDOGPILE_SANITIZE="$sanitizers" -DDOGPILE_BUILD_BENCH=OFF -DDOGPILE_BUILD_EXAMPLES=OFF
+    -DDOGPILE_SANITIZE="$sanitizers" -DDOGPILE_BUILD_BENCH=OFF -DDOGPILE_BUILD_EXAMPLES=OFF \
+    -DDOGPILE_TEST_BUILD_CHECKS=OFF
 }
