@@ -10,6 +10,10 @@
 //   BM_Compare_RedisHit/<t>           Hiredis and Region in alternating blocks,
 //                                     with their ratio (support/compare.hpp)
 //   BM_Compare_RedisMulti100/<t>      Sequential and Multi likewise
+//   BM_Compare_RedisMulti100/flag_set/<t>   the same with codec::FlagSet values,
+//                                     plus "hmget": one raw hiredis HMGET of the
+//                                     100 fields + the same decode (issue 15's
+//                                     goals: multi >= 20x sequential, >= 0.8x hmget)
 //
 // Transport is "unix" (socket) or "tcp" (loopback). Every item is one entry.
 
@@ -23,10 +27,12 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include <dogpile/backends/redis/hash.hpp>
+#include <dogpile/codec/flag_set.hpp>
 #include <dogpile/codec/values.hpp>
 #include <dogpile/redis.hpp>
 #include <dogpile/region.hpp>
@@ -37,6 +43,8 @@
 namespace dogpile::bench {
 namespace {
 
+using codec::FlagSet;
+using codec::FlagSetCodec;
 using codec::Flags;
 using codec::FlagsCodec;
 
@@ -60,7 +68,8 @@ public:
     ~HiredisConnection() { redisFree(context_); }
 
     // HGET hash field, decoded, as an application would write it by hand.
-    Flags hget(const redis::HashKey& key, const FlagsCodec& codec) {
+    template <class Codec>
+    typename Codec::value_type hget(const redis::HashKey& key, const Codec& codec) {
         const char* argv[] = {"HGET", key.hash.data(), key.field.data()};
         const std::size_t lengths[] = {4, key.hash.size(), key.field.size()};
         auto* reply = static_cast<redisReply*>(redisCommandArgv(context_, 3, argv, lengths));
@@ -70,40 +79,93 @@ public:
         return codec.decode(std::string_view(reply->str, reply->len));
     }
 
+    // HMGET of the fields of one hash, each decoded: the least a batch read can do.
+    template <class Codec>
+    std::vector<typename Codec::value_type> hmget(const std::vector<redis::HashKey>& keys, const Codec& codec) {
+        argv_.assign(1, "HMGET");
+        lengths_.assign(1, 5);
+        argv_.push_back(keys.front().hash.data());
+        lengths_.push_back(keys.front().hash.size());
+        for (const auto& key : keys) {
+            argv_.push_back(key.field.data());
+            lengths_.push_back(key.field.size());
+        }
+        auto* reply = static_cast<redisReply*>(
+            redisCommandArgv(context_, static_cast<int>(argv_.size()), argv_.data(), lengths_.data()));
+        if (reply == nullptr) throw std::runtime_error(std::string("hiredis HMGET failed: ") + context_->errstr);
+        std::unique_ptr<redisReply, void (*)(void*)> owned(reply, freeReplyObject);
+        if (reply->type != REDIS_REPLY_ARRAY || reply->elements != keys.size()) {
+            throw std::runtime_error("hiredis HMGET: unexpected reply");
+        }
+        std::vector<typename Codec::value_type> values;
+        values.reserve(keys.size());
+        for (std::size_t i = 0; i < reply->elements; ++i) {
+            const redisReply* element = reply->element[i];
+            if (element->type != REDIS_REPLY_STRING) throw std::runtime_error("hiredis HMGET: a field is missing");
+            values.push_back(codec.decode(std::string_view(element->str, element->len)));
+        }
+        return values;
+    }
+
 private:
     redisContext* context_ = nullptr;
+    std::vector<const char*> argv_;
+    std::vector<std::size_t> lengths_;
+};
+
+// The value types the hash store is measured with, and how to build them.
+struct FlagsValues {
+    using value_type = Flags;
+    using codec_type = FlagsCodec;
+    static codec_type codec() { return codec_type{permission_template()}; }
+    static Flags make(std::uint64_t a, std::uint64_t b) { return make_flags(pair_seed(a, b)); }
+};
+
+struct FlagSetValues {
+    using value_type = FlagSet;
+    using codec_type = FlagSetCodec;
+    static codec_type codec() { return codec_type{permission_flag_template()}; }
+    static FlagSet make(std::uint64_t a, std::uint64_t b) { return make_flag_set(pair_seed(a, b)); }
 };
 
 // One transport's store: a region over a hash holding field_count entries.
+template <class Values>
 struct Store {
+    using V = typename Values::value_type;
+    using Codec = typename Values::codec_type;
+
     explicit Store(const redis::ConnectionOptions& where) : baseline(where) {
         redis::PoolOptions pool;
         pool.connection = where;
         RedisHashBackendOptions options;
         options.client = redis::make_client(pool);
         options.ttl = std::chrono::hours(1);
-        backend = std::make_shared<RedisHashBackend<Flags, FlagsCodec>>(options, codec);
+        backend = std::make_shared<RedisHashBackend<V, Codec>>(options, codec);
         region.configure(backend);
-        const HashKeyScheme scheme("calculated-a|");
-        std::vector<std::pair<redis::HashKey, Flags>> items;
+        const HashKeyScheme scheme(std::is_same_v<V, Flags> ? "calculated-a|" : "calculated-flag-set-a|");
+        std::vector<std::pair<redis::HashKey, V>> items;
         for (std::size_t b = 1; b <= field_count; ++b) {
             keys.push_back(scheme.key(id_a, b));
-            items.emplace_back(keys.back(), make_flags(pair_seed(id_a, b)));
+            items.emplace_back(keys.back(), Values::make(id_a, b));
         }
         region.set_multi(items);
     }
 
     // The four ways of reading, shared by the benchmarks below; `i` picks the field.
     void region_hit(std::size_t i) {
-        Flags value = region.get_or_create(keys[i % field_count], never_called);
+        V value = region.get_or_create(keys[i % field_count], never_called);
         benchmark::DoNotOptimize(value);
     }
     void hiredis_hit(std::size_t i) {
-        Flags value = baseline.hget(keys[i % field_count], codec);
+        V value = baseline.hget(keys[i % field_count], codec);
         benchmark::DoNotOptimize(value);
     }
     void read_all_multi() {
-        std::vector<Flags> values = region.get_or_create_multi(keys, never_called_multi);
+        std::vector<V> values = region.get_or_create_multi(keys, never_called_multi);
+        benchmark::DoNotOptimize(values);
+    }
+    void read_all_hmget() {
+        std::vector<V> values = baseline.hmget(keys, codec);
         benchmark::DoNotOptimize(values);
     }
     void read_all_sequential() {
@@ -122,23 +184,23 @@ struct Store {
         }
     }
 
-    FlagsCodec codec{permission_template()};
-    std::shared_ptr<RedisHashBackend<Flags, FlagsCodec>> backend;
-    Region<Flags, redis::HashKey> region;
+    Codec codec = Values::codec();
+    std::shared_ptr<RedisHashBackend<V, Codec>> backend;
+    Region<V, redis::HashKey> region;
     std::vector<redis::HashKey> keys;
     HiredisConnection baseline;
 
 private:
     // Creators for reads that must hit; a call shows up as a miss.
-    static Flags never_called() { return {}; }
-    static std::vector<Flags> never_called_multi(const std::vector<redis::HashKey>& missing) {
-        return std::vector<Flags>(missing.size());
+    static V never_called() { return {}; }
+    static std::vector<V> never_called_multi(const std::vector<redis::HashKey>& missing) {
+        return std::vector<V>(missing.size());
     }
 };
 
 // Real time: a round trip is mostly spent waiting, which CPU time leaves out.
 // `read(store, i)` is one iteration of `items` entries.
-template <class Read>
+template <class Store, class Read>
 void add_single(const std::string& name, const std::shared_ptr<Store>& store, std::size_t items, Read read) {
     benchmark::RegisterBenchmark(name.c_str(), [store, items, read](benchmark::State& state) {
         store->checked(state, [&] {
@@ -150,9 +212,10 @@ void add_single(const std::string& name, const std::shared_ptr<Store>& store, st
 }
 
 // A baseline and a subject in alternating blocks (support/compare.hpp).
-template <class Baseline, class Subject>
+// Every read is a `void(Store&, std::size_t)`; the first is the baseline.
+template <class Store, class... Reads>
 void add_comparison(const std::string& name, const std::shared_ptr<Store>& store, std::size_t items,
-                    std::pair<const char*, Baseline> baseline, std::pair<const char*, Subject> subject) {
+                    std::pair<const char*, Reads>... reads) {
     auto block = [store](auto read) {
         return [store, read](std::size_t /*thread*/, std::size_t ops) {
             for (std::size_t i = 0; i < ops; ++i) read(*store, i);
@@ -162,9 +225,7 @@ void add_comparison(const std::string& name, const std::shared_ptr<Store>& store
         store->checked(state, [&] {
             // One call per block: a call is a round trip, long enough to time on
             // its own, and alternating call by call pairs them as closely as possible.
-            Comparison comparison(
-                1, {{baseline.first, items, block(baseline.second)}, {subject.first, items, block(subject.second)}},
-                std::chrono::microseconds(0));
+            Comparison comparison(1, {{reads.first, items, block(reads.second)}...}, std::chrono::microseconds(0));
             for (auto _ : state) state.SetIterationTime(comparison.round());
             comparison.report(state);
         });
@@ -172,6 +233,7 @@ void add_comparison(const std::string& name, const std::shared_ptr<Store>& store
 }
 
 void register_transport(const std::string& transport, const redis::ConnectionOptions& where) {
+    using Store = bench::Store<FlagsValues>;
     auto store = std::make_shared<Store>(where);
     const auto region_hit = [](Store& s, std::size_t i) { s.region_hit(i); };
     const auto hiredis_hit = [](Store& s, std::size_t i) { s.hiredis_hit(i); };
@@ -186,6 +248,13 @@ void register_transport(const std::string& transport, const redis::ConnectionOpt
                    std::pair("region", region_hit));
     add_comparison("BM_Compare_RedisMulti100/" + transport, store, field_count, std::pair("sequential", sequential),
                    std::pair("multi", multi));
+
+    using FlagSetStore = bench::Store<FlagSetValues>;
+    auto flag_sets = std::make_shared<FlagSetStore>(where);
+    add_comparison("BM_Compare_RedisMulti100/flag_set/" + transport, flag_sets, field_count,
+                   std::pair("sequential", [](FlagSetStore& s, std::size_t) { s.read_all_sequential(); }),
+                   std::pair("multi", [](FlagSetStore& s, std::size_t) { s.read_all_multi(); }),
+                   std::pair("hmget", [](FlagSetStore& s, std::size_t) { s.read_all_hmget(); }));
 }
 
 }  // namespace

@@ -4,11 +4,14 @@
 // take a while to compute. They are cached per (a, b) pair: first in process
 // (MemoryBackend), then in Redis with one hash per user ("calculated-a|<a>"),
 // one field per object, values-only msgpack payloads and a TTL on the hash.
+// A value is a codec::FlagSet: the 25 flags as bits plus a pointer to the
+// shared name list, so a cache hit copies two words instead of a std::map.
 //
 //   permissions                      in-process part only
 //   permissions --redis URL          both parts (scripts/demo.sh starts a throwaway Redis)
 
 #include <dogpile/codec/bitpacked.hpp>
+#include <dogpile/codec/flag_set.hpp>
 #include <dogpile/codec/msgpack.hpp>
 #include <dogpile/codec/values.hpp>
 #include <dogpile/dogpile.hpp>
@@ -24,7 +27,8 @@
 
 namespace {
 
-using dogpile::codec::Flags;
+using dogpile::codec::FlagSet;
+using dogpile::codec::FlagTemplate;
 using Clock = std::chrono::steady_clock;
 
 const std::vector<std::string> kPermissionNames = {
@@ -35,13 +39,19 @@ const std::vector<std::string> kPermissionNames = {
 
 const auto kComputeTime = std::chrono::milliseconds(200);
 
+// Made once: every FlagSet of the demo points at it.
+const FlagTemplate& permission_names() {
+    static const FlagTemplate& names = FlagTemplate::of(kPermissionNames);
+    return names;
+}
+
 // The expensive part: in real life a walk over groups, roles and ACLs.
-Flags compute_permissions(int user, int object, std::atomic<int>& calls) {
+FlagSet compute_permissions(int user, int object, std::atomic<int>& calls) {
     ++calls;
     std::this_thread::sleep_for(kComputeTime);
-    Flags flags;
+    FlagSet flags(permission_names());
     for (std::size_t i = 0; i < kPermissionNames.size(); ++i) {
-        flags[kPermissionNames[i]] = (static_cast<std::size_t>(user + object) + i) % 3 != 0;
+        flags.set(kPermissionNames[i], (static_cast<std::size_t>(user + object) + i) % 3 != 0);
     }
     return flags;
 }
@@ -57,11 +67,11 @@ std::string hex(const std::string& bytes, std::size_t max = 12) {
     return out;
 }
 
-std::string to_json(const Flags& flags) {
+std::string to_json(const FlagSet& flags) {
     std::string out = "{";
-    for (const auto& [name, value] : flags) {
+    for (const auto [name, value] : flags) {
         if (out.size() > 1) out += ", ";
-        out += "\"" + name + "\": " + (value ? "true" : "false");
+        out += "\"" + std::string(name) + "\": " + (value ? "true" : "false");
     }
     return out + "}";
 }
@@ -82,7 +92,7 @@ long long stampede(Region& region, const Key& key, int user, int object, std::at
 
 void in_process_part() {
     std::cout << "1. In process (MemoryBackend)\n";
-    dogpile::Region<Flags> region(std::make_shared<dogpile::MemoryBackend<Flags>>());
+    dogpile::Region<FlagSet> region(std::make_shared<dogpile::MemoryBackend<FlagSet>>());
     std::atomic<int> calls{0};
     const long long wall = stampede(region, std::string("perm:7:42"), 7, 42, calls);
     std::cout << "   32 threads asked at once for the permissions of user 7 on object 42.\n"
@@ -90,11 +100,13 @@ void in_process_part() {
               << " time(s) and everyone had the answer after " << wall << " ms\n"
               << "   (without the dogpile lock: 32 computations).\n";
 
-    const Flags flags = *region.get("perm:7:42");
-    const auto key_template = dogpile::codec::KeyTemplate::flat(kPermissionNames);
-    const auto values_only = dogpile::codec::FlagsCodec(key_template).encode(flags);
-    const auto bitpacked = dogpile::codec::BitpackedCodec(key_template).encode(flags);
-    const auto msgpack_map = dogpile::codec::MsgpackCodec<Flags>().encode(flags);
+    const FlagSet flags = *region.get("perm:7:42");
+    std::cout << "   can_edit: " << std::boolalpha << flags["can_edit"] << ", can_transfer: " << flags["can_transfer"]
+              << " (" << flags.count() << " of " << flags.size() << " flags set; a copy is " << sizeof(FlagSet)
+              << " bytes, no allocation).\n";
+    const auto values_only = dogpile::codec::FlagSetCodec(permission_names()).encode(flags);
+    const auto bitpacked = dogpile::codec::BitpackedFlagSetCodec(permission_names()).encode(flags);
+    const auto msgpack_map = dogpile::codec::MsgpackCodec<dogpile::codec::Flags>().encode(flags.to_flags());
     std::cout << "   One entry (25 flags) on the wire: values-only " << values_only.size() << " bytes, bit-packed "
               << bitpacked.size() << " bytes, msgpack map " << msgpack_map.size() << " bytes, JSON "
               << to_json(flags).size() << " bytes.\n\n";
@@ -104,14 +116,13 @@ int redis_part(const std::string& url) {
     using namespace std::chrono_literals;
     std::cout << "2. Redis hash store (" << url << ")\n";
     auto client = dogpile::redis::make_client(url);
-    const auto key_template = dogpile::codec::KeyTemplate::flat(kPermissionNames);
     dogpile::RedisHashBackendOptions options;
     options.client = client;
     options.ttl = 1h;  // on the hash: writing more fields never prolongs it
     options.distributed_lock = dogpile::redis::LockOptions{};  // processes sharing this Redis compute once too
-    auto backend = std::make_shared<dogpile::RedisHashBackend<Flags, dogpile::codec::FlagsCodec>>(
-        options, dogpile::codec::FlagsCodec(key_template));
-    dogpile::Region<Flags, dogpile::HashKey> region(backend);
+    auto backend = std::make_shared<dogpile::RedisHashBackend<FlagSet, dogpile::codec::FlagSetCodec>>(
+        options, dogpile::codec::FlagSetCodec(permission_names()));
+    dogpile::Region<FlagSet, dogpile::HashKey> region(backend);
     const dogpile::HashKeyScheme calculated("calculated-a|");
     auto raw = [&](std::initializer_list<std::string_view> argv) { return client->command("", argv); };
     raw({"DEL", calculated.hash_of(7), calculated.hash_of(8)});
