@@ -183,10 +183,10 @@ void write_flag_array(std::string& out, const typename FlagAdapter<T>::Names& na
     FlagAdapter<T>::for_each(names, flags, codec, [&out](bool set) { write_bool(out, set); });
 }
 
-// The `count` boolean bytes of a payload of the plain shape, or nothing. Accepts
-// exactly what MsgpackReader accepts for such a payload (any of the three array
-// header encodings, within the limits), so a payload it turns down is an error.
-inline std::optional<std::string_view> plain_bool_array(std::string_view bytes, std::size_t count,
+// The `count` boolean bytes of a payload of the plain shape, or nothing: an
+// array header announcing `count` (any of the three encodings, within the
+// limits, as MsgpackReader accepts them) and exactly `count` bytes after it.
+inline std::optional<std::string_view> plain_array_body(std::string_view bytes, std::size_t count,
                                                         const DecodeLimits& limits) noexcept {
     if (bytes.empty() || limits.max_depth < 1 || count > limits.max_array_length) return std::nullopt;
     const auto byte = [&bytes](std::size_t i) { return static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[i])); };
@@ -205,24 +205,34 @@ inline std::optional<std::string_view> plain_bool_array(std::string_view bytes, 
         return std::nullopt;
     }
     if (announced != count || bytes.size() - header != count) return std::nullopt;
-    const std::string_view body = bytes.substr(header);
-    // 0xc2 (false) and 0xc3 (true) are the only bytes equal to 0xc2 once bit 0 is cleared.
-    unsigned char stray = 0;
-    for (const char c : body) stray |= static_cast<unsigned char>((static_cast<unsigned char>(c) & 0xfeu) ^ 0xc2u);
-    if (stray != 0) return std::nullopt;
-    return body;
+    return bytes.substr(header);
 }
 
+// Packs boolean bytes into `built` 64 at a time, in one pass that also checks
+// them; false when a byte is not 0xc2/0xc3 (then `built` is to be discarded).
+template <class Builder>
+bool pack_bool_bytes(std::string_view body, Builder& built) noexcept(noexcept(built.set_word(0, 0))) {
+    std::uint32_t stray = 0;
+    for (std::size_t first = 0; first < body.size(); first += 64) {
+        const std::size_t end = std::min(body.size(), first + 64);
+        std::uint64_t bits = 0;
+        for (std::size_t i = first; i < end; ++i) {
+            const auto b = static_cast<std::uint32_t>(static_cast<unsigned char>(body[i]));
+            // 0xc2 (false) and 0xc3 (true) are the only bytes equal to 0xc2 once bit 0 is cleared.
+            stray |= (b & 0xfeu) ^ 0xc2u;
+            bits |= std::uint64_t{b & 1u} << (i - first);
+        }
+        built.set_word(first / 64, bits);
+    }
+    return stray == 0;
+}
+
+// The strict reader, for what the fast path turned down: its exact error.
 template <class T>
-T read_flag_array(std::string_view bytes, const typename FlagAdapter<T>::Names& names, const char* codec) {
+T read_flag_array_strictly(std::string_view bytes, const typename FlagAdapter<T>::Names& names, const char* codec) {
     const DecodeLimits& limits = names.limits();
-    limits.check_payload_size(bytes.size());
     const std::size_t count = names.size();
     typename FlagAdapter<T>::Builder built(names);
-    if (const auto body = plain_bool_array(bytes, count, limits)) {
-        for (std::size_t i = 0; i < count; ++i) built.set(i, (*body)[i] == '\xc3');
-        return built.take();
-    }
     MsgpackReader reader(bytes, limits);
     const KeyTemplate& key_template = names.key_template();
     if (limits.max_depth < 1) reader.fail_at(0, reader.depth_message());
@@ -246,6 +256,16 @@ T read_flag_array(std::string_view bytes, const typename FlagAdapter<T>::Names& 
     }
     reader.expect_end();
     return built.take();
+}
+
+template <class T>
+T read_flag_array(std::string_view bytes, const typename FlagAdapter<T>::Names& names, const char* codec) {
+    names.limits().check_payload_size(bytes.size());
+    if (const auto body = plain_array_body(bytes, names.size(), names.limits())) {
+        typename FlagAdapter<T>::Builder built(names);
+        if (pack_bool_bytes(*body, built)) return built.take();
+    }
+    return read_flag_array_strictly<T>(bytes, names, codec);
 }
 
 // --- bit-packed: an integer up to 64 flags, else a little-endian bin -------------------
