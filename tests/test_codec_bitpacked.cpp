@@ -178,4 +178,21 @@ TEST(BitpackedInterop, PythonReadsAndWritesTheSameBits) {
     }
 }
 
+TEST(BitpackedInterop, PythonReadsAndWritesTheSameBitsAsFlagSet) {
+    for (const int count : {25, 70}) {
+        const std::string name = "bits" + std::to_string(count);
+        const dogpile::codec::FlagSet set = dogpile_test::to_flag_set(numbered_flags(count));
+        const dogpile::codec::BitpackedFlagSetCodec codec{set.flag_template()};
+        const std::string cpp_bytes = codec.encode(set);
+        const auto checked = dogpile_test::run_codec_interop("check " + name + " " + to_hex(cpp_bytes));
+        EXPECT_EQ(checked.status, 0) << "Python could not read " << to_hex(cpp_bytes) << ": " << checked.output;
+
+        std::string error;
+        const std::string python_bytes = dogpile_test::python_emit(name, error);
+        ASSERT_TRUE(error.empty()) << error;
+        EXPECT_EQ(codec.decode(python_bytes), set);
+        EXPECT_EQ(to_hex(python_bytes), to_hex(cpp_bytes));
+    }
+}
+
 }  // namespace

@@ -337,7 +337,9 @@ TEST(FlagSetCodec, RejectsWhatFlagsCodecRejects) {
         {bytes({0xdc, 0x00}), "truncated"},
         {std::string(), "unexpected end"},
     };
-    for (const auto& [payload, needle] : cases) {
+    for (const auto& test_case : cases) {
+        const std::string& payload = test_case.first;
+        const std::string& needle = test_case.second;
         const std::string message = message_of<DecodeError>([&] { codec.decode(payload); });
         EXPECT_NE(message.find(needle), std::string::npos) << message;
         // The codec's own checks name it; the reader's (truncation, trailing bytes) name the byte.

@@ -459,7 +459,8 @@ TEST(FlagSetDecodeAllocations, TwentyFiveFlagsDecodeWithoutAllocating) {
         {values_bytes, "values-only, array16 header"},
         {bytes_of({0xdd, 0x00, 0x00, 0x00, 0x19}) + body, "values-only, array32 header"},
     };
-    for (const auto& [payload, what] : payloads) {
+    for (const auto& [payload_bytes, what] : payloads) {
+        const std::string& payload = payload_bytes;  // a lambda cannot capture a structured binding in C++17
         FlagSet decoded;
         const Allocations made = count_allocations([&] { decoded = values.decode(payload); });
         EXPECT_EQ(decoded, flags) << what;

@@ -439,4 +439,22 @@ TEST(ValuesCodecInterop, FlagsCodecReadsPythonsFlags) {
     EXPECT_EQ(python_bytes.size(), 28u);
 }
 
+// FlagSetCodec writes and reads Python's bytes too (the same bytes as FlagsCodec).
+TEST(ValuesCodecInterop, FlagSetCodecMatchesPython) {
+    for (const std::string name : {"golden_flags", "flags25"}) {
+        const Flags flags = name == "golden_flags" ? golden_flags() : numbered_flags(25);
+        const dogpile::codec::FlagSet set = dogpile_test::to_flag_set(flags);
+        const dogpile::codec::FlagSetCodec codec{set.flag_template()};
+        const std::string cpp_bytes = codec.encode(set);
+        const auto checked = dogpile_test::run_codec_interop("check " + name + " " + to_hex(cpp_bytes));
+        EXPECT_EQ(checked.status, 0) << "Python could not read " << to_hex(cpp_bytes) << ": " << checked.output;
+
+        std::string error;
+        const std::string python_bytes = dogpile_test::python_emit(name, error);
+        ASSERT_TRUE(error.empty()) << error;
+        EXPECT_EQ(codec.decode(python_bytes), set);
+        EXPECT_EQ(to_hex(python_bytes), to_hex(cpp_bytes));
+    }
+}
+
 }  // namespace
