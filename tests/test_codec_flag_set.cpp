@@ -3,7 +3,6 @@
 
 #include <gtest/gtest.h>
 
-#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -22,7 +21,11 @@
 #include <dogpile/codec/flag_set.hpp>
 #include <dogpile/codec/values.hpp>
 
+#include <dogpile/testing/bytes.hpp>
+
 #include "interop/codec_cases.hpp"
+#include "support/latch.hpp"
+#include "support/message_of.hpp"
 
 namespace {
 
@@ -40,23 +43,9 @@ using dogpile::codec::FlagTemplate;
 using dogpile::codec::KeyTemplate;
 using dogpile_test::golden_flags;
 using dogpile_test::numbered_flags;
+using dogpile::test::message_of;
 
-std::string bytes(std::initializer_list<int> values) {
-    std::string out;
-    for (const int v : values) out.push_back(static_cast<char>(v));
-    return out;
-}
-
-template <class E, class F>
-std::string message_of(F&& f) {
-    try {
-        f();
-    } catch (const E& e) {
-        return e.what();
-    }
-    ADD_FAILURE() << "no exception thrown";
-    return {};
-}
+std::string bytes(std::initializer_list<int> values) { return dogpile::testing::bytes_of(values); }
 
 const FlagTemplate& numbered_template(int count) { return FlagTemplate::of(KeyTemplate::of(numbered_flags(count))); }
 
@@ -102,11 +91,10 @@ TEST(FlagTemplate, OfIsThreadSafe) {
     constexpr int threads = 8;
     std::vector<const FlagTemplate*> got(threads, nullptr);
     std::vector<std::thread> team;
-    std::atomic<int> waiting{threads};
+    dogpile::test::Latch start(threads);
     for (int t = 0; t < threads; ++t) {
         team.emplace_back([&, t] {
-            waiting.fetch_sub(1);
-            while (waiting.load() > 0) std::this_thread::yield();  // a latch: start together
+            start.arrive_and_wait();
             for (int round = 0; round < 200; ++round) {
                 const FlagTemplate& names = FlagTemplate::of({"concurrent_" + std::to_string(round), "x", "y"});
                 if (round == 199) got[static_cast<std::size_t>(t)] = &names;
