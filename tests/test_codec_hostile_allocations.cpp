@@ -41,6 +41,7 @@
 
 #include <dogpile/codec/bitpacked.hpp>
 #include <dogpile/codec/envelope.hpp>
+#include <dogpile/codec/flag_set.hpp>
 #include <dogpile/codec/msgpack.hpp>
 #include <dogpile/codec/values.hpp>
 #include <dogpile/testing/bytes.hpp>
@@ -129,7 +130,11 @@ using dogpile::codec::BitpackedCodec;
 using dogpile::codec::DecodeLimits;
 using dogpile::codec::DictValuesCodec;
 using dogpile::codec::EnvelopeCodec;
+using dogpile::codec::BitpackedFlagSetCodec;
 using dogpile::codec::FlagsCodec;
+using dogpile::codec::FlagSet;
+using dogpile::codec::FlagSetCodec;
+using dogpile::codec::FlagTemplate;
 using dogpile::codec::KeyTemplate;
 using dogpile::codec::MsgpackCodec;
 using dogpile::testing::bytes_of;
@@ -299,6 +304,10 @@ std::vector<Target> flags_targets() {
         {"FlagsCodec (25 flags), the first flag", first_of_25, decoder(FlagsCodec{numbered_flags(25)})},
         {"FlagsCodec (25 flags), lengths unlimited", as_is,
          decoder(FlagsCodec{numbered_flags(25), lengths_unlimited()})},
+        {"FlagSetCodec (25 flags), the whole payload", as_is, decoder(FlagSetCodec{numbered_flags(25)})},
+        {"FlagSetCodec (25 flags), the first flag", first_of_25, decoder(FlagSetCodec{numbered_flags(25)})},
+        {"FlagSetCodec (25 flags), lengths unlimited", as_is,
+         decoder(FlagSetCodec{numbered_flags(25), lengths_unlimited()})},
     };
 }
 
@@ -308,6 +317,10 @@ std::vector<Target> bitpacked_targets() {
         {"BitpackedCodec (100 flags: a bin)", as_is, decoder(BitpackedCodec{numbered_flags(100)})},
         {"BitpackedCodec (100 flags), lengths unlimited", as_is,
          decoder(BitpackedCodec{numbered_flags(100), lengths_unlimited()})},
+        {"BitpackedFlagSetCodec (25 flags: an int)", as_is, decoder(BitpackedFlagSetCodec{numbered_flags(25)})},
+        {"BitpackedFlagSetCodec (100 flags: a bin)", as_is, decoder(BitpackedFlagSetCodec{numbered_flags(100)})},
+        {"BitpackedFlagSetCodec (100 flags), lengths unlimited", as_is,
+         decoder(BitpackedFlagSetCodec{numbered_flags(100), lengths_unlimited()})},
     };
 }
 
@@ -429,6 +442,52 @@ TEST(HostileMsgpackAllocations, FlagsCodec) { expect_rejected_within_budget(flag
 TEST(HostileMsgpackAllocations, BitpackedCodec) { expect_rejected_within_budget(bitpacked_targets()); }
 
 TEST(HostileMsgpackAllocations, EnvelopeCodec) { expect_rejected_within_budget(envelope_targets()); }
+
+// The point of FlagSet: a successful decode of up to 64 flags touches no
+// allocator (the Flags codecs build a 25-node map for the same bytes).
+TEST(FlagSetDecodeAllocations, TwentyFiveFlagsDecodeWithoutAllocating) {
+    if (!g_counter_installed) GTEST_SKIP() << "no way to count allocations on this platform";
+    const FlagTemplate& names = FlagTemplate::of(numbered_flags(25));
+    FlagSet flags(names);
+    for (std::size_t i = 0; i < names.size(); i += 3) flags.set(i);
+    const FlagSetCodec values{names};
+    const BitpackedFlagSetCodec bits{names};
+    // Every header form the values-only decoder accepts, and the bit-packed int.
+    const std::string values_bytes = values.encode(flags);
+    const std::string body = values_bytes.substr(3);
+    const std::vector<std::pair<std::string, const char*>> payloads = {
+        {values_bytes, "values-only, array16 header"},
+        {bytes_of({0xdd, 0x00, 0x00, 0x00, 0x19}) + body, "values-only, array32 header"},
+    };
+    for (const auto& [payload_bytes, what] : payloads) {
+        const std::string& payload = payload_bytes;  // a lambda cannot capture a structured binding in C++17
+        FlagSet decoded;
+        const Allocations made = count_allocations([&] { decoded = values.decode(payload); });
+        EXPECT_EQ(decoded, flags) << what;
+        EXPECT_EQ(made.calls, 0u) << what << ": " << made.bytes << " bytes";
+    }
+    const std::string bits_bytes = bits.encode(flags);
+    FlagSet decoded;
+    const Allocations made = count_allocations([&] { decoded = bits.decode(bits_bytes); });
+    EXPECT_EQ(decoded, flags);
+    EXPECT_EQ(made.calls, 0u) << "bit-packed: " << made.bytes << " bytes";
+    // The counter does see the Flags codec's map, so a zero above means something.
+    const FlagsCodec map_codec{numbered_flags(25)};
+    dogpile::codec::Flags map;
+    EXPECT_GE(count_allocations([&] { map = map_codec.decode(values_bytes); }).calls, 25u);
+}
+
+// Copying a FlagSet of <= 64 flags allocates nothing either; more flags, once.
+TEST(FlagSetDecodeAllocations, CopiesAllocateOnlyAbove64Flags) {
+    if (!g_counter_installed) GTEST_SKIP() << "no way to count allocations on this platform";
+    const FlagSet small(FlagTemplate::of(numbered_flags(64)));
+    const FlagSet large(FlagTemplate::of(numbered_flags(65)));
+    FlagSet copy;
+    EXPECT_EQ(count_allocations([&] { copy = small; }).calls, 0u);
+    EXPECT_EQ(copy, small);
+    EXPECT_EQ(count_allocations([&] { FlagSet again(large); g_sink = &again; }).calls, 1u);
+    EXPECT_EQ(count_allocations([&] { FlagSet stolen(std::move(copy)); g_sink = &stolen; }).calls, 0u);
+}
 
 // The envelope's own header: its one length is a byte, and a truncated or
 // oversized field block is rejected before the inner codec runs.

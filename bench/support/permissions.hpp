@@ -1,8 +1,8 @@
 #pragma once
 // The benchmark workload: the effective permissions of user a on object b, a
 // dict of 25 boolean flags (docs/architecture.md, "The workload"), in
-// the shapes the codecs take: Flags (std::map<std::string, bool>) and the
-// dynamic codec::Dict. Flags are derived from a seed, so every program builds
+// the shapes the codecs take: Flags (std::map<std::string, bool>), FlagSet
+// and the dynamic codec::Dict. Flags are derived from a seed, so every program builds
 // the same dicts for the same (id_a, id_b).
 
 #include <array>
@@ -13,6 +13,7 @@
 #include <vector>
 
 #include <dogpile/codec/dict.hpp>
+#include <dogpile/codec/flag_set.hpp>
 
 namespace dogpile::bench {
 
@@ -27,6 +28,12 @@ inline constexpr std::array<const char*, 25> permission_names{
 inline codec::KeyTemplate permission_template() {
     std::vector<std::string> names(permission_names.begin(), permission_names.end());
     return codec::KeyTemplate::flat(std::move(names));
+}
+
+// The same names as an interned FlagTemplate, for FlagSet.
+inline const codec::FlagTemplate& permission_flag_template() {
+    static const codec::FlagTemplate& names = codec::FlagTemplate::of(permission_template());
+    return names;
 }
 
 // splitmix64: a cheap, well-spread hash of the seed.
@@ -46,6 +53,11 @@ inline codec::Flags make_flags(std::uint64_t seed) {
     flags["can_view"] = (bits >> 40) % 8 != 0;
     flags["is_owner"] = (bits >> 44) % 16 == 0;
     return flags;
+}
+
+// make_flags(seed) as a FlagSet.
+inline codec::FlagSet make_flag_set(std::uint64_t seed) {
+    return codec::FlagSet::from_flags(permission_flag_template(), make_flags(seed));
 }
 
 inline std::uint64_t pair_seed(std::uint64_t id_a, std::uint64_t id_b) noexcept { return mix(id_a) ^ id_b; }

@@ -6,6 +6,7 @@
 #include <string>
 
 #include <dogpile/codec/dict.hpp>
+#include <dogpile/codec/flag_set.hpp>
 
 namespace dogpile_test {
 
@@ -49,6 +50,12 @@ inline Dict to_dict(const Flags& flags) {
     Dict dict;
     for (const auto& [key, value] : flags) dict.emplace(key, value);
     return dict;
+}
+
+// A case's flags as a FlagSet: Python sees the same bytes whichever C++ type wrote them.
+inline dogpile::codec::FlagSet to_flag_set(const Flags& flags) {
+    using dogpile::codec::FlagTemplate;
+    return dogpile::codec::FlagSet::from_flags(FlagTemplate::of(dogpile::codec::KeyTemplate::of(flags)), flags);
 }
 
 constexpr std::int64_t envelope_created_us = 1700000000123456;

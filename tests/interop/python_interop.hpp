@@ -1,7 +1,10 @@
 #pragma once
 // Runs tests/interop/codec_interop.py, the Python side of the codec interop
 // tests, with the system interpreter (/usr/bin/python3 and its python3-msgpack,
-// not whatever `python3` is first on PATH).
+// not whatever `python3` is first on PATH), and the GoogleTest check that
+// both sides agree on a case.
+
+#include <gtest/gtest.h>
 
 #include <array>
 #include <cstdio>
@@ -74,6 +77,22 @@ inline std::string python_emit(const std::string& case_name, std::string& error)
         return {};
     }
     return from_hex(result.output);
+}
+
+// Python reads what `codec` writes for `value` as case `case_name`, C++ reads
+// what Python writes for it, and the bytes are the same.
+template <class Codec, class Value>
+void expect_python_agrees(const std::string& case_name, const Codec& codec, const Value& value) {
+    const std::string cpp_bytes = codec.encode(value);
+    const PythonResult checked = run_codec_interop("check " + case_name + " " + to_hex(cpp_bytes));
+    EXPECT_EQ(checked.status, 0) << "Python could not read C++'s bytes " << to_hex(cpp_bytes) << ": " << checked.output;
+
+    std::string error;
+    const std::string python_bytes = python_emit(case_name, error);
+    ASSERT_TRUE(error.empty()) << error;
+    EXPECT_EQ(codec.decode(python_bytes), value);
+    // Both write the smallest encodings, so the bytes are identical too.
+    EXPECT_EQ(to_hex(python_bytes), to_hex(cpp_bytes));
 }
 
 }  // namespace dogpile_test

@@ -1,5 +1,6 @@
 #pragma once
-// BitpackedCodec: flat all-boolean dicts as bits. 25 flags fit in 5 bytes.
+// BitpackedCodec (Flags) and BitpackedFlagSetCodec (FlagSet): flat all-boolean
+// dicts as bits. 25 flags fit in 5 bytes.
 //
 // Bit i is the flag of the i-th key in sorted order. The wire form stays one
 // valid msgpack object, so a Python service reads it with msgpack.unpackb:
@@ -15,104 +16,52 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 
 #include "../errors.hpp"
-#include "details/flat_template.hpp"
-#include "details/msgpack_reader.hpp"
-#include "details/msgpack_writer.hpp"
+#include "details/flag_wire.hpp"
 #include "dict.hpp"
+#include "flag_set.hpp"
 #include "limits.hpp"
 
 namespace dogpile::codec {
 
-class BitpackedCodec {
-public:
-    using value_type = Flags;
+// BasicBitpackedCodec<Flags> (BitpackedCodec) and BasicBitpackedCodec<FlagSet>
+// (BitpackedFlagSetCodec) write the same bytes; each reads what the other writes.
+template <class T>
+class BasicBitpackedCodec : public details::FlagCodecBase<T> {
+    static_assert(std::is_same_v<T, Flags> || std::is_same_v<T, FlagSet>,
+                  "BasicBitpackedCodec packs Flags or FlagSet");
 
+public:
     // Flag counts up to this travel as a msgpack integer, larger ones as bin.
-    static constexpr std::size_t max_integer_flags = 64;
+    static constexpr std::size_t max_integer_flags = details::max_integer_flags;
 
     // Throws ConfigurationError when `key_template` nests: flags are flat.
-    explicit BitpackedCodec(KeyTemplate key_template, DecodeLimits limits = {})
-        : flat_(std::move(key_template), limits, "BitpackedCodec") {}
+    explicit BasicBitpackedCodec(KeyTemplate key_template, DecodeLimits limits = {})
+        : details::FlagCodecBase<T>(std::move(key_template), limits, config_name) {}
+    template <class U = T, std::enable_if_t<std::is_same_v<U, FlagSet>, int> = 0>
+    explicit BasicBitpackedCodec(const FlagTemplate& names, DecodeLimits limits = {})
+        : details::FlagCodecBase<T>(names, limits, config_name) {}
 
-    const KeyTemplate& key_template() const noexcept { return flat_.key_template(); }
-    const DecodeLimits& limits() const noexcept { return flat_.limits(); }
-
-    std::string encode(const Flags& flags) const {
+    std::string encode(const T& flags) const {
         std::string out;
         encode_to(flags, out);
         return out;
     }
 
-    void encode_to(const Flags& flags, std::string& out) const {
-        const std::size_t count = flat_.size();
-        std::size_t i = 0;
-        if (count <= max_integer_flags) {
-            std::uint64_t bits = 0;
-            flat_.for_each_flag(flags, name, [&](bool set) {
-                if (set) bits |= std::uint64_t{1} << i;
-                ++i;
-            });
-            details::write_uint(out, bits);
-            return;
-        }
-        std::string bytes((count + 7) / 8, '\0');
-        flat_.for_each_flag(flags, name, [&](bool set) {
-            if (set) bytes[i / 8] = static_cast<char>(static_cast<unsigned char>(bytes[i / 8]) | (1u << (i % 8)));
-            ++i;
-        });
-        details::write_bin(out, bytes);
-    }
+    void encode_to(const T& flags, std::string& out) const { details::write_flag_bits(out, this->names_, flags, name); }
 
-    Flags decode(std::string_view payload) const {
-        flat_.limits().check_payload_size(payload.size());
-        details::MsgpackReader reader(payload, flat_.limits());
-        const std::size_t count = flat_.size();
-        const details::Token token = reader.next();
-        Flags flags;
-        if (count <= max_integer_flags) {
-            if (token.type != details::MsgpackType::positive_int) {
-                reader.fail_at(0, std::string(name) + ": expected a non-negative int, got " +
-                                      details::type_name(token.type));
-            }
-            const std::uint64_t bits = token.uint_value;
-            if (count < 64 && (bits >> count) != 0) {
-                reader.fail_at(0, std::string(name) + ": bits set beyond the template's " + std::to_string(count) +
-                                      " flags");
-            }
-            std::size_t i = 0;
-            for (const auto& key : flat_.key_template()) flags.emplace_hint(flags.end(), key.name, ((bits >> i++) & 1u) != 0);
-        } else {
-            if (token.type != details::MsgpackType::bin) {
-                reader.fail_at(0, std::string(name) + ": expected a bin, got " + details::type_name(token.type));
-            }
-            const std::string_view bytes = token.bytes;
-            if (bytes.size() != (count + 7) / 8) {
-                reader.fail_at(0, std::string(name) + ": bin of " + std::to_string(bytes.size()) + " bytes, " +
-                                      std::to_string(count) + " flags need " + std::to_string((count + 7) / 8));
-            }
-            const unsigned used_in_last = static_cast<unsigned>(count % 8);
-            if (used_in_last != 0 && (static_cast<unsigned char>(bytes.back()) >> used_in_last) != 0) {
-                reader.fail_at(0, std::string(name) + ": bits set beyond the template's " + std::to_string(count) +
-                                      " flags");
-            }
-            std::size_t i = 0;
-            for (const auto& key : flat_.key_template()) {
-                const bool set = ((static_cast<unsigned char>(bytes[i / 8]) >> (i % 8)) & 1u) != 0;
-                flags.emplace_hint(flags.end(), key.name, set);
-                ++i;
-            }
-        }
-        reader.expect_end();
-        return flags;
-    }
+    T decode(std::string_view payload) const { return details::read_flag_bits<T>(payload, this->names_, name); }
 
 private:
-    static constexpr const char* name = "bitpacked codec";
-
-    details::FlatKeyTemplate flat_;
+    static constexpr bool packs_flag_set = std::is_same_v<T, FlagSet>;
+    static constexpr const char* name = packs_flag_set ? "bitpacked flag set codec" : "bitpacked codec";
+    static constexpr const char* config_name = packs_flag_set ? "BitpackedFlagSetCodec" : "BitpackedCodec";
 };
+
+using BitpackedCodec = BasicBitpackedCodec<Flags>;
+using BitpackedFlagSetCodec = BasicBitpackedCodec<FlagSet>;
 
 }  // namespace dogpile::codec

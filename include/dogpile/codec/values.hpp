@@ -13,6 +13,7 @@
 //   Dict back = codec.decode(bytes);          // DecodeError on anything malformed
 //
 //   FlagsCodec flags{KeyTemplate{"read", "write"}};   // std::map<std::string, bool>, the cheap path
+//   FlagSetCodec set{FlagTemplate::of({"read", "write"})};   // FlagSet: same bytes, no allocation
 //
 // Leaf values are nil, bool, integers, doubles, strings and lists. A dict
 // inside a list has no template, so it travels as a msgpack map (string keys);
@@ -27,11 +28,12 @@
 #include <utility>
 
 #include "../errors.hpp"
-#include "details/flat_template.hpp"
+#include "details/flag_wire.hpp"
 #include "details/key_path.hpp"
 #include "details/msgpack_reader.hpp"
 #include "details/msgpack_writer.hpp"
 #include "dict.hpp"
+#include "flag_set.hpp"
 #include "limits.hpp"
 
 namespace dogpile::codec {
@@ -213,17 +215,13 @@ private:
 
 // Values-only codec for flat all-boolean dicts (the permission flags): an
 // array of true/false bytes, one per template key. 25 flags: 28 bytes.
+// The wire logic is shared with ValuesCodec<FlagSet> (details/flag_wire.hpp).
 template <>
-class ValuesCodec<Flags> {
+class ValuesCodec<Flags> : public details::FlagCodecBase<Flags> {
 public:
-    using value_type = Flags;
-
     // Throws ConfigurationError when `key_template` nests: flags are flat.
     explicit ValuesCodec(KeyTemplate key_template, DecodeLimits limits = {})
-        : flat_(std::move(key_template), limits, "FlagsCodec") {}
-
-    const KeyTemplate& key_template() const noexcept { return flat_.key_template(); }
-    const DecodeLimits& limits() const noexcept { return flat_.limits(); }
+        : FlagCodecBase(std::move(key_template), limits, "FlagsCodec") {}
 
     std::string encode(const Flags& flags) const {
         std::string out;
@@ -231,48 +229,43 @@ public:
         return out;
     }
 
-    void encode_to(const Flags& flags, std::string& out) const {
-        const std::size_t count = flat_.size();
-        // Checked before the array header is written, so a wrong-sized map appends nothing.
-        if (flags.size() != count) details::throw_key_mismatch(name, flags, flat_.key_template(), nullptr);
-        out.reserve(out.size() + details::array_header_size(count) + count);
-        details::write_array_header(out, count);
-        flat_.for_each_flag(flags, name, [&out](bool set) { details::write_bool(out, set); });
-    }
+    void encode_to(const Flags& flags, std::string& out) const { details::write_flag_array(out, names_, flags, name); }
 
-    Flags decode(std::string_view bytes) const {
-        flat_.limits().check_payload_size(bytes.size());
-        details::MsgpackReader reader(bytes, flat_.limits());
-        const std::size_t count = flat_.size();
-        if (flat_.limits().max_depth < 1) reader.fail_at(0, reader.depth_message());
-        const details::Token header = reader.next();
-        if (header.type != details::MsgpackType::array) {
-            reader.fail_at(0, std::string(name) + ": expected an array of " + std::to_string(count) +
-                                  " booleans, got " + details::type_name(header.type));
-        }
-        if (header.count != count) {
-            reader.fail_at(0, std::string(name) + ": array of " + std::to_string(header.count) +
-                                  " values, the key template " + flat_.key_template().to_string() + " has " +
-                                  std::to_string(count) + " keys");
-        }
-        Flags flags;
-        for (const auto& key : flat_.key_template()) {
-            const std::size_t start = reader.offset();
-            const details::Token token = reader.next();
-            if (token.type != details::MsgpackType::boolean) {
-                reader.fail_at(start, std::string(name) + ", key \"" + key.name + "\": expected a bool, got " +
-                                          details::type_name(token.type));
-            }
-            flags.emplace_hint(flags.end(), key.name, token.boolean);
-        }
-        reader.expect_end();
-        return flags;
-    }
+    Flags decode(std::string_view bytes) const { return details::read_flag_array<Flags>(bytes, names_, name); }
 
 private:
     static constexpr const char* name = "flags codec";
+};
 
-    details::FlatKeyTemplate flat_;
+// The same bytes as FlagsCodec, for FlagSet: a FlagSet written by one is read
+// by the other. Decoding <= 64 flags allocates nothing.
+//
+//   FlagSetCodec codec{FlagTemplate::of({"read", "write"})};   // or from a flat KeyTemplate
+//   FlagSet perms = codec.decode(bytes);
+template <>
+class ValuesCodec<FlagSet> : public details::FlagCodecBase<FlagSet> {
+public:
+    // Throws ConfigurationError when `key_template` nests: flags are flat.
+    explicit ValuesCodec(const KeyTemplate& key_template, DecodeLimits limits = {})
+        : FlagCodecBase(key_template, limits, "FlagSetCodec") {}
+    explicit ValuesCodec(const FlagTemplate& names, DecodeLimits limits = {})
+        : FlagCodecBase(names, limits, "FlagSetCodec") {}
+
+    std::string encode(const FlagSet& flags) const {
+        std::string out;
+        encode_to(flags, out);
+        return out;
+    }
+
+    // EncodeError when `flags` has another template's names.
+    void encode_to(const FlagSet& flags, std::string& out) const {
+        details::write_flag_array(out, names_, flags, name);
+    }
+
+    FlagSet decode(std::string_view bytes) const { return details::read_flag_array<FlagSet>(bytes, names_, name); }
+
+private:
+    static constexpr const char* name = "flag set codec";
 };
 
 // `ValuesCodec codec{key_template}` means the Dict codec.
@@ -281,5 +274,6 @@ ValuesCodec(KeyTemplate, DecodeLimits)->ValuesCodec<Dict>;
 
 using DictValuesCodec = ValuesCodec<Dict>;
 using FlagsCodec = ValuesCodec<Flags>;
+using FlagSetCodec = ValuesCodec<FlagSet>;
 
 }  // namespace dogpile::codec

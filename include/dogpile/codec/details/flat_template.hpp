@@ -20,8 +20,13 @@ public:
     // codec in that message ("FlagsCodec").
     FlatKeyTemplate(KeyTemplate key_template, DecodeLimits limits, std::string_view codec)
         : template_(std::move(key_template)), limits_(limits) {
-        if (!template_.is_flat()) {
-            throw ConfigurationError(std::string(codec) + " needs a flat key template, got " + template_.to_string());
+        require_flat(template_, codec);
+    }
+
+    static void require_flat(const KeyTemplate& key_template, std::string_view codec) {
+        if (!key_template.is_flat()) {
+            throw ConfigurationError(std::string(codec) + " needs a flat key template, got " +
+                                     key_template.to_string());
         }
     }
 

@@ -99,8 +99,8 @@ inline void write_str(std::string& out, std::string_view text) {
     out.append(text.data(), size);
 }
 
-inline void write_bin(std::string& out, std::string_view bytes) {
-    const std::size_t size = bytes.size();
+// The header of a bin of `size` bytes; the caller appends the bytes.
+inline void write_bin_header(std::string& out, std::size_t size) {
     check_encodable_size(size, "bin");
     if (size <= 0xff) {
         put_byte(out, 0xc4);
@@ -112,7 +112,11 @@ inline void write_bin(std::string& out, std::string_view bytes) {
         put_byte(out, 0xc6);
         put_big_endian(out, static_cast<std::uint32_t>(size));
     }
-    out.append(bytes.data(), size);
+}
+
+inline void write_bin(std::string& out, std::string_view bytes) {
+    write_bin_header(out, bytes.size());
+    out.append(bytes.data(), bytes.size());
 }
 
 inline void write_array_header(std::string& out, std::size_t count) {
