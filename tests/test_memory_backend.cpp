@@ -5,6 +5,7 @@
 
 #include <dogpile/backends/memory.hpp>
 #include <dogpile/backends/null.hpp>
+#include <dogpile/clock.hpp>
 
 #include <gtest/gtest.h>
 
@@ -378,6 +379,41 @@ struct TtlFixture : ::testing::Test {
         return options;
     }
 };
+
+// The clock policy (clock.hpp) picks the clock ttl checks read; an injected
+// clock wins over it. t0 is decades before the real clocks: a check that
+// read them would find every entry here long expired.
+TEST_F(TtlFixture, InjectedClockWinsOverEitherPolicy) {
+    for (auto policy : {dogpile::ClockPolicy::coarse, dogpile::ClockPolicy::precise}) {
+        MemoryBackendOptions options = with_ttl(10s);
+        options.clock_policy = policy;
+        StringBackend backend(options);
+        backend.set("k", entry("v", clock.now()));
+        EXPECT_EQ(value_of(backend, "k"), "v") << static_cast<int>(policy);
+        clock.advance(10s + 1ns);
+        EXPECT_FALSE(backend.get("k").has_value()) << static_cast<int>(policy);
+    }
+}
+
+TEST(MemoryBackendClockPolicy, DefaultIsCoarse) {
+    EXPECT_EQ(MemoryBackendOptions{}.clock_policy, dogpile::ClockPolicy::coarse);
+}
+
+// The real clocks, far from the ttl boundary.
+TEST(MemoryBackendClockPolicy, RealClocksDropAnHourOldEntryAndKeepANewOne) {
+    for (auto policy : {dogpile::ClockPolicy::coarse, dogpile::ClockPolicy::precise}) {
+        MemoryBackendOptions options;
+        options.ttl = 10min;
+        options.clock_policy = policy;
+        StringBackend backend(options);
+        backend.set("old", entry("v", dogpile::precise_now() - 1h));
+        backend.set("new", entry("v", dogpile::precise_now()));
+        EXPECT_FALSE(backend.get("old").has_value()) << static_cast<int>(policy);
+        EXPECT_EQ(value_of(backend, "new"), "v") << static_cast<int>(policy);
+        backend.set("managed", Entry{"v", Metadata::store_managed()});  // ages from insertion
+        EXPECT_EQ(value_of(backend, "managed"), "v") << static_cast<int>(policy);
+    }
+}
 
 TEST_F(TtlFixture, EntryExpiresOnceOlderThanTtl) {
     StringBackend backend(with_ttl(10s));

@@ -15,6 +15,8 @@
 #include <thread>
 #include <vector>
 
+#include <dogpile/backends/memory.hpp>
+#include <dogpile/clock.hpp>
 #include <dogpile/key_mangler.hpp>
 #include <dogpile/region.hpp>
 
@@ -728,4 +730,100 @@ TEST(RegionOptionsTest, KeyManglerIsRefusedForNonStringKeys) {
     o.key_mangler = nullptr;
     Region<std::string, int> region(backend, o);
     EXPECT_EQ(region.get_or_create(7, [] { return std::string("seven"); }), "seven");
+}
+
+// --- the clock policy (clock.hpp): which clock expiry checks read
+
+namespace {
+
+using dogpile::ClockPolicy;
+
+constexpr ClockPolicy both_policies[] = {ClockPolicy::coarse, ClockPolicy::precise};
+
+Region<std::string> memory_region(ClockPolicy policy, ExpirationTime expiration) {
+    RegionOptions o;
+    o.expiration_time = expiration;
+    o.clock_policy = policy;
+    return Region<std::string>(std::make_shared<dogpile::MemoryBackend<std::string>>(), o);
+}
+
+dogpile::CachedValue<std::string> created_at(dogpile::TimePoint when) {
+    return {"stored", dogpile::Metadata::created_now(when)};
+}
+
+}  // namespace
+
+TEST(RegionClockPolicy, DefaultIsCoarseAndAppendedLast) {
+    EXPECT_EQ(RegionOptions{}.clock_policy, ClockPolicy::coarse);
+    // Positional initialisation of the fields before it is unchanged.
+    RegionOptions o{ExpirationTime(1min)};
+    EXPECT_EQ(o.clock_policy, dogpile::default_clock_policy);
+}
+
+// The real clocks, far from the expiry boundary: an hour-old entry is stale,
+// a new one fresh, whichever clock the check reads.
+TEST(RegionClockPolicy, RealClocksExpireAnHourOldEntryAndKeepANewOne) {
+    for (ClockPolicy policy : both_policies) {
+        auto r = memory_region(policy, 10min);
+        r.backend().set("old", created_at(dogpile::precise_now() - 1h));
+        r.backend().set("new", created_at(dogpile::precise_now()));
+        EXPECT_FALSE(r.get("old").has_value()) << static_cast<int>(policy);
+        EXPECT_EQ(r.get("new"), "stored") << static_cast<int>(policy);
+        EXPECT_EQ(r.get_or_create("new", [] { return std::string("created"); }), "stored");
+        r.set("set", "value");
+        EXPECT_EQ(r.get("set"), "value") << static_cast<int>(policy);
+    }
+}
+
+// The real clocks are decades past ManualClock's start, so every check below
+// would see the entry as long expired if it read them instead of the
+// injected clock.
+TEST(RegionClockPolicy, InjectedClockWinsOverEitherPolicy) {
+    for (ClockPolicy policy : both_policies) {
+        ManualClock clock;
+        RegionOptions o;
+        o.expiration_time = 1h;
+        o.clock_policy = policy;
+        o.clock = clock.function();
+        Region<std::string> r(std::make_shared<dogpile::MemoryBackend<std::string>>(), o);
+        r.set("k", "v");
+        EXPECT_EQ(r.get_value_metadata("k")->metadata.created_at, clock.now());
+        clock.advance(1h);
+        EXPECT_EQ(r.get("k"), "v") << static_cast<int>(policy);
+        clock.advance(1ns);
+        EXPECT_FALSE(r.get("k").has_value()) << static_cast<int>(policy);
+    }
+}
+
+// A creator shorter than a coarse tick must not measure zero (or a whole
+// tick): its duration drives early refresh. It spins on the precise clock,
+// so the duration it reports is at least `spin`; a duration read on the
+// coarse clock would be a multiple of the tick (usually 0).
+TEST(RegionClockPolicy, CreatorDurationIsMeasuredOnThePreciseClock) {
+    const dogpile::Duration tick = dogpile::coarse_clock_granularity();
+    const dogpile::Duration spin = 20us;
+    auto r = memory_region(ClockPolicy::coarse, 1h);
+    r.get_or_create("k", [&] {
+        const auto started = dogpile::precise_now();
+        while (dogpile::precise_now() - started < spin) {
+        }
+        return std::string("made");
+    });
+    const auto took = r.get_value_metadata("k")->metadata.creation_time;
+    EXPECT_GE(took, spin);
+    if (tick > dogpile::Duration::zero()) {
+        EXPECT_NE(took.count() % tick.count(), 0) << took.count();
+    }
+}
+
+// Created-at and invalidation stamps are exact: with stamps on a 4 ms tick, a
+// write and an invalidation in the same tick would carry equal stamps and the
+// invalidated value would stay fresh.
+TEST(RegionClockPolicy, InvalidationSeesAWriteOfTheSameTick) {
+    auto r = memory_region(ClockPolicy::coarse, 1h);
+    r.set("before", "v");
+    r.invalidate(Invalidation::hard);
+    r.set("after", "v");
+    EXPECT_FALSE(r.get("before").has_value());
+    EXPECT_EQ(r.get("after"), "v");
 }

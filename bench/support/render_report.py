@@ -106,6 +106,7 @@ def memory_section(bench, out):
                "| CPUs used |")
     out.append("|---:|---:|---:|---:|---:|---:|---:|---:|")
     single = {}
+    expiry_cost = {}
     for keys in (1, 1024):
         for threads in (1, 2, 4, 8):
             name = f"BM_Compare_MemoryHit/keys:{keys}/threads:{threads}"
@@ -121,6 +122,8 @@ def memory_section(bench, out):
             if threads == 1:
                 single[keys] = ((bench.get(name, "region_best_per_s"), never_x),
                                 (bench.get(name, "region_expiring_best_per_s"), expiring_x))
+                expiry_cost[keys] = (bench.get(name, "region_expiring_vs_region"),
+                                     bench.get(name, "region_expiring_precise_vs_region"))
     out.append("")
     out.append("Single thread against the targets (absolute rate: the fastest block, i.e. when nothing "
                "preempted the benchmark):\n")
@@ -128,6 +131,9 @@ def memory_section(bench, out):
         for label, (best, x) in zip(("never expires", "expiration_time set"), variants):
             out.append(f"- {keys} key(s), {label}: {rate(best)} (>= 10 M/s: {verdict(best, 10e6)}), "
                        f"{times(x)} the baseline (>= 0.5x: {verdict(x, 0.5)})")
+    for keys, (coarse, precise) in expiry_cost.items():
+        out.append(f"- {keys} key(s), expiration_time set vs never expires: {times(coarse)} (>= 0.8x: "
+                   f"{verdict(coarse, 0.8)}; {times(precise)} with `ClockPolicy::precise`)")
     out.append("")
 
 

@@ -6,6 +6,7 @@
 #include "backends/memory.hpp"
 #include "backends/null.hpp"
 #include "cached_value.hpp"
+#include "clock.hpp"
 #include "errors.hpp"
 #include "expiration.hpp"
 #include "key_mangler.hpp"

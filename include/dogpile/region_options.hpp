@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "cached_value.hpp"
+#include "clock.hpp"
 #include "errors.hpp"
 #include "expiration.hpp"
 
@@ -75,10 +76,18 @@ struct RegionOptions {
     std::function<void(const BackendErrorEvent&)> error_hook{};
     // Off by default. Early refreshes go to async_creation_runner when one is set.
     std::optional<EarlyRefresh> early_refresh{};
-    // Wall clock used for created-at stamps, expiry and creator timing; tests inject their own.
+    // Tests inject their own wall clock: when set, it is used for everything
+    // (created-at stamps, expiry checks, invalidation, creator timing) and
+    // clock_policy is ignored.
     std::function<TimePoint()> clock{};
     // Uniform in (0, 1], for early refresh; tests inject their own.
     std::function<double()> random{};
+    // The clock that expiry checks on reads (and early refresh) compare
+    // created-at stamps with (clock.hpp). Stamps, invalidation and creator
+    // timing always read the precise clock. With `coarse`, an entry may be
+    // served up to one tick (coarse_clock_granularity()) after it expired.
+    // Last, so positional initialisation of the fields above still works.
+    ClockPolicy clock_policy = default_clock_policy;
 };
 
 struct GetOptions {

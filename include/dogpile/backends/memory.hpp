@@ -17,6 +17,7 @@
 
 #include "../backend.hpp"
 #include "../cached_value.hpp"
+#include "../clock.hpp"
 #include "../errors.hpp"
 #include "details/eviction.hpp"
 #include "details/sharded_table.hpp"
@@ -39,8 +40,9 @@ struct MemoryBackendOptions {
     std::optional<Duration> ttl{};
     // A power of two. More shards = less lock contention between threads.
     std::size_t shards = 16;
-    // Time source for ttl checks (tests inject a manual clock); empty means
-    // WallClock::now. Called from many threads at once. Never called without a ttl.
+    // Time source for ttl checks (tests inject a manual clock); when set,
+    // clock_policy is ignored. Called from many threads at once. Never called
+    // without a ttl.
     std::function<TimePoint()> clock{};
     // Last, so positional initialisation of the fields above still works.
     // Instead of `capacity` (setting both is an error, as in Caffeine): a
@@ -50,6 +52,10 @@ struct MemoryBackendOptions {
     // is not stored (the key's previous entry is removed) and is counted in
     // stats().rejected_too_heavy. Requires a weigher, and a weigher requires it.
     std::optional<std::size_t> max_weight{};
+    // The clock ttl checks read (clock.hpp), only with a ttl. With `coarse`,
+    // an entry may be served up to one tick (coarse_clock_granularity())
+    // longer than the ttl.
+    ClockPolicy clock_policy = default_clock_policy;
 };
 
 // evictions: live entries dropped to respect the capacity; expirations:
@@ -188,6 +194,7 @@ private:
         t.age_from = details::AgeFrom::creation;
         t.shards = o.shards;
         t.clock = o.clock;
+        t.clock_policy = o.clock_policy;
         return t;
     }
 

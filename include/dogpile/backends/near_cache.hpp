@@ -62,6 +62,7 @@
 
 #include "../backend.hpp"
 #include "../cached_value.hpp"
+#include "../clock.hpp"
 #include "../details/atomic_counters.hpp"
 #include "../details/striped_counter.hpp"
 #include "../errors.hpp"
@@ -94,11 +95,14 @@ struct NearCacheOptions {
     // A second line of defence: an entry older than this (counted from when
     // the near tier got it) is not served but read again. std::nullopt: none.
     std::optional<Duration> ttl{};
-    // Time source for ttl (tests inject a manual clock); empty: WallClock::now.
+    // Time source for ttl (tests inject a manual clock); when set, clock_policy is ignored.
     std::function<TimePoint()> clock{};
     // Test seam: called on the reading thread after a remote read returned a
     // value and before the near tier may keep it.
     std::function<void(const Key&)> before_near_insert{};
+    // The clock ttl checks read (clock.hpp), only with a ttl: with `coarse`
+    // an entry may be served up to one tick longer than the ttl.
+    ClockPolicy clock_policy = default_clock_policy;
 
     void validate() const {
         if (!listener) throw ConfigurationError("NearCacheBackend: options.listener must not be null");
@@ -301,6 +305,7 @@ private:
         s.shards = o.shards;
         s.ttl = o.ttl;
         s.clock = o.clock;
+        s.clock_policy = o.clock_policy;
         return s;
     }
 

@@ -31,6 +31,7 @@ struct RegionCreation : RegionLocking<Value, Key, Hash> {
     using Locking::classify;
     using Locking::creations;
     using Locking::early_refreshes;
+    using Locking::expiry_now;
     using Locking::hits;
     using Locking::misses;
     using Locking::now;
@@ -72,7 +73,7 @@ struct RegionCreation : RegionLocking<Value, Key, Hash> {
         const Metadata& m = entry.metadata;
         if (m.expiry_owner == ExpiryOwner::store || m.creation_time <= Duration::zero()) return false;
         using Seconds = std::chrono::duration<double>;
-        const double gap = Seconds(m.created_at + *expiration.duration() - now()).count();
+        const double gap = Seconds(m.created_at + *expiration.duration() - expiry_now()).count();
         const double scale = Seconds(m.creation_time).count() * early->beta;
         // Beyond 50 scales the chance is below e^-50: skip the random draw.
         if (gap > 50.0 * scale) return false;

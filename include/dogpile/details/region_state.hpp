@@ -17,6 +17,7 @@
 
 #include "../backend.hpp"
 #include "../cached_value.hpp"
+#include "../clock.hpp"
 #include "../errors.hpp"
 #include "../expiration.hpp"
 #include "../lock.hpp"
@@ -45,7 +46,13 @@ struct RegionState {
     mutable StripedCounter hits, misses, stale_served, creations, lock_waits, lock_timeouts,
         backend_errors, early_refreshes;
 
-    TimePoint now() const { return options.clock ? options.clock() : WallClock::now(); }
+    // For what is written and compared exactly: created-at stamps,
+    // invalidation stamps, how long a creator took.
+    TimePoint now() const { return dogpile::now(options.clock, ClockPolicy::precise); }
+
+    // For the checks on reads, whose only cost is this read: the region's
+    // clock policy (an entry may live up to one coarse tick longer).
+    TimePoint expiry_now() const { return dogpile::now(options.clock, options.clock_policy); }
 
     // Calls f with the mangled key, copying the key only when a mangler is set.
     template <class F>
@@ -90,7 +97,7 @@ struct RegionState {
         if (hard != 0 && created < hard) return Freshness::missing;
         const auto soft = soft_invalidated_at.load(std::memory_order_acquire);
         if (soft != 0 && created < soft) return Freshness::stale;
-        if (!expiration.is_never() && expiration.expired(m.created_at, now())) return Freshness::stale;
+        if (!expiration.is_never() && expiration.expired(m.created_at, expiry_now())) return Freshness::stale;
         return Freshness::fresh;
     }
 

@@ -39,6 +39,7 @@
 #include <vector>
 
 #include "../../cached_value.hpp"
+#include "../../clock.hpp"
 #include "../../errors.hpp"
 #include "eviction.hpp"
 #include "sharded_table.hpp"
@@ -51,7 +52,8 @@ struct NearStoreOptions {
     EvictionPolicy eviction = EvictionPolicy::tiny_lfu;
     std::size_t shards = 16;         // data shards, a power of two
     std::optional<Duration> ttl{};  // counted from when an entry entered the store
-    std::function<TimePoint()> clock{};  // empty: WallClock::now
+    std::function<TimePoint()> clock{};  // wins over clock_policy
+    ClockPolicy clock_policy = default_clock_policy;  // read only with a ttl
 };
 
 // evictions: entries dropped to respect the capacity; expirations: entries
@@ -210,6 +212,7 @@ private:
         t.age_from = AgeFrom::insertion;
         t.shards = o.shards;
         t.clock = o.clock;
+        t.clock_policy = o.clock_policy;
         return t;
     }
 

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "../../cached_value.hpp"
+#include "../../clock.hpp"
 #include "../../errors.hpp"
 #include "eviction.hpp"
 #include "shard_batch.hpp"
@@ -316,7 +317,7 @@ private:
 
     TimePoint current_time() const {
         if (!has_ttl_) return TimePoint{};
-        return options_.clock ? options_.clock() : WallClock::now();
+        return dogpile::now(options_.clock, options_.clock_policy);
     }
 
     bool too_old_stamp(TimePoint stamp, TimePoint now) const noexcept { return now - stamp > ttl_; }

@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "../../cached_value.hpp"
+#include "../../clock.hpp"
 #include "../../errors.hpp"
 #include "eviction.hpp"
 
@@ -33,7 +34,8 @@ struct ShardedTableOptions {
     std::optional<Duration> ttl{};  // positive; std::nullopt: entries never age out
     AgeFrom age_from = AgeFrom::insertion;
     std::size_t shards = 16;  // a power of two, at most max_table_shards
-    std::function<TimePoint()> clock{};  // empty: WallClock::now; never called without ttl
+    std::function<TimePoint()> clock{};  // wins over clock_policy; never called without ttl
+    ClockPolicy clock_policy = default_clock_policy;  // read only with a ttl
 };
 
 struct ShardedTableStats {
