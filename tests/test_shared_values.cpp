@@ -61,8 +61,6 @@ struct CopyCounted {
     }
     CopyCounted& operator=(CopyCounted&&) noexcept = default;
     ~CopyCounted() = default;
-
-    friend bool operator==(const CopyCounted& a, const CopyCounted& b) { return a.numbers == b.numbers; }
 };
 std::atomic<int> CopyCounted::copies{0};
 

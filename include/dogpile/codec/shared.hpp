@@ -74,8 +74,8 @@ private:
     static const element_type& checked(const value_type& value) {
         if (!value) {
             throw EncodeError(
-                "shared codec: cannot encode a null std::shared_ptr (a stored value must point to something; "
-                "do not cache the result, or cache a std::optional instead)");
+                "shared codec: cannot encode a null std::shared_ptr (the wire format is the pointee's; keep null "
+                "results out of the cache with GetOrCreateOptions::should_cache)");
         }
         return *value;
     }
