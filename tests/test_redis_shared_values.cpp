@@ -348,10 +348,12 @@ TEST(SharedValuesNearCache, ANearHitIsThePointerDecodedOnTheMissWithoutACopy) {
     const std::string prefix = fresh_prefix();
     const HashKey a = key_of<HashKey>(prefix, 0);
     const HashKey b = key_of<HashKey>(prefix, 1);
-    near.remote->set(a, CachedValue<std::shared_ptr<const Profile>>{std::make_shared<const Profile>(profile_of(0)),
-                                                                    Metadata::store_managed()});
-    near.remote->set(b, CachedValue<std::shared_ptr<const Profile>>{std::make_shared<const Profile>(profile_of(1)),
-                                                                    Metadata::store_managed()});
+    // Written on an untracked client: no invalidation is on its way.
+    const auto writer = make_backend<HashProfile, HashProfile::Shared>(PayloadMode::raw);
+    writer->set(a, CachedValue<std::shared_ptr<const Profile>>{std::make_shared<const Profile>(profile_of(0)),
+                                                               Metadata::store_managed()});
+    writer->set(b, CachedValue<std::shared_ptr<const Profile>>{std::make_shared<const Profile>(profile_of(1)),
+                                                               Metadata::store_managed()});
     Profile::copies = 0;
 
     const auto miss = near.cache->get(a);  // decoded once, kept
@@ -408,9 +410,10 @@ TEST(SharedValuesNearCache, FlagsThroughTheValuesCodecKeepThePointerToo) {
     auto near = std::make_shared<NearCacheBackend<Ptr, HashKey>>(remote, near_options);
     ASSERT_TRUE(listener->wait_until_tracking(10s)) << listener->last_error();
 
-    // Written before anything read the key, so no invalidation is on its way.
+    // Written on an untracked client (a script that writes may read first,
+    // which a tracked client would be told about): no invalidation is on its way.
     const HashKey key = key_of<HashKey>(fresh_prefix(), 3);
-    remote->set(key, CachedValue<Ptr>{std::make_shared<const Flags>(flags_of(3)), Metadata::store_managed()});
+    make_backend<HashFlags, HashFlags::Shared>(PayloadMode::raw)->set(key, CachedValue<Ptr>{std::make_shared<const Flags>(flags_of(3)), Metadata::store_managed()});
 
     Region<Ptr, HashKey> region(near);
     int calls = 0;
