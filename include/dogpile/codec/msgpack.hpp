@@ -12,9 +12,15 @@
 // array or map as soon as it reads the header, so only a payload whose every
 // count has been proven by the bytes that follow reaches it; its memory use is
 // then proportional to the payload size.
+//
+// MsgpackCodec<std::shared_ptr<const T>> is MsgpackCodec<T> behind
+// SharedCodec (codec/shared.hpp): the bytes of T, decoded into one
+// make_shared, a null pointer an EncodeError. It is the default codec of a
+// Redis backend whose Value is std::shared_ptr<const T>.
 
 #include <cstddef>
 #include <exception>
+#include <memory>
 #include <new>
 #include <string>
 #include <string_view>
@@ -23,6 +29,7 @@
 #include "details/msgpack_include.hpp"
 #include "details/msgpack_reader.hpp"
 #include "limits.hpp"
+#include "shared.hpp"
 
 namespace dogpile::codec {
 
@@ -107,6 +114,17 @@ public:
 
 private:
     DecodeLimits limits_{};
+};
+
+// msgpack-c's own std::shared_ptr adaptor (nil for null) is not used: a
+// shared value has the wire format of T, which other services read.
+template <class T>
+class MsgpackCodec<std::shared_ptr<const T>> : public SharedCodec<MsgpackCodec<T>> {
+public:
+    MsgpackCodec() = default;
+    explicit MsgpackCodec(DecodeLimits limits) : SharedCodec<MsgpackCodec<T>>(MsgpackCodec<T>(limits)) {}
+
+    const DecodeLimits& limits() const noexcept { return this->inner().limits(); }
 };
 
 }  // namespace dogpile::codec

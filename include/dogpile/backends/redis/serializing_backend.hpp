@@ -12,6 +12,13 @@
 // that uses it includes dogpile/codec/msgpack.hpp (kept out of the store
 // headers, where it would cost every TU its compile time).
 //
+// Large values: with Value = std::shared_ptr<const T>, give the codec of T
+// (FlagsCodec, DictValuesCodec, a codec of your own; the default
+// MsgpackCodec<Value> is already the shared one). The adapter wraps it in
+// codec::SharedCodec: the bytes are T's, a decode is one make_shared, a null
+// pointer handed to set() is an EncodeError. A near cache or a memory
+// backend in front then hands out that pointer on every hit.
+//
 // A stored value that cannot be decoded is never served: get() throws
 // DecodeError; get_multi() returns std::nullopt for that entry and reports it
 // through the store's error hook. The store's stats().decode_errors counts both.
@@ -94,6 +101,7 @@ public:
     void erase_multi(const std::vector<key_type>& keys) override { Store::erase_multi(keys); }
     std::unique_ptr<Mutex> get_mutex(const key_type& key) override { return Store::get_mutex(key); }
 
+    // The codec given to the constructor (the codec of T for a shared Value).
     const Codec& codec() const noexcept { return payload_.codec(); }
 
 private:

@@ -4,6 +4,10 @@
 // Shared by the Redis backends so that all of them treat corrupt bytes alike:
 // anything that cannot be decoded is a DecodeError, never a crash, never a
 // value made up from garbage.
+//
+// The codec may also be one of T for a std::shared_ptr<const T> Value: it is
+// then run through codec::SharedCodec (codec/shared.hpp), so every codec
+// decodes straight into the pointer a memory or near-cache hit hands out.
 
 #include <cstddef>
 #include <exception>
@@ -15,17 +19,11 @@
 
 #include "../../../cached_value.hpp"
 #include "../../../codec/envelope.hpp"
+#include "../../../codec/shared.hpp"
 #include "../../../errors.hpp"
 #include "../backend_options.hpp"
 
 namespace dogpile::redis::details {
-
-template <class Codec, class = void>
-struct has_encode_to : std::false_type {};
-template <class Codec>
-struct has_encode_to<Codec, std::void_t<decltype(std::declval<const Codec&>().encode_to(
-                                std::declval<const typename Codec::value_type&>(), std::declval<std::string&>()))>>
-    : std::true_type {};
 
 // A key or field as text for an error message: printable ASCII as is, other
 // bytes as \xNN, cut after 120 bytes (keys may be binary and long).
@@ -47,14 +45,24 @@ inline std::string printable(std::string_view bytes) {
 
 template <class Value, class Codec>
 class PayloadCodec {
+    using Adapter = codec::CodecFor<Value, Codec>;
+    using Runs = typename Adapter::type;
+
 public:
-    static_assert(std::is_same_v<typename Codec::value_type, Value>,
-                  "the codec's value_type must be the backend's Value");
+    static_assert(std::is_same_v<typename Runs::value_type, Value>,
+                  "the codec's value_type must be the backend's Value (or T for a std::shared_ptr<const T> Value)");
 
     PayloadCodec(Codec codec, PayloadMode mode, BackendLimits limits)
-        : codec_(std::move(codec)), mode_(mode), limits_(limits) {}
+        : codec_(Adapter::adapt(std::move(codec))), mode_(mode), limits_(limits) {}
 
-    const Codec& codec() const noexcept { return codec_; }
+    // The codec as given, not the adapter around it.
+    const Codec& codec() const noexcept {
+        if constexpr (std::is_same_v<Runs, Codec>) {
+            return codec_;
+        } else {
+            return codec_.inner();
+        }
+    }
     PayloadMode mode() const noexcept { return mode_; }
     const BackendLimits& limits() const noexcept { return limits_; }
 
@@ -67,7 +75,7 @@ public:
         if (mode_ == PayloadMode::envelope) {
             codec::envelope::append_header(out, entry.metadata);
         }
-        if constexpr (has_encode_to<Codec>::value) {
+        if constexpr (codec::details::codec_appends<Runs>::value) {
             codec_.encode_to(entry.value, out);
         } else {
             out += codec_.encode(entry.value);
@@ -107,7 +115,7 @@ public:
     }
 
 private:
-    Codec codec_;
+    Runs codec_;
     PayloadMode mode_;
     BackendLimits limits_;
 };
