@@ -80,7 +80,8 @@ public:
 
     std::vector<std::optional<Value>> get_multi(const std::vector<Key>& keys, const GetOptions& opts = {}) const {
         const Core& c = core();
-        auto entries = c.backend_get_multi(c.mangle_all(keys));
+        std::vector<Key> storage;
+        auto entries = c.backend_get_multi(c.mangle_all(keys, storage));
         std::vector<std::optional<Value>> out;
         out.reserve(keys.size());
         for (auto& entry : entries) {
@@ -152,7 +153,8 @@ public:
 
     void erase_multi(const std::vector<Key>& keys) {
         Core& c = core();
-        auto mangled = c.mangle_all(keys);
+        std::vector<Key> storage;
+        const std::vector<Key>& mangled = c.mangle_all(keys, storage);
         c.guard_backend("erase_multi", [&] { c.backend->erase_multi(mangled); });
     }
 

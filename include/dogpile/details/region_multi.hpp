@@ -53,7 +53,8 @@ struct RegionCore final : RegionCreation<Value, Key, Hash> {
     std::vector<Value> create_multi(const std::vector<Key>& keys, Creator& creator,
                                     const GetOrCreateOptions<Value>& opts) {
         const ExpirationTime& expiration = opts.expiration_time ? *opts.expiration_time : options.expiration_time;
-        const std::vector<Key> mangled = mangle_all(keys);
+        std::vector<Key> mangled_storage;
+        const std::vector<Key>& mangled = mangle_all(keys, mangled_storage);
         auto entries = backend_get_multi(mangled);
         std::vector<std::optional<Value>> results(keys.size());
 

@@ -73,13 +73,16 @@ struct RegionState {
         return key;
     }
 
-    std::vector<Key> mangle_all(const std::vector<Key>& keys) const {
+    // The keys as the backend sees them: `keys` itself without a mangler (a
+    // batch of 100 hash keys would otherwise cost 200 string copies), else
+    // the mangled keys, kept in `storage`.
+    const std::vector<Key>& mangle_all(const std::vector<Key>& keys, std::vector<Key>& storage) const {
         if constexpr (mangles_keys) {
             if (options.key_mangler) {
-                std::vector<Key> out;
-                out.reserve(keys.size());
-                for (const auto& key : keys) out.push_back(options.key_mangler(key));
-                return out;
+                storage.clear();
+                storage.reserve(keys.size());
+                for (const auto& key : keys) storage.push_back(options.key_mangler(key));
+                return storage;
             }
         }
         return keys;
