@@ -32,6 +32,7 @@
 #include <dogpile/backends/redis/symmetric.hpp>
 #include <dogpile/codec/bitpacked.hpp>
 #include <dogpile/codec/envelope.hpp>
+#include <dogpile/codec/flag_set.hpp>
 #include <dogpile/codec/msgpack.hpp>
 #include <dogpile/codec/values.hpp>
 #include <dogpile/redis.hpp>
@@ -1503,3 +1504,59 @@ TEST_P(HashReadSplit, AWrongTypeKeyFailsEachOfItsChunksAndNothingElse) {
 }
 
 }  // namespace
+
+// --- FlagSet and Flags regions share one hash store ------------------------------
+
+// The workload's two value types write the same bytes: a region of either
+// reads what a region of the other wrote, for both flag codecs.
+template <class FlagsCodecType, class FlagSetCodecType>
+void expect_flags_and_flag_set_regions_share_entries(const std::string& prefix) {
+    using dogpile::codec::FlagSet;
+    using dogpile::codec::FlagTemplate;
+    const KeyTemplate key_template = KeyTemplate::of(golden_flags());
+    const FlagTemplate& names = FlagTemplate::of(key_template);
+    RedisHashBackendOptions options{client_for(server()), 1h};
+    Region<Flags, HashKey> flags_region(
+        std::make_shared<RedisHashBackend<Flags, FlagsCodecType>>(options, FlagsCodecType{key_template}));
+    Region<FlagSet, HashKey> flag_set_region(
+        std::make_shared<RedisHashBackend<FlagSet, FlagSetCodecType>>(options, FlagSetCodecType{names}));
+    const HashKeyScheme scheme(prefix);
+
+    flags_region.set(scheme.key(1, 1), golden_flags());
+    const std::optional<FlagSet> read = flag_set_region.get(scheme.key(1, 1));
+    ASSERT_TRUE(read.has_value());
+    EXPECT_EQ(read->to_flags(), golden_flags());
+    EXPECT_TRUE((*read)["a"]);
+    EXPECT_FALSE((*read)["bb"]);
+
+    flag_set_region.set(scheme.key(1, 2), FlagSet::from_flags(names, other_flags()));
+    EXPECT_EQ(flags_region.get(scheme.key(1, 2)), std::optional<Flags>(other_flags()));
+    EXPECT_EQ(raw_hget(server(), scheme.hash_of(1), "1"),
+              std::optional<std::string>(FlagsCodecType{key_template}.encode(golden_flags())));
+    EXPECT_EQ(raw_hget(server(), scheme.hash_of(1), "2"),
+              std::optional<std::string>(FlagSetCodecType{names}.encode(FlagSet::from_flags(names, other_flags()))));
+    EXPECT_EQ(flag_set_region.stats().misses, 0u);
+    EXPECT_EQ(flags_region.stats().backend_errors + flag_set_region.stats().backend_errors, 0u);
+}
+
+TEST(FlagSetHashStore, ValuesOnlyFlagsAndFlagSetRegionsReadEachOthersEntries) {
+    expect_flags_and_flag_set_regions_share_entries<FlagsCodec, dogpile::codec::FlagSetCodec>(test_prefix());
+}
+
+TEST(FlagSetHashStore, BitpackedFlagsAndFlagSetRegionsReadEachOthersEntries) {
+    expect_flags_and_flag_set_regions_share_entries<dogpile::codec::BitpackedCodec,
+                                                    dogpile::codec::BitpackedFlagSetCodec>(test_prefix());
+}
+
+TEST(FlagSetHashStore, TheGoldenBytesAreTheFlagSetsToo) {
+    using dogpile::codec::FlagSet;
+    const auto& names = dogpile::codec::FlagTemplate::of(KeyTemplate::of(golden_flags()));
+    RedisHashBackendOptions options{client_for(server()), 1h};
+    Region<FlagSet, HashKey> region(std::make_shared<RedisHashBackend<FlagSet, dogpile::codec::FlagSetCodec>>(
+        options, dogpile::codec::FlagSetCodec{names}));
+    const HashKeyScheme scheme(test_prefix());
+    raw(server(), {"HSET", scheme.hash_of(3), "4", golden_bytes});
+    const FlagSet value = region.get_or_create(scheme.key(3, 4), [&] { return FlagSet(names); });
+    EXPECT_EQ(value, FlagSet::from_flags(names, golden_flags()));
+    EXPECT_EQ(region.stats().creations, 0u);
+}
