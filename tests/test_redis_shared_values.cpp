@@ -31,6 +31,7 @@
 #include <dogpile/redis/tracking.hpp>
 #include <dogpile/region.hpp>
 
+#include "support/copy_counter.hpp"
 #include "support/redis_server.hpp"
 
 namespace {
@@ -62,29 +63,19 @@ using dogpile::test::RedisServer;
 
 // A user type for the default codec, counting its copies.
 struct Profile {
-    static std::atomic<int> copies;
-
     std::string name;
     std::vector<int> scores;
+    dogpile::test::CopyCounter<Profile> counter;
+
+    static inline std::atomic<int>& copies = dogpile::test::CopyCounter<Profile>::copies;
 
     Profile() = default;
     Profile(std::string n, std::vector<int> s) : name(std::move(n)), scores(std::move(s)) {}
-    Profile(const Profile& other) : name(other.name), scores(other.scores) { ++copies; }
-    Profile(Profile&&) noexcept = default;
-    Profile& operator=(const Profile& other) {
-        name = other.name;
-        scores = other.scores;
-        ++copies;
-        return *this;
-    }
-    Profile& operator=(Profile&&) noexcept = default;
-    ~Profile() = default;
 
     friend bool operator==(const Profile& a, const Profile& b) { return a.name == b.name && a.scores == b.scores; }
 
     MSGPACK_DEFINE(name, scores)
 };
-std::atomic<int> Profile::copies{0};
 
 RedisServer& server() { return RedisServer::shared(); }
 

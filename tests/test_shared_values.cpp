@@ -26,6 +26,8 @@
 #include <dogpile/errors.hpp>
 #include <dogpile/region.hpp>
 
+#include "support/copy_counter.hpp"
+
 namespace {
 
 using dogpile::CachedValue;
@@ -47,22 +49,13 @@ using dogpile::codec::codec_for_t;
 
 // A large value that counts its copies (moves are free and not counted).
 struct CopyCounted {
-    static std::atomic<int> copies;
-
     std::vector<int> numbers;
+    dogpile::test::CopyCounter<CopyCounted> counter;
+
+    static inline std::atomic<int>& copies = dogpile::test::CopyCounter<CopyCounted>::copies;
 
     explicit CopyCounted(std::vector<int> n = {}) : numbers(std::move(n)) {}
-    CopyCounted(const CopyCounted& other) : numbers(other.numbers) { ++copies; }
-    CopyCounted(CopyCounted&&) noexcept = default;
-    CopyCounted& operator=(const CopyCounted& other) {
-        numbers = other.numbers;
-        ++copies;
-        return *this;
-    }
-    CopyCounted& operator=(CopyCounted&&) noexcept = default;
-    ~CopyCounted() = default;
 };
-std::atomic<int> CopyCounted::copies{0};
 
 using Shared = std::shared_ptr<const CopyCounted>;
 using SharedRegion = Region<Shared>;
