@@ -13,7 +13,7 @@ build=${2:-$root/build-bench}
 
 if [[ ! -x $build/bench/hit_ratio ]]; then
   cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DDOGPILE_BUILD_TESTS=OFF >/dev/null
-  cmake --build "$build" -j2 --target hit_ratio >/dev/null
+  cmake --build "$build" -j2 --target dogpile_hit_ratio >/dev/null
 fi
 
 lirs="250,500,1000"

@@ -538,6 +538,44 @@ TEST(RedisAcl, APermissionErrorInAMultiGetReachesTheRegion) {
     admin({"ACL", "DELUSER", "no-hmget"});
 }
 
+// Reading a small hash whole (HGETALL, sized by HLEN) is an optimisation the
+// minimal recipe does not grant: the store notices the refusal and keeps to
+// HMGET, without an error reaching anyone and without a wrong entry.
+TEST(RedisAcl, TheMinimalRecipeReadsBigBatchesByFieldWithoutErrors) {
+    for (const std::string& extra : {std::string(), std::string("+hlen")}) {
+        const std::string user = "whole-hash" + extra.substr(std::min<std::size_t>(extra.size(), 1));
+        std::vector<std::string> setuser{"ACL", "SETUSER", user, "reset", "on", ">" + cache_password};
+        for (const auto& r : recipe()) setuser.push_back(r);
+        if (!extra.empty()) setuser.push_back(extra);
+        admin(setuser);
+        auto backend = hash_backend(dogpile::redis::make_client(tcp_url(user, cache_password)));
+        std::vector<std::string> reported;
+        RegionOptions options;
+        options.on_backend_error = dogpile::BackendErrorPolicy::raise;
+        options.error_hook = [&](const BackendErrorEvent& e) { reported.push_back(std::string(e.message)); };
+        StringHashRegion region(backend, options);
+        const std::string hash = "calculated-a|" + test_id();
+        std::vector<HashKey> keys;
+        std::vector<std::pair<HashKey, std::string>> items;
+        for (int field = 1; field <= 40; ++field) {
+            keys.push_back(HashKey{hash, std::to_string(field)});
+            items.emplace_back(keys.back(), "v" + std::to_string(field));
+        }
+        region.set_multi(items);
+        for (int round = 0; round < 3; ++round) {  // learn the size, try HGETALL, then HMGET only
+            const auto values = region.get_or_create_multi(keys, [](const std::vector<HashKey>&) -> std::vector<std::string> {
+                ADD_FAILURE() << "every entry exists";
+                return {};
+            });
+            ASSERT_EQ(values.size(), keys.size());
+            for (std::size_t i = 0; i < keys.size(); ++i) EXPECT_EQ(values[i], items[i].second) << user;
+        }
+        EXPECT_TRUE(reported.empty()) << user << ": " << (reported.empty() ? "" : reported.front());
+        EXPECT_EQ(region.stats().backend_errors, 0u) << user;
+        admin({"ACL", "DELUSER", user});
+    }
+}
+
 // --- lock tokens -------------------------------------------------------------------------------
 
 TEST(RedisLockTokens, AreThirtyTwoHexDigitsAndDistinctOverAThousandAcquisitions) {

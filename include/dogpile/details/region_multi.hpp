@@ -61,10 +61,11 @@ struct RegionCore final : RegionCreation<Value, Key, Hash> {
         // Ordered by mangled key, so every caller takes the locks in the
         // same order (no deadlock between two overlapping batches).
         std::map<Key, Pending> pending;
+        std::size_t fresh_count = 0;
         for (std::size_t i = 0; i < keys.size(); ++i) {
             const Freshness state = classify(entries[i], expiration);
             if (state == Freshness::fresh) {
-                hits.add();
+                ++fresh_count;
                 results[i] = std::move(entries[i]->value);
                 continue;
             }
@@ -79,6 +80,7 @@ struct RegionCore final : RegionCreation<Value, Key, Hash> {
             }
             p.positions.push_back(i);
         }
+        hits.add(fresh_count);  // once: the counter is shared by every thread
 
         std::vector<Key> recheck;
         for (auto& [mangled_key, p] : pending) {

@@ -1,8 +1,8 @@
 #pragma once
 // Command: one Redis command as an owned, binary-safe argument vector. It is
-// sent with hiredis' argv interface only, so arguments may hold spaces,
-// newlines or NUL bytes; nothing is ever formatted through printf-style
-// strings. The arguments live in one buffer, so a command costs two
+// sent as length-prefixed arguments only (details/resp_command.hpp), so
+// arguments may hold spaces, newlines or NUL bytes; nothing is ever formatted
+// through printf-style strings. The arguments live in one buffer, so a command costs two
 // allocations however many arguments it has.
 //
 //   Command{"HSET", key, field, payload}

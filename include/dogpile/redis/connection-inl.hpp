@@ -193,29 +193,7 @@ DOGPILE_INLINE void Connection::handshake() {
 }
 
 DOGPILE_INLINE void Connection::append(const Command& cmd) {
-    argv_.clear();
-    lens_.clear();
-    for (std::size_t i = 0; i < cmd.size(); ++i) {
-        const std::string_view s = cmd[i];
-        argv_.push_back(s.data());
-        lens_.push_back(s.size());
-    }
-    append_prepared();
-}
-
-DOGPILE_INLINE void Connection::append_prepared() {
-    if (argv_.empty()) throw ConfigurationError("redis: cannot send an empty command");
-    char* formatted = nullptr;
-    const int length = redisFormatCommandArgv(&formatted, static_cast<int>(argv_.size()), argv_.data(), lens_.data());
-    if (length < 0 || formatted == nullptr) throw RedisError(where() + ": out of memory while queueing a command");
-    try {
-        out_.append(formatted, static_cast<std::size_t>(length));
-    } catch (...) {
-        redisFreeCommand(formatted);
-        throw;
-    }
-    redisFreeCommand(formatted);
-    ++pending_;
+    append_formatted(cmd.size(), [&cmd](std::size_t i) { return cmd[i]; });
 }
 
 DOGPILE_INLINE void Connection::flush_output(std::string_view doing) {

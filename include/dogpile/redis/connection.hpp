@@ -18,6 +18,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -26,6 +27,7 @@
 
 #include "../details/linkage.hpp"
 #include "command.hpp"
+#include "details/resp_command.hpp"
 #include "errors.hpp"
 #include "options.hpp"
 #include "reply.hpp"
@@ -111,20 +113,21 @@ private:
     void connect();
     void handshake();
 
-    // Copies the argument pointers into reusable scratch arrays for hiredis.
+    // Queues one command, formatted into the send buffer. Args is a
+    // random-access range of string-likes (a vector, an initializer list).
     template <class Args>
     void append(const Args& args) {
-        argv_.clear();
-        lens_.clear();
-        for (const auto& a : args) {
-            const std::string_view s(a);
-            argv_.push_back(s.data());
-            lens_.push_back(s.size());
-        }
-        append_prepared();
+        const auto first = std::begin(args);
+        append_formatted(static_cast<std::size_t>(std::end(args) - first),
+                         [&first](std::size_t i) { return std::string_view(first[static_cast<std::ptrdiff_t>(i)]); });
     }
     void append(const Command& cmd);
-    void append_prepared();
+    template <class ArgAt>
+    void append_formatted(std::size_t argc, const ArgAt& arg_at) {
+        if (argc == 0) throw ConfigurationError("redis: cannot send an empty command");
+        details::append_resp_command(out_, argc, arg_at);
+        ++pending_;
+    }
 
     // Writes the queued commands. MSG_NOSIGNAL is why this is not left to
     // hiredis (whose write() raises SIGPIPE on a closed socket). SO_SNDTIMEO
@@ -151,8 +154,6 @@ private:
 
     ConnectionOptions options_;
     std::unique_ptr<redisContext, ContextDeleter> ctx_;
-    std::vector<const char*> argv_;
-    std::vector<std::size_t> lens_;
     std::string out_;  // formatted commands not yet sent
     std::size_t pending_ = 0;
     std::uint64_t round_trips_ = 0;

@@ -8,6 +8,9 @@ namespace dogpile {
 DOGPILE_INLINE void RedisHashBackendOptions::validate() const {
     redis::details::validate_hash_store(*this, {max_fields_per_call, "max_fields_per_call"},
                                         {max_fields_per_read, "max_fields_per_read"}, "RedisHashBackend");
+    if (whole_hash_reads && (whole_hash_reads->min_fields == 0 || whole_hash_reads->max_hash_fields == 0)) {
+        throw ConfigurationError("RedisHashBackend: whole_hash_reads.min_fields and .max_hash_fields must be >= 1");
+    }
 }
 
 }  // namespace dogpile
@@ -17,7 +20,9 @@ namespace dogpile::redis {
 DOGPILE_INLINE RedisHashStore::RedisHashStore(RedisHashBackendOptions options)
     : StoreStatistics(options.error_hook),
       options_(details::validated(std::move(options))),
-      ttl_arg_(std::to_string(details::validate_hash_ttl(options_.ttl, options_.ttl_policy, "").count())) {}
+      ttl_arg_(std::to_string(details::validate_hash_ttl(options_.ttl, options_.ttl_policy, "").count())),
+      whole_hash_(options_.whole_hash_reads ? std::make_shared<details::WholeHashReads>(*options_.whole_hash_reads)
+                                            : nullptr) {}
 
 DOGPILE_INLINE std::optional<Reply> RedisHashStore::get(const HashKey& key) const {
     return details::read_field(client(), {key.hash, key.field}, options_.limits);
@@ -27,7 +32,8 @@ DOGPILE_INLINE std::vector<std::optional<Reply>> RedisHashStore::get_multi(const
     std::vector<details::FieldRef> fields;
     fields.reserve(keys.size());
     for (const auto& key : keys) fields.push_back({key.hash, key.field});
-    return details::read_fields(client(), fields, options_.limits, options_.max_fields_per_read, *this);
+    return details::read_fields(client(), fields, options_.limits, options_.max_fields_per_read, *this,
+                                whole_hash_.get());
 }
 
 DOGPILE_INLINE void RedisHashStore::set(const HashKey& key, std::string bytes) {

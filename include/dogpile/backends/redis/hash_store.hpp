@@ -7,7 +7,9 @@
 // Redis commands per operation (one round trip each, NOSCRIPT reloads aside):
 //   get          HGET hash field
 //   get_multi    one HMGET per distinct hash (split every max_fields_per_read
-//                fields), all pipelined
+//                fields), all pipelined; with 32+ fields of one hash also an
+//                HLEN, or HGETALL instead when the hash is known to be small
+//                (options.whole_hash_reads)
 //   set          EVALSHA hset-with-expiry (ttl_policy none: HSET)
 //   set_multi    one script call per hash (split every max_fields_per_call
 //                fields), all pipelined
@@ -37,6 +39,7 @@
 #include "backend_options.hpp"
 #include "details/hash_fields.hpp"
 #include "details/hash_scripts.hpp"
+#include "details/whole_hash_reads.hpp"
 #include "hash_key.hpp"
 #include "keyed_bytes.hpp"
 
@@ -69,6 +72,11 @@ struct RedisHashBackendOptions {
     // closes the connection and every key of the call is lost: size it so
     // that this many values fit under that limit.
     std::size_t max_fields_per_read = 1000;
+    // A get_multi asking for most fields of a small hash reads it with one
+    // HGETALL (details/whole_hash_reads.hpp: far less server time than HMGET
+    // on a small hash). Needs +hlen +hgetall in an ACL; without them the store
+    // notices the refusal and keeps to HMGET. std::nullopt: HMGET only.
+    std::optional<redis::WholeHashReadOptions> whole_hash_reads = redis::WholeHashReadOptions{};
 
     // Throws ConfigurationError for options that cannot work.
 void validate() const;
@@ -132,6 +140,8 @@ private:
 
     RedisHashBackendOptions options_;
     std::string ttl_arg_;
+    // Shared so the store stays copyable; the sizes it learns are a cache.
+    std::shared_ptr<details::WholeHashReads> whole_hash_;
     details::StoreLocks locks_{options_.client, options_.distributed_lock, options_.error_hook};  // after options_
 };
 

@@ -64,8 +64,10 @@ DOGPILE_INLINE std::optional<Reply> read_field(Client& client, FieldRef key, con
 }
 
 DOGPILE_INLINE std::vector<std::optional<Reply>> read_fields(Client& client, const std::vector<FieldRef>& keys,
-                                                     const BackendLimits& limits, std::size_t max_fields_per_read,
-                                                     const StoreStatistics& statistics) {
+                                                             const BackendLimits& limits,
+                                                             std::size_t max_fields_per_read,
+                                                             const StoreStatistics& statistics,
+                                                             WholeHashReads* whole_hash) {
     std::vector<std::optional<Reply>> out(keys.size());
     const std::vector<HashGroup> groups =
         group_by_hash(keys.size(), [&](std::size_t i) -> std::optional<std::string_view> {
@@ -84,9 +86,11 @@ DOGPILE_INLINE std::vector<std::optional<Reply>> read_fields(Client& client, con
     // outgrow its client-output-buffer-limit, and that costs every key of
     // the call, whatever its hash. So a big hash is read by several HMGETs
     // of at most max_fields_per_read fields, still in the one batch.
+    enum class Read { fields, size, whole_hash };
     struct Chunk {
         std::size_t group;
-        std::size_t begin;  // into the group's positions
+        Read read;
+        std::size_t begin;  // into the group's positions (Read::fields)
         std::size_t end;
     };
     std::vector<Chunk> chunks;
@@ -96,13 +100,24 @@ DOGPILE_INLINE std::vector<std::optional<Reply>> read_fields(Client& client, con
     for (std::size_t g = 0; g < groups.size(); ++g) {
         const HashGroup& group = groups[g];
         const std::size_t size = group.positions.size();
+        const WholeHashReads::Plan plan =
+            whole_hash ? whole_hash->plan(group.hash, size, max_fields_per_read) : WholeHashReads::Plan::fields;
+        if (plan == WholeHashReads::Plan::whole_hash) {
+            commands.push_back(KeyedCommand{std::string(group.hash), Command{"HGETALL", group.hash}});
+            chunks.push_back(Chunk{g, Read::whole_hash, 0, size});
+            continue;
+        }
         for (std::size_t begin = 0; begin < size;) {
             const std::size_t end = begin + std::min(max_fields_per_read, size - begin);
             Command hmget{"HMGET", group.hash};
             for (std::size_t k = begin; k < end; ++k) hmget.arg(keys[group.positions[k]].field);
             commands.push_back(KeyedCommand{std::string(group.hash), std::move(hmget)});
-            chunks.push_back(Chunk{g, begin, end});
+            chunks.push_back(Chunk{g, Read::fields, begin, end});
             begin = end;
+        }
+        if (plan == WholeHashReads::Plan::fields_and_size) {
+            commands.push_back(KeyedCommand{std::string(group.hash), Command{"HLEN", group.hash}});
+            chunks.push_back(Chunk{g, Read::size, 0, 0});
         }
     }
     const std::vector<Reply> replies = client.batch(commands);
@@ -111,20 +126,48 @@ DOGPILE_INLINE std::vector<std::optional<Reply>> read_fields(Client& client, con
                             std::to_string(commands.size()) + " commands");
     }
 
+    const auto store_value = [&](Reply element, std::size_t position, const HashGroup& group, const char* command) {
+        if (!element.is_string()) {
+            statistics.report_decode_error(
+                "get_multi", std::make_exception_ptr(DecodeError(describe_field(group.hash, keys[position].field) +
+                                                                 ": " + command + " returned a " +
+                                                                 to_string(element.type()) + " instead of a string")));
+            return;
+        }
+        out[position] = std::move(element);
+    };
+    // Keys of hashes whose HGETALL was refused, read again by HMGET.
+    std::vector<std::size_t> reread;
+
     for (std::size_t c = 0; c < chunks.size(); ++c) {
         const Chunk& chunk = chunks[c];
         const HashGroup& group = groups[chunk.group];
-        const std::size_t fields = chunk.end - chunk.begin;
         const Reply& reply = replies[c];
+        if (chunk.read == Read::size) {
+            if (reply.is_integer() && reply.as_integer() >= 0) {
+                whole_hash->learn_size(group.hash, static_cast<std::size_t>(reply.as_integer()));
+            } else if (reply.is_error() && ReplyError::code_of(reply.error_message()) == "NOPERM") {
+                whole_hash->refuse();
+            }
+            continue;  // the HMGETs beside it carry the entries and any other error
+        }
+        if (chunk.read == Read::whole_hash && reply.is_error() &&
+            ReplyError::code_of(reply.error_message()) == "NOPERM") {
+            whole_hash->refuse();
+            reread.insert(reread.end(), group.positions.begin(), group.positions.end());
+            continue;
+        }
+        const std::size_t fields = chunk.end - chunk.begin;
+        const char* command = chunk.read == Read::whole_hash ? "HGETALL" : "HMGET";
         const auto context = [&] {
-            std::string out = "redis HMGET " + printable(group.hash);
+            std::string out = std::string("redis ") + command + " " + printable(group.hash);
             if (fields == group.positions.size()) return out;
             return out + " (fields " + std::to_string(chunk.begin + 1) + ".." + std::to_string(chunk.end) + " of " +
                    std::to_string(group.positions.size()) + ")";
         };
         if (reply.is_error()) {
             // An error about this one hash (WRONGTYPE) costs only this
-            // HMGET's entries; one about the connection or its rights
+            // command's entries; one about the connection or its rights
             // concerns every key, so the region must see it (count, hook,
             // policy).
             if (concerns_the_connection(reply.error_message())) {
@@ -134,6 +177,26 @@ DOGPILE_INLINE std::vector<std::optional<Reply>> read_fields(Client& client, con
                 "get_multi", std::make_exception_ptr(ReplyError(std::string(reply.error_message()), context())));
             continue;
         }
+        if (chunk.read == Read::whole_hash) {
+            // Field, value, field, value... (a map under RESP3).
+            const bool pairs = (reply.is_array() || reply.type() == ReplyType::map) && reply.size() % 2 == 0;
+            if (!pairs) {
+                throw ProtocolError(context() + ": expected field/value pairs, got " + to_string(reply.type()) +
+                                    (reply.is_array() ? " of odd length" : ""));
+            }
+            whole_hash->learn_size(group.hash, reply.size() / 2);
+            std::vector<AskedField> asked;
+            asked.reserve(group.positions.size());
+            for (std::size_t position : group.positions) asked.push_back(AskedField{keys[position].field, position});
+            std::sort(asked.begin(), asked.end());
+            for (std::size_t k = 0; k + 1 < reply.size(); k += 2) {
+                const Reply field = reply.at(k);
+                if (!field.is_string()) continue;
+                const auto [first, last] = std::equal_range(asked.begin(), asked.end(), AskedField{field.view(), 0});
+                for (auto it = first; it != last; ++it) store_value(reply.at(k + 1), it->position, group, command);
+            }
+            continue;
+        }
         if (!reply.is_array() || reply.size() != fields) {
             throw ProtocolError(context() + ": expected an array of " + std::to_string(fields) + " elements, got " +
                                 to_string(reply.type()));
@@ -141,16 +204,16 @@ DOGPILE_INLINE std::vector<std::optional<Reply>> read_fields(Client& client, con
         for (std::size_t k = 0; k < fields; ++k) {
             Reply element = reply.at(k);
             if (element.is_nil()) continue;
-            const std::size_t position = group.positions[chunk.begin + k];
-            if (!element.is_string()) {
-                statistics.report_decode_error(
-                    "get_multi", std::make_exception_ptr(DecodeError(
-                                     describe_field(group.hash, keys[position].field) + ": HMGET returned a " +
-                                     to_string(element.type()) + " instead of a string")));
-                continue;
-            }
-            out[position] = std::move(element);
+            store_value(std::move(element), group.positions[chunk.begin + k], group, command);
         }
+    }
+
+    if (!reread.empty()) {
+        std::vector<FieldRef> again;
+        again.reserve(reread.size());
+        for (std::size_t position : reread) again.push_back(keys[position]);
+        std::vector<std::optional<Reply>> found = read_fields(client, again, limits, max_fields_per_read, statistics);
+        for (std::size_t i = 0; i < reread.size(); ++i) out[reread[i]] = std::move(found[i]);
     }
     return out;
 }

@@ -23,6 +23,7 @@
 #include "../../../redis/reply.hpp"
 #include "../backend_options.hpp"
 #include "payload.hpp"
+#include "whole_hash_reads.hpp"
 
 namespace dogpile::redis::details {
 
@@ -66,6 +67,14 @@ std::vector<HashGroup> group_by_hash(std::size_t count, HashAt&& hash_at) {
     return groups;
 }
 
+// A field asked of one hash and where its value goes, sorted by field to
+// match an HGETALL reply against.
+struct AskedField {
+    std::string_view field;
+    std::size_t position;
+    bool operator<(const AskedField& other) const noexcept { return field < other.field; }
+};
+
 // One field of a hash, as views that stay valid during a read.
 struct FieldRef {
     std::string_view hash;
@@ -81,10 +90,13 @@ std::optional<Reply> read_field(Client& client, FieldRef key, const BackendLimit
 // hashes (a cluster client groups them per node). The stored bytes in the
 // order of `keys`; an over-long key, a non-string value or an error reply for
 // one HMGET turns only the entries concerned into misses, each counted and
-// reported through the store's hook.
+// reported through the store's hook. With `whole_hash`, a hash of which most
+// fields are asked may be read by one HGETALL instead (whole_hash_reads.hpp),
+// still in the same round trip.
 std::vector<std::optional<Reply>> read_fields(Client& client, const std::vector<FieldRef>& keys,
-                                                     const BackendLimits& limits, std::size_t max_fields_per_read,
-                                                     const StoreStatistics& statistics);
+                                              const BackendLimits& limits, std::size_t max_fields_per_read,
+                                              const StoreStatistics& statistics,
+                                              WholeHashReads* whole_hash = nullptr);
 
 }  // namespace dogpile::redis::details
 
