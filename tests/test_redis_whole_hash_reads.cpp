@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <dogpile/backends/redis/hash.hpp>
@@ -217,6 +218,48 @@ TEST(WholeHashReads, WorksOnAClusterAcrossNodes) {
         const std::string info = cluster.raw_for_key(hash, {"INFO", "commandstats"}).str;
         EXPECT_NE(info.find("cmdstat_hgetall:calls="), std::string::npos) << hash << "'s node read it whole";
     }
+}
+
+// One store's size table is shared by every thread: threads reading many
+// hashes (more than share a slot now and then) each get their own hash's values.
+TEST(WholeHashReads, ThreadsSharingAStoreReadTheirOwnHashes) {
+    constexpr std::size_t threads = 4;
+    constexpr std::size_t hashes_per_thread = 300;
+    auto store = make_store();
+    std::vector<std::string> hashes;
+    for (std::size_t h = 0; h < threads * hashes_per_thread; ++h) {
+        hashes.push_back("whole-threads-" + std::to_string(h));
+        std::vector<std::string> hset{"HSET", hashes.back()};
+        for (std::size_t f = 1; f <= 40 + h % 20; ++f) {  // sizes differ, so a wrong size shows
+            hset.push_back(std::to_string(f));
+            hset.push_back(hashes.back() + "/" + std::to_string(f));
+        }
+        raw(hset);
+    }
+    std::vector<std::size_t> wrong(threads, 0);
+    std::vector<std::thread> pool;
+    for (std::size_t t = 0; t < threads; ++t) {
+        pool.emplace_back([&, t] {
+            for (int round = 0; round < 2; ++round) {
+                for (std::size_t i = 0; i < hashes_per_thread; ++i) {
+                    const std::size_t h = t * hashes_per_thread + i;
+                    std::vector<HashKey> keys;
+                    for (std::size_t f = 1; f <= 50; ++f) keys.push_back(HashKey{hashes[h], std::to_string(f)});
+                    const auto found = store->get_multi(keys);
+                    for (std::size_t f = 1; f <= 50; ++f) {
+                        const bool exists = f <= 40 + h % 20;
+                        const auto& value = found[f - 1];
+                        if (exists != value.has_value() ||
+                            (exists && value->view() != hashes[h] + "/" + std::to_string(f))) {
+                            ++wrong[t];
+                        }
+                    }
+                }
+            }
+        });
+    }
+    for (auto& thread : pool) thread.join();
+    EXPECT_EQ(wrong, std::vector<std::size_t>(threads, 0));
 }
 
 TEST(WholeHashReads, RejectsZeroThresholds) {
