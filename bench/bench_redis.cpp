@@ -5,7 +5,8 @@
 //   BM_RedisHit_Hiredis/<transport>   redisCommandArgv HGET + the same decode
 //                                     on a bare connection of the same kind
 //   BM_RedisMulti100_Multi/<t>        get_or_create_multi of 100 fields of one
-//                                     hash (one HMGET round trip)
+//                                     hash (one round trip; the store reads
+//                                     this small hash whole, by HGETALL)
 //   BM_RedisMulti100_Sequential/<t>   100 get_or_create calls, one after another
 //   BM_Compare_RedisHit/<t>           Hiredis and Region in alternating blocks,
 //                                     with their ratio (support/compare.hpp)
