@@ -35,7 +35,7 @@ namespace dogpile::details {
 struct TinyLfuShared {
     // `capacity`: the table's bound (entries, or weight units). Samples of
     // ten requests per unit, as Caffeine, for both halving and climbing.
-    explicit TinyLfuShared(std::size_t capacity) : sketch(capacity), climber(10 * capacity) {}
+    explicit TinyLfuShared(std::size_t capacity) : sketch(capacity), climber(capacity, sketch) {}
 
     FrequencySketch sketch;
     WindowClimber climber;
@@ -73,7 +73,6 @@ public:
         window_.push_front(node);
         window_weight_ += node->weight;
         count_access(node);
-        ++misses_;
         report_if_due();
         shrink_window(node);
     }
@@ -96,7 +95,6 @@ public:
         reads_.drain([this](const Node* node) { shared_->sketch.prefetch(node->hash); },
                      [this](Node* node) {
                          on_access(node);
-                         ++hits_;
                      });
         report_if_due();
     }
@@ -157,6 +155,7 @@ private:
 
     void count_access(const Node* node) noexcept {
         shared_->sketch.increment(node->hash);
+        shared_->climber.record(node->hash);
         ++unreported_samples_;
     }
 
@@ -245,10 +244,6 @@ private:
             shared_->sketch.add_samples(unreported_samples_);
             unreported_samples_ = 0;
         }
-        if (hits_ + misses_ >= batch) {
-            shared_->climber.report(hits_, misses_);
-            hits_ = misses_ = 0;
-        }
     }
 
     ReadBuffer<Node> reads_;
@@ -262,8 +257,6 @@ private:
     std::size_t budget_ = 0;
     TinyLfuShared* shared_ = nullptr;
     std::uint32_t epoch_ = 0;
-    std::uint32_t hits_ = 0;    // replayed read hits not yet reported to the climber
-    std::uint32_t misses_ = 0;  // admissions not yet reported
     std::uint32_t unreported_samples_ = 0;  // sketch increments not yet added to its sample count
     std::uint64_t random_ = 1;
 };

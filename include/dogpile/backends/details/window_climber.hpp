@@ -1,91 +1,126 @@
 #pragma once
 // The adaptive part of W-TinyLFU (tiny_lfu_eviction.hpp): how much of the
-// capacity the LRU window gets. Recency-biased workloads want a large window,
-// frequency-biased ones a small one; the climber finds out by hill climbing
-// on the hit rate, as Caffeine does: after each sample of requests it steps
-// the window in the direction that last improved the hit rate, and reverses
-// when the rate drops. Steps decay, and jump back to full size when the hit
-// rate changes a lot (the workload changed).
+// capacity the LRU window gets. Recency-biased workloads want a large window
+// (up to all of it: an LRU), frequency-biased ones a small one.
 //
-// One climber serves all shards of a table: a shard of 16 entries sees too
-// few requests to measure a hit rate. Shards report hits and misses in
-// batches; the shard whose report completes a sample takes the step.
+// The climber finds out by mini-simulation (Einziger, Eytan, Friedman and
+// Manes, "Adaptive Software Cache Management", Middleware 2018): a few ghost
+// caches (ghost_cache.hpp), each a W-TinyLFU with its own window share, replay
+// a hashed sample of the table's accesses; every period the table takes the
+// share of the ghost with the most recent hits. Unlike hill climbing on the
+// cache's own hit rate, every candidate share is measured at once, so a
+// change of workload is followed within a period or two, and no step is
+// spent probing a worse share. A ghost holds capacity x sample-rate entries
+// of hashes; the sample keeps it at most max_ghost_entries.
+//
+// One climber serves all shards of a table. Shards record accesses under
+// their own locks, concurrently: the ghosts sit behind one mutex, taken with
+// try_lock, and a sample that finds it held is dropped (the estimate is
+// statistical; readers never take it: only the replay of buffered hits and
+// writes do).
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
+#include <vector>
+
+#include "frequency_sketch.hpp"
+#include "ghost_cache.hpp"
 
 namespace dogpile::details {
 
 class WindowClimber {
 public:
-    // Caffeine's constants: the window starts at 1% of the capacity, steps
-    // are 6.25% of it, decay by 2% per sample, and restart at a 5% change.
-    static constexpr double initial_fraction = 0.01;
-    static constexpr double step_fraction = 0.0625;
-    static constexpr double step_decay = 0.98;
-    static constexpr double restart_threshold = 0.05;
-    // The main space keeps at least its probation share (20%).
-    static constexpr double max_fraction = 0.8;
+    // The window shares the ghosts simulate. The first is Caffeine's start,
+    // and where the climber starts: most workloads favour frequency.
+    static constexpr std::array<double, 6> candidate_fractions{0.01, 0.1, 0.25, 0.5, 0.75, 1.0};
+    // Ghost size bound: larger tables simulate a proportionally smaller sample.
+    static constexpr std::size_t max_ghost_entries = 512;
+    // Weight of the previous periods' hits in a ghost's score.
+    static constexpr double score_decay = 0.95;
+    // A ghost with a smaller window wins when it is this close to the best:
+    // on a tie the frequency-biased share keeps a sharded table's hot entries
+    // (an LRU-like window suffers more from unevenly filled shards).
+    static constexpr double tie_tolerance = 0.003;
 
-    // `sample_size`: requests per step (Caffeine: ten per entry of capacity).
-    explicit WindowClimber(std::size_t sample_size) : sample_size_(std::max<std::size_t>(sample_size, 1)) {}
+    // `capacity`: the table's bound (entries); `sketch`: the table's, which
+    // the ghosts consult for admission as the shards do.
+    WindowClimber(std::size_t capacity, const FrequencySketch& sketch) : sketch_(&sketch) {
+        const std::size_t ghost_entries = std::clamp<std::size_t>(capacity, 1, max_ghost_entries);
+        // Keys whose hash bits 16..31 fall below the threshold are sampled.
+        sample_threshold_ = capacity <= max_ghost_entries
+                                ? sample_space
+                                : static_cast<std::uint32_t>(sample_space * ghost_entries / capacity);
+        period_ = std::max<std::size_t>(ghost_entries, 64);
+        ghosts_.reserve(candidate_fractions.size());
+        for (const double fraction : candidate_fractions) ghosts_.emplace_back(ghost_entries, fraction);
+    }
 
     WindowClimber(const WindowClimber&) = delete;
     WindowClimber& operator=(const WindowClimber&) = delete;
 
-    // The window's share of each shard's capacity, 0..max_fraction.
-    double window_fraction() const noexcept {
-        return static_cast<double>(fraction_ppm_.load(std::memory_order_relaxed)) / 1e6;
-    }
+    // The window's share of each shard's capacity, 0..1.
+    double window_fraction() const noexcept { return candidate_fractions[choice_.load(std::memory_order_relaxed)]; }
 
     // Changes whenever window_fraction() does: shards compare it to resize lazily.
     std::uint32_t epoch() const noexcept { return epoch_.load(std::memory_order_acquire); }
 
-    // A shard's batch of requests: `hits` read hits, `misses` new entries.
-    void report(std::uint32_t hits, std::uint32_t misses) noexcept {
-        const std::size_t before = requests_.fetch_add(hits + misses, std::memory_order_relaxed);
-        hits_.fetch_add(hits, std::memory_order_relaxed);
-        if (before + hits + misses >= sample_size_) climb();
+    // One access (a hit or a new entry) to the key of `hash`, already counted
+    // by the sketch. Safe from any shard; may drop the sample.
+    void record(std::uint64_t hash) noexcept {
+        if (((hash >> 16) & (sample_space - 1)) >= sample_threshold_) return;
+        std::unique_lock<std::mutex> lock(simulating_, std::try_to_lock);
+        if (!lock.owns_lock()) return;
+        for (std::size_t i = 0; i < ghosts_.size(); ++i) hits_[i] += ghosts_[i].access(hash, *sketch_) ? 1 : 0;
+        if (++samples_ >= period_) choose();
     }
 
-    std::size_t sample_size() const noexcept { return sample_size_; }
+    // Sampled accesses between two choices.
+    std::size_t period() const noexcept { return period_; }
+    // The ghosts' footprint.
+    std::size_t bytes() const noexcept { return ghosts_.size() * ghosts_.front().bytes(); }
 
 private:
-    void climb() noexcept {
-        std::unique_lock<std::mutex> lock(climbing_, std::try_to_lock);
-        if (!lock.owns_lock()) return;
-        const std::size_t requests = requests_.exchange(0, std::memory_order_relaxed);
-        const std::size_t hits = hits_.exchange(0, std::memory_order_relaxed);
-        if (requests < sample_size_) {
-            // Another shard's climb consumed this sample.
-            requests_.fetch_add(requests, std::memory_order_relaxed);
-            hits_.fetch_add(hits, std::memory_order_relaxed);
-            return;
+    static constexpr std::uint32_t sample_space = 1u << 16;
+
+    // The ghost with the best decayed hit count wins (scores decay so a phase
+    // change shows within a few periods).
+    void choose() noexcept {
+        samples_ = 0;
+        const std::size_t current = choice_.load(std::memory_order_relaxed);
+        std::size_t best = current;
+        for (std::size_t i = 0; i < ghosts_.size(); ++i) {
+            scores_[i] = score_decay * scores_[i] + static_cast<double>(hits_[i]);
+            hits_[i] = 0;
         }
-        const double hit_rate = static_cast<double>(std::min(hits, requests)) / static_cast<double>(requests);
-        const double change = hit_rate - previous_hit_rate_;
-        const double amount = change >= 0 ? step_ : -step_;
-        step_ = std::abs(change) >= restart_threshold ? (amount >= 0 ? step_fraction : -step_fraction)
-                                                      : step_decay * amount;
-        previous_hit_rate_ = hit_rate;
-        const double next = std::clamp(window_fraction() + amount, 0.0, max_fraction);
-        fraction_ppm_.store(static_cast<std::uint32_t>(std::lround(next * 1e6)), std::memory_order_relaxed);
+        for (std::size_t i = 0; i < ghosts_.size(); ++i) {
+            if (scores_[i] > scores_[best]) best = i;
+        }
+        for (std::size_t i = 0; i < best; ++i) {
+            if (scores_[i] >= (1.0 - tie_tolerance) * scores_[best]) {
+                best = i;
+                break;
+            }
+        }
+        if (best == current) return;
+        choice_.store(static_cast<std::uint32_t>(best), std::memory_order_relaxed);
         epoch_.fetch_add(1, std::memory_order_release);
     }
 
-    const std::size_t sample_size_;
-    std::atomic<std::size_t> requests_{0};
-    std::atomic<std::size_t> hits_{0};
-    std::atomic<std::uint32_t> fraction_ppm_{static_cast<std::uint32_t>(initial_fraction * 1e6)};
+    const FrequencySketch* sketch_;
+    std::uint32_t sample_threshold_ = sample_space;
+    std::size_t period_ = 64;
+    std::atomic<std::uint32_t> choice_{0};
     std::atomic<std::uint32_t> epoch_{0};
-    std::mutex climbing_;  // guards the two fields below
-    double previous_hit_rate_ = 0.0;
-    // Caffeine starts by shrinking the window: most workloads favour frequency.
-    double step_ = -step_fraction;
+    std::mutex simulating_;  // guards everything below
+    std::vector<GhostCache> ghosts_;
+    std::array<std::size_t, candidate_fractions.size()> hits_{};
+    std::array<double, candidate_fractions.size()> scores_{};
+    std::size_t samples_ = 0;
 };
 
 }  // namespace dogpile::details
