@@ -77,10 +77,15 @@ private:
         std::uint32_t size = 0;
     };
 
+    // Not the bits that picked the table's shard: a ghost shard's keys share them.
+    static std::uint32_t home_of(std::uint64_t hash) noexcept {
+        return static_cast<std::uint32_t>((hash * 0x9E3779B97F4A7C15ULL) >> 40);
+    }
+
     // Linear probing; the slot holding `hash`, or the empty slot where it goes.
     std::uint32_t find(std::uint64_t hash) const noexcept {
         const auto mask = static_cast<std::uint32_t>(index_.size() - 1);
-        auto slot = static_cast<std::uint32_t>(hash >> 32) & mask;
+        std::uint32_t slot = home_of(hash) & mask;
         while (index_[slot] != empty && nodes_[index_[slot]].hash != hash) slot = (slot + 1) & mask;
         return slot;
     }
@@ -91,7 +96,7 @@ private:
         std::uint32_t hole = find(hash);
         std::uint32_t next = (hole + 1) & mask;
         while (index_[next] != empty) {
-            const auto home = static_cast<std::uint32_t>(nodes_[index_[next]].hash >> 32) & mask;
+            const std::uint32_t home = home_of(nodes_[index_[next]].hash) & mask;
             // Move the entry back when the hole lies on its probe path.
             if (((next - home) & mask) >= ((next - hole) & mask)) {
                 index_[hole] = index_[next];

@@ -35,7 +35,8 @@ namespace dogpile::details {
 struct TinyLfuShared {
     // `capacity`: the table's bound (entries, or weight units). Samples of
     // ten requests per unit, as Caffeine, for both halving and climbing.
-    explicit TinyLfuShared(std::size_t capacity) : sketch(capacity), climber(capacity, sketch) {}
+    explicit TinyLfuShared(std::size_t capacity, std::size_t shards = 1)
+        : sketch(capacity), climber(capacity, shards, sketch) {}
 
     FrequencySketch sketch;
     WindowClimber climber;

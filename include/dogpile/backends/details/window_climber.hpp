@@ -30,6 +30,7 @@
 
 #include "frequency_sketch.hpp"
 #include "ghost_cache.hpp"
+#include "shard_batch.hpp"
 
 namespace dogpile::details {
 
@@ -39,7 +40,7 @@ public:
     // and where the climber starts: most workloads favour frequency.
     static constexpr std::array<double, 6> candidate_fractions{0.01, 0.1, 0.25, 0.5, 0.75, 1.0};
     // Ghost size bound: larger tables simulate a proportionally smaller sample.
-    static constexpr std::size_t max_ghost_entries = 512;
+    static constexpr std::size_t max_ghost_entries = 1024;
     // Weight of the previous periods' hits in a ghost's score.
     static constexpr double score_decay = 0.95;
     // A ghost with a smaller window wins when it is this close to the best:
@@ -47,17 +48,37 @@ public:
     // (an LRU-like window suffers more from unevenly filled shards).
     static constexpr double tie_tolerance = 0.003;
 
-    // `capacity`: the table's bound (entries); `sketch`: the table's, which
-    // the ghosts consult for admission as the shards do.
-    WindowClimber(std::size_t capacity, const FrequencySketch& sketch) : sketch_(&sketch) {
-        const std::size_t ghost_entries = std::clamp<std::size_t>(capacity, 1, max_ghost_entries);
+    // `capacity`: the table's bound (entries), split over `shards` shards as
+    // the table splits it; `sketch`: the table's, which the ghosts consult
+    // for admission as the shards do.
+    //
+    // Each ghost is sharded like the table and simulates whole shards (the
+    // keys of the first few), so it sees how unevenly keys fill them: a
+    // window share that wins on one list can lose on 16 small ones. A shard
+    // larger than max_ghost_entries is simulated on a hashed sample.
+    WindowClimber(std::size_t capacity, std::size_t shards, const FrequencySketch& sketch) : sketch_(&sketch) {
+        shards = std::max<std::size_t>(shards, 1);
+        shard_mask_ = shards - 1;
+        capacity = std::max(capacity, shards);
+        const std::size_t shard_capacity = capacity / shards;
+        simulated_shards_ = std::clamp<std::size_t>(max_ghost_entries / shard_capacity, 1, shards);
         // Keys whose hash bits 16..31 fall below the threshold are sampled.
-        sample_threshold_ = capacity <= max_ghost_entries
-                                ? sample_space
-                                : static_cast<std::uint32_t>(sample_space * ghost_entries / capacity);
-        period_ = std::max<std::size_t>(ghost_entries, 64);
-        ghosts_.reserve(candidate_fractions.size());
-        for (const double fraction : candidate_fractions) ghosts_.emplace_back(ghost_entries, fraction);
+        if (shard_capacity > max_ghost_entries) {
+            sample_threshold_ = static_cast<std::uint32_t>(sample_space * max_ghost_entries / shard_capacity);
+        }
+        std::size_t entries = 0;
+        for (std::size_t s = 0; s < simulated_shards_; ++s) {
+            const std::size_t share = capacity / shards + (s < capacity % shards ? 1 : 0);
+            entries += share <= max_ghost_entries ? share : max_ghost_entries;
+        }
+        period_ = std::max<std::size_t>(entries, 64);
+        ghosts_.reserve(candidate_fractions.size() * simulated_shards_);
+        for (const double fraction : candidate_fractions) {
+            for (std::size_t s = 0; s < simulated_shards_; ++s) {
+                const std::size_t share = capacity / shards + (s < capacity % shards ? 1 : 0);
+                ghosts_.emplace_back(std::min(share, max_ghost_entries), fraction);
+            }
+        }
     }
 
     WindowClimber(const WindowClimber&) = delete;
@@ -72,17 +93,24 @@ public:
     // One access (a hit or a new entry) to the key of `hash`, already counted
     // by the sketch. Safe from any shard; may drop the sample.
     void record(std::uint64_t hash) noexcept {
-        if (((hash >> 16) & (sample_space - 1)) >= sample_threshold_) return;
+        const std::size_t shard = shard_index(hash, shard_mask_);
+        if (shard >= simulated_shards_ || ((hash >> 16) & (sample_space - 1)) >= sample_threshold_) return;
         std::unique_lock<std::mutex> lock(simulating_, std::try_to_lock);
         if (!lock.owns_lock()) return;
-        for (std::size_t i = 0; i < ghosts_.size(); ++i) hits_[i] += ghosts_[i].access(hash, *sketch_) ? 1 : 0;
+        for (std::size_t f = 0; f < candidate_fractions.size(); ++f) {
+            hits_[f] += ghosts_[f * simulated_shards_ + shard].access(hash, *sketch_) ? 1 : 0;
+        }
         if (++samples_ >= period_) choose();
     }
 
     // Sampled accesses between two choices.
     std::size_t period() const noexcept { return period_; }
     // The ghosts' footprint.
-    std::size_t bytes() const noexcept { return ghosts_.size() * ghosts_.front().bytes(); }
+    std::size_t bytes() const noexcept {
+        std::size_t total = 0;
+        for (const GhostCache& ghost : ghosts_) total += ghost.bytes();
+        return total;
+    }
 
 private:
     static constexpr std::uint32_t sample_space = 1u << 16;
@@ -93,11 +121,11 @@ private:
         samples_ = 0;
         const std::size_t current = choice_.load(std::memory_order_relaxed);
         std::size_t best = current;
-        for (std::size_t i = 0; i < ghosts_.size(); ++i) {
+        for (std::size_t i = 0; i < candidate_fractions.size(); ++i) {
             scores_[i] = score_decay * scores_[i] + static_cast<double>(hits_[i]);
             hits_[i] = 0;
         }
-        for (std::size_t i = 0; i < ghosts_.size(); ++i) {
+        for (std::size_t i = 0; i < candidate_fractions.size(); ++i) {
             if (scores_[i] > scores_[best]) best = i;
         }
         for (std::size_t i = 0; i < best; ++i) {
@@ -112,12 +140,14 @@ private:
     }
 
     const FrequencySketch* sketch_;
+    std::size_t shard_mask_ = 0;
+    std::size_t simulated_shards_ = 1;
     std::uint32_t sample_threshold_ = sample_space;
     std::size_t period_ = 64;
     std::atomic<std::uint32_t> choice_{0};
     std::atomic<std::uint32_t> epoch_{0};
     std::mutex simulating_;  // guards everything below
-    std::vector<GhostCache> ghosts_;
+    std::vector<GhostCache> ghosts_;  // by fraction, then by simulated shard
     std::array<std::size_t, candidate_fractions.size()> hits_{};
     std::array<double, candidate_fractions.size()> scores_{};
     std::size_t samples_ = 0;
