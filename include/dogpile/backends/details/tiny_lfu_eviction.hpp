@@ -9,7 +9,8 @@
 //     contests the main space's oldest (the incumbent): the one with the
 //     higher estimated frequency (frequency_sketch.hpp) stays. A one-hit key
 //     therefore never displaces a popular one, which makes scans harmless;
-//   - the window's share adapts by hill climbing (window_climber.hpp).
+//   - the window's share adapts (window_climber.hpp): ghost caches with
+//     different shares replay a sample of the accesses, the best one wins.
 // The sketch and the climber are shared by all shards of a table
 // (TinyLfuShared); lists, sizes and the read buffer are per shard.
 // Readers record hits in a lossy buffer under the shared lock; the policy
@@ -33,8 +34,9 @@ namespace dogpile::details {
 
 // The table-wide half of W-TinyLFU, shared by every shard's policy.
 struct TinyLfuShared {
-    // `capacity`: the table's bound (entries, or weight units). Samples of
-    // ten requests per unit, as Caffeine, for both halving and climbing.
+    // `capacity`: the table's bound (entries, or weight units), over
+    // `shards` shards. The sketch halves every ten requests per unit, as
+    // Caffeine; the climber simulates the table's first shards.
     explicit TinyLfuShared(std::size_t capacity, std::size_t shards = 1)
         : sketch(capacity), climber(capacity, shards, sketch) {}
 

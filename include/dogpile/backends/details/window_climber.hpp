@@ -6,12 +6,18 @@
 // The climber finds out by mini-simulation (Einziger, Eytan, Friedman and
 // Manes, "Adaptive Software Cache Management", Middleware 2018): a few ghost
 // caches (ghost_cache.hpp), each a W-TinyLFU with its own window share, replay
-// a hashed sample of the table's accesses; every period the table takes the
-// share of the ghost with the most recent hits. Unlike hill climbing on the
-// cache's own hit rate, every candidate share is measured at once, so a
-// change of workload is followed within a period or two, and no step is
-// spent probing a worse share. A ghost holds capacity x sample-rate entries
-// of hashes; the sample keeps it at most max_ghost_entries.
+// a sample of the table's accesses (those of its first shards); every period
+// (one access per ghost entry) the table takes the share of the ghost with
+// the most recent hits. Hill climbing on the cache's own hit rate (Caffeine's
+// 6.25% steps, one per 10 x capacity requests) left this cache 5 points
+// below LRU on recency-biased traces: it measures one share at a time, so it
+// got there only late. Here every candidate share is measured at once, and a
+// change of workload is followed within a few periods.
+//
+// Memory: a ghost entry takes about 25 bytes (ghost_cache.hpp), six ghosts of
+// at most max_ghost_entries each: 19 KB per table. More simulated entries did
+// not choose better on the traces of bench/hit_ratio.sh, and every sampled
+// access costs six ghost updates in the replay path.
 //
 // One climber serves all shards of a table. Shards record accesses under
 // their own locks, concurrently: the ghosts sit behind one mutex, taken with
@@ -39,8 +45,9 @@ public:
     // The window shares the ghosts simulate. The first is Caffeine's start,
     // and where the climber starts: most workloads favour frequency.
     static constexpr std::array<double, 6> candidate_fractions{0.01, 0.1, 0.25, 0.5, 0.75, 1.0};
-    // Ghost size bound: larger tables simulate a proportionally smaller sample.
-    static constexpr std::size_t max_ghost_entries = 1024;
+    // Entries per ghost: the table's first shards up to this many, or a
+    // hashed sample of one shard when a shard is larger.
+    static constexpr std::size_t max_ghost_entries = 128;
     // Weight of the previous periods' hits in a ghost's score.
     static constexpr double score_decay = 0.95;
     // A ghost with a smaller window wins when it is this close to the best:
