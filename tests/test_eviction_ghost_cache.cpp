@@ -14,6 +14,7 @@
 
 #include <dogpile/backends/details/frequency_sketch.hpp>
 #include <dogpile/backends/details/ghost_cache.hpp>
+#include <dogpile/backends/details/shard_batch.hpp>
 #include <dogpile/backends/details/table_node.hpp>
 #include <dogpile/backends/details/window_climber.hpp>
 
@@ -134,6 +135,35 @@ TEST(WindowClimber, KeepsTheSmallWindowOnAFrequencyBiasedStream) {
     }
     // (While the ghosts are cold it may try another share for a period.)
     EXPECT_DOUBLE_EQ(climber.window_fraction(), WindowClimber::candidate_fractions.front());
+}
+
+// The ghosts simulate the table's first shards (shard_batch.hpp's index):
+// a recency-biased stream on the other shards' keys moves nothing, the same
+// stream on the first shard's keys grows the window.
+double fraction_after_recency_stream(bool on_first_shard) {
+    constexpr std::size_t capacity = 1024;  // 16 shards of 64: the ghosts hold two
+    FrequencySketch sketch(capacity);
+    WindowClimber climber(capacity, 16, sketch);
+    std::vector<std::uint64_t> hashes;
+    for (std::uint64_t key = 0; hashes.size() < 20000; ++key) {
+        const std::uint64_t h = key_hash(key);
+        const std::size_t shard = dogpile::details::shard_index(h, 15);
+        if (on_first_shard ? shard == 0 : shard >= 2) hashes.push_back(h);
+    }
+    for (std::size_t n = 0; n < hashes.size(); ++n) {
+        for (const std::size_t age : {0, 10, 40, 100}) {
+            if (n < age) continue;
+            sketch.increment(hashes[n - age]);
+            sketch.add_samples(1);
+            climber.record(hashes[n - age]);
+        }
+    }
+    return climber.window_fraction();
+}
+
+TEST(WindowClimber, SimulatesTheTablesFirstShards) {
+    EXPECT_DOUBLE_EQ(fraction_after_recency_stream(false), WindowClimber::candidate_fractions.front());
+    EXPECT_GE(fraction_after_recency_stream(true), 0.5);
 }
 
 // A large table simulates a sample of its keys: the ghosts stay bounded.
