@@ -19,11 +19,14 @@
 // not choose better on the traces of bench/hit_ratio.sh, and every sampled
 // access costs six ghost updates in the replay path.
 //
-// One climber serves all shards of a table. Shards record accesses under
-// their own locks, concurrently: the ghosts sit behind one mutex, taken with
-// try_lock, and a sample that finds it held is dropped (the estimate is
-// statistical; readers never take it: only the replay of buffered hits and
-// writes do).
+// One climber serves all shards of a table. Each ghost is sharded like the
+// table, and a simulated shard's ghosts are touched only by that shard's
+// policy, under the shard's exclusive lock (writes, and the replay of
+// buffered hits; readers never touch them): shards simulate concurrently
+// without a lock of the climber's own. Their hit counts meet in shared
+// atomics every 16 samples; the shard that completes a period chooses.
+// (A first version kept the ghosts behind one mutex: a write-heavy mix on
+// two threads ran at 0.69x CLOCK instead of 0.89x with hill climbing.)
 
 #include <algorithm>
 #include <array>
@@ -79,6 +82,8 @@ public:
             entries += share <= max_ghost_entries ? share : max_ghost_entries;
         }
         period_ = std::max<std::size_t>(entries, 64);
+        tallies_.resize(simulated_shards_);
+        for (auto& hits : pending_hits_) hits.store(0, std::memory_order_relaxed);
         ghosts_.reserve(candidate_fractions.size() * simulated_shards_);
         for (const double fraction : candidate_fractions) {
             for (std::size_t s = 0; s < simulated_shards_; ++s) {
@@ -98,16 +103,25 @@ public:
     std::uint32_t epoch() const noexcept { return epoch_.load(std::memory_order_acquire); }
 
     // One access (a hit or a new entry) to the key of `hash`, already counted
-    // by the sketch. Safe from any shard; may drop the sample.
+    // by the sketch. Precondition: the caller holds the exclusive lock of the
+    // table's shard for `hash` (shard_index), as a shard's policy does: each
+    // simulated shard's ghosts are touched only under it.
     void record(std::uint64_t hash) noexcept {
         const std::size_t shard = shard_index(hash, shard_mask_);
         if (shard >= simulated_shards_ || ((hash >> 16) & (sample_space - 1)) >= sample_threshold_) return;
-        std::unique_lock<std::mutex> lock(simulating_, std::try_to_lock);
-        if (!lock.owns_lock()) return;
+        ShardTally& tally = tallies_[shard];
         for (std::size_t f = 0; f < candidate_fractions.size(); ++f) {
-            hits_[f] += ghosts_[f * simulated_shards_ + shard].access(hash, *sketch_) ? 1 : 0;
+            tally.hits[f] += ghosts_[f * simulated_shards_ + shard].access(hash, *sketch_) ? 1 : 0;
         }
-        if (++samples_ >= period_) choose();
+        if (++tally.samples < report_batch) return;
+        for (std::size_t f = 0; f < candidate_fractions.size(); ++f) {
+            pending_hits_[f].fetch_add(tally.hits[f], std::memory_order_relaxed);
+            tally.hits[f] = 0;
+        }
+        const std::size_t before = pending_samples_.fetch_add(tally.samples, std::memory_order_relaxed);
+        const std::size_t after = before + tally.samples;
+        tally.samples = 0;
+        if (after >= period_) choose();
     }
 
     // Sampled accesses between two choices.
@@ -123,14 +137,21 @@ private:
     static constexpr std::uint32_t sample_space = 1u << 16;
 
     // The ghost with the best decayed hit count wins (scores decay so a phase
-    // change shows within a few periods).
+    // change shows within a few periods). One shard chooses; another that
+    // completes a period meanwhile leaves its samples for the next choice.
     void choose() noexcept {
-        samples_ = 0;
+        std::unique_lock<std::mutex> lock(choosing_, std::try_to_lock);
+        if (!lock.owns_lock()) return;
+        const std::size_t samples = pending_samples_.exchange(0, std::memory_order_relaxed);
+        if (samples < period_) {
+            pending_samples_.fetch_add(samples, std::memory_order_relaxed);
+            return;
+        }
         const std::size_t current = choice_.load(std::memory_order_relaxed);
         std::size_t best = current;
         for (std::size_t i = 0; i < candidate_fractions.size(); ++i) {
-            scores_[i] = score_decay * scores_[i] + static_cast<double>(hits_[i]);
-            hits_[i] = 0;
+            const std::uint32_t hits = pending_hits_[i].exchange(0, std::memory_order_relaxed);
+            scores_[i] = score_decay * scores_[i] + static_cast<double>(hits);
         }
         for (std::size_t i = 0; i < candidate_fractions.size(); ++i) {
             if (scores_[i] > scores_[best]) best = i;
@@ -153,11 +174,20 @@ private:
     std::size_t period_ = 64;
     std::atomic<std::uint32_t> choice_{0};
     std::atomic<std::uint32_t> epoch_{0};
-    std::mutex simulating_;  // guards everything below
+    // A simulated shard's counts, written under that shard's lock only and
+    // added to the shared ones every report_batch samples.
+    struct alignas(64) ShardTally {
+        std::array<std::uint32_t, candidate_fractions.size()> hits{};
+        std::uint32_t samples = 0;
+    };
+    static constexpr std::uint32_t report_batch = 16;
+
     std::vector<GhostCache> ghosts_;  // by fraction, then by simulated shard
-    std::array<std::size_t, candidate_fractions.size()> hits_{};
+    std::vector<ShardTally> tallies_;  // by simulated shard
+    std::array<std::atomic<std::uint32_t>, candidate_fractions.size()> pending_hits_{};
+    std::atomic<std::size_t> pending_samples_{0};
+    std::mutex choosing_;  // guards scores_
     std::array<double, candidate_fractions.size()> scores_{};
-    std::size_t samples_ = 0;
 };
 
 }  // namespace dogpile::details
