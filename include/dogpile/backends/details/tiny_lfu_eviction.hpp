@@ -156,6 +156,7 @@ private:
         return candidate_freq >= random_admission_threshold && (next_random() & 127) == 0;
     }
 
+    // Under the shard's exclusive lock, which the climber's record() requires.
     void count_access(const Node* node) noexcept {
         shared_->sketch.increment(node->hash);
         shared_->climber.record(node->hash);
