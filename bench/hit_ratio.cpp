@@ -3,11 +3,16 @@
 // cache gets) and OPT (Belady's clairvoyant optimum, the limit any policy can
 // reach at that capacity).
 //
-//   hit_ratio --trace NAME FORMAT FILE CAPACITIES [--trace ...]
+//   hit_ratio --trace NAME FORMAT FILE CAPACITIES [--trace ...] [--synthetic]
 //     FORMAT      lirs (one integer per line) or cache2k (big-endian uint32)
 //     FILE        a decompressed trace, or - for stdin (bench/hit_ratio.sh
 //                 pipes the compressed ones through zcat/xzcat)
 //     CAPACITIES  comma separated, in entries: 250,500,1000
+//
+// --synthetic adds generated workloads (fixed seeds, so the rows are the same
+// on every run and platform) that pull the policy both ways: stationary Zipf
+// (frequency wins), a hot set that moves on, and keys reused shortly after
+// their first access (recency wins), and a hot set under a scan.
 //
 // Prints one Markdown table (a row per trace and capacity) and, per policy,
 // the mean fraction of the LRU->OPT gap it closes, the fraction of the gap's
@@ -15,6 +20,7 @@
 // and set(key, value) on a miss.
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -38,10 +44,104 @@ using Trace = std::vector<std::uint64_t>;
 
 struct TraceSpec {
     std::string name;
-    std::string format;
+    std::string format;  // lirs, cache2k, or synthetic (then `generated` holds it)
     std::string path;
     std::vector<std::size_t> capacities;
+    Trace generated;
 };
+
+// splitmix64: std's distributions differ between standard libraries.
+class Random {
+public:
+    explicit Random(std::uint64_t seed) : state_(seed) {}
+    std::uint64_t next() {
+        std::uint64_t z = (state_ += 0x9E3779B97F4A7C15ULL);
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+        return z ^ (z >> 31);
+    }
+    double unit() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }  // [0, 1)
+    std::uint64_t below(std::uint64_t n) { return next() % n; }
+
+private:
+    std::uint64_t state_;
+};
+
+// Rank 0 is the most popular of `keys`; P(rank r) ~ 1 / (r + 1)^skew.
+class Zipf {
+public:
+    Zipf(std::size_t keys, double skew) : cdf_(keys) {
+        double sum = 0;
+        for (std::size_t r = 0; r < keys; ++r) cdf_[r] = sum += 1.0 / std::pow(static_cast<double>(r + 1), skew);
+        for (double& c : cdf_) c /= sum;
+    }
+    std::uint64_t operator()(Random& random) const {
+        const auto it = std::lower_bound(cdf_.begin(), cdf_.end(), random.unit());
+        return static_cast<std::uint64_t>(std::min<std::ptrdiff_t>(it - cdf_.begin(), cdf_.size() - 1));
+    }
+
+private:
+    std::vector<double> cdf_;
+};
+
+constexpr std::size_t synthetic_length = 400000;
+
+Trace zipf_trace(double skew, std::uint64_t seed) {
+    Random random(seed);
+    const Zipf zipf(100000, skew);
+    Trace trace(synthetic_length);
+    for (auto& key : trace) key = zipf(random);
+    return trace;
+}
+
+// A hot set of 600 keys, Zipf 0.6 within it, replaced by fresh keys every
+// 20000 requests: the newcomers must get in fast, past the old set's counts.
+Trace moving_hot_set_trace(std::uint64_t seed) {
+    Random random(seed);
+    const Zipf zipf(600, 0.6);
+    Trace trace(synthetic_length);
+    for (std::size_t n = 0; n < trace.size(); ++n) trace[n] = (n / 20000) * 1000000 + zipf(random);
+    return trace;
+}
+
+// Every request either brings a new key or reuses one seen recently, the
+// older the less likely (about LRU's ideal: a geometric reuse distance).
+Trace recency_trace(std::uint64_t seed) {
+    Random random(seed);
+    Trace trace(synthetic_length);
+    std::uint64_t newest = 0;
+    for (auto& key : trace) {
+        if (random.unit() < 0.3) {
+            key = ++newest;
+            continue;
+        }
+        const auto age = static_cast<std::uint64_t>(-std::log(1.0 - random.unit()) * 300.0);
+        key = newest > age ? newest - age : 0;
+    }
+    return trace;
+}
+
+// A Zipf 0.9 hot set of 5000 keys under a scan of keys never seen again, one
+// request in two.
+Trace scan_trace(std::uint64_t seed) {
+    Random random(seed);
+    const Zipf zipf(5000, 0.9);
+    Trace trace(synthetic_length);
+    std::uint64_t scanned = 1000000000;
+    for (auto& key : trace) key = random.unit() < 0.5 ? zipf(random) : scanned++;
+    return trace;
+}
+
+std::vector<TraceSpec> synthetic_specs() {
+    const std::vector<std::size_t> capacities = {250, 1000, 4000};
+    std::vector<TraceSpec> specs;
+    specs.push_back({"zipf 0.8", "synthetic", "", capacities, zipf_trace(0.8, 1)});
+    specs.push_back({"zipf 1.0", "synthetic", "", capacities, zipf_trace(1.0, 2)});
+    specs.push_back({"moving hot set", "synthetic", "", {250, 1000}, moving_hot_set_trace(3)});
+    specs.push_back({"recency", "synthetic", "", capacities, recency_trace(4)});
+    specs.push_back({"scan + hot set", "synthetic", "", capacities, scan_trace(5)});
+    return specs;
+}
 
 Trace read_lirs(std::istream& in) {
     Trace trace;
@@ -65,6 +165,7 @@ Trace read_cache2k(std::istream& in) {
 }
 
 Trace read_trace(const TraceSpec& spec) {
+    if (spec.format == "synthetic") return spec.generated;
     std::ifstream file;
     std::istream* in = &std::cin;
     if (spec.path != "-") {
@@ -187,14 +288,17 @@ std::vector<std::size_t> parse_capacities(const std::string& list) {
 
 std::vector<TraceSpec> parse_args(int argc, char** argv) {
     std::vector<TraceSpec> specs;
+    const char* usage = "usage: hit_ratio --trace NAME FORMAT FILE CAPACITIES [--trace ...] [--synthetic]";
     for (int i = 1; i < argc; ++i) {
-        if (std::string(argv[i]) != "--trace" || i + 4 >= argc) {
-            throw std::runtime_error("usage: hit_ratio --trace NAME FORMAT FILE CAPACITIES [--trace ...]");
+        if (std::string(argv[i]) == "--synthetic") {
+            for (TraceSpec& spec : synthetic_specs()) specs.push_back(std::move(spec));
+            continue;
         }
-        specs.push_back({argv[i + 1], argv[i + 2], argv[i + 3], parse_capacities(argv[i + 4])});
+        if (std::string(argv[i]) != "--trace" || i + 4 >= argc) throw std::runtime_error(usage);
+        specs.push_back({argv[i + 1], argv[i + 2], argv[i + 3], parse_capacities(argv[i + 4]), {}});
         i += 4;
     }
-    if (specs.empty()) throw std::runtime_error("usage: hit_ratio --trace NAME FORMAT FILE CAPACITIES [--trace ...]");
+    if (specs.empty()) throw std::runtime_error(usage);
     return specs;
 }
 
@@ -211,7 +315,9 @@ int run(int argc, char** argv) {
     std::vector<double> worst_below_lru(columns, std::numeric_limits<double>::infinity());
     std::vector<double> points_gained(columns, 0.0);
     double points_of_gap = 0.0;
-    std::size_t rows = 0;
+    std::size_t rows = 0;   // pairs with a gap of at least min_gap
+    std::size_t pairs = 0;
+    constexpr double min_gap = 0.01;
 
     std::cout << "| trace | capacity | OPT | LRU |";
     for (const Variant& v : variants()) std::cout << ' ' << v.column << " |";
@@ -230,19 +336,24 @@ int run(int argc, char** argv) {
             for (std::size_t c = 0; c < columns; ++c) {
                 const double ratio = backend_hit_ratio(trace, capacity, variants()[c]);
                 std::cout << ' ' << percent(ratio) << " |";
-                // A trace where LRU is already optimal leaves no gap to close.
-                gap_closed_sum[c] += opt - lru > 1e-9 ? (ratio - lru) / (opt - lru) : 1.0;
+                // A pair where LRU is within a point of OPT leaves no gap worth
+                // a fraction (0.1 point over a gap of 0.01 would weigh 10x):
+                // it counts in the worst distance below LRU only.
+                if (opt - lru >= min_gap) gap_closed_sum[c] += (ratio - lru) / (opt - lru);
                 worst_below_lru[c] = std::min(worst_below_lru[c], ratio - lru);
                 points_gained[c] += ratio - lru;
             }
             std::cout << std::endl;
-            ++rows;
+            if (opt - lru >= min_gap) ++rows;
+            ++pairs;
         }
     }
-    std::cout << "\nMean fraction of the LRU->OPT gap closed (" << rows << " trace/capacity pairs):";
+    std::cout << "\nMean fraction of the LRU->OPT gap closed (" << rows << " trace/capacity pairs";
+    if (rows < pairs) std::cout << "; " << pairs - rows << " more where LRU is within a point of OPT";
+    std::cout << "):";
     for (std::size_t c = 0; c < columns; ++c) {
         std::cout << (c == 0 ? " " : ", ") << variants()[c].column << ' '
-                  << percent(gap_closed_sum[c] / static_cast<double>(rows));
+                  << percent(rows == 0 ? 0.0 : gap_closed_sum[c] / static_cast<double>(rows));
     }
     // The mean above weighs a pair where LRU is already near OPT (a gap of 2
     // points) like one with a gap of 50; this one weighs them by their points.

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The hit-ratio table of the README: every trace of the shared trace set at the
-# capacities the project uses, replayed by bench/hit_ratio.cpp.
+# capacities the project uses, replayed by bench/hit_ratio.cpp, then a second
+# table of generated workloads (hit_ratio --synthetic).
 #   bench/hit_ratio.sh [TRACE_DIR] [BUILD_DIR]
 # TRACE_DIR defaults to ../shared/traces (next to the repository); BUILD_DIR
 # to build-bench, where the Release target hit_ratio is built if missing. The
@@ -24,3 +25,7 @@ lirs="250,500,1000"
   --trace sprite lirs <(zcat "$traces/sprite.trace.gz") "$lirs" \
   --trace 2_pools lirs <(zcat "$traces/2_pools.trace.gz") "$lirs" \
   --trace web07 cache2k <(xzcat "$traces/web07.trace.xz") "1000,3000"
+# Generated workloads that pull both ways (frequency, recency, scans), so the
+# policy is not tuned to the files above only.
+echo
+"$build/bench/hit_ratio" --synthetic

@@ -1,6 +1,6 @@
 // W-TinyLFU, the default eviction policy (backends/details/tiny_lfu_eviction.hpp),
 // through MemoryBackend: scan resistance, frequency-based admission, the
-// window's hill climbing, the sketch's halving; and the weight bound of
+// window's climbing, the sketch's halving; and the weight bound of
 // MemoryBackend under every policy. The conformance kit runs on tiny_lfu in
 // test_backend_conformance.cpp, the races in test_concurrency_*.cpp.
 
@@ -108,8 +108,9 @@ TEST(TinyLfu, AFrequentKeyBeatsOneHitNewcomers) {
 }
 
 // Keys reused a few times shortly after their first access, then never: a
-// 1% window rejects them before their reuse, so the climber must grow it.
-TEST(TinyLfu, HillClimbingGrowsTheWindowOnARecencyBiasedTrace) {
+// 1% window rejects them before their reuse, so the climber's mini-simulation
+// must pick a larger one (test_eviction_ghost_cache.cpp tests it alone).
+TEST(TinyLfu, TheClimberGrowsTheWindowOnARecencyBiasedTrace) {
     MemoryBackend<std::string> backend(bounded(1000, 16));
     const std::size_t initial = *backend.window_max_of("probe");
     std::size_t hits_first_half = 0;

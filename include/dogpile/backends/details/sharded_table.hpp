@@ -74,7 +74,7 @@ public:
         shards_.reset(new Shard[shard_count_]);
         const ExpiryOrder expiry = options_.ttl ? ExpiryOrder::oldest_first : ExpiryOrder::untracked;
         const std::optional<std::size_t> bound = options_.max_weight ? options_.max_weight : options_.capacity;
-        if (bound && options_.eviction == EvictionPolicy::tiny_lfu) tiny_lfu_ = std::make_unique<TinyLfuShared>(*bound);
+        if (bound && options_.eviction == EvictionPolicy::tiny_lfu) tiny_lfu_ = std::make_unique<TinyLfuShared>(*bound, shard_count_);
         EvictionSetup setup;
         setup.shared = tiny_lfu_.get();
         // Fewer, larger shards see more hits between two writes to each.

@@ -9,7 +9,8 @@
 //     contests the main space's oldest (the incumbent): the one with the
 //     higher estimated frequency (frequency_sketch.hpp) stays. A one-hit key
 //     therefore never displaces a popular one, which makes scans harmless;
-//   - the window's share adapts by hill climbing (window_climber.hpp).
+//   - the window's share adapts (window_climber.hpp): ghost caches with
+//     different shares replay a sample of the accesses, the best one wins.
 // The sketch and the climber are shared by all shards of a table
 // (TinyLfuShared); lists, sizes and the read buffer are per shard.
 // Readers record hits in a lossy buffer under the shared lock; the policy
@@ -33,9 +34,11 @@ namespace dogpile::details {
 
 // The table-wide half of W-TinyLFU, shared by every shard's policy.
 struct TinyLfuShared {
-    // `capacity`: the table's bound (entries, or weight units). Samples of
-    // ten requests per unit, as Caffeine, for both halving and climbing.
-    explicit TinyLfuShared(std::size_t capacity) : sketch(capacity), climber(10 * capacity) {}
+    // `capacity`: the table's bound (entries, or weight units), over
+    // `shards` shards. The sketch halves every ten requests per unit, as
+    // Caffeine; the climber simulates the table's first shards.
+    explicit TinyLfuShared(std::size_t capacity, std::size_t shards = 1)
+        : sketch(capacity), climber(capacity, shards, sketch) {}
 
     FrequencySketch sketch;
     WindowClimber climber;
@@ -73,7 +76,6 @@ public:
         window_.push_front(node);
         window_weight_ += node->weight;
         count_access(node);
-        ++misses_;
         report_if_due();
         shrink_window(node);
     }
@@ -96,7 +98,6 @@ public:
         reads_.drain([this](const Node* node) { shared_->sketch.prefetch(node->hash); },
                      [this](Node* node) {
                          on_access(node);
-                         ++hits_;
                      });
         report_if_due();
     }
@@ -155,8 +156,10 @@ private:
         return candidate_freq >= random_admission_threshold && (next_random() & 127) == 0;
     }
 
+    // Under the shard's exclusive lock, which the climber's record() requires.
     void count_access(const Node* node) noexcept {
         shared_->sketch.increment(node->hash);
+        shared_->climber.record(node->hash);
         ++unreported_samples_;
     }
 
@@ -245,10 +248,6 @@ private:
             shared_->sketch.add_samples(unreported_samples_);
             unreported_samples_ = 0;
         }
-        if (hits_ + misses_ >= batch) {
-            shared_->climber.report(hits_, misses_);
-            hits_ = misses_ = 0;
-        }
     }
 
     ReadBuffer<Node> reads_;
@@ -262,8 +261,6 @@ private:
     std::size_t budget_ = 0;
     TinyLfuShared* shared_ = nullptr;
     std::uint32_t epoch_ = 0;
-    std::uint32_t hits_ = 0;    // replayed read hits not yet reported to the climber
-    std::uint32_t misses_ = 0;  // admissions not yet reported
     std::uint32_t unreported_samples_ = 0;  // sketch increments not yet added to its sample count
     std::uint64_t random_ = 1;
 };
