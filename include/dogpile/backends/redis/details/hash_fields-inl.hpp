@@ -185,15 +185,14 @@ DOGPILE_INLINE std::vector<std::optional<Reply>> read_fields(Client& client, con
                                     (reply.is_array() ? " of odd length" : ""));
             }
             whole_hash->learn_size(group.hash, reply.size() / 2);
-            std::vector<AskedField> asked;
-            asked.reserve(group.positions.size());
-            for (std::size_t position : group.positions) asked.push_back(AskedField{keys[position].field, position});
-            std::sort(asked.begin(), asked.end());
+            const AskedFields asked(group.positions.size(),
+                                    [&](std::size_t i) { return keys[group.positions[i]].field; });
             for (std::size_t k = 0; k + 1 < reply.size(); k += 2) {
                 const Reply field = reply.at(k);
                 if (!field.is_string()) continue;
-                const auto [first, last] = std::equal_range(asked.begin(), asked.end(), AskedField{field.view(), 0});
-                for (auto it = first; it != last; ++it) store_value(reply.at(k + 1), it->position, group, command);
+                asked.for_each_match(field.view(), [&](std::size_t i) {
+                    store_value(reply.at(k + 1), group.positions[i], group, command);
+                });
             }
             continue;
         }

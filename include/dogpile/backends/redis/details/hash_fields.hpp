@@ -67,14 +67,6 @@ std::vector<HashGroup> group_by_hash(std::size_t count, HashAt&& hash_at) {
     return groups;
 }
 
-// A field asked of one hash and where its value goes, sorted by field to
-// match an HGETALL reply against.
-struct AskedField {
-    std::string_view field;
-    std::size_t position;
-    bool operator<(const AskedField& other) const noexcept { return field < other.field; }
-};
-
 // One field of a hash, as views that stay valid during a read.
 struct FieldRef {
     std::string_view hash;

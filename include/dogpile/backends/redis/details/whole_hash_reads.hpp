@@ -21,6 +21,7 @@
 #include <functional>
 #include <optional>
 #include <string_view>
+#include <vector>
 
 namespace dogpile::redis {
 
@@ -82,6 +83,53 @@ private:
     WholeHashReadOptions options_;
     std::atomic<bool> refused_{false};
     std::array<std::atomic<std::uint64_t>, slot_count> slots_{};
+};
+
+// The fields asked of one hash, to match an HGETALL reply against: an
+// open-addressed table of indices (sorting them instead cost more string
+// compares than the rest of the read). A field asked more than once chains
+// its indices, so every position gets the value.
+class AskedFields {
+public:
+    // `field_at(i)` is the i-th field asked, i < count; the views must outlive this.
+    template <class FieldAt>
+    AskedFields(std::size_t count, const FieldAt& field_at) : fields_(count), next_(count, none) {
+        std::size_t capacity = 8;
+        while (capacity < 2 * count) capacity *= 2;
+        slots_.assign(capacity, none);
+        for (std::size_t i = 0; i < count; ++i) {
+            fields_[i] = field_at(i);
+            std::uint32_t& head = slots_[slot_of(fields_[i])];
+            if (head != none) next_[i] = head;
+            head = static_cast<std::uint32_t>(i);
+        }
+    }
+
+    // Calls fn(i) for every i whose field is `field`.
+    template <class Fn>
+    void for_each_match(std::string_view field, const Fn& fn) const {
+        for (std::uint32_t i = slots_[slot_of(field)]; i != none; i = next_[i]) fn(std::size_t{i});
+    }
+
+private:
+    static constexpr std::uint32_t none = ~std::uint32_t{0};
+
+    std::size_t slot_of(std::string_view field) const noexcept {
+        const std::size_t mask = slots_.size() - 1;
+        std::size_t slot = fnv1a(field) & mask;
+        while (slots_[slot] != none && fields_[slots_[slot]] != field) slot = (slot + 1) & mask;
+        return slot;
+    }
+
+    static std::size_t fnv1a(std::string_view bytes) noexcept {
+        std::uint64_t h = 14695981039346656037ull;
+        for (const char c : bytes) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+        return static_cast<std::size_t>(h ^ (h >> 32));
+    }
+
+    std::vector<std::string_view> fields_;
+    std::vector<std::uint32_t> next_;   // the next index asking the same field
+    std::vector<std::uint32_t> slots_;  // first index of each field, by hash
 };
 
 }  // namespace details
