@@ -116,15 +116,9 @@ private:
 
     std::size_t slot_of(std::string_view field) const noexcept {
         const std::size_t mask = slots_.size() - 1;
-        std::size_t slot = fnv1a(field) & mask;
+        std::size_t slot = std::hash<std::string_view>{}(field) & mask;
         while (slots_[slot] != none && fields_[slots_[slot]] != field) slot = (slot + 1) & mask;
         return slot;
-    }
-
-    static std::size_t fnv1a(std::string_view bytes) noexcept {
-        std::uint64_t h = 14695981039346656037ull;
-        for (const char c : bytes) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
-        return static_cast<std::size_t>(h ^ (h >> 32));
     }
 
     std::vector<std::string_view> fields_;
