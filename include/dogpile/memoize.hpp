@@ -162,11 +162,11 @@ public:
 
     // As before MemoizeOptions: the region borrowed, the name as the key prefix.
     Memoized(RegionType& region, std::string name, Fn fn, KeyGenerator key_generator = KeyGenerator{})
-        : Memoized(details::borrowed_region(region), std::move(name), std::move(fn),
+        : Memoized(details::hold_region(region), std::move(name), std::move(fn),
                    details::as_memoize_options<Value>(std::move(key_generator))) {}
 
     Memoized(std::shared_ptr<RegionType> region, std::string name, Fn fn, options_type options)
-        : Base(details::shared_region(std::move(region)), std::move(name), std::move(options)),
+        : Base(details::hold_region(std::move(region)), std::move(name), std::move(options)),
           original(std::move(fn)) {}
 
     template <class... Args>
@@ -222,23 +222,11 @@ public:
 //   options  MemoizeOptions<Value, KeyGenerator>, or just a key generator: a
 //            callable key_generator(std::string_view prefix, const Args&...)
 //            returning the region's key type; a generic lambda will do.
-template <class Value, class Key, class Hash, class Fn, class Options = MemoizeOptions<Value>>
-auto memoize(Region<Value, Key, Hash>& region, std::string name, Fn&& fn, Options options = Options{}) {
-    return details::make_memoized<Memoized>(details::borrowed_region(region), std::move(name), std::forward<Fn>(fn),
-                                            details::as_memoize_options<Value>(std::move(options)));
-}
-
-template <class Value, class Key, class Hash, class Fn, class Options = MemoizeOptions<Value>>
-auto memoize(Region<Value, Key, Hash>&& region, std::string name, Fn&& fn, Options options = Options{}) {
-    return details::make_memoized<Memoized>(details::owned_region(std::move(region)), std::move(name),
-                                            std::forward<Fn>(fn), details::as_memoize_options<Value>(std::move(options)));
-}
-
-template <class Value, class Key, class Hash, class Fn, class Options = MemoizeOptions<Value>>
-auto memoize(std::shared_ptr<Region<Value, Key, Hash>> region, std::string name, Fn&& fn,
-             Options options = Options{}) {
-    return details::make_memoized<Memoized>(details::shared_region(std::move(region)), std::move(name),
-                                            std::forward<Fn>(fn), details::as_memoize_options<Value>(std::move(options)));
+template <class RegionHandle, class Fn, class Options = details::default_memoize_options_t<RegionHandle>>
+auto memoize(RegionHandle&& region, std::string name, Fn&& fn, Options options = Options{}) {
+    using Value = typename details::held_region_t<RegionHandle>::value_type;
+    return details::make_memoized<Memoized>(details::hold_region(std::forward<RegionHandle>(region)), std::move(name),
+                                      std::forward<Fn>(fn), details::as_memoize_options<Value>(std::move(options)));
 }
 
 }  // namespace dogpile

@@ -3,6 +3,7 @@
 // (prefix and key generator) and the per-call options.
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -10,6 +11,7 @@
 
 #include "../errors.hpp"
 #include "../memoize_options.hpp"
+#include "../region.hpp"
 #include "../region_options.hpp"
 
 namespace dogpile::details {
@@ -44,24 +46,34 @@ auto make_memoized(std::shared_ptr<RegionType> region, std::string name, Fn&& fn
     return Made(std::move(region), std::move(name), std::forward<Fn>(fn), std::move(options));
 }
 
-// The three ways to hand memoize a region, as one shared_ptr. A borrowed
-// region owns nothing: it must outlive the memoized object, but may still be
-// configured after it was made (as dogpile.cache's decorators allow).
-template <class RegionType>
-std::shared_ptr<RegionType> borrowed_region(RegionType& region) {
-    return std::shared_ptr<RegionType>(std::shared_ptr<RegionType>(), &region);
+// The three ways to hand memoize a region, as one shared_ptr:
+//   Region&                 borrowed: it must outlive the memoized object, but
+//                           may be configured after it was made (as
+//                           dogpile.cache's decorators allow);
+//   Region&&                held by value (copies share one state: configure
+//                           it first);
+//   std::shared_ptr<Region> shared.
+template <class Value, class Key, class Hash>
+std::shared_ptr<Region<Value, Key, Hash>> hold_region(Region<Value, Key, Hash>& region) {
+    return std::shared_ptr<Region<Value, Key, Hash>>(std::shared_ptr<Region<Value, Key, Hash>>(), &region);
 }
 
-template <class RegionType>
-std::shared_ptr<RegionType> owned_region(RegionType&& region) {
-    return std::make_shared<RegionType>(std::move(region));
+template <class Value, class Key, class Hash>
+std::shared_ptr<Region<Value, Key, Hash>> hold_region(Region<Value, Key, Hash>&& region) {
+    return std::make_shared<Region<Value, Key, Hash>>(std::move(region));
 }
 
-template <class RegionType>
-std::shared_ptr<RegionType> shared_region(std::shared_ptr<RegionType> region) {
+template <class Value, class Key, class Hash>
+std::shared_ptr<Region<Value, Key, Hash>> hold_region(std::shared_ptr<Region<Value, Key, Hash>> region) {
     if (!region) throw ConfigurationError("memoize: the region handle must not be null");
     return region;
 }
+
+template <class RegionHandle>
+using held_region_t = typename decltype(hold_region(std::declval<RegionHandle>()))::element_type;
+
+template <class RegionHandle>
+using default_memoize_options_t = MemoizeOptions<typename held_region_t<RegionHandle>::value_type>;
 
 // The undecorated function (dogpile.cache's .original), callable as fn was.
 // Copies of a memoized object, and regenerations it handed to an async runner,
