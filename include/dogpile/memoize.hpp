@@ -226,7 +226,7 @@ template <class RegionHandle, class Fn, class Options = details::default_memoize
 auto memoize(RegionHandle&& region, std::string name, Fn&& fn, Options options = Options{}) {
     using Value = typename details::held_region_t<RegionHandle>::value_type;
     return details::make_memoized<Memoized>(details::hold_region(std::forward<RegionHandle>(region)), std::move(name),
-                                      std::forward<Fn>(fn), details::as_memoize_options<Value>(std::move(options)));
+                                            std::forward<Fn>(fn), details::as_memoize_options<Value>(std::move(options)));
 }
 
 }  // namespace dogpile

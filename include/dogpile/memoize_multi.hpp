@@ -168,8 +168,9 @@ public:
 template <class RegionHandle, class Fn, class Options = details::default_memoize_options_t<RegionHandle>>
 auto memoize_multi(RegionHandle&& region, std::string name, Fn&& fn, Options options = Options{}) {
     using Value = typename details::held_region_t<RegionHandle>::value_type;
-    return details::make_memoized<MemoizedMulti>(details::hold_region(std::forward<RegionHandle>(region)), std::move(name),
-                                      std::forward<Fn>(fn), details::as_memoize_options<Value>(std::move(options)));
+    return details::make_memoized<MemoizedMulti>(details::hold_region(std::forward<RegionHandle>(region)),
+                                                 std::move(name), std::forward<Fn>(fn),
+                                                 details::as_memoize_options<Value>(std::move(options)));
 }
 
 }  // namespace dogpile
