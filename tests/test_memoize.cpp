@@ -870,9 +870,6 @@ TEST(MemoizeKeyTypes, ARegionWithIntegerKeysTakesAGeneratorReturningThem) {
 struct Composite {
     std::string table;
     int row = 0;
-    friend bool operator<(const Composite& a, const Composite& b) {
-        return std::tie(a.table, a.row) < std::tie(b.table, b.row);
-    }
     friend bool operator==(const Composite& a, const Composite& b) { return a.table == b.table && a.row == b.row; }
 };
 struct CompositeHash {
