@@ -728,4 +728,206 @@ TEST_F(QueuedRegenerationTest, TaskKeepsTheCharactersOfViewsAndCStrings) {
     EXPECT_EQ(echo.get("carol"), "carol");
 }
 
+// --- options per memoized function (MemoizeOptions) ------------------------------
+
+// A region that never expires on its own, on a hand-moved clock: only the
+// memoized function's options decide.
+struct MemoizeOptionsTest : MemoizeTest {
+    dogpile::test::ManualClock clock;
+    dogpile::Region<std::string> timed{std::make_shared<dogpile::MemoryBackend<std::string>>(), timed_options()};
+
+    dogpile::RegionOptions timed_options() {
+        dogpile::RegionOptions o;
+        o.clock = clock.function();
+        return o;
+    }
+};
+
+TEST_F(MemoizeOptionsTest, KeyNamespaceSitsBetweenTheNameAndTheArguments) {
+    dogpile::MemoizeOptions<std::string> options;
+    options.key_namespace = "v2";
+    auto cached = dogpile::memoize(region, "accounts:get_user", fn, options);
+    EXPECT_EQ(cached.key(42, std::string("en")), "accounts:get_user|v2|42 'en'");
+    EXPECT_EQ(cached.key_prefix(), "accounts:get_user|v2");
+    cached(42, "en");
+    EXPECT_TRUE(region.get("accounts:get_user|v2|42 'en'"));
+    // The same function under another namespace is another set of keys.
+    options.key_namespace = "v3";
+    auto other = dogpile::memoize(region, "accounts:get_user", fn, options);
+    EXPECT_EQ(other(42, "en"), "user 42 in en #2");
+}
+
+TEST_F(MemoizeOptionsTest, FixedExpirationTimeOverridesTheRegions) {
+    dogpile::MemoizeOptions<std::string> options;
+    options.expiration_time = 10s;
+    auto cached = dogpile::memoize(timed, "users", fn, options);
+    EXPECT_EQ(cached(1, "en"), "user 1 in en #1");
+    clock.advance(9s);
+    EXPECT_EQ(cached(1, "en"), "user 1 in en #1");
+    EXPECT_EQ(cached.get(1, "en"), "user 1 in en #1");
+    clock.advance(2s);
+    EXPECT_EQ(cached.get(1, "en"), std::nullopt);  // get() reads with the function's expiration_time
+    EXPECT_TRUE(timed.get(cached.key(1, "en")));   // the region's own never expires
+    EXPECT_EQ(cached(1, "en"), "user 1 in en #2");
+    EXPECT_EQ(calls, 2);
+}
+
+TEST_F(MemoizeOptionsTest, CallableExpirationTimeIsEvaluatedAtEveryCall) {
+    int evaluations = 0;
+    std::chrono::seconds current = 100s;
+    dogpile::MemoizeOptions<std::string> options;
+    options.expiration_time = [&] {
+        ++evaluations;
+        return dogpile::ExpirationTime(current);
+    };
+    auto cached = dogpile::memoize(timed, "users", fn, options);
+    EXPECT_EQ(cached(1, "en"), "user 1 in en #1");
+    EXPECT_EQ(evaluations, 1);
+    clock.advance(50s);
+    EXPECT_EQ(cached(1, "en"), "user 1 in en #1");
+    EXPECT_EQ(evaluations, 2);
+    current = 10s;  // the same stored value is now expired
+    EXPECT_EQ(cached(1, "en"), "user 1 in en #2");
+    EXPECT_EQ(evaluations, 3);
+    EXPECT_TRUE(cached.get(1, "en"));
+    EXPECT_EQ(evaluations, 4);
+}
+
+TEST_F(MemoizeOptionsTest, ShouldCacheRefusesValuesFromCallsAndRefresh) {
+    std::string next;
+    dogpile::MemoizeOptions<std::string> options;
+    options.should_cache = [](const std::string& value) { return !value.empty(); };
+    auto cached = dogpile::memoize(region, "maybe", [&](int) { ++calls; return next; }, options);
+    EXPECT_EQ(cached(1), "");
+    EXPECT_EQ(cached(1), "");
+    EXPECT_EQ(calls, 2);  // the empty value was returned, never stored
+    EXPECT_EQ(cached.get(1), std::nullopt);
+    next = "full";
+    EXPECT_EQ(cached(1), "full");
+    EXPECT_EQ(cached(1), "full");
+    EXPECT_EQ(calls, 3);
+    next = "";
+    EXPECT_EQ(cached.refresh(1), "");
+    EXPECT_EQ(cached.get(1), "full");  // refresh does not store what should_cache refuses
+    cached.set("", 1);                 // set stores what it is given
+    EXPECT_EQ(cached.get(1), "");
+}
+
+struct User {
+    std::string id;
+    std::string display_name;  // not part of the identity
+};
+
+TEST_F(MemoizeOptionsTest, ToStrKeysTheArgumentTypesItAccepts) {
+    const auto to_str = [](const User& user) { return user.id; };
+    auto cached = dogpile::memoize(region, "greet",
+                                   [&](const User& user, const std::string& lang) {
+                                       ++calls;
+                                       return user.display_name + " " + lang;
+                                   },
+                                   dogpile::ToStrKeyGenerator(to_str));
+    EXPECT_EQ(cached.key(User{"u-17", "Alice"}, std::string("en")), "greet|'u-17' 'en'");
+    EXPECT_EQ(cached.key(User{"it's", ""}), "greet|'it\\'s'");  // quoted: cannot pass for two arguments
+    EXPECT_EQ(cached(User{"u-17", "Alice"}, "en"), "Alice en");
+    EXPECT_EQ(cached(User{"u-17", "Alice B."}, "en"), "Alice en");  // same id, same key
+    EXPECT_EQ(calls, 1);
+}
+
+TEST_F(MemoizeOptionsTest, WithKeyGeneratorKeepsTheOtherOptions) {
+    dogpile::MemoizeOptions<std::string> options;
+    options.key_namespace = "ns";
+    options.should_cache = [](const std::string& value) { return value != "no"; };
+    auto with_to_str = options.with_key_generator(dogpile::ToStrKeyGenerator([](const User& u) { return u.id; }));
+    auto cached = dogpile::memoize(region, "f", [](const User& u) { return u.display_name; }, with_to_str);
+    EXPECT_EQ(cached.key(User{"7", ""}), "f|ns|'7'");
+    cached(User{"7", "no"});
+    EXPECT_EQ(cached.get(User{"7", ""}), std::nullopt);
+}
+
+TEST(MemoizeKeyTypes, ARegionWithIntegerKeysTakesAGeneratorReturningThem) {
+    dogpile::Region<std::string, std::uint64_t> by_id{
+        std::make_shared<dogpile::MemoryBackend<std::string, std::uint64_t>>()};
+    int calls = 0;
+    dogpile::MemoizeOptions<std::string> options;
+    auto cached = dogpile::memoize(by_id, "unused", [&](std::uint32_t id) { return "row " + std::to_string(id) + " #" + std::to_string(++calls); },
+                                   options.with_key_generator([](std::string_view, std::uint32_t id) {
+                                       return std::uint64_t{id} << 8;
+                                   }));
+    EXPECT_EQ(cached.key(3u), 768u);
+    EXPECT_EQ(cached(3u), "row 3 #1");
+    EXPECT_EQ(cached(3u), "row 3 #1");
+    EXPECT_EQ(by_id.get(768), "row 3 #1");
+    EXPECT_EQ(cached.get(3u), "row 3 #1");
+    cached.set("preset", 4u);
+    EXPECT_EQ(by_id.get(1024), "preset");
+    EXPECT_EQ(cached.refresh(3u), "row 3 #2");
+    EXPECT_EQ(cached.original(3u), "row 3 #3");
+    EXPECT_EQ(cached(3u), "row 3 #2");
+    cached.invalidate(3u);
+    EXPECT_EQ(by_id.get(768), std::nullopt);
+}
+
+struct Composite {
+    std::string table;
+    int row = 0;
+    friend bool operator==(const Composite& a, const Composite& b) { return a.table == b.table && a.row == b.row; }
+};
+struct CompositeHash {
+    std::size_t operator()(const Composite& c) const { return std::hash<std::string>()(c.table) ^ std::hash<int>()(c.row); }
+};
+
+TEST(MemoizeKeyTypes, AStructKeyCarriesThePrefix) {
+    dogpile::Region<int, Composite, CompositeHash> region{
+        std::make_shared<dogpile::MemoryBackend<int, Composite, CompositeHash>>()};
+    auto doubled = dogpile::memoize(region, "doubled", [](int x) { return 2 * x; },
+                                    [](std::string_view prefix, int x) { return Composite{std::string(prefix), x}; });
+    EXPECT_EQ(doubled(21), 42);
+    EXPECT_EQ(region.get(Composite{"doubled", 21}), 42);
+}
+
+// --- how the region is held -------------------------------------------------------
+
+TEST(MemoizeRegionHandle, ARegionHeldByValueOutlivesTheOriginalObject) {
+    int calls = 0;
+    auto make = [&] {
+        dogpile::Region<std::string> local{std::make_shared<dogpile::MemoryBackend<std::string>>()};
+        auto cached = dogpile::memoize(dogpile::Region<std::string>(local), "square", [&](int x) {
+            ++calls;
+            return std::to_string(x * x);
+        });
+        EXPECT_EQ(cached(3), "9");
+        EXPECT_EQ(local.get("square|3"), "9");  // the copy shares the original's state
+        return cached;
+    };
+    auto cached = make();  // `local` is gone
+    EXPECT_EQ(cached(3), "9");
+    EXPECT_EQ(cached(4), "16");
+    EXPECT_EQ(calls, 2);
+    EXPECT_EQ(cached.region().get("square|4"), "16");
+}
+
+TEST(MemoizeRegionHandle, ASharedRegionIsShared) {
+    auto shared = std::make_shared<dogpile::Region<std::string>>(std::make_shared<dogpile::MemoryBackend<std::string>>());
+    std::weak_ptr<dogpile::Region<std::string>> watch = shared;
+    auto cached = dogpile::memoize(shared, "id", [](int x) { return std::to_string(x); });
+    shared.reset();
+    EXPECT_FALSE(watch.expired());
+    EXPECT_EQ(cached(5), "5");
+    EXPECT_EQ(watch.lock()->get("id|5"), "5");
+}
+
+TEST(MemoizeRegionHandle, ANullSharedRegionIsAConfigurationError) {
+    std::shared_ptr<dogpile::Region<std::string>> none;
+    EXPECT_THROW(dogpile::memoize(none, "id", [](int x) { return std::to_string(x); }), dogpile::ConfigurationError);
+}
+
+TEST(MemoizeRegionHandle, ABorrowedRegionMayBeConfiguredAfterTheFunctionIsMemoized) {
+    dogpile::Region<std::string> later;
+    auto cached = dogpile::memoize(later, "id", [](int x) { return std::to_string(x); });
+    EXPECT_THROW(cached(1), dogpile::ConfigurationError);
+    later.configure(std::make_shared<dogpile::MemoryBackend<std::string>>());
+    EXPECT_EQ(cached(1), "1");
+    EXPECT_EQ(later.get("id|1"), "1");
+}
+
 }  // namespace

@@ -12,5 +12,6 @@
 #include "key_mangler.hpp"
 #include "lock.hpp"
 #include "memoize.hpp"
+#include "memoize_multi.hpp"
 #include "region.hpp"
 #include "region_options.hpp"

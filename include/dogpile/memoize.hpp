@@ -1,8 +1,13 @@
 #pragma once
-// memoize(region, "namespace", fn): fn cached on its arguments, dogpile.cache's
-// cache_on_arguments. A key generator (dogpile.cache's function_key_generator)
-// turns the namespace and the arguments into the key; by default
-// ReprKeyGenerator: "users|42 'en'".
+// memoize(region, "name", fn[, options]): fn cached on its arguments,
+// dogpile.cache's cache_on_arguments. The key generator turns the name (and
+// the options' key_namespace) and the arguments into the key; by default
+// ReprKeyGenerator: "users|42 'en'" (memoize_keys.hpp). Options per function:
+// MemoizeOptions (memoize_options.hpp). Batches: memoize_multi.hpp.
+//
+// Thread safety: a Memoized may be called (every member) from any number of
+// threads at once, as its region may; fn and the key generator are then called
+// concurrently. Copies share the function and the region.
 
 #include <algorithm>
 #include <cstddef>
@@ -16,70 +21,12 @@
 #include <type_traits>
 #include <utility>
 
-#include "details/key_repr.hpp"
+#include "details/memoized_base.hpp"
+#include "memoize_keys.hpp"
+#include "memoize_options.hpp"
 #include "region.hpp"
 
 namespace dogpile {
-
-namespace details {
-
-// "<ns>|" then each argument, as `append` writes it, separated by spaces.
-template <class Append, class... Args>
-std::string space_joined(std::string_view ns, [[maybe_unused]] Append append, const Args&... args) {
-    std::string key(ns);
-    key += '|';
-    [[maybe_unused]] std::size_t position = 0;
-    ((key += (position++ == 0 ? "" : " "), append(key, args)), ...);
-    return key;
-}
-
-}  // namespace details
-
-// The default key: the namespace, '|', then every argument's repr-like text
-// (see details/key_repr.hpp) joined by spaces: "users|42 'en'",
-// "users|'x y' 1.5 None (1, 2) ['a', 'b']". Two different argument lists of the
-// same types never share a key, whatever their strings hold, but for a type
-// keyed through its operator<< that prints two values alike, and for
-// std::optional<std::optional<T>>, whose two kinds of empty both read None.
-// Equal values of different types may share one: 7 and std::optional<int>(7),
-// 0.1f and 0.1, std::int8_t(97) and 97.
-struct ReprKeyGenerator {
-    template <class... Args>
-    std::string operator()(std::string_view ns, const Args&... args) const {
-        return details::space_joined(ns, [](std::string& out, const auto& arg) { details::append_repr(out, arg); },
-                                     args...);
-    }
-};
-
-// The keys memoize made before ReprKeyGenerator, byte for byte: arguments as
-// raw text (numbers through std::to_string, bool as True/False) joined by
-// spaces, "users|42 en". Ambiguous: f("a b", "c") and f("a", "b c") share a
-// key, as do 0.1 and 0.1000001, and 'a' and 97. Only for caches that already
-// hold keys in this format.
-struct SpaceJoinedKeyGenerator {
-    template <class... Args>
-    std::string operator()(std::string_view ns, const Args&... args) const {
-        return details::space_joined(ns, [](std::string& out, const auto& arg) { append_part(out, arg); }, args...);
-    }
-
-private:
-    template <class T>
-    static void append_part(std::string& out, const T& arg) {
-        if constexpr (std::is_same_v<T, bool>) {
-            out += arg ? "True" : "False";
-        } else if constexpr (std::is_arithmetic_v<T>) {
-            out += std::to_string(arg);
-        } else if constexpr (std::is_array_v<T> && std::is_same_v<std::remove_cv_t<std::remove_extent_t<T>>, char>) {
-            out += details::c_string_in(arg);  // as before, but never read past a buffer without a NUL
-        } else if constexpr (std::is_convertible_v<const T&, std::string_view>) {
-            out += std::string_view(arg);
-        } else {
-            std::ostringstream text;
-            text << arg;
-            out += text.str();
-        }
-    }
-};
 
 namespace details {
 
@@ -202,93 +149,84 @@ private:
 
 }  // namespace details
 
-template <class Value, class Fn, class KeyGenerator = ReprKeyGenerator>
-class Memoized {
+template <class Value, class Fn, class KeyGenerator = ReprKeyGenerator, class RegionType = Region<Value>>
+class Memoized : public details::MemoizedBase<RegionType, KeyGenerator> {
+    using Base = details::MemoizedBase<RegionType, KeyGenerator>;
+    static_assert(std::is_same_v<Value, typename RegionType::value_type>, "Memoized: Value must be the region's value type");
+
 public:
-    // The undecorated function (dogpile.cache's .original), callable as fn was.
-    // Copies of the Memoized, and regenerations it handed to an async runner,
-    // share this one function object; it lives as long as the last of them.
-    class Original {
-    public:
-        explicit Original(Fn fn) : fn_(std::make_shared<const Fn>(std::move(fn))) {}
+    using Original = details::SharedFunction<Fn>;
+    using typename Base::options_type;
+    using Base::key;
+    using Base::region;
 
-        template <class... Args>
-        decltype(auto) operator()(Args&&... args) const {
-            return (*fn_)(std::forward<Args>(args)...);
-        }
+    // As before MemoizeOptions: the region borrowed, the name as the key prefix.
+    Memoized(RegionType& region, std::string name, Fn fn, KeyGenerator key_generator = KeyGenerator{})
+        : Memoized(details::hold_region(region), std::move(name), std::move(fn),
+                   details::as_memoize_options<Value>(std::move(key_generator))) {}
 
-        const Fn& get() const noexcept { return *fn_; }
-
-    private:
-        friend class Memoized;
-        std::shared_ptr<const Fn> fn_;
-    };
-
-    Memoized(Region<Value>& region, std::string ns, Fn fn, KeyGenerator key_generator = KeyGenerator{})
-        : region_(&region),
-          namespace_(std::move(ns)),
-          key_generator_(std::move(key_generator)),
+    Memoized(std::shared_ptr<RegionType> region, std::string name, Fn fn, options_type options)
+        : Base(details::hold_region(std::move(region)), std::move(name), std::move(options)),
           original(std::move(fn)) {}
 
     template <class... Args>
     Value operator()(const Args&... args) const {
-        // Arguments that cannot be copied cannot go to another thread: such a
-        // call regenerates on the caller's thread even with an async runner.
-        if constexpr ((std::is_copy_constructible_v<details::OwnedArgument<Args>> && ...)) {
-            return region_->get_or_create(key(args...),
-                                          details::DetachableCall<Value, Fn, Args...>(original.fn_, args...));
-        } else {
-            return region_->get_or_create(key(args...),
-                                          details::InlineCall<Value, Fn, Args...>(*original.fn_, args...));
-        }
+        return this->with_call_options([&](const GetOrCreateOptions<Value>& options) {
+            // Arguments that cannot be copied cannot go to another thread: such a
+            // call regenerates on the caller's thread even with an async runner.
+            if constexpr ((std::is_copy_constructible_v<details::OwnedArgument<Args>> && ...)) {
+                return region().get_or_create(
+                    key(args...), details::DetachableCall<Value, Fn, Args...>(original.shared(), args...), options);
+            } else {
+                return region().get_or_create(key(args...),
+                                              details::InlineCall<Value, Fn, Args...>(original.get(), args...), options);
+            }
+        });
     }
 
-    // The cached value, if present and fresh; never calls the function.
+    // The cached value, if present and fresh (by this function's
+    // expiration_time); never calls the function.
     template <class... Args>
     std::optional<Value> get(const Args&... args) const {
-        return region_->get(key(args...));
+        return region().get(key(args...), this->get_options());
     }
 
     template <class... Args>
     void invalidate(const Args&... args) const {
-        region_->erase(key(args...));
+        region().erase(key(args...));
     }
 
-    // Calls the function now, stores and returns its value.
+    // Calls the function now, without the dogpile lock, and returns its value;
+    // stores it unless should_cache refuses it.
     template <class... Args>
     Value refresh(const Args&... args) const {
         Value value = original(args...);
-        region_->set(key(args...), value);
+        if (this->should_cache(value)) region().set(key(args...), value);
         return value;
     }
 
+    // Stores `value` as the result for these arguments (should_cache is not asked).
     template <class... Args>
     void set(const Value& value, const Args&... args) const {
-        region_->set(key(args...), value);
+        region().set(key(args...), value);
     }
 
-    template <class... Args>
-    std::string key(const Args&... args) const {
-        return key_generator_(std::string_view(namespace_), args...);
-    }
-
-private:
-    Region<Value>* region_;
-    std::string namespace_;
-    KeyGenerator key_generator_;
-
-public:
     Original original;
 };
 
-// The region must outlive the returned object. key_generator, when given, is
-// called as key_generator(std::string_view ns, const Args&... args) and returns
-// the key as a std::string; a generic lambda will do.
-template <class Value, class Fn, class KeyGenerator = ReprKeyGenerator>
-Memoized<Value, std::decay_t<Fn>, KeyGenerator> memoize(Region<Value>& region, std::string ns, Fn&& fn,
-                                                        KeyGenerator key_generator = KeyGenerator{}) {
-    return Memoized<Value, std::decay_t<Fn>, KeyGenerator>(region, std::move(ns), std::forward<Fn>(fn),
-                                                           std::move(key_generator));
+// memoize(region, name, fn[, options]): fn cached on its arguments.
+//   region   Region& (borrowed: it must outlive the result), a Region rvalue
+//            (held by value: pass a copy, e.g. Region<V>(region); copies share
+//            one state, so configure it first), or std::shared_ptr<Region>.
+//   name     the key prefix (dogpile.cache's "module:fn").
+//   options  MemoizeOptions<Value, KeyGenerator>, or just a key generator: a
+//            callable key_generator(std::string_view prefix, const Args&...)
+//            returning the region's key type; a generic lambda will do.
+template <class RegionHandle, class Fn, class Options = details::default_memoize_options_t<RegionHandle>>
+auto memoize(RegionHandle&& region, std::string name, Fn&& fn, Options options = Options{}) {
+    using Value = typename details::held_region_t<RegionHandle>::value_type;
+    return details::make_memoized<Memoized>(details::hold_region(std::forward<RegionHandle>(region)), std::move(name),
+                                            std::forward<Fn>(fn), details::as_memoize_options<Value>(std::move(options)));
 }
 
 }  // namespace dogpile

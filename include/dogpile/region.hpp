@@ -117,10 +117,12 @@ public:
     // passed in, i.e. unmangled) and returns their values in that order.
     // Results are in the order of `keys`. Keys the key mangler maps to one
     // string are one key: the creator sees the smallest of them, and its value
-    // is returned for each.
+    // is returned for each. A creator that may have no value for some keys
+    // returns std::vector<std::optional<Value>> (same length; nullopt: not
+    // stored); the results are then std::vector<std::optional<Value>> too.
     template <class Creator>
-    std::vector<Value> get_or_create_multi(const std::vector<Key>& keys, Creator&& creator,
-                                           const GetOrCreateOptions<Value>& opts = {}) {
+    auto get_or_create_multi(const std::vector<Key>& keys, Creator&& creator,
+                             const GetOrCreateOptions<Value>& opts = {}) {
         return core().create_multi(keys, creator, opts);
     }
 

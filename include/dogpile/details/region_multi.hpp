@@ -8,6 +8,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -49,9 +50,17 @@ struct RegionCore final : RegionCreation<Value, Key, Hash> {
         bool resolved = false;
     };
 
+    // A creator returning std::vector<std::optional<Value>> may leave keys
+    // without a value (nullopt: not stored, returned as nullopt); the results
+    // are then optional too.
     template <class Creator>
-    std::vector<Value> create_multi(const std::vector<Key>& keys, Creator& creator,
-                                    const GetOrCreateOptions<Value>& opts) {
+    static constexpr bool may_omit =
+        std::is_same_v<std::decay_t<std::invoke_result_t<Creator&, const std::vector<Key>&>>,
+                       std::vector<std::optional<Value>>>;
+
+    template <class Creator>
+    std::conditional_t<may_omit<Creator>, std::vector<std::optional<Value>>, std::vector<Value>> create_multi(
+        const std::vector<Key>& keys, Creator& creator, const GetOrCreateOptions<Value>& opts) {
         const ExpirationTime& expiration = opts.expiration_time ? *opts.expiration_time : options.expiration_time;
         std::vector<Key> mangled_storage;
         const std::vector<Key>& mangled = mangle_all(keys, mangled_storage);
@@ -124,29 +133,46 @@ struct RegionCore final : RegionCreation<Value, Key, Hash> {
             originals.reserve(to_create.size());
             for (const auto& item : to_create) originals.push_back(item.second->original);
             const TimePoint started = now();
-            std::vector<Value> created = creator(std::as_const(originals));
+            std::conditional_t<may_omit<Creator>, std::vector<std::optional<Value>>, std::vector<Value>> created =
+                creator(std::as_const(originals));
             if (created.size() != originals.size()) {
                 throw Error("get_or_create_multi: creator returned " + std::to_string(created.size()) +
                             " values for " + std::to_string(originals.size()) + " keys");
             }
-            creations.add(created.size());
             const TimePoint finished = now();
             // Each value is stamped with the batch's duration: what a single
             // refresh of it would cost is unknown, the batch is an upper bound.
             const Metadata metadata =
                 Metadata::created_now(finished, std::max(Duration::zero(), finished - started));
             std::vector<std::pair<Key, entry_type>> to_store;
+            std::size_t made = 0;
             for (std::size_t i = 0; i < to_create.size(); ++i) {
+                Value* value = value_in(created[i]);
+                if (value == nullptr) continue;  // omitted: the key stays without a value
+                ++made;
                 Pending& p = *to_create[i].second;
-                for (auto pos : p.positions) results[pos] = created[i];
+                for (auto pos : p.positions) results[pos] = *value;
                 // A key whose lock timed out is returned but not stored.
-                if (p.lock && (!opts.should_cache || opts.should_cache(created[i]))) {
-                    to_store.emplace_back(to_create[i].first, entry_type{std::move(created[i]), metadata});
+                if (p.lock && (!opts.should_cache || opts.should_cache(*value))) {
+                    to_store.emplace_back(to_create[i].first, entry_type{std::move(*value), metadata});
                 }
             }
+            creations.add(made);
             backend_set_multi(to_store);
         }
 
+        if constexpr (may_omit<Creator>) {
+            return results;
+        } else {
+            return unwrap_all(results);
+        }
+    }
+
+private:
+    static Value* value_in(Value& value) noexcept { return &value; }
+    static Value* value_in(std::optional<Value>& value) noexcept { return value ? &*value : nullptr; }
+
+    static std::vector<Value> unwrap_all(std::vector<std::optional<Value>>& results) {
         std::vector<Value> out;
         out.reserve(results.size());
         for (auto& r : results) out.push_back(std::move(*r));
