@@ -11,6 +11,7 @@
 //
 // "__" separates sections (ARGUMENTS__URL is arguments.url). A misspelt or
 // malformed variable stops the program with a message naming it.
+#include <dogpile/backends/config.hpp>
 #include <dogpile/backends/redis/config.hpp>
 #include <dogpile/codec/msgpack.hpp>
 #include <dogpile/config.hpp>
@@ -24,7 +25,7 @@ int main(int /*argc*/, char** /*argv*/, char** environment) {
     dogpile::SettingsMap settings = dogpile::settings_from_environment("DOGPILE_REGION_", environment);
     settings.emplace("backend", "memory");  // when DOGPILE_REGION_BACKEND is not set
 
-    auto registry = dogpile::BackendRegistry<std::string>::with_builtin_backends();
+    auto registry = dogpile::builtin_backends<std::string>();
     dogpile::register_redis_backends(registry);
 
     dogpile::Region<std::string> region;

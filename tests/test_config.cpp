@@ -4,6 +4,7 @@
 // or missing backend) naming the full key, prefix isolation, and
 // environment variables turned into settings.
 
+#include <dogpile/backends/config.hpp>
 #include <dogpile/config.hpp>
 #include <dogpile/settings.hpp>
 
@@ -47,7 +48,7 @@ bool contains(const std::string& text, const std::string& part) { return text.fi
 
 std::string config_error(const SettingsMap& values, const std::string& prefix = "cache.") {
     return message_of<ConfigurationError>([&] {
-        (void)dogpile::region_config_from_settings(values, prefix, Registry::with_builtin_backends());
+        (void)dogpile::region_config_from_settings(values, prefix, dogpile::builtin_backends<std::string>());
     });
 }
 
@@ -169,7 +170,7 @@ TEST(ConfigureFromConfig, EveryRegionOptionParsed) {
     RegionOptions base;
     base.error_hook = [](const dogpile::BackendErrorEvent&) {};
     const auto config =
-        dogpile::region_config_from_settings(values, "cache.", Registry::with_builtin_backends(), std::move(base));
+        dogpile::region_config_from_settings(values, "cache.", dogpile::builtin_backends<std::string>(), std::move(base));
     const RegionOptions& o = config.options;
     EXPECT_EQ(o.expiration_time, ExpirationTime(5min));
     EXPECT_EQ(o.lock_timeout, std::chrono::milliseconds(250));
@@ -188,7 +189,7 @@ TEST(ConfigureFromConfig, EveryRegionOptionParsed) {
 
 TEST(ConfigureFromConfig, DefaultsWhenOnlyTheBackendIsGiven) {
     const SettingsMap values{{"cache.backend", "memory"}};
-    const auto config = dogpile::region_config_from_settings(values, "cache.", Registry::with_builtin_backends());
+    const auto config = dogpile::region_config_from_settings(values, "cache.", dogpile::builtin_backends<std::string>());
     const RegionOptions defaults;
     EXPECT_TRUE(config.options.expiration_time.is_never());
     EXPECT_EQ(config.options.lock_timeout, std::nullopt);
@@ -201,7 +202,7 @@ TEST(ConfigureFromConfig, MemoryBackendArguments) {
     const SettingsMap values{{"cache.backend", "memory"},          {"cache.arguments.capacity", "64"},
                              {"cache.arguments.eviction", "clock"}, {"cache.arguments.ttl", "10min"},
                              {"cache.arguments.shards", "4"},        {"cache.arguments.clock_policy", "precise"}};
-    const auto config = dogpile::region_config_from_settings(values, "cache.", Registry::with_builtin_backends());
+    const auto config = dogpile::region_config_from_settings(values, "cache.", dogpile::builtin_backends<std::string>());
     auto* memory = dynamic_cast<MemoryBackend<std::string>*>(config.backend.get());
     ASSERT_NE(memory, nullptr);
     EXPECT_EQ(memory->options().capacity, std::size_t{64});
@@ -219,7 +220,7 @@ TEST(ConfigureFromConfig, MemoryBackendArguments) {
 TEST(ConfigureFromConfig, ConfiguredRegionReadsAndWrites) {
     const SettingsMap values{{"cache.backend", "memory"}, {"cache.expiration_time", "1h"}};
     Region<std::string> region;
-    dogpile::configure_from_config(region, values, "cache.", Registry::with_builtin_backends());
+    dogpile::configure_from_config(region, values, "cache.", dogpile::builtin_backends<std::string>());
     int calls = 0;
     EXPECT_EQ(region.get_or_create("k", [&] { ++calls; return std::string("v"); }), "v");
     EXPECT_EQ(region.get_or_create("k", [&] { ++calls; return std::string("w"); }), "v");
@@ -227,10 +228,10 @@ TEST(ConfigureFromConfig, ConfiguredRegionReadsAndWrites) {
     EXPECT_EQ(region.options().expiration_time, ExpirationTime(1h));
 
     EXPECT_CONTAINS(message_of<ConfigurationError>(
-                        [&] { dogpile::configure_from_config(region, values, "cache.", Registry::with_builtin_backends()); }),
+                        [&] { dogpile::configure_from_config(region, values, "cache.", dogpile::builtin_backends<std::string>()); }),
                     "already configured");
     const SettingsMap null_values{{"cache.backend", "null"}};
-    dogpile::configure_from_config(region, null_values, "cache.", Registry::with_builtin_backends(), {},
+    dogpile::configure_from_config(region, null_values, "cache.", dogpile::builtin_backends<std::string>(), {},
                                    dogpile::ReplaceExisting::yes);
     EXPECT_EQ(region.get("k"), std::nullopt);
     EXPECT_NE(dynamic_cast<NullBackend<std::string>*>(&region.backend()), nullptr);
@@ -306,7 +307,7 @@ private:
 };
 
 TEST(ConfigureFromConfig, UserRegisteredBackend) {
-    auto registry = Registry::with_builtin_backends();
+    auto registry = dogpile::builtin_backends<std::string>();
     registry.add("prefixing", [](const Settings& arguments) {
         return std::make_shared<PrefixingBackend>(arguments.require_string("tag", "the text put in front"),
                                                   arguments.get_integer<int>("copies", 1, 3).value_or(1));
@@ -342,7 +343,7 @@ TEST(ConfigureFromConfig, PrefixIsolation) {
                              {"app2.backend", "null"},            {"app2.expiration_time", "nonsense"},
                              {"app2.arguments.whatever", "x"},    {"unrelated", "y"},
                              {"app10.backend", "also unrelated"}, {"app1", "the bare prefix without its dot"}};
-    const auto registry = Registry::with_builtin_backends();
+    const auto registry = dogpile::builtin_backends<std::string>();
     const auto first = dogpile::region_config_from_settings(values, "app1.", registry);
     EXPECT_EQ(first.options.expiration_time, ExpirationTime(5min));
     EXPECT_NE(dynamic_cast<MemoryBackend<std::string>*>(first.backend.get()), nullptr);
@@ -355,9 +356,9 @@ TEST(ConfigureFromConfig, OtherKeyTypes) {
     struct OpaqueKey {
         int id;
     };
-    const auto registry = BackendRegistry<int, OpaqueKey>::with_builtin_backends();
+    const auto registry = dogpile::builtin_backends<int, OpaqueKey>();
     EXPECT_EQ(registry.names(), (std::set<std::string>{"null"}));
-    const auto ints = BackendRegistry<int, int>::with_builtin_backends();
+    const auto ints = dogpile::builtin_backends<int, int>();
     EXPECT_EQ(ints.names(), (std::set<std::string>{"memory", "null"}));
     Region<int, int> region;
     dogpile::configure_from_config(region, SettingsMap{{"backend", "memory"}}, "", ints);

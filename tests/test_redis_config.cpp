@@ -16,6 +16,7 @@
 #include <dogpile/codec/bitpacked.hpp>
 #include <dogpile/codec/msgpack.hpp>
 #include <dogpile/codec/values.hpp>
+#include <dogpile/backends/config.hpp>
 #include <dogpile/config.hpp>
 #include <dogpile/redis.hpp>
 #include <dogpile/region.hpp>
@@ -54,7 +55,7 @@ bool contains(const std::string& text, const std::string& part) { return text.fi
 #define EXPECT_CONTAINS(text, part) EXPECT_TRUE(contains(text, part)) << "in: " << (text)
 
 BackendRegistry<std::string> string_registry(dogpile::RedisConfigDefaults defaults = {}) {
-    auto registry = BackendRegistry<std::string>::with_builtin_backends();
+    auto registry = dogpile::builtin_backends<std::string>();
     dogpile::register_redis_backends(registry, std::move(defaults));
     return registry;
 }
@@ -137,7 +138,7 @@ TEST(RedisConfig, DistributedLockFromSettings) {
 TEST(RedisConfig, HashRegionWithACodecChosenByName) {
     const Flags flags{{"read", true}, {"write", false}, {"admin", true}};
     const KeyTemplate key_template = KeyTemplate::of(flags);
-    auto registry = BackendRegistry<Flags, HashKey>::with_builtin_backends();
+    auto registry = dogpile::builtin_backends<Flags, HashKey>();
     dogpile::register_redis_backends(registry, {}, dogpile::named_codec("values", FlagsCodec{key_template}),
                                      dogpile::named_codec("bitpacked", BitpackedCodec{key_template}));
     EXPECT_EQ(registry.names(), (std::set<std::string>{"memory", "null", "redis_hash"}));
@@ -186,7 +187,7 @@ TEST(RedisConfig, HashRegionWithACodecChosenByName) {
 
 TEST(RedisConfig, SymmetricRegionFromSettings) {
     const std::string prefix = test_prefix();
-    auto registry = BackendRegistry<std::string, A2BKey>::with_builtin_backends();
+    auto registry = dogpile::builtin_backends<std::string, A2BKey>();
     dogpile::register_redis_backends(registry);
     const SettingsMap values{{"pairs.backend", "redis_symmetric"},
                              {"pairs.expiration_time", "10min"},

@@ -6,7 +6,7 @@
 //   dogpile::SettingsMap settings{{"cache.backend", "memory"},
 //                                 {"cache.expiration_time", "5min"},
 //                                 {"cache.arguments.capacity", "10000"}};
-//   auto registry = dogpile::BackendRegistry<std::string>::with_builtin_backends();
+//   auto registry = dogpile::builtin_backends<std::string>();   // backends/config.hpp
 //   dogpile::Region<std::string> region;
 //   dogpile::configure_from_config(region, settings, "cache.", registry);
 //
@@ -27,10 +27,9 @@
 // the async creation runner, the error hook, clocks) comes from the `base`
 // RegionOptions the settings are applied on top of.
 //
-// Built in: "memory" (MemoryBackend; arguments capacity, eviction, ttl,
-// shards, clock_policy) and "null" (NullBackend; no arguments). The Redis
-// backends register with backends/redis/config.hpp. A user backend is one
-// add() away:
+// The registry starts empty. backends/config.hpp fills in "memory" and
+// "null", backends/redis/config.hpp the Redis backends; a user backend is
+// one add() away:
 //
 //   registry.add("mine", [](const dogpile::Settings& arguments) {
 //       return std::make_shared<MyBackend>(arguments.require_string("path", "a file path"));
@@ -50,8 +49,7 @@
 #include <utility>
 
 #include "backend.hpp"
-#include "backends/memory.hpp"
-#include "backends/null.hpp"
+#include "clock.hpp"
 #include "errors.hpp"
 #include "key_mangler.hpp"
 #include "region.hpp"
@@ -71,18 +69,6 @@ public:
     using Factory = std::function<std::shared_ptr<backend_type>(const Settings& arguments)>;
 
     BackendRegistry() = default;
-
-    // "memory" (when Value is copyable and Key hashable) and "null".
-    static BackendRegistry with_builtin_backends() {
-        BackendRegistry registry;
-        registry.add("null", [](const Settings&) { return std::make_shared<NullBackend<Value, Key>>(); });
-        if constexpr (std::is_copy_constructible_v<Value> && std::is_default_constructible_v<std::hash<Key>>) {
-            registry.add("memory", [](const Settings& arguments) {
-                return std::make_shared<MemoryBackend<Value, Key>>(memory_backend_options(arguments));
-            });
-        }
-        return registry;
-    }
 
     // Throws ConfigurationError when `name` is taken, unless `replace` is yes.
     void add(std::string name, Factory factory, ReplaceExisting replace = ReplaceExisting::no) {
@@ -118,33 +104,14 @@ public:
         return backend;
     }
 
-    // MemoryBackend's options from its arguments: capacity, eviction
-    // (tiny_lfu | clock | lru), ttl, shards, clock_policy.
-    static MemoryBackendOptions memory_backend_options(const Settings& arguments) {
-        MemoryBackendOptions options;
-        options.capacity = arguments.get_integer<std::size_t>("capacity", 1);
-        if (auto eviction = arguments.get_enum<EvictionPolicy>(
-                "eviction",
-                {{"tiny_lfu", EvictionPolicy::tiny_lfu}, {"clock", EvictionPolicy::clock}, {"lru", EvictionPolicy::lru}})) {
-            options.eviction = *eviction;
-        }
-        options.ttl = arguments.get_duration("ttl");
-        if (options.ttl && *options.ttl == Duration::zero()) throw arguments.error("ttl", "must be positive");
-        if (auto shards = arguments.get_integer<std::size_t>("shards", 1, std::size_t{1} << 16)) {
-            if ((*shards & (*shards - 1)) != 0) throw arguments.malformed("shards", std::to_string(*shards), "a power of two");
-            options.shards = *shards;
-        }
-        if (auto policy = clock_policy_setting(arguments, "clock_policy")) options.clock_policy = *policy;
-        return options;
-    }
-
-    static std::optional<ClockPolicy> clock_policy_setting(const Settings& settings, std::string_view name) {
-        return settings.get_enum<ClockPolicy>(name, {{"coarse", ClockPolicy::coarse}, {"precise", ClockPolicy::precise}});
-    }
-
 private:
     std::map<std::string, Factory, std::less<>> factories_;
 };
+
+// clock_policy: coarse | precise.
+inline std::optional<ClockPolicy> clock_policy_setting(const Settings& settings, std::string_view name) {
+    return settings.get_enum<ClockPolicy>(name, {{"coarse", ClockPolicy::coarse}, {"precise", ClockPolicy::precise}});
+}
 
 // The region options the settings give (keys in the header comment), on top
 // of `base`. Reads only the region's own keys; does not reject unknown ones.
@@ -166,10 +133,7 @@ inline RegionOptions region_options_from_settings(const Settings& settings, Regi
         options.on_backend_error = *policy;
     }
     if (auto beta = settings.get_number("early_refresh_beta", 0.0, 1e6)) options.early_refresh = EarlyRefresh{*beta};
-    if (auto policy = settings.get_enum<ClockPolicy>(
-            "clock_policy", {{"coarse", ClockPolicy::coarse}, {"precise", ClockPolicy::precise}})) {
-        options.clock_policy = *policy;
-    }
+    if (auto policy = clock_policy_setting(settings, "clock_policy")) options.clock_policy = *policy;
     enum class Mangler { none, sha1 };
     const auto mangler = settings.get_enum<Mangler>("key_mangler", {{"none", Mangler::none}, {"sha1", Mangler::sha1}});
     const auto max_length = settings.get_integer<std::size_t>("key_mangler_max_length", 1);

@@ -3,7 +3,7 @@
 // backend, client and codec come from settings:
 //
 //   #include <dogpile/codec/msgpack.hpp>   // for the default codec
-//   auto registry = dogpile::BackendRegistry<std::string>::with_builtin_backends();
+//   auto registry = dogpile::builtin_backends<std::string>();   // backends/config.hpp
 //   dogpile::register_redis_backends(registry);
 //   // cache.backend = redis
 //   // cache.arguments.url = redis://cache.internal:6379/2
