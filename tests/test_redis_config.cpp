@@ -129,10 +129,6 @@ TEST(RedisConfig, DistributedLockFromSettings) {
     EXPECT_NE(backend.get_mutex("k"), nullptr);
     EXPECT_EQ(region.get_or_create("k", [] { return std::string("locked create"); }), "locked create");
 
-    EXPECT_EQ(config_error({{"cache.backend", "redis"},
-                            {"cache.arguments.url", server().url()},
-                            {"cache.arguments.lock_ttl", "5s"}}),
-              "setting 'cache.arguments.lock_ttl' needs cache.arguments.distributed_lock = true");
 }
 
 TEST(RedisConfig, HashRegionWithACodecChosenByName) {
@@ -223,27 +219,31 @@ TEST(RedisConfig, TlsUrlIsRefusedNamingTheSetting) {
     EXPECT_FALSE(contains(message, "secret")) << message;
 }
 
+// A plain backend at the test server, with `extra` settings.
+SettingsMap plain_at_server(SettingsMap extra) {
+    extra.emplace("cache.backend", "redis");
+    extra.emplace("cache.arguments.url", server().url());
+    return extra;
+}
+
 TEST(RedisConfig, MalformedClientSettingsNameTheKey) {
     EXPECT_EQ(config_error({{"cache.backend", "redis"}}),
               "setting 'cache.arguments.url' is required: expected redis://[[user]:password@]host[:port][/db] or "
               "unix:///path/to.sock");
-    EXPECT_CONTAINS(config_error({{"cache.backend", "redis"}, {"cache.arguments.url", "http://x"}}),
+    EXPECT_CONTAINS(config_error(plain_at_server({{"cache.arguments.url", "http://x"}})),
                     "setting 'cache.arguments.url' is refused: ");
-    EXPECT_CONTAINS(config_error({{"cache.backend", "redis"}, {"cache.arguments.url", server().url()},
-                                  {"cache.arguments.pool_size", "0"}}),
+    EXPECT_CONTAINS(config_error(plain_at_server({{"cache.arguments.pool_size", "0"}})),
                     "setting 'cache.arguments.pool_size' = '0': expected a whole number from 1 to 100000");
-    EXPECT_CONTAINS(config_error({{"cache.backend", "redis"}, {"cache.arguments.url", server().url()},
-                                  {"cache.arguments.command_timeout", "fast"}}),
+    EXPECT_CONTAINS(config_error(plain_at_server({{"cache.arguments.command_timeout", "fast"}})),
                     "setting 'cache.arguments.command_timeout' = 'fast': expected a duration");
-    EXPECT_CONTAINS(config_error({{"cache.backend", "redis"}, {"cache.arguments.url", server().url()},
-                                  {"cache.arguments.command_timeout", "0ms"}}),
+    EXPECT_CONTAINS(config_error(plain_at_server({{"cache.arguments.command_timeout", "0ms"}})),
                     "settings 'cache.arguments.*' (Redis client): ");
-    EXPECT_CONTAINS(config_error({{"cache.backend", "redis"}, {"cache.arguments.url", server().url()},
-                                  {"cache.arguments.ttl_policy", "none"}}),
+    EXPECT_CONTAINS(config_error(plain_at_server({{"cache.arguments.ttl_policy", "none"}})),
                     "unknown setting 'cache.arguments.ttl_policy' (expected one of: ");
-    EXPECT_CONTAINS(config_error({{"cache.backend", "redis"}, {"cache.arguments.url", server().url()},
-                                  {"cache.arguments.codec", "pickle"}}),
+    EXPECT_CONTAINS(config_error(plain_at_server({{"cache.arguments.codec", "pickle"}})),
                     "setting 'cache.arguments.codec' = 'pickle': expected one of msgpack");
+    EXPECT_EQ(config_error(plain_at_server({{"cache.arguments.lock_ttl", "5s"}})),
+              "setting 'cache.arguments.lock_ttl' needs cache.arguments.distributed_lock = true");
 }
 
 TEST(RedisConfig, SharedClientFromDefaults) {

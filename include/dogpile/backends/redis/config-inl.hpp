@@ -67,10 +67,7 @@ DOGPILE_INLINE RedisBackendOptions plain_options_from_settings(const Settings& a
 DOGPILE_INLINE RedisHashBackendOptions hash_options_from_settings(const Settings& arguments,
                                                                   const RedisConfigDefaults& defaults) {
     RedisHashBackendOptions options;
-    common_redis_options(options, arguments, defaults);
-    options.ttl = arguments.get_duration("ttl");
-    if (auto policy = ttl_policy_setting(arguments)) options.ttl_policy = *policy;
-    if (auto payload = payload_setting(arguments)) options.payload = *payload;
+    hash_store_options(options, arguments, defaults);
     if (auto n = arguments.get_integer<std::size_t>("max_fields_per_call", 1)) options.max_fields_per_call = *n;
     if (auto n = arguments.get_integer<std::size_t>("max_fields_per_read", 1)) options.max_fields_per_read = *n;
     if (auto whole = arguments.get_bool("whole_hash_reads"); whole && !*whole) options.whole_hash_reads = std::nullopt;
@@ -80,10 +77,7 @@ DOGPILE_INLINE RedisHashBackendOptions hash_options_from_settings(const Settings
 DOGPILE_INLINE RedisSymmetricBackendOptions symmetric_options_from_settings(const Settings& arguments,
                                                                             const RedisConfigDefaults& defaults) {
     RedisSymmetricBackendOptions options;
-    common_redis_options(options, arguments, defaults);
-    options.ttl = arguments.get_duration("ttl");
-    if (auto policy = ttl_policy_setting(arguments)) options.ttl_policy = *policy;
-    if (auto payload = payload_setting(arguments)) options.payload = *payload;
+    hash_store_options(options, arguments, defaults);
     if (auto prefix = arguments.get_string("a_prefix")) options.a_prefix = *prefix;
     if (auto prefix = arguments.get_string("b_prefix")) options.b_prefix = *prefix;
     if (auto n = arguments.get_integer<std::size_t>("max_pairs_per_call", 1)) options.max_pairs_per_call = *n;

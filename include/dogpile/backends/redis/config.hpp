@@ -114,6 +114,16 @@ void common_redis_options(Options& options, const Settings& arguments, const Red
 
 std::optional<redis::TtlPolicy> ttl_policy_setting(const Settings& arguments);
 std::optional<redis::PayloadMode> payload_setting(const Settings& arguments);
+
+// What the two hash stores share: ttl, ttl_policy, payload.
+template <class Options>
+void hash_store_options(Options& options, const Settings& arguments, const RedisConfigDefaults& defaults) {
+    common_redis_options(options, arguments, defaults);
+    options.ttl = arguments.get_duration("ttl");
+    if (auto policy = ttl_policy_setting(arguments)) options.ttl_policy = *policy;
+    if (auto payload = payload_setting(arguments)) options.payload = *payload;
+}
+
 RedisBackendOptions plain_options_from_settings(const Settings& arguments, const RedisConfigDefaults& defaults);
 RedisHashBackendOptions hash_options_from_settings(const Settings& arguments, const RedisConfigDefaults& defaults);
 RedisSymmetricBackendOptions symmetric_options_from_settings(const Settings& arguments,
