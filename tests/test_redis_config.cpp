@@ -2,8 +2,9 @@
 // against a real redis-server: regions built entirely from settings read and
 // write through the plain, hash and symmetric stores; the client URL, pool,
 // timeouts, client name, codec by name, TTL policies and distributed lock
-// reach the backend; and every malformed Redis setting (a rediss:// URL, a
-// missing url, store options that cannot work) is refused naming the key.
+// reach the backend; a Redis Cluster is reached through cluster_url; and
+// every malformed Redis setting (a rediss:// URL, a missing url, store
+// options that cannot work) is refused naming the key.
 
 #include <gtest/gtest.h>
 
@@ -22,6 +23,7 @@
 #include <dogpile/region.hpp>
 
 #include "support/message_of.hpp"
+#include "support/redis_cluster.hpp"
 #include "support/redis_server.hpp"
 
 namespace {
@@ -229,7 +231,13 @@ SettingsMap plain_at_server(SettingsMap extra) {
 TEST(RedisConfig, MalformedClientSettingsNameTheKey) {
     EXPECT_EQ(config_error({{"cache.backend", "redis"}}),
               "setting 'cache.arguments.url' is required: expected redis://[[user]:password@]host[:port][/db] or "
-              "unix:///path/to.sock");
+              "unix:///path/to.sock (or cache.arguments.cluster_url = redis://host:port,host:port for a Redis Cluster)");
+    EXPECT_EQ(config_error(plain_at_server({{"cache.arguments.cluster_url", "redis://127.0.0.1:7000"}})),
+              "setting 'cache.arguments.cluster_url' and cache.arguments.url are both set: expected one of them");
+    EXPECT_CONTAINS(config_error({{"cache.backend", "redis"}, {"cache.arguments.cluster_url", "redis://127.0.0.1:7000/2"}}),
+                    "setting 'cache.arguments.cluster_url' is refused: ");
+    EXPECT_CONTAINS(config_error({{"cache.backend", "redis"}, {"cache.arguments.cluster_url", "rediss://127.0.0.1:7000"}}),
+                    "setting 'cache.arguments.cluster_url' is refused: ");
     EXPECT_CONTAINS(config_error(plain_at_server({{"cache.arguments.url", "http://x"}})),
                     "setting 'cache.arguments.url' is refused: ");
     EXPECT_CONTAINS(config_error(plain_at_server({{"cache.arguments.pool_size", "0"}})),
@@ -260,6 +268,34 @@ TEST(RedisConfig, SharedClientFromDefaults) {
     // The client keys belong to a url: without one they are unknown.
     EXPECT_CONTAINS(config_error({{"cache.backend", "redis"}, {"cache.arguments.pool_size", "4"}}, registry),
                     "unknown setting 'cache.arguments.pool_size'");
+}
+
+TEST(RedisConfig, ClusterRegionFromSettings) {
+    dogpile::test::RedisCluster& cluster = dogpile::test::RedisCluster::shared();
+    auto registry = dogpile::builtin_backends<std::string, HashKey>();
+    dogpile::register_redis_backends(registry);
+    const SettingsMap values{{"acl.backend", "redis_hash"},
+                             {"acl.arguments.cluster_url", cluster.url() + "?connect_timeout=5000"},
+                             {"acl.arguments.command_timeout", "5s"},
+                             {"acl.arguments.pool_timeout", "5s"},
+                             {"acl.arguments.pool_size", "2"},
+                             {"acl.arguments.read_from", "primary"},
+                             {"acl.arguments.ttl", "1h"}};
+    Region<std::string, HashKey> region;
+    dogpile::configure_from_config(region, values, "acl.", registry);
+    const std::string hash = test_prefix() + "calculated-a|7";
+    int calls = 0;
+    EXPECT_EQ(region.get_or_create(HashKey{hash, "42"}, [&] { ++calls; return std::string("on the cluster"); }),
+              "on the cluster");
+    EXPECT_EQ(region.get(HashKey{hash, "42"}), "on the cluster");
+    EXPECT_EQ(calls, 1);
+    EXPECT_EQ(cluster.raw_for_key(hash, {"HGET", hash, "42"}).str, MsgpackCodec<std::string>{}.encode("on the cluster"));
+
+    auto& backend = dynamic_cast<dogpile::RedisHashBackend<std::string>&>(region.backend());
+    EXPECT_NE(dynamic_cast<dogpile::redis::ClusterClient*>(backend.options().client.get()), nullptr);
+    const auto connection = backend.options().client->connection_options(hash);
+    EXPECT_EQ(connection.connect_timeout, 5s);
+    EXPECT_EQ(connection.command_timeout, 5s);
 }
 
 }  // namespace

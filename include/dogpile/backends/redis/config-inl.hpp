@@ -2,29 +2,19 @@
 // Definitions of backends/redis/config.hpp's non-template functions
 // (details/linkage.hpp: header-only, or compiled once into dogpile::redis_compiled).
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include "config.hpp"
 
 namespace dogpile::details {
 
-DOGPILE_INLINE std::shared_ptr<redis::Client> redis_client_from_settings(const Settings& arguments,
-                                                                         const RedisConfigDefaults& defaults) {
-    const auto url = defaults.client
-                         ? arguments.get_string("url")
-                         : std::optional<std::string>(arguments.require_string(
-                               "url", "redis://[[user]:password@]host[:port][/db] or unix:///path/to.sock"));
-    if (!url) return defaults.client;
-
-    redis::PoolOptions pool = defaults.pool;
-    try {
-        pool.connection = redis::ConnectionOptions::from_url(trim_setting(*url), std::move(pool.connection));
-    } catch (const ConfigurationError& e) {
-        throw arguments.error("url", std::string("is refused: ") + e.what());
-    }
+// The client keys on top of a pool whose address came from a URL.
+DOGPILE_INLINE void apply_client_settings(redis::PoolOptions& pool, const Settings& arguments) {
     redis::ConnectionOptions& connection = pool.connection;
     if (auto username = arguments.get_string("username")) connection.username = *username;
     if (auto password = arguments.get_string("password")) connection.password = *password;
@@ -35,13 +25,76 @@ DOGPILE_INLINE std::shared_ptr<redis::Client> redis_client_from_settings(const S
     if (auto timeout = arguments.get_milliseconds("command_timeout")) connection.command_timeout = *timeout;
     if (auto name = arguments.get_string("client_name")) connection.client_name = *name;
     if (auto keepalive = arguments.get_bool("tcp_keepalive")) connection.tcp_keepalive = *keepalive;
+}
+
+// "redis://user:pw@h1:p1,h2:p2?q" -> "redis://user:pw@h1:p1?q": the node
+// URL whose credentials and query options every node shares.
+DOGPILE_INLINE std::string first_node_url(std::string_view cluster_url) {
+    const auto query_at = cluster_url.find('?');
+    const std::string_view query = query_at == std::string_view::npos ? std::string_view() : cluster_url.substr(query_at);
+    const std::string_view head = cluster_url.substr(0, query_at);
+    const auto at = head.rfind('@');
+    const auto scheme_end = head.find("://");
+    const std::size_t hosts_start =
+        at != std::string_view::npos ? at + 1 : scheme_end == std::string_view::npos ? 0 : scheme_end + 3;
+    return std::string(head.substr(0, head.find(',', hosts_start))) + std::string(query);
+}
+
+DOGPILE_INLINE void validate_client_settings(const Settings& arguments, const std::function<void()>& validate) {
     try {
-        connection.validate();
-        pool.validate();
+        validate();
     } catch (const ConfigurationError& e) {
         throw ConfigurationError("settings '" + arguments.prefix() + "*' (Redis client): " + e.what());
     }
-    return redis::make_client(std::move(pool));
+}
+
+DOGPILE_INLINE std::shared_ptr<redis::Client> redis_client_from_settings(const Settings& arguments,
+                                                                         const RedisConfigDefaults& defaults) {
+    const auto url = arguments.get_string("url");
+    const auto cluster_url = arguments.get_string("cluster_url");
+    if (url && cluster_url) {
+        throw arguments.error("cluster_url", "and " + arguments.key("url") + " are both set: expected one of them");
+    }
+    if (!url && !cluster_url) {
+        if (defaults.client) return defaults.client;
+        throw arguments.error("url", "is required: expected redis://[[user]:password@]host[:port][/db] or "
+                                     "unix:///path/to.sock (or " + arguments.key("cluster_url") +
+                                     " = redis://host:port,host:port for a Redis Cluster)");
+    }
+
+    if (url) {
+        redis::PoolOptions pool = defaults.pool;
+        try {
+            pool.connection = redis::ConnectionOptions::from_url(trim_setting(*url), std::move(pool.connection));
+        } catch (const ConfigurationError& e) {
+            throw arguments.error("url", std::string("is refused: ") + e.what());
+        }
+        apply_client_settings(pool, arguments);
+        validate_client_settings(arguments, [&] {
+            pool.connection.validate();
+            pool.validate();
+        });
+        return redis::make_client(std::move(pool));
+    }
+
+    redis::ClusterOptions cluster;
+    try {
+        cluster = redis::ClusterOptions::from_url(trim_setting(*cluster_url));
+        cluster.pool.connection =
+            redis::ConnectionOptions::from_url(first_node_url(trim_setting(*cluster_url)), defaults.pool.connection);
+    } catch (const ConfigurationError& e) {
+        throw arguments.error("cluster_url", std::string("is refused: ") + e.what());
+    }
+    const redis::ConnectionOptions connection = std::move(cluster.pool.connection);
+    cluster.pool = defaults.pool;
+    cluster.pool.connection = connection;
+    apply_client_settings(cluster.pool, arguments);
+    if (auto read_from = arguments.get_enum<redis::ReadFrom>(
+            "read_from", {{"primary", redis::ReadFrom::primary}, {"replica", redis::ReadFrom::replica}})) {
+        cluster.read_from = *read_from;
+    }
+    validate_client_settings(arguments, [&] { cluster.validate(); });
+    return std::make_shared<redis::ClusterClient>(std::move(cluster));
 }
 
 DOGPILE_INLINE std::optional<redis::TtlPolicy> ttl_policy_setting(const Settings& arguments) {

@@ -15,8 +15,12 @@
 //
 // Arguments (after "<prefix>arguments."):
 //   url                 redis://[[user]:password@]host[:port][/db][?...] or unix:///path
-//                       (options.hpp). Required unless RedisConfigDefaults::client is
-//                       set, which is then used (and the client keys below are unknown).
+//                       (options.hpp), for one server
+//   cluster_url         redis://[[user]:password@]host:port[,host:port...][?...]
+//                       (cluster_options.hpp), for a Redis Cluster; with read_from
+//                       (primary | replica). One of url and cluster_url is required
+//                       unless RedisConfigDefaults::client is set, which is then used
+//                       (and the client keys below are unknown).
 //   username, password  override the URL's
 //   pool_size           connections, default 8
 //   pool_timeout        how long a caller waits for a free connection
@@ -34,7 +38,7 @@
 //                       max_pairs_per_call, max_pairs_per_read, mode (atomic | per_node)
 //
 // TLS: the transport speaks plain TCP and unix sockets only, so a rediss://
-// URL is refused, naming the setting. Each backend built from a url has a
+// URL is refused, naming the setting. Each backend built from a URL has a
 // client (a connection pool) of its own; give RedisConfigDefaults::client to
 // share one.
 //
@@ -52,6 +56,8 @@
 #include "../../details/linkage.hpp"
 #include "../../errors.hpp"
 #include "../../redis/client.hpp"
+#include "../../redis/cluster.hpp"
+#include "../../redis/cluster_options.hpp"
 #include "../../redis/options.hpp"
 #include "../../redis/pool.hpp"
 #include "../../settings.hpp"
@@ -75,10 +81,12 @@ NamedCodec<Codec> named_codec(std::string name, Codec codec) {
 
 // What settings cannot hold.
 struct RedisConfigDefaults {
-    // Used when the settings give no url: several regions share its pool.
+    // Used when the settings give neither url nor cluster_url: several
+    // regions share its pool.
     std::shared_ptr<redis::Client> client{};
-    // The base of clients made from a url (on_connect, on_acquire, ...);
-    // the URL and the settings override what they name.
+    // The base of clients made from a URL (on_connect, on_acquire, ...);
+    // the URL and the settings override what they name. For a cluster, the
+    // pool of each node.
     redis::PoolOptions pool{};
     redis::BackendErrorHook error_hook{};
 };
