@@ -364,6 +364,11 @@ TEST(ConfigureFromConfig, OtherKeyTypes) {
     dogpile::configure_from_config(region, SettingsMap{{"backend", "memory"}}, "", ints);
     region.set(7, 49);
     EXPECT_EQ(region.get(7), 49);
+    EXPECT_EQ(message_of<ConfigurationError>([&] {
+                  (void)dogpile::region_config_from_settings(SettingsMap{{"backend", "memory"}, {"key_mangler", "sha1"}},
+                                                             "", ints);
+              }),
+              "setting 'key_mangler' applies to std::string keys only; this region's keys are another type");
 }
 
 }  // namespace

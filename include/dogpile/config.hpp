@@ -167,6 +167,11 @@ RegionConfig<Value, Key> region_config_from_settings(const SettingsMap& values, 
     // The region's keys first: a mistake there is reported before any backend
     // (a Redis client, say) is built.
     config.options = region_options_from_settings(settings, std::move(base));
+    if constexpr (!std::is_same_v<Key, std::string>) {
+        if (config.options.key_mangler && settings.contains("key_mangler")) {
+            throw settings.error("key_mangler", "applies to std::string keys only; this region's keys are another type");
+        }
+    }
     settings.reject_unknown_outside("arguments");
     config.backend = registry.make(details::trim_setting(name), settings.section("arguments"), settings.key("backend"));
     settings.reject_unknown();
