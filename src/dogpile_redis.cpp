@@ -6,3 +6,4 @@
 #define DOGPILE_BUILDING_LIB
 
 #include "dogpile/redis.hpp"
+#include "dogpile/backends/redis/config.hpp"  // not in the umbrella: settings are opt-in

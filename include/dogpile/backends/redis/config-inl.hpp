@@ -1,0 +1,145 @@
+#pragma once
+// Definitions of backends/redis/config.hpp's non-template functions
+// (details/linkage.hpp: header-only, or compiled once into dogpile::redis_compiled).
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "config.hpp"
+
+namespace dogpile::details {
+
+// The client keys on top of a pool whose address came from a URL.
+DOGPILE_INLINE void apply_client_settings(redis::PoolOptions& pool, const Settings& arguments) {
+    redis::ConnectionOptions& connection = pool.connection;
+    if (auto username = arguments.get_string("username")) connection.username = *username;
+    if (auto password = arguments.get_string("password")) connection.password = *password;
+    if (auto size = arguments.get_integer<std::size_t>("pool_size", 1, 100000)) pool.size = *size;
+    if (auto timeout = arguments.get_milliseconds("pool_timeout")) pool.acquire_timeout = *timeout;
+    if (auto timeout = arguments.get_milliseconds("idle_check_after")) pool.idle_check_after = *timeout;
+    if (auto timeout = arguments.get_milliseconds("connect_timeout")) connection.connect_timeout = *timeout;
+    if (auto timeout = arguments.get_milliseconds("command_timeout")) connection.command_timeout = *timeout;
+    if (auto name = arguments.get_string("client_name")) connection.client_name = *name;
+    if (auto keepalive = arguments.get_bool("tcp_keepalive")) connection.tcp_keepalive = *keepalive;
+}
+
+// "redis://user:pw@h1:p1,h2:p2?q" -> "redis://user:pw@h1:p1?q": the node
+// URL whose credentials and query options every node shares.
+DOGPILE_INLINE std::string first_node_url(std::string_view cluster_url) {
+    const auto query_at = cluster_url.find('?');
+    const std::string_view query = query_at == std::string_view::npos ? std::string_view() : cluster_url.substr(query_at);
+    const std::string_view head = cluster_url.substr(0, query_at);
+    const auto at = head.rfind('@');
+    const auto scheme_end = head.find("://");
+    const std::size_t hosts_start =
+        at != std::string_view::npos ? at + 1 : scheme_end == std::string_view::npos ? 0 : scheme_end + 3;
+    return std::string(head.substr(0, head.find(',', hosts_start))) + std::string(query);
+}
+
+DOGPILE_INLINE void validate_client_settings(const Settings& arguments, const std::function<void()>& validate) {
+    try {
+        validate();
+    } catch (const ConfigurationError& e) {
+        throw ConfigurationError("settings '" + arguments.prefix() + "*' (Redis client): " + e.what());
+    }
+}
+
+DOGPILE_INLINE std::shared_ptr<redis::Client> redis_client_from_settings(const Settings& arguments,
+                                                                         const RedisConfigDefaults& defaults) {
+    const auto url = arguments.get_string("url");
+    const auto cluster_url = arguments.get_string("cluster_url");
+    if (url && cluster_url) {
+        throw arguments.error("cluster_url", "and " + arguments.key("url") + " are both set: expected one of them");
+    }
+    if (!url && !cluster_url) {
+        if (defaults.client) return defaults.client;
+        throw arguments.error("url", "is required: expected redis://[[user]:password@]host[:port][/db] or "
+                                     "unix:///path/to.sock (or " + arguments.key("cluster_url") +
+                                     " = redis://host:port,host:port for a Redis Cluster)");
+    }
+
+    if (url) {
+        redis::PoolOptions pool = defaults.pool;
+        try {
+            pool.connection = redis::ConnectionOptions::from_url(trim_setting(*url), std::move(pool.connection));
+        } catch (const ConfigurationError& e) {
+            throw arguments.error("url", std::string("is refused: ") + e.what());
+        }
+        apply_client_settings(pool, arguments);
+        validate_client_settings(arguments, [&] {
+            pool.connection.validate();
+            pool.validate();
+        });
+        return redis::make_client(std::move(pool));
+    }
+
+    redis::ClusterOptions cluster;
+    try {
+        cluster = redis::ClusterOptions::from_url(trim_setting(*cluster_url));
+        cluster.pool.connection =
+            redis::ConnectionOptions::from_url(first_node_url(trim_setting(*cluster_url)), defaults.pool.connection);
+    } catch (const ConfigurationError& e) {
+        throw arguments.error("cluster_url", std::string("is refused: ") + e.what());
+    }
+    const redis::ConnectionOptions connection = std::move(cluster.pool.connection);
+    cluster.pool = defaults.pool;
+    cluster.pool.connection = connection;
+    apply_client_settings(cluster.pool, arguments);
+    if (auto read_from = arguments.get_enum<redis::ReadFrom>(
+            "read_from", {{"primary", redis::ReadFrom::primary}, {"replica", redis::ReadFrom::replica}})) {
+        cluster.read_from = *read_from;
+    }
+    validate_client_settings(arguments, [&] { cluster.validate(); });
+    return std::make_shared<redis::ClusterClient>(std::move(cluster));
+}
+
+DOGPILE_INLINE std::optional<redis::TtlPolicy> ttl_policy_setting(const Settings& arguments) {
+    return arguments.get_enum<redis::TtlPolicy>("ttl_policy", {{"on_create", redis::TtlPolicy::on_create},
+                                                               {"refresh_on_write", redis::TtlPolicy::refresh_on_write},
+                                                               {"none", redis::TtlPolicy::none}});
+}
+
+DOGPILE_INLINE std::optional<redis::PayloadMode> payload_setting(const Settings& arguments) {
+    return arguments.get_enum<redis::PayloadMode>(
+        "payload", {{"raw", redis::PayloadMode::raw}, {"envelope", redis::PayloadMode::envelope}});
+}
+
+DOGPILE_INLINE RedisBackendOptions plain_options_from_settings(const Settings& arguments,
+                                                              const RedisConfigDefaults& defaults) {
+    RedisBackendOptions options;
+    common_redis_options(options, arguments, defaults);
+    if (auto prefix = arguments.get_string("key_prefix")) options.key_prefix = *prefix;
+    options.ttl = arguments.get_duration("ttl");
+    return options;
+}
+
+DOGPILE_INLINE RedisHashBackendOptions hash_options_from_settings(const Settings& arguments,
+                                                                  const RedisConfigDefaults& defaults) {
+    RedisHashBackendOptions options;
+    hash_store_options(options, arguments, defaults);
+    if (auto n = arguments.get_integer<std::size_t>("max_fields_per_call", 1)) options.max_fields_per_call = *n;
+    if (auto n = arguments.get_integer<std::size_t>("max_fields_per_read", 1)) options.max_fields_per_read = *n;
+    if (auto whole = arguments.get_bool("whole_hash_reads"); whole && !*whole) options.whole_hash_reads = std::nullopt;
+    return options;
+}
+
+DOGPILE_INLINE RedisSymmetricBackendOptions symmetric_options_from_settings(const Settings& arguments,
+                                                                            const RedisConfigDefaults& defaults) {
+    RedisSymmetricBackendOptions options;
+    hash_store_options(options, arguments, defaults);
+    if (auto prefix = arguments.get_string("a_prefix")) options.a_prefix = *prefix;
+    if (auto prefix = arguments.get_string("b_prefix")) options.b_prefix = *prefix;
+    if (auto n = arguments.get_integer<std::size_t>("max_pairs_per_call", 1)) options.max_pairs_per_call = *n;
+    if (auto n = arguments.get_integer<std::size_t>("max_pairs_per_read", 1)) options.max_pairs_per_read = *n;
+    if (auto mode = arguments.get_enum<redis::SymmetricMode>(
+            "mode", {{"atomic", redis::SymmetricMode::atomic}, {"per_node", redis::SymmetricMode::per_node}})) {
+        options.mode = *mode;
+    }
+    return options;
+}
+
+}  // namespace dogpile::details
