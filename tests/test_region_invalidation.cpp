@@ -219,7 +219,11 @@ TEST_F(RegionInvalidationTest, OneLoaderAtATimeWhileTheOthersReadThePublishedTim
     region.set("k", "v");
 
     std::thread loader([&] { EXPECT_EQ(region.get("k"), "v"); });
-    strategy->first_load_entered->wait();
+    if (!strategy->first_load_entered->wait_for(30s)) {
+        strategy->release_first_load->count_down();
+        loader.join();
+        FAIL() << "the first read did not load";
+    }
     // The first load is blocked: these reads must neither wait for it nor
     // start a second one, however long past the interval they come.
     std::this_thread::sleep_for(5ms);  // past the interval, not synchronisation
@@ -351,7 +355,11 @@ TEST_F(RegionInvalidationTest, SoftInvalidatedValueIsServedWhileOneCallerRegener
                       per_call),
                   "new");
     });
-    entered.wait();
+    if (!entered.wait_for(30s)) {  // the value was not stale: nobody regenerates
+        release.count_down();
+        regenerator.join();
+        FAIL() << "the soft-invalidated value was not regenerated";
+    }
     int other_calls = 0;
     EXPECT_EQ(region.get_or_create(
                   "k",
@@ -396,7 +404,11 @@ TEST_F(RegionInvalidationTest, SoftAfterHardKeepsTheHardCut) {
             return std::string("new");
         });
     });
-    entered.wait();
+    if (!entered.wait_for(30s)) {
+        release.count_down();
+        regenerator.join();
+        FAIL() << "\"between\" was not regenerated";
+    }
     EXPECT_EQ(region.get_or_create("between", [] { return std::string("unused"); }), "v");
     release.count_down();
     regenerator.join();
