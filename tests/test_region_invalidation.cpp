@@ -234,6 +234,52 @@ TEST_F(RegionInvalidationTest, OneLoaderAtATimeWhileTheOthersReadThePublishedTim
     EXPECT_EQ(strategy->most_loading_at_once.load(), 1);
 }
 
+// For TSan: readers refreshing, another region invalidating through the
+// store, and a flaky store, all at once.
+TEST_F(RegionInvalidationTest, ConcurrentReadersRefreshWhileAnotherRegionInvalidates) {
+    auto store = std::make_shared<FakeStore>();
+    auto here = std::make_shared<FakeSharedStrategy>(store, 1ms);
+    auto there = std::make_shared<FakeSharedStrategy>(store, 1ms);
+    Region<std::string> reader(backend, options(here));
+    Region<std::string> invalidator(backend, options(there));
+    reader.set("k", "v");
+    constexpr int kReaders = 3;
+    Latch start(kReaders + 1);
+    std::vector<std::thread> readers;
+    for (int t = 0; t < kReaders; ++t) {
+        readers.emplace_back([&] {
+            start.arrive_and_wait();
+            for (int i = 0; i < 2000; ++i) {
+                reader.get("k");
+                reader.invalidation().times();
+            }
+        });
+    }
+    start.arrive_and_wait();
+    for (int i = 0; i < 200; ++i) {
+        clock.advance(1ms);
+        {
+            std::lock_guard<std::mutex> guard(store->mutex);
+            store->fail_loads = i % 3 == 0;
+        }
+        invalidator.invalidate(i % 2 == 0 ? Invalidation::hard : Invalidation::soft);
+    }
+    for (auto& r : readers) r.join();
+    EXPECT_EQ(here->most_loading_at_once.load(), 1);
+    std::optional<TimePoint> last_hard;
+    {
+        std::lock_guard<std::mutex> guard(store->mutex);
+        store->fail_loads = false;
+        last_hard = store->times.hard;
+    }
+    ASSERT_TRUE(wait_for_condition(
+        [&] {
+            reader.get("k");
+            return reader.invalidation().times().hard == last_hard;
+        },
+        30s));
+}
+
 TEST_F(RegionInvalidationTest, AFailingLoadKeepsTheLastTimesAndNeverThrowsFromGet) {
     auto store = std::make_shared<FakeStore>();
     auto strategy = std::make_shared<FakeSharedStrategy>(store, 1ms);
