@@ -15,13 +15,11 @@
 // Exit status: 0 observed, 1 not within the deadline or an error, 2 bad arguments.
 
 #include <signal.h>
-#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
 #include <exception>
-#include <map>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -31,6 +29,8 @@
 #include <dogpile/redis.hpp>
 #include <dogpile/region.hpp>
 
+#include "worker_args.hpp"
+
 namespace {
 
 using namespace std::chrono_literals;
@@ -38,41 +38,8 @@ using namespace std::chrono_literals;
 // Generous: a deadline turns a lost invalidation into a failure, not a hang.
 constexpr auto kDeadline = 60s;
 
-struct Args {
-    std::string mode;
-    std::map<std::string, std::string> named;
-
-    const std::string& get(const std::string& name) const {
-        auto it = named.find(name);
-        if (it == named.end()) throw std::invalid_argument("missing --" + name);
-        return it->second;
-    }
-    long long number(const std::string& name) const {
-        const std::string& s = get(name);
-        std::size_t used = 0;
-        const long long v = std::stoll(s, &used);
-        if (used != s.size() || v < 0) throw std::invalid_argument("--" + name + " must be a non-negative number");
-        return v;
-    }
-};
-
-Args parse(int argc, char** argv) {
-    if (argc < 2) throw std::invalid_argument("usage: invalidation_worker observe --name value...");
-    Args a;
-    a.mode = argv[1];
-    for (int i = 2; i < argc; i += 2) {
-        const std::string name = argv[i];
-        if (name.rfind("--", 0) != 0 || i + 1 >= argc) throw std::invalid_argument("bad argument " + name);
-        a.named[name.substr(2)] = argv[i + 1];
-    }
-    return a;
-}
-
-// Dies with the test binary, so a crashed test leaves no workers behind.
-void die_with_parent(pid_t parent) {
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) std::_Exit(1);
-}
+using dogpile::test::die_with_parent;
+using Args = dogpile::test::WorkerArgs;
 
 // Polls without a latch: the condition is in another process.
 template <class Predicate>
@@ -155,7 +122,7 @@ int run_observe(const Args& args) {
 int main(int argc, char** argv) {
     Args args;
     try {
-        args = parse(argc, argv);
+        args = dogpile::test::parse_worker_args(argc, argv, "usage: invalidation_worker observe --name value...");
         die_with_parent(static_cast<pid_t>(args.number("parent")));
     } catch (const std::exception& e) {
         std::fprintf(stderr, "invalidation_worker: %s\n", e.what());
