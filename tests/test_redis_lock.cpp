@@ -7,7 +7,6 @@
 #include <gtest/gtest.h>
 
 #include <signal.h>
-#include <spawn.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -37,13 +36,12 @@
 #include <dogpile/region.hpp>
 
 #include "programs/lock_test_backend.hpp"
+#include "support/child_process.hpp"
 #include "support/latch.hpp"
 #include "support/lock_attempt_recorder.hpp"
 #include "support/redis_server.hpp"
 #include "support/wait.hpp"
 #include "support/message_of.hpp"
-
-extern char** environ;
 
 namespace {
 
@@ -837,52 +835,8 @@ TEST(RedisLockRegion, AnOomRefusedLockIsACountedBackendError) {
 
 // ------------------------------------------------------------ across processes
 
-// A helper program run with posix_spawn (fork+exec: a multithreaded test
-// binary must not fork without exec). Killed and reaped on destruction.
-class Child {
-public:
-    explicit Child(std::vector<std::string> args) : args_(std::move(args)) {
-        std::vector<char*> argv;
-        for (auto& a : args_) argv.push_back(a.data());
-        argv.push_back(nullptr);
-        const int rc = ::posix_spawn(&pid_, argv[0], nullptr, nullptr, argv.data(), environ);
-        if (rc != 0) throw std::runtime_error("posix_spawn " + args_[0] + ": " + std::strerror(rc));
-    }
-    Child(const Child&) = delete;
-    Child& operator=(const Child&) = delete;
-    ~Child() {
-        if (pid_ > 0) kill();
-    }
-
-    // The wait status once it exits within `timeout`; std::nullopt otherwise.
-    std::optional<int> wait(std::chrono::milliseconds timeout) {
-        int status = 0;
-        const bool exited = wait_for_condition([&] { return ::waitpid(pid_, &status, WNOHANG) == pid_; }, timeout);
-        if (!exited) return std::nullopt;
-        pid_ = -1;
-        return status;
-    }
-
-    // SIGKILL and reap; returns the wait status.
-    int kill() {
-        ::kill(pid_, SIGKILL);
-        int status = 0;
-        while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-        }
-        pid_ = -1;
-        return status;
-    }
-
-private:
-    std::vector<std::string> args_;
-    pid_t pid_ = -1;
-};
-
-std::string describe_status(int status) {
-    if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
-    if (WIFSIGNALED(status)) return std::string("killed by signal ") + std::to_string(WTERMSIG(status));
-    return "wait status " + std::to_string(status);
-}
+using Child = dogpile::test::ChildProcess;
+using dogpile::test::describe_wait_status;
 
 std::vector<std::string> worker_args(const std::string& mode, const std::string& ns,
                                      std::chrono::milliseconds lock_ttl) {
@@ -907,7 +861,7 @@ TEST(RedisLockProcesses, StampedeAcrossProcessesCreatesOnce) {
         const auto status = workers[static_cast<std::size_t>(p)]->wait(90s);
         ASSERT_TRUE(status.has_value()) << "worker " << p << " did not finish within 90 s";
         EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
-            << "worker " << p << " " << describe_status(*status);
+            << "worker " << p << " " << describe_wait_status(*status);
     }
 
     EXPECT_EQ(raw_get(ns + "arrived"), std::to_string(processes * threads));
@@ -935,7 +889,7 @@ TEST(RedisLockProcesses, LockOfAKilledHolderExpires) {
     ASSERT_TRUE(wait_for_condition([&] { return raw_get(ns + "entered") == std::string("1"); }, 60s))
         << "the holder never entered its creator";
     const int status = holder.kill();
-    EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << describe_status(status);
+    EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << describe_wait_status(status);
     // Its lock outlives it: only the TTL frees it.
     ASSERT_TRUE(raw_get(lock_key).has_value()) << "the killed holder left no lock";
 

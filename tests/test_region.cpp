@@ -246,11 +246,6 @@ TEST_F(RegionTest, SoftInvalidateGetOrCreateRegenerates) {
     EXPECT_EQ(r.get_or_create("k", creator), "value 2");
 }
 
-TEST_F(RegionTest, SoftInvalidateRequiresExpirationTime) {
-    auto r = region();
-    EXPECT_THROW(r.invalidate(Invalidation::soft), dogpile::ConfigurationError);
-}
-
 TEST_F(RegionTest, HardInvalidateGetMulti) {
     auto r = region(1h);
     r.set_multi({{"a", "1"}, {"b", "2"}});

@@ -24,5 +24,6 @@
 #include "backends/redis/backend_options.hpp"
 #include "backends/redis/hash.hpp"
 #include "backends/redis/hash_key.hpp"
+#include "backends/redis/invalidation_strategy.hpp"
 #include "backends/redis/plain.hpp"
 #include "backends/redis/symmetric.hpp"

@@ -22,6 +22,7 @@
 #include "details/region_multi.hpp"
 #include "errors.hpp"
 #include "expiration.hpp"
+#include "invalidation.hpp"
 #include "region_options.hpp"
 
 namespace dogpile {
@@ -160,21 +161,26 @@ public:
         c.guard_backend("erase_multi", [&] { c.backend->erase_multi(mangled); });
     }
 
-    // Marks everything created before now as a miss (hard) or as stale (soft).
-    // Affects this region (and its copies) only, as in dogpile.cache; values
-    // whose expiry the store owns are not affected: erase them instead.
+    // Marks everything created before now as a miss (hard) or as stale (soft):
+    // get() returns nothing for either; get_or_create() regenerates, for soft
+    // by one caller while the others get the stale value, with or without an
+    // expiration time. This region and its copies only, as in dogpile.cache,
+    // unless options.invalidation is a shared strategy (invalidation.hpp):
+    // then every region using its store, within its refresh interval; if the
+    // store fails, this throws (counted and reported) after taking effect
+    // here. Values whose expiry the store owns are not affected: erase them.
     void invalidate(Invalidation kind = Invalidation::hard) {
         Core& c = core();
-        const auto stamp = c.now().time_since_epoch().count();
-        if (kind == Invalidation::soft) {
-            if (c.options.expiration_time.is_never()) {
-                throw ConfigurationError("soft invalidation needs a region expiration_time (as in dogpile.cache)");
-            }
-            c.soft_invalidated_at.store(stamp, std::memory_order_release);
-        } else {
-            c.hard_invalidated_at.store(stamp, std::memory_order_release);
+        try {
+            c.invalidation->invalidate(kind, c.now());
+        } catch (...) {
+            c.count_and_report("invalidate");
+            throw;
         }
     }
+
+    // dogpile.cache's region_invalidator: the times this region checks.
+    RegionInvalidationStrategy& invalidation() const { return *core().invalidation; }
 
     // --- introspection -----------------------------------------------------
 

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -15,6 +16,8 @@
 #include "expiration.hpp"
 
 namespace dogpile {
+
+class RegionInvalidationStrategy;  // invalidation.hpp
 
 // dogpile.cache's invalidate(hard=True/False).
 enum class Invalidation {
@@ -88,6 +91,10 @@ struct RegionOptions {
     // served up to one tick (coarse_clock_granularity()) after it expired.
     // Last, so positional initialisation of the fields above still works.
     ClockPolicy clock_policy = default_clock_policy;
+    // Where invalidate() records its times and reads check them
+    // (invalidation.hpp); null: this region's own in-process times, as in
+    // dogpile.cache. Shared strategies carry invalidate() to other processes.
+    std::shared_ptr<RegionInvalidationStrategy> invalidation{};
 };
 
 struct GetOptions {

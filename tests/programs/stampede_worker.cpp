@@ -15,7 +15,6 @@
 // Exit status: 0 success, 1 a caller failed, 2 bad arguments.
 
 #include <signal.h>
-#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -23,7 +22,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -37,46 +35,14 @@
 
 #include "lock_test_backend.hpp"
 #include "stampede_callers.hpp"
+#include "worker_args.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
 
-struct Args {
-    std::string mode;
-    std::map<std::string, std::string> named;
-
-    const std::string& get(const std::string& name) const {
-        auto it = named.find(name);
-        if (it == named.end()) throw std::invalid_argument("missing --" + name);
-        return it->second;
-    }
-    long long number(const std::string& name) const {
-        const std::string& s = get(name);
-        std::size_t used = 0;
-        const long long v = std::stoll(s, &used);
-        if (used != s.size() || v < 0) throw std::invalid_argument("--" + name + " must be a non-negative number");
-        return v;
-    }
-};
-
-Args parse(int argc, char** argv) {
-    if (argc < 2) throw std::invalid_argument("usage: stampede_worker stampede|hold --name value...");
-    Args a;
-    a.mode = argv[1];
-    for (int i = 2; i < argc; i += 2) {
-        const std::string name = argv[i];
-        if (name.rfind("--", 0) != 0 || i + 1 >= argc) throw std::invalid_argument("bad argument " + name);
-        a.named[name.substr(2)] = argv[i + 1];
-    }
-    return a;
-}
-
-// Dies with the test binary, so a crashed test leaves no workers behind.
-void die_with_parent(pid_t parent) {
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) std::_Exit(1);
-}
+using dogpile::test::die_with_parent;
+using Args = dogpile::test::WorkerArgs;
 
 using Region = dogpile::Region<std::string>;
 
@@ -131,7 +97,7 @@ int run_hold(const Args& args) {
 int main(int argc, char** argv) {
     Args args;
     try {
-        args = parse(argc, argv);
+        args = dogpile::test::parse_worker_args(argc, argv, "usage: stampede_worker stampede|hold --name value...");
         die_with_parent(static_cast<pid_t>(args.number("parent")));
     } catch (const std::exception& e) {
         std::fprintf(stderr, "stampede_worker: %s\n", e.what());
