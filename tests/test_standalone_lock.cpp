@@ -72,6 +72,14 @@ public:
     std::atomic<int> blocking_calls{0};
 };
 
+// Values expire after a minute; the clock stands still at `now`.
+DogpileLockOptions a_minute_at(TimePoint now) {
+    DogpileLockOptions options;
+    options.expiration_time = std::chrono::minutes(1);
+    options.clock = [now] { return now; };
+    return options;
+}
+
 template <class F>
 void run_threads(int n, F&& f) {
     std::vector<std::thread> threads;
@@ -116,13 +124,11 @@ TEST(DogpileLock, NoValueOneCreatorTheOthersWaitAndReadIt) {
 TEST(DogpileLock, ExpiredValueOneRegeneratesTheOthersGetTheStaleValue) {
     LocalMutex mutex;
     Store store;
-    TimePoint now = dogpile::precise_now();
+    const TimePoint now = dogpile::precise_now();
     store.put("old", now - std::chrono::minutes(10));
     std::atomic<int> created{0};
     Latch stale_returned(kThreads - 1);
-    DogpileLockOptions options;
-    options.expiration_time = std::chrono::minutes(1);
-    options.clock = [now] { return now; };
+    const DogpileLockOptions options = a_minute_at(now);
     DogpileLock<std::string> lock(
         mutex,
         [&] {
@@ -157,9 +163,7 @@ TEST(DogpileLock, AsyncCreatorGetsTheHeldMutexAndTheCallerTheOldValue) {
     std::atomic<int> created{0};
     Latch let_it_run(1);
     std::thread worker;
-    DogpileLockOptions options;
-    options.expiration_time = std::chrono::minutes(1);
-    options.clock = [now] { return now; };
+    const DogpileLockOptions options = a_minute_at(now);
     DogpileLock<std::string> lock(
         mutex,
         [&] {
