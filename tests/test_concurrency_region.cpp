@@ -18,6 +18,7 @@
 #include <vector>
 
 #include <dogpile/backends/null.hpp>
+#include <dogpile/backends/proxy.hpp>
 #include <dogpile/region.hpp>
 
 #include "support/latch.hpp"
@@ -332,8 +333,16 @@ TEST(ConcurrencyRegion, RandomizedStressNeverRunsTwoCreatorsForOneKey) {
     EXPECT_EQ(region.lock_registry_size(), 0u);
 }
 
+// NullBackend stores nothing, so every key is created and locked once; it
+// needs no lock itself (LockRequirement::none), so this proxy asks for one.
+class LockedNullBackend final : public dogpile::ProxyBackend<int, std::uint64_t> {
+public:
+    LockedNullBackend() : ProxyBackend(std::make_shared<dogpile::NullBackend<int, std::uint64_t>>()) {}
+    dogpile::LockRequirement lock_requirement() const override { return dogpile::LockRequirement::dogpile_lock; }
+};
+
 TEST(ConcurrencyRegion, RegistryFreesEveryMutexAfterAMillionKeys) {
-    Region<int, std::uint64_t> region(std::make_shared<dogpile::NullBackend<int, std::uint64_t>>());
+    Region<int, std::uint64_t> region(std::make_shared<LockedNullBackend>());
     constexpr std::uint64_t kKeysTotal = 1'000'000;
     constexpr int kWorkers = 2;
     Latch start(kWorkers);

@@ -438,6 +438,36 @@ TEST(RedisLockRegion, CreatorRunsUnderTheDistributedLock) {
     EXPECT_EQ(region.stats().backend_errors, 0u);
 }
 
+// Mutex::locked() answers for every holder (EXISTS on the lock key), so a
+// region sees a creation another process runs: key_is_locked().
+TEST(RedisLock, LockedReportsAnyHolderOfTheKey) {
+    auto client = make_client();
+    const std::string prefix = unique_ns("locked");
+    RedisLock holder(client, "res", lock_options(5000ms, prefix));
+    RedisLock observer(client, "res", lock_options(5000ms, prefix));
+    EXPECT_EQ(observer.locked(), false);
+    ASSERT_TRUE(holder.try_lock());
+    EXPECT_EQ(observer.locked(), true) << "held by another object (another process, for all Redis knows)";
+    EXPECT_EQ(holder.locked(), true);
+    holder.unlock();
+    EXPECT_EQ(observer.locked(), false);
+}
+
+TEST(RedisLockRegion, KeyIsLockedSeesAnotherProcessCreating) {
+    const std::string ns = unique_ns("key-is-locked");
+    auto client = make_client();
+    auto backend = std::make_shared<LockTestBackend>(client, lock_options(30000ms, ns + "lock|"));
+    StringRegion region(backend);
+    const std::string key = ns + "value";
+    EXPECT_FALSE(region.key_is_locked(key));
+    RedisLock other_process(make_client(), key, lock_options(30000ms, ns + "lock|"));
+    ASSERT_TRUE(other_process.try_lock());
+    EXPECT_TRUE(region.key_is_locked(key));
+    EXPECT_EQ(region.lock_registry_size(), 0u) << "not this process's lock";
+    other_process.unlock();
+    EXPECT_FALSE(region.key_is_locked(key));
+}
+
 // README: "The in-process lock is taken first, so only one thread per process
 // polls Redis." Another process holds the distributed lock while six threads
 // of this one ask one Region for the key. A forwarding client records which

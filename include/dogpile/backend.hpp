@@ -1,8 +1,10 @@
 #pragma once
 // Backend<Value, Key>: what a storage backend implements. A minimal backend
 // overrides get, set and erase; the *_multi defaults loop over them, the
-// rvalue set forwards to the const& one, and get_mutex defaults to "no
-// distributed lock" (the region's in-process lock).
+// rvalue set forwards to the const& one, get_mutex defaults to "no
+// distributed lock" (the region's in-process lock), and lock_requirement to
+// "one creator per key" (the dogpile lock). Proxies (backends/proxy.hpp) wrap
+// a backend and forward all of these.
 //
 // Thread safety: a region calls its backend from many threads at once, so a
 // backend must be safe for concurrent use. Errors are reported by throwing
@@ -18,6 +20,12 @@
 #include "mutex.hpp"
 
 namespace dogpile {
+
+// Whether a region must let only one caller per key run the creator.
+enum class LockRequirement {
+    dogpile_lock,  // the default: one creator per key, the others wait or get the stale value
+    none,          // nothing is stored (NullBackend): a lock would only make callers queue
+};
 
 template <class Value, class Key = std::string>
 class Backend {
@@ -55,6 +63,13 @@ public:
 
     // A cross-process mutex for `key`, or nullptr when in-process locking is enough.
     virtual std::unique_ptr<Mutex> get_mutex(const Key& /*key*/) { return nullptr; }
+
+    // Asked on every creation, so a proxy may forward it; keep it cheap.
+    virtual LockRequirement lock_requirement() const { return LockRequirement::dogpile_lock; }
+
+    // The backend that stores the data: this one, or the innermost one behind
+    // a chain of proxies (dogpile.cache's actual_backend).
+    virtual Backend& actual_backend() { return *this; }
 };
 
 }  // namespace dogpile

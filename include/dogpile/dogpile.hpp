@@ -4,9 +4,12 @@
 
 #include "backend.hpp"
 #include "backends/memory.hpp"
+#include "backends/metrics_proxy.hpp"
 #include "backends/null.hpp"
+#include "backends/proxy.hpp"
 #include "cached_value.hpp"
 #include "clock.hpp"
+#include "dogpile_lock.hpp"
 #include "errors.hpp"
 #include "expiration.hpp"
 #include "key_mangler.hpp"

@@ -124,6 +124,14 @@ public:
         return it->second.users - (it->second.held ? 1 : 0);
     }
 
+    // Whether somebody holds `key` right now (stale as soon as it is returned).
+    bool is_held(const Key& key) const {
+        Shard& shard = shard_for(key);
+        std::lock_guard<std::mutex> lk(shard.mutex);
+        auto it = shard.entries.find(key);
+        return it != shard.entries.end() && it->second.held;
+    }
+
     // Keys currently held or waited on.
     std::size_t size() const {
         std::size_t total = 0;

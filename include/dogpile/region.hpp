@@ -62,6 +62,21 @@ public:
     bool is_configured() const noexcept { return core_ != nullptr; }
 
     backend_type& backend() const { return *core().backend; }
+    // The backend behind any proxies (backends/proxy.hpp); backend() is the outermost.
+    backend_type& actual_backend() const { return core().backend->actual_backend(); }
+
+    // dogpile.cache's region.wrap(): `proxy` (a ProxyBackend) now wraps the
+    // current backend and becomes the outermost. Like configure(), before the
+    // region is shared.
+    template <class Proxy>
+    void wrap(std::shared_ptr<Proxy> proxy) {
+        static_assert(std::is_base_of_v<backend_type, Proxy>, "wrap() takes a ProxyBackend<Value, Key>");
+        Core& c = core();
+        if (!proxy) throw ConfigurationError("region wrap: the proxy must not be null");
+        proxy->wrap(c.backend);
+        c.backend = std::move(proxy);
+    }
+
     const options_type& options() const { return core().options; }
 
     // --- reads -------------------------------------------------------------
@@ -214,6 +229,14 @@ public:
     std::size_t lock_waiters(const Key& key) const {
         const Core& c = core();
         return c.with_mangled(key, [&](const Key& k) { return c.registry.waiters(k); });
+    }
+
+    // Whether somebody is creating `key`'s value right now: this process's
+    // lock is held, or the backend's distributed mutex says it is (where its
+    // Mutex::locked() can tell). Stale as soon as it is returned.
+    bool key_is_locked(const Key& key) const {
+        const Core& c = core();
+        return c.with_mangled(key, [&](const Key& k) { return c.is_locked(k); });
     }
 
 private:

@@ -1,7 +1,9 @@
 #pragma once
 // NullBackend: stores nothing, so every get is a miss. Useful to switch caching
 // off without touching the code that uses a region, and in tests that want
-// every call to reach the creator.
+// every call to reach the creator. Callers are not serialised: with nothing
+// stored, a dogpile lock would only make concurrent creators of one key queue
+// (lock_requirement() is LockRequirement::none), so each runs its own creator.
 
 #include <optional>
 #include <string>
@@ -26,6 +28,8 @@ public:
     }
     void set_multi(const std::vector<std::pair<Key, entry_type>>& /*entries*/) override {}
     void erase_multi(const std::vector<Key>& /*keys*/) override {}
+
+    LockRequirement lock_requirement() const override { return LockRequirement::none; }
 };
 
 }  // namespace dogpile

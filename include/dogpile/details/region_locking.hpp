@@ -1,7 +1,8 @@
 #pragma once
 // RegionLocking: a key's lock for the region's creation paths, the in-process
 // lock first, then the backend's distributed mutex if it has one, both within
-// the one lock_timeout.
+// the one lock_timeout. A backend whose lock_requirement() is none gets no
+// lock at all: every caller is its own creator.
 
 #include <algorithm>
 #include <chrono>
@@ -35,6 +36,7 @@ struct RegionLocking : RegionState<Value, Key, Hash> {
     // The key's lock: in-process first, then the backend's distributed mutex
     // if it has one, both within the one lock_timeout.
     std::optional<Lock> acquire(const Key& key, Acquire how) {
+        if (backend->lock_requirement() == LockRequirement::none) return Lock();
         using Clock = std::chrono::steady_clock;
         const auto started = Clock::now();
         Contention contention = Contention::none;
@@ -79,6 +81,19 @@ struct RegionLocking : RegionState<Value, Key, Hash> {
         // A release that fails leaves the lock to expire (after its TTL other
         // creators wait for nothing): worth counting and reporting.
         return Lock(std::move(*local), std::move(distributed), [this] { count_and_report("unlock"); });
+    }
+
+    // The in-process lock, then the backend's distributed mutex where it can tell.
+    bool is_locked(const Key& key) const {
+        if (registry.is_held(key)) return true;
+        std::unique_ptr<Mutex> distributed;
+        try {
+            distributed = backend->get_mutex(key);
+            return distributed && distributed->locked().value_or(false);
+        } catch (...) {
+            on_backend_error("locked");
+            return false;
+        }
     }
 
     [[noreturn]] void throw_lock_timeout() const {

@@ -110,6 +110,12 @@ DOGPILE_INLINE bool RedisLock::held() const {
     return held_;
 }
 
+DOGPILE_INLINE std::optional<bool> RedisLock::locked() const {
+    Reply reply = client_->command(key_, Command{"EXISTS", key_});
+    reply.throw_if_error("redis EXISTS " + key_ + " (asking whether a lock is held; ACL: +exists)");
+    return reply.as_integer() == 1;
+}
+
 DOGPILE_INLINE const Script& RedisLock::extend_script() {
     static const Script script(
         "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end "

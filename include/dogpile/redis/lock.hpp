@@ -117,6 +117,10 @@ public:
     // Whether this object believes it holds the lock (Redis may have expired it).
     bool held() const;
 
+    // Whether anybody holds the lock: one EXISTS round trip on the lock key
+    // (needs ACL +exists). Errors propagate as redis::RedisError.
+    DOGPILE_INLINE std::optional<bool> locked() const override;
+
     const std::string& key() const noexcept { return key_; }
     const LockOptions& options() const noexcept { return options_; }
 

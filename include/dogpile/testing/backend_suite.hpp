@@ -416,12 +416,23 @@ TYPED_TEST_P(BackendConformance, MutexContract) {
     auto other_key = this->backend_->get_mutex(f.key(1));
     ASSERT_NE(second, nullptr);
     ASSERT_NE(other_key, nullptr);
+    // locked() is optional (std::nullopt: cannot tell); an answer must be right.
+    const bool answers_locked = second->locked().has_value();
+    if (answers_locked) {
+        EXPECT_EQ(second->locked(), false) << "locked() before anybody locked";
+    }
     ASSERT_TRUE(first->try_lock());
+    if (answers_locked) {
+        EXPECT_EQ(second->locked(), true) << "locked() does not see another object's hold";
+    }
     EXPECT_FALSE(second->try_lock()) << "two holders of one key's mutex";
     EXPECT_FALSE(second->lock(std::chrono::milliseconds(0))) << "lock(0 ms) acquired a held mutex";
     EXPECT_TRUE(other_key->try_lock()) << "another key's mutex is independent";
     other_key->unlock();
     std::thread([&] { first->unlock(); }).join();  // unlock is callable from any thread
+    if (answers_locked) {
+        EXPECT_EQ(second->locked(), false) << "locked() after the holder released";
+    }
     EXPECT_TRUE(second->try_lock()) << "released mutex could not be taken";
     second->unlock();
     EXPECT_TRUE(first->try_lock());
