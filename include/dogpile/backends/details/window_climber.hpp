@@ -8,7 +8,7 @@
 // caches (ghost_cache.hpp), each a W-TinyLFU with its own window share, replay
 // a sample of the table's accesses (those of its first shards); every period
 // (one access per ghost entry) the table takes the share of the ghost with
-// the most recent hits. Hill climbing on the cache's own hit rate (Caffeine's
+// the most recent hits, when its lead is beyond noise. Hill climbing on the cache's own hit rate (Caffeine's
 // 6.25% steps, one per 10 x capacity requests) left this cache 5 points
 // below LRU on recency-biased traces: it measures one share at a time, so it
 // got there only late. Here every candidate share is measured at once, and a
