@@ -37,7 +37,10 @@ using Entry = CachedValue<std::string>;
 
 constexpr int thread_count = 8;
 constexpr int ops_per_thread = 3000;
-constexpr int key_count = 48;
+// A bounded table splits only into shards of at least 128 entries
+// (sharded_table_options.hpp): 512 entries are 4 shards, so operations race
+// across shards as well as within one.
+constexpr int key_count = 1536;
 
 std::string key_name(int i) { return "key-" + std::to_string(i); }
 
@@ -73,10 +76,11 @@ TEST_P(MemoryBackendConcurrency, MixedOperationsNeverServeAnotherKeysValue) {
     options.eviction = scenario.eviction;
     options.shards = 4;
     if (scenario.ttl) {
-        options.ttl = 5s;
+        options.ttl = 60s;  // about 3,000 operations: long enough to fill 512 entries, short enough to expire
         options.clock = clock.function();
     }
     MemoryBackend<std::string> backend(options);
+    ASSERT_EQ(backend.shard_count(), 4u) << "the scenario must race across shards";
 
     std::atomic<int> wrong_values{0};
     std::atomic<int> over_capacity{0};
@@ -165,12 +169,12 @@ TEST_P(MemoryBackendConcurrency, MixedOperationsNeverServeAnotherKeysValue) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Scenarios, MemoryBackendConcurrency,
-                         ::testing::Values(Scenario{"tiny_lfu_bounded", EvictionPolicy::tiny_lfu, 16, false},
-                                           Scenario{"tiny_lfu_bounded_ttl", EvictionPolicy::tiny_lfu, 16, true},
-                                           Scenario{"clock_bounded", EvictionPolicy::clock, 16, false},
-                                           Scenario{"lru_bounded", EvictionPolicy::lru, 16, false},
-                                           Scenario{"clock_bounded_ttl", EvictionPolicy::clock, 16, true},
-                                           Scenario{"lru_bounded_ttl", EvictionPolicy::lru, 16, true},
+                         ::testing::Values(Scenario{"tiny_lfu_bounded", EvictionPolicy::tiny_lfu, 512, false},
+                                           Scenario{"tiny_lfu_bounded_ttl", EvictionPolicy::tiny_lfu, 512, true},
+                                           Scenario{"clock_bounded", EvictionPolicy::clock, 512, false},
+                                           Scenario{"lru_bounded", EvictionPolicy::lru, 512, false},
+                                           Scenario{"clock_bounded_ttl", EvictionPolicy::clock, 512, true},
+                                           Scenario{"lru_bounded_ttl", EvictionPolicy::lru, 512, true},
                                            Scenario{"unbounded_ttl", EvictionPolicy::clock, std::nullopt, true}),
                          [](const ::testing::TestParamInfo<Scenario>& info) { return std::string(info.param.name); });
 

@@ -133,8 +133,47 @@ TEST(WindowClimber, KeepsTheSmallWindowOnAFrequencyBiasedStream) {
             climber.record(h);
         }
     }
-    // (While the ghosts are cold it may try another share for a period.)
     EXPECT_DOUBLE_EQ(climber.window_fraction(), WindowClimber::candidate_fractions.front());
+    // Cold ghosts differ by a few hits: no switch on those (switch_significance).
+    EXPECT_EQ(climber.epoch(), 0u) << "the window moved on an insignificant lead";
+}
+
+// A hot set that every ghost holds, and `reuses` times a period a fresh key
+// seen again two accesses later: a hit for every ghost but the 1%-window one
+// (its one-entry window has already passed the key on, and a fresh key loses
+// its contest with a hot one). Returns the climber's epoch after 400 periods.
+std::uint32_t epoch_after_steady_lead(int reuses_per_period) {
+    constexpr std::size_t capacity = 128;  // one period: 128 accesses
+    FrequencySketch sketch(capacity);
+    WindowClimber climber(capacity, 1, sketch);
+    std::uint64_t hot = 0;
+    std::uint64_t fresh = 1000000;
+    const auto access = [&](std::uint64_t key) {
+        sketch.increment(key_hash(key));
+        sketch.add_samples(1);
+        climber.record(key_hash(key));
+    };
+    for (int period = 0; period < 400; ++period) {
+        for (int i = 0; i < 128; ++i) {
+            if (i % (128 / reuses_per_period) == 0) {
+                access(fresh);
+                access(fresh + 1);
+                access(fresh);
+                fresh += 2;
+                i += 2;
+            } else {
+                access(hot++ % 100);
+            }
+        }
+    }
+    return climber.epoch();
+}
+
+// A switch costs hits, so a lead within one standard deviation of the hit
+// count (switch_significance) keeps the window; a clear one moves it.
+TEST(WindowClimber, MovesTheWindowOnlyOnASignificantLead) {
+    EXPECT_EQ(epoch_after_steady_lead(1), 0u) << "one hit a period is noise";
+    EXPECT_GT(epoch_after_steady_lead(8), 0u) << "eight hits a period are not";
 }
 
 // The ghosts simulate the table's first shards (shard_batch.hpp's index):

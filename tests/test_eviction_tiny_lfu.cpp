@@ -13,6 +13,7 @@
 
 #include <dogpile/backends/details/frequency_sketch.hpp>
 #include <dogpile/backends/details/near_store.hpp>
+#include <dogpile/backends/details/sharded_table_options.hpp>
 #include <dogpile/backends/memory.hpp>
 
 namespace {
@@ -158,8 +159,8 @@ TEST(FrequencySketch, CountsUpToFifteenAndHalvesAfterASample) {
 }
 
 TEST(FrequencySketch, SizesItsSampleByTheCapacity) {
-    EXPECT_EQ(FrequencySketch(1000).sample_size(), 10000u);
-    EXPECT_EQ(FrequencySketch(1000).bytes(), 1024u * 8u);
+    EXPECT_EQ(FrequencySketch(1000).sample_size(), 20000u);
+    EXPECT_EQ(FrequencySketch(1000).bytes(), 2048u * 8u);
 }
 
 // --- weights
@@ -208,11 +209,11 @@ TEST_P(MemoryBackendWeights, AnEntryHeavierThanTheBoundIsNotStoredAndIsCounted) 
 }
 
 TEST_P(MemoryBackendWeights, EachShardHoldsItsShareOfTheBound) {
-    auto backend = make(100, 4);
-    backend.set("k", entry(std::string(26, 'x')));
+    auto backend = make(4 * 128, 4);  // 128 per shard: the smallest share the table accepts for 4 shards
+    backend.set("k", entry(std::string(129, 'x')));
     EXPECT_FALSE(backend.get("k"));
     EXPECT_EQ(backend.stats().rejected_too_heavy, 1u);
-    backend.set("k", entry(std::string(25, 'x')));
+    backend.set("k", entry(std::string(128, 'x')));
     EXPECT_TRUE(backend.get("k"));
 }
 
@@ -263,3 +264,27 @@ TEST(MemoryBackendWeightOptions, AreValidated) {
 }
 
 }  // namespace
+
+// --- shard count
+
+// Small shards fill unevenly and lose hit ratio (sharded_table_options.hpp):
+// a bounded table splits only as far as each shard keeps min_shard_share.
+TEST(ShardsInUse, EachShardKeepsAtLeastTheMinimumShare) {
+    using dogpile::details::min_shard_share;
+    using dogpile::details::shards_in_use;
+    dogpile::details::ShardedTableOptions o;
+    o.shards = 16;
+    o.capacity = 16 * min_shard_share;
+    EXPECT_EQ(shards_in_use(o), 16u);
+    o.capacity = 16 * min_shard_share - 1;
+    EXPECT_EQ(shards_in_use(o), 8u);
+    o.capacity = 250;
+    EXPECT_EQ(shards_in_use(o), 1u) << "one list holds a small table";
+    o.capacity = 1;
+    EXPECT_EQ(shards_in_use(o), 1u);
+    o.capacity.reset();
+    o.max_weight = 4 * min_shard_share;
+    EXPECT_EQ(shards_in_use(o), 4u) << "a weight bound splits the same way";
+    o.max_weight.reset();
+    EXPECT_EQ(shards_in_use(o), 16u) << "an unbounded table uses every shard";
+}

@@ -29,8 +29,9 @@ namespace dogpile {
 struct MemoryBackendOptions {
     // Total number of entries, split evenly across the shards; std::nullopt =
     // unbounded. Each shard evicts on its own, so with unevenly spread keys
-    // eviction can start before the total is reached. When the capacity is
-    // smaller than `shards`, fewer shards are used so each holds at least one.
+    // eviction can start before the total is reached. A small capacity (or
+    // max_weight) uses fewer shards, so each holds at least 128 (or all of it):
+    // small shards fill unevenly and lose hits.
     // Eviction is per shard: `lru` is exact within a shard (shards = 1 for a
     // global order); `tiny_lfu` shares its frequency history and window size
     // across the shards.
@@ -151,7 +152,7 @@ public:
     // std::nullopt under another policy or when unbounded.
     std::optional<std::size_t> window_max_of(const Key& key) const { return table_.window_max_of(key); }
 
-    // The shards in use: options.shards, or fewer when the capacity is smaller.
+    // The shards in use: options.shards, or fewer for a capacity under 128 per shard.
     std::size_t shard_count() const noexcept { return table_.shard_count(); }
 
     const MemoryBackendOptions& options() const noexcept { return options_; }

@@ -35,8 +35,8 @@ namespace dogpile::details {
 // The table-wide half of W-TinyLFU, shared by every shard's policy.
 struct TinyLfuShared {
     // `capacity`: the table's bound (entries, or weight units), over
-    // `shards` shards. The sketch halves every ten requests per unit, as
-    // Caffeine; the climber simulates the table's first shards.
+    // `shards` shards. The sketch halves every twenty requests per unit
+    // (frequency_sketch.hpp); the climber simulates the table's first shards.
     explicit TinyLfuShared(std::size_t capacity, std::size_t shards = 1)
         : sketch(capacity), climber(capacity, shards, sketch) {}
 
