@@ -3,6 +3,8 @@
 #   asan: the whole test suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   tsan: the concurrency tests and the multi-threaded Redis tests under ThreadSanitizer
 # Usage: scripts/sanitize.sh [asan|tsan]...   (default: both)
+# DOGPILE_HIREDIS_PREFIX=<prefix> builds against the hiredis installed there
+# instead of the system's (scripts/lib/sanitizers.sh; .ci/run uses it for ASan).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh

@@ -15,8 +15,14 @@ sanitizer_tree() {
 }
 
 # configure_sanitizer_tree asan|tsan: configures that mode's tree with clang++
-# (so clang's warnings are errors too), without benchmarks, examples and the
-# build checks (tests/CMakeLists.txt: DOGPILE_TEST_BUILD_CHECKS).
+# (so clang's warnings are errors too), without benchmarks, examples, the
+# build checks (tests/CMakeLists.txt: DOGPILE_TEST_BUILD_CHECKS) and the soak
+# test, which no sanitizer run starts.
+# DOGPILE_HIREDIS_PREFIX: a hiredis installation to build against instead of
+# the system's (scripts/build_hiredis.sh makes one; CI runs ASan on hiredis
+# 1.2.0 that way). The tree forgets the hiredis it found last time, so it
+# follows this variable from one run to the next; the configure prints the
+# hiredis it uses.
 configure_sanitizer_tree() {
   local sanitizers
   case "$1" in
@@ -24,7 +30,15 @@ configure_sanitizer_tree() {
     tsan) sanitizers="thread" ;;
     *) echo "unknown sanitizer mode: $1 (asan|tsan)" >&2; return 2 ;;
   esac
+  local hiredis=(-Uhiredis_DIR -UDOGPILE_HIREDIS_INCLUDE_DIR -UDOGPILE_HIREDIS_LIBRARY -UCMAKE_PREFIX_PATH)
+  if [ -n "${DOGPILE_HIREDIS_PREFIX:-}" ]; then
+    if [ ! -f "$DOGPILE_HIREDIS_PREFIX/include/hiredis/hiredis.h" ]; then
+      echo "DOGPILE_HIREDIS_PREFIX=$DOGPILE_HIREDIS_PREFIX holds no include/hiredis/hiredis.h (scripts/build_hiredis.sh)" >&2
+      return 1
+    fi
+    hiredis+=(-DCMAKE_PREFIX_PATH="$DOGPILE_HIREDIS_PREFIX")
+  fi
   cmake -S . -B "$(sanitizer_tree "$1")" -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DDOGPILE_SANITIZE="$sanitizers" -DDOGPILE_BUILD_BENCH=OFF -DDOGPILE_BUILD_EXAMPLES=OFF \
-    -DDOGPILE_TEST_BUILD_CHECKS=OFF
+    -DDOGPILE_TEST_BUILD_CHECKS=OFF -DDOGPILE_TEST_SOAK=OFF "${hiredis[@]}"
 }
