@@ -144,26 +144,29 @@ DOGPILE_INLINE int connect_tcp_socket(const ConnectionOptions& options, Deadline
         throw IoError("cannot resolve '" + options.host + "': " + why);
     }
     std::unique_ptr<addrinfo, void (*)(addrinfo*)> addresses(found, ::freeaddrinfo);
+    const int fd = connect_any_address(found, deadline);
+    SocketGuard guard(fd);
+    enable_tcp_options(fd, options.tcp_keepalive);
+    return guard.release();
+}
+
+DOGPILE_INLINE int connect_any_address(const addrinfo* addresses, Deadline deadline) {
     // Every address is tried, the deadline shared: a name whose first
     // address refuses (localhost's ::1 with a server bound to 127.0.0.1)
     // still connects.
     std::string failures;
     bool timed_out = false;
-    for (const addrinfo* a = found; a != nullptr; a = a->ai_next) {
+    for (const addrinfo* a = addresses; a != nullptr; a = a->ai_next) {
         int error = 0;
         const int fd = connect_address(a->ai_addr, a->ai_addrlen, a->ai_family, a->ai_protocol, deadline, error);
-        if (fd >= 0) {
-            SocketGuard guard(fd);
-            enable_tcp_options(fd, options.tcp_keepalive);
-            return guard.release();
-        }
+        if (fd >= 0) return fd;
         timed_out = timed_out || error == ETIMEDOUT;
         if (!failures.empty()) failures += ", ";
         failures += numeric_address(a->ai_addr, a->ai_addrlen) + " " + connect_failure(error);
         if (std::chrono::steady_clock::now() >= deadline) break;
     }
     if (timed_out) throw TimeoutError("connect timed out (" + failures + ")");
-    throw IoError(failures.empty() ? "'" + options.host + "' resolves to no address" : failures);
+    throw IoError(failures.empty() ? std::string("the name resolves to no address") : failures);
 }
 
 DOGPILE_INLINE int connect_socket(const ConnectionOptions& options, Deadline deadline) {

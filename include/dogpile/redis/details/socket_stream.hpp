@@ -10,6 +10,7 @@
 // what failed, not where: the Connection adds the server and the command.
 // A PlainStream is used by one thread at a time.
 
+#include <netdb.h>
 #include <poll.h>
 
 #include <cstddef>
@@ -31,6 +32,11 @@ void wait_for_socket(int fd, short events, Deadline deadline, std::string_view d
 // Throws TimeoutError when the deadline passes first, IoError when no
 // address accepts (naming the last address's error).
 int connect_socket(const ConnectionOptions& options, Deadline deadline);
+
+// The first of `addresses` (a getaddrinfo() list) that accepts before the
+// deadline, tried in order: a connected non-blocking socket. Throws like
+// connect_socket(), naming every address that failed.
+int connect_any_address(const addrinfo* addresses, Deadline deadline);
 
 class PlainStream final : public Stream {
 public:
