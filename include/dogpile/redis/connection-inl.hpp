@@ -167,7 +167,14 @@ DOGPILE_INLINE void Connection::connect() {
     });
     broken_ = false;
     broken_by_.clear();
-    handshake();
+    try {
+        handshake();
+    } catch (...) {
+        // Never left looking usable unauthenticated (a spent budget stops
+        // the AUTH before it is sent, without breaking the connection).
+        mark_broken("the connection handshake did not complete");
+        throw;
+    }
     if (options_.on_connect) {
         try {
             options_.on_connect(*this);
