@@ -165,6 +165,17 @@ TEST(RedisTransport, ANameIsResolved) {
     EXPECT_EQ(c.command({"PING"}).status(), "PONG");
 }
 
+TEST(RedisTransport, BytesReadButNotParsedMakeAnIdleConnectionUnusable) {
+    Connection c(RedisServer::shared().options());
+    c.send_without_reply(Command{"PING"});  // its +PONG is unsolicited for command()
+    c.read_available();
+    EXPECT_FALSE(c.usable_after_idle());
+    const auto pong = c.next_buffered_reply();
+    ASSERT_TRUE(pong);
+    EXPECT_EQ(pong->status(), "PONG");
+    EXPECT_TRUE(c.usable_after_idle());
+}
+
 // ---------------------------------------------------------------- timeouts
 
 TEST(RedisTransport, ConnectToAListenerThatNeverAnswersTimesOut) {

@@ -34,6 +34,8 @@ DOGPILE_INLINE void Connection::reconnect() {
 
 DOGPILE_INLINE bool Connection::usable_after_idle() const noexcept {
     if (broken() || pending_ != 0) return false;
+    // Bytes read but not parsed into a reply would be taken for the next answer.
+    if (reader_->pos < reader_->len) return false;
     return stream_->usable_after_idle();
 }
 

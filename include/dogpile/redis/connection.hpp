@@ -19,8 +19,9 @@
 //   then runs ConnectionOptions::on_connect.
 // * Arguments are binary-safe. command() throws ReplyError for an error reply
 //   (the connection stays usable); a Pipeline returns error replies instead.
-// * After an I/O error, a timeout, a protocol error or a refused reply broken() is true and
-//   every call throws IoError until reconnect(); a pool discards it.
+// * After an I/O error, a timeout, a protocol error or a refused reply
+//   broken() is true and every call throws IoError until reconnect(); a pool
+//   discards it.
 // * Writes use send(MSG_NOSIGNAL): a peer that has gone gives an IoError,
 //   never SIGPIPE.
 // * round_trips() counts flushes that waited for replies, so tests can prove
