@@ -3,70 +3,43 @@
 
 #include <hiredis/hiredis.h>
 
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <sys/types.h>
+#include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
+#include <exception>
 
+#include "../details/call_budget.hpp"
 #include "connection.hpp"
+#include "details/reply_limit.hpp"
+#include "details/socket_stream.hpp"
 
 namespace dogpile::redis {
-
-namespace details {
-
-DOGPILE_INLINE timeval to_timeval(std::chrono::milliseconds ms) noexcept {
-    timeval tv{};
-    tv.tv_sec = static_cast<decltype(tv.tv_sec)>(ms.count() / 1000);
-    tv.tv_usec = static_cast<decltype(tv.tv_usec)>((ms.count() % 1000) * 1000);
-    return tv;
-}
-
-// hiredis reports a socket timeout as an I/O error carrying EAGAIN (the
-// errno of a read or write that hit SO_RCVTIMEO / SO_SNDTIMEO) or, for
-// connect, ETIMEDOUT; hiredis 1.x may also use REDIS_ERR_TIMEOUT.
-DOGPILE_INLINE bool is_timeout(const redisContext* c, int saved_errno) noexcept {
-#ifdef REDIS_ERR_TIMEOUT
-    if (c->err == REDIS_ERR_TIMEOUT) return true;
-#endif
-    if (c->err != REDIS_ERR_IO) return false;
-    if (saved_errno == EAGAIN || saved_errno == EWOULDBLOCK || saved_errno == ETIMEDOUT) return true;
-    const std::string_view text(c->errstr);
-    return text == "Resource temporarily unavailable" || text == "Connection timed out" ||
-           text.find("timeout") != std::string_view::npos;
-}
-
-}  // namespace details
 
 DOGPILE_INLINE Connection::Connection(ConnectionOptions options) : options_(std::move(options)) {
     options_.validate();
     connect();
 }
 
-DOGPILE_INLINE void Connection::ContextDeleter::operator()(redisContext* c) const noexcept { redisFree(c); }
+DOGPILE_INLINE void Connection::ReaderDeleter::operator()(redisReader* r) const noexcept { redisReaderFree(r); }
 
-DOGPILE_INLINE bool Connection::broken() const noexcept { return broken_ || !ctx_ || ctx_->err != 0; }
+DOGPILE_INLINE bool Connection::broken() const noexcept { return broken_ || !stream_; }
 
 DOGPILE_INLINE void Connection::reconnect() {
-    ctx_.reset();
+    stream_.reset();
     pending_ = 0;
     out_.clear();
     broken_ = false;
+    broken_by_.clear();
     connect();
 }
 
 DOGPILE_INLINE bool Connection::usable_after_idle() const noexcept {
     if (broken() || pending_ != 0) return false;
-    const int saved_errno = errno;
-    char byte = 0;
-    const ssize_t n = ::recv(ctx_->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-    const bool idle = n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR);
-    errno = saved_errno;
-    return idle;
+    // Bytes read but not parsed into a reply would be taken for the next answer.
+    if (reader_->pos < reader_->len) return false;
+    return stream_->usable_after_idle();
 }
 
-DOGPILE_INLINE int Connection::fd() const noexcept { return ctx_ ? static_cast<int>(ctx_->fd) : -1; }
+DOGPILE_INLINE int Connection::fd() const noexcept { return stream_ ? stream_->fd() : -1; }
 
 DOGPILE_INLINE void Connection::send_without_reply(const Command& cmd) {
     require_ready("send_without_reply()");
@@ -75,23 +48,87 @@ DOGPILE_INLINE void Connection::send_without_reply(const Command& cmd) {
     flush_output(cmd.name());
 }
 
-DOGPILE_INLINE void Connection::raise_context_error(std::string_view doing, int saved_errno) {
-    broken_ = true;
+DOGPILE_INLINE std::optional<Reply> Connection::next_buffered_reply() {
+    require_ready("next_buffered_reply()");
+    void* raw = nullptr;
+    if (redisReaderGetReply(reader_.get(), &raw) != REDIS_OK) {
+        const std::string detail = reader_->errstr;
+        mark_broken("protocol error: " + detail);
+        throw ProtocolError(where() + ": protocol error: " + detail);
+    }
+    if (raw == nullptr) return std::nullopt;
+    return Reply::adopt(static_cast<redisReply*>(raw));
+}
+
+DOGPILE_INLINE bool Connection::has_buffered_input() const noexcept {
+    return stream_ && stream_->has_buffered_input();
+}
+
+DOGPILE_INLINE void Connection::read_available() {
+    require_ready("read_available()");
+    read_into_reader("read");
+}
+
+DOGPILE_INLINE Connection::WaitBound Connection::wait_bound(std::chrono::milliseconds timeout) const noexcept {
+    const std::chrono::nanoseconds own = timeout;
+    const std::optional<std::chrono::nanoseconds> left =
+        dogpile::details::CallBudget::remaining(options_.command_timeout);
+    if (left && *left < own) return WaitBound{*left, timeout, true};
+    return WaitBound{own, timeout, false};
+}
+
+template <class Wait>
+auto Connection::timed_wait(std::string_view doing, const WaitBound& bound, Wait&& wait) {
+    const auto start = std::chrono::steady_clock::now();
+    const details::Deadline deadline = start + bound.length;
+    struct Charge {
+        std::chrono::steady_clock::time_point start;
+        ~Charge() { dogpile::details::CallBudget::charge(std::chrono::steady_clock::now() - start); }
+    } charge{start};
+    try {
+        return wait(deadline);
+    } catch (const RedisError&) {
+        raise_wait_error(doing, bound);
+    }
+}
+
+DOGPILE_INLINE void Connection::raise_wait_error(std::string_view doing, const WaitBound& bound) {
     pending_ = 0;
     out_.clear();
-    const redisContext* c = ctx_.get();
-    const std::string detail = c && c->errstr[0] != '\0' ? std::string(c->errstr) : std::string("unknown error");
-    if (c && details::is_timeout(c, saved_errno)) {
-        const auto limit = doing == "connect" ? options_.connect_timeout : options_.command_timeout;
+    try {
+        throw;
+    } catch (const TimeoutError& e) {
+        mark_broken(std::string(doing) + " timed out");
+        if (bound.set_by_budget) {
+            throw TimeoutError(where() + ": " + std::string(doing) +
+                               " timed out: the call's Redis time budget is spent (" + e.what() + ")");
+        }
         throw TimeoutError(where() + ": " + std::string(doing) + " timed out after " +
-                           std::to_string(limit.count()) + " ms (" + detail + ")");
+                           std::to_string(bound.timeout.count()) + " ms (" + e.what() + ")");
+    } catch (const IoError& e) {
+        mark_broken(e.what());
+        if (doing == "connect") throw IoError(where() + ": cannot connect: " + e.what());
+        throw IoError(where() + ": " + std::string(doing) + " failed: " + e.what());
+    } catch (const RedisError& e) {
+        mark_broken(e.what());
+        throw RedisError(where() + ": " + std::string(doing) + " failed: " + e.what());
     }
-    if (c && c->err == REDIS_ERR_PROTOCOL) {
-        throw ProtocolError(where() + ": protocol error during " + std::string(doing) + ": " + detail);
+}
+
+DOGPILE_INLINE void Connection::raise_budget_spent(std::string_view doing) {
+    pending_ = 0;  // nothing was written: the connection stays in step
+    out_.clear();
+    throw TimeoutError(where() + ": " + std::string(doing) +
+                       " not sent: the call's Redis time budget is spent");
+}
+
+DOGPILE_INLINE void Connection::mark_broken(std::string reason) noexcept {
+    broken_ = true;
+    try {
+        broken_by_ = std::move(reason);
+    } catch (...) {
+        broken_by_.clear();
     }
-    if (c && c->err == REDIS_ERR_OOM) throw RedisError(where() + ": out of memory during " + std::string(doing));
-    if (doing == "connect") throw IoError(where() + ": cannot connect: " + detail);
-    throw IoError(where() + ": " + std::string(doing) + " failed: " + detail);
 }
 
 DOGPILE_INLINE void Connection::require_ready(std::string_view what) const {
@@ -100,45 +137,51 @@ DOGPILE_INLINE void Connection::require_ready(std::string_view what) const {
                                  " called while a Pipeline on this connection is still being filled");
     }
     if (broken()) {
-        const std::string detail = ctx_ && ctx_->errstr[0] != '\0' ? std::string(ctx_->errstr) : "earlier error";
+        const std::string detail = broken_by_.empty() ? std::string("earlier error") : broken_by_;
         throw IoError(where() + ": connection is unusable after an earlier error (" + detail +
                       "); reconnect() or take another connection");
     }
 }
 
+DOGPILE_INLINE std::unique_ptr<details::Stream> Connection::wrap_stream(int fd, details::Deadline /*deadline*/) {
+    // A TLS stream is made here, over `fd`, when the options ask for TLS.
+    try {
+        return std::make_unique<details::PlainStream>(fd);
+    } catch (...) {
+        ::close(fd);
+        throw;
+    }
+}
+
 DOGPILE_INLINE void Connection::connect() {
-    const timeval connect_tv = details::to_timeval(options_.connect_timeout);
-    const timeval command_tv = details::to_timeval(options_.command_timeout);
-    redisContext* c = nullptr;
-    errno = 0;
-#if HIREDIS_MAJOR >= 1
-    redisOptions ro{};
-    if (!options_.unix_socket.empty()) {
-        REDIS_OPTIONS_SET_UNIX(&ro, options_.unix_socket.c_str());
-    } else {
-        REDIS_OPTIONS_SET_TCP(&ro, options_.host.c_str(), options_.port);
+    stream_.reset();
+    scanner_.reset();
+    reader_.reset(redisReaderCreate());
+    if (!reader_) throw RedisError(where() + ": cannot allocate a hiredis reader");
+    const WaitBound bound = wait_bound(options_.connect_timeout);
+    if (bound.set_by_budget && bound.length.count() <= 0) {
+        mark_broken("not connected: the call's Redis time budget was spent");
+        throw TimeoutError(where() + ": connect not attempted: the call's Redis time budget is spent");
     }
-    ro.connect_timeout = &connect_tv;
-    ro.command_timeout = &command_tv;
-    c = redisConnectWithOptions(&ro);
-#else
-    c = options_.unix_socket.empty() ? redisConnectWithTimeout(options_.host.c_str(), options_.port, connect_tv)
-                                     : redisConnectUnixWithTimeout(options_.unix_socket.c_str(), connect_tv);
-#endif
-    const int saved_errno = errno;
-    if (c == nullptr) throw RedisError(where() + ": cannot allocate a hiredis context");
-    ctx_.reset(c);
-    if (c->err != 0) raise_context_error("connect", saved_errno);
-    if (redisSetTimeout(c, command_tv) != REDIS_OK) raise_context_error("setting the command timeout", errno);
-    if (options_.tcp_keepalive && options_.unix_socket.empty() && redisEnableKeepAlive(c) != REDIS_OK) {
-        raise_context_error("enabling TCP keepalive", errno);
+    broken_ = true;  // until connected
+    stream_ = timed_wait("connect", bound, [this](details::Deadline deadline) {
+        return wrap_stream(details::connect_socket(options_, deadline), deadline);
+    });
+    broken_ = false;
+    broken_by_.clear();
+    try {
+        handshake();
+    } catch (...) {
+        // Never left looking usable unauthenticated (a spent budget stops
+        // the AUTH before it is sent, without breaking the connection).
+        mark_broken("the connection handshake did not complete");
+        throw;
     }
-    handshake();
     if (options_.on_connect) {
         try {
             options_.on_connect(*this);
         } catch (...) {
-            broken_ = true;  // whatever the hook meant to set up is missing
+            mark_broken("the on_connect hook failed");  // whatever the hook meant to set up is missing
             throw;
         }
     }
@@ -197,32 +240,51 @@ DOGPILE_INLINE void Connection::append(const Command& cmd) {
 }
 
 DOGPILE_INLINE void Connection::flush_output(std::string_view doing) {
-    const char* data = out_.data();
-    std::size_t left = out_.size();
-    while (left > 0) {
-        const ssize_t n = ::send(ctx_->fd, data, left, MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            raise_send_error(doing, errno);
-        }
-        data += n;
-        left -= static_cast<std::size_t>(n);
-    }
+    const WaitBound bound = wait_bound(options_.command_timeout);
+    if (bound.set_by_budget && bound.length.count() <= 0) raise_budget_spent(doing);
+    timed_wait(doing, bound, [this](details::Deadline deadline) { stream_->write_all(out_, deadline); });
     out_.clear();
     // A huge pipeline's buffer is not kept for the connection's lifetime.
     if (out_.capacity() > max_kept_output) std::string().swap(out_);
 }
 
-DOGPILE_INLINE void Connection::raise_send_error(std::string_view doing, int error) {
-    broken_ = true;
-    pending_ = 0;
-    out_.clear();
-    const std::string detail = std::strerror(error);
-    if (error == EAGAIN || error == EWOULDBLOCK) {
-        throw TimeoutError(where() + ": " + std::string(doing) + " timed out after " +
-                           std::to_string(options_.command_timeout.count()) + " ms (" + detail + ")");
+DOGPILE_INLINE void Connection::read_into_reader(std::string_view doing) {
+    char buffer[read_chunk];
+    const std::size_t n = timed_wait(doing, wait_bound(options_.command_timeout), [&](details::Deadline deadline) {
+        return stream_->read_some(buffer, sizeof buffer, deadline);
+    });
+    const std::size_t limit = details::ReplyLimitScope::effective(options_.max_reply_bulk_bytes);
+    if (const auto oversized = scanner_.scan(std::string_view(buffer, n), limit)) {
+        pending_ = 0;
+        const std::string what = oversized->is_line ? "a reply line of more than " : "a reply bulk of ";
+        const std::string whose = limit < options_.max_reply_bulk_bytes
+                                      ? "the caller's limit of "
+                                      : "ConnectionOptions::max_reply_bulk_bytes (";
+        const std::string message = what + std::to_string(oversized->size) + " bytes exceeds " + whose +
+                                    std::to_string(limit) + (limit < options_.max_reply_bulk_bytes ? " bytes" : ")");
+        mark_broken("refused " + message);
+        throw ReplyTooLarge(where() + ": " + std::string(doing) + ": " + message +
+                            "; refused before reading it, the connection is discarded");
     }
-    throw IoError(where() + ": " + std::string(doing) + " failed: " + detail);
+    if (redisReaderFeed(reader_.get(), buffer, n) != REDIS_OK) {
+        pending_ = 0;
+        mark_broken("out of memory");
+        throw RedisError(where() + ": out of memory during " + std::string(doing));
+    }
+}
+
+DOGPILE_INLINE Reply Connection::read_reply(std::string_view doing) {
+    for (;;) {
+        void* raw = nullptr;
+        if (redisReaderGetReply(reader_.get(), &raw) != REDIS_OK) {
+            pending_ = 0;
+            const std::string detail = reader_->errstr;
+            mark_broken("protocol error: " + detail);
+            throw ProtocolError(where() + ": protocol error during " + std::string(doing) + ": " + detail);
+        }
+        if (raw != nullptr) return Reply::adopt(static_cast<redisReply*>(raw));
+        read_into_reader(doing);
+    }
 }
 
 DOGPILE_INLINE std::vector<Reply> Connection::read_pending(std::string_view doing) {
@@ -230,14 +292,11 @@ DOGPILE_INLINE std::vector<Reply> Connection::read_pending(std::string_view doin
     const std::size_t n = pending_;
     if (n == 0) return out;
     out.reserve(n);
-    ++round_trips_;
     flush_output(doing);
+    ++round_trips_;
     for (std::size_t i = 0; i < n; ++i) {
-        void* raw = nullptr;
-        errno = 0;
-        if (redisGetReply(ctx_.get(), &raw) != REDIS_OK || raw == nullptr) raise_context_error(doing, errno);
+        out.push_back(read_reply(doing));
         --pending_;
-        out.push_back(Reply::adopt(static_cast<redisReply*>(raw)));
     }
     return out;
 }

@@ -2,13 +2,26 @@
 // Connection: one blocking Redis connection (TCP or unix socket), used by one
 // thread at a time; share connections through a ConnectionPool.
 //
+// * The connection owns its socket (details/socket_stream.hpp): it formats
+//   commands itself, writes them through a details::Stream and parses what
+//   it reads with hiredis' reader only, so it behaves the same on every
+//   hiredis version (docs/architecture.md, "Transport").
+// * Every wait (connect, write, read) is bounded by its timeout and, inside
+//   a region call, by what is left of the call's time budget
+//   (details/call_budget.hpp), which is charged the time waited. A command
+//   met by a spent budget throws TimeoutError before anything is written and
+//   the connection stays usable.
+// * A reply with a bulk string over max_reply_bulk_bytes (or a tighter
+//   details::ReplyLimitScope) throws ReplyTooLarge as soon as its header
+//   arrives; the body is never buffered and the connection is broken.
 // * Every (re)connect authenticates (AUTH, or AUTH user password for an ACL
 //   user), SELECTs the database and sets the client name in one round trip,
 //   then runs ConnectionOptions::on_connect.
 // * Arguments are binary-safe. command() throws ReplyError for an error reply
 //   (the connection stays usable); a Pipeline returns error replies instead.
-// * After an I/O error, a timeout or a protocol error broken() is true and
-//   every call throws IoError until reconnect(); a pool discards it.
+// * After an I/O error, a timeout, a protocol error or a refused reply
+//   broken() is true and every call throws IoError until reconnect(); a pool
+//   discards it.
 // * Writes use send(MSG_NOSIGNAL): a peer that has gone gives an IoError,
 //   never SIGPIPE.
 // * round_trips() counts flushes that waited for replies, so tests can prove
@@ -20,6 +33,7 @@
 #include <initializer_list>
 #include <iterator>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -28,11 +42,13 @@
 #include "../details/linkage.hpp"
 #include "command.hpp"
 #include "details/resp_command.hpp"
+#include "details/resp_scanner.hpp"
+#include "details/stream.hpp"
 #include "errors.hpp"
 #include "options.hpp"
 #include "reply.hpp"
 
-struct redisContext;  // hiredis; complete in connection-inl.hpp
+struct redisReader;  // hiredis; complete in connection-inl.hpp
 
 namespace dogpile::redis {
 
@@ -81,10 +97,19 @@ public:
     // The socket, for diagnostics (e.g. matching CLIENT LIST entries).
     int fd() const noexcept;
 
-    // The hiredis context, for a protocol this class does not speak (a
-    // PushConnection, redis/push_connection.hpp, reads pushed messages with
-    // redisBufferRead). Do not mix it with command() or a Pipeline.
-    redisContext* native_handle() noexcept { return ctx_.get(); }
+    // For a protocol without request and reply, the pushed messages a
+    // PushConnection (redis/push_connection.hpp) reads; do not mix them with
+    // command() or a Pipeline.
+    //
+    // The next complete reply among the bytes already read, if any. Throws
+    // ProtocolError (and breaks the connection) on bytes hiredis cannot parse.
+    std::optional<Reply> next_buffered_reply();
+    // Input read from the socket but not yet returned (TLS records), which
+    // poll() on fd() cannot see: read it before waiting on fd().
+    bool has_buffered_input() const noexcept;
+    // Reads what has arrived (waiting at most command_timeout when nothing
+    // has), for next_buffered_reply(). Throws IoError when the connection is lost.
+    void read_available();
 
     // Writes `cmd` (with MSG_NOSIGNAL, like every command) without reading
     // its reply: for a subscribed connection, whose replies arrive among the
@@ -102,15 +127,37 @@ private:
 
     static constexpr std::size_t max_kept_output = 64 * 1024;
 
-    struct ContextDeleter {
-        void operator()(redisContext* c) const noexcept;
+    static constexpr std::size_t read_chunk = 16 * 1024;
+
+    struct ReaderDeleter {
+        void operator()(redisReader* r) const noexcept;
     };
+
+    // How long the next wait may last: the smaller of the connection's own
+    // timeout and what is left of the call's budget (details/call_budget.hpp).
+    struct WaitBound {
+        std::chrono::nanoseconds length;
+        std::chrono::milliseconds timeout;  // the connection's own limit
+        bool set_by_budget;
+    };
+    WaitBound wait_bound(std::chrono::milliseconds timeout) const noexcept;
+
+    // Runs `wait(deadline)` (a Stream call), charges the call's budget the
+    // time it took and turns the Stream's errors into ones naming the server
+    // and `doing`, leaving the connection broken.
+    template <class Wait>
+    auto timed_wait(std::string_view doing, const WaitBound& bound, Wait&& wait);
+    [[noreturn]] void raise_wait_error(std::string_view doing, const WaitBound& bound);
+    [[noreturn]] void raise_budget_spent(std::string_view doing);
+    void mark_broken(std::string reason) noexcept;
 
     std::string where() const { return "redis " + options_.describe(); }
 
-    [[noreturn]] void raise_context_error(std::string_view doing, int saved_errno);
     void require_ready(std::string_view what) const;
     void connect();
+    // THE place where the connected socket becomes a stream: plain today; a
+    // TLS stream on top of `fd` when the options ask for TLS.
+    std::unique_ptr<details::Stream> wrap_stream(int fd, details::Deadline deadline);
     void handshake();
 
     // Queues one command, formatted into the send buffer. Args is a
@@ -129,11 +176,12 @@ private:
         ++pending_;
     }
 
-    // Writes the queued commands. MSG_NOSIGNAL is why this is not left to
-    // hiredis (whose write() raises SIGPIPE on a closed socket). SO_SNDTIMEO
-    // bounds a blocked send, reported like hiredis reports a timeout.
+    // Writes the queued commands (the Stream never raises SIGPIPE).
     void flush_output(std::string_view doing);
-    [[noreturn]] void raise_send_error(std::string_view doing, int error);
+    // One read from the stream into hiredis' reader, after the bytes passed
+    // the bulk-length check.
+    void read_into_reader(std::string_view doing);
+    Reply read_reply(std::string_view doing);
 
     // Flushes everything appended and reads that many replies: one round trip.
     std::vector<Reply> read_pending(std::string_view doing);
@@ -153,7 +201,10 @@ private:
     Reply single_reply(std::string_view name);
 
     ConnectionOptions options_;
-    std::unique_ptr<redisContext, ContextDeleter> ctx_;
+    std::unique_ptr<details::Stream> stream_;
+    std::unique_ptr<redisReader, ReaderDeleter> reader_;
+    details::RespScanner scanner_;
+    std::string broken_by_;  // why the connection became unusable
     std::string out_;  // formatted commands not yet sent
     std::size_t pending_ = 0;
     std::uint64_t round_trips_ = 0;
@@ -163,7 +214,7 @@ private:
 
 // Pipeline: queues commands on one connection and sends them all with the
 // first execute(): one write, one wait, N replies. Commands go straight into
-// hiredis' output buffer, so nothing else may use the connection until
+// the connection's output buffer, so nothing else may use the connection until
 // execute(); a Pipeline destroyed with commands queued leaves the connection
 // broken (their replies would otherwise be read as answers to later commands).
 class Pipeline {

@@ -16,6 +16,11 @@
 //   ├── UnreleasableLockError  a lock key exists that would never expire
 //   ├── ScriptingRefused     the server refuses the scripts a lock needs
 //   └── EvictionPolicyWarning  reported, never thrown: lock keys can be evicted
+//
+// ReplyTooLarge is a dogpile::LimitExceeded, not a RedisError: a reply
+// holding a bulk over ConnectionOptions::max_reply_bulk_bytes (or a caller's
+// tighter ReplyLimitScope) was refused from its header; the connection that
+// read it is unusable afterwards.
 
 #include <cstddef>
 #include <optional>
@@ -51,6 +56,11 @@ public:
 class ProtocolError : public RedisError {
 public:
     using RedisError::RedisError;
+};
+
+class ReplyTooLarge : public dogpile::LimitExceeded {
+public:
+    using dogpile::LimitExceeded::LimitExceeded;
 };
 
 // A cluster redirection carried by a MOVED or ASK error reply

@@ -213,6 +213,7 @@ DOGPILE_INLINE void ConnectionOptions::validate() const {
     if (connect_timeout.count() <= 0) throw ConfigurationError(where + "connect_timeout must be positive");
     if (command_timeout.count() <= 0) throw ConfigurationError(where + "command_timeout must be positive");
     if (!username.empty() && !password) throw ConfigurationError(where + "a username needs a password");
+    if (max_reply_bulk_bytes == 0) throw ConfigurationError(where + "max_reply_bulk_bytes must be positive");
     if (client_name && client_name->find_first_of(" \n\r\t") != std::string::npos) {
         throw ConfigurationError(where + "client_name must not contain spaces or newlines");
     }

@@ -26,8 +26,8 @@ namespace dogpile::redis {
 class Connection;
 
 struct ConnectionOptions {
-    // TCP endpoint. Used when unix_socket is empty. Prefer "127.0.0.1" over
-    // "localhost": hiredis tries only the first address a name resolves to.
+    // TCP endpoint. Used when unix_socket is empty. Every address a name
+    // resolves to is tried in turn, within connect_timeout.
     std::string host = "127.0.0.1";
     int port = 6379;
 
@@ -42,15 +42,24 @@ struct ConnectionOptions {
     // Logical database, SELECTed on every (re)connect when not 0.
     int db = 0;
 
-    // Bound for establishing the connection (TCP handshake).
+    // Bound for establishing the connection (every address tried, TCP
+    // handshake), within a region call also by its time budget
+    // (details/call_budget.hpp).
     std::chrono::milliseconds connect_timeout{1000};
-    // Bound for each socket read or write of a command (SO_RCVTIMEO /
-    // SO_SNDTIMEO, as hiredis applies it). A connection that timed out is
-    // unusable afterwards: its stream may still carry the late reply.
+    // Bound for each wait of a command on the socket (a write that cannot
+    // proceed, a read with nothing to read), within a region call also by its
+    // time budget. A connection that timed out is unusable afterwards: its
+    // stream may still carry the late reply.
     std::chrono::milliseconds command_timeout{1000};
 
     // TCP keepalive probes, so a pooled connection to a vanished host is noticed.
     bool tcp_keepalive = true;
+
+    // A reply holding a bulk string longer than this is refused from its
+    // header, before the body is read: LimitExceeded, and the connection is
+    // discarded. Redis' own proto-max-bulk-len by default; a caller can set a
+    // tighter bound per call (redis/details/reply_limit.hpp).
+    std::size_t max_reply_bulk_bytes = std::size_t{512} << 20;
 
     // CLIENT SETNAME on every (re)connect, shown by CLIENT LIST.
     std::optional<std::string> client_name;

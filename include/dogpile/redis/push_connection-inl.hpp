@@ -1,7 +1,7 @@
 #pragma once
 // Definitions of push_connection.hpp (details/linkage.hpp: inline when header-only).
 
-#include <hiredis/hiredis.h>
+#include <utility>
 
 #include "push_connection.hpp"
 
@@ -33,28 +33,31 @@ DOGPILE_INLINE void PushConnection::subscribe(std::string_view channel) {
 }
 
 DOGPILE_INLINE std::optional<PushedMessage> PushConnection::next_buffered() {
-    redisContext* ctx = usable_context();
-    void* raw = nullptr;
-    if (redisGetReplyFromReader(ctx, &raw) != REDIS_OK) {
-        throw ProtocolError(where() + ": protocol error: " + ctx->errstr);
-    }
-    if (raw == nullptr) return std::nullopt;
-    return PushedMessage(Reply::adopt(static_cast<redisReply*>(raw)));
+    require_usable();
+    std::optional<Reply> reply = connection_.next_buffered_reply();
+    if (!reply) return std::nullopt;
+    return PushedMessage(std::move(*reply));
 }
 
 DOGPILE_INLINE void PushConnection::receive(std::chrono::milliseconds timeout, details::WakePipe& wake) {
-    redisContext* ctx = usable_context();
-    if (!wake.wait(ctx->fd, timeout)) return;
-    if (redisBufferRead(ctx) != REDIS_OK) throw IoError(where() + ": connection lost: " + ctx->errstr);
+    require_usable();
+    // Input the stream already holds (TLS) would not wake poll() on the socket.
+    if (!connection_.has_buffered_input() && !wake.wait(connection_.fd(), timeout)) return;
+    try {
+        connection_.read_available();
+    } catch (const TimeoutError&) {
+        throw;
+    } catch (const IoError& e) {
+        throw IoError(where() + ": connection lost: " + e.what());
+    }
 }
 
 DOGPILE_INLINE std::string PushConnection::where() const {
     return "redis push connection " + connection_.options().describe();
 }
 
-DOGPILE_INLINE redisContext* PushConnection::usable_context() {
+DOGPILE_INLINE void PushConnection::require_usable() const {
     if (connection_.broken()) throw IoError(where() + ": the connection was lost earlier");
-    return connection_.native_handle();
 }
 
 }  // namespace dogpile::redis

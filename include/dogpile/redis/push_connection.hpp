@@ -32,8 +32,6 @@
 #include "options.hpp"
 #include "reply.hpp"
 
-struct redisContext;  // hiredis; complete in push_connection-inl.hpp
-
 namespace dogpile::redis {
 
 // One push: a channel's message, or the answer to a PING sent with
@@ -82,7 +80,7 @@ public:
 
     // The next push already read from the socket, if any. poll() cannot see
     // these: drain them before receive(). Throws ProtocolError on a stream
-    // hiredis cannot parse.
+    // that cannot be parsed.
     std::optional<PushedMessage> next_buffered();
 
     // Waits up to `timeout` for the server to send something (or for
@@ -96,7 +94,7 @@ public:
 private:
     std::string where() const;
 
-    redisContext* usable_context();
+    void require_usable() const;
 
     Connection connection_;
     bool subscribed_ = false;

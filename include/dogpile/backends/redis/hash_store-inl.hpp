@@ -1,6 +1,7 @@
 #pragma once
 // Definitions of hash_store.hpp (details/linkage.hpp: inline when header-only).
 
+#include "details/bounded_reads.hpp"
 #include "hash_store.hpp"
 
 namespace dogpile {
@@ -25,15 +26,19 @@ DOGPILE_INLINE RedisHashStore::RedisHashStore(RedisHashBackendOptions options)
                                             : nullptr) {}
 
 DOGPILE_INLINE std::optional<Reply> RedisHashStore::get(const HashKey& key) const {
-    return details::read_field(client(), {key.hash, key.field}, options_.limits);
+    return details::bounded_read(options_.limits, *this, [&] {
+        return details::read_field(client(), {key.hash, key.field}, options_.limits);
+    });
 }
 
 DOGPILE_INLINE std::vector<std::optional<Reply>> RedisHashStore::get_multi(const std::vector<HashKey>& keys) const {
     std::vector<details::FieldRef> fields;
     fields.reserve(keys.size());
     for (const auto& key : keys) fields.push_back({key.hash, key.field});
-    return details::read_fields(client(), fields, options_.limits, options_.max_fields_per_read, *this,
-                                whole_hash_.get());
+    return details::bounded_read(options_.limits, *this, [&] {
+        return details::read_fields(client(), fields, options_.limits, options_.max_fields_per_read, *this,
+                                    whole_hash_.get());
+    });
 }
 
 DOGPILE_INLINE void RedisHashStore::set(const HashKey& key, std::string bytes) {

@@ -1,6 +1,7 @@
 #pragma once
 // Definitions of string_store.hpp (details/linkage.hpp: inline when header-only).
 
+#include "details/bounded_reads.hpp"
 #include "string_store.hpp"
 
 namespace dogpile {
@@ -27,7 +28,8 @@ DOGPILE_INLINE RedisStringStore::RedisStringStore(RedisBackendOptions options)
 
 DOGPILE_INLINE std::optional<Reply> RedisStringStore::get(const std::string& key) const {
     const std::string redis_key = redis_key_of(key);
-    Reply reply = client().command(redis_key, Command{"GET", redis_key});
+    Reply reply = details::bounded_read(options_.limits, *this,
+                                        [&] { return client().command(redis_key, Command{"GET", redis_key}); });
     if (reply.is_nil()) return std::nullopt;
     if (!reply.is_string()) {
         throw ProtocolError(std::string("redis GET: expected a string or nil, got ") + to_string(reply.type()));
@@ -53,7 +55,9 @@ DOGPILE_INLINE std::vector<std::optional<Reply>> RedisStringStore::get_multi(con
 
     // Routed by the first key; a cluster client would split an MGET
     // whose keys live on several nodes.
-    const Reply reply = client().command(redis_keys.front(), Command{"MGET"}.args(redis_keys));
+    const Reply reply = details::bounded_read(options_.limits, *this, [&] {
+        return client().command(redis_keys.front(), Command{"MGET"}.args(redis_keys));
+    });
     if (!reply.is_array() || reply.size() != redis_keys.size()) {
         throw ProtocolError("redis MGET: expected an array of " + std::to_string(redis_keys.size()) +
                             " elements, got " + to_string(reply.type()));

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "details/bounded_reads.hpp"
 #include "symmetric_store.hpp"
 
 namespace dogpile {
@@ -28,7 +29,9 @@ DOGPILE_INLINE RedisSymmetricStore::RedisSymmetricStore(RedisSymmetricBackendOpt
     : StoreStatistics(options.error_hook), options_(details::validated(std::move(options))), layout_(layout_of(options_)) {}
 
 DOGPILE_INLINE std::optional<Reply> RedisSymmetricStore::get(const A2BKey& key) const {
-    return details::read_field(client(), {hash_of_a(key.a), key.b}, options_.limits);
+    return details::bounded_read(options_.limits, *this, [&] {
+        return details::read_field(client(), {hash_of_a(key.a), key.b}, options_.limits);
+    });
 }
 
 DOGPILE_INLINE std::vector<std::optional<Reply>> RedisSymmetricStore::get_multi(const std::vector<A2BKey>& keys) const {
@@ -38,7 +41,9 @@ DOGPILE_INLINE std::vector<std::optional<Reply>> RedisSymmetricStore::get_multi(
     std::vector<details::FieldRef> fields;
     fields.reserve(keys.size());
     for (std::size_t i = 0; i < keys.size(); ++i) fields.push_back({hashes[i], keys[i].b});
-    return details::read_fields(client(), fields, options_.limits, options_.max_pairs_per_read, *this);
+    return details::bounded_read(options_.limits, *this, [&] {
+        return details::read_fields(client(), fields, options_.limits, options_.max_pairs_per_read, *this);
+    });
 }
 
 DOGPILE_INLINE void RedisSymmetricStore::set(const A2BKey& key, std::string bytes) {
