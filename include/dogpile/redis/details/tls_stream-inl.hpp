@@ -159,6 +159,22 @@ DOGPILE_INLINE std::string describe_failure(SSL* ssl, int ssl_error, int saved_e
     }
 }
 
+// Without blocking: the failure a record already received reports (an alert),
+// or empty when there is none.
+DOGPILE_INLINE std::string pending_alert(SSL* ssl) {
+    ERR_clear_error();
+    char byte = 0;
+    std::size_t read = 0;
+    const int r = SSL_read_ex(ssl, &byte, 1, &read);
+    if (r == 1) return {};
+    const int error = SSL_get_error(ssl, r);
+    if (error != SSL_ERROR_SSL || ERR_peek_error() == 0) {
+        ERR_clear_error();
+        return {};
+    }
+    return describe_failure(ssl, error, 0, false);
+}
+
 // Waits until `fd` is ready for `events`; TimeoutError at `deadline`.
 DOGPILE_INLINE void wait_ready(int fd, short events, Deadline deadline, const char* what) {
     for (;;) {
@@ -216,7 +232,7 @@ DOGPILE_INLINE std::unique_ptr<SSL_CTX, ContextFree> make_context(const TlsOptio
             throw config_error("cannot load the client certificate cert_file '" + options.cert_file + "'");
         }
         if (SSL_CTX_use_PrivateKey_file(context.get(), options.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
-            throw config_error("cannot load the private key key_file '" + options.key_file + "'");
+            throw config_error("cannot load the private key key_file '" + options.key_file + "' (is it the key of cert_file '" + options.cert_file + "'?)");
         }
         if (SSL_CTX_check_private_key(context.get()) != 1) {
             throw config_error("key_file '" + options.key_file + "' is not the key of cert_file '" +
@@ -269,7 +285,15 @@ DOGPILE_INLINE void TlsStream::write_all(std::string_view bytes, Deadline deadli
             throw;
         }
         failed_ = true;
-        throw IoError("TLS write failed: " + tls::describe_failure(ssl_, error, saved_errno, false));
+        std::string cause = tls::describe_failure(ssl_, error, saved_errno, false);
+        if (error == SSL_ERROR_SYSCALL) {
+            // A server that refuses the client after a TLS 1.3 handshake (no or
+            // a bad client certificate) sends an alert and resets: the alert,
+            // already received, says why better than "connection reset".
+            std::string alert = tls::pending_alert(ssl_);
+            if (!alert.empty()) cause = std::move(alert);
+        }
+        throw IoError("TLS write failed: " + cause);
     }
 }
 
@@ -362,7 +386,8 @@ DOGPILE_INLINE std::unique_ptr<Stream> make_tls_stream(int connected_fd, const T
         const int error = SSL_get_error(ssl.get(), r);
         if (error == SSL_ERROR_WANT_READ) {
             tls::wait_ready(connected_fd, POLLIN, handshake_deadline,
-                            "in the TLS handshake: the server did not answer");
+                            "in the TLS handshake: the server did not answer TLS (a plaintext port, or a server "
+                            "that is not responding?)");
         } else if (error == SSL_ERROR_WANT_WRITE) {
             tls::wait_ready(connected_fd, POLLOUT, handshake_deadline, "in the TLS handshake");
         } else {
