@@ -47,16 +47,10 @@ using dogpile::redis::details::make_tls_stream;
 using dogpile::redis::details::Stream;
 using dogpile::test::message_of;
 using dogpile::test::RedisServer;
-using dogpile::test::RedisServerOptions;
 using dogpile::test::TlsCertificates;
+using dogpile::test::tls_server_options;
 
 const TlsCertificates& certificates() { return TlsCertificates::shared(); }
-
-RedisServerOptions tls_server_options(const std::string& cert_file, bool auth_clients = false) {
-    RedisServerOptions options;
-    options.tls = RedisServerOptions::Tls{cert_file, certificates().server_key(), certificates().ca_file(), auth_clients};
-    return options;
-}
 
 TlsOptions trusting(const std::string& ca_file) {
     TlsOptions tls;

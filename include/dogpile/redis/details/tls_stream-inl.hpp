@@ -188,6 +188,20 @@ DOGPILE_INLINE void wait_ready(int fd, short events, Deadline deadline, const ch
     }
 }
 
+// After an SSL call failed with `ssl_error`: waits for the socket when OpenSSL
+// wants it (true: call again), false for a real failure.
+DOGPILE_INLINE bool wait_to_retry(int fd, int ssl_error, Deadline deadline, const char* what) {
+    if (ssl_error == SSL_ERROR_WANT_READ) {
+        wait_ready(fd, POLLIN, deadline, what);
+        return true;
+    }
+    if (ssl_error == SSL_ERROR_WANT_WRITE) {
+        wait_ready(fd, POLLOUT, deadline, what);
+        return true;
+    }
+    return false;
+}
+
 struct ContextFree {
     void operator()(SSL_CTX* c) const noexcept { SSL_CTX_free(c); }
 };
@@ -271,20 +285,11 @@ DOGPILE_INLINE void TlsStream::write_all(std::string_view bytes, Deadline deadli
         }
         const int saved_errno = errno;
         const int error = SSL_get_error(ssl_, r);
-        try {
-            if (error == SSL_ERROR_WANT_WRITE) {
-                tls::wait_ready(fd_, POLLOUT, deadline, "writing to the TLS connection");
-                continue;
-            }
-            if (error == SSL_ERROR_WANT_READ) {
-                tls::wait_ready(fd_, POLLIN, deadline, "writing to the TLS connection");
-                continue;
-            }
-        } catch (...) {
-            failed_ = true;
-            throw;
+        failed_ = true;  // until the retry below is known to be one
+        if (tls::wait_to_retry(fd_, error, deadline, "writing to the TLS connection")) {
+            failed_ = false;
+            continue;
         }
-        failed_ = true;
         std::string cause = tls::describe_failure(ssl_, error, saved_errno, false);
         if (error == SSL_ERROR_SYSCALL) {
             // A server that refuses the client after a TLS 1.3 handshake (no or
@@ -306,20 +311,11 @@ DOGPILE_INLINE std::size_t TlsStream::read_some(char* buffer, std::size_t capaci
         if (r == 1) return read;
         const int saved_errno = errno;
         const int error = SSL_get_error(ssl_, r);
-        try {
-            if (error == SSL_ERROR_WANT_READ) {
-                tls::wait_ready(fd_, POLLIN, deadline, "waiting for the server's reply on the TLS connection");
-                continue;
-            }
-            if (error == SSL_ERROR_WANT_WRITE) {
-                tls::wait_ready(fd_, POLLOUT, deadline, "waiting for the server's reply on the TLS connection");
-                continue;
-            }
-        } catch (...) {
-            failed_ = true;
-            throw;
+        failed_ = true;  // until the retry below is known to be one
+        if (tls::wait_to_retry(fd_, error, deadline, "waiting for the server's reply on the TLS connection")) {
+            failed_ = false;
+            continue;
         }
-        failed_ = true;
         throw IoError("TLS read failed: " + tls::describe_failure(ssl_, error, saved_errno, false));
     }
 }
@@ -384,13 +380,9 @@ DOGPILE_INLINE std::unique_ptr<Stream> make_tls_stream(int connected_fd, const T
         if (r == 1) break;
         const int saved_errno = errno;
         const int error = SSL_get_error(ssl.get(), r);
-        if (error == SSL_ERROR_WANT_READ) {
-            tls::wait_ready(connected_fd, POLLIN, handshake_deadline,
-                            "in the TLS handshake: the server did not answer TLS (a plaintext port, or a server "
-                            "that is not responding?)");
-        } else if (error == SSL_ERROR_WANT_WRITE) {
-            tls::wait_ready(connected_fd, POLLOUT, handshake_deadline, "in the TLS handshake");
-        } else {
+        if (!tls::wait_to_retry(connected_fd, error, handshake_deadline,
+                                "in the TLS handshake: the server did not answer TLS (a plaintext port, or a "
+                                "server that is not responding?)")) {
             throw IoError("TLS handshake with " + name + " failed: " +
                           tls::describe_failure(ssl.get(), error, saved_errno, true));
         }
