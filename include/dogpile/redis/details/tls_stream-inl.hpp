@@ -103,7 +103,7 @@ DOGPILE_INLINE std::string describe_failure(SSL* ssl, int ssl_error, int saved_e
     ERR_clear_error();
     const char* when = handshake ? " during the TLS handshake" : "";
     if (ssl_error == SSL_ERROR_ZERO_RETURN) return "the server closed the TLS connection";
-    if (handshake) {
+    if (handshake && (SSL_get_verify_mode(ssl) & SSL_VERIFY_PEER) != 0) {  // unverified: the result is not the cause
         const long verify = SSL_get_verify_result(ssl);
         if (verify != X509_V_OK) {
             std::string out = std::string("certificate verify failed: ") + X509_verify_cert_error_string(verify);
