@@ -51,6 +51,9 @@ DOGPILE_INLINE void throw_tls_unsupported(const std::string& what) {
 }
 
 DOGPILE_INLINE void TlsOptions::validate() const {
+#if !DOGPILE_HAS_TLS
+    throw_tls_unsupported("a TLS connection");
+#endif
     const std::string where = "TLS options: ";
     if (cert_file.empty() != key_file.empty()) {
         throw ConfigurationError(where + (cert_file.empty() ? "key_file '" + key_file + "' is set without cert_file"
@@ -71,9 +74,6 @@ DOGPILE_INLINE void TlsOptions::validate() const {
     if (server_name.find_first_of(" \t\r\n/") != std::string::npos) {
         throw ConfigurationError(where + "server_name '" + server_name + "' is not a host name");
     }
-#if !DOGPILE_HAS_TLS
-    throw_tls_unsupported("a TLS connection");
-#endif
 }
 
 }  // namespace dogpile::redis
