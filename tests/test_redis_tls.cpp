@@ -23,6 +23,7 @@
 #include <string>
 #include <typeinfo>
 
+#include <dogpile/redis/cluster_options.hpp>
 #include <dogpile/redis/details/tls_stream.hpp>
 #include <dogpile/redis/errors.hpp>
 #include <dogpile/redis/options.hpp>
@@ -468,6 +469,17 @@ TEST(TlsUrl, BadValuesAreRefused) {
     expect_contains(message_of<ConfigurationError>(
                         [&] { ConnectionOptions::from_url("rediss://h?cert_file=" + certificates().client_cert()); }),
                     "without key_file");
+}
+
+TEST(TlsUrl, RedissClusterUrlGivesEveryNodeTls) {
+    const auto cluster = dogpile::redis::ClusterOptions::from_url("rediss://:pw@10.0.0.1:7000,10.0.0.2:7001?ca_file=" +
+                                                                  certificates().ca_file());
+    ASSERT_EQ(cluster.seeds.size(), 2u);
+    ASSERT_TRUE(cluster.pool.connection.tls.has_value());
+    EXPECT_EQ(cluster.pool.connection.tls->ca_file, certificates().ca_file());
+    EXPECT_FALSE(dogpile::redis::ClusterOptions::from_url("redis://10.0.0.1:7000").pool.connection.tls.has_value());
+    EXPECT_THROW(dogpile::redis::ClusterOptions::from_url("redis://10.0.0.1:7000?ca_file=" + certificates().ca_file()),
+                 ConfigurationError);
 }
 
 TEST(TlsUrl, TlsOverAUnixSocketIsRefused) {
