@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(
   g++ clang libclang-rt-14-dev cmake make pkg-config
-  libhiredis-dev libmsgpack-cxx-dev
+  libhiredis-dev libmsgpack-cxx-dev libssl-dev openssl
   libgtest-dev libgmock-dev libbenchmark-dev
   redis-server redis-tools redis-sentinel stress-ng
   python3 python3-redis python3-msgpack

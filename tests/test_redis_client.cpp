@@ -160,7 +160,8 @@ TEST(ConnectionUrl, RejectsMalformedUrlsWithClearMessages) {
     const std::vector<std::pair<std::string, std::string>> cases = {
         {"localhost:6379", "expected redis://host"},
         {"http://h", "unknown scheme 'http'"},
-        {"rediss://h:6380", "TLS (rediss://) is not supported"},
+        {"rediss://h:6380?min_tls=1.0", "bad min_tls '1.0'"},
+        {"redis://h?ca_file=/ca.pem", "'ca_file' is a TLS option: use a rediss:// URL"},
         {"redis://", "host is empty"},
         {"redis://:6379", "host is empty"},
         {"redis://:pw@/0", "host is empty"},
@@ -1106,7 +1107,7 @@ TEST(RedisClient, BatchAndScriptBatchAreOneRoundTripEach) {
     });
     EXPECT_EQ(seen, 2);
 
-    EXPECT_THROW(dogpile::redis::make_client("rediss://h"), dogpile::ConfigurationError);
+    EXPECT_THROW(dogpile::redis::make_client("rediss://h?min_tls=1.0"), dogpile::ConfigurationError);
 }
 
 TEST(RedisClient, UrlKeepsTheCallersOtherConnectionSettings) {

@@ -3,7 +3,7 @@
 // write through the plain, hash and symmetric stores; the client URL, pool,
 // timeouts, client name, codec by name, TTL policies and distributed lock
 // reach the backend; a Redis Cluster is reached through cluster_url; and
-// every malformed Redis setting (a rediss:// URL, a missing url, store
+// every malformed Redis setting (TLS settings without rediss://, a missing url, store
 // options that cannot work) is refused naming the key.
 
 #include <gtest/gtest.h>
@@ -214,18 +214,38 @@ TEST(RedisConfig, SymmetricRegionFromSettings) {
     EXPECT_EQ(backend.options().max_pairs_per_read, 60u);
 }
 
-TEST(RedisConfig, TlsUrlIsRefusedNamingTheSetting) {
-    const std::string message = config_error({{"cache.backend", "redis"}, {"cache.arguments.url", "rediss://:secret@cache.example:6380"}});
-    EXPECT_CONTAINS(message, "setting 'cache.arguments.url' is refused: ");
-    EXPECT_CONTAINS(message, "TLS (rediss://) is not supported");
-    EXPECT_FALSE(contains(message, "secret")) << message;
-}
-
 // A plain backend at the test server, with `extra` settings.
 SettingsMap plain_at_server(SettingsMap extra) {
     extra.emplace("cache.backend", "redis");
     extra.emplace("cache.arguments.url", server().url());
     return extra;
+}
+
+// TLS through settings works end to end in test_redis_tls_connection.cpp;
+// here, the refusals.
+TEST(RedisConfig, BadTlsUrlIsRefusedNamingTheSetting) {
+    const std::string message = config_error(
+        {{"cache.backend", "redis"}, {"cache.arguments.url", "rediss://:secret@cache.example:6380?ca_file=/no/such.pem"}});
+    EXPECT_CONTAINS(message, "setting 'cache.arguments.url' is refused: ");
+    EXPECT_CONTAINS(message, "ca_file '/no/such.pem' does not exist");
+    EXPECT_FALSE(contains(message, "secret")) << message;
+}
+
+TEST(RedisConfig, TlsSettingsNeedARedissUrl) {
+    EXPECT_CONTAINS(config_error(plain_at_server({{"cache.arguments.tls.ca_file", "/etc/ssl/ca.pem"}})),
+                    "setting 'cache.arguments.tls.ca_file' is a TLS setting: the url must be rediss://");
+    EXPECT_CONTAINS(config_error({{"cache.backend", "redis"},
+                                  {"cache.arguments.url", "rediss://cache.example:6380"},
+                                  {"cache.arguments.tls.min_protocol", "1.1"}}),
+                    "setting 'cache.arguments.tls.min_protocol' = '1.1': expected one of 1.2, 1.3");
+    EXPECT_CONTAINS(config_error({{"cache.backend", "redis"},
+                                  {"cache.arguments.url", "rediss://cache.example:6380"},
+                                  {"cache.arguments.tls.cert_file", "/no/such/client.pem"}}),
+                    "settings 'cache.arguments.*' (Redis client): ");
+    EXPECT_CONTAINS(config_error({{"cache.backend", "redis"},
+                                  {"cache.arguments.url", "rediss://cache.example:6380"},
+                                  {"cache.arguments.tls.ca_fil", "/etc/ssl/ca.pem"}}),
+                    "unknown setting 'cache.arguments.tls.ca_fil'");
 }
 
 TEST(RedisConfig, MalformedClientSettingsNameTheKey) {
@@ -236,7 +256,7 @@ TEST(RedisConfig, MalformedClientSettingsNameTheKey) {
               "setting 'cache.arguments.cluster_url' and cache.arguments.url are both set: expected one of them");
     EXPECT_CONTAINS(config_error({{"cache.backend", "redis"}, {"cache.arguments.cluster_url", "redis://127.0.0.1:7000/2"}}),
                     "setting 'cache.arguments.cluster_url' is refused: ");
-    EXPECT_CONTAINS(config_error({{"cache.backend", "redis"}, {"cache.arguments.cluster_url", "rediss://127.0.0.1:7000"}}),
+    EXPECT_CONTAINS(config_error({{"cache.backend", "redis"}, {"cache.arguments.cluster_url", "rediss://127.0.0.1:7000?min_tls=1.1"}}),
                     "setting 'cache.arguments.cluster_url' is refused: ");
     EXPECT_CONTAINS(config_error(plain_at_server({{"cache.arguments.url", "http://x"}})),
                     "setting 'cache.arguments.url' is refused: ");

@@ -8,6 +8,11 @@
 //   server.kill(); server.start();                     // crash, same port
 //   server.pause(); ... server.resume();               // SIGSTOP / SIGCONT
 //
+// TLS mode (RedisServerOptions::tls): the TCP port speaks TLS only
+// (--tls-port, --port 0) and the unix socket stays plaintext, so readiness
+// checks and raw() go through the socket. url() and options() then describe
+// a TLS client trusting the given CA.
+//
 // redis-server missing is a hard failure (an exception), never a skip: the
 // Redis tests are the point of this project.
 //
@@ -73,6 +78,15 @@ struct RedisServerOptions {
     // restarts keep what the server wrote there).
     std::optional<std::string> config_text;
     std::chrono::milliseconds startup_timeout{15000};
+
+    // TLS on the TCP port (Listen::TcpAndUnix required). Paths to PEM files.
+    struct Tls {
+        std::string cert_file;
+        std::string key_file;
+        std::string ca_file;  // the CA clients' certificates must chain to, and the one url() trusts
+        bool auth_clients = false;  // tls-auth-clients: require a client certificate
+    };
+    std::optional<Tls> tls;
 };
 
 // A reply read with plain hiredis, copied out.
@@ -170,6 +184,9 @@ public:
             throw std::runtime_error(std::string("mkdtemp failed: ") + std::strerror(errno));
         }
         dir_ = pattern;
+        if (options_.tls && options_.listen != RedisServerOptions::Listen::TcpAndUnix) {
+            throw std::logic_error("RedisServer: TLS mode needs Listen::TcpAndUnix (readiness is checked on the socket)");
+        }
         if (options_.listen != RedisServerOptions::Listen::Tcp) socket_ = dir_ + "/redis.sock";
         try {
             for (int attempt = 0;; ++attempt) {
@@ -218,6 +235,9 @@ public:
     // redis://[:password@]127.0.0.1:port (the unix URL when TCP is off).
     std::string url() const {
         if (port_ == 0) return unix_url();
+        if (options_.tls) {
+            return "rediss://" + auth_part() + "127.0.0.1:" + std::to_string(port_) + "?ca_file=" + options_.tls->ca_file;
+        }
         return "redis://" + auth_part() + "127.0.0.1:" + std::to_string(port_);
     }
     std::string unix_url() const {
@@ -233,6 +253,10 @@ public:
         o.host = "127.0.0.1";
         o.port = port_;
         o.password = options_.password;
+        if (options_.tls) {
+            o.tls.emplace();
+            o.tls->ca_file = options_.tls->ca_file;
+        }
         return o;
     }
     dogpile::redis::ConnectionOptions unix_options() const {
@@ -264,6 +288,12 @@ public:
             args.insert(args.end(), {"--unixsocket", socket_, "--unixsocketperm", "700"});
         }
         if (options_.password) args.insert(args.end(), {"--requirepass", *options_.password});
+        if (options_.tls) {
+            args.insert(args.end(), {"--port", "0", "--tls-port", std::to_string(port_), "--tls-cert-file",
+                                     options_.tls->cert_file, "--tls-key-file", options_.tls->key_file,
+                                     "--tls-ca-cert-file", options_.tls->ca_file, "--tls-auth-clients",
+                                     options_.tls->auth_clients ? "yes" : "no"});
+        }
         args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
         args.insert(args.end(), port_args_.begin(), port_args_.end());
         spawn(args);
@@ -421,7 +451,7 @@ private:
         timeval tv{};
         tv.tv_sec = static_cast<time_t>(timeout.count() / 1000);
         tv.tv_usec = static_cast<suseconds_t>((timeout.count() % 1000) * 1000);
-        redisContext* c = port_ != 0 ? redisConnectWithTimeout("127.0.0.1", port_, tv)
+        redisContext* c = port_ != 0 && !options_.tls ? redisConnectWithTimeout("127.0.0.1", port_, tv)
                                      : redisConnectUnixWithTimeout(socket_.c_str(), tv);
         if (c == nullptr) {
             last_connect_error_ = "out of memory";
@@ -451,7 +481,7 @@ private:
                 if (reply != nullptr) {
                     freeReplyObject(reply);
                     // With a unix socket and TCP both on, both must accept.
-                    if (port_ == 0 || socket_.empty() || unix_socket_accepts()) return;
+                    if (port_ == 0 || socket_.empty() || options_.tls || unix_socket_accepts()) return;
                 }
             }
             if (std::chrono::steady_clock::now() >= deadline) {

@@ -31,9 +31,10 @@ DOGPILE_INLINE void ClusterOptions::validate() const {
 DOGPILE_INLINE ClusterOptions ClusterOptions::from_url(std::string_view url) {
     const std::string shown = details::redact_url(url);
     const auto scheme_end = url.find("://");
-    if (scheme_end == std::string_view::npos || url.substr(0, scheme_end) != "redis") {
+    const std::string_view scheme = url.substr(0, scheme_end);
+    if (scheme_end == std::string_view::npos || (scheme != "redis" && scheme != "rediss")) {
         throw ConfigurationError("redis cluster URL '" + shown +
-                                 "': expected redis://[[user]:password@]host:port[,host:port...][?options]");
+                                 "': expected redis[s]://[[user]:password@]host:port[,host:port...][?options]");
     }
     std::string_view rest = url.substr(scheme_end + 3);
     std::string_view query;
@@ -54,7 +55,7 @@ DOGPILE_INLINE ClusterOptions ClusterOptions::from_url(std::string_view url) {
         const auto comma = rest.find(',');
         const std::string_view host = rest.substr(0, comma);
         if (host.empty()) throw ConfigurationError("redis cluster URL '" + shown + "': empty host in the node list");
-        const ConnectionOptions node = ConnectionOptions::from_url("redis://" + std::string(userinfo) +
+        const ConnectionOptions node = ConnectionOptions::from_url(std::string(scheme) + "://" + std::string(userinfo) +
                                                                    std::string(host) + std::string(query));
         if (options.seeds.empty()) options.pool.connection = node;
         options.seeds.push_back(NodeAddress{node.host, node.port});

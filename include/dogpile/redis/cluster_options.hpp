@@ -45,7 +45,7 @@ struct ClusterOptions {
     std::chrono::milliseconds refresh_interval{100};
     ReadFrom read_from = ReadFrom::primary;
 
-    // redis://[[user]:password@]host:port[,host:port...][?option=value...]
+    // redis[s]://[[user]:password@]host:port[,host:port...][?option=value...] (rediss://: TLS to every node)
     // (the query options of ConnectionOptions::from_url; no database).
     static ClusterOptions from_url(std::string_view url);
 

@@ -46,6 +46,42 @@ DOGPILE_INLINE std::string percent_decode(std::string_view s, std::string_view w
     return out;
 }
 
+DOGPILE_INLINE bool is_tls_query_option(std::string_view name) noexcept {
+    for (const char* known : {"ca_file", "ca_dir", "cert_file", "key_file", "server_name", "verify_hostname", "min_tls",
+                              "insecure_skip_verification"}) {
+        if (name == known) return true;
+    }
+    return false;
+}
+
+template <class Fail>
+void apply_tls_query_option(TlsOptions& tls, std::string_view name, std::string value, const Fail& fail) {
+    auto flag = [&]() {
+        if (value == "1" || value == "true" || value == "yes") return true;
+        if (value == "0" || value == "false" || value == "no") return false;
+        throw fail("bad " + std::string(name) + " '" + value + "' (expected 0 or 1)");
+    };
+    if (name == "ca_file") {
+        tls.ca_file = std::move(value);
+    } else if (name == "ca_dir") {
+        tls.ca_dir = std::move(value);
+    } else if (name == "cert_file") {
+        tls.cert_file = std::move(value);
+    } else if (name == "key_file") {
+        tls.key_file = std::move(value);
+    } else if (name == "server_name") {
+        tls.server_name = std::move(value);
+    } else if (name == "verify_hostname") {
+        tls.verify_hostname = flag();
+    } else if (name == "min_tls") {
+        if (!parse_tls_version(value, tls.min_protocol)) {
+            throw fail("bad min_tls '" + value + "' (expected 1.2 or 1.3)");
+        }
+    } else if (name == "insecure_skip_verification") {
+        tls.verification = flag() ? TlsVerification::insecure_skip_verification : TlsVerification::verify_peer;
+    }
+}
+
 DOGPILE_INLINE std::string redact_url(std::string_view url) {
     const auto scheme_end = url.find("://");
     if (scheme_end == std::string_view::npos) return std::string(url);
@@ -76,12 +112,15 @@ DOGPILE_INLINE ConnectionOptions ConnectionOptions::from_url(std::string_view ur
     bool db_in_path = false;
     if (scheme == "redis") {
         is_unix = false;
+        o.tls.reset();
     } else if (scheme == "unix" || scheme == "redis+unix") {
         is_unix = true;
+        o.tls.reset();
     } else if (scheme == "rediss") {
-        throw fail("TLS (rediss://) is not supported: dogpile speaks plain TCP or unix sockets only");
+        is_unix = false;
+        if (!o.tls) o.tls = TlsOptions{};
     } else {
-        throw fail("unknown scheme '" + std::string(scheme) + "' (expected redis:// or unix://)");
+        throw fail("unknown scheme '" + std::string(scheme) + "' (expected redis://, rediss:// or unix://)");
     }
 
     if (rest.find('#') != std::string_view::npos) throw fail("a fragment ('#') is not allowed");
@@ -190,9 +229,16 @@ DOGPILE_INLINE ConnectionOptions ConnectionOptions::from_url(std::string_view ur
             (name == "connect_timeout" ? o.connect_timeout : o.command_timeout) = std::chrono::milliseconds(number);
         } else if (name == "client_name") {
             o.client_name = details::percent_decode(value, "client name", shown);
+        } else if (details::is_tls_query_option(name)) {
+            if (!o.tls) {
+                throw fail("'" + std::string(name) + "' is a TLS option: use a rediss:// URL for TLS");
+            }
+            details::apply_tls_query_option(*o.tls, name, details::percent_decode(value, name, shown), fail);
         } else {
             throw fail("unknown query option '" + std::string(name) +
-                       "' (known: db, connect_timeout, command_timeout, client_name)");
+                       "' (known: db, connect_timeout, command_timeout, client_name; with rediss://: ca_file, "
+                       "ca_dir, cert_file, key_file, server_name, verify_hostname, min_tls, "
+                       "insecure_skip_verification)");
         }
     }
     o.validate();
@@ -217,6 +263,14 @@ DOGPILE_INLINE void ConnectionOptions::validate() const {
     if (client_name && client_name->find_first_of(" \n\r\t") != std::string::npos) {
         throw ConfigurationError(where + "client_name must not contain spaces or newlines");
     }
+    if (tls) {
+        if (!unix_socket.empty()) throw ConfigurationError(where + "TLS is for TCP connections, not a unix socket");
+        try {
+            tls->validate();
+        } catch (const ConfigurationError& e) {
+            throw ConfigurationError(where + e.what());
+        }
+    }
 }
 
 DOGPILE_INLINE std::string ConnectionOptions::describe() const {
@@ -228,7 +282,7 @@ DOGPILE_INLINE std::string ConnectionOptions::describe() const {
         return out;
     }
     const bool v6 = host.find(':') != std::string::npos;
-    out = "redis://" + user + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+    out = (tls ? "rediss://" : "redis://") + user + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
     if (db != 0) out += "/" + std::to_string(db);
     return out;
 }

@@ -2,12 +2,16 @@
 // Where and how to connect: ConnectionOptions, and its URL form.
 //
 //   redis://[[user]:password@]host[:port][/db][?option=value&...]
+//   rediss://[[user]:password@]host[:port][/db][?option=value&...]   (TLS)
 //   unix://[[user]:password@]/path/to/redis.sock[?db=N&...]
 //
 // host may be a name, an IPv4 address or a bracketed IPv6 address
 // ("redis://[::1]:6380"). user and password are percent-decoded, so a password
 // holding '@', ':' or '/' is written %40, %3A, %2F. Query options: db,
-// connect_timeout and command_timeout (milliseconds), client_name.
+// connect_timeout and command_timeout (milliseconds), client_name; on rediss://
+// only, the TLS options (tls_options.hpp, values percent-decoded): ca_file,
+// ca_dir, cert_file, key_file, server_name, verify_hostname (0 | 1), min_tls
+// (1.2 | 1.3) and insecure_skip_verification (1).
 // `redis://user@host` (a user without a password) is refused because other
 // clients disagree on whether that word is a user or a password.
 
@@ -20,6 +24,7 @@
 
 #include "../details/linkage.hpp"
 #include "../errors.hpp"
+#include "tls_options.hpp"
 
 namespace dogpile::redis {
 
@@ -70,6 +75,9 @@ struct ConnectionOptions {
     // broken and the exception reaches whoever was connecting.
     std::function<void(Connection&)> on_connect{};
 
+    // TLS over TCP when set (rediss://): tls_options.hpp.
+    std::optional<TlsOptions> tls;
+
     // The URL's options on top of `base`: the URL always gives the address
     // (its port defaults to 6379) and replaces user and password, db and
     // query options only when it contains them; everything else (timeouts,
@@ -81,7 +89,7 @@ struct ConnectionOptions {
     // range, negative db, non-positive timeout, user without password).
     void validate() const;
 
-    // "redis://user@host:port/db" or "unix:///path?db=N", never the password:
+    // "redis://user@host:port/db" (rediss:// with TLS) or "unix:///path?db=N", never the password:
     // safe for logs and error messages.
     std::string describe() const;
 };

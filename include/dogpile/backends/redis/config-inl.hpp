@@ -13,6 +13,44 @@
 
 namespace dogpile::details {
 
+// The tls.* keys on top of a rediss:// URL's TLS options (tls_options.hpp).
+DOGPILE_INLINE void apply_tls_settings(redis::ConnectionOptions& connection, const Settings& arguments) {
+    const auto ca_file = arguments.get_string("tls.ca_file");
+    const auto ca_dir = arguments.get_string("tls.ca_dir");
+    const auto cert_file = arguments.get_string("tls.cert_file");
+    const auto key_file = arguments.get_string("tls.key_file");
+    const auto server_name = arguments.get_string("tls.server_name");
+    const auto verify_hostname = arguments.get_bool("tls.verify_hostname");
+    const auto min_protocol = arguments.get_enum<redis::TlsVersion>(
+        "tls.min_protocol", {{"1.2", redis::TlsVersion::tls1_2}, {"1.3", redis::TlsVersion::tls1_3}});
+    const auto insecure = arguments.get_bool("tls.insecure_skip_verification");
+    const char* first = ca_file           ? "tls.ca_file"
+                        : ca_dir          ? "tls.ca_dir"
+                        : cert_file       ? "tls.cert_file"
+                        : key_file        ? "tls.key_file"
+                        : server_name     ? "tls.server_name"
+                        : verify_hostname ? "tls.verify_hostname"
+                        : min_protocol    ? "tls.min_protocol"
+                        : insecure        ? "tls.insecure_skip_verification"
+                                          : nullptr;
+    if (first == nullptr) return;
+    if (!connection.tls) {
+        throw arguments.error(first, "is a TLS setting: the url must be rediss://host[:port] for TLS");
+    }
+    redis::TlsOptions& tls = *connection.tls;
+    if (ca_file) tls.ca_file = trim_setting(*ca_file);
+    if (ca_dir) tls.ca_dir = trim_setting(*ca_dir);
+    if (cert_file) tls.cert_file = trim_setting(*cert_file);
+    if (key_file) tls.key_file = trim_setting(*key_file);
+    if (server_name) tls.server_name = trim_setting(*server_name);
+    if (verify_hostname) tls.verify_hostname = *verify_hostname;
+    if (min_protocol) tls.min_protocol = *min_protocol;
+    if (insecure) {
+        tls.verification = *insecure ? redis::TlsVerification::insecure_skip_verification
+                                     : redis::TlsVerification::verify_peer;
+    }
+}
+
 // The client keys on top of a pool whose address came from a URL.
 DOGPILE_INLINE void apply_client_settings(redis::PoolOptions& pool, const Settings& arguments) {
     redis::ConnectionOptions& connection = pool.connection;
@@ -25,6 +63,7 @@ DOGPILE_INLINE void apply_client_settings(redis::PoolOptions& pool, const Settin
     if (auto timeout = arguments.get_milliseconds("command_timeout")) connection.command_timeout = *timeout;
     if (auto name = arguments.get_string("client_name")) connection.client_name = *name;
     if (auto keepalive = arguments.get_bool("tcp_keepalive")) connection.tcp_keepalive = *keepalive;
+    apply_tls_settings(connection, arguments);
 }
 
 // "redis://user:pw@h1:p1,h2:p2?q" -> "redis://user:pw@h1:p1?q": the node

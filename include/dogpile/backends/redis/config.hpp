@@ -14,9 +14,9 @@
 // (RedisSymmetricBackend, Key A2BKey).
 //
 // Arguments (after "<prefix>arguments."):
-//   url                 redis://[[user]:password@]host[:port][/db][?...] or unix:///path
+//   url                 redis[s]://[[user]:password@]host[:port][/db][?...] or unix:///path
 //                       (options.hpp), for one server
-//   cluster_url         redis://[[user]:password@]host:port[,host:port...][?...]
+//   cluster_url         redis[s]://[[user]:password@]host:port[,host:port...][?...]
 //                       (cluster_options.hpp), for a Redis Cluster; with read_from
 //                       (primary | replica). One of url and cluster_url is required
 //                       unless RedisConfigDefaults::client is set, which is then used
@@ -37,10 +37,14 @@
 //   redis_symmetric:    ttl, ttl_policy, payload, a_prefix, b_prefix,
 //                       max_pairs_per_call, max_pairs_per_read, mode (atomic | per_node)
 //
-// TLS: the transport speaks plain TCP and unix sockets only, so a rediss://
-// URL is refused, naming the setting. Each backend built from a URL has a
-// client (a connection pool) of its own; give RedisConfigDefaults::client to
-// share one.
+//   tls.ca_file, tls.ca_dir, tls.cert_file, tls.key_file, tls.server_name,
+//   tls.verify_hostname (true | false), tls.min_protocol (1.2 | 1.3),
+//   tls.insecure_skip_verification (true | false)
+//                       TLS (redis/tls_options.hpp) on top of a rediss:// url or
+//                       cluster_url's query options; on a redis:// URL they are refused.
+//
+// Each backend built from a URL has a client (a connection pool) of its own;
+// give RedisConfigDefaults::client to share one.
 //
 // Thread safety: as config.hpp (register before sharing the registry).
 
