@@ -7,4 +7,3 @@
 
 #include "dogpile/redis.hpp"
 #include "dogpile/backends/redis/config.hpp"  // not in the umbrella: settings are opt-in
-#include "dogpile/redis/details/tls_stream.hpp"  // until the Connection includes it

@@ -168,7 +168,7 @@ TEST(TlsConnection, KilledConnectionReconnects) {
     options.client_name = "tls-victim";
     Connection connection(options);
     EXPECT_EQ(connection.command({"PING"}).status(), "PONG");
-    ASSERT_EQ(server.raw({"CLIENT", "KILL", "SKIPME", "no", "TYPE", "normal"}).integer, 1);
+    ASSERT_EQ(server.raw({"CLIENT", "KILL", "SKIPME", "yes", "TYPE", "normal"}).integer, 1);
     EXPECT_THROW(connection.command({"PING"}), IoError);
     EXPECT_TRUE(connection.broken());
     connection.reconnect();
@@ -204,7 +204,7 @@ TEST(TlsPool, IdleTlsConnectionsAreReusedAndKilledOnesReplaced) {
     }
     EXPECT_EQ(pool.connections_created(), 1u);
 
-    ASSERT_EQ(server.raw({"CLIENT", "KILL", "SKIPME", "no", "TYPE", "normal"}).integer, 1);
+    ASSERT_EQ(server.raw({"CLIENT", "KILL", "SKIPME", "yes", "TYPE", "normal"}).integer, 1);
     // The killed connection is noticed when it is handed out again (the
     // server's close arrives asynchronously: wait for it to be seen).
     bool healed = false;

@@ -3,7 +3,7 @@
 // and the link fails; with DOGPILE_COMPILED_LIB, one missing from the library
 // is not defined at all. Runs without a server.
 #include <dogpile/redis.hpp>
-#include <dogpile/redis/details/tls_stream.hpp>  // not in the umbrella yet
+#include <dogpile/redis/details/tls_stream.hpp>
 
 #include <cstdio>
 #include <string>

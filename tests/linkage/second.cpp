@@ -1,6 +1,6 @@
 // The second TU of the linkage check (first.cpp says what it proves).
 #include <dogpile/redis.hpp>
-#include <dogpile/redis/details/tls_stream.hpp>  // not in the umbrella yet
+#include <dogpile/redis/details/tls_stream.hpp>
 
 #include <string>
 

@@ -11,6 +11,7 @@
 #include "connection.hpp"
 #include "details/reply_limit.hpp"
 #include "details/socket_stream.hpp"
+#include "details/tls_stream.hpp"
 
 namespace dogpile::redis {
 
@@ -143,8 +144,9 @@ DOGPILE_INLINE void Connection::require_ready(std::string_view what) const {
     }
 }
 
-DOGPILE_INLINE std::unique_ptr<details::Stream> Connection::wrap_stream(int fd, details::Deadline /*deadline*/) {
-    // A TLS stream is made here, over `fd`, when the options ask for TLS.
+DOGPILE_INLINE std::unique_ptr<details::Stream> Connection::wrap_stream(int fd, details::Deadline deadline) {
+    // make_tls_stream owns the socket from here, failure included.
+    if (options_.tls) return details::make_tls_stream(fd, *options_.tls, options_.host, deadline);
     try {
         return std::make_unique<details::PlainStream>(fd);
     } catch (...) {
