@@ -70,6 +70,7 @@ DOGPILE_INLINE std::shared_ptr<redis::Client> redis_client_from_settings(const S
             throw arguments.error("url", std::string("is refused: ") + e.what());
         }
         apply_client_settings(pool, arguments);
+        if (!pool.breaker.on_state_change) pool.breaker.on_state_change = redis::report_breaker_to(defaults.error_hook);
         validate_client_settings(arguments, [&] {
             pool.connection.validate();
             pool.validate();
@@ -89,6 +90,9 @@ DOGPILE_INLINE std::shared_ptr<redis::Client> redis_client_from_settings(const S
     cluster.pool = defaults.pool;
     cluster.pool.connection = connection;
     apply_client_settings(cluster.pool, arguments);
+    if (!cluster.pool.breaker.on_state_change) {
+        cluster.pool.breaker.on_state_change = redis::report_breaker_to(defaults.error_hook);
+    }
     if (auto read_from = arguments.get_enum<redis::ReadFrom>(
             "read_from", {{"primary", redis::ReadFrom::primary}, {"replica", redis::ReadFrom::replica}})) {
         cluster.read_from = *read_from;
