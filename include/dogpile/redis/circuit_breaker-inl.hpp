@@ -73,7 +73,8 @@ DOGPILE_INLINE CircuitBreaker::Admission CircuitBreaker::admit() {
             if (state == BreakerState::open) {
                 state_.store(BreakerState::half_open, std::memory_order_release);
                 event = BreakerEvent{BreakerState::open, BreakerState::half_open, server_,
-                                     "probing after " + std::to_string(options_.probe_interval.count()) + " ms"};
+                                     "probing after " + std::to_string(options_.probe_interval.count()) + " ms",
+                                     ++changes_};
             }
         } else {
             rejected_.fetch_add(1, std::memory_order_relaxed);
@@ -103,7 +104,7 @@ DOGPILE_INLINE void CircuitBreaker::record_success(Admission admission) {
             probe_out_ = false;
             state_.store(BreakerState::closed, std::memory_order_release);
             closed_.fetch_add(1, std::memory_order_relaxed);
-            event = BreakerEvent{state, BreakerState::closed, server_, "the probe succeeded"};
+            event = BreakerEvent{state, BreakerState::closed, server_, "the probe succeeded", ++changes_};
         }
     }
     notify(event);
@@ -148,7 +149,8 @@ DOGPILE_INLINE BreakerEvent CircuitBreaker::open_locked(BreakerState from, std::
     state_.store(BreakerState::open, std::memory_order_release);
     opened_.fetch_add(1, std::memory_order_relaxed);
     return BreakerEvent{from, BreakerState::open, server_,
-                        last_failure_ + "; next probe in " + std::to_string(options_.probe_interval.count()) + " ms"};
+                        last_failure_ + "; next probe in " + std::to_string(options_.probe_interval.count()) + " ms",
+                        ++changes_};
 }
 
 DOGPILE_INLINE void CircuitBreaker::notify(const std::optional<BreakerEvent>& event) const noexcept {

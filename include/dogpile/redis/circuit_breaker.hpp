@@ -43,6 +43,9 @@ struct BreakerEvent {
     std::string server;  // ConnectionOptions::describe() of the pool's server
     // Why: the last failure's description when opening, the probe's outcome otherwise.
     std::string message;
+    // 1, 2, 3, ... per breaker, in the order the changes happened. Changes
+    // made on different threads may reach the observer in another order.
+    std::uint64_t sequence = 0;
 };
 
 struct BreakerOptions {
@@ -110,6 +113,7 @@ private:
     std::chrono::system_clock::time_point opened_at_{};
     std::string last_failure_;
     std::atomic<std::uint64_t> opened_{0}, closed_{0}, rejected_{0};
+    std::uint64_t changes_ = 0;  // the last BreakerEvent::sequence
 };
 
 }  // namespace dogpile::redis
