@@ -110,6 +110,23 @@ bool ping(ConnectionPool& pool) {
     }
 }
 
+// The lease of the first caller let through once probe_interval has passed
+// (nullopt if none was within `eventually`).
+std::optional<ConnectionPool::Lease> wait_for_probe(ConnectionPool& pool) {
+    std::optional<ConnectionPool::Lease> probe;
+    wait_for_condition(
+        [&] {
+            try {
+                probe.emplace(pool.acquire());
+                return true;
+            } catch (const CircuitOpenError&) {
+                return false;
+            }
+        },
+        eventually);
+    return probe;
+}
+
 const auto opened = std::make_pair(BreakerState::closed, BreakerState::open);
 const auto probing = std::make_pair(BreakerState::open, BreakerState::half_open);
 const auto healed = std::make_pair(BreakerState::half_open, BreakerState::closed);
@@ -117,18 +134,27 @@ const auto reopened = std::make_pair(BreakerState::half_open, BreakerState::open
 
 // --- the pool's breaker --------------------------------------------------------------------------
 
-TEST(PoolBreaker, OpensAfterConsecutiveFailuresFailsFastWithoutIoAndOneProbeClosesIt) {
+// A pool over its own server, healthy at first.
+struct PoolBreaker : ::testing::Test {
     RedisServer server;
     BreakerLog log;
-    ConnectionPool pool(pool_options(server, &log));
-    ASSERT_TRUE(ping(pool));
+    ConnectionPool pool{pool_options(server, &log)};
 
-    server.pause();
-    for (std::size_t i = 0; i < failure_threshold; ++i) {
-        EXPECT_EQ(pool.breaker_stats().state, BreakerState::closed) << "opened after only " << i << " failures";
-        EXPECT_FALSE(ping(pool));
+    // Freezes the server and fails failure_threshold PINGs: the breaker
+    // must open on the last one, not before.
+    void freeze_until_open() {
+        ASSERT_TRUE(ping(pool));
+        server.pause();
+        for (std::size_t i = 0; i < failure_threshold; ++i) {
+            EXPECT_EQ(pool.breaker_stats().state, BreakerState::closed) << "opened after only " << i << " failures";
+            EXPECT_FALSE(ping(pool));
+        }
+        ASSERT_EQ(pool.breaker_stats().state, BreakerState::open);
     }
-    ASSERT_EQ(pool.breaker_stats().state, BreakerState::open);
+};
+
+TEST_F(PoolBreaker, OpensAfterConsecutiveFailuresFailsFastWithoutIoAndOneProbeClosesIt) {
+    ASSERT_NO_FATAL_FAILURE(freeze_until_open());
     EXPECT_EQ(log.transitions(), (std::vector{opened}));
 
     // Open: no connect, no command.
@@ -150,17 +176,8 @@ TEST(PoolBreaker, OpensAfterConsecutiveFailuresFailsFastWithoutIoAndOneProbeClos
 
     // After probe_interval one caller probes, the others still fail fast.
     server.resume();
-    std::optional<ConnectionPool::Lease> probe;
-    ASSERT_TRUE(wait_for_condition(
-        [&] {
-            try {
-                probe.emplace(pool.acquire());
-                return true;
-            } catch (const CircuitOpenError&) {
-                return false;
-            }
-        },
-        eventually));
+    std::optional<ConnectionPool::Lease> probe = wait_for_probe(pool);
+    ASSERT_TRUE(probe.has_value()) << "no caller was let through to probe";
     EXPECT_EQ(pool.breaker_stats().state, BreakerState::half_open);
     EXPECT_THROW(pool.acquire(), CircuitOpenError) << "a second caller got through while the probe was out";
     (*probe)->command({"PING"});
@@ -172,27 +189,12 @@ TEST(PoolBreaker, OpensAfterConsecutiveFailuresFailsFastWithoutIoAndOneProbeClos
     EXPECT_TRUE(ping(pool));
 }
 
-TEST(PoolBreaker, AFailedProbeReopensItForAnotherInterval) {
-    RedisServer server;
-    BreakerLog log;
-    ConnectionPool pool(pool_options(server, &log));
-    ASSERT_TRUE(ping(pool));
-    server.pause();
-    for (std::size_t i = 0; i < failure_threshold; ++i) EXPECT_FALSE(ping(pool));
-    ASSERT_EQ(pool.breaker_stats().state, BreakerState::open);
+TEST_F(PoolBreaker, AFailedProbeReopensItForAnotherInterval) {
+    ASSERT_NO_FATAL_FAILURE(freeze_until_open());
 
     // Still frozen: the probe times out and the breaker re-opens.
-    std::optional<ConnectionPool::Lease> probe;
-    ASSERT_TRUE(wait_for_condition(
-        [&] {
-            try {
-                probe.emplace(pool.acquire());
-                return true;
-            } catch (const CircuitOpenError&) {
-                return false;
-            }
-        },
-        eventually));
+    std::optional<ConnectionPool::Lease> probe = wait_for_probe(pool);
+    ASSERT_TRUE(probe.has_value()) << "no caller was let through to probe";
     EXPECT_THROW((*probe)->command({"PING"}), dogpile::redis::TimeoutError);
     probe.reset();
     EXPECT_EQ(pool.breaker_stats().state, BreakerState::open);
@@ -211,10 +213,7 @@ TEST(PoolBreaker, AFailedProbeReopensItForAnotherInterval) {
     EXPECT_EQ(pool.breaker_stats().state, BreakerState::closed);
 }
 
-TEST(PoolBreaker, AFailedConnectCountsAsAFailure) {
-    RedisServer server;
-    BreakerLog log;
-    ConnectionPool pool(pool_options(server, &log));
+TEST_F(PoolBreaker, AFailedConnectCountsAsAFailure) {
     server.kill();  // nothing listens: every connect is refused
     for (std::size_t i = 0; i < failure_threshold; ++i) {
         EXPECT_THROW(pool.acquire(), dogpile::redis::IoError);
@@ -225,21 +224,19 @@ TEST(PoolBreaker, AFailedConnectCountsAsAFailure) {
     EXPECT_EQ(pool.connections_created(), created);
 }
 
-TEST(PoolBreaker, TurnedOffItNeverOpens) {
-    RedisServer server;
-    BreakerLog log;
+TEST_F(PoolBreaker, TurnedOffItNeverOpens) {
     PoolOptions o = pool_options(server, &log);
     o.breaker.failure_threshold = std::nullopt;
-    ConnectionPool pool(o);
+    ConnectionPool unbroken(o);
     server.pause();
-    for (std::size_t i = 0; i < failure_threshold + 2; ++i) EXPECT_FALSE(ping(pool));
-    EXPECT_EQ(pool.breaker_stats().state, BreakerState::closed);
+    for (std::size_t i = 0; i < failure_threshold + 2; ++i) EXPECT_FALSE(ping(unbroken));
+    EXPECT_EQ(unbroken.breaker_stats().state, BreakerState::closed);
     EXPECT_TRUE(log.transitions().empty());
     server.resume();
-    EXPECT_TRUE(ping(pool));
+    EXPECT_TRUE(ping(unbroken));
 }
 
-TEST(PoolBreaker, BadOptionsAreConfigurationErrors) {
+TEST(PoolBreakerOptions, BadOptionsAreConfigurationErrors) {
     PoolOptions o;
     o.breaker.failure_threshold = 0;
     EXPECT_THROW(o.validate(), dogpile::ConfigurationError);
@@ -297,7 +294,7 @@ TEST(FrozenRedis, MultiCallReturnsTheCreatorsValuesTheBreakerOpensFailsFastAndHe
 
     PoolOptions pool = pool_options(server);
     auto report = dogpile::redis::report_breaker_to(store_events.hook());
-    pool.breaker.on_state_change = [&breaker_log, report, observe = breaker_log.observer()](const BreakerEvent& e) {
+    pool.breaker.on_state_change = [report, observe = breaker_log.observer()](const BreakerEvent& e) {
         observe(e);
         report(e);
     };
