@@ -25,6 +25,11 @@ DOGPILE_INLINE void apply_client_settings(redis::PoolOptions& pool, const Settin
     if (auto timeout = arguments.get_milliseconds("command_timeout")) connection.command_timeout = *timeout;
     if (auto name = arguments.get_string("client_name")) connection.client_name = *name;
     if (auto keepalive = arguments.get_bool("tcp_keepalive")) connection.tcp_keepalive = *keepalive;
+    if (auto failures = arguments.get_integer<std::size_t>("breaker_failure_threshold", 1)) {
+        pool.breaker.failure_threshold = *failures;
+    }
+    if (auto interval = arguments.get_milliseconds("breaker_probe_interval")) pool.breaker.probe_interval = *interval;
+    if (auto enabled = arguments.get_bool("breaker"); enabled && !*enabled) pool.breaker.failure_threshold = std::nullopt;
 }
 
 // "redis://user:pw@h1:p1,h2:p2?q" -> "redis://user:pw@h1:p1?q": the node
