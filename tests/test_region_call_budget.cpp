@@ -231,6 +231,17 @@ TEST_F(RegionCallBudget, EachMemoizedCallIsOneRegionCallWithOneBudget) {
     EXPECT_EQ(calls, 1);
 }
 
+TEST_F(RegionCallBudget, TheErrorHookRunsOutsideTheBudget) {
+    RegionOptions o = options();
+    std::vector<bool> hook_saw_budget;
+    o.error_hook = [&](const dogpile::BackendErrorEvent&) { hook_saw_budget.push_back(CallBudget::active()); };
+    Region<std::string> reporting{backend, o};
+    backend->failing = true;
+    EXPECT_EQ(reporting.get_or_create("k", [] { return std::string("v"); }), "v");
+    ASSERT_FALSE(hook_saw_budget.empty());
+    for (bool saw : hook_saw_budget) EXPECT_FALSE(saw);
+}
+
 TEST(RegionCallBudgetOptions, ANonPositiveBudgetIsAConfigurationError) {
     RegionOptions o;
     o.backend_time_budget = 0ms;

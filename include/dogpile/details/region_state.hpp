@@ -174,6 +174,7 @@ struct RegionState {
         }
         if (options.error_hook) {
             try {
+                CallBudget::Pause hook_time_is_not_the_callers;
                 options.error_hook(BackendErrorEvent{operation, error, message});
             } catch (...) {
                 // A failing hook must not turn a degraded read into a crash.
