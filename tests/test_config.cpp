@@ -160,6 +160,7 @@ TEST(ConfigureFromConfig, EveryRegionOptionParsed) {
     const SettingsMap values{{"cache.backend", "memory"},
                              {"cache.expiration_time", "5min"},
                              {"cache.lock_timeout", "250ms"},
+                             {"cache.backend_time_budget", "400ms"},
                              {"cache.on_lock_timeout", "create_value"},
                              {"cache.stale", "never_serve"},
                              {"cache.on_backend_error", "raise"},
@@ -174,6 +175,7 @@ TEST(ConfigureFromConfig, EveryRegionOptionParsed) {
     const RegionOptions& o = config.options;
     EXPECT_EQ(o.expiration_time, ExpirationTime(5min));
     EXPECT_EQ(o.lock_timeout, std::chrono::milliseconds(250));
+    EXPECT_EQ(o.backend_time_budget, std::chrono::milliseconds(400));
     EXPECT_EQ(o.on_lock_timeout, LockTimeoutPolicy::create_value);
     EXPECT_EQ(o.stale, StalePolicy::never_serve);
     EXPECT_EQ(o.on_backend_error, BackendErrorPolicy::raise);

@@ -21,8 +21,9 @@
 #include <dogpile/region.hpp>
 
 #include "support/manual_clock.hpp"
-#include "support/redis_server.hpp"
 #include "support/message_of.hpp"
+#include "support/redis_server.hpp"
+#include "support/wait.hpp"
 
 namespace {
 
@@ -330,11 +331,13 @@ TEST(RedisBackendRecovery, ServerRestartDegradesThenHeals) {
     EXPECT_EQ(region.get_or_create("k", creator), "v2");
     EXPECT_GE(region.stats().backend_errors, 1u);
     own.start();
-    bool stored = false;
-    for (int attempt = 0; attempt < 10 && !stored; ++attempt) {
-        region.get_or_create("k", creator);
-        stored = own.raw({"EXISTS", "k"}).integer == 1;
-    }
+    // Within one probe_interval of the circuit breaker the refused connects opened.
+    const bool stored = dogpile::test::wait_for_condition(
+        [&] {
+            region.get_or_create("k", creator);
+            return own.raw({"EXISTS", "k"}).integer == 1;
+        },
+        30s);
     EXPECT_TRUE(stored);
     const int before = calls;
     region.get_or_create("k", creator);

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <vector>
 #include <utility>
 
 #include <dogpile/backends/redis/config.hpp>
@@ -79,6 +80,8 @@ TEST(RedisConfig, PlainRegionConfiguredEntirelyFromSettings) {
                              {"cache.arguments.command_timeout", "1500ms"},
                              {"cache.arguments.client_name", "config-test"},
                              {"cache.arguments.tcp_keepalive", "false"},
+                             {"cache.arguments.breaker_failure_threshold", "5"},
+                             {"cache.arguments.breaker_probe_interval", "2s"},
                              {"cache.arguments.codec", "msgpack"},
                              {"cache.arguments.max_key_bytes", "4096"}};
     const auto registry = string_registry();
@@ -109,6 +112,8 @@ TEST(RedisConfig, PlainRegionConfiguredEntirelyFromSettings) {
     EXPECT_EQ(connection.connect_timeout, 2s);
     EXPECT_EQ(connection.command_timeout, 1500ms);
     EXPECT_FALSE(connection.tcp_keepalive);
+    EXPECT_EQ(client.pool().options().breaker.failure_threshold, std::optional<std::size_t>(5));
+    EXPECT_EQ(client.pool().options().breaker.probe_interval, 2s);
     EXPECT_EQ(reader.options().expiration_time, dogpile::ExpirationTime(5min));
 }
 
@@ -288,6 +293,34 @@ TEST(RedisConfig, SharedClientFromDefaults) {
     // The client keys belong to a url: without one they are unknown.
     EXPECT_CONTAINS(config_error({{"cache.backend", "redis"}, {"cache.arguments.pool_size", "4"}}, registry),
                     "unknown setting 'cache.arguments.pool_size'");
+}
+
+TEST(RedisConfig, BreakerFromSettingsReportsToTheDefaultsErrorHook) {
+    dogpile::RedisConfigDefaults defaults;
+    std::vector<std::string> reported;
+    defaults.error_hook = [&](const dogpile::BackendErrorEvent& e) { reported.emplace_back(e.operation); };
+    const auto registry = string_registry(defaults);
+    Region<std::string> region;
+    dogpile::configure_from_config(region,
+                                   SettingsMap{{"cache.backend", "redis"}, {"cache.arguments.url", server().url()}},
+                                   "cache.", registry);
+    auto& client = dynamic_cast<dogpile::redis::SingleServerClient&>(
+        *dynamic_cast<dogpile::RedisBackend<std::string>&>(region.backend()).options().client);
+    const auto& breaker = client.pool().options().breaker;
+    ASSERT_TRUE(breaker.on_state_change) << "the breaker must be wired to RedisConfigDefaults::error_hook";
+    breaker.on_state_change(dogpile::redis::BreakerEvent{dogpile::redis::BreakerState::closed,
+                                                         dogpile::redis::BreakerState::open, "x", "test", 1});
+    EXPECT_EQ(reported, std::vector<std::string>{"circuit_breaker"});
+
+    Region<std::string> unbroken;
+    dogpile::configure_from_config(unbroken,
+                                   SettingsMap{{"cache.backend", "redis"},
+                                               {"cache.arguments.url", server().url()},
+                                               {"cache.arguments.breaker", "false"}},
+                                   "cache.", registry);
+    auto& unbroken_client = dynamic_cast<dogpile::redis::SingleServerClient&>(
+        *dynamic_cast<dogpile::RedisBackend<std::string>&>(unbroken.backend()).options().client);
+    EXPECT_FALSE(unbroken_client.pool().options().breaker.failure_threshold.has_value());
 }
 
 TEST(RedisConfig, ClusterRegionFromSettings) {

@@ -735,6 +735,17 @@ TEST(RedisLockRegion, LostRepliesLeaveNoLockBehind) {
     }
     storm_over.store(true);
     ASSERT_TRUE(stopped.wait_for(30s));
+    // The storm broke enough connections to open the pool's circuit breaker;
+    // the next calls only reach Redis once its probe has closed it.
+    ASSERT_TRUE(wait_for_condition(
+        [&] {
+            try {
+                client->command("probe", {"PING"});
+            } catch (const dogpile::redis::IoError&) {
+            }
+            return client->breaker_stats().state == dogpile::redis::BreakerState::closed;
+        },
+        30s));
     final_round.count_down();
     for (auto& w : workers) w.join();
 

@@ -15,6 +15,7 @@
 //   arguments.<name>      the backend's arguments (see the backend's factory)
 //   expiration_time       600, 600s, 5min, 250ms, 2h, 1d, or never
 //   lock_timeout          a duration
+//   backend_time_budget   a duration: all backend round trips of one call together
 //   on_lock_timeout       raise | create_value
 //   stale                 serve_while_regenerating | never_serve
 //   on_backend_error      degrade | raise
@@ -119,6 +120,10 @@ inline RegionOptions region_options_from_settings(const Settings& settings, Regi
     RegionOptions options = std::move(base);
     if (auto expiration = settings.get_expiration_time("expiration_time")) options.expiration_time = *expiration;
     if (auto timeout = settings.get_milliseconds("lock_timeout")) options.lock_timeout = *timeout;
+    if (auto budget = settings.get_milliseconds("backend_time_budget")) {
+        if (budget->count() <= 0) throw settings.error("backend_time_budget", "must be a positive duration");
+        options.backend_time_budget = *budget;
+    }
     if (auto policy = settings.get_enum<LockTimeoutPolicy>(
             "on_lock_timeout", {{"raise", LockTimeoutPolicy::raise}, {"create_value", LockTimeoutPolicy::create_value}})) {
         options.on_lock_timeout = *policy;

@@ -3,6 +3,7 @@
 // URLs, connections and pipelines, the connection pool, scripts, the
 // Client interface backends use, and the distributed lock.
 
+#include "redis/circuit_breaker.hpp"
 #include "redis/client.hpp"
 #include "redis/cluster.hpp"
 #include "redis/cluster_options.hpp"

@@ -53,6 +53,9 @@ public:
         if (options.lock_timeout && options.lock_timeout->count() < 0) {
             throw ConfigurationError("lock_timeout must not be negative");
         }
+        if (options.backend_time_budget && options.backend_time_budget->count() <= 0) {
+            throw ConfigurationError("backend_time_budget must be positive (nullopt: the Redis command_timeout)");
+        }
         if (options.key_mangler && !std::is_same_v<Key, std::string>) {
             throw ConfigurationError("key_mangler applies to std::string keys only; this region's keys are another type");
         }
@@ -91,11 +94,13 @@ public:
     // The value with its metadata (created_at, version; age via entry.age(now)).
     std::optional<entry_type> get_value_metadata(const Key& key, const GetOptions& opts = {}) const {
         const Core& c = core();
+        const auto budget = c.budget_scope();  // one backend time budget per call
         return c.with_mangled(key, [&](const Key& k) { return c.readable(c.backend_get(k), opts); });
     }
 
     std::vector<std::optional<Value>> get_multi(const std::vector<Key>& keys, const GetOptions& opts = {}) const {
         const Core& c = core();
+        const auto budget = c.budget_scope();
         std::vector<Key> storage;
         auto entries = c.backend_get_multi(c.mangle_all(keys, storage));
         std::vector<std::optional<Value>> out;
@@ -114,6 +119,7 @@ public:
     template <class Creator>
     Value get_or_create(const Key& key, Creator&& creator, const GetOrCreateOptions<Value>& opts = {}) {
         Core& c = core();
+        const auto budget = c.budget_scope();
         return c.with_mangled(key, [&](const Key& k) -> Value {
             const ExpirationTime& expiration = opts.expiration_time ? *opts.expiration_time : c.options.expiration_time;
             auto entry = c.backend_get(k);
@@ -139,7 +145,9 @@ public:
     template <class Creator>
     auto get_or_create_multi(const std::vector<Key>& keys, Creator&& creator,
                              const GetOrCreateOptions<Value>& opts = {}) {
-        return core().create_multi(keys, creator, opts);
+        Core& c = core();
+        const auto budget = c.budget_scope();
+        return c.create_multi(keys, creator, opts);
     }
 
     // --- writes ------------------------------------------------------------
@@ -149,6 +157,7 @@ public:
     // The value is moved into the backend (Backend's rvalue set).
     void set(const Key& key, Value&& value) {
         Core& c = core();
+        const auto budget = c.budget_scope();
         c.with_mangled(key, [&](const Key& k) {
             c.backend_set(k, entry_type{std::move(value), Metadata::created_now(c.now())});
         });
@@ -156,6 +165,7 @@ public:
 
     void set_multi(const std::vector<std::pair<Key, Value>>& items) {
         Core& c = core();
+        const auto budget = c.budget_scope();
         const Metadata metadata = Metadata::created_now(c.now());
         std::vector<std::pair<Key, entry_type>> entries;
         entries.reserve(items.size());
@@ -166,11 +176,13 @@ public:
     // dogpile.cache's delete().
     void erase(const Key& key) {
         Core& c = core();
+        const auto budget = c.budget_scope();
         c.with_mangled(key, [&](const Key& k) { c.guard_backend("erase", [&] { c.backend->erase(k); }); });
     }
 
     void erase_multi(const std::vector<Key>& keys) {
         Core& c = core();
+        const auto budget = c.budget_scope();
         std::vector<Key> storage;
         const std::vector<Key>& mangled = c.mangle_all(keys, storage);
         c.guard_backend("erase_multi", [&] { c.backend->erase_multi(mangled); });
@@ -186,6 +198,7 @@ public:
     // here. Values whose expiry the store owns are not affected: erase them.
     void invalidate(Invalidation kind = Invalidation::hard) {
         Core& c = core();
+        const auto budget = c.budget_scope();
         try {
             c.invalidation->invalidate(kind, c.now());
         } catch (...) {
@@ -236,6 +249,7 @@ public:
     // Mutex::locked() can tell). Stale as soon as it is returned.
     bool key_is_locked(const Key& key) const {
         const Core& c = core();
+        const auto budget = c.budget_scope();
         return c.with_mangled(key, [&](const Key& k) { return c.is_locked(k); });
     }
 

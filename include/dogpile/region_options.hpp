@@ -95,6 +95,17 @@ struct RegionOptions {
     // (invalidation.hpp); null: this region's own in-process times, as in
     // dogpile.cache. Shared strategies carry invalidate() to other processes.
     std::shared_ptr<RegionInvalidationStrategy> invalidation{};
+    // How long one region call (get, get_or_create, get_or_create_multi, set,
+    // erase, ...) may wait on the backend in total, across all its round trips
+    // (docs/architecture.md, "Deadlines"): a frozen Redis costs one budget per
+    // call, not one timeout per key or per step. When it is spent, the Redis
+    // client fails the call's remaining round trips at once (TimeoutError),
+    // which the region handles like any backend error (on_backend_error). The
+    // creator's own time is not charged, and cache calls a creator makes get a
+    // budget of their own. nullopt: the command_timeout of the connection the
+    // call first uses. Must be positive. Backends without a transport budget
+    // (memory) ignore it.
+    std::optional<std::chrono::milliseconds> backend_time_budget{};
 };
 
 struct GetOptions {

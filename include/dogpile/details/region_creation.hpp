@@ -38,15 +38,16 @@ struct RegionCreation : RegionLocking<Value, Key, Hash> {
     using Locking::options;
     using Locking::stale_served;
     using Locking::throw_lock_timeout;
+    using Locking::unbudgeted;
 
     // --- creation ----------------------------------------------------------
 
     template <class Creator>
     Value create_and_store(const Key& key, Creator& creator, const GetOrCreateOptions<Value>& opts) {
         const TimePoint started = now();
-        Value value = creator();
+        Value value = unbudgeted([&]() -> Value { return creator(); });
         creations.add();
-        if (!opts.should_cache || opts.should_cache(value)) {
+        if (!opts.should_cache || unbudgeted([&] { return opts.should_cache(value); })) {
             const TimePoint finished = now();
             const Duration took = std::max(Duration::zero(), finished - started);
             // The caller gets the value back, so the backend only reads it
@@ -131,7 +132,7 @@ struct RegionCreation : RegionLocking<Value, Key, Hash> {
         auto lock = acquire(key, Acquire::blocking);
         if (!lock) {
             if (options.on_lock_timeout == LockTimeoutPolicy::raise) throw_lock_timeout();
-            Value value = creator();
+            Value value = unbudgeted([&]() -> Value { return creator(); });
             creations.add();
             return value;
         }
@@ -154,11 +155,17 @@ struct RegionCreation : RegionLocking<Value, Key, Hash> {
                   const GetOrCreateOptions<Value>& opts) {
         // std::function needs a copyable callable; the lock is move-only.
         auto held = std::make_shared<Lock>(std::move(lock));
-        options.async_creation_runner(
-            [self, held, key, creator = std::decay_t<Creator>(creator), opts]() mutable {
-                self->create_and_store(key, creator, opts);
-                held->release();
-            });
+        // The regeneration is the region's own work, not the caller's: it
+        // gets a budget of its own, even when the runner runs it inline.
+        unbudgeted([&] {
+            options.async_creation_runner(
+                [self, held, key, creator = std::decay_t<Creator>(creator), opts]() mutable {
+                    CallBudget::Pause outside_any_caller;
+                    const auto budget = self->budget_scope();
+                    self->create_and_store(key, creator, opts);
+                    held->release();
+                });
+        });
     }
 };
 

@@ -37,6 +37,7 @@ struct RegionCore final : RegionCreation<Value, Key, Hash> {
     using Creation::options;
     using Creation::stale_served;
     using Creation::throw_lock_timeout;
+    using Creation::unbudgeted;
 
     // One entry per distinct mangled key: two keys the mangler maps to one
     // string are one key (one lock, one creation), or the second lock would
@@ -134,7 +135,7 @@ struct RegionCore final : RegionCreation<Value, Key, Hash> {
             for (const auto& item : to_create) originals.push_back(item.second->original);
             const TimePoint started = now();
             std::conditional_t<may_omit<Creator>, std::vector<std::optional<Value>>, std::vector<Value>> created =
-                creator(std::as_const(originals));
+                unbudgeted([&] { return creator(std::as_const(originals)); });
             if (created.size() != originals.size()) {
                 throw Error("get_or_create_multi: creator returned " + std::to_string(created.size()) +
                             " values for " + std::to_string(originals.size()) + " keys");
@@ -153,7 +154,7 @@ struct RegionCore final : RegionCreation<Value, Key, Hash> {
                 Pending& p = *to_create[i].second;
                 for (auto pos : p.positions) results[pos] = *value;
                 // A key whose lock timed out is returned but not stored.
-                if (p.lock && (!opts.should_cache || opts.should_cache(*value))) {
+                if (p.lock && (!opts.should_cache || unbudgeted([&] { return opts.should_cache(*value); }))) {
                     to_store.emplace_back(to_create[i].first, entry_type{std::move(*value), metadata});
                 }
             }

@@ -6,6 +6,7 @@
 // and region_multi.hpp.
 
 #include <atomic>
+#include <chrono>
 #include <exception>
 #include <memory>
 #include <optional>
@@ -23,6 +24,7 @@
 #include "../invalidation.hpp"
 #include "../lock.hpp"
 #include "../region_options.hpp"
+#include "call_budget.hpp"
 #include "striped_counter.hpp"
 
 namespace dogpile::details {
@@ -49,6 +51,22 @@ struct RegionState {
     const std::shared_ptr<RegionInvalidationStrategy> invalidation;
     mutable StripedCounter hits, misses, stale_served, creations, lock_waits, lock_timeouts,
         backend_errors, early_refreshes;
+
+    // One backend time budget for a whole public region call; a call made
+    // inside another (memoize, a creator's own cache calls) is handled by
+    // CallBudget itself (docs/architecture.md, "Deadlines").
+    CallBudget::Scope budget_scope() const {
+        if (!options.backend_time_budget) return CallBudget::Scope();
+        return CallBudget::Scope(std::chrono::duration_cast<CallBudget::duration>(*options.backend_time_budget));
+    }
+
+    // User code called during a region call (a creator, should_cache): its
+    // time, and any cache calls it makes, are not charged to the caller's budget.
+    template <class F>
+    static decltype(auto) unbudgeted(F&& f) {
+        CallBudget::Pause pause;
+        return f();
+    }
 
     // For what is written and compared exactly: created-at stamps,
     // invalidation stamps, how long a creator took.
@@ -156,6 +174,7 @@ struct RegionState {
         }
         if (options.error_hook) {
             try {
+                CallBudget::Pause hook_time_is_not_the_callers;
                 options.error_hook(BackendErrorEvent{operation, error, message});
             } catch (...) {
                 // A failing hook must not turn a degraded read into a crash.

@@ -77,6 +77,10 @@ public:
     // Round trips made on behalf of callers (connection handshakes excluded).
     virtual std::uint64_t round_trips() const = 0;
 
+    // The circuit breakers of its pools as one (circuit_breaker.hpp,
+    // accumulate()). A client without breakers reports a closed one.
+    virtual BreakerStats breaker_stats() const { return {}; }
+
     // Conveniences over the virtual operations.
     Reply command(std::string_view routing_key, std::initializer_list<std::string_view> argv) {
         return command(routing_key, Command(argv));
@@ -121,6 +125,8 @@ public:
     DOGPILE_INLINE ConnectionOptions connection_options(std::string_view /*routing_key*/) const override;
 
     DOGPILE_INLINE std::uint64_t round_trips() const override;
+
+    BreakerStats breaker_stats() const override { return pool_->breaker_stats(); }
 
     ConnectionPool& pool() noexcept { return *pool_; }
     const ConnectionPool& pool() const noexcept { return *pool_; }

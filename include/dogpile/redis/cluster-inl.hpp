@@ -84,11 +84,17 @@ DOGPILE_INLINE std::uint64_t ClusterClient::round_trips() const {
     return total;
 }
 
+DOGPILE_INLINE BreakerStats ClusterClient::breaker_stats() const {
+    BreakerStats total;
+    topology_.for_each_node([&total](const details::ClusterNode& node) { accumulate(total, node.pool.breaker_stats()); });
+    return total;
+}
+
 DOGPILE_INLINE std::vector<ClusterNodeStats> ClusterClient::node_stats() const {
     std::vector<ClusterNodeStats> out;
     topology_.for_each_node([&out](const details::ClusterNode& node) {
         out.push_back(ClusterNodeStats{node.address, node.pool.open_connections(), node.pool.idle_connections(),
-                                       node.pool.round_trips()});
+                                       node.pool.round_trips(), node.pool.breaker_stats()});
     });
     return out;
 }

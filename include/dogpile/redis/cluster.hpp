@@ -72,6 +72,7 @@ struct ClusterNodeStats {
     std::size_t open_connections = 0;
     std::size_t idle_connections = 0;
     std::uint64_t round_trips = 0;
+    BreakerStats breaker{};  // each node's pool has its own breaker
 };
 
 // One master of the slot map and what it serves, for diagnostics and tests.
@@ -119,6 +120,7 @@ public:
 
     // Over all nodes ever used.
     DOGPILE_INLINE std::uint64_t round_trips() const override;
+    DOGPILE_INLINE BreakerStats breaker_stats() const override;
 
     // Every node the client has heard of, in no particular order.
     std::vector<ClusterNodeStats> node_stats() const;

@@ -53,6 +53,22 @@ public:
     using TimeoutError::TimeoutError;
 };
 
+// The pool's circuit breaker is open (circuit_breaker.hpp): the server failed
+// repeatedly, so the call fails at once, without any I/O. The message says
+// since when and when the next probe is. The region degrades as for any
+// IoError.
+class CircuitOpenError : public IoError {
+public:
+    using IoError::IoError;
+};
+
+// Never thrown: what an error hook receives when a circuit breaker moves to
+// half-open or closed (backends/redis/backend_options.hpp, report_breaker_to()).
+class BreakerStateChanged : public RedisError {
+public:
+    using RedisError::RedisError;
+};
+
 class ProtocolError : public RedisError {
 public:
     using RedisError::RedisError;

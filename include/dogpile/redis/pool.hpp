@@ -12,6 +12,9 @@
 // * on_acquire / on_discard let per-connection server state (CLIENT TRACKING)
 //   follow the connections.
 // * A lease keeps the pool's state alive, so it may outlive the pool object.
+// * A circuit breaker (circuit_breaker.hpp, PoolOptions::breaker) counts
+//   leases that come back broken and failed connects; once open, acquire()
+//   throws CircuitOpenError at once, without I/O, until one probe succeeds.
 
 #include <atomic>
 #include <chrono>
@@ -27,6 +30,7 @@
 #include <vector>
 
 #include "../details/linkage.hpp"
+#include "circuit_breaker.hpp"
 #include "connection.hpp"
 #include "errors.hpp"
 #include "options.hpp"
@@ -57,6 +61,9 @@ struct PoolOptions {
     // idle, discarded by its lease), just before it is closed. Must not
     // throw; what it throws is swallowed.
     std::function<void(Connection&)> on_discard{};
+    // Fails callers fast while the server keeps failing (circuit_breaker.hpp).
+    // On by default; failure_threshold = nullopt turns it off.
+    BreakerOptions breaker{};
 
     void validate() const;
 };
@@ -64,9 +71,11 @@ struct PoolOptions {
 namespace details {
 
 struct PoolState {
-    explicit PoolState(PoolOptions o) : options(std::move(o)) {}
+    explicit PoolState(PoolOptions o)
+        : options(std::move(o)), breaker(options.breaker, options.connection.describe()) {}
 
     const PoolOptions options;
+    CircuitBreaker breaker;
     std::mutex mutex;
     std::condition_variable returned;
     struct Idle {
@@ -88,7 +97,12 @@ struct PoolState {
     std::atomic<std::uint64_t> discarded{0};
 
     void give_back(std::unique_ptr<Connection> connection, std::uint64_t round_trips_at_lease,
-                   std::chrono::steady_clock::time_point handed_out, std::uint64_t breaks_at_lease);
+                   std::chrono::steady_clock::time_point handed_out, std::uint64_t breaks_at_lease,
+                   CircuitBreaker::Admission admission);
+
+    // Tells the breaker how a lease ended: broken, healthy after a round
+    // trip, or without evidence either way.
+    void judge(const Connection& connection, std::uint64_t round_trips_in_lease, CircuitBreaker::Admission admission);
 
     // Called with the lock held.
     bool needs_check(const Idle& entry, std::chrono::steady_clock::time_point now) const noexcept {
@@ -114,7 +128,8 @@ public:
               connection_(std::move(other.connection_)),
               start_(other.start_),
               handed_out_(other.handed_out_),
-              breaks_(other.breaks_) {}
+              breaks_(other.breaks_),
+              admission_(other.admission_) {}
         Lease& operator=(Lease&& other) noexcept {
             if (this != &other) {
                 release();
@@ -123,6 +138,7 @@ public:
                 start_ = other.start_;
                 handed_out_ = other.handed_out_;
                 breaks_ = other.breaks_;
+                admission_ = other.admission_;
             }
             return *this;
         }
@@ -141,16 +157,18 @@ public:
     private:
         friend class ConnectionPool;
         Lease(std::shared_ptr<details::PoolState> state, std::unique_ptr<Connection> connection,
-              std::chrono::steady_clock::time_point handed_out, std::uint64_t breaks)
+              std::chrono::steady_clock::time_point handed_out, std::uint64_t breaks,
+              CircuitBreaker::Admission admission)
             : state_(std::move(state)),
               connection_(std::move(connection)),
               start_(connection_->round_trips()),
               handed_out_(handed_out),
-              breaks_(breaks) {}
+              breaks_(breaks),
+              admission_(admission) {}
 
         void release() noexcept {
             if (!connection_) return;
-            state_->give_back(std::move(connection_), start_, handed_out_, breaks_);
+            state_->give_back(std::move(connection_), start_, handed_out_, breaks_, admission_);
             state_.reset();
         }
 
@@ -159,6 +177,7 @@ public:
         std::uint64_t start_ = 0;
         std::chrono::steady_clock::time_point handed_out_{};
         std::uint64_t breaks_ = 0;
+        CircuitBreaker::Admission admission_ = CircuitBreaker::Admission::regular;
     };
 
     explicit ConnectionPool(PoolOptions options) : state_(make_state(std::move(options))) {}
@@ -166,8 +185,9 @@ public:
     // Waits up to options().acquire_timeout.
     Lease acquire() { return acquire(state_->options.acquire_timeout); }
 
-    // Throws PoolTimeout when no connection becomes free in time, or what
-    // opening a new connection throws (IoError, AuthError, ...).
+    // Throws PoolTimeout when no connection becomes free in time,
+    // CircuitOpenError while the breaker is open (at once, without I/O), or
+    // what opening a new connection throws (IoError, AuthError, ...).
     Lease acquire(std::chrono::milliseconds timeout);
 
     const PoolOptions& options() const noexcept { return state_->options; }
@@ -185,6 +205,9 @@ public:
     // pool that is too small for its load shows here first.
     std::size_t waiting_callers() const;
 
+    // The circuit breaker's state and how often it opened, closed and failed a caller fast.
+    BreakerStats breaker_stats() const { return state_->breaker.stats(); }
+
 private:
     enum class Origin { checked, unchecked };
 
@@ -193,7 +216,9 @@ private:
     // idle check, i.e. it did the check's job (the socket was dead); the
     // caller tries again rather than failing for a connection it never used.
     std::optional<Lease> hand_out(std::unique_ptr<Connection> connection, std::chrono::steady_clock::time_point now,
-                                  std::uint64_t breaks, Origin origin);
+                                  std::uint64_t breaks, Origin origin, CircuitBreaker::Admission admission);
+
+    Lease acquire_admitted(std::chrono::milliseconds timeout, CircuitBreaker::Admission admission);
 
     static std::shared_ptr<details::PoolState> make_state(PoolOptions options);
 

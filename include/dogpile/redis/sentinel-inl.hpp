@@ -70,6 +70,15 @@ DOGPILE_INLINE std::uint64_t SentinelClient::round_trips() const {
     return total;
 }
 
+DOGPILE_INLINE BreakerStats SentinelClient::breaker_stats() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    BreakerStats total;
+    for (const auto& pool : pools_) accumulate(total, pool->breaker_stats());
+    // Former masters' pools are no longer used: the state is the current one's.
+    total.state = master_ ? master_->pool->breaker_stats().state : BreakerState::closed;
+    return total;
+}
+
 DOGPILE_INLINE std::optional<NodeAddress> SentinelClient::master() const {
     const auto m = current();
     if (!m) return std::nullopt;

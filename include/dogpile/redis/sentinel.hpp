@@ -106,6 +106,7 @@ public:
 
     // Over every master used so far.
     DOGPILE_INLINE std::uint64_t round_trips() const override;
+    DOGPILE_INLINE BreakerStats breaker_stats() const override;
 
     // The master in use, if one is known.
     std::optional<NodeAddress> master() const;

@@ -25,6 +25,18 @@ DOGPILE_INLINE const char* to_string(TtlPolicy policy) noexcept {
     return "none";
 }
 
+DOGPILE_INLINE std::function<void(const BreakerEvent&)> report_breaker_to(BackendErrorHook hook) {
+    if (!hook) return {};
+    return [hook = std::move(hook)](const BreakerEvent& event) {
+        const std::string message = "redis " + event.server + ": circuit breaker " + std::string(to_string(event.from)) +
+                                    " -> " + std::string(to_string(event.to)) + ": " + event.message;
+        std::exception_ptr error = event.to == BreakerState::open
+                                       ? std::make_exception_ptr(CircuitOpenError(message))
+                                       : std::make_exception_ptr(BreakerStateChanged(message));
+        details::report(hook, "circuit_breaker", std::move(error));
+    };
+}
+
 }  // namespace dogpile::redis
 
 namespace dogpile::redis::details {

@@ -72,6 +72,15 @@ const char* to_string(TtlPolicy policy) noexcept;
 // Called on the calling thread; must not throw (what it throws is swallowed).
 using BackendErrorHook = std::function<void(const BackendErrorEvent&)>;
 
+// A BreakerOptions::on_state_change that tells `hook` of every state change
+// of a pool's circuit breaker (circuit_breaker.hpp), as operation
+// "circuit_breaker": the error is a CircuitOpenError when it opens, a
+// BreakerStateChanged otherwise; the message names the server and the states.
+// Clients made from settings (backends/redis/config.hpp) are wired this way
+// to RedisConfigDefaults::error_hook; wire a client you make yourself with
+//     pool_options.breaker.on_state_change = redis::report_breaker_to(hook);
+std::function<void(const BreakerEvent&)> report_breaker_to(BackendErrorHook hook);
+
 struct RedisBackendStats {
     // Stored values that could not be decoded (corrupt, truncated, over
     // limits.max_payload_bytes, unknown envelope version): each was a miss.
@@ -80,6 +89,9 @@ struct RedisBackendStats {
     std::uint64_t rejected_keys = 0;
     // Error replies absorbed by get_multi (e.g. WRONGTYPE for one hash).
     std::uint64_t reply_errors = 0;
+    // The client's circuit breakers (Client::breaker_stats()): state, and how
+    // often they opened, closed and failed a call fast. Not reset by reset_stats().
+    BreakerStats breaker{};
 };
 
 namespace details {
@@ -179,9 +191,20 @@ void report(const BackendErrorHook& hook, std::string_view operation, std::excep
 // `operation` turned into a miss and hands the error to the hook.
 class StoreStatistics {
 public:
-    explicit StoreStatistics(BackendErrorHook hook) : hook_(std::move(hook)) {}
+    StoreStatistics(BackendErrorHook hook, std::shared_ptr<Client> client)
+        : hook_(std::move(hook)), client_(std::move(client)) {}
 
-    RedisBackendStats stats() const noexcept { return counters_.snapshot(); }
+    RedisBackendStats stats() const noexcept {
+        RedisBackendStats s = counters_.snapshot();
+        if (client_) {
+            try {
+                s.breaker = client_->breaker_stats();
+            } catch (...) {
+                // Statistics must not fail the caller: the breaker part stays default.
+            }
+        }
+        return s;
+    }
     void reset_stats() noexcept { counters_.reset(); }
 
     void count_decode_error() const noexcept { counters_.decode_errors.fetch_add(1, std::memory_order_relaxed); }
@@ -200,6 +223,7 @@ public:
 
 private:
     BackendErrorHook hook_;
+    std::shared_ptr<Client> client_;
     mutable BackendCounters counters_;
 };
 

@@ -64,6 +64,11 @@ DOGPILE_INLINE void apply_client_settings(redis::PoolOptions& pool, const Settin
     if (auto name = arguments.get_string("client_name")) connection.client_name = *name;
     if (auto keepalive = arguments.get_bool("tcp_keepalive")) connection.tcp_keepalive = *keepalive;
     apply_tls_settings(connection, arguments);
+    if (auto failures = arguments.get_integer<std::size_t>("breaker_failure_threshold", 1)) {
+        pool.breaker.failure_threshold = *failures;
+    }
+    if (auto interval = arguments.get_milliseconds("breaker_probe_interval")) pool.breaker.probe_interval = *interval;
+    if (auto enabled = arguments.get_bool("breaker"); enabled && !*enabled) pool.breaker.failure_threshold = std::nullopt;
 }
 
 // "redis://user:pw@h1:p1,h2:p2?q" -> "redis://user:pw@h1:p1?q": the node
@@ -109,6 +114,7 @@ DOGPILE_INLINE std::shared_ptr<redis::Client> redis_client_from_settings(const S
             throw arguments.error("url", std::string("is refused: ") + e.what());
         }
         apply_client_settings(pool, arguments);
+        if (!pool.breaker.on_state_change) pool.breaker.on_state_change = redis::report_breaker_to(defaults.error_hook);
         validate_client_settings(arguments, [&] {
             pool.connection.validate();
             pool.validate();
@@ -128,6 +134,9 @@ DOGPILE_INLINE std::shared_ptr<redis::Client> redis_client_from_settings(const S
     cluster.pool = defaults.pool;
     cluster.pool.connection = connection;
     apply_client_settings(cluster.pool, arguments);
+    if (!cluster.pool.breaker.on_state_change) {
+        cluster.pool.breaker.on_state_change = redis::report_breaker_to(defaults.error_hook);
+    }
     if (auto read_from = arguments.get_enum<redis::ReadFrom>(
             "read_from", {{"primary", redis::ReadFrom::primary}, {"replica", redis::ReadFrom::replica}})) {
         cluster.read_from = *read_from;

@@ -26,6 +26,8 @@
 //   pool_timeout        how long a caller waits for a free connection
 //   connect_timeout, command_timeout, idle_check_after   durations
 //   client_name, tcp_keepalive
+//   breaker             true | false: the pool's circuit breaker (default true)
+//   breaker_failure_threshold, breaker_probe_interval   its BreakerOptions
 //   codec               one of the codecs given to register_redis_backends (default: the first)
 //   distributed_lock    true: creators in other processes are serialized too
 //   lock_ttl, lock_prefix, lock_max_wait   with distributed_lock

@@ -19,7 +19,7 @@ DOGPILE_INLINE void RedisHashBackendOptions::validate() const {
 namespace dogpile::redis {
 
 DOGPILE_INLINE RedisHashStore::RedisHashStore(RedisHashBackendOptions options)
-    : StoreStatistics(options.error_hook),
+    : StoreStatistics(options.error_hook, options.client),
       options_(details::validated(std::move(options))),
       ttl_arg_(std::to_string(details::validate_hash_ttl(options_.ttl, options_.ttl_policy, "").count())),
       whole_hash_(options_.whole_hash_reads ? std::make_shared<details::WholeHashReads>(*options_.whole_hash_reads)

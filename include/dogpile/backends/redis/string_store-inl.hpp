@@ -22,7 +22,7 @@ DOGPILE_INLINE void RedisBackendOptions::validate() const {
 namespace dogpile::redis {
 
 DOGPILE_INLINE RedisStringStore::RedisStringStore(RedisBackendOptions options)
-    : StoreStatistics(options.error_hook),
+    : StoreStatistics(options.error_hook, options.client),
       options_(details::validated(std::move(options))),
       px_(details::validate_ttl(options_.ttl, "ttl", "").count()) {}
 

@@ -26,7 +26,7 @@ DOGPILE_INLINE void RedisSymmetricBackendOptions::validate() const {
 namespace redis {
 
 DOGPILE_INLINE RedisSymmetricStore::RedisSymmetricStore(RedisSymmetricBackendOptions options)
-    : StoreStatistics(options.error_hook), options_(details::validated(std::move(options))), layout_(layout_of(options_)) {}
+    : StoreStatistics(options.error_hook, options.client), options_(details::validated(std::move(options))), layout_(layout_of(options_)) {}
 
 DOGPILE_INLINE std::optional<Reply> RedisSymmetricStore::get(const A2BKey& key) const {
     return details::bounded_read(options_.limits, *this, [&] {
