@@ -124,7 +124,8 @@ TEST(TlsCluster, PlaintextClientGetsAnIoError) {
     o.pool.connection.connect_timeout = 1000ms;
     o.pool.connection.command_timeout = 1000ms;
     ClusterClient client(o);
-    message_of<IoError>([&] { client.command("k", {"GET", "k"}); });
+    const std::string message = message_of<IoError>([&] { client.command("k", {"GET", "k"}); });
+    EXPECT_NE(message.find("is this a TLS port?"), std::string::npos) << message;
 }
 
 }  // namespace
