@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include <dogpile/backends/redis/hash.hpp>
 #include <dogpile/codec/msgpack.hpp>
@@ -44,6 +45,13 @@ RedisSentinelOptions tls_group_options() {
     return o;
 }
 
+std::shared_ptr<HashBackend> hash_backend(std::shared_ptr<SentinelClient> client) {
+    dogpile::RedisHashBackendOptions options;
+    options.client = std::move(client);
+    options.ttl = std::chrono::hours(1);
+    return std::make_shared<HashBackend>(options);
+}
+
 RedisSentinelGroup& shared_group() {
     static RedisSentinelGroup group(tls_group_options());
     return group;
@@ -62,10 +70,7 @@ TEST(TlsSentinel, SentinelsNameTheMastersTlsPort) {
 TEST(TlsSentinel, HashStoreRegionOverTls) {
     auto& group = shared_group();
     auto client = std::make_shared<SentinelClient>(group.client_options());
-    dogpile::RedisHashBackendOptions options;
-    options.client = client;
-    options.ttl = std::chrono::hours(1);
-    HashRegion region(std::make_shared<HashBackend>(options));
+    HashRegion region(hash_backend(client));
     int calls = 0;
     for (int i = 0; i < 5; ++i) {
         const HashKey key{"tls-sentinel|" + std::to_string(i), "f"};
@@ -106,10 +111,7 @@ TEST(TlsSentinel, PlaintextClientGetsAnIoError) {
 TEST(TlsSentinelFailover, FollowsAFailoverToTheNewMasterOverTls) {
     RedisSentinelGroup group(tls_group_options());
     auto client = std::make_shared<SentinelClient>(group.client_options());
-    dogpile::RedisHashBackendOptions options;
-    options.client = client;
-    options.ttl = std::chrono::hours(1);
-    HashRegion region(std::make_shared<HashBackend>(options));
+    HashRegion region(hash_backend(client));
     int calls = 0;
     const HashKey before{"tls-failover|before", "f"};
     EXPECT_EQ(region.get_or_create(before, [&] { ++calls; return std::string("before"); }), "before");
