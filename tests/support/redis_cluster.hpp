@@ -13,6 +13,12 @@
 //   cluster.raw_for_key("k", {"GET", "k"});        // plain hiredis, on the key's master
 //   cluster.node(cluster.master_index_for_slot(0)).kill();
 //
+// TLS mode (RedisClusterOptions::tls): every node listens on a TLS port only
+// (plus the plaintext unix socket raw() uses) with `tls-cluster yes` and
+// `tls-replication yes`, so the cluster bus and replication are TLS and
+// CLUSTER SLOTS / MOVED name the TLS ports; url() is then a rediss:// URL and
+// client_options() trusts the CA.
+//
 // A missing redis-server or redis-cli is a hard failure, never a skip.
 
 #include <hiredis/hiredis.h>
@@ -61,6 +67,13 @@ struct RedisClusterOptions {
     std::vector<RedisAclUser> acl_users;
     std::vector<std::string> extra_args;
     std::chrono::milliseconds form_timeout{30000};
+    // TLS on every node's TCP port (tls_certificates.hpp has the certificates).
+    std::optional<RedisServerOptions::Tls> tls;
+    // With tls: the certificate a node presents when it connects to another
+    // node (tls-client-cert-file). The cluster bus always asks for one,
+    // whatever tls-auth-clients says, so it must allow clientAuth.
+    std::string tls_bus_cert_file;
+    std::string tls_bus_key_file;
 };
 
 namespace redis_cluster_details {
@@ -141,7 +154,8 @@ public:
         const int total = options_.masters * (1 + options_.replicas_per_master);
         for (int i = 0; i < total; ++i) {
             RedisServerOptions o;
-            o.listen = RedisServerOptions::Listen::Tcp;
+            o.listen = options_.tls ? RedisServerOptions::Listen::TcpAndUnix : RedisServerOptions::Listen::Tcp;
+            o.tls = options_.tls;
             o.password = options_.password;
             o.acl_users = options_.acl_users;
             // No diskless-sync delay: replicas sync at once instead of after 5 s.
@@ -153,6 +167,11 @@ public:
                 return std::vector<std::string>{"--cluster-port", std::to_string(redis_server_details::pick_free_port())};
             };
             if (options_.password) o.extra_args.insert(o.extra_args.end(), {"--masterauth", *options_.password});
+            if (options_.tls) {
+                o.extra_args.insert(o.extra_args.end(), {"--tls-cluster", "yes", "--tls-replication", "yes",
+                                                         "--tls-client-cert-file", options_.tls_bus_cert_file,
+                                                         "--tls-client-key-file", options_.tls_bus_key_file});
+            }
             o.extra_args.insert(o.extra_args.end(), options_.extra_args.begin(), options_.extra_args.end());
             nodes_.push_back(std::make_unique<RedisServer>(std::move(o)));
         }
@@ -179,12 +198,16 @@ public:
         return out;
     }
 
-    // redis://[:password@]127.0.0.1:p1,127.0.0.1:p2,...
+    // redis://[:password@]127.0.0.1:p1,127.0.0.1:p2,... (TLS mode:
+    // rediss://...?ca_file=...)
     std::string url() const {
         std::string hosts;
         for (const auto& n : nodes_) hosts += (hosts.empty() ? "" : ",") + std::string("127.0.0.1:") + std::to_string(n->port());
-        const std::string single = nodes_.front()->url();  // carries the encoded password
-        return single.substr(0, single.rfind('@') == std::string::npos ? 8 : single.rfind('@') + 1) + hosts;
+        // A node's URL carries the scheme, the encoded password and the query.
+        const std::string single = nodes_.front()->url();
+        const std::string host = "127.0.0.1:" + std::to_string(nodes_.front()->port());
+        const auto at = single.find(host);
+        return single.substr(0, at) + hosts + single.substr(at + host.size());
     }
 
     // Seeds, password, and timeouts generous enough for a loaded test machine
@@ -196,6 +219,10 @@ public:
         o.pool.connection.connect_timeout = std::chrono::milliseconds(5000);
         o.pool.connection.command_timeout = std::chrono::milliseconds(5000);
         o.pool.acquire_timeout = std::chrono::milliseconds(5000);
+        if (options_.tls) {
+            o.pool.connection.tls.emplace();
+            o.pool.connection.tls->ca_file = options_.tls->ca_file;
+        }
         return o;
     }
 
@@ -655,6 +682,7 @@ private:
         std::vector<std::string> args{redis_cluster_details::find_redis_cli(), "--cluster", "create"};
         for (const auto& n : nodes_) args.push_back("127.0.0.1:" + std::to_string(n->port()));
         args.insert(args.end(), {"--cluster-replicas", std::to_string(options_.replicas_per_master), "--cluster-yes"});
+        if (options_.tls) args.insert(args.end(), {"--tls", "--cacert", options_.tls->ca_file});
         std::vector<std::string> env;
         if (options_.password) env.push_back("REDISCLI_AUTH=" + *options_.password);
         const std::string log = nodes_.front()->dir() + "/cluster-create.log";

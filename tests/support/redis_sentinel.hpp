@@ -10,6 +10,12 @@
 //   dogpile::redis::SentinelClient client(group.client_options());
 //   group.data_node(group.master_index()).kill();
 //   const std::size_t promoted = group.wait_for_new_master(old_master, 30s);
+//
+// TLS mode (RedisSentinelOptions::tls): every data node and sentinel listens
+// on a TLS port only (plus the plaintext unix socket raw() uses), with
+// `tls-replication yes`, so replication, the sentinels' monitoring and their
+// hello messages all go over TLS and the sentinels name TLS ports.
+// client_options() then trusts the CA for both the sentinels and the master.
 
 #include <chrono>
 #include <cstddef>
@@ -44,6 +50,8 @@ struct RedisSentinelOptions {
     // requirepass and masterauth on the data nodes (sentinels get auth-pass).
     std::optional<std::string> password;
     std::chrono::milliseconds ready_timeout{30000};
+    // TLS on every node's TCP port (tls_certificates.hpp: tls_server_options).
+    std::optional<RedisServerOptions::Tls> tls;
 };
 
 class RedisSentinelGroup {
@@ -63,10 +71,10 @@ public:
         config += "sentinel parallel-syncs " + options_.master_name + " 1\n";
         if (options_.password) config += "sentinel auth-pass " + options_.master_name + " " + *options_.password + "\n";
         for (int i = 0; i < options_.sentinels; ++i) {
-            RedisServerOptions o;
-            o.listen = RedisServerOptions::Listen::Tcp;
+            RedisServerOptions o = listen_options();
             o.config_text = config;
             o.extra_args = {"--sentinel"};
+            if (options_.tls) o.extra_args.insert(o.extra_args.end(), {"--tls-replication", "yes"});
             sentinels_.push_back(std::make_unique<RedisServer>(std::move(o)));
         }
         RedisCluster::wait_for([this] { return ready(); }, options_.ready_timeout,
@@ -99,6 +107,11 @@ public:
         o.pool.acquire_timeout = std::chrono::milliseconds(5000);
         o.sentinel_connection.connect_timeout = std::chrono::milliseconds(5000);
         o.sentinel_connection.command_timeout = std::chrono::milliseconds(5000);
+        if (options_.tls) {
+            o.pool.connection.tls.emplace();
+            o.pool.connection.tls->ca_file = options_.tls->ca_file;
+            o.sentinel_connection.tls = o.pool.connection.tls;
+        }
         return o;
     }
 
@@ -156,14 +169,22 @@ public:
     }
 
 private:
-    RedisServerOptions data_options(std::vector<std::string> extra) const {
+    // TCP only, or in TLS mode the TLS port and the plaintext unix socket.
+    RedisServerOptions listen_options() const {
         RedisServerOptions o;
-        o.listen = RedisServerOptions::Listen::Tcp;
+        o.listen = options_.tls ? RedisServerOptions::Listen::TcpAndUnix : RedisServerOptions::Listen::Tcp;
+        o.tls = options_.tls;
+        return o;
+    }
+
+    RedisServerOptions data_options(std::vector<std::string> extra) const {
+        RedisServerOptions o = listen_options();
         o.password = options_.password;
         // No diskless-sync delay (5 s by default); replication PINGs every second
         // so the sentinels see fresh replica offsets.
         o.extra_args = {"--repl-diskless-sync-delay", "0", "--repl-ping-replica-period", "1"};
         if (options_.password) o.extra_args.insert(o.extra_args.end(), {"--masterauth", *options_.password});
+        if (options_.tls) o.extra_args.insert(o.extra_args.end(), {"--tls-replication", "yes"});
         o.extra_args.insert(o.extra_args.end(), extra.begin(), extra.end());
         return o;
     }

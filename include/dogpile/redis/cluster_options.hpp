@@ -29,8 +29,9 @@ struct ClusterOptions {
     // reloads ask the known nodes first and fall back to these.
     std::vector<NodeAddress> seeds;
     // Per node: at most pool.size connections, acquire_timeout, and the
-    // connection settings all nodes share. pool.connection's host, port and
-    // unix_socket are ignored (each node's address replaces them).
+    // connection settings all nodes share (TLS included: with tls-cluster yes
+    // CLUSTER SLOTS and MOVED name the nodes' TLS ports). pool.connection's
+    // host, port and unix_socket are ignored (each node's address replaces them).
     PoolOptions pool;
     // MOVED/ASK redirections one command may follow.
     int max_redirects = 5;

@@ -58,6 +58,7 @@ DOGPILE_INLINE std::optional<Reply> Connection::next_buffered_reply() {
         throw ProtocolError(where() + ": protocol error: " + detail);
     }
     if (raw == nullptr) return std::nullopt;
+    answered_ = true;
     return Reply::adopt(static_cast<redisReply*>(raw));
 }
 
@@ -109,7 +110,13 @@ DOGPILE_INLINE void Connection::raise_wait_error(std::string_view doing, const W
     } catch (const IoError& e) {
         mark_broken(e.what());
         if (doing == "connect") throw IoError(where() + ": cannot connect: " + e.what());
-        throw IoError(where() + ": " + std::string(doing) + " failed: " + e.what());
+        // A TLS-only port (tls-port, port 0) answers RESP bytes by closing
+        // the connection: say so rather than leave a bare "reset by peer".
+        const bool maybe_tls_port = !answered_ && !options_.tls && options_.unix_socket.empty();
+        throw IoError(where() + ": " + std::string(doing) + " failed: " + e.what() +
+                      (maybe_tls_port ? " (no reply yet on this connection: is this a TLS port? use rediss:// or "
+                                        "ConnectionOptions::tls)"
+                                      : ""));
     } catch (const RedisError& e) {
         mark_broken(e.what());
         throw RedisError(where() + ": " + std::string(doing) + " failed: " + e.what());
@@ -157,6 +164,7 @@ DOGPILE_INLINE std::unique_ptr<details::Stream> Connection::wrap_stream(int fd, 
 
 DOGPILE_INLINE void Connection::connect() {
     stream_.reset();
+    answered_ = false;
     scanner_.reset();
     reader_.reset(redisReaderCreate());
     if (!reader_) throw RedisError(where() + ": cannot allocate a hiredis reader");
@@ -284,7 +292,10 @@ DOGPILE_INLINE Reply Connection::read_reply(std::string_view doing) {
             mark_broken("protocol error: " + detail);
             throw ProtocolError(where() + ": protocol error during " + std::string(doing) + ": " + detail);
         }
-        if (raw != nullptr) return Reply::adopt(static_cast<redisReply*>(raw));
+        if (raw != nullptr) {
+            answered_ = true;
+            return Reply::adopt(static_cast<redisReply*>(raw));
+        }
         read_into_reader(doing);
     }
 }

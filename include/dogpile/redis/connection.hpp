@@ -210,6 +210,9 @@ private:
     std::uint64_t round_trips_ = 0;
     std::uint64_t user_tag_ = 0;
     bool broken_ = false;
+    // A reply arrived since connect(): the peer speaks RESP. Until then an
+    // I/O error on a plaintext connection may be a TLS port hanging up.
+    bool answered_ = false;
 };
 
 // Pipeline: queues commands on one connection and sends them all with the

@@ -26,12 +26,13 @@ struct SentinelOptions {
     std::string master_name;
     // One reachable sentinel is enough.
     std::vector<NodeAddress> sentinels;
-    // How to talk to the sentinels: timeouts, and their own AUTH if they have
-    // requirepass. host, port and db are ignored.
+    // How to talk to the sentinels: timeouts, TLS (sentinels with tls-port),
+    // and their own AUTH if they have requirepass. host, port and db are ignored.
     ConnectionOptions sentinel_connection;
     // The pool on whichever server is master; pool.connection carries the data
-    // nodes' AUTH / ACL user, database and timeouts. Its host, port and
-    // unix_socket are ignored.
+    // nodes' AUTH / ACL user, database, timeouts and TLS (for the port the
+    // sentinels name: the TLS port with tls-replication yes). Its host, port
+    // and unix_socket are ignored.
     PoolOptions pool;
     // Minimum time between two discoveries triggered by failures.
     std::chrono::milliseconds resolve_interval{100};
