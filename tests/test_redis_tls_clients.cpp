@@ -126,6 +126,9 @@ TEST(TlsClients, ANearCacheSeesAnotherClientsWriteThroughItsInvalidation) {
     const std::string prefix = test_prefix();
     dogpile::redis::TrackingOptions tracking;
     tracking.connection = server().options();
+    // No health-check PING in the test's time: only the server's push can
+    // wake the listener, so a push left in OpenSSL's buffer would stay unseen.
+    tracking.health_check_interval = std::chrono::hours(1);
     auto listener = std::make_shared<dogpile::redis::InvalidationListener>(tracking);
     dogpile::redis::PoolOptions pool;
     pool.size = 2;
