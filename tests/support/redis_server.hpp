@@ -11,7 +11,9 @@
 // TLS mode (RedisServerOptions::tls): the TCP port speaks TLS only
 // (--tls-port, --port 0) and the unix socket stays plaintext, so readiness
 // checks and raw() go through the socket. url() and options() then describe
-// a TLS client trusting the given CA.
+// a TLS client trusting the given CA. tls_server_options() makes one with
+// the throwaway certificates of tls_certificates.hpp; DOGPILE_TEST_REDIS_TLS=1
+// turns shared() (and shared_options()) into TLS mode for a whole suite.
 //
 // redis-server missing is a hard failure (an exception), never a skip: the
 // Redis tests are the point of this project.
