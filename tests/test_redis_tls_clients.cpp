@@ -26,6 +26,7 @@
 #include <dogpile/region.hpp>
 
 #include "support/latch.hpp"
+#include "support/near_cache_stack.hpp"
 #include "support/redis_server.hpp"
 #include "support/tls_certificates.hpp"
 #include "support/wait.hpp"
@@ -129,18 +130,9 @@ TEST(TlsClients, ANearCacheSeesAnotherClientsWriteThroughItsInvalidation) {
     // No health-check PING in the test's time: only the server's push can
     // wake the listener, so a push left in OpenSSL's buffer would stay unseen.
     tracking.health_check_interval = std::chrono::hours(1);
-    auto listener = std::make_shared<dogpile::redis::InvalidationListener>(tracking);
-    dogpile::redis::PoolOptions pool;
-    pool.size = 2;
-    pool.connection = server().options();
-    RedisHashBackendOptions o;
-    o.client = dogpile::redis::make_tracked_client(*listener, pool);
-    o.ttl = std::chrono::hours(1);
-    auto remote = std::make_shared<RedisHashBackend<std::string>>(o);
-    dogpile::NearCacheOptions<HashKey> near;
-    near.listener = listener;
-    near.redis_key = dogpile::redis_keys_of(*remote);
-    auto cache = std::make_shared<dogpile::NearCacheBackend<std::string, HashKey>>(remote, near);
+    const dogpile::test::NearCacheStack stack = dogpile::test::make_near_cache_stack(tracking, 2);
+    const auto& listener = stack.listener;
+    const auto& cache = stack.cache;
     ASSERT_TRUE(listener->wait_until_tracking(deadline)) << listener->last_error();
 
     const HashKey key{prefix + "h", "f"};

@@ -20,6 +20,7 @@
 #include <dogpile/redis.hpp>
 #include <dogpile/testing/backend_suite.hpp>
 
+#include "near_cache_stack.hpp"
 #include "redis_server.hpp"
 
 namespace dogpile::test::conformance {
@@ -47,6 +48,7 @@ inline std::vector<HashKey> awkward_hash_keys(const std::string& prefix) {
 
 
 using dogpile::A2BKey;
+using dogpile::test::NearCacheStack;
 using dogpile::testing::BackendCapabilities;
 using dogpile::testing::MetadataKept;
 using dogpile::testing::MutexOffer;
@@ -204,20 +206,9 @@ struct NearCacheOverHash {
         prefix = unique_prefix();
         dogpile::redis::TrackingOptions tracking;
         tracking.connection = Server::get().options();
-        listener = std::make_shared<dogpile::redis::InvalidationListener>(tracking);
-        dogpile::redis::PoolOptions pool;
-        pool.size = 4;
-        pool.connection = Server::get().options();
-        dogpile::RedisHashBackendOptions o;
-        o.client = dogpile::redis::make_tracked_client(*listener, pool);
-        o.ttl = std::chrono::hours(1);
-        o.distributed_lock = lock_options(prefix);
-        auto remote = std::make_shared<Remote>(o);
-        dogpile::NearCacheOptions<HashKey> near;
-        near.listener = listener;
-        near.redis_key = dogpile::redis_keys_of(*remote);
-        near.capacity = 1000;
-        cache = std::make_shared<Near>(remote, near);
+        NearCacheStack stack = dogpile::test::make_near_cache_stack(tracking, 4, lock_options(prefix));
+        listener = stack.listener;
+        cache = stack.cache;
         EXPECT_TRUE(listener->wait_until_tracking(std::chrono::seconds(30))) << listener->last_error();
         return cache;
     }
