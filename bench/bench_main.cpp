@@ -17,8 +17,18 @@ int main(int argc, char** argv) {
 
     std::string why;
     std::unique_ptr<dogpile::bench::RedisServer> server = dogpile::bench::start_redis(why);
+    std::unique_ptr<dogpile::bench::RedisServer> tls_server;
     if (server) {
-        dogpile::bench::register_redis_benchmarks(*server);
+#if DOGPILE_HAS_TLS
+        std::string tls_why;
+        tls_server = dogpile::bench::start_tls_redis(tls_why);
+        benchmark::AddCustomContext("redis_tls", tls_server ? "redis-server on " + tls_server->url()
+                                                            : "skipped: " + tls_why);
+        if (!tls_server) std::cerr << "*** Redis TLS benchmark SKIPPED: " << tls_why << "\n";
+#else
+        benchmark::AddCustomContext("redis_tls", "skipped: built without TLS support (OpenSSL)");
+#endif
+        dogpile::bench::register_redis_benchmarks(*server, tls_server.get());
         benchmark::AddCustomContext("redis", "redis-server on " + server->url() + " and " + server->unix_url());
     } else {
         std::cerr << "*** Redis benchmarks SKIPPED: " << why << "\n";

@@ -15,6 +15,13 @@
 //                                     plus "hmget": one raw hiredis HMGET of the
 //                                     100 fields + the same decode (issue 15's
 //                                     goals: multi >= 20x sequential, >= 0.8x hmget)
+//   BM_Compare_RedisHit/tls           over TLS (a second, TLS-only server):
+//                                     "openssl", a minimal hand-written TLS
+//                                     client (SSL_write of the HGET, SSL_read,
+//                                     hiredis' reader, the same decode), then
+//                                     "region" over TLS and "tcp_region", the
+//                                     plain-TCP Region hit, in the same rounds
+//                                     (region_vs_tcp_region: what TLS costs)
 //
 // Transport is "unix" (socket) or "tcp" (loopback). Every item is one entry.
 
@@ -22,6 +29,12 @@
 
 #include <benchmark/benchmark.h>
 #include <hiredis/hiredis.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstddef>
@@ -37,6 +50,11 @@
 #include <dogpile/codec/values.hpp>
 #include <dogpile/redis.hpp>
 #include <dogpile/region.hpp>
+
+#if DOGPILE_HAS_TLS
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#endif
 
 #include "support/compare.hpp"
 #include "support/permissions.hpp"
@@ -114,6 +132,85 @@ private:
     std::vector<std::size_t> lengths_;
 };
 
+#if DOGPILE_HAS_TLS
+// The least a TLS client can do for a hit: a blocking TCP socket, one OpenSSL
+// session (verifying the server against the CA, as the library does), the
+// HGET written as RESP by hand, SSL_read into hiredis' reader, the same decode.
+// The TLS baseline's client, as HiredisConnection is the plaintext one.
+class MinimalTlsConnection {
+public:
+    explicit MinimalTlsConnection(const redis::ConnectionOptions& o) : reader_(redisReaderCreate()) {
+        if (!o.tls) throw std::logic_error("MinimalTlsConnection: TLS options needed");
+        context_ = SSL_CTX_new(TLS_client_method());
+        if (context_ == nullptr || SSL_CTX_load_verify_locations(context_, o.tls->ca_file.c_str(), nullptr) != 1) {
+            fail("CA file " + o.tls->ca_file);
+        }
+        SSL_CTX_set_verify(context_, SSL_VERIFY_PEER, nullptr);
+        fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in address{};
+        address.sin_family = AF_INET;
+        address.sin_port = htons(static_cast<std::uint16_t>(o.port));
+        if (fd_ < 0 || ::inet_pton(AF_INET, o.host.c_str(), &address.sin_addr) != 1 ||
+            ::connect(fd_, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) != 0) {
+            fail("connect to " + o.describe());
+        }
+        const int one = 1;
+        ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));  // as the library's connections
+        ssl_ = SSL_new(context_);
+        if (ssl_ == nullptr || SSL_set_fd(ssl_, fd_) != 1 || SSL_connect(ssl_) != 1) fail("TLS handshake");
+    }
+    MinimalTlsConnection(const MinimalTlsConnection&) = delete;
+    MinimalTlsConnection& operator=(const MinimalTlsConnection&) = delete;
+    ~MinimalTlsConnection() {
+        if (ssl_ != nullptr) SSL_free(ssl_);
+        if (fd_ >= 0) ::close(fd_);
+        if (context_ != nullptr) SSL_CTX_free(context_);
+        redisReaderFree(reader_);
+    }
+
+    template <class Codec>
+    typename Codec::value_type hget(const redis::HashKey& key, const Codec& codec) {
+        request_.assign("*3\r\n$4\r\nHGET\r\n");
+        append_bulk(key.hash);
+        append_bulk(key.field);
+        if (SSL_write(ssl_, request_.data(), static_cast<int>(request_.size())) != static_cast<int>(request_.size())) {
+            fail("SSL_write");
+        }
+        void* raw = nullptr;
+        while (redisReaderGetReply(reader_, &raw) == REDIS_OK && raw == nullptr) {
+            const int got = SSL_read(ssl_, buffer_, sizeof(buffer_));
+            if (got <= 0) fail("SSL_read");
+            redisReaderFeed(reader_, buffer_, static_cast<std::size_t>(got));
+        }
+        if (raw == nullptr) throw std::runtime_error("minimal TLS client: protocol error");
+        std::unique_ptr<redisReply, void (*)(void*)> reply(static_cast<redisReply*>(raw), freeReplyObject);
+        if (reply->type != REDIS_REPLY_STRING) throw std::runtime_error("minimal TLS client HGET: no value");
+        return codec.decode(std::string_view(reply->str, reply->len));
+    }
+
+private:
+    void append_bulk(const std::string& s) {
+        request_ += '$';
+        request_ += std::to_string(s.size());
+        request_ += "\r\n";
+        request_ += s;
+        request_ += "\r\n";
+    }
+    [[noreturn]] void fail(const std::string& what) {
+        char reason[256] = "";
+        ERR_error_string_n(ERR_get_error(), reason, sizeof(reason));
+        throw std::runtime_error("minimal TLS client: " + what + " failed: " + reason);
+    }
+
+    SSL_CTX* context_ = nullptr;
+    SSL* ssl_ = nullptr;
+    int fd_ = -1;
+    redisReader* reader_;
+    std::string request_;
+    char buffer_[16 * 1024];
+};
+#endif
+
 // The value types the hash store is measured with, and how to build them.
 struct FlagsValues {
     using value_type = Flags;
@@ -129,8 +226,9 @@ struct FlagSetValues {
     static FlagSet make(std::uint64_t a, std::uint64_t b) { return make_flag_set(pair_seed(a, b)); }
 };
 
-// One transport's store: a region over a hash holding field_count entries.
-template <class Values>
+// One transport's store: a region over a hash holding field_count entries,
+// and `Baseline`, the hand-written client on the same kind of connection.
+template <class Values, class Baseline = HiredisConnection>
 struct Store {
     using V = typename Values::value_type;
     using Codec = typename Values::codec_type;
@@ -189,7 +287,7 @@ struct Store {
     std::shared_ptr<RedisHashBackend<V, Codec>> backend;
     Region<V, redis::HashKey> region;
     std::vector<redis::HashKey> keys;
-    HiredisConnection baseline;
+    Baseline baseline;
 
 private:
     // Creators for reads that must hit; a call shows up as a miss.
@@ -258,11 +356,53 @@ void register_transport(const std::string& transport, const redis::ConnectionOpt
                    std::pair("hmget", [](FlagSetStore& s, std::size_t) { s.read_all_hmget(); }));
 }
 
+#if DOGPILE_HAS_TLS
+// The TLS store and the plain-TCP one, so one comparison alternates them.
+struct TlsAndTcp {
+    using TlsStore = Store<FlagsValues, MinimalTlsConnection>;
+    using TcpStore = Store<FlagsValues>;
+    TlsAndTcp(const redis::ConnectionOptions& tls_where, const redis::ConnectionOptions& tcp_where)
+        : tls(tls_where), tcp(tcp_where) {}
+
+    template <class Body>
+    void checked(benchmark::State& state, Body body) {
+        tls.checked(state, [&] { tcp.checked(state, body); });
+    }
+
+    TlsStore tls;
+    TcpStore tcp;
+};
+
+void register_tls(const redis::ConnectionOptions& tls_where, const redis::ConnectionOptions& tcp_where) {
+    auto stores = std::make_shared<TlsAndTcp>(tls_where, tcp_where);
+    // Not add_comparison: region_vs_tcp_region is reported besides the ratios to the baseline.
+    benchmark::RegisterBenchmark("BM_Compare_RedisHit/tls", [stores](benchmark::State& state) {
+        stores->checked(state, [&] {
+            TlsAndTcp& s = *stores;
+            Comparison comparison(
+                1,
+                {{"openssl", 1, [&](std::size_t, std::size_t ops) { for (std::size_t i = 0; i < ops; ++i) s.tls.hiredis_hit(i); }},
+                 {"region", 1, [&](std::size_t, std::size_t ops) { for (std::size_t i = 0; i < ops; ++i) s.tls.region_hit(i); }},
+                 {"tcp_region", 1, [&](std::size_t, std::size_t ops) { for (std::size_t i = 0; i < ops; ++i) s.tcp.region_hit(i); }}},
+                std::chrono::microseconds(0));
+            for (auto _ : state) state.SetIterationTime(comparison.round());
+            comparison.report(state);
+            comparison.report_ratio(state, 1, 2);
+        });
+    })->UseManualTime();
+}
+#endif
+
 }  // namespace
 
-void register_redis_benchmarks(const RedisServer& server) {
+void register_redis_benchmarks(const RedisServer& server, const RedisServer* tls_server) {
     register_transport("unix", server.unix_options());
     register_transport("tcp", server.options());
+#if DOGPILE_HAS_TLS
+    if (tls_server != nullptr) register_tls(tls_server->options(), server.options());
+#else
+    (void)tls_server;
+#endif
 }
 
 }  // namespace dogpile::bench

@@ -5,8 +5,9 @@
 
 namespace dogpile::bench {
 
-// Registers the hash-store benchmarks against `server`, which must outlive
+// Registers the hash-store benchmarks against `server`, and the TLS hit
+// against `tls_server` (a TLS-only server; nullptr: none). Both must outlive
 // benchmark::RunSpecifiedBenchmarks().
-void register_redis_benchmarks(const RedisServer& server);
+void register_redis_benchmarks(const RedisServer& server, const RedisServer* tls_server);
 
 }  // namespace dogpile::bench

@@ -134,6 +134,32 @@ std::shared_ptr<dogpile::redis::Client> client_for(const RedisServer& s) {
     return dogpile::redis::make_client(s.url());
 }
 
+// The ctest entries tls.* run this binary with DOGPILE_TEST_REDIS_TLS=1: the
+// shared server's TCP port then speaks TLS only and its url() and options()
+// carry the TLS settings, so every test on server() goes through TLS. Proof
+// that it really does: a client speaking the other protocol is refused.
+TEST(HashBackendTransport, SharedServerSpeaksTlsExactlyWhenAsked) {
+    const bool tls = RedisServer::shared_is_tls();
+    dogpile::redis::ConnectionOptions options = server().options();
+    ASSERT_EQ(options.tls.has_value(), tls);
+    EXPECT_EQ(server().url().rfind(tls ? "rediss://" : "redis://", 0), 0u) << server().url();
+    EXPECT_EQ(dogpile::redis::Connection(options).command({"PING"}).status(), "PONG");
+
+    dogpile::redis::ConnectionOptions other = options;
+    if (tls) {
+        other.tls.reset();
+    } else {
+        other.tls.emplace();
+        other.tls->verification = dogpile::redis::TlsVerification::insecure_skip_verification;
+    }
+    other.connect_timeout = 2s;
+    other.command_timeout = 2s;
+    dogpile::test::message_of<dogpile::redis::IoError>([&] {
+        dogpile::redis::Connection c(other);
+        c.command({"PING"});
+    });
+}
+
 RawReply raw(const RedisServer& s, const std::vector<std::string>& argv) {
     RawReply r = s.raw(argv);
     EXPECT_FALSE(r.is_error()) << argv.front() << ": " << r.str;
@@ -1136,6 +1162,14 @@ PythonRun run_python(const std::string& args) {
     return run;
 }
 
+// Where the Python side connects: the port, or a redis-py rediss:// URL
+// trusting the test CA when the shared server speaks TLS.
+std::string python_server_address() {
+    const auto& tls = server().server_options().tls;
+    if (!tls) return std::to_string(server().port());
+    return "rediss://127.0.0.1:" + std::to_string(server().port()) + "/0?ssl_ca_certs=" + tls->ca_file;
+}
+
 TEST(HashStoreInterop, PythonReadsWhatCppWritesAndTheOtherWayRound) {
     const auto ttl = std::chrono::minutes(10);
     const std::string ttl_ms = std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(ttl).count());
@@ -1158,12 +1192,12 @@ TEST(HashStoreInterop, PythonReadsWhatCppWritesAndTheOtherWayRound) {
     }
     dicts->set_multi(dict_entries);
 
-    const PythonRun read = run_python("read " + std::to_string(server().port()) + " " + prefix + " " + ttl_ms);
+    const PythonRun read = run_python("read " + python_server_address() + " " + prefix + " " + ttl_ms);
     ASSERT_EQ(read.status, 0) << read.output;
     EXPECT_NE(read.output.find("OK read 24 entries"), std::string::npos) << read.output;
 
     // Python writes a in 4..5, b in 20..21 with its own HSET + PEXPIRE.
-    const PythonRun write = run_python("write " + std::to_string(server().port()) + " " + prefix + " " + ttl_ms);
+    const PythonRun write = run_python("write " + python_server_address() + " " + prefix + " " + ttl_ms);
     ASSERT_EQ(write.status, 0) << write.output;
     std::vector<HashKey> flag_keys, dict_keys;
     for (int a = 4; a <= 5; ++a) {

@@ -156,7 +156,9 @@ protected:
         return e->value;
     }
 
-    RedisServer server;
+    // A TLS server under DOGPILE_TEST_REDIS_TLS=1 (the ctest entries tls.*):
+    // the listener's push connection and the pool then speak TLS.
+    RedisServer server{RedisServer::shared_options()};
     std::shared_ptr<InvalidationListener> listener;
     std::shared_ptr<Client> client;
     std::shared_ptr<HashRemote> remote;

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "tests/support/redis_server.hpp"
+#include "tests/support/tls_certificates.hpp"
 
 namespace dogpile::bench {
 
@@ -19,6 +20,18 @@ using RedisServer = dogpile::test::RedisServer;
 inline std::unique_ptr<RedisServer> start_redis(std::string& why) {
     try {
         return std::make_unique<RedisServer>();
+    } catch (const std::exception& e) {
+        why = e.what();
+        return nullptr;
+    }
+}
+
+// A TLS-only server with the test suite's throwaway certificates (generated
+// with the `openssl` tool), or nullptr with the reason in `why`.
+inline std::unique_ptr<RedisServer> start_tls_redis(std::string& why) {
+    try {
+        return std::make_unique<RedisServer>(
+            dogpile::test::tls_server_options(dogpile::test::TlsCertificates::shared().server_cert()));
     } catch (const std::exception& e) {
         why = e.what();
         return nullptr;

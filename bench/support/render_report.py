@@ -192,6 +192,22 @@ def redis_section(bench, out):
         base, region = bench.get(name, "hiredis_per_s"), bench.get(name, "region_per_s")
         out.append(f"| {transport} | {rate(base)} | {rate(region)} | {times(x)} | {verdict(x, 0.9)} |")
     out.append("")
+    tls = "BM_Compare_RedisHit/tls"
+    if bench.get(tls, "region_vs_openssl") is None:
+        out.append(f"Over TLS: skipped ({bench.context.get('redis_tls', 'no TLS results')}).\n")
+    else:
+        out.append("Over TLS (a second redis-server, `--tls-port` only, throwaway certificates): the same hit "
+                   "against a minimal hand-written TLS client (OpenSSL `SSL_write` of the HGET, `SSL_read` into "
+                   "hiredis' reader, the same decode), and the plain-TCP Region hit in the same rounds. "
+                   "Target: >= 0.9x the hand-written client.\n")
+        out.append("| hand-written TLS client | Region over TLS | ratio | target | Region over TCP | TLS / TCP |")
+        out.append("|---:|---:|---:|---|---:|---:|")
+        x = bench.get(tls, "region_vs_openssl")
+        over_tcp = bench.get(tls, "region_vs_tcp_region")
+        out.append(f"| {rate(bench.get(tls, 'openssl_per_s'))} | {rate(bench.get(tls, 'region_per_s'))} | "
+                   f"{times(x)} | {verdict(x, 0.9)} | {rate(bench.get(tls, 'tcp_region_per_s'))} | "
+                   f"{times(over_tcp)} |")
+        out.append("")
     out.append("#### get_or_create_multi: 100 fields of one hash\n")
     out.append("One `get_or_create_multi` (one round trip) against 100 sequential `get_or_create` calls; "
                "entries/s. Target: >= 20x. The hash holds exactly the 100 fields, so from its second read on "

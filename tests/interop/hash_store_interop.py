@@ -5,11 +5,12 @@ Plays a Python service sharing Redis with the C++ library's hash store
 (dogpile::RedisHashBackend, raw payload mode): values-only msgpack in hash
 fields, one hash per id_a, the TTL on the hash. Driven by
 tests/test_redis_hash_backend.cpp (HashStoreInterop.*), which owns the
-redis-server and passes its port.
+redis-server and passes its port, or a redis-py URL (rediss://...?ssl_ca_certs=
+when the test's server speaks TLS).
 
-    hash_store_interop.py read <port> <prefix> <ttl_ms>
+    hash_store_interop.py read <port-or-url> <prefix> <ttl_ms>
         check every entry the C++ side wrote (values and TTL)
-    hash_store_interop.py write <port> <prefix> <ttl_ms>
+    hash_store_interop.py write <port-or-url> <prefix> <ttl_ms>
         write entries the C++ side then reads back
 
 The data set is defined by formulas that tests/test_redis_hash_backend.cpp
@@ -131,8 +132,11 @@ def main(argv):
     if len(argv) != 5 or argv[1] not in ("read", "write"):
         print(__doc__, file=sys.stderr)
         return 2
-    mode, port, prefix, ttl_ms = argv[1], int(argv[2]), argv[3], int(argv[4])
-    r = redis.Redis(host="127.0.0.1", port=port, socket_timeout=10)
+    mode, where, prefix, ttl_ms = argv[1], argv[2], argv[3], int(argv[4])
+    if where.isdigit():
+        r = redis.Redis(host="127.0.0.1", port=int(where), socket_timeout=10)
+    else:
+        r = redis.Redis.from_url(where, socket_timeout=10)
     if mode == "read":
         read(r, prefix, ttl_ms)
     else:

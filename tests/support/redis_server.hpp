@@ -11,7 +11,9 @@
 // TLS mode (RedisServerOptions::tls): the TCP port speaks TLS only
 // (--tls-port, --port 0) and the unix socket stays plaintext, so readiness
 // checks and raw() go through the socket. url() and options() then describe
-// a TLS client trusting the given CA.
+// a TLS client trusting the given CA. tls_server_options() makes one with
+// the throwaway certificates of tls_certificates.hpp; DOGPILE_TEST_REDIS_TLS=1
+// turns shared() (and shared_options()) into TLS mode for a whole suite.
 //
 // redis-server missing is a hard failure (an exception), never a skip: the
 // Redis tests are the point of this project.
@@ -50,6 +52,8 @@
 #include <vector>
 
 #include <dogpile/redis/options.hpp>
+
+#include "tls_certificates.hpp"
 
 namespace dogpile::test {
 
@@ -220,9 +224,16 @@ public:
     RedisServer& operator=(const RedisServer&) = delete;
 
     // One server shared by all tests of a binary that do not stop or pause it.
-    static RedisServer& shared() {
-        static RedisServer server;
-        return server;
+    // With DOGPILE_TEST_REDIS_TLS=1 in the environment it is a TLS server
+    // (see shared_is_tls()): url() and options() then carry the TLS settings,
+    // so every test written against shared() runs over TLS unchanged.
+    static RedisServer& shared();
+    // What shared() is started with: TLS options under DOGPILE_TEST_REDIS_TLS=1,
+    // else the defaults. For suites whose tests each start their own server.
+    static RedisServerOptions shared_options();
+    static bool shared_is_tls() {
+        const char* env = std::getenv("DOGPILE_TEST_REDIS_TLS");
+        return env != nullptr && std::string(env) == "1";
     }
 
     int port() const noexcept { return port_; }  // 0 when TCP is off
@@ -517,6 +528,24 @@ private:
     bool paused_ = false;
     mutable std::string last_connect_error_;
 };
+
+// A RedisServer in TLS mode presenting `cert_file` (a TlsCertificates file,
+// with the shared server key), trusting the shared CA for client certificates.
+inline RedisServerOptions tls_server_options(const std::string& cert_file, bool auth_clients = false) {
+    const TlsCertificates& certificates = TlsCertificates::shared();
+    RedisServerOptions options;
+    options.tls = RedisServerOptions::Tls{cert_file, certificates.server_key(), certificates.ca_file(), auth_clients};
+    return options;
+}
+
+inline RedisServerOptions RedisServer::shared_options() {
+    return shared_is_tls() ? tls_server_options(TlsCertificates::shared().server_cert()) : RedisServerOptions{};
+}
+
+inline RedisServer& RedisServer::shared() {
+    static RedisServer server(shared_options());
+    return server;
+}
 
 // A command through plain hiredis, independent of the library under test.
 inline RawReply raw_command(const RedisServer& server, const std::vector<std::string>& argv, int db = 0) {

@@ -10,8 +10,8 @@
 //   client_cert    for mutual TLS (clientAuth)
 //   other_ca_file  an unrelated CA; other_client_cert is signed by it
 //
-// All server certificates share server_key; tls_server_options() starts a
-// RedisServer with one of them. A missing `openssl` binary or a
+// All server certificates share server_key; tls_server_options()
+// (redis_server.hpp) starts a RedisServer with one of them. A missing `openssl` binary or a
 // failing command is an exception naming the command and its output: never
 // a skip.
 
@@ -29,8 +29,6 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
-
-#include "redis_server.hpp"
 
 extern char** environ;
 
@@ -166,13 +164,8 @@ private:
     std::string dir_;
 };
 
-// A RedisServer in TLS mode presenting `cert_file` (with the shared server
-// key), trusting the shared CA for client certificates.
-inline RedisServerOptions tls_server_options(const std::string& cert_file, bool auth_clients = false) {
-    const TlsCertificates& certificates = TlsCertificates::shared();
-    RedisServerOptions options;
-    options.tls = RedisServerOptions::Tls{cert_file, certificates.server_key(), certificates.ca_file(), auth_clients};
-    return options;
-}
-
 }  // namespace dogpile::test
+
+// tls_server_options() lives with RedisServer, which includes this header for
+// its shared TLS mode; included last so either header may come first.
+#include "redis_server.hpp"
