@@ -27,6 +27,7 @@
 #include <dogpile/redis.hpp>
 #include <dogpile/region.hpp>
 
+#include "support/creation_log.hpp"
 #include "support/latch.hpp"
 #include "support/redis_server.hpp"
 #include "support/wait.hpp"
@@ -37,7 +38,9 @@ using namespace std::chrono_literals;
 using dogpile::redis::Client;
 using dogpile::redis::LockOptions;
 using dogpile::redis::RedisLock;
+using dogpile::test::CreationLog;
 using dogpile::test::Latch;
+using dogpile::test::numbered;
 using dogpile::test::RedisServer;
 using dogpile::test::wait_for_condition;
 using StringRegion = dogpile::Region<std::string>;
@@ -70,40 +73,6 @@ std::shared_ptr<dogpile::RedisBackend<std::string>> make_backend(std::shared_ptr
     o.distributed_lock = lock_options(ns + "lock|");
     return std::make_shared<dogpile::RedisBackend<std::string>>(o);
 }
-
-Keys numbered(const std::string& stem, int from, int to) {
-    Keys out;
-    for (int i = from; i < to; ++i) out.push_back(stem + (i < 10 ? "0" : "") + std::to_string(i));
-    return out;
-}
-
-// Counts creations per key, across threads and regions.
-class CreationLog {
-public:
-    Keys operator()(const Keys& keys) {
-        std::lock_guard<std::mutex> lk(mutex_);
-        ++calls_;
-        Keys values;
-        for (const auto& k : keys) {
-            ++per_key_[k];
-            values.push_back("v-" + k);
-        }
-        return values;
-    }
-    int calls() const {
-        std::lock_guard<std::mutex> lk(mutex_);
-        return calls_;
-    }
-    std::map<std::string, int> per_key() const {
-        std::lock_guard<std::mutex> lk(mutex_);
-        return per_key_;
-    }
-
-private:
-    mutable std::mutex mutex_;
-    int calls_ = 0;
-    std::map<std::string, int> per_key_;
-};
 
 // ------------------------------------------------------------ round trips
 
