@@ -687,7 +687,12 @@ std::vector<std::string> keys_matching(const RedisServer& s, const std::string& 
 TEST(RedisLockRegion, LostRepliesLeaveNoLockBehind) {
     RedisServer s;
     const std::string ns = unique_ns("kill-storm");
-    auto client = dogpile::redis::make_client(s.url());
+    // No circuit breaker: its fail-fast sends nothing, so loses no reply; the
+    // storm is to hit lock commands on the wire.
+    dogpile::redis::PoolOptions pool;
+    pool.connection = dogpile::redis::ConnectionOptions::from_url(s.url());
+    pool.breaker.failure_threshold = std::nullopt;
+    auto client = dogpile::redis::make_client(pool);
     dogpile::RedisBackendOptions backend_options;
     backend_options.client = client;
     backend_options.key_prefix = ns;

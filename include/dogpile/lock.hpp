@@ -197,6 +197,10 @@ public:
         local_.unlock();
     }
 
+    // The distributed mutex, still held, for a caller that releases several
+    // at once (dogpile::unlock_all) before the in-process locks; nullptr when none.
+    std::unique_ptr<Mutex> take_distributed() noexcept { return std::move(distributed_); }
+
 private:
     LocalGuard local_;
     std::unique_ptr<Mutex> distributed_;

@@ -1,7 +1,8 @@
 #pragma once
 // RegionCore: a region's shared state with all its paths; this layer adds
 // Region::get_or_create_multi (one read for all keys, locks taken in key
-// order, one creator call and one write for the keys still missing).
+// order with the distributed ones in batches, one creator call and one write
+// for the keys still missing, the locks released together).
 
 #include <algorithm>
 #include <cstddef>
@@ -25,7 +26,8 @@ struct RegionCore final : RegionCreation<Value, Key, Hash> {
     using Creation::Creation;
     using typename Creation::entry_type;
     using typename Creation::Lock;
-    using Creation::acquire;
+    using Creation::acquire_all;
+    using Creation::release_all;
     using Creation::backend_get_multi;
     using Creation::backend_set_multi;
     using Creation::classify;
@@ -92,10 +94,37 @@ struct RegionCore final : RegionCreation<Value, Key, Hash> {
         }
         hits.add(fresh_count);  // once: the counter is shared by every thread
 
-        std::vector<Key> recheck;
+        // Every lock of the call goes back together (one round trip for the
+        // distributed ones), whichever way the call ends.
+        struct ReleaseTogether {
+            RegionCore& core;
+            std::map<Key, Pending>& pending;
+            ~ReleaseTogether() {
+                std::vector<Lock*> held;
+                for (auto& item : pending) {
+                    if (item.second.lock) held.push_back(&*item.second.lock);
+                }
+                core.release_all(held);
+            }
+        } release_together{*this, pending};
+
+        std::vector<typename Creation::KeyRequest> requests;
+        requests.reserve(pending.size());
         for (auto& [mangled_key, p] : pending) {
-            if (p.state == Freshness::stale && options.stale == StalePolicy::serve_while_regenerating) {
-                p.lock = acquire(mangled_key, Acquire::try_only);
+            // A stale value under serve_while_regenerating is served rather than waited for.
+            const bool serve_stale =
+                p.state == Freshness::stale && options.stale == StalePolicy::serve_while_regenerating;
+            if (!serve_stale) misses.add();
+            requests.push_back({&mangled_key, serve_stale ? Acquire::try_only : Acquire::blocking});
+        }
+        auto locks = acquire_all(requests);
+
+        std::vector<Key> recheck;
+        std::size_t r = 0;
+        for (auto& [mangled_key, p] : pending) {
+            const Acquire how = requests[r].how;
+            p.lock = std::move(locks[r++]);
+            if (how == Acquire::try_only) {
                 if (!p.lock) {
                     stale_served.add(p.positions.size());
                     for (auto pos : p.positions) results[pos] = p.stale->value;
@@ -105,8 +134,6 @@ struct RegionCore final : RegionCreation<Value, Key, Hash> {
                 // without a second read, as get_or_create does.
                 continue;
             }
-            misses.add();
-            p.lock = acquire(mangled_key, Acquire::blocking);
             if (!p.lock && options.on_lock_timeout == LockTimeoutPolicy::raise) throw_lock_timeout();
             if (p.lock) recheck.push_back(mangled_key);
         }

@@ -64,23 +64,103 @@ DOGPILE_INLINE bool RedisLock::lock(std::optional<std::chrono::milliseconds> tim
     }
 }
 
+DOGPILE_INLINE std::optional<std::string> RedisLock::give_up_hold() {
+    std::lock_guard<std::mutex> lk(state_);
+    if (!held_) return std::nullopt;
+    held_ = false;
+    return token_;
+}
+
 DOGPILE_INLINE void RedisLock::unlock() {
-    std::string token;
-    {
-        std::lock_guard<std::mutex> lk(state_);
-        if (!held_) return;
-        held_ = false;
-        token = token_;
-    }
+    const std::optional<std::string> token = give_up_hold();
+    if (!token) return;
     try {
-        client_->eval(release_script(), {std::string_view(key_)}, {std::string_view(token)});
+        client_->eval(release_script(), {std::string_view(key_)}, {std::string_view(*token)});
         shared_->release_orphans(*client_);
     } catch (const ReplyError&) {
         throw;  // refused (NOPERM, NOSCRIPT that could not be loaded): the key expires after its TTL
     } catch (const RedisError& e) {
-        shared_->release_or_remember(*client_, key_, token, options_.ttl, loss_of(e));
+        shared_->release_or_remember(*client_, key_, *token, options_.ttl, loss_of(e));
         throw;
     }
+}
+
+// Every member shares this lock's client (batch_group), so one Client::batch
+// carries all of them; each keeps its own options and shared state.
+DOGPILE_INLINE std::vector<Mutex::TryResult> RedisLock::try_lock_batch(const std::vector<Mutex*>& group) {
+    if (group.size() == 1) return Mutex::try_lock_batch(group);  // its own pipeline, as try_lock()
+    std::vector<RedisLock*> locks;
+    locks.reserve(group.size());
+    for (Mutex* m : group) {
+        auto* lock = static_cast<RedisLock*>(m);  // same batch_group: a RedisLock
+        lock->require_not_held("try_lock");
+        locks.push_back(lock);
+    }
+    std::vector<std::string> tokens;
+    std::vector<KeyedCommand> commands;
+    tokens.reserve(locks.size());
+    commands.reserve(2 * locks.size());
+    for (RedisLock* lock : locks) {
+        tokens.push_back(dogpile::details::random_hex(16));
+        for (Command& cmd : lock->attempt_commands(tokens.back())) commands.push_back({lock->key_, std::move(cmd)});
+    }
+    std::vector<Reply> replies;
+    try {
+        replies = client_->batch(commands);
+    } catch (const ReplyError&) {
+        throw;
+    } catch (const RedisError& e) {
+        for (std::size_t i = 0; i < locks.size(); ++i) locks[i]->settle_lost_reply(tokens[i], e);
+        throw;
+    }
+    for (RedisLock* lock : locks) lock->shared_->release_orphans(*client_);  // a no-op after the first
+    std::vector<TryResult> results(locks.size());
+    for (std::size_t i = 0; i < locks.size(); ++i) {
+        try {
+            if (replies.size() != commands.size()) {
+                throw ProtocolError("redis SET NX batch: " + std::to_string(replies.size()) + " replies for " +
+                                    std::to_string(commands.size()) + " commands");
+            }
+            results[i].taken = locks[i]->take_if_acquired(replies[2 * i], replies[2 * i + 1], std::move(tokens[i]));
+        } catch (...) {
+            results[i].error = std::current_exception();
+        }
+    }
+    return results;
+}
+
+DOGPILE_INLINE void RedisLock::unlock_batch(const std::vector<Mutex*>& group) {
+    if (group.size() == 1) return group.front()->unlock();
+    std::vector<RedisLock*> locks;
+    std::vector<std::string> tokens;
+    for (Mutex* m : group) {
+        auto* lock = static_cast<RedisLock*>(m);  // same batch_group: a RedisLock
+        if (std::optional<std::string> token = lock->give_up_hold()) {
+            locks.push_back(lock);
+            tokens.push_back(std::move(*token));
+        }
+    }
+    if (locks.empty()) return;
+    std::vector<ScriptCall> calls(locks.size());
+    for (std::size_t i = 0; i < locks.size(); ++i) {
+        calls[i].keys.emplace_back(std::string_view(locks[i]->key_));
+        calls[i].args.emplace_back(std::string_view(tokens[i]));
+    }
+    std::vector<Reply> replies;
+    try {
+        replies = client_->eval_batch(release_script(), calls);
+    } catch (const ReplyError&) {
+        throw;
+    } catch (const RedisError& e) {
+        for (std::size_t i = 0; i < locks.size(); ++i) {
+            locks[i]->shared_->release_or_remember(*client_, locks[i]->key_, tokens[i], locks[i]->options_.ttl,
+                                                   loss_of(e));
+        }
+        throw;
+    }
+    for (RedisLock* lock : locks) lock->shared_->release_orphans(*client_);
+    // A refused release (NOPERM, a script that could not be loaded) leaves its key to expire after its TTL.
+    for (const Reply& reply : replies) reply.throw_if_error("redis lock release batch");
 }
 
 DOGPILE_INLINE bool RedisLock::extend(std::chrono::milliseconds ttl) {
@@ -131,28 +211,40 @@ DOGPILE_INLINE void RedisLock::require_not_held(const char* what) const {
     }
 }
 
-DOGPILE_INLINE bool RedisLock::attempt() {
-    std::string token = dogpile::details::random_hex(16);
+DOGPILE_INLINE std::vector<Command> RedisLock::attempt_commands(const std::string& token) const {
     Command set{"SET", key_, token, "NX", "PX"};
     set.arg(static_cast<long long>(options_.ttl.count()));
+    std::vector<Command> commands;
+    commands.push_back(std::move(set));
+    commands.push_back(Command{"PTTL", key_});
+    return commands;
+}
+
+DOGPILE_INLINE void RedisLock::settle_lost_reply(const std::string& token, const RedisError& e) noexcept {
+    // The SET may have taken the lock although its reply was lost.
+    const details::ReplyLoss loss = loss_of(e);
+    if (loss != details::ReplyLoss::never_sent) shared_->release_or_remember(*client_, key_, token, options_.ttl, loss);
+}
+
+DOGPILE_INLINE bool RedisLock::attempt() {
+    std::string token = dogpile::details::random_hex(16);
     std::vector<Reply> replies;
     try {
-        replies = client_->pipeline(key_, {std::move(set), Command{"PTTL", key_}});
+        replies = client_->pipeline(key_, attempt_commands(token));
     } catch (const ReplyError&) {
         throw;  // answered: nothing ran that needs undoing
     } catch (const RedisError& e) {
-        // The SET may have taken the lock although its reply was lost.
-        const details::ReplyLoss loss = loss_of(e);
-        if (loss != details::ReplyLoss::never_sent) {
-            shared_->release_or_remember(*client_, key_, token, options_.ttl, loss);
-        }
+        settle_lost_reply(token, e);
         throw;
     }
     shared_->release_orphans(*client_);  // the connection works: settle earlier lost replies
     if (replies.size() != 2) {
         throw ProtocolError("redis SET NX " + key_ + ": " + std::to_string(replies.size()) + " replies for 2 commands");
     }
-    const Reply& acquired = replies[0];
+    return take_if_acquired(replies[0], replies[1], std::move(token));
+}
+
+DOGPILE_INLINE bool RedisLock::take_if_acquired(const Reply& acquired, const Reply& ttl, std::string token) {
     if (acquired.is_ok()) {
         std::lock_guard<std::mutex> lk(state_);
         token_ = std::move(token);
@@ -163,7 +255,6 @@ DOGPILE_INLINE bool RedisLock::attempt() {
         acquired.throw_if_error("redis SET NX " + key_);
         throw ProtocolError("redis SET NX " + key_ + ": unexpected reply type " + to_string(acquired.type()));
     }
-    const Reply& ttl = replies[1];
     ttl.throw_if_error("redis PTTL " + key_ + " (the lock checks that its key can expire; ACL: +pttl)");
     if (ttl.is_integer() && ttl.as_integer() == -1) {
         throw UnreleasableLockError("lock key '" + key_ +

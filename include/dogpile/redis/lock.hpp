@@ -19,6 +19,10 @@
 //   with its token, never orphaned.
 // * Errors propagate as redis::RedisError; a Region counts them and carries on
 //   under its in-process lock.
+// * Batches (dogpile::try_lock_all / unlock_all): the locks of one client take
+//   their SET NX (with PTTL) or their releases in one pipelined round trip
+//   (Client::batch: one per node on a cluster), with the same lost-reply
+//   bookkeeping as one lock.
 //
 // Thread safety: one owner at a time, as with any mutex; unlock() may run on
 // another thread than lock().
@@ -124,6 +128,12 @@ public:
     const std::string& key() const noexcept { return key_; }
     const LockOptions& options() const noexcept { return options_; }
 
+    // Same client, same batch: see dogpile::try_lock_all.
+    const void* batch_group() const noexcept override { return client_.get(); }
+    // `group`: RedisLocks of this lock's client. One round trip for all.
+    DOGPILE_INLINE std::vector<TryResult> try_lock_batch(const std::vector<Mutex*>& group) override;
+    DOGPILE_INLINE void unlock_batch(const std::vector<Mutex*>& group) override;
+
     // The scripts, for callers that preload them (SCRIPT LOAD) or pipeline them.
     static const Script& release_script() { return details::lock_release_script(); }
     static const Script& extend_script();
@@ -133,13 +143,26 @@ private:
 
     // A command that failed this way may or may not have run.
     static details::ReplyLoss loss_of(const RedisError& e) noexcept {
-        if (dynamic_cast<const PoolTimeout*>(&e) != nullptr) return details::ReplyLoss::never_sent;
+        // An open circuit breaker fails fast without I/O: remembering its
+        // "lost" tokens would only crowd out the real ones (max_pending).
+        if (dynamic_cast<const PoolTimeout*>(&e) != nullptr || dynamic_cast<const CircuitOpenError*>(&e) != nullptr) {
+            return details::ReplyLoss::never_sent;
+        }
         if (dynamic_cast<const TimeoutError*>(&e) != nullptr) return details::ReplyLoss::may_still_run;
         return details::ReplyLoss::connection_closed;
     }
 
     // SET NX PX with a fresh token, and the key's PTTL, in one round trip.
     bool attempt();
+
+    // The SET NX PX and PTTL commands of one attempt with `token`.
+    std::vector<Command> attempt_commands(const std::string& token) const;
+    // After a lock command with `token` failed without a reply.
+    void settle_lost_reply(const std::string& token, const RedisError& e) noexcept;
+    // The attempt's two replies: true when taken (this object then holds the lock).
+    bool take_if_acquired(const Reply& acquired, const Reply& ttl, std::string token);
+    // Marks this object released; the token to release, or nullopt when not held.
+    std::optional<std::string> give_up_hold();
 
     // Uniform in [backoff/2, backoff]: keeps the exponential growth while
     // spreading waiters that started together.
