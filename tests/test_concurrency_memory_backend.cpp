@@ -305,7 +305,10 @@ TEST_P(BoundedReadersAndWriters, NeverExceedTheBoundNorServeAStaleValue) {
             std::vector<int> last_seen(writers * keys_per_writer, -1);
             std::mt19937 rng(static_cast<unsigned>(r));
             start.arrive_and_wait();
-            while (writers_done.load() < writers) {
+            // At least min_reads each, so a loaded scheduler that lets the
+            // writers finish first still leaves the readers something to check.
+            constexpr int min_reads = 500;
+            for (int reads = 0; writers_done.load() < writers || reads < min_reads; ++reads) {
                 const int slot = static_cast<int>(rng() % (writers * keys_per_writer));
                 const std::string key =
                     "w" + std::to_string(slot / keys_per_writer) + "-" + std::to_string(slot % keys_per_writer);
