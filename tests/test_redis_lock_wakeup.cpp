@@ -35,9 +35,14 @@ using dogpile::test::wait_for_condition;
 
 RedisServer& server() { return RedisServer::shared(); }
 
-LockOptions options_for(const std::string& what) {
+// Backoff from `retry_initial` to `retry_max`, giving up after `max_wait`.
+LockOptions options_for(const std::string& what, std::chrono::milliseconds retry_initial,
+                        std::chrono::milliseconds retry_max, std::chrono::milliseconds max_wait) {
     LockOptions o;
     o.prefix = "wake-test:" + what + ":" + dogpile::details::random_hex(6) + ":";
+    o.retry_initial = retry_initial;
+    o.retry_max = retry_max;
+    o.max_wait = max_wait;
     return o;
 }
 
@@ -91,10 +96,7 @@ private:
 // find the lock free and return true all the same, with woken still 0.
 TEST(RedisLockWakeup, AWaiterTakesTheLockOnTheReleaseMessageNotAtItsNextPoll) {
     auto client = dogpile::redis::make_client(server().url());
-    LockOptions o = options_for("wake");
-    o.retry_initial = 20s;
-    o.retry_max = 20s;
-    o.max_wait = 5s;
+    const LockOptions o = options_for("wake", 20s, 20s, 5s);
     RedisLock holder(client, "r", o);
     ASSERT_TRUE(holder.try_lock());
     const auto wakeups = LockWakeups::of(client, o.wake_channel());
@@ -119,9 +121,7 @@ TEST(RedisLockWakeup, AWaiterTakesTheLockOnTheReleaseMessageNotAtItsNextPoll) {
 // every one gets the lock and the value is created once.
 TEST(RedisLockWakeup, ASubscriberKilledMidWaitFallsBackToPolling) {
     auto client = dogpile::redis::make_client(server().url());
-    LockOptions o = options_for("killed");
-    o.retry_max = 20ms;
-    o.max_wait = 20s;
+    const LockOptions o = options_for("killed", 1ms, 20ms, 20s);
     RedisLock holder(client, "r", o);
     ASSERT_TRUE(holder.try_lock());
     const auto wakeups = LockWakeups::of(client, o.wake_channel());
@@ -150,9 +150,7 @@ TEST(RedisLockWakeup, ASubscriberKilledMidWaitFallsBackToPolling) {
 // key only expires): the waiters proceed after the lock's TTL by polling.
 TEST(RedisLockWakeup, AHolderThatNeverReleasesLetsTheOthersProceedAfterTheTtl) {
     auto client = dogpile::redis::make_client(server().url());
-    LockOptions o = options_for("dead-holder");
-    o.retry_max = 20ms;
-    o.max_wait = 20s;
+    const LockOptions o = options_for("dead-holder", 1ms, 20ms, 20s);
     // What a SIGKILLed holder leaves: its key with a TTL, and no release ever.
     const std::string key = o.prefix + "r";
     ASSERT_EQ(dogpile::test::raw_command(server(), {"SET", key, "dead-token", "NX", "PX", "300"}).str, "OK");
@@ -171,9 +169,7 @@ TEST(RedisLockWakeup, AUserWithoutChannelRightsPollsAndReleasesNormally) {
     so.acl_users.push_back(RedisAclUser{"no-channels", "pw", {"~*", "resetchannels", "+@all"}});
     RedisServer s(so);
     auto client = dogpile::redis::make_client("redis://no-channels:pw@127.0.0.1:" + std::to_string(s.port()));
-    LockOptions o = options_for("no-channels");
-    o.retry_max = 20ms;
-    o.max_wait = 20s;
+    const LockOptions o = options_for("no-channels", 1ms, 20ms, 20s);
     RedisLock holder(client, "r", o);
     ASSERT_TRUE(holder.try_lock());
     const auto wakeups = LockWakeups::of(client, o.wake_channel());
