@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstddef>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -43,9 +44,20 @@ struct RegionLocking : RegionState<Value, Key, Hash> {
         return std::move(acquire_all({KeyRequest{&key, how}}).front());
     }
 
+    // The key's lock for a caller that re-reads the value under it: when the
+    // caller had to wait for the in-process lock, `settled` re-reads first,
+    // and if it says the value is there the caller keeps the in-process lock
+    // alone. The holder it waited for has just created (or found) the value,
+    // so a stampede takes the distributed lock once per process, not once per
+    // caller (docs/architecture.md, "Lock wake-up").
+    std::optional<Lock> acquire_unless_settled(const Key& key, const std::function<bool()>& settled) {
+        return std::move(acquire_all({KeyRequest{&key, Acquire::blocking, &settled}}).front());
+    }
+
     struct KeyRequest {
         const Key* key;
         Acquire how;
+        const std::function<bool()>* settled = nullptr;
     };
 
     // The locks of several keys, in the order given (which must be the same
@@ -78,6 +90,10 @@ struct RegionLocking : RegionState<Value, Key, Hash> {
                 continue;
             }
             t.local = std::move(*local);
+            if (t.contention == Contention::waited && requests[i].settled && (*requests[i].settled)()) {
+                locks[i] = finish(t, Outcome::taken, requests[i].how);
+                continue;
+            }
             try {
                 t.distributed = backend->get_mutex(*requests[i].key);
             } catch (...) {
