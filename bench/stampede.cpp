@@ -11,6 +11,8 @@
 //   stampede --procs 4 --threads 16 --redis URL
 //                                     4 worker processes x 16 threads, with the
 //                                     hash store's distributed lock
+//   ... --poll-only                   the same without the lock's release
+//                                     wake-ups: waiters only poll
 //   --creator-ms MS (default 100), --json (one JSON object on stdout)
 //
 // Waits are measured from the moment all callers are released together to
@@ -35,6 +37,7 @@
 #include <functional>
 #include <iomanip>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <sstream>
@@ -74,6 +77,7 @@ struct Options {
     Strategy strategy = Strategy::dogpile;
     std::optional<std::string> redis;  // URL, or "local"
     bool json = false;
+    bool poll_only = false;  // the distributed lock without its release wake-ups
     std::optional<std::string> worker_run;  // hidden: this process is worker of run <id>
 
     std::size_t callers() const { return threads * std::max<std::size_t>(procs, 1); }
@@ -82,7 +86,7 @@ struct Options {
 [[noreturn]] void usage(const std::string& error) {
     std::cerr << "stampede: " << error << "\n"
               << "usage: stampede [--threads N] [--creator-ms MS] [--stale] [--naive] [--json]\n"
-              << "                [--redis URL|local [--procs P]]\n"
+              << "                [--redis URL|local [--procs P [--poll-only]]]\n"
               << "  --threads N      callers (per process with --procs), default 64\n"
               << "  --creator-ms MS  how long the creator takes, default 100\n"
               << "  --stale          the key holds an expired value (default: no value at all)\n"
@@ -90,6 +94,7 @@ struct Options {
               << "  --redis URL      use the Redis hash store at URL (redis://host:port, unix:///path);\n"
               << "                   'local' starts a throwaway redis-server\n"
               << "  --procs P        P worker processes of --threads callers each, with the distributed lock\n"
+              << "  --poll-only      waiters on the distributed lock poll only (LockOptions::wake_on_release off)\n"
               << "  --json           print one JSON object instead of the table\n";
     std::exit(2);
 }
@@ -118,6 +123,8 @@ Options parse(int argc, char** argv) {
             o.creator = std::chrono::milliseconds(parse_count(value(), "--creator-ms"));
         } else if (arg == "--stale") {
             o.key = KeyState::stale;
+        } else if (arg == "--poll-only") {
+            o.poll_only = true;
         } else if (arg == "--naive") {
             o.strategy = Strategy::naive;
         } else if (arg == "--redis") {
@@ -145,6 +152,9 @@ struct Waits {
     std::size_t errors = 0;        // calls that threw
     std::int64_t released_us = 0;  // wall clock (us since the epoch) of the release
     double wall_ms = 0;            // from the release to the last return
+    // Commands the server ran between the release and the last return
+    // (INFO commandstats; distributed runs only), all and those of the locks.
+    std::optional<std::uint64_t> commands, lock_commands;
 };
 
 std::int64_t wall_us() {
@@ -271,6 +281,7 @@ std::shared_ptr<dogpile::RedisHashBackend<Flags, dogpile::codec::FlagsCodec>> ma
     if (locking == Locking::distributed) {
         redis::LockOptions lock;
         lock.ttl = lock_timeout(o);
+        lock.wake_on_release = !o.poll_only;
         options.distributed_lock = lock;
     }
     return std::make_shared<dogpile::RedisHashBackend<Flags, dogpile::codec::FlagsCodec>>(
@@ -480,6 +491,28 @@ std::int64_t merge_report(const std::string& report, Waits& into) {
     return released_us + static_cast<std::int64_t>(last_ms * 1000.0);
 }
 
+// Per-command call counts from INFO commandstats ("cmdstat_set:calls=12,...").
+std::map<std::string, std::uint64_t> command_calls(redis::Client& client, std::string_view routing_key) {
+    const std::string info = client.command(routing_key, {"INFO", "commandstats"}).as_string();
+    std::map<std::string, std::uint64_t> calls;
+    std::istringstream in(info);
+    for (std::string line; std::getline(in, line);) {
+        const std::string_view prefix = "cmdstat_";
+        const auto colon = line.find(':');
+        const auto at = line.find("calls=");
+        if (line.rfind(prefix, 0) != 0 || colon == std::string::npos || at == std::string::npos) continue;
+        calls[line.substr(prefix.size(), colon - prefix.size())] = std::stoull(line.substr(at + 6));
+    }
+    return calls;
+}
+
+// The lock's commands: SET NX + PTTL per attempt, the release script, and the
+// wake-up subscription (docs/architecture.md, "Lock wake-up").
+bool is_lock_command(const std::string& name) {
+    return name == "set" || name == "pttl" || name == "evalsha" || name == "eval" || name == "subscribe" ||
+           name == "publish" || name == "script|load";
+}
+
 Waits run_redis_processes(const Options& o, const std::string& url, std::int64_t& creator_calls) {
     const RunKeys keys(new_run_id());
     seed_redis(url, o, keys);
@@ -491,6 +524,7 @@ Waits run_redis_processes(const Options& o, const std::string& url, std::int64_t
                                   "--creator-ms", std::to_string(o.creator.count())};
     if (o.key == KeyState::stale) args.emplace_back("--stale");
     if (o.strategy == Strategy::naive) args.emplace_back("--naive");
+    if (o.poll_only) args.emplace_back("--poll-only");
     const std::string exe = self_path();
     std::vector<Worker> workers;
     Waits waits;
@@ -505,12 +539,23 @@ Waits run_redis_processes(const Options& o, const std::string& url, std::int64_t
             if (SteadyClock::now() > ready_deadline) throw std::runtime_error("the workers did not get ready in 30 s");
             std::this_thread::sleep_for(5ms);
         }
+        const auto calls_before = command_calls(*client, keys.go);
         waits.released_us = wall_us();
         redis::Command go{"RPUSH", keys.go};
         for (std::size_t p = 0; p < o.procs; ++p) go.arg("go");
         client->command(keys.go, go);
 
         collect_reports(workers, SteadyClock::now() + 60s + o.creator * 10);
+        // Less the INFO itself and the RPUSH that released the workers.
+        std::uint64_t all = 0, lock = 0;
+        for (const auto& [name, n] : command_calls(*client, keys.go)) {
+            const auto before = calls_before.find(name);
+            const std::uint64_t delta = n - (before == calls_before.end() ? 0 : before->second);
+            all += delta;
+            if (is_lock_command(name)) lock += delta;
+        }
+        waits.commands = all - 2;
+        waits.lock_commands = lock;
     } catch (...) {
         kill_workers(workers);
         clean_up_redis(url, o, keys);
@@ -534,6 +579,7 @@ struct Result {
     std::size_t errors = 0;
     double wall_ms = 0;
     double p50 = 0, p99 = 0, max = 0;
+    std::optional<std::uint64_t> commands, lock_commands;
 };
 
 std::string describe_mode(const Options& o) {
@@ -558,7 +604,12 @@ void print(const Options& o, const Result& r) {
             .add("p50_wait_ms", r.p50)
             .add("p99_wait_ms", r.p99)
             .add("max_wait_ms", r.max)
-            .add("errors", r.errors);
+            .add("errors", r.errors)
+            .add("wake_on_release", o.procs > 0 && !o.poll_only);
+        if (r.commands) {
+            out.add("redis_commands_per_caller", static_cast<double>(*r.commands) / static_cast<double>(r.callers))
+                .add("lock_commands_per_caller", static_cast<double>(*r.lock_commands) / static_cast<double>(r.callers));
+        }
         std::cout << out.str() << std::endl;
         return;
     }
@@ -586,6 +637,12 @@ void print(const Options& o, const Result& r) {
     row("wait p50", ms(r.p50));
     row("wait p99", ms(r.p99));
     row("wait max", ms(r.max));
+    if (r.commands) {
+        std::ostringstream per;
+        per << std::fixed << std::setprecision(2) << static_cast<double>(*r.commands) / static_cast<double>(r.callers)
+            << " per caller (lock: " << static_cast<double>(*r.lock_commands) / static_cast<double>(r.callers) << ")";
+        row("redis commands", per.str());
+    }
     if (r.errors > 0) row("errors", std::to_string(r.errors) + " (see above)");
 }
 
@@ -627,6 +684,8 @@ int main(int argc, char** argv) {
         r.callers = waits.ms.size();
         r.creator_calls = creator_calls;
         r.errors = waits.errors;
+        r.commands = waits.commands;
+        r.lock_commands = waits.lock_commands;
         r.p50 = dogpile::bench::percentile(waits.ms, 50);
         r.p99 = dogpile::bench::percentile(waits.ms, 99);
         r.max = *std::max_element(waits.ms.begin(), waits.ms.end());

@@ -532,14 +532,55 @@ TEST(RedisLockRegion, OnlyOneThreadPerProcessPollsAHeldLock) {
     EXPECT_EQ(creations.load(), 1);
     EXPECT_EQ(wrong.load(), 0);
     EXPECT_EQ(threw.load(), 0);
-    // Only the poller was ever refused; the others then took the lock in turn, at the first attempt.
+    // Only the poller ever sent attempts: the others, let in by the in-process
+    // lock after it, re-read the value it had created and took no distributed
+    // lock (docs/architecture.md, "Lock wake-up").
     EXPECT_EQ(recorder->threads_that_missed(), 1u);
-    EXPECT_EQ(recorder->threads_that_attempted(), static_cast<std::size_t>(threads));
-    EXPECT_EQ(recorder->attempts().total, recorder->attempts().missed + threads);
+    EXPECT_EQ(recorder->threads_that_attempted(), 1u);
+    EXPECT_EQ(recorder->attempts().total, recorder->attempts().missed + 1);
     const auto stats = region.stats();
     EXPECT_EQ(stats.lock_waits, static_cast<std::uint64_t>(threads));
     EXPECT_EQ(stats.lock_timeouts, 0u);
     EXPECT_EQ(stats.backend_errors, 0u);
+    EXPECT_FALSE(key_exists(lock_prefix + key));
+}
+
+// The other side of the re-read after an in-process wait: the creator it
+// waited for failed (threw), so the value is still missing, and the caller
+// must not create under the in-process lock alone: it takes the distributed
+// lock (its thread sends an attempt) before it creates.
+TEST(RedisLockRegion, ACallerThatWaitedInProcessAndFindsNoValueTakesTheDistributedLock) {
+    const std::string ns = unique_ns("reread-miss");
+    const std::string key = ns + "value";
+    const std::string lock_prefix = ns + "lock|";
+    auto recorder = std::make_shared<LockAttemptRecorder>(make_client(), lock_prefix);
+    auto backend = std::make_shared<LockTestBackend>(recorder, lock_options(120000ms, lock_prefix));
+    dogpile::RegionOptions options;
+    options.lock_timeout = 120s;
+    StringRegion region(backend, options);
+
+    Latch creating(1);
+    Latch fail(1);
+    std::thread first([&] {
+        try {
+            region.get_or_create(key, [&]() -> std::string {
+                creating.count_down();
+                fail.wait();
+                throw std::runtime_error("creator failed");
+            });
+        } catch (const std::runtime_error&) {
+        }
+    });
+    creating.wait();
+    std::string second_value;
+    std::thread second([&] { second_value = region.get_or_create(key, [] { return std::string("made"); }); });
+    const bool waiting = wait_for_condition([&] { return region.lock_waiters(key) == 1; }, 60s);
+    fail.count_down();
+    first.join();
+    second.join();
+    EXPECT_TRUE(waiting);
+    EXPECT_EQ(second_value, "made");
+    EXPECT_EQ(recorder->threads_that_attempted(), 2u) << "the second caller created without the distributed lock";
     EXPECT_FALSE(key_exists(lock_prefix + key));
 }
 

@@ -10,14 +10,18 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <exception>
 #include <iostream>
 #include <memory>
 #include <optional>
 #include <set>
+#include <stdexcept>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -30,6 +34,7 @@
 #include <dogpile/region.hpp>
 
 #include "support/redis_server.hpp"
+#include "support/wait.hpp"
 
 namespace {
 
@@ -65,6 +70,17 @@ std::vector<std::string> recipe() {
             "+hmget",          "+hdel",           "+evalsha",     "+script|load", "+pexpire", "+pttl", "+hset"};
 }
 
+// The recipe's optional part: the lock's release wake-ups (the script
+// PUBLISHes, waiters SUBSCRIBE). Without it waiters poll, nothing fails
+// (TheWakeUpRulesAreNeededForWakeUpsOnly), so it is not in recipe(), whose
+// every rule is needed.
+std::vector<std::string> wake_up_rules() { return {"&dogpile-lock|*", "+publish", "+subscribe"}; }
+
+std::vector<std::string> with_wake_ups(std::vector<std::string> rules) {
+    for (auto& r : wake_up_rules()) rules.push_back(r);
+    return rules;
+}
+
 std::vector<std::string> recipe_without(const std::string& command) {
     std::vector<std::string> out = recipe();
     out.erase(std::remove(out.begin(), out.end(), command), out.end());
@@ -75,7 +91,7 @@ RedisServer& secured_server() {
     static RedisServer server([] {
         RedisServerOptions o;
         o.password = admin_password;
-        o.acl_users.push_back(RedisAclUser{cache_user, cache_password, recipe()});
+        o.acl_users.push_back(RedisAclUser{cache_user, cache_password, with_wake_ups(recipe())});
         return o;
     }());
     return server;
@@ -482,6 +498,74 @@ TEST(RedisAcl, EveryRuleOfTheRecipeIsNeeded) {
         std::cout << "[ acl      ] without " << rule << ": hash store \"" << hash_store.failure << "\", RedisBackend \""
                   << string_store.failure << "\"; refused: "
                   << (refusal == errors.end() ? std::string("-") : refusal->text) << std::endl;
+        admin({"ACL", "DELUSER", user});
+    }
+}
+
+// One waiter on a lock another client holds, with a pause (10 to 20 s) only a
+// release message can end before the wait's 2 s limit: whether `url`'s user
+// gets the lock's release wake-ups.
+struct WakeUp {
+    bool subscribed = false;
+    std::uint64_t woken = 0;
+    bool acquired = false;
+    std::string error;
+};
+
+WakeUp wake_once(const std::string& url, const std::string& id) {
+    auto client = dogpile::redis::make_client(url);
+    dogpile::redis::LockOptions o;
+    o.prefix = "dogpile-lock|" + id + "|";
+    o.retry_initial = 20s;
+    o.retry_max = 20s;
+    o.max_wait = 2s;
+    dogpile::redis::RedisLock holder(client, "r", o);
+    if (!holder.try_lock()) throw std::runtime_error("the lock is taken");
+    const auto wakeups = dogpile::redis::details::LockWakeups::of(client, o.wake_channel());
+    dogpile::redis::RedisLock waiter(client, "r", o);
+    std::atomic<bool> acquired{false};
+    std::thread t([&] { acquired = waiter.lock(std::nullopt); });
+    dogpile::test::wait_for_condition(
+        [&] { return wakeups->waiters() == 1 && (wakeups->subscribed() || wakeups->stats().failures > 0); }, 10s);
+    WakeUp out;
+    out.subscribed = wakeups->subscribed();
+    holder.unlock();
+    t.join();
+    waiter.unlock();
+    out.woken = wakeups->stats().woken;
+    out.acquired = acquired;
+    out.error = wakeups->last_error();
+    return out;
+}
+
+// With the wake-up rules a waiter takes the lock on the release message;
+// without any one of them it still gets the lock (by polling), never an
+// error: the refused SUBSCRIBE only keeps the subscriber away, the refused
+// PUBLISH inside the release script is a pcall.
+TEST(RedisAcl, TheWakeUpRulesAreNeededForWakeUpsOnly) {
+    const WakeUp all = wake_once(tcp_url(cache_user, cache_password), test_id() + "all");
+    EXPECT_TRUE(all.subscribed) << all.error;
+    EXPECT_EQ(all.woken, 1u);
+    EXPECT_TRUE(all.acquired);
+    const std::vector<std::string> rules = wake_up_rules();
+    for (std::size_t i = 0; i < rules.size(); ++i) {
+        const std::string& rule = rules[i];
+        SCOPED_TRACE("without " + rule);
+        const std::string user = "wake-minus-" + std::to_string(i);
+        std::vector<std::string> setuser{"ACL", "SETUSER", user, "reset", "on", ">" + cache_password};
+        for (const auto& r : with_wake_ups(recipe())) {
+            if (r != rule) setuser.push_back(r);
+        }
+        admin(setuser);
+        const WakeUp out = wake_once(tcp_url(user, cache_password), test_id() + std::to_string(i));
+        EXPECT_TRUE(out.acquired);
+        EXPECT_EQ(out.woken, 0u);
+        if (rule == "+publish") {
+            EXPECT_TRUE(out.subscribed) << out.error;
+        } else {
+            EXPECT_FALSE(out.subscribed);
+            EXPECT_NE(out.error.find("NOPERM"), std::string::npos) << out.error;
+        }
         admin({"ACL", "DELUSER", user});
     }
 }

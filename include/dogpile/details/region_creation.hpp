@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <type_traits>
@@ -26,6 +27,7 @@ struct RegionCreation : RegionLocking<Value, Key, Hash> {
     using typename Locking::entry_type;
     using typename Locking::Lock;
     using Locking::acquire;
+    using Locking::acquire_unless_settled;
     using Locking::backend_get;
     using Locking::backend_set;
     using Locking::classify;
@@ -129,13 +131,22 @@ struct RegionCreation : RegionLocking<Value, Key, Hash> {
         }
 
         misses.add();
-        auto lock = acquire(key, Acquire::blocking);
+        // Only a caller that waited re-reads here; the others read once, below.
+        std::optional<entry_type> reread;
+        bool settled_fresh = false;
+        const std::function<bool()> settled = [&] {
+            reread = backend_get(key);
+            settled_fresh = classify(reread, expiration) == Freshness::fresh;
+            return settled_fresh;
+        };
+        auto lock = acquire_unless_settled(key, settled);
         if (!lock) {
             if (options.on_lock_timeout == LockTimeoutPolicy::raise) throw_lock_timeout();
             Value value = unbudgeted([&]() -> Value { return creator(); });
             creations.add();
             return value;
         }
+        if (settled_fresh) return std::move(reread->value);  // held without the distributed lock: never create
         return recheck_or_create(key, creator, opts, expiration);
     }
 

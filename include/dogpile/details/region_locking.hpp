@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstddef>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -43,9 +44,20 @@ struct RegionLocking : RegionState<Value, Key, Hash> {
         return std::move(acquire_all({KeyRequest{&key, how}}).front());
     }
 
+    // The key's lock for a caller that re-reads the value under it: when the
+    // caller had to wait for the in-process lock and the backend has a
+    // distributed mutex, `settled` re-reads first, and if it says the value is
+    // there the caller keeps the in-process lock alone. The holder it waited for has just created (or found) the value,
+    // so a stampede takes the distributed lock once per process, not once per
+    // caller (docs/architecture.md, "Lock wake-up").
+    std::optional<Lock> acquire_unless_settled(const Key& key, const std::function<bool()>& settled) {
+        return std::move(acquire_all({KeyRequest{&key, Acquire::blocking, &settled}}).front());
+    }
+
     struct KeyRequest {
         const Key* key;
         Acquire how;
+        const std::function<bool()>* settled = nullptr;
     };
 
     // The locks of several keys, in the order given (which must be the same
@@ -82,6 +94,12 @@ struct RegionLocking : RegionState<Value, Key, Hash> {
                 t.distributed = backend->get_mutex(*requests[i].key);
             } catch (...) {
                 on_backend_error("get_mutex");  // degrade: the in-process lock still holds
+            }
+            // Only where a distributed lock is to be saved: without one the
+            // caller's own re-read under the lock is the only read.
+            if (t.distributed && t.contention == Contention::waited && requests[i].settled &&
+                (*requests[i].settled)()) {
+                t.distributed.reset();
             }
             if (t.distributed) {
                 remote.push_back(i);

@@ -9,6 +9,8 @@ DOGPILE_INLINE DistributedLocks::DistributedLocks(std::shared_ptr<Client> client
     : client_(std::move(client)), options_(std::move(options)), hook_(std::move(hook)) {
     if (!client_) throw ConfigurationError("DistributedLocks: the client is null");
     options_.validate();
+    shared_ = std::make_shared<details::LockSharedState>(
+        options_.wake_on_release ? details::LockWakeups::of(client_, options_.wake_channel()) : nullptr);
 }
 
 DOGPILE_INLINE std::unique_ptr<Mutex> DistributedLocks::make(const std::string& resource) {

@@ -61,6 +61,8 @@ public:
     }
 
     details::LockStateStats stats() const { return shared_->stats(); }
+    // The wake-ups its locks share (LockOptions::wake_on_release), else null.
+    const details::LockWakeups* wakeups() const noexcept { return shared_->wakeups(); }
     const LockOptions& options() const noexcept { return options_; }
 
     // NOPERM, or an unknown command (renamed or disabled with rename-command).
@@ -77,7 +79,7 @@ private:
     std::shared_ptr<Client> client_;
     LockOptions options_;
     Hook hook_;
-    std::shared_ptr<details::LockSharedState> shared_ = std::make_shared<details::LockSharedState>();
+    std::shared_ptr<details::LockSharedState> shared_;
     std::atomic<ServerCheck> state_{ServerCheck::pending};
     std::atomic<Clock::rep> next_check_{0};
 };

@@ -34,7 +34,10 @@ DOGPILE_INLINE RedisLock::RedisLock(std::shared_ptr<Client> client, std::string 
     if (!client_) throw ConfigurationError("RedisLock: the client is null");
     options_.validate();
     key_ = options_.prefix + resource;
-    if (!shared_) shared_ = std::make_shared<details::LockSharedState>();
+    if (!shared_) {
+        shared_ = std::make_shared<details::LockSharedState>(
+            options_.wake_on_release ? details::LockWakeups::of(client_, options_.wake_channel()) : nullptr);
+    }
 }
 
 DOGPILE_INLINE RedisLock::~RedisLock() {
@@ -52,6 +55,8 @@ DOGPILE_INLINE bool RedisLock::lock(std::optional<std::chrono::milliseconds> tim
 
     std::chrono::microseconds backoff = options_.retry_initial;
     const std::chrono::microseconds backoff_max = options_.retry_max;
+    // Entered at the first pause: a lock taken at once costs no bookkeeping.
+    std::optional<details::LockWakeups::Waiter> waiter;
     for (;;) {
         if (attempt()) return true;
         const auto now = Clock::now();
@@ -59,7 +64,12 @@ DOGPILE_INLINE bool RedisLock::lock(std::optional<std::chrono::milliseconds> tim
         const std::chrono::microseconds pause =
             std::min(jittered(backoff),
                      std::chrono::duration_cast<std::chrono::microseconds>(deadline - now) + std::chrono::microseconds(1));
-        std::this_thread::sleep_for(pause);
+        if (details::LockWakeups* wakeups = shared_->wakeups()) {
+            if (!waiter) waiter.emplace(*wakeups, key_);
+            waiter->sleep(pause);
+        } else {
+            std::this_thread::sleep_for(pause);
+        }
         backoff = std::min(backoff * 2, backoff_max);
     }
 }
@@ -75,7 +85,7 @@ DOGPILE_INLINE void RedisLock::unlock() {
     const std::optional<std::string> token = give_up_hold();
     if (!token) return;
     try {
-        client_->eval(release_script(), {std::string_view(key_)}, {std::string_view(*token)});
+        client_->eval(release_script(), release_call(*token));
         shared_->release_orphans(*client_);
     } catch (const ReplyError&) {
         throw;  // refused (NOPERM, NOSCRIPT that could not be loaded): the key expires after its TTL
@@ -141,11 +151,9 @@ DOGPILE_INLINE void RedisLock::unlock_batch(const std::vector<Mutex*>& group) {
         }
     }
     if (locks.empty()) return;
-    std::vector<ScriptCall> calls(locks.size());
-    for (std::size_t i = 0; i < locks.size(); ++i) {
-        calls[i].keys.emplace_back(std::string_view(locks[i]->key_));
-        calls[i].args.emplace_back(std::string_view(tokens[i]));
-    }
+    std::vector<ScriptCall> calls;
+    calls.reserve(locks.size());
+    for (std::size_t i = 0; i < locks.size(); ++i) calls.push_back(locks[i]->release_call(tokens[i]));
     std::vector<Reply> replies;
     try {
         replies = client_->eval_batch(release_script(), calls);
@@ -161,6 +169,12 @@ DOGPILE_INLINE void RedisLock::unlock_batch(const std::vector<Mutex*>& group) {
     for (RedisLock* lock : locks) lock->shared_->release_orphans(*client_);
     // A refused release (NOPERM, a script that could not be loaded) leaves its key to expire after its TTL.
     for (const Reply& reply : replies) reply.throw_if_error("redis lock release batch");
+}
+
+DOGPILE_INLINE ScriptCall RedisLock::release_call(const std::string& token) const {
+    ScriptCall call{{key_}, {token}};
+    if (const details::LockWakeups* wakeups = shared_->wakeups()) call.args.push_back(wakeups->channel());
+    return call;
 }
 
 DOGPILE_INLINE bool RedisLock::extend(std::chrono::milliseconds ttl) {

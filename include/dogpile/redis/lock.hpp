@@ -5,7 +5,7 @@
 // a distributed lock (docs/architecture.md, "Where each mechanism lives").
 //
 //   acquire:  SET <prefix><resource> <token> NX PX <ttl>, with PTTL
-//   release:  if GET == token then DEL          (one Lua script)
+//   release:  if GET == token then DEL, PUBLISH (one Lua script)
 //   extend:   if GET == token then PEXPIRE ttl  (one Lua script)
 //
 // * ttl (dogpile.cache's lock_timeout) is both how long a crashed holder
@@ -13,7 +13,9 @@
 //   create too: size it above the slowest creation, or extend() from long
 //   creators.
 // * Waiters poll with jittered exponential backoff (retry_initial to
-//   retry_max) and give up after LockOptions::max_wait.
+//   retry_max) and give up after LockOptions::max_wait. A release publishes
+//   the key (LockOptions::wake_on_release), which ends their pause at once
+//   (details/lock_wakeups.hpp): one subscriber connection per client.
 // * A lock key without a TTL raises UnreleasableLockError instead of blocking
 //   forever; a lock whose SET or release reply was lost is released later
 //   with its token, never orphaned.
@@ -64,6 +66,15 @@ struct LockOptions {
     // unless it extends it, so a longer wait means the lock is never released
     // or is taken over and over; the region then applies its LockTimeoutPolicy.
     std::optional<std::chrono::milliseconds> max_wait{};
+    // Whether a release PUBLISHes on wake_channel() and waiters subscribe to
+    // it, so that a waiter in another process takes the lock at once instead
+    // of at its next poll (docs/architecture.md, "Lock wake-up"). Polling
+    // stays the fallback: a server that refuses the channel (ACL without
+    // &<prefix>*), a lost message or subscriber cost the polling latency only.
+    bool wake_on_release = true;
+
+    // The channel of the release messages (their payload: the lock key).
+    std::string wake_channel() const { return prefix + "~released"; }
 
     std::chrono::milliseconds effective_max_wait() const { return max_wait ? *max_wait : 2 * ttl; }
 
@@ -76,7 +87,8 @@ public:
     // The lock key is options.prefix + resource. Throws ConfigurationError for
     // a null client or invalid options. Talks to Redis only when locked.
     // `shared` is what the locks of one backend share (DistributedLocks hands
-    // it out); a lock made without one keeps its lost-reply releases to itself.
+    // it out); a lock made without one keeps its lost-reply releases to itself
+    // and shares the wake-ups of its client (LockWakeups::of).
     RedisLock(std::shared_ptr<Client> client, std::string resource, LockOptions options,
               std::shared_ptr<details::LockSharedState> shared = nullptr);
 
@@ -163,6 +175,9 @@ private:
     bool take_if_acquired(const Reply& acquired, const Reply& ttl, std::string token);
     // Marks this object released; the token to release, or nullopt when not held.
     std::optional<std::string> give_up_hold();
+    // The release script's call for `token`: the key, the token and, with
+    // wake-ups, the channel to publish the release on.
+    ScriptCall release_call(const std::string& token) const;
 
     // Uniform in [backoff/2, backoff]: keeps the exponential growth while
     // spreading waiters that started together.

@@ -7,7 +7,10 @@ namespace dogpile::redis::details {
 
 DOGPILE_INLINE const Script& lock_release_script() {
     static const Script script(
-        "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0");
+        "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end "
+        "local deleted = redis.call('DEL', KEYS[1]) "
+        "if ARGV[2] then redis.pcall('PUBLISH', ARGV[2], KEYS[1]) end "
+        "return deleted");
     return script;
 }
 

@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -21,10 +22,13 @@
 #include "../client.hpp"
 #include "../reply.hpp"
 #include "../script.hpp"
+#include "lock_wakeups.hpp"
 
 namespace dogpile::redis::details {
 
-// Compare-and-delete: the lock's release.
+// Compare-and-delete: the lock's release. With a second argument, a release
+// that deleted also PUBLISHes the key on that channel (lock_wakeups.hpp), in
+// the same round trip; pcall, so a user refused the channel still releases.
 const Script& lock_release_script();
 
 // How a command failed without a reply, which decides what its failure may have left behind.
@@ -56,6 +60,11 @@ public:
     // not have run yet (a timeout: it may still be in a stalled server's buffer).
     static constexpr std::chrono::milliseconds retry_interval{100};
 
+    // `wakeups`: where waiters learn of releases; null: they only poll.
+    explicit LockSharedState(std::shared_ptr<LockWakeups> wakeups = nullptr) : wakeups_(std::move(wakeups)) {}
+
+    LockWakeups* wakeups() const noexcept { return wakeups_.get(); }
+
     // After a lock command on `key` with `token` failed without a reply:
     // releases the lock at once when the connection was merely closed (the
     // server is most likely up), else remembers the token for later.
@@ -82,6 +91,7 @@ private:
 
     Outcome try_release(Client& client, std::string_view key, std::string_view token) noexcept;
 
+    const std::shared_ptr<LockWakeups> wakeups_;
     std::mutex mutex_;
     std::deque<Orphan> orphans_;
     std::atomic<std::size_t> pending_{0};

@@ -46,6 +46,13 @@ public:
     // Waits up to `timeout` for `push` to receive something, or for stop().
     void receive(PushConnection& push, std::chrono::milliseconds timeout) { push.receive(timeout, wake_); }
 
+    // Waits up to `timeout` for nudge() or stop(): a session that connects
+    // only on demand (the lock wake-ups) waits here for the demand.
+    void idle(std::chrono::milliseconds timeout) { wake_.wait(-1, timeout); }
+
+    // Ends the current (or the next) wait early, without stopping.
+    void nudge() noexcept { wake_.wake(); }
+
 private:
     void run() noexcept;
 
