@@ -64,8 +64,8 @@ public:
     static constexpr unsigned random_admission_threshold = 6;
     // The near-tie band of the contest. The candidate was just counted, so in
     // a loop larger than the shard it leads the incumbent by one on an
-    // off-by-one, not on popularity; a band of -1/+1 closed 0.3 points less
-    // of the LRU->OPT gap on bench/hit_ratio.sh, 0/0 (no tie-break) 3.
+    // off-by-one, not on popularity. On bench/hit_ratio.sh a band of -1/+1
+    // closed 0.3 points less of the LRU->OPT gap, exact ties only 3 less.
     static constexpr unsigned tie_band_below = 2;
     static constexpr unsigned tie_band_above = 1;
 
