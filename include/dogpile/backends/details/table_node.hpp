@@ -34,6 +34,10 @@ struct TableNode {
     std::atomic<bool> referenced{false};  // CLOCK bit, set by readers under the shared lock
     std::uint8_t policy_segment = 0;       // which list of a segmented policy holds it (W-TinyLFU)
     std::uint32_t weight = 1;              // its cost against a weight bound; 1 when counting entries
+    // W-TinyLFU's clock (tiny_lfu_eviction.hpp) at the last access, and the
+    // distance between the last two (0xFFFFFFFF: unknown, for a new key).
+    std::uint32_t policy_stamp = 0;
+    std::uint32_t policy_reuse = 0xFFFFFFFFu;
     const Key key;
     CachedValue<Value> entry;
     TimePoint stamp{};  // age basis for ttl
