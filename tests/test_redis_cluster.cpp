@@ -135,6 +135,42 @@ std::vector<ClientInfo> clients_named(std::size_t node, const std::string& name)
     return out;
 }
 
+// The shared cluster's client options, its connections named `name` (to
+// find them in CLIENT LIST) and bounded by `command_timeout`.
+ClusterOptions options_named(const std::string& name, std::chrono::milliseconds command_timeout) {
+    ClusterOptions o = cluster().client_options();
+    o.pool.connection.client_name = name;
+    o.pool.connection.command_timeout = command_timeout;
+    return o;
+}
+
+// Whether node `node` shows a connection named `name` blocked in a BLPOP.
+bool blocked_in_blpop(std::size_t node, const std::string& name) {
+    for (const ClientInfo& c : clients_named(node, name)) {
+        if (c.flags.find('b') != std::string::npos && c.cmd == "blpop") return true;
+    }
+    return false;
+}
+
+// Until `call` is ready (or `limit` passes), CLIENT KILLs every connection
+// named `name` that node `node` shows blocked in a BLPOP, after running
+// `before_kill(kills so far)`. Returns how many it killed.
+template <class Future>
+int kill_blocked_until_ready(Future& call, std::size_t node, const std::string& name,
+                             std::chrono::milliseconds limit, const std::function<void(int)>& before_kill = {}) {
+    int kills = 0;
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (call.wait_for(5ms) != std::future_status::ready && std::chrono::steady_clock::now() < deadline) {
+        for (const ClientInfo& c : clients_named(node, name)) {
+            if (c.flags.find('b') == std::string::npos || c.cmd != "blpop") continue;
+            if (before_kill) before_kill(kills);
+            RedisCluster::expect_ok(cluster().raw(node, {"CLIENT", "KILL", "ID", c.id}), "CLIENT KILL");
+            ++kills;
+        }
+    }
+    return kills;
+}
+
 // ---------------------------------------------------------------- slots
 
 TEST(ClusterSlot, Crc16KnownVectors) {
@@ -950,24 +986,14 @@ protected:
 // and keeps killing any blocked retry until the call returns.
 TEST_F(ClusterFailedSends, AConnectionLostAfterSendingIsNotRetried) {
     const std::string name = "noretry-killed";
-    ClusterOptions o = cluster().client_options();
-    o.pool.connection.client_name = name;
-    o.pool.connection.command_timeout = 60s;  // only the kill ends the call
-    auto client = make_client(o);
+    auto client = make_client(options_named(name, 60s));  // only the kill ends the call
     auto call = std::async(std::launch::async, [&] { return client->pipeline(counter_, incr_then_block()); });
 
-    int kills = 0;
-    const auto deadline = std::chrono::steady_clock::now() + 60s;
-    while (call.wait_for(10ms) != std::future_status::ready && std::chrono::steady_clock::now() < deadline) {
-        for (const ClientInfo& c : clients_named(node_, name)) {
-            if (c.flags.find('b') == std::string::npos || c.cmd != "blpop") continue;
-            if (kills == 0) {
-                EXPECT_EQ(counter_value(), "1") << "the INCR ran before the BLPOP blocked";
-            }
-            RedisCluster::expect_ok(cluster().raw(node_, {"CLIENT", "KILL", "ID", c.id}), "CLIENT KILL");
-            ++kills;
+    const int kills = kill_blocked_until_ready(call, node_, name, 60s, [&](int killed) {
+        if (killed == 0) {
+            EXPECT_EQ(counter_value(), "1") << "the INCR ran before the BLPOP blocked";
         }
-    }
+    });
     ASSERT_EQ(call.wait_for(0ms), std::future_status::ready) << "the call did not return";
     try {
         call.get();
@@ -986,10 +1012,7 @@ TEST_F(ClusterFailedSends, AConnectionLostAfterSendingIsNotRetried) {
 // INCR ran once. (The BLPOP never answers, so the timeout is certain.)
 TEST_F(ClusterFailedSends, ATimeoutAfterSendingIsNotRetried) {
     const std::string name = "noretry-timeout";
-    ClusterOptions o = cluster().client_options();
-    o.pool.connection.client_name = name;
-    o.pool.connection.command_timeout = 200ms;
-    auto client = make_client(o);
+    auto client = make_client(options_named(name, 200ms));
     EXPECT_THROW(client->pipeline(counter_, incr_then_block()), dogpile::redis::TimeoutError);
     ASSERT_NO_THROW(wait_until_closed(name));  // the pool discarded the connection
     EXPECT_EQ(counter_value(), "1") << "the INCR ran more than once";
@@ -1103,21 +1126,13 @@ protected:
 // read, however fast or slow anything runs. Then: one round trip per node.
 TEST_F(ClusterParallelBatches, EveryNodeIsWrittenBeforeAnyReplyIsRead) {
     const std::string name = "par-blocked";
-    ClusterOptions o = cluster().client_options();
-    o.pool.connection.client_name = name;
-    o.pool.connection.command_timeout = 10s;
-    auto client = make_client(o);
+    auto client = make_client(options_named(name, 10s));
     std::vector<KeyedCommand> batch = gets();
     for (const auto& t : tags_) batch.push_back(KeyedCommand{t, Command{"BLPOP", t + "list", "0"}});
     const auto before = client->round_trips();
     auto call = std::async(std::launch::async, [&] { return client->batch(batch); });
 
-    auto blocked_on = [&](std::size_t m) {
-        for (const ClientInfo& c : clients_named(m, name)) {
-            if (c.flags.find('b') != std::string::npos && c.cmd == "blpop") return true;
-        }
-        return false;
-    };
+    auto blocked_on = [&](std::size_t m) { return blocked_in_blpop(m, name); };
     bool all_blocked = false;
     const auto deadline = std::chrono::steady_clock::now() + 8s;
     while (!all_blocked && std::chrono::steady_clock::now() < deadline &&
@@ -1197,24 +1212,13 @@ TEST_F(ClusterParallelBatches, ANodeLostMidBatchFailsTheCallAndLeavesTheOthersIn
     for (std::size_t victim = 0; victim < masters_.size(); ++victim) {
         SCOPED_TRACE("master " + std::to_string(masters_[victim]) + " fails");
         const std::string name = "par-lost-" + std::to_string(victim);
-        ClusterOptions o = cluster().client_options();
-        o.pool.connection.client_name = name;
-        o.pool.connection.command_timeout = 30s;  // only the kill ends the call
-        auto client = make_client(o);
+        auto client = make_client(options_named(name, 30s));  // only the kill ends the call
         expect_values(client->batch(gets()), "warm-up");  // a pooled connection on every master
 
         std::vector<KeyedCommand> batch = gets();
         batch.push_back(KeyedCommand{tags_[victim], Command{"BLPOP", tags_[victim] + "list", "0"}});
         auto call = std::async(std::launch::async, [&] { return client->batch(batch); });
-        int kills = 0;
-        const auto deadline = std::chrono::steady_clock::now() + 30s;
-        while (call.wait_for(5ms) != std::future_status::ready && std::chrono::steady_clock::now() < deadline) {
-            for (const ClientInfo& c : clients_named(masters_[victim], name)) {
-                if (c.flags.find('b') == std::string::npos || c.cmd != "blpop") continue;
-                RedisCluster::expect_ok(cluster().raw(masters_[victim], {"CLIENT", "KILL", "ID", c.id}), "KILL");
-                ++kills;
-            }
-        }
+        const int kills = kill_blocked_until_ready(call, masters_[victim], name, 30s);
         ASSERT_EQ(call.wait_for(0ms), std::future_status::ready) << "the batch did not return";
         try {
             call.get();
