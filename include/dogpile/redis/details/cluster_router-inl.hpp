@@ -121,6 +121,14 @@ DOGPILE_INLINE void ClusterRouter::run_groups(const std::vector<Group>& groups, 
     // Every connection first: a node that refuses one got nothing, so its
     // jobs can be rerouted (or the call fail) before any node ran anything.
     for (std::size_t g = 0; g < groups.size(); ++g) {
+        // A node in two groups (read as a replica by a stale map, and as the
+        // master a MOVED named): one lease per node and round, or a pool of
+        // one connection would wait for itself. The second group goes next
+        // round (groups are sorted by node).
+        if (g > 0 && groups[g].target.node == groups[g - 1].target.node) {
+            round.next.insert(round.next.end(), groups[g].jobs.begin(), groups[g].jobs.end());
+            continue;
+        }
         try {
             flights[g].lease.emplace(topology_.acquire(*groups[g].target.node));
         } catch (const PoolTimeout&) {
