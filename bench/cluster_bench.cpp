@@ -6,6 +6,10 @@
 //   multi100    get_or_create_multi of 100 fields of 100 different hashes,
 //               spread over the masters (one pipeline per node)
 //   multi100/1  get_or_create_multi of 100 fields of ONE hash (one HMGET)
+//   batch100    Client::batch of 100 GETs of plain keys spread over the
+//               masters: the client's multi-key path alone, without decode
+//               or the region (on the cluster, every master's pipeline is
+//               written before any reply is read: the nodes work at once)
 //
 // For each: mean and p99 latency per call, and round trips per call (the
 // client's count: on the cluster a 100-key multi-get costs one round trip per
@@ -100,6 +104,8 @@ public:
     }
 
     const std::string& name() const { return name_; }
+    Region& region() { return *region_; }
+    dogpile::redis::Client& client() { return *client_; }
 
     // Runs `op` for `budget`, one timed sample per call.
     template <class Op>
@@ -108,7 +114,7 @@ public:
         const auto trips = client_->round_trips();
         while (SteadyClock::now() < end) {
             const auto t0 = SteadyClock::now();
-            op(*region_, cursor_++);
+            op(*this, cursor_++);
             samples.micros.push_back(dogpile::bench::to_ms(SteadyClock::now() - t0) * 1000.0);
             ++samples.calls;
         }
@@ -122,13 +128,25 @@ private:
     std::size_t cursor_ = 0;
 };
 
-void hit(Region& region, std::size_t i) {
+std::string plain_key(std::size_t i) { return "plain|" + std::to_string(i % (hashes * fields)); }
+
+void load_plain_keys(dogpile::redis::Client& client) {
+    std::vector<dogpile::redis::KeyedCommand> sets;
+    for (std::size_t i = 0; i < hashes * fields; ++i) {
+        sets.push_back(dogpile::redis::KeyedCommand{plain_key(i), dogpile::redis::Command{"SET", plain_key(i), plain_key(i)}});
+    }
+    client.batch(sets);
+}
+
+void hit(Store& store, std::size_t i) {
+    Region& region = store.region();
     const HashKey key = key_of(i % hashes, (i * 7) % fields);
     const Flags value = region.get_or_create(key, [&] { return flags_of(key); });
     if (value.empty()) throw std::runtime_error("empty value");
 }
 
-void multi_spread(Region& region, std::size_t i) {
+void multi_spread(Store& store, std::size_t i) {
+    Region& region = store.region();
     std::vector<HashKey> keys;
     keys.reserve(100);
     for (std::size_t k = 0; k < 100; ++k) keys.push_back(key_of((i + k * 2) % hashes, (i + k) % fields));
@@ -140,7 +158,8 @@ void multi_spread(Region& region, std::size_t i) {
     if (values.size() != keys.size()) throw std::runtime_error("wrong multi-get size");
 }
 
-void multi_one_hash(Region& region, std::size_t i) {
+void multi_one_hash(Store& store, std::size_t i) {
+    Region& region = store.region();
     std::vector<HashKey> keys;
     keys.reserve(100);
     for (std::size_t k = 0; k < 100; ++k) keys.push_back(key_of(i % hashes, k));
@@ -150,6 +169,17 @@ void multi_one_hash(Region& region, std::size_t i) {
         return out;
     });
     if (values.size() != keys.size()) throw std::runtime_error("wrong multi-get size");
+}
+
+void batch_spread(Store& store, std::size_t i) {
+    std::vector<dogpile::redis::KeyedCommand> gets;
+    gets.reserve(100);
+    for (std::size_t k = 0; k < 100; ++k) {
+        const std::string key = plain_key(i * 100 + k * 37);
+        gets.push_back(dogpile::redis::KeyedCommand{key, dogpile::redis::Command{"GET", key}});
+    }
+    const auto replies = store.client().batch(gets);
+    if (replies.size() != gets.size() || replies.back().is_nil()) throw std::runtime_error("wrong batch reply");
 }
 
 struct Row {
@@ -203,9 +233,12 @@ int main(int argc, char** argv) {
 
         std::vector<Row> rows{{"hit (get_or_create)", {}, {}, {}},
                               {"multi-get 100 keys over 100 hashes", {}, {}, {}},
-                              {"multi-get 100 fields of one hash", {}, {}, {}}};
-        using Op = void (*)(Region&, std::size_t);
-        const Op ops[] = {hit, multi_spread, multi_one_hash};
+                              {"multi-get 100 fields of one hash", {}, {}, {}},
+                              {"Client::batch of 100 GETs over 100 keys", {}, {}, {}}};
+        using Op = void (*)(Store&, std::size_t);
+        const Op ops[] = {hit, multi_spread, multi_one_hash, batch_spread};
+        load_plain_keys(single.client());
+        load_plain_keys(clustered.client());
         const auto block = std::chrono::duration_cast<SteadyClock::duration>(
             std::chrono::duration<double>(seconds / blocks));
         for (std::size_t r = 0; r < rows.size(); ++r) {
@@ -256,7 +289,8 @@ int main(int argc, char** argv) {
         }
         std::cout << "\n" << rows[0].single.calls + rows[0].cluster.calls << " hits, "
                   << rows[1].single.calls + rows[1].cluster.calls << " + " << rows[2].single.calls + rows[2].cluster.calls
-                  << " multi-gets measured; " << hashes << " hashes x " << fields << " fields of 25 permission flags.\n";
+                  << " multi-gets, " << rows[3].single.calls + rows[3].cluster.calls
+                  << " batches measured; " << hashes << " hashes x " << fields << " fields of 25 permission flags.\n";
         return 0;
     } catch (const std::exception& e) {
         std::cerr << "cluster_bench: " << e.what() << "\n";

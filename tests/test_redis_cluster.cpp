@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -132,6 +133,42 @@ std::vector<ClientInfo> clients_named(std::size_t node, const std::string& name)
         if (fields["name"] == name) out.push_back(ClientInfo{fields["id"], fields["flags"], fields["cmd"]});
     }
     return out;
+}
+
+// The shared cluster's client options, its connections named `name` (to
+// find them in CLIENT LIST) and bounded by `command_timeout`.
+ClusterOptions options_named(const std::string& name, std::chrono::milliseconds command_timeout) {
+    ClusterOptions o = cluster().client_options();
+    o.pool.connection.client_name = name;
+    o.pool.connection.command_timeout = command_timeout;
+    return o;
+}
+
+// Whether node `node` shows a connection named `name` blocked in a BLPOP.
+bool blocked_in_blpop(std::size_t node, const std::string& name) {
+    for (const ClientInfo& c : clients_named(node, name)) {
+        if (c.flags.find('b') != std::string::npos && c.cmd == "blpop") return true;
+    }
+    return false;
+}
+
+// Until `call` is ready (or `limit` passes), CLIENT KILLs every connection
+// named `name` that node `node` shows blocked in a BLPOP, after running
+// `before_kill(kills so far)`. Returns how many it killed.
+template <class Future>
+int kill_blocked_until_ready(Future& call, std::size_t node, const std::string& name,
+                             std::chrono::milliseconds limit, const std::function<void(int)>& before_kill = {}) {
+    int kills = 0;
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (call.wait_for(5ms) != std::future_status::ready && std::chrono::steady_clock::now() < deadline) {
+        for (const ClientInfo& c : clients_named(node, name)) {
+            if (c.flags.find('b') == std::string::npos || c.cmd != "blpop") continue;
+            if (before_kill) before_kill(kills);
+            RedisCluster::expect_ok(cluster().raw(node, {"CLIENT", "KILL", "ID", c.id}), "CLIENT KILL");
+            ++kills;
+        }
+    }
+    return kills;
 }
 
 // ---------------------------------------------------------------- slots
@@ -949,24 +986,14 @@ protected:
 // and keeps killing any blocked retry until the call returns.
 TEST_F(ClusterFailedSends, AConnectionLostAfterSendingIsNotRetried) {
     const std::string name = "noretry-killed";
-    ClusterOptions o = cluster().client_options();
-    o.pool.connection.client_name = name;
-    o.pool.connection.command_timeout = 60s;  // only the kill ends the call
-    auto client = make_client(o);
+    auto client = make_client(options_named(name, 60s));  // only the kill ends the call
     auto call = std::async(std::launch::async, [&] { return client->pipeline(counter_, incr_then_block()); });
 
-    int kills = 0;
-    const auto deadline = std::chrono::steady_clock::now() + 60s;
-    while (call.wait_for(10ms) != std::future_status::ready && std::chrono::steady_clock::now() < deadline) {
-        for (const ClientInfo& c : clients_named(node_, name)) {
-            if (c.flags.find('b') == std::string::npos || c.cmd != "blpop") continue;
-            if (kills == 0) {
-                EXPECT_EQ(counter_value(), "1") << "the INCR ran before the BLPOP blocked";
-            }
-            RedisCluster::expect_ok(cluster().raw(node_, {"CLIENT", "KILL", "ID", c.id}), "CLIENT KILL");
-            ++kills;
+    const int kills = kill_blocked_until_ready(call, node_, name, 60s, [&](int killed) {
+        if (killed == 0) {
+            EXPECT_EQ(counter_value(), "1") << "the INCR ran before the BLPOP blocked";
         }
-    }
+    });
     ASSERT_EQ(call.wait_for(0ms), std::future_status::ready) << "the call did not return";
     try {
         call.get();
@@ -985,10 +1012,7 @@ TEST_F(ClusterFailedSends, AConnectionLostAfterSendingIsNotRetried) {
 // INCR ran once. (The BLPOP never answers, so the timeout is certain.)
 TEST_F(ClusterFailedSends, ATimeoutAfterSendingIsNotRetried) {
     const std::string name = "noretry-timeout";
-    ClusterOptions o = cluster().client_options();
-    o.pool.connection.client_name = name;
-    o.pool.connection.command_timeout = 200ms;
-    auto client = make_client(o);
+    auto client = make_client(options_named(name, 200ms));
     EXPECT_THROW(client->pipeline(counter_, incr_then_block()), dogpile::redis::TimeoutError);
     ASSERT_NO_THROW(wait_until_closed(name));  // the pool discarded the connection
     EXPECT_EQ(counter_value(), "1") << "the INCR ran more than once";
@@ -1041,6 +1065,176 @@ TEST_F(ClusterFailedSends, ARefusedConnectionIsRetriedOnTheSlotsNewOwner) {
     }
     EXPECT_GE(stranded->stats().connect_failures, 1u);
     EXPECT_EQ(counter_value(), "1");
+}
+
+// ---------------------------------------------------------------- parallel batches
+
+// A batch writes its pipeline to every node before it reads any reply
+// (docs/architecture.md, "Cluster batches"). Each test's keys name the
+// master they live on, and every value carries its key, so a reply read on
+// the wrong connection or sorted to the wrong job shows as a wrong value.
+class ClusterParallelBatches : public OnConvergedCluster {
+protected:
+    void SetUp() override {
+        OnConvergedCluster::SetUp();
+        if (HasFatalFailure()) return;
+        masters_ = cluster().masters();
+        ASSERT_EQ(masters_.size(), 3u);
+        for (std::size_t m : masters_) {
+            for (int i = 0;; ++i) {
+                const std::string tag = "{par" + std::to_string(i) + "}";
+                if (cluster().master_index_for_key(tag) != m) continue;
+                if (std::find(tags_.begin(), tags_.end(), tag) != tags_.end()) continue;
+                tags_.push_back(tag);
+                break;
+            }
+        }
+        keys_ = keys_named("par:", 100);
+        for (const auto& k : keys_) RedisCluster::expect_ok(cluster().raw_for_key(k, {"SET", k, "v-" + k}), "SET");
+        for (const auto& t : tags_) cluster().raw_for_key(t, {"DEL", t + "list"});
+    }
+
+    std::vector<KeyedCommand> gets() const {
+        std::vector<KeyedCommand> out;
+        for (const auto& k : keys_) out.push_back(KeyedCommand{k, Command{"GET", k}});
+        return out;
+    }
+    void expect_values(const std::vector<Reply>& replies, const std::string& when) const {
+        ASSERT_GE(replies.size(), keys_.size()) << when;
+        for (std::size_t i = 0; i < keys_.size(); ++i) {
+            EXPECT_EQ(replies[i].as_optional_string(), std::optional<std::string>("v-" + keys_[i]))
+                << when << ": " << keys_[i];
+        }
+    }
+    // Connections the client keeps open on master `m` (idle ones included).
+    static std::size_t open_on(const ClusterClient& client, std::size_t m) {
+        for (const auto& n : client.node_stats()) {
+            if (cluster().index_of_port(n.address.port) == m) return n.open_connections;
+        }
+        return 0;
+    }
+
+    std::vector<std::size_t> masters_;
+    std::vector<std::string> tags_;  // tags_[i] hashes to masters_[i]
+    std::vector<std::string> keys_;
+};
+
+// A BLPOP on every master, each released by the test only once all three
+// are blocked at the same time: a batch that read one node before writing
+// to the next would leave the first BLPOP blocked alone until its timeout,
+// so this passes only if every node was written to before any reply was
+// read, however fast or slow anything runs. Then: one round trip per node.
+TEST_F(ClusterParallelBatches, EveryNodeIsWrittenBeforeAnyReplyIsRead) {
+    const std::string name = "par-blocked";
+    auto client = make_client(options_named(name, 10s));
+    std::vector<KeyedCommand> batch = gets();
+    for (const auto& t : tags_) batch.push_back(KeyedCommand{t, Command{"BLPOP", t + "list", "0"}});
+    const auto before = client->round_trips();
+    auto call = std::async(std::launch::async, [&] { return client->batch(batch); });
+
+    auto blocked_on = [&](std::size_t m) { return blocked_in_blpop(m, name); };
+    bool all_blocked = false;
+    const auto deadline = std::chrono::steady_clock::now() + 8s;
+    while (!all_blocked && std::chrono::steady_clock::now() < deadline &&
+           call.wait_for(5ms) != std::future_status::ready) {
+        all_blocked = std::all_of(masters_.begin(), masters_.end(), blocked_on);
+    }
+    // Released either way, so a failing run ends now rather than at its timeout.
+    for (const auto& t : tags_) cluster().raw_for_key(t, {"RPUSH", t + "list", "item-" + t});
+    EXPECT_TRUE(all_blocked) << "the three BLPOPs were never blocked at the same time: a node was read before "
+                                "the next one was written to";
+    std::vector<Reply> replies;
+    ASSERT_NO_THROW(replies = call.get());
+    EXPECT_EQ(client->round_trips() - before, 3u) << "one write per node";
+    expect_values(replies, "the batch");
+    for (std::size_t i = 0; i < tags_.size(); ++i) {
+        const Reply& popped = replies[keys_.size() + i];
+        ASSERT_EQ(popped.size(), 2u);
+        EXPECT_EQ(popped.at(1).as_string(), "item-" + tags_[i]);
+    }
+}
+
+// Every node stalls (a BLPOP nobody releases on each master): the batch
+// waits for all of them at once, so it fails after one command_timeout, not
+// one per node as when the nodes were read one after the other (at least
+// 3 s here, whatever the machine's speed: the bound has 1.5 s of slack).
+TEST_F(ClusterParallelBatches, StalledNodesCostOneCommandTimeoutForTheWholeBatch) {
+    ClusterOptions o = cluster().client_options();
+    o.pool.connection.command_timeout = 1s;
+    auto client = make_client(o);
+    std::vector<KeyedCommand> batch = gets();
+    for (const auto& t : tags_) batch.push_back(KeyedCommand{t, Command{"BLPOP", t + "list", "0"}});
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_THROW(client->batch(batch), dogpile::redis::TimeoutError);
+    const auto took = std::chrono::steady_clock::now() - start;
+    EXPECT_GE(took, 900ms);
+    EXPECT_LT(took, 2500ms) << "each stalled node was given its own command_timeout";
+    expect_values(client->batch(gets()), "the next batch");
+}
+
+// Some keys' slot moves to another master after the client learnt the map:
+// their GETs come back MOVED from the old owner amid the other nodes' replies
+// and are sent again to the new one; every key gets its own value.
+class ClusterParallelMoved : public ClusterRedirects {};
+
+TEST_F(ClusterParallelMoved, MovedKeysInAParallelBatchStillLand) {
+    ClusterOptions o = cluster().client_options();
+    o.refresh_interval = 0ms;
+    auto client = make_client(o);
+    std::vector<std::string> keys = keys_named("parmoved:", 60);
+    for (int i = 0; i < 10; ++i) keys.push_back(key("m" + std::to_string(i)));
+    std::vector<KeyedCommand> sets;
+    std::vector<KeyedCommand> gets;
+    for (const auto& k : keys) {
+        sets.push_back(KeyedCommand{k, Command{"SET", k, "v-" + k}});
+        gets.push_back(KeyedCommand{k, Command{"GET", k}});
+    }
+    for (const auto& r : client->batch(sets)) ASSERT_TRUE(r.is_ok());
+    cluster().move_slot(slot_, to_);
+    ASSERT_EQ(client->master_of(key("m0"))->port, cluster().node(from_).port()) << "the client's map is stale";
+
+    const auto replies = client->batch(gets);
+    ASSERT_EQ(replies.size(), keys.size());
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+        EXPECT_EQ(replies[i].as_optional_string(), std::optional<std::string>("v-" + keys[i])) << keys[i];
+    }
+    EXPECT_GE(client->stats().moved, 1u);
+    EXPECT_EQ(client->master_of(key("m0"))->port, cluster().node(to_).port());
+}
+
+// One node's connection is killed while the batch waits for its replies,
+// the other nodes' replies already sent: the batch fails with that IoError
+// (it may have run, so it is not retried), the other nodes' connections were
+// read to the end and stay pooled, and the next batch gets every key's own
+// value. Done with each master as the failing one, so the failing node is
+// read before, between and after the others whatever their order.
+TEST_F(ClusterParallelBatches, ANodeLostMidBatchFailsTheCallAndLeavesTheOthersInStep) {
+    for (std::size_t victim = 0; victim < masters_.size(); ++victim) {
+        SCOPED_TRACE("master " + std::to_string(masters_[victim]) + " fails");
+        const std::string name = "par-lost-" + std::to_string(victim);
+        auto client = make_client(options_named(name, 30s));  // only the kill ends the call
+        expect_values(client->batch(gets()), "warm-up");  // a pooled connection on every master
+
+        std::vector<KeyedCommand> batch = gets();
+        batch.push_back(KeyedCommand{tags_[victim], Command{"BLPOP", tags_[victim] + "list", "0"}});
+        auto call = std::async(std::launch::async, [&] { return client->batch(batch); });
+        const int kills = kill_blocked_until_ready(call, masters_[victim], name, 30s);
+        ASSERT_EQ(call.wait_for(0ms), std::future_status::ready) << "the batch did not return";
+        try {
+            call.get();
+            ADD_FAILURE() << "a batch whose node connection was killed succeeded";
+        } catch (const IoError& e) {
+            EXPECT_EQ(dynamic_cast<const dogpile::redis::TimeoutError*>(&e), nullptr) << e.what();
+        }
+        EXPECT_EQ(kills, 1) << "the batch was sent again after its connection broke";
+        for (std::size_t m = 0; m < masters_.size(); ++m) {
+            if (m == victim) continue;
+            EXPECT_EQ(open_on(*client, masters_[m]), 1u)
+                << "master " << masters_[m] << ": its connection, read to the end, went back to the pool";
+        }
+        expect_values(client->batch(gets()), "the next batch");
+        expect_values(client->batch(gets()), "the batch after");
+    }
 }
 
 // ---------------------------------------------------------------- replicas

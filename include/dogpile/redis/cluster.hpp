@@ -30,7 +30,12 @@
 // round trip to that node only).
 //
 // batch() and eval_batch() send one pipeline per node: N keys over k nodes
-// cost k round trips (one after the other), never N. MGET, DEL, UNLINK,
+// cost k round trips, never N, and all k are in flight at once (every node's
+// pipeline is written before any reply is read), so a batch takes about as
+// long as its slowest node. Its writes and reads share one command_timeout
+// (or the region call's budget). An error on one node after sending fails
+// the call (as above) once the other nodes' replies were read, so their
+// connections stay pooled. MGET, DEL, UNLINK,
 // EXISTS, TOUCH and MSET whose keys span several slots are split per slot
 // and their replies merged; like any pipeline, not atomic across slots.
 //

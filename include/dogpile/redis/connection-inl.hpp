@@ -300,13 +300,18 @@ DOGPILE_INLINE Reply Connection::read_reply(std::string_view doing) {
     }
 }
 
+DOGPILE_INLINE void Connection::send_pending(std::string_view doing) {
+    if (out_.empty()) return;
+    flush_output(doing);
+    ++round_trips_;
+}
+
 DOGPILE_INLINE std::vector<Reply> Connection::read_pending(std::string_view doing) {
     std::vector<Reply> out;
     const std::size_t n = pending_;
     if (n == 0) return out;
     out.reserve(n);
-    flush_output(doing);
-    ++round_trips_;
+    send_pending(doing);
     for (std::size_t i = 0; i < n; ++i) {
         out.push_back(read_reply(doing));
         --pending_;

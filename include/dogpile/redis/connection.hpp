@@ -183,7 +183,10 @@ private:
     void read_into_reader(std::string_view doing);
     Reply read_reply(std::string_view doing);
 
-    // Flushes everything appended and reads that many replies: one round trip.
+    // Writes everything appended (one round trip, counted now); the replies
+    // stay pending until read_pending().
+    void send_pending(std::string_view doing);
+    // Flushes everything appended and reads every pending reply.
     std::vector<Reply> read_pending(std::string_view doing);
 
     template <class Args>
@@ -242,9 +245,18 @@ public:
 
     std::size_t size() const noexcept { return queued_; }
 
-    // Sends everything queued and returns the replies in order, error replies
-    // included. An I/O error or timeout throws (IoError / TimeoutError) and
-    // leaves the connection broken: which commands ran is then unknown.
+    // Writes everything queued now and returns without waiting: a caller
+    // with pipelines on several connections writes them all before reading
+    // any, so the servers work at the same time (a cluster batch,
+    // docs/architecture.md "Cluster batches"). execute() reads the replies;
+    // until then nothing else may use the connection, and a Pipeline
+    // destroyed before execute() leaves it broken. Errors as for execute().
+    void send() { connection_->send_pending("pipeline"); }
+
+    // Sends everything queued (what send() has not) and returns the replies
+    // in order, error replies included. An I/O error or timeout throws
+    // (IoError / TimeoutError) and leaves the connection broken: which
+    // commands ran is then unknown.
     std::vector<Reply> execute() {
         queued_ = 0;
         return connection_->read_pending("pipeline");

@@ -2,8 +2,12 @@
 // Definitions of cluster_router.hpp (details/linkage.hpp: inline when header-only).
 
 #include <algorithm>
+#include <exception>
+#include <functional>
+#include <numeric>
 #include <thread>
 
+#include "../../details/call_budget.hpp"
 #include "../errors.hpp"
 #include "ascii.hpp"
 #include "cluster_router.hpp"
@@ -52,6 +56,8 @@ DOGPILE_INLINE void ClusterRouter::run_jobs(std::vector<Job>& jobs, const std::v
         Round round;
         auto by_target =
             group_positions(pending.size(), [&](std::size_t p) { return route(map.get(), jobs[pending[p]]); });
+        std::vector<Group> groups;
+        groups.reserve(by_target.size());
         for (auto& targeted : by_target) {
             Group group{std::move(targeted.key), {}};
             for (std::size_t p : targeted.positions) group.jobs.push_back(pending[p]);
@@ -62,8 +68,15 @@ DOGPILE_INLINE void ClusterRouter::run_jobs(std::vector<Job>& jobs, const std::v
                 }
                 continue;
             }
-            send_group(group, jobs, scripts, round);
+            groups.push_back(std::move(group));
         }
+        // Every caller leases its nodes' connections in the same order, so
+        // two batches each holding one node's last connection never wait
+        // for each other.
+        std::sort(groups.begin(), groups.end(), [](const Group& a, const Group& b) {
+            return std::less<const ClusterNode*>()(a.target.node.get(), b.target.node.get());
+        });
+        run_groups(groups, jobs, scripts, round);
 
         if (round.reload) topology_.refresh(Refresh::if_due);
         if (!round.waiting.empty()) {
@@ -87,30 +100,95 @@ DOGPILE_INLINE void ClusterRouter::run_jobs(std::vector<Job>& jobs, const std::v
     }
 }
 
-DOGPILE_INLINE void ClusterRouter::send_group(const Group& group, std::vector<Job>& jobs,
-                                              const std::vector<const Script*>& scripts,
-                                              Round& round) {
-    std::optional<ConnectionPool::Lease> lease;
-    try {
-        lease.emplace(topology_.acquire(*group.target.node));
-    } catch (const PoolTimeout&) {
-        throw;
-    } catch (const IoError&) {
-        if (!reroute_unsent(group, jobs, round)) throw;
-        return;
+DOGPILE_INLINE void ClusterRouter::run_groups(const std::vector<Group>& groups, std::vector<Job>& jobs,
+                                              const std::vector<const Script*>& scripts, Round& round) {
+    // One group on its way: its connection and its pipeline, written but not
+    // yet read. A Pipeline destroyed unread breaks its connection, so an
+    // exception escaping from here never pools a connection out of step.
+    struct InFlight {
+        const Group* group = nullptr;
+        std::optional<ConnectionPool::Lease> lease;
+        std::optional<Pipeline> pipeline;
+    };
+    std::vector<InFlight> flights(groups.size());
+    std::vector<std::size_t> all;
+    auto every_job = [&all](const Group& group) -> const std::vector<std::size_t>& {
+        all.resize(group.jobs.size());
+        std::iota(all.begin(), all.end(), std::size_t{0});
+        return all;
+    };
+
+    // Every connection first: a node that refuses one got nothing, so its
+    // jobs can be rerouted (or the call fail) before any node ran anything.
+    for (std::size_t g = 0; g < groups.size(); ++g) {
+        // A node in two groups (read as a replica by a stale map, and as the
+        // master a MOVED named): one lease per node and round, or a pool of
+        // one connection would wait for itself. The second group goes next
+        // round (groups are sorted by node).
+        if (g > 0 && groups[g].target.node == groups[g - 1].target.node) {
+            round.next.insert(round.next.end(), groups[g].jobs.begin(), groups[g].jobs.end());
+            continue;
+        }
+        try {
+            flights[g].lease.emplace(topology_.acquire(*groups[g].target.node));
+        } catch (const PoolTimeout&) {
+            throw;
+        } catch (const IoError&) {
+            if (!reroute_unsent(groups[g], jobs, round)) throw;
+            continue;
+        }
+        flights[g].group = &groups[g];
     }
 
-    std::vector<Reply> replies;
-    try {
-        replies = run_group(**lease, group, jobs, scripts);
-    } catch (const IoError&) {
-        // Possibly executed: not retried. Reload the map for later calls.
-        lease->discard();
-        topology_.refresh(Refresh::if_due);
-        throw;
+    // Every write, then every read, all within one command_timeout (or the
+    // region call's budget, when inside one), as a single pipeline's would
+    // be: nodes that all stall cost the caller one timeout, not one each.
+    dogpile::details::CallBudget::Scope batch_budget(
+        std::chrono::nanoseconds(options_.pool.connection.command_timeout));
+    std::exception_ptr failure;
+    auto fail = [&](InFlight& flight) {
+        if (!failure) failure = std::current_exception();
+        flight.pipeline.reset();
+        flight.lease->discard();
+        flight.group = nullptr;
+        try {
+            throw;
+        } catch (const IoError&) {
+            topology_.refresh(Refresh::if_due);  // for later calls: the node may have gone
+        } catch (...) {
+        }
+    };
+    for (InFlight& flight : flights) {
+        if (flight.group == nullptr) continue;
+        if (failure) {
+            flight.group = nullptr;  // not written: the call fails anyway
+            continue;
+        }
+        try {
+            flight.pipeline.emplace(**flight.lease);
+            queue_group(*flight.pipeline, *flight.group, jobs, {}, every_job(*flight.group));
+            flight.pipeline->send();
+        } catch (...) {
+            fail(flight);
+        }
     }
-    if (group.target.replica) counters_.add<&ClusterStats::replica_reads>(group.jobs.size());
-    for (std::size_t k = 0; k < group.jobs.size(); ++k) sort_reply(group, k, jobs, std::move(replies[k]), round);
+    for (InFlight& flight : flights) {
+        if (flight.group == nullptr) continue;
+        const Group& group = *flight.group;
+        std::vector<Reply> replies;
+        try {
+            replies = unpack_group(flight.pipeline->execute(), group, jobs, 0, every_job(group));
+            flight.pipeline.reset();
+            if (!failure) recover_group_noscript(**flight.lease, group, jobs, scripts, replies);
+        } catch (...) {
+            fail(flight);
+            continue;
+        }
+        if (failure) continue;
+        if (group.target.replica) counters_.add<&ClusterStats::replica_reads>(group.jobs.size());
+        for (std::size_t k = 0; k < group.jobs.size(); ++k) sort_reply(group, k, jobs, std::move(replies[k]), round);
+    }
+    if (failure) std::rethrow_exception(failure);
 }
 
 DOGPILE_INLINE bool ClusterRouter::reroute_unsent(const Group& group, std::vector<Job>& jobs, Round& round) {
@@ -181,37 +259,43 @@ DOGPILE_INLINE void ClusterRouter::sort_reply(const Group& group, std::size_t k,
     }
 }
 
-DOGPILE_INLINE std::vector<Reply> ClusterRouter::run_group(Connection& connection, const Group& group,
-                                                           const std::vector<Job>& jobs,
-                                                           const std::vector<const Script*>& scripts) {
-    // SCRIPT LOAD replies of `loads`, then one reply per job of `which`.
-    auto send = [&](const std::vector<const Script*>& loads, const std::vector<std::size_t>& which) {
-        Pipeline p(connection);
-        if (group.target.replica) p.add({"READONLY"});
-        for (const Script* s : loads) p.add(s->load_command());
-        for (std::size_t k : which) {
-            const Job& job = jobs[group.jobs[k]];
-            if (job.ask) p.add({"ASKING"});
-            p.add(*job.command);
-        }
-        std::vector<Reply> raw = p.execute();
-        std::vector<Reply> out;
-        out.reserve(loads.size() + which.size());
-        std::size_t at = group.target.replica ? 1 : 0;
-        for (std::size_t l = 0; l < loads.size(); ++l) out.push_back(std::move(raw[at++]));
-        for (std::size_t k : which) {
-            if (jobs[group.jobs[k]].ask) ++at;
-            out.push_back(std::move(raw[at++]));
-        }
-        return out;
-    };
+DOGPILE_INLINE void ClusterRouter::queue_group(Pipeline& pipeline, const Group& group, const std::vector<Job>& jobs,
+                                               const std::vector<const Script*>& loads,
+                                               const std::vector<std::size_t>& which) const {
+    if (group.target.replica) pipeline.add({"READONLY"});
+    for (const Script* s : loads) pipeline.add(s->load_command());
+    for (std::size_t k : which) {
+        const Job& job = jobs[group.jobs[k]];
+        if (job.ask) pipeline.add({"ASKING"});
+        pipeline.add(*job.command);
+    }
+}
 
-    std::vector<std::size_t> all(group.jobs.size());
-    for (std::size_t k = 0; k < all.size(); ++k) all[k] = k;
-    std::vector<Reply> replies = send({}, all);
+DOGPILE_INLINE std::vector<Reply> ClusterRouter::unpack_group(std::vector<Reply> raw, const Group& group,
+                                                              const std::vector<Job>& jobs, std::size_t loads,
+                                                              const std::vector<std::size_t>& which) const {
+    std::vector<Reply> out;
+    out.reserve(loads + which.size());
+    std::size_t at = group.target.replica ? 1 : 0;
+    for (std::size_t l = 0; l < loads; ++l) out.push_back(std::move(raw[at++]));
+    for (std::size_t k : which) {
+        if (jobs[group.jobs[k]].ask) ++at;
+        out.push_back(std::move(raw[at++]));
+    }
+    return out;
+}
+
+DOGPILE_INLINE void ClusterRouter::recover_group_noscript(Connection& connection, const Group& group,
+                                                         const std::vector<Job>& jobs,
+                                                         const std::vector<const Script*>& scripts,
+                                                         std::vector<Reply>& replies) const {
     recover_noscript(
-        replies, [&](std::size_t k) -> const Command& { return *jobs[group.jobs[k]].command; }, scripts, send);
-    return replies;
+        replies, [&](std::size_t k) -> const Command& { return *jobs[group.jobs[k]].command; }, scripts,
+        [&](const std::vector<const Script*>& loads, const std::vector<std::size_t>& which) {
+            Pipeline p(connection);
+            queue_group(p, group, jobs, loads, which);
+            return unpack_group(p.execute(), group, jobs, loads.size(), which);
+        });
 }
 
 }  // namespace dogpile::redis::details

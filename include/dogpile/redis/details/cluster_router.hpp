@@ -2,7 +2,8 @@
 // ClusterRouter: runs commands on a Redis Cluster, the engine under every
 // ClusterClient operation (cluster.hpp states the policy users see). Per
 // round: route each pending command by its slot (a multi-key command split
-// per slot first), send one pipeline per node, and sort the replies into
+// per slot first), write one pipeline per node, all of them before reading
+// any reply (so the nodes work at the same time), and sort the replies into
 // results, redirections (MOVED, ASK), commands to retry after a backoff
 // (TRYAGAIN, CLUSTERDOWN, unserved slot) and replica reads to send to the
 // master instead; repeat with what is left.
@@ -142,10 +143,15 @@ private:
 
     void run_jobs(std::vector<Job>& jobs, const std::vector<const Script*>& scripts);
 
-    // Sends one group and sorts its replies into `round`. An I/O error after
-    // sending propagates: the commands may have run.
-    void send_group(const Group& group, std::vector<Job>& jobs, const std::vector<const Script*>& scripts,
-                    Round& round);
+    // Runs the groups of one round and sorts their replies into `round`:
+    // leases a connection per group, writes every group, then reads each
+    // group's replies (docs/architecture.md, "Cluster batches"). A group
+    // whose node refuses the connection is rerouted; an error after sending
+    // (possibly executed: never retried) discards that group's connection
+    // and propagates once every other group sent has been read, so no
+    // connection goes back to its pool with replies unread.
+    void run_groups(const std::vector<Group>& groups, std::vector<Job>& jobs,
+                    const std::vector<const Script*>& scripts, Round& round);
 
     // The group's node refused the connection, so nothing was sent. A
     // replica falls back to its master; a master that went away may have
@@ -155,12 +161,22 @@ private:
     // The k-th reply of `group`: a result, or a redirection / retry to plan.
     void sort_reply(const Group& group, std::size_t k, std::vector<Job>& jobs, Reply reply, Round& round);
 
-    // One pipeline to one node: [READONLY] then each job's command, preceded
-    // by ASKING after an ASK. Calls that come back NOSCRIPT are re-sent after
-    // loading their script on this node (one more round trip). Returns one
-    // reply per job of the group.
-    std::vector<Reply> run_group(Connection& connection, const Group& group, const std::vector<Job>& jobs,
-                                 const std::vector<const Script*>& scripts);
+    // One pipeline to one node: [READONLY], SCRIPT LOAD of each of `loads`,
+    // then the command of each job `which` (indices into group.jobs),
+    // preceded by ASKING after an ASK.
+    void queue_group(Pipeline& pipeline, const Group& group, const std::vector<Job>& jobs,
+                     const std::vector<const Script*>& loads, const std::vector<std::size_t>& which) const;
+
+    // The replies of a pipeline queue_group() built: the SCRIPT LOAD
+    // replies, then one per job of `which` (READONLY and ASKING dropped).
+    std::vector<Reply> unpack_group(std::vector<Reply> raw, const Group& group, const std::vector<Job>& jobs,
+                                    std::size_t loads, const std::vector<std::size_t>& which) const;
+
+    // Calls of `scripts` in `replies` (one per job of the group) that came
+    // back NOSCRIPT are re-sent after loading their script on this node: one
+    // more round trip, to this node only.
+    void recover_group_noscript(Connection& connection, const Group& group, const std::vector<Job>& jobs,
+                                const std::vector<const Script*>& scripts, std::vector<Reply>& replies) const;
 
     const ClusterOptions& options_;
     ClusterTopology& topology_;
