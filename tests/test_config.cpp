@@ -42,7 +42,7 @@ using dogpile::test::message_of;
 
 using Registry = BackendRegistry<std::string>;
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+using dogpile::test::contains;
 
 #define EXPECT_CONTAINS(text, part) EXPECT_TRUE(contains(text, part)) << "in: " << (text)
 

@@ -51,7 +51,7 @@ using dogpile::redis::details::RespScanner;
 using dogpile::test::message_of;
 using dogpile::test::RedisServer;
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+using dogpile::test::contains;
 
 // ------------------------------------------------------------ the scanner
 

@@ -53,7 +53,7 @@ std::string test_prefix() {
     return std::string(info->test_suite_name()) + "." + info->name() + ":";
 }
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+using dogpile::test::contains;
 
 #define EXPECT_CONTAINS(text, part) EXPECT_TRUE(contains(text, part)) << "in: " << (text)
 

@@ -33,6 +33,7 @@
 #include <dogpile/backends/redis/details/hash_scripts.hpp>
 #include <dogpile/region.hpp>
 
+#include "support/message_of.hpp"
 #include "support/redis_server.hpp"
 #include "support/wait.hpp"
 
@@ -133,7 +134,7 @@ std::shared_ptr<StringHashBackend> hash_backend(std::shared_ptr<dogpile::redis::
     return std::make_shared<StringHashBackend>(o);
 }
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+using dogpile::test::contains;
 
 // --- authentication --------------------------------------------------------------------
 

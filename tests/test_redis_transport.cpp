@@ -40,7 +40,7 @@ using dogpile::test::message_of;
 using dogpile::test::RedisServer;
 using dogpile::test::wait_for_condition;
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+using dogpile::test::contains;
 
 long long commands_processed(const RedisServer& server) {
     Connection info(server.options());

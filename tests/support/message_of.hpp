@@ -1,6 +1,7 @@
 #pragma once
 // The what() of the exception of type E that `fn` throws, for tests that check
-// an error message; any other outcome is a test failure.
+// an error message; any other outcome is a test failure. And contains(), the
+// check such tests make of it.
 
 #include <gtest/gtest.h>
 
@@ -22,5 +23,7 @@ std::string message_of(F&& fn) {
     ADD_FAILURE() << "did not throw";
     return {};
 }
+
+inline bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 }  // namespace dogpile::test

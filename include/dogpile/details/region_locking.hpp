@@ -47,9 +47,10 @@ struct RegionLocking : RegionState<Value, Key, Hash> {
     // The key's lock for a caller that re-reads the value under it: when the
     // caller had to wait for the in-process lock and the backend has a
     // distributed mutex, `settled` re-reads first, and if it says the value is
-    // there the caller keeps the in-process lock alone. The holder it waited for has just created (or found) the value,
-    // so a stampede takes the distributed lock once per process, not once per
-    // caller (docs/architecture.md, "Lock wake-up").
+    // there the caller keeps the in-process lock alone. The holder it waited
+    // for has just created (or found) the value, so a stampede takes the
+    // distributed lock once per process, not once per caller
+    // (docs/architecture.md, "Lock wake-up").
     std::optional<Lock> acquire_unless_settled(const Key& key, const std::function<bool()>& settled) {
         return std::move(acquire_all({KeyRequest{&key, Acquire::blocking, &settled}}).front());
     }
