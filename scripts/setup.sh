@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the Debian packages dogpile-cpp needs (build, tests, benchmarks,
+# Installs the Debian packages dogpile-cpp needs (build, tests, benchmarks, lint, docs,
 # demo, fuzzing) when they are missing. Safe to run again: it installs nothing
 # when everything is there.
 set -euo pipefail
@@ -9,7 +9,8 @@ packages=(
   libhiredis-dev libmsgpack-cxx-dev libssl-dev openssl
   libgtest-dev libgmock-dev libbenchmark-dev
   redis-server redis-tools redis-sentinel stress-ng
-  python3 python3-redis python3-msgpack
+  python3 python3-redis python3-msgpack python3-prometheus-client
+  clang-format clang-tidy doxygen
 )
 
 missing=()
