@@ -156,7 +156,7 @@ public:
 };
 
 // Passed to an error hook, never thrown: the server's maxmemory-policy may
-// evict lock keys while they are held (see the README's guarantees).
+// evict lock keys while they are held (see the guarantees, docs/reliability.md).
 class EvictionPolicyWarning : public RedisError {
 public:
     using RedisError::RedisError;
