@@ -35,10 +35,6 @@ enum class LockTimeoutPolicy {
     create_value,  // call the creator without the lock and return its value without storing it
 };
 
-// What a region call does with a backend's error. EncodeError and
-// LimitExceeded are rethrown under either policy (the caller's fault). Calls
-// made on a backend directly (erase_hash, invalidate_a/b) are not region calls
-// and always throw (docs/reliability.md, "Errors outside the region").
 enum class BackendErrorPolicy {
     degrade,  // treat a failed read as a miss, a failed write as done; count and report it
     raise,    // count, report, then rethrow to the caller

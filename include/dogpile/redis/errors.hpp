@@ -156,7 +156,7 @@ public:
 };
 
 // Passed to an error hook, never thrown: the server's maxmemory-policy may
-// evict lock keys while they are held (see the guarantees, docs/reliability.md).
+// evict lock keys while they are held (see the README's guarantees).
 class EvictionPolicyWarning : public RedisError {
 public:
     using RedisError::RedisError;

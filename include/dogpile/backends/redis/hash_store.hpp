@@ -109,10 +109,7 @@ public:
 
     void erase_multi(const std::vector<HashKey>& keys);
 
-    // Deletes the whole hash, i.e. every entry of one id_a: one DEL. Not a
-    // region call, so no error policy applies: a failed logout must not pass
-    // unnoticed. Throws LimitExceeded for an over-long key (nothing sent) and
-    // the Redis errors (docs/reliability.md, "Errors outside the region").
+    // Deletes the whole hash, i.e. every entry of one id_a: one DEL.
     void erase_hash(std::string_view hash);
 
     // A Redis lock (nullptr without options.distributed_lock).

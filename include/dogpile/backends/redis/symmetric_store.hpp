@@ -100,8 +100,7 @@ public:
     void erase_multi(const std::vector<A2BKey>& keys);
 
     // Drops every pair (a, *) from both directions (atomically in atomic
-    // mode). Returns how many pairs there were. Throws as erase_hash does
-    // (hash_store.hpp): LimitExceeded, and the Redis errors.
+    // mode). Returns how many pairs there were.
     std::size_t invalidate_a(std::string_view a);
 
     // Drops every pair (*, b) from both directions (atomically in atomic
