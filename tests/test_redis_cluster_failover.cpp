@@ -177,7 +177,7 @@ void allow_failover(const RedisCluster& cluster, std::size_t replica) {
 }
 
 // CLUSTER FAILOVER on a replica: it takes over its master's slots, the old
-// master becomes its replica. The README: it switches with no errors. So the
+// master becomes its replica. docs/scaling-out.md: it switches with no errors. So the
 // region and a probe on the shard see no error at all, every answer is right,
 // and the load is served from the new master (hits, not the creator). The
 // default cluster-node-timeout (5 s): a manual failover does not depend on
@@ -255,7 +255,7 @@ TEST(ClusterFailover, KilledMasterIsReplacedUnderLoad) {
 
     cluster.node(shard.master).kill();
     const auto killed_at = Clock::now();  // the process is reaped: nothing it answers comes later
-    // The README: the dead master's slots fail fast, connection refused (an IoError).
+    // docs/scaling-out.md: the dead master's slots fail fast, connection refused (an IoError).
     const std::string refused = "IoError (connect refused)";
     wait_for([&] { return cr.errors.count(refused) > 0 && probe.errors().count(refused) > 0; }, 30s,
              "the region and the probe to see the dead master refuse connections");
@@ -278,7 +278,7 @@ TEST(ClusterFailover, KilledMasterIsReplacedUnderLoad) {
         << " ms before any replica could take over";
     EXPECT_GT(cr.errors.total(), errors_before_kill) << "the outage should have been seen";
     // What else the outage may show: connections cut by the kill, CLUSTERDOWN
-    // from the other masters (README: with cluster-require-full-coverage)
+    // from the other masters (docs/scaling-out.md: with cluster-require-full-coverage)
     // beyond retry_timeout, and timeouts a loaded machine may cause.
     const std::set<std::string> allowed{refused, "IoError (connection lost)", "ReplyError CLUSTERDOWN", "TimeoutError",
                                          "PoolTimeout"};

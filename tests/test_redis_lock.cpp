@@ -468,7 +468,7 @@ TEST(RedisLockRegion, KeyIsLockedSeesAnotherProcessCreating) {
     EXPECT_FALSE(region.key_is_locked(key));
 }
 
-// README: "The in-process lock is taken first, so only one thread per process
+// docs/hash-store.md: "The in-process lock is taken first, so only one thread per process
 // polls Redis." Another process holds the distributed lock while six threads
 // of this one ask one Region for the key. A forwarding client records which
 // threads send lock attempts (SET NX) and which the server refuses. Before

@@ -2,7 +2,7 @@
 // MemoryBackend: an in-process backend. Values are kept as CachedValue<Value>
 // objects (never serialized) and copied out on a hit, so a hit costs one hash,
 // one shared lock on one shard, one lookup and one copy of the value (for a
-// std::shared_ptr<const V> value, one reference-count increment: README,
+// std::shared_ptr<const V> value, one reference-count increment: docs/getting-started.md,
 // "Large values").
 //
 // Unlike dogpile.cache's memory backend, it can be bounded: by a capacity in

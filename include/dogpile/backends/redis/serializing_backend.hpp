@@ -6,7 +6,9 @@
 // envelope of codec/envelope.hpp in front of them) and turns entries into
 // bytes and back. RedisBackend, RedisHashBackend and RedisSymmetricBackend
 // are this adapter over their store; the store's own operations (erase_hash,
-// invalidate_a, options(), stats(), ...) are the adapter's too.
+// invalidate_a, options(), stats(), ...) are the adapter's too. Called
+// directly, every operation throws what went wrong, while stats() never
+// throws (docs/reliability.md, "Errors outside the region").
 //
 // The default codec is codec::MsgpackCodec<Value>, declared here only: a TU
 // that uses it includes dogpile/codec/msgpack.hpp (kept out of the store
