@@ -40,12 +40,12 @@ public:
     virtual void set(const Key& key, const entry_type& entry) = 0;
     virtual void erase(const Key& key) = 0;
 
-    // The region hands over a value it just created and no longer needs; a
-    // backend that stores the value itself (or encodes it) can take it
-    // without a copy by overriding this one too.
+    /// The region hands over a value it just created and no longer needs; a
+    /// backend that stores the value itself (or encodes it) can take it
+    /// without a copy by overriding this one too.
     virtual void set(const Key& key, entry_type&& entry) { set(key, static_cast<const entry_type&>(entry)); }
 
-    // Results in the order of `keys`; std::nullopt for a miss.
+    /// Results in the order of `keys`; std::nullopt for a miss.
     virtual std::vector<std::optional<entry_type>> get_multi(const std::vector<Key>& keys) {
         std::vector<std::optional<entry_type>> out;
         out.reserve(keys.size());
@@ -61,14 +61,14 @@ public:
         for (const auto& key : keys) erase(key);
     }
 
-    // A cross-process mutex for `key`, or nullptr when in-process locking is enough.
+    /// A cross-process mutex for `key`, or nullptr when in-process locking is enough.
     virtual std::unique_ptr<Mutex> get_mutex(const Key& /*key*/) { return nullptr; }
 
-    // Asked on every creation, so a proxy may forward it; keep it cheap.
+    /// Asked on every creation, so a proxy may forward it; keep it cheap.
     virtual LockRequirement lock_requirement() const { return LockRequirement::dogpile_lock; }
 
-    // The backend that stores the data: this one, or the innermost one behind
-    // a chain of proxies (dogpile.cache's actual_backend).
+    /// The backend that stores the data: this one, or the innermost one behind
+    /// a chain of proxies (dogpile.cache's actual_backend).
     virtual Backend& actual_backend() { return *this; }
 };
 

@@ -17,15 +17,15 @@ using Duration = WallClock::duration;
 enum class ExpiryOwner : std::uint8_t { region, store };
 
 struct Metadata {
-    // Bumped when the meaning of the metadata changes; a region treats values
-    // of another version as misses (dogpile.cache's "v").
+    /// Bumped when the meaning of the metadata changes; a region treats values
+    /// of another version as misses (dogpile.cache's "v").
     static constexpr std::uint32_t current_version = 1;
 
     TimePoint created_at{};
     std::uint32_t version = current_version;
     ExpiryOwner expiry_owner = ExpiryOwner::region;
-    // How long the creator took: early refresh (XFetch) starts sooner for
-    // values that are slow to make. Zero when unknown.
+    /// How long the creator took: early refresh (XFetch) starts sooner for
+    /// values that are slow to make. Zero when unknown.
     Duration creation_time{};
 
     static Metadata created_now(TimePoint now, Duration creation_time = {}) {

@@ -59,19 +59,19 @@
 
 namespace dogpile {
 
-// Backend factories by name, for one Value and Key type.
+/// Backend factories by name, for one Value and Key type.
 template <class Value, class Key = std::string>
 class BackendRegistry {
 public:
     using backend_type = Backend<Value, Key>;
-    // Builds a backend from its arguments (the "<prefix>arguments." section).
-    // Arguments it does not read are rejected after it returns; what it
-    // throws as ConfigurationError should name the key (Settings::error).
+    /// Builds a backend from its arguments (the "<prefix>arguments." section).
+    /// Arguments it does not read are rejected after it returns; what it
+    /// throws as ConfigurationError should name the key (Settings::error).
     using Factory = std::function<std::shared_ptr<backend_type>(const Settings& arguments)>;
 
     BackendRegistry() = default;
 
-    // Throws ConfigurationError when `name` is taken, unless `replace` is yes.
+    /// Throws ConfigurationError when `name` is taken, unless `replace` is yes.
     void add(std::string name, Factory factory, ReplaceExisting replace = ReplaceExisting::no) {
         if (name.empty()) throw ConfigurationError("a backend name must not be empty");
         if (!factory) throw ConfigurationError("backend '" + name + "': the factory must not be empty");
@@ -89,9 +89,9 @@ public:
         return out;
     }
 
-    // The backend `name` built from `arguments`. Throws ConfigurationError for
-    // an unknown name (listing the registered ones) and for arguments the
-    // factory did not read; `name_key` is the setting the name came from.
+    /// The backend `name` built from `arguments`. Throws ConfigurationError for
+    /// an unknown name (listing the registered ones) and for arguments the
+    /// factory did not read; `name_key` is the setting the name came from.
     std::shared_ptr<backend_type> make(std::string_view name, const Settings& arguments,
                                        std::string_view name_key = "backend") const {
         const auto it = factories_.find(name);
@@ -152,7 +152,7 @@ inline RegionOptions region_options_from_settings(const Settings& settings, Regi
     return options;
 }
 
-// A backend and the options of a region, built from settings.
+/// A backend and the options of a region, built from settings.
 template <class Value, class Key = std::string>
 struct RegionConfig {
     std::shared_ptr<Backend<Value, Key>> backend;

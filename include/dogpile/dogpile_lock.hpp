@@ -38,7 +38,7 @@
 
 namespace dogpile {
 
-// dogpile.core's NeedRegenerationException: thrown by a getter that has no value.
+/// dogpile.core's NeedRegenerationException: thrown by a getter that has no value.
 class NeedRegeneration : public Error {
 public:
     NeedRegeneration() : Error("the value needs to be (re)generated") {}
@@ -50,7 +50,7 @@ struct ValueAndCreated {
     TimePoint created_at;
 };
 
-// Ownership of a held Mutex: unlocks it when destroyed, from any thread.
+/// Ownership of a held Mutex: unlocks it when destroyed, from any thread.
 class HeldMutex {
 public:
     explicit HeldMutex(Mutex& mutex) noexcept : mutex_(&mutex) {}
@@ -66,7 +66,7 @@ public:
     HeldMutex& operator=(const HeldMutex&) = delete;
     ~HeldMutex() { release(); }
 
-    // A failing unlock is swallowed: a distributed mutex expires by itself.
+    /// A failing unlock is swallowed: a distributed mutex expires by itself.
     void release() noexcept {
         if (Mutex* mutex = std::exchange(mutex_, nullptr)) {
             try {
@@ -81,13 +81,13 @@ private:
 };
 
 struct DogpileLockOptions {
-    // How old a value may be before it is regenerated. std::nullopt: never
-    // expires (only a missing value is created).
+    /// How old a value may be before it is regenerated. std::nullopt: never
+    /// expires (only a missing value is created).
     std::optional<Duration> expiration_time{};
-    // How long a caller without a value waits for the creator; std::nullopt:
-    // no limit (a distributed mutex applies its own). Past it: LockTimeout.
+    /// How long a caller without a value waits for the creator; std::nullopt:
+    /// no limit (a distributed mutex applies its own). Past it: LockTimeout.
     std::optional<std::chrono::milliseconds> lock_timeout{};
-    // Tests inject their own wall clock.
+    /// Tests inject their own wall clock.
     std::function<TimePoint()> clock{};
 };
 
@@ -96,9 +96,9 @@ class DogpileLock {
 public:
     using Creator = std::function<ValueAndCreated<Value>()>;
     using Getter = std::function<std::optional<ValueAndCreated<Value>>()>;
-    // Regenerates an expired value elsewhere (a thread pool); the value is
-    // stored by whatever it runs. The HeldMutex releases the key when it is
-    // destroyed, so a runner that drops the work never leaves the key locked.
+    /// Regenerates an expired value elsewhere (a thread pool); the value is
+    /// stored by whatever it runs. The HeldMutex releases the key when it is
+    /// destroyed, so a runner that drops the work never leaves the key locked.
     using AsyncCreator = std::function<void(HeldMutex)>;
 
     DogpileLock(Mutex& mutex, Creator creator, Getter value_and_created, DogpileLockOptions options = {},

@@ -31,8 +31,8 @@
 
 namespace dogpile {
 
-// dogpile.cache's predicates as a value: each kind of invalidation, when it
-// happened (if ever).
+/// dogpile.cache's predicates as a value: each kind of invalidation, when it
+/// happened (if ever).
 struct InvalidationTimes {
     std::optional<TimePoint> hard{};
     std::optional<TimePoint> soft{};
@@ -52,21 +52,21 @@ public:
     RegionInvalidationStrategy(const RegionInvalidationStrategy&) = delete;
     RegionInvalidationStrategy& operator=(const RegionInvalidationStrategy&) = delete;
 
-    // Marks everything created before `at` as a miss (hard) or stale (soft).
-    // Takes effect here at once; record() carries it to the other processes
-    // and may throw (the local effect stays).
+    /// Marks everything created before `at` as a miss (hard) or stale (soft).
+    /// Takes effect here at once; record() carries it to the other processes
+    /// and may throw (the local effect stays).
     void invalidate(Invalidation kind, TimePoint at) {
         publish(kind, at);
         record(kind, at);
     }
 
-    // The times as this process sees them now (no load).
+    /// The times as this process sees them now (no load).
     InvalidationTimes times() const noexcept {
         return InvalidationTimes{as_time(hard_.load(std::memory_order_acquire)),
                                  as_time(soft_.load(std::memory_order_acquire))};
     }
 
-    // How often load() is called; nullopt: never (the times are all local).
+    /// How often load() is called; nullopt: never (the times are all local).
     std::optional<std::chrono::milliseconds> refresh_interval() const noexcept {
         if (refresh_every_ == 0) return std::nullopt;
         return std::chrono::duration_cast<std::chrono::milliseconds>(Steady::duration(refresh_every_));
@@ -74,10 +74,10 @@ public:
 
     // --- the region's read path ---------------------------------------------
 
-    // Loads the stored times when the interval has passed and no other thread
-    // is loading them. A throwing load() keeps the last times: `on_error` is
-    // called inside the catch block (it must not throw) and the next attempt
-    // waits a full interval, so an outage costs one failed load per interval.
+    /// Loads the stored times when the interval has passed and no other thread
+    /// is loading them. A throwing load() keeps the last times: `on_error` is
+    /// called inside the catch block (it must not throw) and the next attempt
+    /// waits a full interval, so an outage costs one failed load per interval.
     template <class OnError>
     void refresh_if_due(OnError&& on_error) {
         if (refresh_every_ == 0) return;
@@ -99,8 +99,8 @@ public:
         next_refresh_.store(refresh_clock_now() + refresh_every_, std::memory_order_release);
     }
 
-    // The invalidation stamps as created-at counts, 0 for never: the checks
-    // every read makes.
+    /// The invalidation stamps as created-at counts, 0 for never: the checks
+    /// every read makes.
     bool is_hard_invalidated(TimePoint::rep created_at) const noexcept {
         const auto hard = hard_.load(std::memory_order_acquire);
         return hard != 0 && created_at < hard;
@@ -111,17 +111,17 @@ public:
     }
 
 protected:
-    // nullopt: a strategy whose times are all in this process (load() is never called).
+    /// nullopt: a strategy whose times are all in this process (load() is never called).
     explicit RegionInvalidationStrategy(std::optional<std::chrono::milliseconds> refresh_interval)
         : refresh_every_(refresh_interval ? std::max<Steady::rep>(
                                                 1, std::chrono::duration_cast<Steady::duration>(*refresh_interval).count())
                                           : 0) {}
 
-    // Stores an invalidation where the other processes load it from. The
-    // stored times must never move backwards (keep the later one).
+    /// Stores an invalidation where the other processes load it from. The
+    /// stored times must never move backwards (keep the later one).
     virtual void record(Invalidation kind, TimePoint at) = 0;
 
-    // The stored times. May block (one reader at a time calls it) and throw.
+    /// The stored times. May block (one reader at a time calls it) and throw.
     virtual InvalidationTimes load() = 0;
 
 private:
@@ -166,8 +166,8 @@ private:
     std::atomic<bool> refreshing_{false};
 };
 
-// The default: the times live in this process, as in dogpile.cache. A region
-// configured without a strategy gets its own.
+/// The default: the times live in this process, as in dogpile.cache. A region
+/// configured without a strategy gets its own.
 class InProcessInvalidation final : public RegionInvalidationStrategy {
 public:
     InProcessInvalidation() : RegionInvalidationStrategy(std::nullopt) {}

@@ -39,7 +39,7 @@ class MutexRegistry {
     };
 
 public:
-    // Exclusive ownership of one key's lock; movable, releases on destruction.
+    /// Exclusive ownership of one key's lock; movable, releases on destruction.
     class Guard {
     public:
         Guard() = default;
@@ -84,7 +84,7 @@ public:
     MutexRegistry(const MutexRegistry&) = delete;
     MutexRegistry& operator=(const MutexRegistry&) = delete;
 
-    // Non-blocking: a Guard when the key was free, std::nullopt when it is held.
+    /// Non-blocking: a Guard when the key was free, std::nullopt when it is held.
     std::optional<Guard> try_lock(const Key& key) {
         Shard& shard = shard_for(key);
         std::lock_guard<std::mutex> lk(shard.mutex);
@@ -95,7 +95,7 @@ public:
         return Guard(&shard, key);
     }
 
-    // Blocks until the key is free or `timeout` passes (std::nullopt: forever).
+    /// Blocks until the key is free or `timeout` passes (std::nullopt: forever).
     std::optional<Guard> lock(const Key& key, std::optional<std::chrono::milliseconds> timeout,
                               Contention* contention = nullptr) {
         Shard& shard = shard_for(key);
@@ -115,7 +115,7 @@ public:
         return Guard(&shard, key);
     }
 
-    // Callers blocked in lock() on `key` right now (the holder not counted).
+    /// Callers blocked in lock() on `key` right now (the holder not counted).
     std::size_t waiters(const Key& key) const {
         Shard& shard = shard_for(key);
         std::lock_guard<std::mutex> lk(shard.mutex);
@@ -124,7 +124,7 @@ public:
         return it->second.users - (it->second.held ? 1 : 0);
     }
 
-    // Whether somebody holds `key` right now (stale as soon as it is returned).
+    /// Whether somebody holds `key` right now (stale as soon as it is returned).
     bool is_held(const Key& key) const {
         Shard& shard = shard_for(key);
         std::lock_guard<std::mutex> lk(shard.mutex);
@@ -132,7 +132,7 @@ public:
         return it != shard.entries.end() && it->second.held;
     }
 
-    // Keys currently held or waited on.
+    /// Keys currently held or waited on.
     std::size_t size() const {
         std::size_t total = 0;
         for (auto& shard : shards_) {
@@ -150,9 +150,9 @@ private:
     mutable std::array<Shard, shard_count> shards_;
 };
 
-// What a region holds while it creates a key's value: the in-process lock,
-// plus the backend's distributed mutex when the backend supplies one.
-// Movable into an async creation task; releases both on destruction.
+/// What a region holds while it creates a key's value: the in-process lock,
+/// plus the backend's distributed mutex when the backend supplies one.
+/// Movable into an async creation task; releases both on destruction.
 template <class Key, class Hash = std::hash<Key>>
 class KeyLock {
 public:
@@ -160,8 +160,8 @@ public:
 
     KeyLock() = default;
     explicit KeyLock(LocalGuard local) : local_(std::move(local)) {}
-    // `on_release_error` runs inside the catch block (so it can look at the
-    // current exception) when unlocking the distributed mutex throws.
+    /// `on_release_error` runs inside the catch block (so it can look at the
+    /// current exception) when unlocking the distributed mutex throws.
     KeyLock(LocalGuard local, std::unique_ptr<Mutex> distributed, std::function<void()> on_release_error = {})
         : local_(std::move(local)),
           distributed_(std::move(distributed)),
@@ -178,7 +178,7 @@ public:
     }
     ~KeyLock() { release(); }
 
-    // Distributed first: another process must not slip in between.
+    /// Distributed first: another process must not slip in between.
     void release() noexcept {
         if (distributed_) {
             try {
@@ -197,8 +197,8 @@ public:
         local_.unlock();
     }
 
-    // The distributed mutex, still held, for a caller that releases several
-    // at once (dogpile::unlock_all) before the in-process locks; nullptr when none.
+    /// The distributed mutex, still held, for a caller that releases several
+    /// at once (dogpile::unlock_all) before the in-process locks; nullptr when none.
     std::unique_ptr<Mutex> take_distributed() noexcept { return std::move(distributed_); }
 
 private:

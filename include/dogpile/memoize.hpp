@@ -160,7 +160,7 @@ public:
     using Base::key;
     using Base::region;
 
-    // As before MemoizeOptions: the region borrowed, the name as the key prefix.
+    /// As before MemoizeOptions: the region borrowed, the name as the key prefix.
     Memoized(RegionType& region, std::string name, Fn fn, KeyGenerator key_generator = KeyGenerator{})
         : Memoized(details::hold_region(region), std::move(name), std::move(fn),
                    details::as_memoize_options<Value>(std::move(key_generator))) {}
@@ -184,8 +184,8 @@ public:
         });
     }
 
-    // The cached value, if present and fresh (by this function's
-    // expiration_time); never calls the function.
+    /// The cached value, if present and fresh (by this function's
+    /// expiration_time); never calls the function.
     template <class... Args>
     std::optional<Value> get(const Args&... args) const {
         return region().get(key(args...), this->get_options());
@@ -196,8 +196,8 @@ public:
         region().erase(key(args...));
     }
 
-    // Calls the function now, without the dogpile lock, and returns its value;
-    // stores it unless should_cache refuses it.
+    /// Calls the function now, without the dogpile lock, and returns its value;
+    /// stores it unless should_cache refuses it.
     template <class... Args>
     Value refresh(const Args&... args) const {
         Value value = original(args...);
@@ -205,7 +205,7 @@ public:
         return value;
     }
 
-    // Stores `value` as the result for these arguments (should_cache is not asked).
+    /// Stores `value` as the result for these arguments (should_cache is not asked).
     template <class... Args>
     void set(const Value& value, const Args&... args) const {
         region().set(key(args...), value);

@@ -63,8 +63,8 @@ public:
         : Base(details::hold_region(std::move(region)), std::move(name), std::move(options)),
           original(std::move(fn)) {}
 
-    // The values of `ids`: a std::vector in their order, or (as_map form) the
-    // map fn returns, holding the ids that have a value.
+    /// The values of `ids`: a std::vector in their order, or (as_map form) the
+    /// map fn returns, holding the ids that have a value.
     template <class Id>
     Returned<Id> operator()(const std::vector<Id>& ids) const {
         const std::vector<key_type> keys = keys_of(ids);
@@ -108,8 +108,8 @@ public:
         });
     }
 
-    // The cached values, fresh by this function's expiration_time, in the
-    // order of `ids`; never calls fn.
+    /// The cached values, fresh by this function's expiration_time, in the
+    /// order of `ids`; never calls fn.
     template <class Id>
     std::vector<std::optional<Value>> get(const std::vector<Id>& ids) const {
         return region().get_multi(keys_of(ids), this->get_options());
@@ -120,8 +120,8 @@ public:
         region().erase_multi(keys_of(ids));
     }
 
-    // Calls fn with all of `ids` now, without the dogpile locks, stores the
-    // values should_cache accepts and returns what fn returned.
+    /// Calls fn with all of `ids` now, without the dogpile locks, stores the
+    /// values should_cache accepts and returns what fn returned.
     template <class Id>
     Returned<Id> refresh(const std::vector<Id>& ids) const {
         Returned<Id> values = original(ids);
@@ -143,7 +143,7 @@ public:
         return values;
     }
 
-    // Stores each id's value (dogpile.cache's set(mapping)); should_cache is not asked.
+    /// Stores each id's value (dogpile.cache's set(mapping)); should_cache is not asked.
     template <class Map>
     void set(const Map& values) const {
         std::vector<std::pair<key_type, Value>> to_store;

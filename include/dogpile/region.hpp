@@ -65,12 +65,12 @@ public:
     bool is_configured() const noexcept { return core_ != nullptr; }
 
     backend_type& backend() const { return *core().backend; }
-    // The backend behind any proxies (backends/proxy.hpp); backend() is the outermost.
+    /// The backend behind any proxies (backends/proxy.hpp); backend() is the outermost.
     backend_type& actual_backend() const { return core().backend->actual_backend(); }
 
-    // dogpile.cache's region.wrap(): `proxy` (a ProxyBackend) now wraps the
-    // current backend and becomes the outermost. Like configure(), before the
-    // region is shared.
+    /// dogpile.cache's region.wrap(): `proxy` (a ProxyBackend) now wraps the
+    /// current backend and becomes the outermost. Like configure(), before the
+    /// region is shared.
     template <class Proxy>
     void wrap(std::shared_ptr<Proxy> proxy) {
         static_assert(std::is_base_of_v<backend_type, Proxy>, "wrap() takes a ProxyBackend<Value, Key>");
@@ -84,14 +84,14 @@ public:
 
     // --- reads -------------------------------------------------------------
 
-    // The value when present and neither expired nor invalidated.
+    /// The value when present and neither expired nor invalidated.
     std::optional<Value> get(const Key& key, const GetOptions& opts = {}) const {
         auto entry = get_value_metadata(key, opts);
         if (!entry) return std::nullopt;
         return std::move(entry->value);
     }
 
-    // The value with its metadata (created_at, version; age via entry.age(now)).
+    /// The value with its metadata (created_at, version; age via entry.age(now)).
     std::optional<entry_type> get_value_metadata(const Key& key, const GetOptions& opts = {}) const {
         const Core& c = core();
         const auto budget = c.budget_scope();  // one backend time budget per call
@@ -114,8 +114,8 @@ public:
 
     // --- get_or_create -----------------------------------------------------
 
-    // `creator` is any callable returning Value. It is copied only when the
-    // async creation runner takes over a regeneration.
+    /// `creator` is any callable returning Value. It is copied only when the
+    /// async creation runner takes over a regeneration.
     template <class Creator>
     Value get_or_create(const Key& key, Creator&& creator, const GetOrCreateOptions<Value>& opts = {}) {
         Core& c = core();
@@ -135,13 +135,13 @@ public:
         });
     }
 
-    // `creator` receives the keys that need a value (sorted, deduplicated, as
-    // passed in, i.e. unmangled) and returns their values in that order.
-    // Results are in the order of `keys`. Keys the key mangler maps to one
-    // string are one key: the creator sees the smallest of them, and its value
-    // is returned for each. A creator that may have no value for some keys
-    // returns std::vector<std::optional<Value>> (same length; nullopt: not
-    // stored); the results are then std::vector<std::optional<Value>> too.
+    /// `creator` receives the keys that need a value (sorted, deduplicated, as
+    /// passed in, i.e. unmangled) and returns their values in that order.
+    /// Results are in the order of `keys`. Keys the key mangler maps to one
+    /// string are one key: the creator sees the smallest of them, and its value
+    /// is returned for each. A creator that may have no value for some keys
+    /// returns std::vector<std::optional<Value>> (same length; nullopt: not
+    /// stored); the results are then std::vector<std::optional<Value>> too.
     template <class Creator>
     auto get_or_create_multi(const std::vector<Key>& keys, Creator&& creator,
                              const GetOrCreateOptions<Value>& opts = {}) {
@@ -154,7 +154,7 @@ public:
 
     void set(const Key& key, const Value& value) { set(key, Value(value)); }
 
-    // The value is moved into the backend (Backend's rvalue set).
+    /// The value is moved into the backend (Backend's rvalue set).
     void set(const Key& key, Value&& value) {
         Core& c = core();
         const auto budget = c.budget_scope();
@@ -173,7 +173,7 @@ public:
         c.backend_set_multi(entries);
     }
 
-    // dogpile.cache's delete().
+    /// dogpile.cache's delete().
     void erase(const Key& key) {
         Core& c = core();
         const auto budget = c.budget_scope();
@@ -188,14 +188,14 @@ public:
         c.guard_backend("erase_multi", [&] { c.backend->erase_multi(mangled); });
     }
 
-    // Marks everything created before now as a miss (hard) or as stale (soft):
-    // get() returns nothing for either; get_or_create() regenerates, for soft
-    // by one caller while the others get the stale value, with or without an
-    // expiration time. This region and its copies only, as in dogpile.cache,
-    // unless options.invalidation is a shared strategy (invalidation.hpp):
-    // then every region using its store, within its refresh interval; if the
-    // store fails, this throws (counted and reported) after taking effect
-    // here. Values whose expiry the store owns are not affected: erase them.
+    /// Marks everything created before now as a miss (hard) or as stale (soft):
+    /// get() returns nothing for either; get_or_create() regenerates, for soft
+    /// by one caller while the others get the stale value, with or without an
+    /// expiration time. This region and its copies only, as in dogpile.cache,
+    /// unless options.invalidation is a shared strategy (invalidation.hpp):
+    /// then every region using its store, within its refresh interval; if the
+    /// store fails, this throws (counted and reported) after taking effect
+    /// here. Values whose expiry the store owns are not affected: erase them.
     void invalidate(Invalidation kind = Invalidation::hard) {
         Core& c = core();
         const auto budget = c.budget_scope();
@@ -207,7 +207,7 @@ public:
         }
     }
 
-    // dogpile.cache's region_invalidator: the times this region checks.
+    /// dogpile.cache's region_invalidator: the times this region checks.
     RegionInvalidationStrategy& invalidation() const { return *core().invalidation; }
 
     // --- introspection -----------------------------------------------------
@@ -234,19 +234,19 @@ public:
         }
     }
 
-    // Keys whose in-process lock is currently held or awaited.
+    /// Keys whose in-process lock is currently held or awaited.
     std::size_t lock_registry_size() const { return core().registry.size(); }
 
-    // Callers of this region blocked on `key`'s in-process lock while another
-    // creates its value: what a stampede looks like from outside.
+    /// Callers of this region blocked on `key`'s in-process lock while another
+    /// creates its value: what a stampede looks like from outside.
     std::size_t lock_waiters(const Key& key) const {
         const Core& c = core();
         return c.with_mangled(key, [&](const Key& k) { return c.registry.waiters(k); });
     }
 
-    // Whether somebody is creating `key`'s value right now: this process's
-    // lock is held, or the backend's distributed mutex says it is (where its
-    // Mutex::locked() can tell). Stale as soon as it is returned.
+    /// Whether somebody is creating `key`'s value right now: this process's
+    /// lock is held, or the backend's distributed mutex says it is (where its
+    /// Mutex::locked() can tell). Stale as soon as it is returned.
     bool key_is_locked(const Key& key) const {
         const Core& c = core();
         const auto budget = c.budget_scope();

@@ -42,9 +42,9 @@ inline const char* to_string(BackendOperation op) noexcept {
     return names[static_cast<std::size_t>(op)];
 }
 
-// A snapshot of one operation's latencies. Bucket 0 holds calls under 1 µs;
-// bucket i (1 <= i < bucket_count - 1) those in [2^(i-1), 2^i) µs; the last
-// bucket everything from 2^(bucket_count - 2) µs (67 s) up.
+/// A snapshot of one operation's latencies. Bucket 0 holds calls under 1 µs;
+/// bucket i (1 <= i < bucket_count - 1) those in [2^(i-1), 2^i) µs; the last
+/// bucket everything from 2^(bucket_count - 2) µs (67 s) up.
 struct LatencyHistogram {
     static constexpr std::size_t bucket_count = 28;
     std::array<std::uint64_t, bucket_count> counts{};
@@ -60,7 +60,7 @@ struct LatencyHistogram {
         return bucket;
     }
 
-    // The exclusive upper bound of bucket i; std::nullopt for the last (unbounded) one.
+    /// The exclusive upper bound of bucket i; std::nullopt for the last (unbounded) one.
     static std::optional<std::chrono::microseconds> upper_bound(std::size_t bucket) noexcept {
         if (bucket >= bucket_count - 1) return std::nullopt;
         return std::chrono::microseconds(std::int64_t{1} << bucket);
@@ -72,9 +72,9 @@ struct LatencyHistogram {
         return sum;
     }
 
-    // The upper bound of the bucket holding the q-th quantile (0 < q <= 1):
-    // at least q of the calls took less. std::nullopt when there are no calls
-    // or the quantile lies in the unbounded last bucket.
+    /// The upper bound of the bucket holding the q-th quantile (0 < q <= 1):
+    /// at least q of the calls took less. std::nullopt when there are no calls
+    /// or the quantile lies in the unbounded last bucket.
     std::optional<std::chrono::microseconds> quantile(double q) const noexcept {
         const std::uint64_t n = total();
         if (n == 0) return std::nullopt;
@@ -91,14 +91,14 @@ struct LatencyHistogram {
 
 struct OperationMetrics {
     std::uint64_t calls = 0;
-    std::uint64_t errors = 0;  // calls that threw
+    std::uint64_t errors = 0;  ///< calls that threw
     std::chrono::nanoseconds total_latency{0};
     LatencyHistogram latency;
 };
 
 struct BackendMetrics {
     std::array<OperationMetrics, backend_operation_count> operations{};
-    // Keys get() and get_multi() found (hits) or did not (misses).
+    /// Keys get() and get_multi() found (hits) or did not (misses).
     std::uint64_t hits = 0;
     std::uint64_t misses = 0;
 
@@ -164,7 +164,7 @@ public:
         return out;
     }
 
-    // Zeroes every counter (calls running meanwhile may land on either side).
+    /// Zeroes every counter (calls running meanwhile may land on either side).
     void reset() noexcept {
         for (Counters& c : counters_) {
             c.calls.store(0, std::memory_order_relaxed);

@@ -80,28 +80,28 @@ using RedisKeyOf = std::function<std::string(const Key&)>;
 
 template <class Key>
 struct NearCacheOptions {
-    // Whose session the near tier trusts; the remote backend's client must be
-    // made with make_tracked_client() / listener->instrument() on it
-    // (standard mode). Required.
+    /// Whose session the near tier trusts; the remote backend's client must be
+    /// made with make_tracked_client() / listener->instrument() on it
+    /// (standard mode). Required.
     std::shared_ptr<redis::InvalidationListener> listener{};
-    // Cache key -> Redis key (see redis_keys_of()). Required.
+    /// Cache key -> Redis key (see redis_keys_of()). Required.
     RedisKeyOf<Key> redis_key{};
-    // Entries held in memory, split across `shards` (a power of two).
+    /// Entries held in memory, split across `shards` (a power of two).
     std::size_t capacity = 10000;
-    // W-TinyLFU keeps the frequently read entries when the working set is
-    // larger than the capacity (see MemoryBackendOptions::eviction).
+    /// W-TinyLFU keeps the frequently read entries when the working set is
+    /// larger than the capacity (see MemoryBackendOptions::eviction).
     EvictionPolicy eviction = EvictionPolicy::tiny_lfu;
     std::size_t shards = 16;
-    // A second line of defence: an entry older than this (counted from when
-    // the near tier got it) is not served but read again. std::nullopt: none.
+    /// A second line of defence: an entry older than this (counted from when
+    /// the near tier got it) is not served but read again. std::nullopt: none.
     std::optional<Duration> ttl{};
-    // Time source for ttl (tests inject a manual clock); when set, clock_policy is ignored.
+    /// Time source for ttl (tests inject a manual clock); when set, clock_policy is ignored.
     std::function<TimePoint()> clock{};
-    // Test seam: called on the reading thread after a remote read returned a
-    // value and before the near tier may keep it.
+    /// Test seam: called on the reading thread after a remote read returned a
+    /// value and before the near tier may keep it.
     std::function<void(const Key&)> before_near_insert{};
-    // The clock ttl checks read (clock.hpp), only with a ttl: with `coarse`
-    // an entry may be served up to one tick longer than the ttl.
+    /// The clock ttl checks read (clock.hpp), only with a ttl: with `coarse`
+    /// an entry may be served up to one tick longer than the ttl.
     ClockPolicy clock_policy = default_clock_policy;
 
     void validate() const {
@@ -115,22 +115,22 @@ struct NearCacheOptions {
 };
 
 struct NearCacheStats {
-    std::uint64_t hits = 0;       // served from memory
-    std::uint64_t misses = 0;     // asked the remote backend while tracking
-    std::uint64_t bypassed = 0;   // asked the remote backend because the listener was not tracking
-    std::uint64_t uncovered = 0;  // keys outside the listener's broadcast prefixes: never kept
-    std::uint64_t stored = 0;     // remote results kept
-    // Remote results not kept because their key was invalidated (or the near
-    // tier flushed) while the read was in flight.
+    std::uint64_t hits = 0;       ///< served from memory
+    std::uint64_t misses = 0;     ///< asked the remote backend while tracking
+    std::uint64_t bypassed = 0;   ///< asked the remote backend: the listener was not tracking
+    std::uint64_t uncovered = 0;  ///< keys outside the listener's broadcast prefixes: never kept
+    std::uint64_t stored = 0;     ///< remote results kept
+    /// Remote results not kept because their key was invalidated (or the near
+    /// tier flushed) while the read was in flight.
     std::uint64_t raced = 0;
-    // Remote results not kept because the read did not run on connections
-    // tracked in the current session: around reconnects, or always if the
-    // remote backend's client was not made with make_tracked_client().
+    /// Remote results not kept because the read did not run on connections
+    /// tracked in the current session: around reconnects, or always if the
+    /// remote backend's client was not made with make_tracked_client().
     std::uint64_t untracked = 0;
-    std::uint64_t invalidated = 0;  // entries dropped by invalidations and local writes
-    std::uint64_t flushes = 0;      // times the whole near tier was dropped
-    std::uint64_t evictions = 0;    // entries dropped to respect the capacity
-    std::uint64_t expirations = 0;  // entries dropped for being older than ttl
+    std::uint64_t invalidated = 0;  ///< entries dropped by invalidations and local writes
+    std::uint64_t flushes = 0;      ///< times the whole near tier was dropped
+    std::uint64_t evictions = 0;    ///< entries dropped to respect the capacity
+    std::uint64_t expirations = 0;  ///< entries dropped for being older than ttl
 };
 
 template <class Value, class Key = std::string, class Hash = std::hash<Key>>
@@ -141,7 +141,7 @@ public:
     using remote_type = Backend<Value, Key>;
     using options_type = NearCacheOptions<Key>;
 
-    // Throws ConfigurationError for a null remote backend or invalid options.
+    /// Throws ConfigurationError for a null remote backend or invalid options.
     NearCacheBackend(std::shared_ptr<remote_type> remote, NearCacheOptions<Key> options, Hash hash = Hash{})
         : remote_(checked(std::move(remote))),
           options_(validated(std::move(options))),
@@ -175,7 +175,7 @@ public:
         return value;
     }
 
-    // Hits from memory; the misses in one remote get_multi.
+    /// Hits from memory; the misses in one remote get_multi.
     std::vector<std::optional<entry_type>> get_multi(const std::vector<Key>& keys) override {
         if (!listener_->tracking()) {
             counters_.add<&NearCacheStats::bypassed>(keys.size());
@@ -243,24 +243,24 @@ public:
 
     std::unique_ptr<Mutex> get_mutex(const Key& key) override { return remote_->get_mutex(key); }
 
-    // Drops the near entries under `redis_key` now (after a write that went
-    // around this backend), and keeps reads in flight from storing it.
+    /// Drops the near entries under `redis_key` now (after a write that went
+    /// around this backend), and keeps reads in flight from storing it.
     std::size_t invalidate_near(std::string_view redis_key) {
         const std::size_t dropped = store_.invalidate(redis_key);
         counters_.add<&NearCacheStats::invalidated>(dropped);
         return dropped;
     }
 
-    // Drops the whole near tier.
+    /// Drops the whole near tier.
     void clear_near() {
         store_.clear();
         counters_.add<&NearCacheStats::flushes>();
     }
 
     std::size_t near_size() const { return store_.size(); }
-    // Whether the near tier holds `key` (whether or not it would be served).
+    /// Whether the near tier holds `key` (whether or not it would be served).
     bool near_contains(const Key& key) const { return store_.contains(key); }
-    // Cache keys listed under their Redis keys; near_size() when quiet.
+    /// Cache keys listed under their Redis keys; near_size() when quiet.
     std::size_t near_index_size() const { return store_.index_size(); }
 
     NearCacheStats stats() const {

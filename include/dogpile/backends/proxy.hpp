@@ -46,8 +46,8 @@ public:
     ProxyBackend() = default;
     explicit ProxyBackend(std::shared_ptr<backend_type> proxied) { wrap(std::move(proxied)); }
 
-    // Throws ConfigurationError for a null backend or a proxy that already
-    // wraps one (a proxy sits in one chain only).
+    /// Throws ConfigurationError for a null backend or a proxy that already
+    /// wraps one (a proxy sits in one chain only).
     void wrap(std::shared_ptr<backend_type> proxied) {
         if (!proxied) throw ConfigurationError("ProxyBackend::wrap: the wrapped backend must not be null");
         if (proxied_) throw ConfigurationError("ProxyBackend::wrap: this proxy already wraps a backend");
@@ -57,7 +57,7 @@ public:
 
     bool is_wrapping() const noexcept { return proxied_ != nullptr; }
 
-    // The next backend in the chain (which may be another proxy).
+    /// The next backend in the chain (which may be another proxy).
     backend_type& proxied() const {
         if (!proxied_) throw ConfigurationError("ProxyBackend: used before wrap() gave it a backend");
         return *proxied_;

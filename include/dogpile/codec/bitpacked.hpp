@@ -27,18 +27,18 @@
 
 namespace dogpile::codec {
 
-// BasicBitpackedCodec<Flags> (BitpackedCodec) and BasicBitpackedCodec<FlagSet>
-// (BitpackedFlagSetCodec) write the same bytes; each reads what the other writes.
+/// BasicBitpackedCodec<Flags> (BitpackedCodec) and BasicBitpackedCodec<FlagSet>
+/// (BitpackedFlagSetCodec) write the same bytes; each reads what the other writes.
 template <class T>
 class BasicBitpackedCodec : public details::FlagCodecBase<T> {
     static_assert(std::is_same_v<T, Flags> || std::is_same_v<T, FlagSet>,
                   "BasicBitpackedCodec packs Flags or FlagSet");
 
 public:
-    // Flag counts up to this travel as a msgpack integer, larger ones as bin.
+    /// Flag counts up to this travel as a msgpack integer, larger ones as bin.
     static constexpr std::size_t max_integer_flags = details::max_integer_flags;
 
-    // Throws ConfigurationError when `key_template` nests: flags are flat.
+    /// Throws ConfigurationError when `key_template` nests: flags are flat.
     explicit BasicBitpackedCodec(KeyTemplate key_template, DecodeLimits limits = {})
         : details::FlagCodecBase<T>(std::move(key_template), limits, config_name) {}
     template <class U = T, std::enable_if_t<std::is_same_v<U, FlagSet>, int> = 0>

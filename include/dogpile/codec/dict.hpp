@@ -44,13 +44,13 @@ using List = std::vector<Value>;
 // The flat permission dict: every value a boolean. Has its own cheap codecs.
 using Flags = std::map<std::string, bool>;
 
-// One dict value: nil, bool, integer, double, string, list or nested dict.
-// Integers that fit int64 are always held as int64 (whatever type built them);
-// only values above INT64_MAX use uint64, so a value survives a msgpack round
-// trip (which cannot tell 5 from 5u) unchanged.
+/// One dict value: nil, bool, integer, double, string, list or nested dict.
+/// Integers that fit int64 are always held as int64 (whatever type built them);
+/// only values above INT64_MAX use uint64, so a value survives a msgpack round
+/// trip (which cannot tell 5 from 5u) unchanged.
 class Value {
 public:
-    // In the order of Storage's alternatives.
+    /// In the order of Storage's alternatives.
     enum class Type : std::uint8_t { nil, boolean, integer, unsigned_integer, floating, string, list, dict };
     using Storage = std::variant<std::nullptr_t, bool, std::int64_t, std::uint64_t, double, std::string, List, Dict>;
 
@@ -76,8 +76,8 @@ public:
     bool is_list() const noexcept { return type() == Type::list; }
     bool is_dict() const noexcept { return type() == Type::dict; }
 
-    // The as_* accessors throw std::bad_variant_access when the value holds
-    // another type, and as_int/as_uint std::out_of_range when it does not fit.
+    /// The as_* accessors throw std::bad_variant_access when the value holds
+    /// another type, and as_int/as_uint std::out_of_range when it does not fit.
     bool as_bool() const { return std::get<bool>(data_); }
     std::int64_t as_int() const {
         if (const auto* big = std::get_if<std::uint64_t>(&data_)) {
@@ -100,7 +100,7 @@ public:
     const Dict& as_dict() const { return std::get<Dict>(data_); }
     Dict& as_dict() { return std::get<Dict>(data_); }
 
-    // The entry `key` of a dict value; std::out_of_range when it has none.
+    /// The entry `key` of a dict value; std::out_of_range when it has none.
     const Value& at(std::string_view key) const {
         const Dict& dict = as_dict();
         const auto it = dict.find(key);
@@ -120,7 +120,7 @@ public:
     friend bool operator==(const Value& a, const Value& b) { return a.data_ == b.data_; }
     friend bool operator!=(const Value& a, const Value& b) { return !(a == b); }
 
-    // JSON-like, for test failure messages and logs.
+    /// JSON-like, for test failure messages and logs.
     friend std::ostream& operator<<(std::ostream& out, const Value& value) {
         std::visit([&out](const auto& held) { print(out, held); }, value.data_);
         return out;
@@ -171,17 +171,18 @@ private:
     Storage data_;
 };
 
-// The sorted keys of a dict, each either a leaf (any value) or nested (a dict
-// with its own template). Immutable once built; copies share nested templates.
-//
-//   KeyTemplate flags{"read", "write", "admin"};                 // sorted for you
-//   KeyTemplate nested{"id", {"perm", {"read", "write"}}};       // perm is a nested dict
-//   KeyTemplate::of(dict) == nested;
+/// The sorted keys of a dict, each either a leaf (any value) or nested (a dict
+/// with its own template). Immutable once built; copies share nested templates.
+/// \code
+///   KeyTemplate flags{"read", "write", "admin"};                 // sorted for you
+///   KeyTemplate nested{"id", {"perm", {"read", "write"}}};       // perm is a nested dict
+///   KeyTemplate::of(dict) == nested;
+/// \endcode
 class KeyTemplate {
 public:
     struct Key {
         std::string name;
-        // The template of the nested dict this key holds; null for a leaf.
+        /// The template of the nested dict this key holds; null for a leaf.
         std::shared_ptr<const KeyTemplate> nested;
 
         Key(std::string key_name) : name(std::move(key_name)) {}
@@ -200,7 +201,7 @@ public:
 
     KeyTemplate() = default;
     KeyTemplate(std::initializer_list<Key> keys) : KeyTemplate(std::vector<Key>(keys)) {}
-    // Sorts the keys; throws ConfigurationError when a name appears twice.
+    /// Sorts the keys; throws ConfigurationError when a name appears twice.
     explicit KeyTemplate(std::vector<Key> keys) : keys_(std::move(keys)) {
         std::sort(keys_.begin(), keys_.end(), [](const Key& a, const Key& b) { return a.name < b.name; });
         const auto duplicate =
@@ -210,7 +211,7 @@ public:
         }
     }
 
-    // A template of leaf keys only.
+    /// A template of leaf keys only.
     static KeyTemplate flat(std::vector<std::string> names) {
         std::vector<Key> keys;
         keys.reserve(names.size());
@@ -218,7 +219,7 @@ public:
         return KeyTemplate(std::move(keys));
     }
 
-    // The template of an example dict: every dict-valued key becomes nested.
+    /// The template of an example dict: every dict-valued key becomes nested.
     static KeyTemplate of(const Dict& dict) {
         std::vector<Key> keys;
         keys.reserve(dict.size());
@@ -246,7 +247,7 @@ public:
     std::vector<Key>::const_iterator end() const noexcept { return keys_.end(); }
     const Key& operator[](std::size_t index) const { return keys_.at(index); }
 
-    // The key called `name`, or nullptr.
+    /// The key called `name`, or nullptr.
     const Key* find(std::string_view name) const {
         const auto it = std::lower_bound(keys_.begin(), keys_.end(), name,
                                          [](const Key& key, std::string_view wanted) { return key.name < wanted; });
@@ -257,7 +258,7 @@ public:
         return std::none_of(keys_.begin(), keys_.end(), [](const Key& key) { return key.is_nested(); });
     }
 
-    // Arrays nested on the wire: 1 for a flat template, one more per level.
+    /// Arrays nested on the wire: 1 for a flat template, one more per level.
     std::size_t depth() const noexcept {
         std::size_t deepest = 0;
         for (const auto& key : keys_) {
@@ -266,7 +267,7 @@ public:
         return deepest + 1;
     }
 
-    // "[id, perm: [read, write]]", for error messages.
+    /// "[id, perm: [read, write]]", for error messages.
     std::string to_string() const {
         std::string text = "[";
         for (std::size_t i = 0; i < keys_.size(); ++i) {

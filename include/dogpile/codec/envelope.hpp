@@ -58,7 +58,7 @@ inline constexpr std::size_t header_size = 3 + fields_size;
 
 struct Unwrapped {
     Metadata metadata;
-    std::string_view payload;  // a view into the bytes given to unwrap()
+    std::string_view payload;  ///< a view into the bytes given to unwrap()
 };
 
 namespace details {
@@ -169,8 +169,8 @@ inline Unwrapped unwrap(std::string_view bytes) {
 
 }  // namespace envelope
 
-// Turns a codec of T into a codec of CachedValue<T>: the value's bytes behind
-// an envelope carrying its metadata. Errors of the inner codec pass through.
+/// Turns a codec of T into a codec of CachedValue<T>: the value's bytes behind
+/// an envelope carrying its metadata. Errors of the inner codec pass through.
 template <class Codec>
 class EnvelopeCodec {
 public:

@@ -61,8 +61,8 @@ struct FlagSetAccess;
 
 class FlagTemplate {
 public:
-    // Sorts the names (bytewise, like KeyTemplate); ConfigurationError when a
-    // name appears twice. Returns the one template with these names.
+    /// Sorts the names (bytewise, like KeyTemplate); ConfigurationError when a
+    /// name appears twice. Returns the one template with these names.
     static const FlagTemplate& of(std::vector<std::string> names) {
         std::sort(names.begin(), names.end());
         const auto duplicate = std::adjacent_find(names.begin(), names.end());
@@ -77,7 +77,7 @@ public:
         return of(std::vector<std::string>(names.begin(), names.end()));
     }
 
-    // ConfigurationError when `flat` nests: flags are flat.
+    /// ConfigurationError when `flat` nests: flags are flat.
     static const FlagTemplate& of(const KeyTemplate& flat) {
         if (!flat.is_flat()) {
             throw ConfigurationError("dogpile::codec::FlagTemplate needs a flat key template, got " + flat.to_string());
@@ -88,7 +88,7 @@ public:
         return of(std::move(names));
     }
 
-    // No flags. Not in the registry: a default-constructed FlagSet must not throw.
+    /// No flags. Not in the registry: a default-constructed FlagSet must not throw.
     static const FlagTemplate& empty() noexcept {
         static const FlagTemplate none;
         return none;
@@ -96,7 +96,7 @@ public:
 
     std::size_t size() const noexcept { return names_.size(); }
 
-    // Sorted order; std::out_of_range past size().
+    /// Sorted order; std::out_of_range past size().
     const std::string& name(std::size_t index) const {
         if (index >= names_.size()) {
             throw std::out_of_range("dogpile::codec::FlagTemplate: index " + std::to_string(index) + " of " +
@@ -114,13 +114,13 @@ public:
 
     const std::vector<std::string>& names() const noexcept { return names_; }
 
-    // The flat KeyTemplate of the same names (what the Flags codecs take).
+    /// The flat KeyTemplate of the same names (what the Flags codecs take).
     const KeyTemplate& key_template() const noexcept { return key_template_; }
 
-    // ceil(size() / 64): the words a FlagSet of this template holds.
+    /// ceil(size() / 64): the words a FlagSet of this template holds.
     std::size_t word_count() const noexcept { return word_count_; }
 
-    // "[admin, read, write]", for error messages.
+    /// "[admin, read, write]", for error messages.
     std::string to_string() const { return key_template_.to_string(); }
 
     FlagTemplate(const FlagTemplate&) = delete;
@@ -172,7 +172,7 @@ private:
 
 class FlagSet {
 public:
-    // One flag during iteration: `for (auto [name, value] : flags)` or `flag.name`.
+    /// One flag during iteration: `for (auto [name, value] : flags)` or `flag.name`.
     struct Flag {
         const std::string& name;
         bool value;
@@ -214,20 +214,20 @@ public:
     // No flags (FlagTemplate::empty()).
     FlagSet() noexcept : template_(&FlagTemplate::empty()) {}
 
-    // Every flag false.
+    /// Every flag false.
     explicit FlagSet(const FlagTemplate& names) : template_(&names) {
         if (on_heap()) storage_.heap = allocate_zeroed(names.word_count());
     }
 
-    // The listed flags set as given, the others false; std::out_of_range naming
-    // an unknown name.
+    /// The listed flags set as given, the others false; std::out_of_range naming
+    /// an unknown name.
     FlagSet(const FlagTemplate& names, std::initializer_list<std::pair<std::string_view, bool>> values)
         : FlagSet(names) {
         for (const auto& [name, value] : values) set(name, value);
     }
 
-    // `flags` must have exactly the template's keys, else std::invalid_argument
-    // naming the first key that is not in the template or, failing that, missing.
+    /// `flags` must have exactly the template's keys, else std::invalid_argument
+    /// naming the first key that is not in the template or, failing that, missing.
     static FlagSet from_flags(const FlagTemplate& names, const Flags& flags) {
         FlagSet out(names);
         auto entry = flags.begin();
@@ -244,8 +244,8 @@ public:
         return out;
     }
 
-    // Bit i is flag i in sorted order. The template has at most 64 flags and
-    // no bit beyond them is set, else std::invalid_argument.
+    /// Bit i is flag i in sorted order. The template has at most 64 flags and
+    /// no bit beyond them is set, else std::invalid_argument.
     static FlagSet from_bits(const FlagTemplate& names, std::uint64_t bits) {
         if (names.size() > 64) {
             throw std::invalid_argument("dogpile::codec::FlagSet::from_bits: the template has " +
@@ -280,14 +280,14 @@ public:
     void set(std::string_view name, bool value = true) { set_unchecked(index_or_throw(name), value); }
     void set(std::size_t index, bool value = true) { set_unchecked(checked(index), value); }
 
-    // Flags that are true.
+    /// Flags that are true.
     std::size_t count() const noexcept {
         std::size_t total = 0;
         for (std::size_t w = 0; w < word_count(); ++w) total += popcount(words()[w]);
         return total;
     }
 
-    // The bits as words of 64 flags: flag i is bit i % 64 of word i / 64.
+    /// The bits as words of 64 flags: flag i is bit i % 64 of word i / 64.
     std::size_t word_count() const noexcept { return template_->word_count(); }
     std::uint64_t word(std::size_t index) const {
         if (index >= word_count()) {
@@ -296,8 +296,8 @@ public:
         }
         return words()[index];
     }
-    // Replaces flags 64*index .. 64*index+63; std::invalid_argument when a bit
-    // beyond size() is set, std::out_of_range for a word past word_count().
+    /// Replaces flags 64*index .. 64*index+63; std::invalid_argument when a bit
+    /// beyond size() is set, std::out_of_range for a word past word_count().
     void set_word(std::size_t index, std::uint64_t bits) {
         if (index >= word_count()) {
             throw std::out_of_range("dogpile::codec::FlagSet: word " + std::to_string(index) + " of " +
@@ -312,7 +312,7 @@ public:
 
     // --- value semantics ---
 
-    // Up to 64 flags: copies the two words.
+    /// Up to 64 flags: copies the two words.
     FlagSet(const FlagSet& other) : template_(other.template_), storage_(other.storage_) {
         if (on_heap()) storage_.heap = copy_of(other.storage_.heap, word_count());
     }
@@ -355,14 +355,14 @@ public:
         std::swap(a.storage_, b.storage_);
     }
 
-    // Same names (one template, or equal name lists) and the same values.
+    /// Same names (one template, or equal name lists) and the same values.
     friend bool operator==(const FlagSet& a, const FlagSet& b) noexcept {
         if (a.template_ != b.template_ && a.template_->names() != b.template_->names()) return false;
         return std::equal(a.words(), a.words() + a.word_count(), b.words());
     }
     friend bool operator!=(const FlagSet& a, const FlagSet& b) noexcept { return !(a == b); }
 
-    // {"admin": false, "read": true}, for test failure messages and logs.
+    /// {"admin": false, "read": true}, for test failure messages and logs.
     friend std::ostream& operator<<(std::ostream& out, const FlagSet& flags) {
         out << '{';
         const char* separator = "";

@@ -18,16 +18,16 @@ namespace dogpile::codec {
 
 struct DecodeLimits {
     // Whole payload, checked before any parsing.
-    std::size_t max_payload_bytes = std::size_t{16} << 20;  // 16 MiB
+    std::size_t max_payload_bytes = std::size_t{16} << 20;  ///< 16 MiB
     // Element counts of one array / key-value pairs of one map.
-    std::size_t max_array_length = std::size_t{1} << 22;  // 4 Mi elements
+    std::size_t max_array_length = std::size_t{1} << 22;  ///< 4 Mi elements
     std::size_t max_map_length = std::size_t{1} << 22;
-    // Byte lengths of one str / bin / ext object.
+    /// Byte lengths of one str / bin / ext object.
     std::size_t max_string_length = std::size_t{16} << 20;
     std::size_t max_bin_length = std::size_t{16} << 20;
     std::size_t max_ext_length = std::size_t{16} << 20;
-    // Container nesting: a scalar has depth 0, [1] depth 1, [[1]] depth 2.
-    // Bounds the decoder's recursion, hence its stack use.
+    /// Container nesting: a scalar has depth 0, [1] depth 1, [[1]] depth 2.
+    /// Bounds the decoder's recursion, hence its stack use.
     std::size_t max_depth = 64;
 
     void check_payload_size(std::size_t size) const {

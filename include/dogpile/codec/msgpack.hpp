@@ -72,7 +72,7 @@ public:
         return out;
     }
 
-    // Appends the encoding of `value` to `out`.
+    /// Appends the encoding of `value` to `out`.
     void encode_to(const T& value, std::string& out) const {
         try {
             details::StringSink sink{&out};
@@ -116,8 +116,8 @@ private:
     DecodeLimits limits_{};
 };
 
-// msgpack-c's own std::shared_ptr adaptor (nil for null) is not used: a
-// shared value has the wire format of T, which other services read.
+/// The codec of a shared value: `*value` in T's wire format, which other services read
+/// (msgpack-c's own std::shared_ptr adaptor, nil for null, is not used).
 template <class T>
 class MsgpackCodec<std::shared_ptr<const T>> : public SharedCodec<MsgpackCodec<T>> {
 public:

@@ -54,8 +54,8 @@ public:
 
     std::string encode(const value_type& value) const { return inner_.encode(checked(value)); }
 
-    // Appends the encoding of `*value` to `out` (the inner codec's encode_to
-    // when it has one, so the envelope header and the payload share a buffer).
+    /// Appends the encoding of `*value` to `out` (the inner codec's encode_to
+    /// when it has one, so the envelope header and the payload share a buffer).
     void encode_to(const value_type& value, std::string& out) const {
         const element_type& element = checked(value);
         if constexpr (details::codec_appends<Codec>::value) {
@@ -65,7 +65,7 @@ public:
         }
     }
 
-    // The inner codec's value, moved into the pointer's own allocation.
+    /// The inner codec's value, moved into the pointer's own allocation.
     value_type decode(std::string_view bytes) const {
         return std::make_shared<const element_type>(inner_.decode(bytes));
     }
@@ -83,9 +83,9 @@ private:
     Codec inner_{};
 };
 
-// The codec a backend of `Value` runs when given `Codec`: `Codec` itself when
-// it encodes Value, SharedCodec<Codec> when Value is std::shared_ptr<const
-// Codec::value_type>. adapt() turns the codec the user gave into it.
+/// The codec a backend of `Value` runs when given `Codec`: `Codec` itself when
+/// it encodes Value, `SharedCodec<Codec>` when Value is
+/// `std::shared_ptr<const Codec::value_type>`. adapt() turns the codec the user gave into it.
 template <class Value, class Codec, class = void>
 struct CodecFor {
     using type = Codec;

@@ -41,7 +41,7 @@ namespace dogpile::codec {
 template <class T>
 class ValuesCodec;
 
-// Values-only codec for dynamic dicts.
+/// Values-only codec for dynamic dicts.
 template <>
 class ValuesCodec<Dict> {
 public:
@@ -59,7 +59,7 @@ public:
         return out;
     }
 
-    // Appends the encoding of `dict` to `out` (lets a caller reuse a buffer).
+    /// Appends the encoding of `dict` to `out` (lets a caller reuse a buffer).
     void encode_to(const Dict& dict, std::string& out) const { encode_dict(dict, template_, out, nullptr); }
 
     Dict decode(std::string_view bytes) const {
@@ -213,13 +213,13 @@ private:
     DecodeLimits limits_;
 };
 
-// Values-only codec for flat all-boolean dicts (the permission flags): an
-// array of true/false bytes, one per template key. 25 flags: 28 bytes.
+/// Values-only codec for flat all-boolean dicts (the permission flags): an
+/// array of true/false bytes, one per template key. 25 flags: 28 bytes.
 // The wire logic is shared with ValuesCodec<FlagSet> (details/flag_wire.hpp).
 template <>
 class ValuesCodec<Flags> : public details::FlagCodecBase<Flags> {
 public:
-    // Throws ConfigurationError when `key_template` nests: flags are flat.
+    /// Throws ConfigurationError when `key_template` nests: flags are flat.
     explicit ValuesCodec(KeyTemplate key_template, DecodeLimits limits = {})
         : FlagCodecBase(std::move(key_template), limits, "FlagsCodec") {}
 
@@ -237,15 +237,16 @@ private:
     static constexpr const char* name = "flags codec";
 };
 
-// The same bytes as FlagsCodec, for FlagSet: a FlagSet written by one is read
-// by the other. Decoding <= 64 flags allocates nothing.
-//
-//   FlagSetCodec codec{FlagTemplate::of({"read", "write"})};   // or from a flat KeyTemplate
-//   FlagSet perms = codec.decode(bytes);
+/// The same bytes as FlagsCodec, for FlagSet: a FlagSet written by one is read
+/// by the other. Decoding <= 64 flags allocates nothing.
+/// \code
+///   FlagSetCodec codec{FlagTemplate::of({"read", "write"})};   // or from a flat KeyTemplate
+///   FlagSet perms = codec.decode(bytes);
+/// \endcode
 template <>
 class ValuesCodec<FlagSet> : public details::FlagCodecBase<FlagSet> {
 public:
-    // Throws ConfigurationError when `key_template` nests: flags are flat.
+    /// Throws ConfigurationError when `key_template` nests: flags are flat.
     explicit ValuesCodec(const KeyTemplate& key_template, DecodeLimits limits = {})
         : FlagCodecBase(key_template, limits, "FlagSetCodec") {}
     explicit ValuesCodec(const FlagTemplate& names, DecodeLimits limits = {})
@@ -257,7 +258,7 @@ public:
         return out;
     }
 
-    // EncodeError when `flags` has another template's names.
+    /// EncodeError when `flags` has another template's names.
     void encode_to(const FlagSet& flags, std::string& out) const {
         details::write_flag_array(out, names_, flags, name);
     }

@@ -70,8 +70,8 @@ struct BackendCapabilities {
     Persistence persistence = Persistence::stores;
     MetadataKept metadata = MetadataKept::as_set;
     MutexOffer mutex = MutexOffer::none;
-    // Values whose encoding exceeds this are refused by set() with
-    // LimitExceeded; the factory's over_limit_value() makes one.
+    /// Values whose encoding exceeds this are refused by set() with
+    /// LimitExceeded; the factory's over_limit_value() makes one.
     bool refuses_values_over_a_limit = false;
 };
 
@@ -161,7 +161,7 @@ inline bool same_metadata(const Metadata& a, const Metadata& b) {
 
 }  // namespace details
 
-// Test names show the factory's name() when it has one, else its position.
+/// Test names show the factory's name() when it has one, else its position.
 struct FactoryNames {
     template <class Factory>
     static std::string GetName(int index) {
@@ -187,7 +187,7 @@ protected:
 
     Entry entry(Value value) const { return Entry{std::move(value), details::sample_metadata()}; }
 
-    // A read of what was set: the value, or nothing at all for a backend that stores nothing.
+    /// A read of what was set: the value, or nothing at all for a backend that stores nothing.
     void expect_stored(const Key& key, const Value& value, const char* what) {
         const auto got = backend_->get(key);
         if (!stores()) {
