@@ -109,13 +109,13 @@ private:
     std::map<std::string, Factory, std::less<>> factories_;
 };
 
-// clock_policy: coarse | precise.
+/// The ClockPolicy setting `name`: "coarse" or "precise" (any case); nullopt when unset.
 inline std::optional<ClockPolicy> clock_policy_setting(const Settings& settings, std::string_view name) {
     return settings.get_enum<ClockPolicy>(name, {{"coarse", ClockPolicy::coarse}, {"precise", ClockPolicy::precise}});
 }
 
-// The region options the settings give (keys in the header comment), on top
-// of `base`. Reads only the region's own keys; does not reject unknown ones.
+/// The region options the settings give (keys in the header comment), on top
+/// of `base`. Reads only the region's own keys; does not reject unknown ones.
 inline RegionOptions region_options_from_settings(const Settings& settings, RegionOptions base = {}) {
     RegionOptions options = std::move(base);
     if (auto expiration = settings.get_expiration_time("expiration_time")) options.expiration_time = *expiration;
@@ -159,8 +159,8 @@ struct RegionConfig {
     RegionOptions options;
 };
 
-// Reads every key under `prefix` (rejecting unknown and malformed ones) and
-// builds the backend and the region options; nothing is configured yet.
+/// Reads every key under `prefix` (rejecting unknown and malformed ones) and
+/// builds the backend and the region options; nothing is configured yet.
 template <class Value, class Key>
 RegionConfig<Value, Key> region_config_from_settings(const SettingsMap& values, std::string prefix,
                                                      const BackendRegistry<Value, Key>& registry,
@@ -183,7 +183,7 @@ RegionConfig<Value, Key> region_config_from_settings(const SettingsMap& values, 
     return config;
 }
 
-// dogpile.cache's region.configure_from_config(settings, prefix).
+/// dogpile.cache's region.configure_from_config(settings, prefix).
 template <class Value, class Key, class Hash>
 void configure_from_config(Region<Value, Key, Hash>& region, const SettingsMap& values, std::string prefix,
                            const BackendRegistry<Value, Key>& registry, RegionOptions base = {},

@@ -23,7 +23,7 @@
 
 namespace dogpile {
 
-// Whether acquiring a key's lock had to wait for another holder.
+/// Whether acquiring a key's lock had to wait for another holder.
 enum class Contention { none, waited };
 
 template <class Key, class Hash = std::hash<Key>>

@@ -214,14 +214,15 @@ public:
     Original original;
 };
 
-// memoize(region, name, fn[, options]): fn cached on its arguments.
-//   region   Region& (borrowed: it must outlive the result), a Region rvalue
-//            (held by value: pass a copy, e.g. Region<V>(region); copies share
-//            one state, so configure it first), or std::shared_ptr<Region>.
-//   name     the key prefix (dogpile.cache's "module:fn").
-//   options  MemoizeOptions<Value, KeyGenerator>, or just a key generator: a
-//            callable key_generator(std::string_view prefix, const Args&...)
-//            returning the region's key type; a generic lambda will do.
+/// memoize(region, name, fn[, options]): fn cached on its arguments.
+/// \param region  `Region&` (borrowed: it must outlive the result), a Region rvalue
+///                (held by value: pass a copy, e.g. `Region<V>(region)`; copies share
+///                one state, so configure it first), or `std::shared_ptr<Region>`.
+/// \param name    the key prefix (dogpile.cache's "module:fn").
+/// \param fn      the function whose results are cached.
+/// \param options `MemoizeOptions<Value, KeyGenerator>`, or just a key generator: a
+///                callable `key_generator(std::string_view prefix, const Args&...)`
+///                returning the region's key type; a generic lambda will do.
 template <class RegionHandle, class Fn, class Options = details::default_memoize_options_t<RegionHandle>>
 auto memoize(RegionHandle&& region, std::string name, Fn&& fn, Options options = Options{}) {
     using Value = typename details::held_region_t<RegionHandle>::value_type;

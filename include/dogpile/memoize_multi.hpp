@@ -163,8 +163,8 @@ public:
     Original original;
 };
 
-// memoize_multi(region, name, fn[, options]): the region and the options as
-// for memoize() (memoize.hpp); the key generator is called with one id.
+/// memoize_multi(region, name, fn[, options]): the region and the options as
+/// for memoize() (memoize.hpp); the key generator is called with one id.
 template <class RegionHandle, class Fn, class Options = details::default_memoize_options_t<RegionHandle>>
 auto memoize_multi(RegionHandle&& region, std::string name, Fn&& fn, Options options = Options{}) {
     using Value = typename details::held_region_t<RegionHandle>::value_type;

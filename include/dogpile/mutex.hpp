@@ -112,9 +112,9 @@ inline std::vector<Mutex*> batch_members(const std::vector<Mutex*>& mutexes, con
 
 }  // namespace details
 
-// Tries every mutex without waiting, one batch per batch_group(); results in
-// the order of `mutexes`. A group whose batch throws reports that error for
-// each of its members (none of them is held).
+/// Tries every mutex without waiting, one batch per batch_group(); results in
+/// the order of `mutexes`. A group whose batch throws reports that error for
+/// each of its members (none of them is held).
 inline std::vector<Mutex::TryResult> try_lock_all(const std::vector<Mutex*>& mutexes) {
     std::vector<Mutex::TryResult> results(mutexes.size());
     for (const auto& positions : details::batch_groups(mutexes)) {
@@ -132,8 +132,8 @@ inline std::vector<Mutex::TryResult> try_lock_all(const std::vector<Mutex*>& mut
     return results;
 }
 
-// Releases every mutex (all held by the caller), one batch per batch_group().
-// All count as released even when it throws; the first error propagates.
+/// Releases every mutex (all held by the caller), one batch per batch_group().
+/// All count as released even when it throws; the first error propagates.
 inline void unlock_all(const std::vector<Mutex*>& mutexes) {
     std::exception_ptr first_error;
     for (const auto& positions : details::batch_groups(mutexes)) {

@@ -27,22 +27,32 @@
 
 namespace dogpile {
 
+/// The front object: get_or_create() returns a fresh cached value, or makes exactly one caller per
+/// key run the creator while the others wait (no value yet) or get the stale value (an expired
+/// one). Every member may be called from any number of threads at once, except configure() and
+/// wrap(), which must happen before the region is shared. Copies share one configuration, lock
+/// registry and set of statistics. A member other than configure() and is_configured() throws
+/// ConfigurationError on an unconfigured region.
 template <class Value, class Key = std::string, class Hash = std::hash<Key>>
 class Region {
 public:
-    using value_type = Value;
-    using key_type = Key;
-    using backend_type = Backend<Value, Key>;
-    using entry_type = CachedValue<Value>;
-    using options_type = RegionOptions;
+    using value_type = Value;  ///< the cached value type
+    using key_type = Key;  ///< the key type
+    using backend_type = Backend<Value, Key>;  ///< the backend interface
+    using entry_type = CachedValue<Value>;  ///< a value with its metadata
+    using options_type = RegionOptions;  ///< the region's options
 
     // An unconfigured region; configure() it before use.
     Region() = default;
 
+    /// A configured region; throws as configure() does.
     explicit Region(std::shared_ptr<backend_type> backend, options_type options = {}) {
         configure(std::move(backend), std::move(options));
     }
 
+    /// Sets the backend and options. Throws ConfigurationError when already configured (unless
+    /// `replace` is ReplaceExisting::yes), for a null backend, a negative lock_timeout, a non-
+    /// positive backend_time_budget, or a key_mangler on non-string keys.
     void configure(std::shared_ptr<backend_type> backend, options_type options = {},
                    ReplaceExisting replace = ReplaceExisting::no) {
         if (core_ && replace == ReplaceExisting::no) {
@@ -62,8 +72,10 @@ public:
         core_ = std::make_shared<Core>(std::move(backend), std::move(options));
     }
 
+    /// Whether configure() has run.
     bool is_configured() const noexcept { return core_ != nullptr; }
 
+    /// The outermost backend (a proxy, when the region wraps one).
     backend_type& backend() const { return *core().backend; }
     /// The backend behind any proxies (backends/proxy.hpp); backend() is the outermost.
     backend_type& actual_backend() const { return core().backend->actual_backend(); }
@@ -80,6 +92,7 @@ public:
         c.backend = std::move(proxy);
     }
 
+    /// The options given to configure().
     const options_type& options() const { return core().options; }
 
     // --- reads -------------------------------------------------------------
@@ -98,6 +111,7 @@ public:
         return c.with_mangled(key, [&](const Key& k) { return c.readable(c.backend_get(k), opts); });
     }
 
+    /// get() for many keys in one backend call; results in the order of `keys`.
     std::vector<std::optional<Value>> get_multi(const std::vector<Key>& keys, const GetOptions& opts = {}) const {
         const Core& c = core();
         const auto budget = c.budget_scope();
@@ -152,6 +166,7 @@ public:
 
     // --- writes ------------------------------------------------------------
 
+    /// Stores a copy of `value`, created now.
     void set(const Key& key, const Value& value) { set(key, Value(value)); }
 
     /// The value is moved into the backend (Backend's rvalue set).
@@ -163,6 +178,7 @@ public:
         });
     }
 
+    /// Stores every value in one backend call, all created now.
     void set_multi(const std::vector<std::pair<Key, Value>>& items) {
         Core& c = core();
         const auto budget = c.budget_scope();
@@ -180,6 +196,7 @@ public:
         c.with_mangled(key, [&](const Key& k) { c.guard_backend("erase", [&] { c.backend->erase(k); }); });
     }
 
+    /// erase() for many keys in one backend call.
     void erase_multi(const std::vector<Key>& keys) {
         Core& c = core();
         const auto budget = c.budget_scope();
@@ -212,6 +229,7 @@ public:
 
     // --- introspection -----------------------------------------------------
 
+    /// The counters since construction or reset_stats(); copies of the region share them.
     RegionStats stats() const {
         const Core& c = core();
         RegionStats s;
@@ -226,6 +244,7 @@ public:
         return s;
     }
 
+    /// Zeroes the counters (calls running meanwhile may land on either side).
     void reset_stats() {
         Core& c = core();
         for (auto* counter : {&c.hits, &c.misses, &c.stale_served, &c.creations, &c.lock_waits, &c.lock_timeouts,

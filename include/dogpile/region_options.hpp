@@ -19,7 +19,7 @@ namespace dogpile {
 
 class RegionInvalidationStrategy;  // invalidation.hpp
 
-// dogpile.cache's invalidate(hard=True/False).
+/// dogpile.cache's invalidate(hard=True/False).
 enum class Invalidation {
     hard,  // everything created before now is a miss
     soft,  // everything created before now is stale: served while one caller regenerates
@@ -54,12 +54,12 @@ struct EarlyRefresh {
     double beta = 1.0;  ///< > 1 refreshes earlier; 0 never refreshes early
 };
 
-// Runs a regeneration somewhere else (a thread pool, an executor). The task
-// owns the key's lock and releases it when it finishes or is destroyed, so a
-// runner that drops the task never leaves the key locked.
+/// Runs a regeneration somewhere else (a thread pool, an executor). The task
+/// owns the key's lock and releases it when it finishes or is destroyed, so a
+/// runner that drops the task never leaves the key locked.
 using AsyncCreationRunner = std::function<void(std::function<void()> regenerate)>;
 
-// Turns a key into the one the backend sees (see key_mangler.hpp).
+/// Turns a key into the one the backend sees (see key_mangler.hpp).
 using KeyMangler = std::function<std::string(const std::string&)>;
 
 /// The same options for every key and value type: Region<Value, Key> takes a

@@ -26,6 +26,8 @@
 
 namespace dogpile {
 
+/// How a MemoryBackend is bounded, sharded and expires entries; the defaults make an unbounded
+/// backend without ttl.
 struct MemoryBackendOptions {
     /// Total number of entries, split evenly across the shards; std::nullopt =
     /// unbounded. Each shard evicts on its own, so with unevenly spread keys
@@ -36,6 +38,8 @@ struct MemoryBackendOptions {
     /// global order); `tiny_lfu` shares its frequency history and window size
     /// across the shards.
     std::optional<std::size_t> capacity{};
+    /// Which entry a full shard drops: W-TinyLFU (the default) keeps the frequently read ones,
+    /// `lru` the recently read ones.
     EvictionPolicy eviction = EvictionPolicy::tiny_lfu;
     /// Entries whose metadata.created_at is more than `ttl` in the past are
     /// treated as absent and removed. Entries with ExpiryOwner::store carry no
@@ -61,23 +65,27 @@ struct MemoryBackendOptions {
     ClockPolicy clock_policy = default_clock_policy;
 };
 
-// evictions: live entries dropped to respect the capacity; expirations:
-// entries removed because they outlived the ttl; rejected_too_heavy: writes
-// heavier than a shard's share of max_weight.
+/// The counters MemoryBackend::stats() returns. evictions: live entries
+/// dropped to respect the capacity; expirations: entries removed because they
+/// outlived the ttl; rejected_too_heavy: writes heavier than a shard's share
+/// of max_weight.
 using MemoryBackendStats = details::ShardedTableStats;
 
-/// Thread-safe. A hit takes one shard's shared lock (exclusive only for a
+/// An in-process backend: a sharded hash table, optionally bounded (capacity or
+/// max_weight) and with a ttl. Thread-safe. A hit takes one shard's shared lock (exclusive only for a
 /// bounded `lru` backend); writes take that shard's exclusive lock, and the
 /// *_multi calls lock each shard they touch once.
 /// Value must be copyable.
 template <class Value, class Key = std::string, class Hash = std::hash<Key>>
 class MemoryBackend final : public Backend<Value, Key> {
 public:
-    using entry_type = CachedValue<Value>;
+    using entry_type = CachedValue<Value>;  ///< a value with its metadata
     /// An entry's cost against options.max_weight. Called outside any lock,
     /// from many threads at once; must not throw.
     using Weigher = std::function<std::size_t(const Key&, const entry_type&)>;
 
+    /// Bounded by count (options.capacity) or not at all. Throws ConfigurationError for invalid
+    /// options, max_weight among them (it needs a weigher).
     explicit MemoryBackend(MemoryBackendOptions options = {}, Hash hash = Hash{})
         : MemoryBackend(std::move(options), Weigher{}, std::move(hash)) {}
 
@@ -90,6 +98,7 @@ public:
     MemoryBackend(const MemoryBackend&) = delete;
     MemoryBackend& operator=(const MemoryBackend&) = delete;
 
+    /// The entry, or std::nullopt when it is absent or older than the ttl (then removed).
     std::optional<entry_type> get(const Key& key) override {
         return table_.get(key, [](const Graveyard&) {});
     }
@@ -108,6 +117,7 @@ public:
         table_.put(table_.prepare(key, std::move(entry), weight), dead);
     }
 
+    /// Removes the entry, if any.
     void erase(const Key& key) override {
         Graveyard dead;
         table_.erase(key, dead);
@@ -123,6 +133,7 @@ public:
         table_.put_multi(entries, [this](const Key& key, const entry_type& entry) { return weigh(key, entry); });
     }
 
+    /// Locks each shard once.
     void erase_multi(const std::vector<Key>& keys) override { table_.erase_multi(keys); }
 
     /// Removes every expired entry now; returns how many. 0 without a ttl.
@@ -143,9 +154,12 @@ public:
     /// Drops every entry; not counted as evictions.
     void clear() { table_.clear(); }
 
+    /// Evictions, expirations and rejected writes so far, summed over the shards.
     MemoryBackendStats stats() const { return table_.stats(); }
 
+    /// Options.capacity.
     std::optional<std::size_t> capacity() const noexcept { return options_.capacity; }
+    /// options.max_weight.
     std::optional<std::size_t> max_weight() const noexcept { return options_.max_weight; }
 
     /// The W-TinyLFU window bound of the shard holding `key` (it adapts);
@@ -155,6 +169,7 @@ public:
     /// The shards in use: options.shards, or fewer for a capacity under 128 per shard.
     std::size_t shard_count() const noexcept { return table_.shard_count(); }
 
+    /// The options, as validated at construction.
     const MemoryBackendOptions& options() const noexcept { return options_; }
 
 private:

@@ -73,11 +73,13 @@
 
 namespace dogpile {
 
-// Which Redis key holds a cache key's entry: an invalidation of that Redis
-// key drops the entry.
+/// Which Redis key holds a cache key's entry: an invalidation of that Redis
+/// key drops the entry.
 template <class Key>
 using RedisKeyOf = std::function<std::string(const Key&)>;
 
+/// How a NearCacheBackend finds Redis keys, bounds its near tier and expires entries. `listener`
+/// and `redis_key` are required.
 template <class Key>
 struct NearCacheOptions {
     /// Whose session the near tier trusts; the remote backend's client must be
@@ -91,7 +93,7 @@ struct NearCacheOptions {
     /// W-TinyLFU keeps the frequently read entries when the working set is
     /// larger than the capacity (see MemoryBackendOptions::eviction).
     EvictionPolicy eviction = EvictionPolicy::tiny_lfu;
-    std::size_t shards = 16;
+    std::size_t shards = 16;  ///< a power of two; more shards, less lock contention
     /// A second line of defence: an entry older than this (counted from when
     /// the near tier got it) is not served but read again. std::nullopt: none.
     std::optional<Duration> ttl{};
@@ -104,6 +106,7 @@ struct NearCacheOptions {
     /// an entry may be served up to one tick longer than the ttl.
     ClockPolicy clock_policy = default_clock_policy;
 
+    /// Throws ConfigurationError when `listener` or `redis_key` is missing.
     void validate() const {
         if (!listener) throw ConfigurationError("NearCacheBackend: options.listener must not be null");
         if (!redis_key) {
@@ -114,6 +117,7 @@ struct NearCacheOptions {
     }
 };
 
+/// What NearCacheBackend::stats() returns: counters since construction.
 struct NearCacheStats {
     std::uint64_t hits = 0;       ///< served from memory
     std::uint64_t misses = 0;     ///< asked the remote backend while tracking
@@ -133,13 +137,17 @@ struct NearCacheStats {
     std::uint64_t expirations = 0;  ///< entries dropped for being older than ttl
 };
 
+/// A bounded in-process tier in front of a Redis backend, kept coherent by Redis server-assisted
+/// client-side caching (redis/tracking.hpp): a hit costs no round trip and no decode. Reads try the
+/// near tier first; writes go to the remote backend, then drop the near entries under the Redis
+/// keys written. While the listener is not tracking, the near tier is bypassed. Thread-safe.
 template <class Value, class Key = std::string, class Hash = std::hash<Key>>
 class NearCacheBackend final : public Backend<Value, Key>, private redis::InvalidationSink {
 public:
-    using base_type = Backend<Value, Key>;
+    using base_type = Backend<Value, Key>;  ///< the interface it implements
     using typename base_type::entry_type;
-    using remote_type = Backend<Value, Key>;
-    using options_type = NearCacheOptions<Key>;
+    using remote_type = Backend<Value, Key>;  ///< the backend behind the near tier
+    using options_type = NearCacheOptions<Key>;  ///< its options
 
     /// Throws ConfigurationError for a null remote backend or invalid options.
     NearCacheBackend(std::shared_ptr<remote_type> remote, NearCacheOptions<Key> options, Hash hash = Hash{})
@@ -153,6 +161,8 @@ public:
     NearCacheBackend(const NearCacheBackend&) = delete;
     NearCacheBackend& operator=(const NearCacheBackend&) = delete;
 
+    /// From the near tier when held and fresh; else from the remote backend, and kept unless the
+    /// key was invalidated meanwhile or the read was not tracked.
     std::optional<entry_type> get(const Key& key) override {
         if (!listener_->tracking()) {
             counters_.add<&NearCacheStats::bypassed>();
@@ -217,11 +227,14 @@ public:
         return out;
     }
 
+    /// Writes to the remote backend, then drops the near entries under the key's Redis key.
     void set(const Key& key, const entry_type& entry) override {
         const std::string redis_key = store_.redis_key_of(key);
         written_after([&] { remote_->set(key, entry); }, {redis_key});
     }
 
+    /// Writes to the remote backend in one call, then drops the near entries under the Redis keys
+    /// written.
     void set_multi(const std::vector<std::pair<Key, entry_type>>& entries) override {
         std::vector<std::string> redis_keys;
         redis_keys.reserve(entries.size());
@@ -229,11 +242,13 @@ public:
         written_after([&] { remote_->set_multi(entries); }, redis_keys);
     }
 
+    /// Erases on the remote backend, then drops the near entries under the key's Redis key.
     void erase(const Key& key) override {
         const std::string redis_key = store_.redis_key_of(key);
         written_after([&] { remote_->erase(key); }, {redis_key});
     }
 
+    /// Erases on the remote backend in one call, then drops the near entries under the Redis keys.
     void erase_multi(const std::vector<Key>& keys) override {
         std::vector<std::string> redis_keys;
         redis_keys.reserve(keys.size());
@@ -241,6 +256,7 @@ public:
         written_after([&] { remote_->erase_multi(keys); }, redis_keys);
     }
 
+    /// The remote backend's mutex.
     std::unique_ptr<Mutex> get_mutex(const Key& key) override { return remote_->get_mutex(key); }
 
     /// Drops the near entries under `redis_key` now (after a write that went
@@ -257,12 +273,14 @@ public:
         counters_.add<&NearCacheStats::flushes>();
     }
 
+    /// Entries held in the near tier, expired ones included.
     std::size_t near_size() const { return store_.size(); }
     /// Whether the near tier holds `key` (whether or not it would be served).
     bool near_contains(const Key& key) const { return store_.contains(key); }
     /// Cache keys listed under their Redis keys; near_size() when quiet.
     std::size_t near_index_size() const { return store_.index_size(); }
 
+    /// The counters so far; any thread, at any time.
     NearCacheStats stats() const {
         NearCacheStats s;
         s.hits = hits_.load();
@@ -273,9 +291,12 @@ public:
         return s;
     }
 
-    remote_type& remote() const noexcept { return *remote_; }
+    remote_type& remote() const noexcept { return *remote_; }  ///< the backend behind the near tier
+    /// The backend behind the near tier, shared.
     const std::shared_ptr<remote_type>& remote_ptr() const noexcept { return remote_; }
+    /// The listener whose session the near tier trusts.
     redis::InvalidationListener& listener() const noexcept { return *listener_; }
+    /// The options, as validated at construction.
     const NearCacheOptions<Key>& options() const noexcept { return options_; }
 
 private:

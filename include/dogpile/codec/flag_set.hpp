@@ -59,6 +59,9 @@ namespace details {
 struct FlagSetAccess;
 }
 
+/// The sorted, interned names of a FlagSet's flags: FlagTemplate::of() returns one object per name
+/// list, alive for the whole program (build them from fixed name lists, not untrusted input: the
+/// registry never shrinks). Immutable; of() is thread-safe.
 class FlagTemplate {
 public:
     /// Sorts the names (bytewise, like KeyTemplate); ConfigurationError when a
@@ -73,6 +76,7 @@ public:
         return intern(std::move(names));
     }
 
+    /// The same, from a list of literals.
     static const FlagTemplate& of(std::initializer_list<std::string_view> names) {
         return of(std::vector<std::string>(names.begin(), names.end()));
     }
@@ -94,7 +98,7 @@ public:
         return none;
     }
 
-    std::size_t size() const noexcept { return names_.size(); }
+    std::size_t size() const noexcept { return names_.size(); }  ///< number of flags
 
     /// Sorted order; std::out_of_range past size().
     const std::string& name(std::size_t index) const {
@@ -105,6 +109,7 @@ public:
         return names_[index];
     }
 
+    /// The position of `name` in sorted order, or std::nullopt when it is not a flag.
     std::optional<std::size_t> index_of(std::string_view name) const noexcept {
         const auto it = std::lower_bound(names_.begin(), names_.end(), name,
                                          [](const std::string& held, std::string_view wanted) { return held < wanted; });
@@ -112,6 +117,7 @@ public:
         return static_cast<std::size_t>(it - names_.begin());
     }
 
+    /// The names, sorted bytewise.
     const std::vector<std::string>& names() const noexcept { return names_; }
 
     /// The flat KeyTemplate of the same names (what the Flags codecs take).
@@ -170,36 +176,45 @@ private:
     std::size_t word_count_ = 0;
 };
 
+/// Boolean flags named by a FlagTemplate, as a value whose copy is two words and no allocation up
+/// to 64 flags (one allocation above). A plain value: concurrent reads are fine, a write needs the
+/// same exclusion as writing an int.
 class FlagSet {
 public:
     /// One flag during iteration: `for (auto [name, value] : flags)` or `flag.name`.
     struct Flag {
-        const std::string& name;
-        bool value;
+        const std::string& name;  ///< the flag's name, owned by the template
+        bool value;  ///< whether the flag is set
     };
 
+    /// Walks the flags in sorted-name order, yielding Flag values.
     class const_iterator {
     public:
-        using iterator_category = std::input_iterator_tag;
-        using value_type = Flag;
-        using difference_type = std::ptrdiff_t;
-        using reference = Flag;
-        using pointer = void;
+        using iterator_category = std::input_iterator_tag;  ///< an input iterator: yields by value
+        using value_type = Flag;  ///< what it yields
+        using difference_type = std::ptrdiff_t;  ///< the distance type
+        using reference = Flag;  ///< a Flag by value
+        using pointer = void;  ///< no operator->
 
         const_iterator() noexcept = default;
+        /// The current flag: its name and value.
         Flag operator*() const { return Flag{set_->template_->names()[index_], set_->test_unchecked(index_)}; }
+        /// To the next flag.
         const_iterator& operator++() noexcept {
             ++index_;
             return *this;
         }
+        /// To the next flag; returns the iterator as it was.
         const_iterator operator++(int) noexcept {
             const_iterator before = *this;
             ++index_;
             return before;
         }
+        /// Same set, same position.
         friend bool operator==(const const_iterator& a, const const_iterator& b) noexcept {
             return a.index_ == b.index_ && a.set_ == b.set_;
         }
+        /// Not operator==.
         friend bool operator!=(const const_iterator& a, const const_iterator& b) noexcept { return !(a == b); }
 
     private:
@@ -209,9 +224,9 @@ public:
         const FlagSet* set_ = nullptr;
         std::size_t index_ = 0;
     };
-    using iterator = const_iterator;
+    using iterator = const_iterator;  ///< flags cannot be assigned through it
 
-    // No flags (FlagTemplate::empty()).
+    /// No flags (FlagTemplate::empty()).
     FlagSet() noexcept : template_(&FlagTemplate::empty()) {}
 
     /// Every flag false.
@@ -257,27 +272,34 @@ public:
         return out;
     }
 
+    /// The std::map form the Flags codecs take.
     Flags to_flags() const {
         Flags flags;
         for (const auto [name, value] : *this) flags.emplace_hint(flags.end(), name, value);
         return flags;
     }
 
+    /// The template naming the flags.
     const FlagTemplate& flag_template() const noexcept { return *template_; }
-    std::size_t size() const noexcept { return template_->size(); }
-    bool empty() const noexcept { return size() == 0; }
+    std::size_t size() const noexcept { return template_->size(); }  ///< number of flags
+    bool empty() const noexcept { return size() == 0; }  ///< no flags at all
 
+    /// The flag `name`; std::out_of_range for a name not in the template.
     bool operator[](std::string_view name) const { return test_unchecked(index_or_throw(name)); }
 
+    /// The flag `name`, or std::nullopt for a name not in the template.
     std::optional<bool> find(std::string_view name) const noexcept {
         const auto index = template_->index_of(name);
         if (!index) return std::nullopt;
         return test_unchecked(*index);
     }
 
+    /// Flag `index` in sorted order; std::out_of_range past size().
     bool test(std::size_t index) const { return test_unchecked(checked(index)); }
 
+    /// Sets flag `name`; std::out_of_range for a name not in the template.
     void set(std::string_view name, bool value = true) { set_unchecked(index_or_throw(name), value); }
+    /// Sets flag `index` in sorted order; std::out_of_range past size().
     void set(std::size_t index, bool value = true) { set_unchecked(checked(index), value); }
 
     /// Flags that are true.
@@ -289,6 +311,7 @@ public:
 
     /// The bits as words of 64 flags: flag i is bit i % 64 of word i / 64.
     std::size_t word_count() const noexcept { return template_->word_count(); }
+    /// Word `index` (flags 64*index .. 64*index+63); std::out_of_range past word_count().
     std::uint64_t word(std::size_t index) const {
         if (index >= word_count()) {
             throw std::out_of_range("dogpile::codec::FlagSet: word " + std::to_string(index) + " of " +
@@ -307,8 +330,9 @@ public:
         words()[index] = bits;
     }
 
+    /// The first flag, in sorted-name order.
     const_iterator begin() const noexcept { return {this, 0}; }
-    const_iterator end() const noexcept { return {this, size()}; }
+    const_iterator end() const noexcept { return {this, size()}; }  ///< past the last flag
 
     // --- value semantics ---
 
@@ -317,10 +341,12 @@ public:
         if (on_heap()) storage_.heap = copy_of(other.storage_.heap, word_count());
     }
 
+    /// Steals the words; `other` is left empty (no flags).
     FlagSet(FlagSet&& other) noexcept : template_(other.template_), storage_(other.storage_) {
         if (on_heap()) other.become_empty();
     }
 
+    /// Copies names and values (reusing the heap block when the sizes match).
     FlagSet& operator=(const FlagSet& other) {
         if (this == &other) return *this;
         if (!other.on_heap()) {
@@ -339,6 +365,7 @@ public:
         return *this;
     }
 
+    /// Steals the words; `other` is left empty (no flags).
     FlagSet& operator=(FlagSet&& other) noexcept {
         if (this == &other) return *this;
         release();
@@ -350,6 +377,7 @@ public:
 
     ~FlagSet() { release(); }
 
+    /// Swaps two sets without allocating.
     friend void swap(FlagSet& a, FlagSet& b) noexcept {
         std::swap(a.template_, b.template_);
         std::swap(a.storage_, b.storage_);
@@ -360,6 +388,7 @@ public:
         if (a.template_ != b.template_ && a.template_->names() != b.template_->names()) return false;
         return std::equal(a.words(), a.words() + a.word_count(), b.words());
     }
+    /// Not operator==.
     friend bool operator!=(const FlagSet& a, const FlagSet& b) noexcept { return !(a == b); }
 
     /// {"admin": false, "read": true}, for test failure messages and logs.
@@ -465,8 +494,10 @@ struct FlagSetAccess {
 }  // namespace dogpile::codec
 
 namespace std {
+/// Hashes the words, so FlagSet can key an unordered container.
 template <>
 struct hash<dogpile::codec::FlagSet> {
+    /// Equal sets hash equal.
     std::size_t operator()(const dogpile::codec::FlagSet& flags) const noexcept {
         // Equal sets have equal names, hence the same size: no need to hash the names.
         std::uint64_t h = 0x9e3779b97f4a7c15ULL ^ flags.size();

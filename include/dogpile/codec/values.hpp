@@ -269,7 +269,7 @@ private:
     static constexpr const char* name = "flag set codec";
 };
 
-// `ValuesCodec codec{key_template}` means the Dict codec.
+/// `ValuesCodec codec{key_template}` means the Dict codec.
 ValuesCodec(KeyTemplate)->ValuesCodec<Dict>;
 ValuesCodec(KeyTemplate, DecodeLimits)->ValuesCodec<Dict>;
 

@@ -55,15 +55,15 @@
 
 namespace dogpile::testing {
 
-// Whether what is set can be read back (NullBackend stores nothing).
+/// Whether what is set can be read back (NullBackend stores nothing).
 enum class Persistence { stores, stores_nothing };
 
-// What get() returns as metadata: what was set (to the microsecond), or
-// Metadata::store_managed() (raw payloads: the store's TTL owns expiry).
+/// What get() returns as metadata: what was set (to the microsecond), or
+/// Metadata::store_managed() (raw payloads: the store's TTL owns expiry).
 enum class MetadataKept { as_set, store_managed };
 
-// What get_mutex() offers: nothing (nullptr, the region's in-process lock is
-// enough) or a lock that excludes every other Mutex object of the same key.
+/// What get_mutex() offers: nothing (nullptr, the region's in-process lock is
+/// enough) or a lock that excludes every other Mutex object of the same key.
 enum class MutexOffer { none, exclusive };
 
 struct BackendCapabilities {
