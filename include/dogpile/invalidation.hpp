@@ -34,18 +34,28 @@ namespace dogpile {
 /// dogpile.cache's predicates as a value: each kind of invalidation, when it
 /// happened (if ever).
 struct InvalidationTimes {
-    std::optional<TimePoint> hard{};
-    std::optional<TimePoint> soft{};
+    std::optional<TimePoint> hard{};  ///< the last hard invalidation, if any
+    std::optional<TimePoint> soft{};  ///< the last soft invalidation, if any
 
+    /// Whether a hard invalidation ever happened.
     bool was_hard_invalidated() const noexcept { return hard.has_value(); }
+    /// Whether a soft invalidation ever happened.
     bool was_soft_invalidated() const noexcept { return soft.has_value(); }
+    /// Whether a value created at `created_at` is a miss.
     bool is_hard_invalidated(TimePoint created_at) const noexcept { return hard && created_at < *hard; }
+    /// Whether a value created at `created_at` is stale.
     bool is_soft_invalidated(TimePoint created_at) const noexcept { return soft && created_at < *soft; }
+    /// Either of the two.
     bool is_invalidated(TimePoint created_at) const noexcept {
         return is_hard_invalidated(created_at) || is_soft_invalidated(created_at);
     }
 };
 
+/// Where a region's hard and soft invalidation times live (dogpile.cache's
+/// RegionInvalidationStrategy). A subclass implements record() and load() to share the times
+/// between processes; a region's view is then at most refresh_interval plus one load behind. Every
+/// member may be called from any number of threads; one strategy may serve several regions, which
+/// are then invalidated together.
 class RegionInvalidationStrategy {
 public:
     virtual ~RegionInvalidationStrategy() = default;
@@ -105,6 +115,7 @@ public:
         const auto hard = hard_.load(std::memory_order_acquire);
         return hard != 0 && created_at < hard;
     }
+    /// The same check for soft invalidation.
     bool is_soft_invalidated(TimePoint::rep created_at) const noexcept {
         const auto soft = soft_.load(std::memory_order_acquire);
         return soft != 0 && created_at < soft;

@@ -26,6 +26,8 @@ namespace dogpile {
 /// Whether acquiring a key's lock had to wait for another holder.
 enum class Contention { none, waited };
 
+/// The in-process lock of every key: one mutex per key, created on first use and dropped when
+/// nobody holds or waits for it. Thread-safe.
 template <class Key, class Hash = std::hash<Key>>
 class MutexRegistry {
     struct Entry {
@@ -43,8 +45,10 @@ public:
     class Guard {
     public:
         Guard() = default;
+        /// Takes over `other`'s lock; `other` then holds none.
         Guard(Guard&& other) noexcept
             : shard_(std::exchange(other.shard_, nullptr)), key_(std::move(other.key_)) {}
+        /// Releases the lock held, then takes over `other`'s.
         Guard& operator=(Guard&& other) noexcept {
             if (this != &other) {
                 unlock();
@@ -57,8 +61,10 @@ public:
         Guard& operator=(const Guard&) = delete;
         ~Guard() { unlock(); }
 
+        /// Whether this guard holds a lock.
         bool owns_lock() const noexcept { return shard_ != nullptr; }
 
+        /// Releases the lock now (and wakes a waiter); nothing when none is held.
         void unlock() noexcept {
             if (!shard_) return;
             Shard* shard = std::exchange(shard_, nullptr);
@@ -156,9 +162,10 @@ private:
 template <class Key, class Hash = std::hash<Key>>
 class KeyLock {
 public:
-    using LocalGuard = typename MutexRegistry<Key, Hash>::Guard;
+    using LocalGuard = typename MutexRegistry<Key, Hash>::Guard;  ///< the in-process lock
 
     KeyLock() = default;
+    /// The in-process lock only (the backend offers no distributed mutex).
     explicit KeyLock(LocalGuard local) : local_(std::move(local)) {}
     /// `on_release_error` runs inside the catch block (so it can look at the
     /// current exception) when unlocking the distributed mutex throws.
@@ -166,7 +173,9 @@ public:
         : local_(std::move(local)),
           distributed_(std::move(distributed)),
           on_release_error_(std::move(on_release_error)) {}
+    /// Takes over both locks; `other` then holds none.
     KeyLock(KeyLock&&) noexcept = default;
+    /// Releases what is held, then takes over `other`'s locks.
     KeyLock& operator=(KeyLock&& other) noexcept {
         if (this != &other) {
             release();

@@ -21,26 +21,34 @@ class RegionInvalidationStrategy;  // invalidation.hpp
 
 /// dogpile.cache's invalidate(hard=True/False).
 enum class Invalidation {
-    hard,  // everything created before now is a miss
-    soft,  // everything created before now is stale: served while one caller regenerates
+    hard,  ///< everything created before now is a miss
+    soft,  ///< everything created before now is stale: served while one caller regenerates
 };
 
+/// What a caller gets when the value is expired and another caller is recreating it.
 enum class StalePolicy {
-    serve_while_regenerating,  // dogpile.cache's behaviour: an expired value is returned while one caller recreates it
-    never_serve,               // expired values are never returned: callers wait for the new one
+    /// dogpile.cache's behaviour: an expired value is returned while one caller recreates it.
+    serve_while_regenerating,
+    never_serve,  ///< expired values are never returned: callers wait for the new one
 };
 
+/// What a caller does when RegionOptions::lock_timeout passes while another caller creates.
 enum class LockTimeoutPolicy {
-    raise,         // throw LockTimeout
-    create_value,  // call the creator without the lock and return its value without storing it
+    raise,         ///< throw LockTimeout
+    create_value,  ///< call the creator without the lock and return its value without storing it
 };
 
+/// What a region does when its backend throws.
 enum class BackendErrorPolicy {
-    degrade,  // treat a failed read as a miss, a failed write as done; count and report it
-    raise,    // count, report, then rethrow to the caller
+    degrade,  ///< treat a failed read as a miss, a failed write as done; count and report it
+    raise,    ///< count, report, then rethrow to the caller
 };
 
-enum class ReplaceExisting { no, yes };
+/// Whether configuring something already configured (or registering a taken name) replaces it.
+enum class ReplaceExisting {
+    no,   ///< refuse with ConfigurationError
+    yes,  ///< replace what was there
+};
 
 /// Probabilistic early recomputation (XFetch; Vattani, Chierichetti and
 /// Lowenstein, "Optimal Probabilistic Cache Stampede Prevention", VLDB 2015).
@@ -65,15 +73,21 @@ using KeyMangler = std::function<std::string(const std::string&)>;
 /// The same options for every key and value type: Region<Value, Key> takes a
 /// plain RegionOptions.
 struct RegionOptions {
+    /// How old a value may be before get_or_create() recreates it; never by default.
     ExpirationTime expiration_time = ExpirationTime::never();
     /// Applied to every key before it reaches the backend. String keys only: a
     /// region with another key type refuses a mangler (ConfigurationError).
     KeyMangler key_mangler{};
+    /// When set, an expired value is returned at once and its regeneration handed to this runner;
+    /// empty: the caller that wins the lock regenerates inline.
     AsyncCreationRunner async_creation_runner{};
     /// How long a caller waits for another caller's creation. nullopt: no limit.
     std::optional<std::chrono::milliseconds> lock_timeout{};
+    /// What a caller does when lock_timeout passes.
     LockTimeoutPolicy on_lock_timeout = LockTimeoutPolicy::raise;
+    /// Whether an expired value is served while another caller recreates it.
     StalePolicy stale = StalePolicy::serve_while_regenerating;
+    /// What a backend error does to the call: degrade (a miss, or a write skipped) or raise.
     BackendErrorPolicy on_backend_error = BackendErrorPolicy::degrade;
     /// Called (on the calling thread) for every backend error; must not throw.
     std::function<void(const BackendErrorEvent&)> error_hook{};
@@ -108,6 +122,7 @@ struct RegionOptions {
     std::optional<std::chrono::milliseconds> backend_time_budget{};
 };
 
+/// Per-call options of Region::get(), get_value_metadata() and get_multi().
 struct GetOptions {
     /// Overrides the region's expiration_time for this call.
     std::optional<ExpirationTime> expiration_time{};
@@ -115,8 +130,10 @@ struct GetOptions {
     bool ignore_expiration = false;
 };
 
+/// Per-call options of Region::get_or_create() and get_or_create_multi().
 template <class Value>
 struct GetOrCreateOptions {
+    /// Overrides the region's expiration_time for this call.
     std::optional<ExpirationTime> expiration_time{};
     /// Values for which this returns false are returned but not stored.
     std::function<bool(const Value&)> should_cache{};
@@ -124,6 +141,7 @@ struct GetOrCreateOptions {
     std::optional<EarlyRefresh> early_refresh{};
 };
 
+/// What Region::stats() returns: counters since construction or reset_stats().
 struct RegionStats {
     std::uint64_t hits = 0;            ///< fresh values returned without locking
     std::uint64_t misses = 0;          ///< keys that had no usable value
