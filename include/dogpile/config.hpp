@@ -63,7 +63,7 @@ namespace dogpile {
 template <class Value, class Key = std::string>
 class BackendRegistry {
 public:
-    using backend_type = Backend<Value, Key>;
+    using backend_type = Backend<Value, Key>;  ///< what the factories build
     /// Builds a backend from its arguments (the "<prefix>arguments." section).
     /// Arguments it does not read are rejected after it returns; what it
     /// throws as ConfigurationError should name the key (Settings::error).
@@ -81,8 +81,10 @@ public:
         factories_[std::move(name)] = std::move(factory);
     }
 
+    /// Whether a factory is registered as `name`.
     bool contains(std::string_view name) const { return factories_.find(name) != factories_.end(); }
 
+    /// The registered names, sorted.
     std::set<std::string> names() const {
         std::set<std::string> out;
         for (const auto& entry : factories_) out.insert(entry.first);
@@ -155,8 +157,8 @@ inline RegionOptions region_options_from_settings(const Settings& settings, Regi
 /// A backend and the options of a region, built from settings.
 template <class Value, class Key = std::string>
 struct RegionConfig {
-    std::shared_ptr<Backend<Value, Key>> backend;
-    RegionOptions options;
+    std::shared_ptr<Backend<Value, Key>> backend;  ///< the configured backend
+    RegionOptions options;  ///< the region's options
 };
 
 /// Reads every key under `prefix` (rejecting unknown and malformed ones) and

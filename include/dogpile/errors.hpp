@@ -59,7 +59,7 @@ struct BackendErrorEvent {
     /// "get", "get_multi", "set", "set_multi", "erase", "erase_multi", "get_mutex", "lock",
     /// "unlock" (never rethrown: the lock then expires by itself).
     std::string_view operation;
-    std::exception_ptr error;
+    std::exception_ptr error;  ///< the exception the backend threw
     std::string_view message;  ///< what() of the error, when it is a std::exception
 };
 

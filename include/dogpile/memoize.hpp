@@ -149,12 +149,16 @@ private:
 
 }  // namespace details
 
+/// A function cached on its arguments (dogpile.cache's cache_on_arguments), made by memoize().
+/// Every member may be called from any number of threads at once; fn and the key generator are then
+/// called concurrently. Copies share the function and the region.
 template <class Value, class Fn, class KeyGenerator = ReprKeyGenerator, class RegionType = Region<Value>>
 class Memoized : public details::MemoizedBase<RegionType, KeyGenerator> {
     using Base = details::MemoizedBase<RegionType, KeyGenerator>;
     static_assert(std::is_same_v<Value, typename RegionType::value_type>, "Memoized: Value must be the region's value type");
 
 public:
+    /// Holds the wrapped function, callable as `original(args...)`.
     using Original = details::SharedFunction<Fn>;
     using typename Base::options_type;
     using Base::key;
@@ -165,10 +169,12 @@ public:
         : Memoized(details::hold_region(region), std::move(name), std::move(fn),
                    details::as_memoize_options<Value>(std::move(key_generator))) {}
 
+    /// Caches `fn` in `region` (shared) under the key prefix `name`.
     Memoized(std::shared_ptr<RegionType> region, std::string name, Fn fn, options_type options)
         : Base(details::hold_region(std::move(region)), std::move(name), std::move(options)),
           original(std::move(fn)) {}
 
+    /// The cached result for `args`, computed by fn under the dogpile lock when missing or expired.
     template <class... Args>
     Value operator()(const Args&... args) const {
         return this->with_call_options([&](const GetOrCreateOptions<Value>& options) {
@@ -191,6 +197,7 @@ public:
         return region().get(key(args...), this->get_options());
     }
 
+    /// Erases the cached result for `args`.
     template <class... Args>
     void invalidate(const Args&... args) const {
         region().erase(key(args...));
@@ -211,6 +218,7 @@ public:
         region().set(key(args...), value);
     }
 
+    /// The wrapped function, uncached (dogpile.cache's `original`).
     Original original;
 };
 

@@ -47,6 +47,7 @@ std::string space_joined(std::string_view ns, [[maybe_unused]] Append append, co
 /// Equal values of different types may share one: 7 and std::optional<int>(7),
 /// 0.1f and 0.1, std::int8_t(97) and 97.
 struct ReprKeyGenerator {
+    /// The key of `args` under the prefix `ns`.
     template <class... Args>
     std::string operator()(std::string_view ns, const Args&... args) const {
         return details::space_joined(ns, [](std::string& out, const auto& arg) { details::append_repr(out, arg); },
@@ -60,6 +61,7 @@ struct ReprKeyGenerator {
 /// key, as do 0.1 and 0.1000001, and 'a' and 97. Only for caches that already
 /// hold keys in this format.
 struct SpaceJoinedKeyGenerator {
+    /// The key of `args` under the prefix `ns`.
     template <class... Args>
     std::string operator()(std::string_view ns, const Args&... args) const {
         return details::space_joined(ns, [](std::string& out, const auto& arg) { append_part(out, arg); }, args...);
@@ -96,8 +98,10 @@ private:
 template <class ToStr>
 class ToStrKeyGenerator {
 public:
+    /// Keys the arguments `to_str` accepts by the text it returns.
     explicit ToStrKeyGenerator(ToStr to_str) : to_str_(std::move(to_str)) {}
 
+    /// The key of `args` under the prefix `ns`.
     template <class... Args>
     std::string operator()(std::string_view ns, const Args&... args) const {
         return details::space_joined(

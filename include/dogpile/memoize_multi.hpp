@@ -40,6 +40,8 @@ struct is_map_like<T, std::void_t<typename T::key_type, typename T::mapped_type>
 
 }  // namespace details
 
+/// A batch function (ids in, one value per id out) cached per id (dogpile.cache's
+/// cache_multi_on_arguments), made by memoize_multi(). Thread safety as for Memoized.
 template <class Value, class Fn, class KeyGenerator = ReprKeyGenerator, class RegionType = Region<Value>>
 class MemoizedMulti : public details::MemoizedBase<RegionType, KeyGenerator> {
     using Base = details::MemoizedBase<RegionType, KeyGenerator>;
@@ -53,12 +55,14 @@ class MemoizedMulti : public details::MemoizedBase<RegionType, KeyGenerator> {
     static constexpr bool returns_map = details::is_map_like<Returned<Id>>::value;
 
 public:
+    /// Holds the wrapped function, callable as `original(ids)`.
     using Original = details::SharedFunction<Fn>;
     using typename Base::key_type;
     using typename Base::options_type;
     using Base::key;
     using Base::region;
 
+    /// Caches `fn` in `region` (shared) under the key prefix `name`.
     MemoizedMulti(std::shared_ptr<RegionType> region, std::string name, Fn fn, options_type options)
         : Base(details::hold_region(std::move(region)), std::move(name), std::move(options)),
           original(std::move(fn)) {}
@@ -115,6 +119,7 @@ public:
         return region().get_multi(keys_of(ids), this->get_options());
     }
 
+    /// Erases the cached values of `ids`.
     template <class Id>
     void invalidate(const std::vector<Id>& ids) const {
         region().erase_multi(keys_of(ids));
@@ -152,6 +157,7 @@ public:
         region().set_multi(to_store);
     }
 
+    /// The cache keys of `ids`, in order.
     template <class Id>
     std::vector<key_type> keys_of(const std::vector<Id>& ids) const {
         std::vector<key_type> keys;
@@ -160,6 +166,7 @@ public:
         return keys;
     }
 
+    /// The wrapped function, uncached (dogpile.cache's `original`).
     Original original;
 };
 

@@ -25,17 +25,21 @@ class MemoizeExpiration {
 public:
     MemoizeExpiration() = default;
 
+    /// A fixed expiration time.
     MemoizeExpiration(ExpirationTime fixed)  // NOLINT(google-explicit-constructor): reads like dogpile
         : fixed_(fixed) {}
 
+    /// A fixed expiration time; ConfigurationError unless `d` is positive.
     template <class Rep, class Period>
     MemoizeExpiration(std::chrono::duration<Rep, Period> d)  // NOLINT(google-explicit-constructor)
         : fixed_(ExpirationTime(d)) {}
 
+    /// A callable returning the ExpirationTime, called at every call of the memoized function.
     template <class PerCall, std::enable_if_t<std::is_invocable_r_v<ExpirationTime, PerCall&>, int> = 0>
     MemoizeExpiration(PerCall per_call)  // NOLINT(google-explicit-constructor)
         : per_call_(std::move(per_call)) {}
 
+    /// Whether it is a callable.
     bool is_per_call() const noexcept { return static_cast<bool>(per_call_); }
 
     /// What this call uses; nullopt: the region's expiration_time.
@@ -49,12 +53,14 @@ private:
     std::function<ExpirationTime()> per_call_;
 };
 
+/// The options of one memoized function (memoize(), memoize_multi()).
 template <class Value, class KeyGenerator = ReprKeyGenerator>
 struct MemoizeOptions {
     /// dogpile.cache's namespace: keys start "<name>|<key_namespace>|" instead
     /// of "<name>|", as function_key_generator(namespace, fn) makes
     /// "module:fn|namespace|...". Empty: no namespace.
     std::string key_namespace{};
+    /// How old a result may be; unset: the region's expiration_time.
     MemoizeExpiration expiration_time{};
     /// Values for which this returns false are returned but not stored, by a
     /// call and by refresh() (dogpile.cache's should_cache_fn).

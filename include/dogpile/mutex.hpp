@@ -20,6 +20,9 @@
 
 namespace dogpile {
 
+/// The per-key mutex a backend may supply to coordinate creators across processes (dogpile.cache's
+/// backend.get_mutex(key)). The in-process lock is always taken first, so only one thread per
+/// process contends here.
 class Mutex {
 public:
     virtual ~Mutex() = default;
@@ -47,7 +50,7 @@ public:
 
     /// What one try_lock() of a batch did.
     struct TryResult {
-        bool taken = false;
+        bool taken = false;  ///< whether this mutex is now held
         std::exception_ptr error;  ///< what try_lock() would have thrown; not taken then
     };
 

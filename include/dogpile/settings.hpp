@@ -40,6 +40,7 @@
 
 namespace dogpile {
 
+/// A flat key-value map: an INI section, environment variables, a service's config.
 using SettingsMap = std::map<std::string, std::string, std::less<>>;
 
 namespace details {
@@ -104,8 +105,13 @@ inline std::string join_names(const std::set<std::string>& names) {
 
 }  // namespace details
 
+/// The duration forms the getters accept, for error messages.
 inline constexpr std::string_view duration_examples = "600 (seconds), 600s, 5min, 250ms, 2h or 1d";
 
+/// A view of a SettingsMap under a key prefix, with typed getters that remember which keys were
+/// read, so reject_unknown() can refuse every key nobody read. A malformed value throws
+/// ConfigurationError naming the full key and what was expected. For one thread (with the sections
+/// made from it); the map must outlive it.
 class Settings {
 public:
     /// The keys of `values` that start with `prefix` ("cache."; empty: all of
@@ -113,6 +119,7 @@ public:
     Settings(const SettingsMap& values, std::string prefix)
         : state_(std::make_shared<State>(State{&values, {}, {}})), prefix_(std::move(prefix)) {}
 
+    /// The prefix every key of this view starts with.
     const std::string& prefix() const noexcept { return prefix_; }
 
     /// The full key of `name`: prefix + name.
@@ -149,6 +156,7 @@ public:
         return *std::move(value);
     }
 
+    /// A duration: a number of seconds, or a number with a unit (ms, s, min, h, d).
     std::optional<Duration> get_duration(std::string_view name) const {
         return parse(name, "a duration such as " + std::string(duration_examples), [](std::string_view text) { return details::parse_duration(text); });
     }
@@ -246,6 +254,7 @@ public:
         return ConfigurationError("setting '" + key(name) + "' " + what);
     }
 
+    /// A ConfigurationError about key(name) holding `value` where `expected` was.
     ConfigurationError malformed(std::string_view name, std::string_view value, std::string_view expected) const {
         return error(name, "= '" + std::string(value) + "': expected " + std::string(expected));
     }

@@ -28,6 +28,8 @@
 
 namespace dogpile {
 
+/// The MemoryBackendOptions an "arguments" section gives (capacity, eviction, ttl, shards, ...);
+/// ConfigurationError for a malformed value.
 inline MemoryBackendOptions memory_backend_options_from_settings(const Settings& arguments) {
     MemoryBackendOptions options;
     options.capacity = arguments.get_integer<std::size_t>("capacity", 1);

@@ -72,9 +72,9 @@ struct MemoryBackendOptions {
 using MemoryBackendStats = details::ShardedTableStats;
 
 /// An in-process backend: a sharded hash table, optionally bounded (capacity or
-/// max_weight) and with a ttl. Thread-safe. A hit takes one shard's shared lock (exclusive only for a
-/// bounded `lru` backend); writes take that shard's exclusive lock, and the
-/// *_multi calls lock each shard they touch once.
+/// max_weight) and with a ttl. Thread-safe. A hit takes one shard's shared lock
+/// (exclusive only for a bounded `lru` backend); writes take that shard's
+/// exclusive lock, and the *_multi calls lock each shard they touch once.
 /// Value must be copyable.
 template <class Value, class Key = std::string, class Hash = std::hash<Key>>
 class MemoryBackend final : public Backend<Value, Key> {

@@ -18,16 +18,16 @@
 /// ::testing::Types<MyBackendFactory>) inside namespace dogpile::testing.)
 /// Optional factory members widen the checks:
 /// \verbatim
-///   std::vector<Key> awkward_keys();     keys the backend must keep apart (defaults for std::string:
-///                                        empty, NUL bytes, CR LF, non-UTF-8, long)
-///   std::vector<Value> awkward_values(); values that must round-trip (defaults for std::string:
-///                                        empty, NUL bytes, non-UTF-8, 1 MiB)
-///   void corrupt(const Key&, const std::string& bytes);  stores `bytes` where the key's payload
-///                                        lives; enables the corrupt-payload checks
-///   std::vector<std::string> corrupt_payloads();  what corrupt() writes (default: bytes no
-///                                        msgpack reader or dogpile envelope accepts)
-///   Value over_limit_value();            a value set() must refuse with LimitExceeded (needed when
-///                                        capabilities() says refuses_values_over_a_limit)
+///  std::vector<Key> awkward_keys();     keys the backend must keep apart (defaults for std::string:
+///                                       empty, NUL bytes, CR LF, non-UTF-8, long)
+///  std::vector<Value> awkward_values(); values that must round-trip (defaults for std::string:
+///                                       empty, NUL bytes, non-UTF-8, 1 MiB)
+///  void corrupt(const Key&, const std::string& bytes);  stores `bytes` where the key's payload
+///                                       lives; enables the corrupt-payload checks
+///  std::vector<std::string> corrupt_payloads();  what corrupt() writes (default: bytes no
+///                                       msgpack reader or dogpile envelope accepts)
+///  Value over_limit_value();            a value set() must refuse with LimitExceeded (needed when
+///                                       capabilities() says refuses_values_over_a_limit)
 /// \endverbatim
 /// bytes_of({0xff, 0x00}) and random_bytes(n, seed) (dogpile/testing/bytes.hpp) help write those.
 /// Link GTest::gtest_main (or your own main) and dogpile; gtest is the only
