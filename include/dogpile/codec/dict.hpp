@@ -34,6 +34,9 @@
 
 #include "../errors.hpp"
 
+/// \namespace dogpile::codec
+/// Codecs that turn cached values into bytes for stores that keep only bytes: msgpack,
+/// values-only dicts and flags, bit-packed flags, and the metadata envelope.
 namespace dogpile::codec {
 
 class Value;

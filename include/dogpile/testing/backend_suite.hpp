@@ -57,6 +57,8 @@
 #include "../region.hpp"
 #include "bytes.hpp"
 
+/// \namespace dogpile::testing
+/// The backend conformance kit: the Backend contract as a GoogleTest suite, and helpers.
 namespace dogpile::testing {
 
 /// Whether what is set can be read back (NullBackend stores nothing).
