@@ -319,10 +319,10 @@ private:
 /// The environment variables that start with `env_prefix`, as settings: the
 /// prefix removed, lowercased, and "__" turned into "." (a section separator
 /// environment names cannot hold), so with env_prefix "MYAPP_CACHE_"
-/// \verbatim
+/// \code{.unparsed}
 ///     MYAPP_CACHE_BACKEND=memory              -> backend = memory
 ///     MYAPP_CACHE_ARGUMENTS__CAPACITY=10000   -> arguments.capacity = 10000
-/// \endverbatim
+/// \endcode
 /// `environment` is a null-terminated array of "NAME=value" strings: POSIX's
 /// `environ`, or main's third argument.
 inline SettingsMap settings_from_environment(std::string_view env_prefix, const char* const* environment) {

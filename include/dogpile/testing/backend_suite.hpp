@@ -17,7 +17,7 @@
 /// (The macro is INSTANTIATE_TYPED_TEST_SUITE_P(MyBackend, BackendConformance,
 /// ::testing::Types<MyBackendFactory>) inside namespace dogpile::testing.)
 /// Optional factory members widen the checks:
-/// \verbatim
+/// \code{.unparsed}
 ///  std::vector<Key> awkward_keys();     keys the backend must keep apart (defaults for std::string:
 ///                                       empty, NUL bytes, CR LF, non-UTF-8, long)
 ///  std::vector<Value> awkward_values(); values that must round-trip (defaults for std::string:
@@ -28,7 +28,7 @@
 ///                                       msgpack reader or dogpile envelope accepts)
 ///  Value over_limit_value();            a value set() must refuse with LimitExceeded (needed when
 ///                                       capabilities() says refuses_values_over_a_limit)
-/// \endverbatim
+/// \endcode
 /// bytes_of({0xff, 0x00}) and random_bytes(n, seed) (dogpile/testing/bytes.hpp) help write those.
 /// Link GTest::gtest_main (or your own main) and dogpile; gtest is the only
 /// extra dependency. Checks a backend does not promise (BackendCapabilities)
