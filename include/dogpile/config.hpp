@@ -116,7 +116,7 @@ inline std::optional<ClockPolicy> clock_policy_setting(const Settings& settings,
     return settings.get_enum<ClockPolicy>(name, {{"coarse", ClockPolicy::coarse}, {"precise", ClockPolicy::precise}});
 }
 
-/// The region options the settings give (keys in the header comment), on top
+/// The region options the settings give (keys listed atop dogpile/config.hpp), on top
 /// of `base`. Reads only the region's own keys; does not reject unknown ones.
 inline RegionOptions region_options_from_settings(const Settings& settings, RegionOptions base = {}) {
     RegionOptions options = std::move(base);

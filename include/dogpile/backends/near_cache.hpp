@@ -273,7 +273,7 @@ public:
         counters_.add<&NearCacheStats::flushes>();
     }
 
-    /// Entries held in the near tier, expired ones included.
+    /// Entries the near tier holds now.
     std::size_t near_size() const { return store_.size(); }
     /// Whether the near tier holds `key` (whether or not it would be served).
     bool near_contains(const Key& key) const { return store_.contains(key); }
