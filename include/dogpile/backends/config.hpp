@@ -28,6 +28,8 @@
 
 namespace dogpile {
 
+/// The MemoryBackendOptions an "arguments" section gives (capacity, eviction, ttl, shards, ...);
+/// ConfigurationError for a malformed value.
 inline MemoryBackendOptions memory_backend_options_from_settings(const Settings& arguments) {
     MemoryBackendOptions options;
     options.capacity = arguments.get_integer<std::size_t>("capacity", 1);
@@ -46,7 +48,7 @@ inline MemoryBackendOptions memory_backend_options_from_settings(const Settings&
     return options;
 }
 
-// Adds "null", and "memory" when the types allow it.
+/// Adds "null", and "memory" when the types allow it.
 template <class Value, class Key>
 void register_builtin_backends(BackendRegistry<Value, Key>& registry) {
     registry.add("null", [](const Settings&) { return std::make_shared<NullBackend<Value, Key>>(); });
@@ -57,7 +59,7 @@ void register_builtin_backends(BackendRegistry<Value, Key>& registry) {
     }
 }
 
-// A registry holding the built-in backends.
+/// A registry holding the built-in backends.
 template <class Value, class Key = std::string>
 BackendRegistry<Value, Key> builtin_backends() {
     BackendRegistry<Value, Key> registry;
