@@ -71,28 +71,30 @@
 
 namespace dogpile::redis {
 
-// One node's pool, for diagnostics and tests.
+/// One node's pool, for diagnostics and tests.
 struct ClusterNodeStats {
-    NodeAddress address;
-    std::size_t open_connections = 0;
-    std::size_t idle_connections = 0;
-    std::uint64_t round_trips = 0;
-    BreakerStats breaker{};  // each node's pool has its own breaker
+    NodeAddress address;  ///< the node
+    std::size_t open_connections = 0;  ///< connections of its pool now, leased or idle
+    std::size_t idle_connections = 0;  ///< idle ones among them
+    std::uint64_t round_trips = 0;  ///< round trips on its connections
+    BreakerStats breaker{};  ///< each node's pool has its own breaker
 };
 
-// One master of the slot map and what it serves, for diagnostics and tests.
+/// One master of the slot map and what it serves, for diagnostics and tests.
 struct ClusterShard {
-    NodeAddress master;
-    std::vector<NodeAddress> replicas;
-    std::vector<std::pair<int, int>> slot_ranges;  // inclusive
+    NodeAddress master;  ///< the master serving the slot ranges
+    std::vector<NodeAddress> replicas;  ///< its replicas, as CLUSTER SLOTS lists them
+    std::vector<std::pair<int, int>> slot_ranges;  ///< inclusive
 };
 
+/// The Client for a Redis Cluster: routing by CRC16 slot, MOVED/ASK and retries as cluster.hpp
+/// describes. Thread-safe.
 class ClusterClient final : public Client {
 public:
-    // Loads the slot map from the seeds. A cluster that cannot be reached yet
-    // is not an error here (commands throw IoError until it can); a seed that
-    // answers but is not in cluster mode is (ConfigurationError), as are
-    // invalid options.
+    /// Loads the slot map from the seeds. A cluster that cannot be reached yet
+    /// is not an error here (commands throw IoError until it can); a seed that
+    /// answers but is not in cluster mode is (ConfigurationError), as are
+    /// invalid options.
     explicit ClusterClient(ClusterOptions options);
 
     using Client::batch;
@@ -114,35 +116,38 @@ public:
 
     DOGPILE_INLINE std::vector<Reply> eval_batch(const Script& script, const std::vector<ScriptCall>& calls) override;
 
-    // A connection of the master that serves the key's slot now. Redirections
-    // are not followed inside `fn`; a MOVED it lets escape (as ReplyError)
-    // updates the slot map before propagating.
+    /// A connection of the master that serves the key's slot now. Redirections
+    /// are not followed inside `fn`; a MOVED it lets escape (as ReplyError)
+    /// updates the slot map before propagating.
     DOGPILE_INLINE void with_connection(std::string_view routing_key,
                                         const std::function<void(Connection&)>& fn) override;
 
-    // Throws IoError when the current slot map names no master for the key.
+    /// Throws IoError when the current slot map names no master for the key.
     DOGPILE_INLINE ConnectionOptions connection_options(std::string_view routing_key) const override;
 
-    // Over all nodes ever used.
+    /// Over all nodes ever used.
     DOGPILE_INLINE std::uint64_t round_trips() const override;
     DOGPILE_INLINE BreakerStats breaker_stats() const override;
 
-    // Every node the client has heard of, in no particular order.
+    /// Every node the client has heard of, in no particular order.
     std::vector<ClusterNodeStats> node_stats() const;
 
-    // The master serving `key` in the current slot map, if any.
+    /// The master serving `key` in the current slot map, if any.
     std::optional<NodeAddress> master_of(std::string_view key) const;
 
-    // The current slot map, by master.
+    /// The current slot map, by master.
     std::vector<ClusterShard> topology() const;
 
-    // Reloads the slot map now (ignoring refresh_interval). Returns false when
-    // no node could be asked.
+    /// Reloads the slot map now (ignoring refresh_interval). Returns false when
+    /// no node could be asked.
     bool refresh_topology() { return topology_.refresh(Refresh::now); }
 
+    /// Redirections, retries and reloads since creation or reset_stats().
     ClusterStats stats() const noexcept;
+    /// Sets every counter of stats() to 0.
     void reset_stats() noexcept;
 
+    /// The options it was made with.
     const ClusterOptions& options() const noexcept { return options_; }
 
 private:

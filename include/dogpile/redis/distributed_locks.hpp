@@ -38,34 +38,43 @@
 
 namespace dogpile::redis {
 
+/// The Redis locks of one backend (what its get_mutex() returns); checks the server's scripting and
+/// eviction policy once, as distributed_locks.hpp describes. Thread-safe.
 class DistributedLocks {
 public:
+    /// The clock of the recheck delay.
     using Clock = std::chrono::steady_clock;
+    /// Receives the EvictionPolicyWarning (the backend's error hook).
     using Hook = std::function<void(const BackendErrorEvent&)>;
 
-    // Throws ConfigurationError for a null client or invalid options.
+    /// Throws ConfigurationError for a null client or invalid options.
     DistributedLocks(std::shared_ptr<Client> client, LockOptions options, Hook hook = {});
 
-    // The lock of `resource`, or nullptr once the server has refused the
-    // lock's scripts. The first call checks the server (one or two round
-    // trips); it throws ScriptingRefused once, and whatever a failed round
-    // trip throws. After a failed round trip the check waits `recheck_after`
-    // (locks are handed out unchecked meanwhile, as they would be without it),
-    // so an unreachable server costs no extra round trip per lock.
+    /// The lock of `resource`, or nullptr once the server has refused the
+    /// lock's scripts. The first call checks the server (one or two round
+    /// trips); it throws ScriptingRefused once, and whatever a failed round
+    /// trip throws. After a failed round trip the check waits `recheck_after`
+    /// (locks are handed out unchecked meanwhile, as they would be without it),
+    /// so an unreachable server costs no extra round trip per lock.
     std::unique_ptr<Mutex> make(const std::string& resource);
 
+    /// How long make() hands out unchecked locks after the server check failed, before it checks
+    /// again.
     static constexpr std::chrono::seconds recheck_after{1};
 
+    /// True once the server refused the lock scripts: make() returns nullptr from then on.
     bool scripting_refused() const noexcept {
         return state_.load(std::memory_order_acquire) == ServerCheck::scripting_refused;
     }
 
+    /// Counters of the releases whose reply was lost (retried later) and of those still pending.
     details::LockStateStats stats() const { return shared_->stats(); }
-    // The wake-ups its locks share (LockOptions::wake_on_release), else null.
+    /// The wake-ups its locks share (LockOptions::wake_on_release), else null.
     const details::LockWakeups* wakeups() const noexcept { return shared_->wakeups(); }
+    /// The options its locks are made with.
     const LockOptions& options() const noexcept { return options_; }
 
-    // NOPERM, or an unknown command (renamed or disabled with rename-command).
+    /// NOPERM, or an unknown command (renamed or disabled with rename-command).
     static bool refuses_scripting(const ReplyError& e);
 
 private:

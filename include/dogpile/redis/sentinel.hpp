@@ -67,14 +67,16 @@
 
 namespace dogpile::redis {
 
+/// The Client for one master watched by Redis Sentinel: it finds the master through the sentinels
+/// and follows failovers without a restart (sentinel.hpp). Thread-safe.
 class SentinelClient final : public Client {
 public:
-    // Asks the sentinels now. Sentinels that cannot be reached (or do not
-    // know the master yet) are not an error here: commands throw IoError
-    // until discovery succeeds. Invalid options throw ConfigurationError.
+    /// Asks the sentinels now. Sentinels that cannot be reached (or do not
+    /// know the master yet) are not an error here: commands throw IoError
+    /// until discovery succeeds. Invalid options throw ConfigurationError.
     explicit SentinelClient(SentinelOptions options);
 
-    // Stops the watcher thread (at once: it is woken through a pipe).
+    /// Stops the watcher thread (at once: it is woken through a pipe).
     // DOGPILE_INLINE on the overrides too: header-only, no key function, so no
     // vtable in every TU; compiled, the library holds the vtable.
     DOGPILE_INLINE ~SentinelClient() override;
@@ -101,22 +103,24 @@ public:
     DOGPILE_INLINE void with_connection(std::string_view /*routing_key*/,
                                         const std::function<void(Connection&)>& fn) override;
 
-    // The current master's; throws IoError when none is known.
+    /// The current master's; throws IoError when none is known.
     DOGPILE_INLINE ConnectionOptions connection_options(std::string_view /*routing_key*/) const override;
 
-    // Over every master used so far.
+    /// Over every master used so far.
     DOGPILE_INLINE std::uint64_t round_trips() const override;
     DOGPILE_INLINE BreakerStats breaker_stats() const override;
 
-    // The master in use, if one is known.
+    /// The master in use, if one is known.
     std::optional<NodeAddress> master() const;
 
-    // Asks the sentinels again now (ignoring resolve_interval). False when no
-    // sentinel named a server that is master.
+    /// Asks the sentinels again now (ignoring resolve_interval). False when no
+    /// sentinel named a server that is master.
     bool rediscover() { return discover(Discover::now); }
 
+    /// Discoveries, failovers and retries since it was made.
     SentinelStats stats() const noexcept { return counters_.snapshot(); }
 
+    /// The options it was made with.
     const SentinelOptions& options() const noexcept { return options_; }
 
 private:

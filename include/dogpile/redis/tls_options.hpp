@@ -31,44 +31,49 @@
 
 namespace dogpile::redis {
 
+/// The oldest TLS version a connection accepts.
 enum class TlsVersion { tls1_2, tls1_3 };
 
+/// Whether the server's certificate is verified; only a name that says so skips it.
 enum class TlsVerification {
-    verify_peer,
-    // The server's certificate is not checked at all: the connection is
-    // encrypted, but to whoever answers. For tests and emergencies only.
+    verify_peer,  ///< the certificate must chain to the CA (the default)
+    /// The server's certificate is not checked at all: the connection is
+    /// encrypted, but to whoever answers. For tests and emergencies only.
     insecure_skip_verification,
 };
 
+/// How a Redis connection speaks TLS (ConnectionOptions::tls, or a rediss:// URL). Needs a build
+/// with OpenSSL (DOGPILE_HAS_TLS); without it every setting is a ConfigurationError.
 struct TlsOptions {
-    // PEM CA bundle and/or a hashed CA directory (c_rehash). Both empty: the
-    // system trust store (what managed Redis services with public CAs need).
+    /// PEM CA bundle and/or a hashed CA directory (c_rehash). Both empty: the
+    /// system trust store (what managed Redis services with public CAs need).
     std::string ca_file;
-    std::string ca_dir;
+    std::string ca_dir;  ///< hashed CA directory (c_rehash); see ca_file
 
-    // Client certificate (PEM, may hold the chain) and its private key, for
-    // servers that require mutual TLS (tls-auth-clients yes).
+    /// Client certificate (PEM, may hold the chain) and its private key, for
+    /// servers that require mutual TLS (tls-auth-clients yes).
     std::string cert_file;
-    std::string key_file;
+    std::string key_file;  ///< the client certificate's private key (PEM); set with cert_file
 
-    // SNI and the name the certificate must carry. Empty: the connection's host.
+    /// SNI and the name the certificate must carry. Empty: the connection's host.
     std::string server_name;
 
-    // Whether the certificate must name server_name (or the host). Off accepts
-    // any certificate the CA signed.
+    /// Whether the certificate must name server_name (or the host). Off accepts
+    /// any certificate the CA signed.
     bool verify_hostname = true;
 
-    TlsVersion min_protocol = TlsVersion::tls1_2;
+    TlsVersion min_protocol = TlsVersion::tls1_2;  ///< oldest TLS version accepted
 
+    /// insecure_skip_verification: any server is accepted
     TlsVerification verification = TlsVerification::verify_peer;
 
-    // Throws ConfigurationError for options that cannot work: a certificate
-    // without its key (or the reverse), a file or directory that does not
-    // exist or cannot be read (named), or a build without TLS support.
+    /// Throws ConfigurationError for options that cannot work: a certificate
+    /// without its key (or the reverse), a file or directory that does not
+    /// exist or cannot be read (named), or a build without TLS support.
     void validate() const;
 };
 
-// "built without TLS support (OpenSSL): <what>", as a ConfigurationError.
+/// "built without TLS support (OpenSSL): <what>", as a ConfigurationError.
 [[noreturn]] void throw_tls_unsupported(const std::string& what);
 
 namespace details {
