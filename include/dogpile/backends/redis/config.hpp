@@ -73,27 +73,29 @@
 
 namespace dogpile {
 
-// A codec under the name the "codec" argument selects it by.
+/// A codec under the name the "codec" argument selects it by.
 template <class Codec>
 struct NamedCodec {
-    std::string name;
-    Codec codec;
+    std::string name;  ///< what the "codec" argument says to pick this codec
+    Codec codec;  ///< the codec itself
 };
 
+/// A NamedCodec, with Codec deduced: `named_codec("msgpack", codec::MsgpackCodec<V>{})`.
 template <class Codec>
 NamedCodec<Codec> named_codec(std::string name, Codec codec) {
     return NamedCodec<Codec>{std::move(name), std::move(codec)};
 }
 
-// What settings cannot hold.
+/// What settings cannot hold.
 struct RedisConfigDefaults {
-    // Used when the settings give neither url nor cluster_url: several
-    // regions share its pool.
+    /// Used when the settings give neither url nor cluster_url: several
+    /// regions share its pool.
     std::shared_ptr<redis::Client> client{};
-    // The base of clients made from a URL (on_connect, on_acquire, ...);
-    // the URL and the settings override what they name. For a cluster, the
-    // pool of each node.
+    /// The base of clients made from a URL (on_connect, on_acquire, ...);
+    /// the URL and the settings override what they name. For a cluster, the
+    /// pool of each node.
     redis::PoolOptions pool{};
+    /// every backend's error hook; also told of circuit breaker changes
     redis::BackendErrorHook error_hook{};
 };
 
@@ -176,8 +178,8 @@ std::shared_ptr<Backend<Value, typename Store::key_type>> make_redis_backend(
 
 }  // namespace details
 
-// Registers the Redis backends that fit Key (see the header comment). The
-// codecs are what the "codec" argument may name; the first is the default.
+/// Registers the Redis backends that fit Key (arguments: backends/redis/config.hpp). The
+/// codecs are what the "codec" argument may name; the first is the default.
 template <class Value, class Key, class FirstCodec, class... MoreCodecs>
 void register_redis_backends(BackendRegistry<Value, Key>& registry, RedisConfigDefaults defaults,
                              NamedCodec<FirstCodec> first, NamedCodec<MoreCodecs>... more) {
@@ -210,8 +212,8 @@ void register_redis_backends(BackendRegistry<Value, Key>& registry, RedisConfigD
     }
 }
 
-// The same with codec::MsgpackCodec<Value> as "msgpack", the only codec (a
-// TU that calls it includes dogpile/codec/msgpack.hpp).
+/// The same with codec::MsgpackCodec<Value> as "msgpack", the only codec (a
+/// TU that calls it includes dogpile/codec/msgpack.hpp).
 template <class Value, class Key, class Codec = codec::MsgpackCodec<Value>>
 void register_redis_backends(BackendRegistry<Value, Key>& registry, RedisConfigDefaults defaults = {}) {
     register_redis_backends(registry, std::move(defaults), named_codec("msgpack", Codec{}));

@@ -34,6 +34,8 @@
 
 namespace dogpile {
 
+/// The hash store: an entry is a field of a Redis hash, the TTL lives on the hash (hash.hpp).
+/// Thread-safe.
 template <class Value, class Codec = codec::MsgpackCodec<Value>>
 using RedisHashBackend = redis::SerializingBackend<redis::RedisHashStore, Value, Codec>;
 

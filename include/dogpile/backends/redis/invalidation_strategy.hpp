@@ -36,30 +36,36 @@
 
 namespace dogpile {
 
+/// Where a RedisInvalidationStrategy keeps a region's invalidation times, and how often regions
+/// read them.
 struct RedisInvalidationOptions {
-    std::shared_ptr<redis::Client> client{};
-    // The name the processes' regions share (dogpile.cache's region name).
+    std::shared_ptr<redis::Client> client{};  ///< the connection to Redis; required
+    /// The name the processes' regions share (dogpile.cache's region name).
     std::string region_name{};
-    // The hash holding the times; nullopt: "dogpile:invalidation:" + region_name.
+    /// The hash holding the times; nullopt: "dogpile:invalidation:" + region_name.
     std::optional<std::string> key{};
-    // A region reads the times again at most this often: the bound on how
-    // long another process's invalidate() takes to reach it (plus one read).
+    /// A region reads the times again at most this often: the bound on how
+    /// long another process's invalidate() takes to reach it (plus one read).
     std::chrono::milliseconds refresh_interval{1000};
 
-    // The hash's name.
+    /// The hash's name.
     std::string redis_key() const;
 
-    // Throws ConfigurationError for options that cannot work.
+    /// Throws ConfigurationError for options that cannot work.
     void validate() const;
 };
 
 namespace redis {
 
+/// A region's invalidation times kept in one Redis hash, so that invalidate() in one process
+/// reaches every process sharing the key within refresh_interval plus one read
+/// (invalidation_strategy.hpp has the clock caveats). Thread-safe.
 class RedisInvalidationStrategy final : public RegionInvalidationStrategy {
 public:
-    // Throws ConfigurationError for invalid options (see validate()).
+    /// Throws ConfigurationError for invalid options (see validate()).
     explicit RedisInvalidationStrategy(RedisInvalidationOptions options);
 
+    /// The Redis hash holding the times.
     const std::string& key() const noexcept { return key_; }
 
 private:

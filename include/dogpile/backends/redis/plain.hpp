@@ -25,6 +25,8 @@
 
 namespace dogpile {
 
+/// One Redis string per cache key, holding the envelope and the codec's bytes (plain.hpp).
+/// Thread-safe.
 template <class Value, class Codec = codec::MsgpackCodec<Value>>
 using RedisBackend = redis::SerializingBackend<redis::RedisStringStore, Value, Codec>;
 

@@ -45,20 +45,30 @@ class MsgpackCodec;
 
 namespace dogpile::redis {
 
+/// A Backend over a Redis byte store: the store moves bytes, this adapter owns the codec and the
+/// payload mode. The store's own operations and statistics are the adapter's too. Thread-safe as
+/// its store.
 template <class Store, class Value, class Codec = codec::MsgpackCodec<Value>>
 class SerializingBackend final : public Backend<Value, typename Store::key_type>, public Store {
 public:
+    /// The store's key type.
     using key_type = typename Store::key_type;
+    /// The Backend interface it implements.
     using base_type = Backend<Value, key_type>;
     using typename base_type::entry_type;
+    /// The byte store it derives from.
     using store_type = Store;
+    /// The store's options, which the constructor takes.
     using options_type = typename Store::options_type;
+    /// The codec that turns a Value into bytes and back.
     using codec_type = Codec;
 
-    // Throws ConfigurationError for invalid options (see options_type::validate()).
+    /// Throws ConfigurationError for invalid options (see options_type::validate()).
     explicit SerializingBackend(options_type options, Codec codec = Codec())
         : Store(std::move(options)), payload_(std::move(codec), Store::payload_mode(), Store::limits()) {}
 
+    /// The store's bytes, decoded. Throws DecodeError (counted in stats().decode_errors) for bytes
+    /// that cannot be decoded.
     std::optional<entry_type> get(const key_type& key) override {
         const std::optional<Reply> bytes = Store::get(key);
         if (!bytes) return std::nullopt;
@@ -70,6 +80,8 @@ public:
         }
     }
 
+    /// The store's bytes, decoded; an entry that cannot be decoded is a miss, counted and reported
+    /// through the store's error hook.
     std::vector<std::optional<entry_type>> get_multi(const std::vector<key_type>& keys) override {
         const std::vector<std::optional<Reply>> found = Store::get_multi(keys);
         std::vector<std::optional<entry_type>> out(keys.size());
@@ -84,11 +96,11 @@ public:
         return out;
     }
 
-    // The entry is only read: encoding needs no copy of the value, so the
-    // rvalue set of Backend (which forwards here) costs nothing more.
+    /// The entry is only read: encoding needs no copy of the value, so the
+    /// rvalue set of Backend (which forwards here) costs nothing more.
     void set(const key_type& key, const entry_type& entry) override { Store::set(key, encode(entry, key)); }
 
-    // Every entry is encoded before the store checks and sends anything.
+    /// Every entry is encoded before the store checks and sends anything.
     void set_multi(const std::vector<std::pair<key_type, entry_type>>& entries) override {
         if (entries.empty()) return;
         std::vector<KeyedBytes<key_type>> writes;
@@ -97,11 +109,14 @@ public:
         Store::set_multi(std::move(writes));
     }
 
+    /// The store's erase().
     void erase(const key_type& key) override { Store::erase(key); }
+    /// The store's erase_multi().
     void erase_multi(const std::vector<key_type>& keys) override { Store::erase_multi(keys); }
+    /// The store's distributed lock for `key`, or nullptr without one.
     std::unique_ptr<Mutex> get_mutex(const key_type& key) override { return Store::get_mutex(key); }
 
-    // The codec given to the constructor (the codec of T for a shared Value).
+    /// The codec given to the constructor (the codec of T for a shared Value).
     const Codec& codec() const noexcept { return payload_.codec(); }
 
 private:

@@ -27,6 +27,8 @@
 
 namespace dogpile {
 
+/// The symmetric store: the value of a pair (a, b) is kept under a and under b (symmetric.hpp).
+/// Thread-safe.
 template <class Value, class Codec = codec::MsgpackCodec<Value>>
 using RedisSymmetricBackend = redis::SerializingBackend<redis::RedisSymmetricStore, Value, Codec>;
 
