@@ -1,8 +1,9 @@
 #pragma once
-// NodeAddress: a Redis server's TCP endpoint, as cluster nodes and sentinels
-// name each other ("127.0.0.1:7000", "[::1]:7000"). Connection settings other
-// than the endpoint (auth, timeouts, client name) are shared by all nodes and
-// live in ConnectionOptions.
+/// \file
+/// NodeAddress: a Redis server's TCP endpoint, as cluster nodes and sentinels
+/// name each other ("127.0.0.1:7000", "[::1]:7000"). Connection settings other
+/// than the endpoint (auth, timeouts, client name) are shared by all nodes and
+/// live in ConnectionOptions.
 
 #include <functional>
 #include <string>

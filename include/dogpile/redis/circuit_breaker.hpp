@@ -1,21 +1,22 @@
 #pragma once
-// CircuitBreaker: stops a pool from sending callers into a server that keeps
-// failing (docs/architecture.md, "Deadlines").
-//
-// * closed: calls go through. failure_threshold consecutive failures (a
-//   connection that broke during its lease: I/O error, timeout; or a failed
-//   connect) open it.
-// * open: admit() throws CircuitOpenError at once, without any I/O, until
-//   probe_interval has passed since it opened.
-// * half-open: exactly one caller (the probe) is let through; the others
-//   still fail fast. The probe's success closes the breaker, its failure
-//   re-opens it for another probe_interval.
-//
-// Successes are leases that made at least one round trip and came back
-// healthy; a lease that made none proves nothing and changes nothing.
-//
-// Thread safety: every member may be called from any thread. on_state_change
-// runs on the thread that caused the change, outside the breaker's lock.
+/// \file
+/// CircuitBreaker: stops a pool from sending callers into a server that keeps
+/// failing (docs/architecture.md, "Deadlines").
+///
+/// * closed: calls go through. failure_threshold consecutive failures (a
+///   connection that broke during its lease: I/O error, timeout; or a failed
+///   connect) open it.
+/// * open: admit() throws CircuitOpenError at once, without any I/O, until
+///   probe_interval has passed since it opened.
+/// * half-open: exactly one caller (the probe) is let through; the others
+///   still fail fast. The probe's success closes the breaker, its failure
+///   re-opens it for another probe_interval.
+///
+/// Successes are leases that made at least one round trip and came back
+/// healthy; a lease that made none proves nothing and changes nothing.
+///
+/// Thread safety: every member may be called from any thread. on_state_change
+/// runs on the thread that caused the change, outside the breaker's lock.
 
 #include <atomic>
 #include <chrono>

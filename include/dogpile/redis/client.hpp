@@ -1,24 +1,25 @@
 #pragma once
-// Client: how backends reach Redis. Every operation names the key it is
-// about (the "routing key"), so that a cluster client (CRC16 slot -> node,
-// MOVED/ASK handling, one pool per node) can implement the same interface and
-// replace SingleServerClient without touching the backends.
-//
-// Contract for all implementations:
-// * command() / eval() throw ReplyError for an error reply; the batch
-//   operations (pipeline, batch, eval_batch) return error replies in place, so
-//   one failing entry does not hide the others' results.
-// * pipeline(routing_key, ...) runs commands that all touch keys of the
-//   routing key's slot (e.g. several commands on one hash) in one round trip.
-// * batch() and eval_batch() take commands with different routing keys. The
-//   single-server client sends them all in one round trip; a cluster client
-//   groups them per node (one round trip per node) and returns the replies in
-//   input order.
-// * A script call touching several keys must keep them in one slot (use a
-//   hash tag) to stay routable; the routing key of a ScriptCall is its first
-//   key.
-// * I/O errors and timeouts throw (IoError / TimeoutError); nothing is retried
-//   automatically, because a write that timed out may still have happened.
+/// \file
+/// Client: how backends reach Redis. Every operation names the key it is
+/// about (the "routing key"), so that a cluster client (CRC16 slot -> node,
+/// MOVED/ASK handling, one pool per node) can implement the same interface and
+/// replace SingleServerClient without touching the backends.
+///
+/// Contract for all implementations:
+/// * command() / eval() throw ReplyError for an error reply; the batch
+///   operations (pipeline, batch, eval_batch) return error replies in place, so
+///   one failing entry does not hide the others' results.
+/// * pipeline(routing_key, ...) runs commands that all touch keys of the
+///   routing key's slot (e.g. several commands on one hash) in one round trip.
+/// * batch() and eval_batch() take commands with different routing keys. The
+///   single-server client sends them all in one round trip; a cluster client
+///   groups them per node (one round trip per node) and returns the replies in
+///   input order.
+/// * A script call touching several keys must keep them in one slot (use a
+///   hash tag) to stay routable; the routing key of a ScriptCall is its first
+///   key.
+/// * I/O errors and timeouts throw (IoError / TimeoutError); nothing is retried
+///   automatically, because a write that timed out may still have happened.
 
 #include <cstddef>
 #include <cstdint>

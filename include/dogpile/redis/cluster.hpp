@@ -1,50 +1,53 @@
 #pragma once
-// ClusterClient: the Client (client.hpp) for a Redis Cluster. Backends take
-// it where they take a SingleServerClient and run unchanged:
-//
-//   auto client = std::make_shared<dogpile::redis::ClusterClient>(
-//       dogpile::redis::ClusterOptions::from_url("redis://:secret@10.0.0.1:7000,10.0.0.2:7000"));
-//   auto backend = std::make_shared<dogpile::RedisHashBackend<Flags, FlagsCodec>>(
-//       dogpile::RedisHashBackendOptions{client, std::chrono::hours(1)}, codec);
-//
-// Options: cluster_options.hpp. The slot map (CLUSTER SLOTS) is learnt from
-// any reachable seed; a command goes to the master serving the CRC16 slot of
-// its routing key (slot.hpp); every node has its own bounded ConnectionPool
-// and is reached with the same ConnectionOptions (the database must be 0).
-//
-// Redirections and retries, per command (also inside a batch):
-// * MOVED: the slot is patched in the map at once, the whole map is reloaded
-//   (at most every refresh_interval), and the command re-sent to the new
-//   owner. ASK: re-sent to the named node after ASKING; the map is left alone.
-//   At most max_redirects per command; then its last MOVED/ASK reply is the
-//   result (command() throws it as ReplyError).
-// * TRYAGAIN and CLUSTERDOWN: re-sent after a backoff (retry_initial doubling
-//   up to retry_max) while retry_timeout lasts; then the error is the result.
-// * A node that refuses the connection got nothing: the map is reloaded and
-//   the command re-sent if the slot now has another owner (a failover that
-//   completed), else the IoError propagates. An I/O error or timeout after
-//   sending is never retried (a write may have happened), as on one server.
-//
-// Scripts: EVALSHA goes to the node of the call's first key; NOSCRIPT is
-// answered on that node (SCRIPT LOAD, then the failed calls again: one more
-// round trip to that node only).
-//
-// batch() and eval_batch() send one pipeline per node: N keys over k nodes
-// cost k round trips, never N, and all k are in flight at once (every node's
-// pipeline is written before any reply is read), so a batch takes about as
-// long as its slowest node. Its writes and reads share one command_timeout
-// (or the region call's budget). An error on one node after sending fails
-// the call (as above) once the other nodes' replies were read, so their
-// connections stay pooled. MGET, DEL, UNLINK,
-// EXISTS, TOUCH and MSET whose keys span several slots are split per slot
-// and their replies merged; like any pipeline, not atomic across slots.
-//
-// ReadFrom::replica (off by default): read-only commands go round robin to
-// the slot's replicas, which may return data the master has already changed.
-// Writes and scripts always go to the master.
-//
-// Thread-safe. The slot map is an immutable snapshot, so routing never waits
-// for a reload.
+/// \file
+/// ClusterClient: the Client (client.hpp) for a Redis Cluster. Backends take
+/// it where they take a SingleServerClient and run unchanged:
+///
+/// \code
+///   auto client = std::make_shared<dogpile::redis::ClusterClient>(
+///       dogpile::redis::ClusterOptions::from_url("redis://:secret@10.0.0.1:7000,10.0.0.2:7000"));
+///   auto backend = std::make_shared<dogpile::RedisHashBackend<Flags, FlagsCodec>>(
+///       dogpile::RedisHashBackendOptions{client, std::chrono::hours(1)}, codec);
+/// \endcode
+///
+/// Options: cluster_options.hpp. The slot map (CLUSTER SLOTS) is learnt from
+/// any reachable seed; a command goes to the master serving the CRC16 slot of
+/// its routing key (slot.hpp); every node has its own bounded ConnectionPool
+/// and is reached with the same ConnectionOptions (the database must be 0).
+///
+/// Redirections and retries, per command (also inside a batch):
+/// * MOVED: the slot is patched in the map at once, the whole map is reloaded
+///   (at most every refresh_interval), and the command re-sent to the new
+///   owner. ASK: re-sent to the named node after ASKING; the map is left alone.
+///   At most max_redirects per command; then its last MOVED/ASK reply is the
+///   result (command() throws it as ReplyError).
+/// * TRYAGAIN and CLUSTERDOWN: re-sent after a backoff (retry_initial doubling
+///   up to retry_max) while retry_timeout lasts; then the error is the result.
+/// * A node that refuses the connection got nothing: the map is reloaded and
+///   the command re-sent if the slot now has another owner (a failover that
+///   completed), else the IoError propagates. An I/O error or timeout after
+///   sending is never retried (a write may have happened), as on one server.
+///
+/// Scripts: EVALSHA goes to the node of the call's first key; NOSCRIPT is
+/// answered on that node (SCRIPT LOAD, then the failed calls again: one more
+/// round trip to that node only).
+///
+/// batch() and eval_batch() send one pipeline per node: N keys over k nodes
+/// cost k round trips, never N, and all k are in flight at once (every node's
+/// pipeline is written before any reply is read), so a batch takes about as
+/// long as its slowest node. Its writes and reads share one command_timeout
+/// (or the region call's budget). An error on one node after sending fails
+/// the call (as above) once the other nodes' replies were read, so their
+/// connections stay pooled. MGET, DEL, UNLINK,
+/// EXISTS, TOUCH and MSET whose keys span several slots are split per slot
+/// and their replies merged; like any pipeline, not atomic across slots.
+///
+/// ReadFrom::replica (off by default): read-only commands go round robin to
+/// the slot's replicas, which may return data the master has already changed.
+/// Writes and scripts always go to the master.
+///
+/// Thread-safe. The slot map is an immutable snapshot, so routing never waits
+/// for a reload.
 
 #include <cstddef>
 #include <cstdint>

@@ -1,8 +1,11 @@
 #pragma once
-// ClusterOptions: how a ClusterClient (cluster.hpp) reaches a Redis Cluster,
-// from code or from a URL:
-//
-//   ClusterOptions::from_url("redis://:secret@10.0.0.1:7000,10.0.0.2:7000?connect_timeout=200")
+/// \file
+/// ClusterOptions: how a ClusterClient (cluster.hpp) reaches a Redis Cluster,
+/// from code or from a URL:
+///
+/// \code
+///   ClusterOptions::from_url("redis://:secret@10.0.0.1:7000,10.0.0.2:7000?connect_timeout=200")
+/// \endcode
 
 #include <chrono>
 #include <cstdint>

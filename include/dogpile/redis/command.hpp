@@ -1,13 +1,16 @@
 #pragma once
-// Command: one Redis command as an owned, binary-safe argument vector. It is
-// sent as length-prefixed arguments only (details/resp_command.hpp), so
-// arguments may hold spaces, newlines or NUL bytes; nothing is ever formatted
-// through printf-style strings. The arguments live in one buffer, so a command costs two
-// allocations however many arguments it has.
-//
-//   Command{"HSET", key, field, payload}
-//   Command{"EXPIRE"}.arg(key).arg(seconds)      // integers are written in decimal
-//   Command{"HMGET", key}.args(fields)           // any range of string-likes
+/// \file
+/// Command: one Redis command as an owned, binary-safe argument vector. It is
+/// sent as length-prefixed arguments only (details/resp_command.hpp), so
+/// arguments may hold spaces, newlines or NUL bytes; nothing is ever formatted
+/// through printf-style strings. The arguments live in one buffer, so a command costs two
+/// allocations however many arguments it has.
+///
+/// \code
+///   Command{"HSET", key, field, payload}
+///   Command{"EXPIRE"}.arg(key).arg(seconds)      // integers are written in decimal
+///   Command{"HMGET", key}.args(fields)           // any range of string-likes
+/// \endcode
 
 #include <cstddef>
 #include <initializer_list>

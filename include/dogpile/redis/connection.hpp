@@ -1,31 +1,32 @@
 #pragma once
-// Connection: one blocking Redis connection (TCP or unix socket), used by one
-// thread at a time; share connections through a ConnectionPool.
-//
-// * The connection owns its socket (details/socket_stream.hpp): it formats
-//   commands itself, writes them through a details::Stream and parses what
-//   it reads with hiredis' reader only, so it behaves the same on every
-//   hiredis version (docs/architecture.md, "Transport").
-// * Every wait (connect, write, read) is bounded by its timeout and, inside
-//   a region call, by what is left of the call's time budget
-//   (details/call_budget.hpp), which is charged the time waited. A command
-//   met by a spent budget throws TimeoutError before anything is written and
-//   the connection stays usable.
-// * A reply with a bulk string over max_reply_bulk_bytes (or a tighter
-//   details::ReplyLimitScope) throws ReplyTooLarge as soon as its header
-//   arrives; the body is never buffered and the connection is broken.
-// * Every (re)connect authenticates (AUTH, or AUTH user password for an ACL
-//   user), SELECTs the database and sets the client name in one round trip,
-//   then runs ConnectionOptions::on_connect.
-// * Arguments are binary-safe. command() throws ReplyError for an error reply
-//   (the connection stays usable); a Pipeline returns error replies instead.
-// * After an I/O error, a timeout, a protocol error or a refused reply
-//   broken() is true and every call throws IoError until reconnect(); a pool
-//   discards it.
-// * Writes use send(MSG_NOSIGNAL): a peer that has gone gives an IoError,
-//   never SIGPIPE.
-// * round_trips() counts flushes that waited for replies, so tests can prove
-//   a batch of N commands cost one round trip.
+/// \file
+/// Connection: one blocking Redis connection (TCP or unix socket), used by one
+/// thread at a time; share connections through a ConnectionPool.
+///
+/// * The connection owns its socket (details/socket_stream.hpp): it formats
+///   commands itself, writes them through a details::Stream and parses what
+///   it reads with hiredis' reader only, so it behaves the same on every
+///   hiredis version (docs/architecture.md, "Transport").
+/// * Every wait (connect, write, read) is bounded by its timeout and, inside
+///   a region call, by what is left of the call's time budget
+///   (details/call_budget.hpp), which is charged the time waited. A command
+///   met by a spent budget throws TimeoutError before anything is written and
+///   the connection stays usable.
+/// * A reply with a bulk string over max_reply_bulk_bytes (or a tighter
+///   details::ReplyLimitScope) throws ReplyTooLarge as soon as its header
+///   arrives; the body is never buffered and the connection is broken.
+/// * Every (re)connect authenticates (AUTH, or AUTH user password for an ACL
+///   user), SELECTs the database and sets the client name in one round trip,
+///   then runs ConnectionOptions::on_connect.
+/// * Arguments are binary-safe. command() throws ReplyError for an error reply
+///   (the connection stays usable); a Pipeline returns error replies instead.
+/// * After an I/O error, a timeout, a protocol error or a refused reply
+///   broken() is true and every call throws IoError until reconnect(); a pool
+///   discards it.
+/// * Writes use send(MSG_NOSIGNAL): a peer that has gone gives an IoError,
+///   never SIGPIPE.
+/// * round_trips() counts flushes that waited for replies, so tests can prove
+///   a batch of N commands cost one round trip.
 
 #include <chrono>
 #include <cstddef>

@@ -1,23 +1,24 @@
 #pragma once
-// DistributedLocks: the Redis locks of one backend. Backend::get_mutex()
-// returns make(resource); the locks share what a lost reply leaves to release
-// (details/lock_shared_state.hpp), and before the first one the server is
-// checked once:
-//
-// * Scripting. The release is a compare-and-delete script. A server that
-//   refuses EVALSHA or SCRIPT LOAD (an ACL user without @scripting, a renamed
-//   command) would let a lock be taken and never released, so every other
-//   process would wait out its TTL on every miss. The first make() throws
-//   ScriptingRefused instead (a region reports it through its error hook and
-//   carries on under its in-process lock) and every later one returns nullptr:
-//   creators then run once per process, not once overall.
-// * Eviction. Under a maxmemory-policy other than noeviction, Redis may evict
-//   a lock key while it is held, and another process may then create the same
-//   value. Reported once through `hook` as an EvictionPolicyWarning, when the
-//   server lets the client read its configuration (CONFIG GET; managed
-//   services often refuse it, and then nothing is reported).
-//
-// Thread-safe.
+/// \file
+/// DistributedLocks: the Redis locks of one backend. Backend::get_mutex()
+/// returns make(resource); the locks share what a lost reply leaves to release
+/// (details/lock_shared_state.hpp), and before the first one the server is
+/// checked once:
+///
+/// * Scripting. The release is a compare-and-delete script. A server that
+///   refuses EVALSHA or SCRIPT LOAD (an ACL user without `@scripting`, a renamed
+///   command) would let a lock be taken and never released, so every other
+///   process would wait out its TTL on every miss. The first make() throws
+///   ScriptingRefused instead (a region reports it through its error hook and
+///   carries on under its in-process lock) and every later one returns nullptr:
+///   creators then run once per process, not once overall.
+/// * Eviction. Under a maxmemory-policy other than noeviction, Redis may evict
+///   a lock key while it is held, and another process may then create the same
+///   value. Reported once through `hook` as an EvictionPolicyWarning, when the
+///   server lets the client read its configuration (CONFIG GET; managed
+///   services often refuse it, and then nothing is reported).
+///
+/// Thread-safe.
 
 #include <atomic>
 #include <chrono>

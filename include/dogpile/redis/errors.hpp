@@ -1,26 +1,29 @@
 #pragma once
-// What the Redis layer throws. dogpile::Error is the one root: RedisError
-// derives from dogpile::BackendError, so a region that degrades on backend
-// errors needs no Redis-specific catch.
-//
-//   RedisError               anything that went wrong talking to Redis
-//   ├── IoError              the connection failed (refused, reset, EOF); it is
-//   │   │                    unusable afterwards and a pool discards it
-//   │   └── TimeoutError     connect or command timeout, also unusable after
-//   │       └── PoolTimeout  no pooled connection became free in time
-//   ├── ProtocolError        the stream could not be parsed, or a reply had a
-//   │                        type the caller did not expect
-//   ├── ReplyError           the server answered with an error reply; the
-//   │   │                    connection stays usable
-//   │   └── AuthError        AUTH was refused while connecting
-//   ├── UnreleasableLockError  a lock key exists that would never expire
-//   ├── ScriptingRefused     the server refuses the scripts a lock needs
-//   └── EvictionPolicyWarning  reported, never thrown: lock keys can be evicted
-//
-// ReplyTooLarge is a dogpile::LimitExceeded, not a RedisError: a reply
-// holding a bulk over ConnectionOptions::max_reply_bulk_bytes (or a caller's
-// tighter ReplyLimitScope) was refused from its header; the connection that
-// read it is unusable afterwards.
+/// \file
+/// What the Redis layer throws. dogpile::Error is the one root: RedisError
+/// derives from dogpile::BackendError, so a region that degrades on backend
+/// errors needs no Redis-specific catch.
+///
+/// \code{.unparsed}
+///   RedisError               anything that went wrong talking to Redis
+///   ├── IoError              the connection failed (refused, reset, EOF); it is
+///   │   │                    unusable afterwards and a pool discards it
+///   │   └── TimeoutError     connect or command timeout, also unusable after
+///   │       └── PoolTimeout  no pooled connection became free in time
+///   ├── ProtocolError        the stream could not be parsed, or a reply had a
+///   │                        type the caller did not expect
+///   ├── ReplyError           the server answered with an error reply; the
+///   │   │                    connection stays usable
+///   │   └── AuthError        AUTH was refused while connecting
+///   ├── UnreleasableLockError  a lock key exists that would never expire
+///   ├── ScriptingRefused     the server refuses the scripts a lock needs
+///   └── EvictionPolicyWarning  reported, never thrown: lock keys can be evicted
+/// \endcode
+///
+/// ReplyTooLarge is a dogpile::LimitExceeded, not a RedisError: a reply
+/// holding a bulk over ConnectionOptions::max_reply_bulk_bytes (or a caller's
+/// tighter ReplyLimitScope) was refused from its header; the connection that
+/// read it is unusable afterwards.
 
 #include <cstddef>
 #include <optional>
@@ -88,9 +91,8 @@ public:
 };
 
 /// A cluster redirection carried by a MOVED or ASK error reply
-/// ("MOVED 3999 127.0.0.1:6381"). Parsed here so a cluster router can be added
-/// without touching the error type.
-/// A cluster redirection carried by a MOVED or ASK error reply ("MOVED 3999 127.0.0.1:6381").
+/// ("MOVED 3999 127.0.0.1:6381").
+// Parsed here so a cluster router can be added without touching the error type.
 struct Redirection {
     /// MOVED (the slot has a new owner) or ASK (ask that node once, after ASKING).
     enum class Kind { moved, ask };
@@ -153,7 +155,7 @@ public:
         return message.substr(0, message.find(' '));
     }
 
-    /// "MOVED <slot> <host>:<port>" or "ASK <slot> <host>:<port>"; the host may
+    /// `MOVED <slot> <host>:<port>` or `ASK <slot> <host>:<port>`; the host may
     /// be an IPv6 address, so the port follows the last colon.
     static std::optional<Redirection> parse_redirection(std::string_view message);
 

@@ -1,10 +1,13 @@
 #pragma once
-// InvalidationListener: the connection that receives Redis' invalidation
-// messages and hands them to its sinks (the near caches), and the session a
-// near tier trusts. How it tracks, and what it cannot see: redis/tracking.hpp.
-//
-//   auto listener = std::make_shared<redis::InvalidationListener>(redis::TrackingOptions{connection_options});
-//   auto client = redis::make_tracked_client(*listener, pool_options);   // data connections
+/// \file
+/// InvalidationListener: the connection that receives Redis' invalidation
+/// messages and hands them to its sinks (the near caches), and the session a
+/// near tier trusts. How it tracks, and what it cannot see: redis/tracking.hpp.
+///
+/// \code
+///   auto listener = std::make_shared<redis::InvalidationListener>(redis::TrackingOptions{connection_options});
+///   auto client = redis::make_tracked_client(*listener, pool_options);   // data connections
+/// \endcode
 
 #include <chrono>
 #include <cstddef>

@@ -1,33 +1,36 @@
 #pragma once
-// RedisLock: a dogpile::Mutex shared by every process that talks to one Redis,
-// so that a burst of processes asking for one missing key runs its creator
-// once. A Redis store returns it from get_mutex(key) when its options ask for
-// a distributed lock (docs/architecture.md, "Where each mechanism lives").
-//
-//   acquire:  SET <prefix><resource> <token> NX PX <ttl>, with PTTL
-//   release:  if GET == token then DEL, PUBLISH (one Lua script)
-//   extend:   if GET == token then PEXPIRE ttl  (one Lua script)
-//
-// * ttl (dogpile.cache's lock_timeout) is both how long a crashed holder
-//   blocks everyone and how long a creator may run before another process may
-//   create too: size it above the slowest creation, or extend() from long
-//   creators.
-// * Waiters poll with jittered exponential backoff (retry_initial to
-//   retry_max) and give up after LockOptions::max_wait. A release publishes
-//   the key (LockOptions::wake_on_release), which ends their pause at once
-//   (details/lock_wakeups.hpp): one subscriber connection per client.
-// * A lock key without a TTL raises UnreleasableLockError instead of blocking
-//   forever; a lock whose SET or release reply was lost is released later
-//   with its token, never orphaned.
-// * Errors propagate as redis::RedisError; a Region counts them and carries on
-//   under its in-process lock.
-// * Batches (dogpile::try_lock_all / unlock_all): the locks of one client take
-//   their SET NX (with PTTL) or their releases in one pipelined round trip
-//   (Client::batch: one per node on a cluster), with the same lost-reply
-//   bookkeeping as one lock.
-//
-// Thread safety: one owner at a time, as with any mutex; unlock() may run on
-// another thread than lock().
+/// \file
+/// RedisLock: a dogpile::Mutex shared by every process that talks to one Redis,
+/// so that a burst of processes asking for one missing key runs its creator
+/// once. A Redis store returns it from get_mutex(key) when its options ask for
+/// a distributed lock (docs/architecture.md, "Where each mechanism lives").
+///
+/// \code{.unparsed}
+///   acquire:  SET <prefix><resource> <token> NX PX <ttl>, with PTTL
+///   release:  if GET == token then DEL, PUBLISH (one Lua script)
+///   extend:   if GET == token then PEXPIRE ttl  (one Lua script)
+/// \endcode
+///
+/// * ttl (dogpile.cache's lock_timeout) is both how long a crashed holder
+///   blocks everyone and how long a creator may run before another process may
+///   create too: size it above the slowest creation, or extend() from long
+///   creators.
+/// * Waiters poll with jittered exponential backoff (retry_initial to
+///   retry_max) and give up after LockOptions::max_wait. A release publishes
+///   the key (LockOptions::wake_on_release), which ends their pause at once
+///   (details/lock_wakeups.hpp): one subscriber connection per client.
+/// * A lock key without a TTL raises UnreleasableLockError instead of blocking
+///   forever; a lock whose SET or release reply was lost is released later
+///   with its token, never orphaned.
+/// * Errors propagate as redis::RedisError; a Region counts them and carries on
+///   under its in-process lock.
+/// * Batches (dogpile::try_lock_all / unlock_all): the locks of one client take
+///   their SET NX (with PTTL) or their releases in one pipelined round trip
+///   (Client::batch: one per node on a cluster), with the same lost-reply
+///   bookkeeping as one lock.
+///
+/// Thread safety: one owner at a time, as with any mutex; unlock() may run on
+/// another thread than lock().
 
 #include <algorithm>
 #include <chrono>

@@ -1,19 +1,22 @@
 #pragma once
-// Where and how to connect: ConnectionOptions, and its URL form.
-//
-//   redis://[[user]:password@]host[:port][/db][?option=value&...]
-//   rediss://[[user]:password@]host[:port][/db][?option=value&...]   (TLS)
-//   unix://[[user]:password@]/path/to/redis.sock[?db=N&...]
-//
-// host may be a name, an IPv4 address or a bracketed IPv6 address
-// ("redis://[::1]:6380"). user and password are percent-decoded, so a password
-// holding '@', ':' or '/' is written %40, %3A, %2F. Query options: db,
-// connect_timeout and command_timeout (milliseconds), client_name; on rediss://
-// only, the TLS options (tls_options.hpp, values percent-decoded): ca_file,
-// ca_dir, cert_file, key_file, server_name, verify_hostname (0 | 1), min_tls
-// (1.2 | 1.3) and insecure_skip_verification (1).
-// `redis://user@host` (a user without a password) is refused because other
-// clients disagree on whether that word is a user or a password.
+/// \file
+/// Where and how to connect: ConnectionOptions, and its URL form.
+///
+/// \code{.unparsed}
+///   redis://[[user]:password@]host[:port][/db][?option=value&...]
+///   rediss://[[user]:password@]host[:port][/db][?option=value&...]   (TLS)
+///   unix://[[user]:password@]/path/to/redis.sock[?db=N&...]
+/// \endcode
+///
+/// host may be a name, an IPv4 address or a bracketed IPv6 address
+/// ("redis://[::1]:6380"). user and password are percent-decoded, so a password
+/// holding `@`, `:` or `/` is written `%40`, `%3A`, `%2F`. Query options: db,
+/// connect_timeout and command_timeout (milliseconds), client_name; on rediss://
+/// only, the TLS options (tls_options.hpp, values percent-decoded): ca_file,
+/// ca_dir, cert_file, key_file, server_name, verify_hostname (0 | 1), min_tls
+/// (1.2 | 1.3) and insecure_skip_verification (1).
+/// `redis://user@host` (a user without a password) is refused because other
+/// clients disagree on whether that word is a user or a password.
 
 #include <chrono>
 #include <cstddef>

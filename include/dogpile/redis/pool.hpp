@@ -1,20 +1,21 @@
 #pragma once
-// ConnectionPool: at most `size` Connections, opened on demand and shared by
-// many threads.
-//
-// * acquire() waits up to acquire_timeout for a free connection (then
-//   PoolTimeout).
-// * A connection that broke is dropped when its lease ends, and an idle one
-//   whose peer closed (a restarted server) before it is handed out; the slot is
-//   reopened on demand, so the pool heals once Redis is back. The idle check
-//   (one system call) runs for connections idle at least idle_check_after.
-// * No command, connect or AUTH runs under the pool's lock.
-// * on_acquire / on_discard let per-connection server state (CLIENT TRACKING)
-//   follow the connections.
-// * A lease keeps the pool's state alive, so it may outlive the pool object.
-// * A circuit breaker (circuit_breaker.hpp, PoolOptions::breaker) counts
-//   leases that come back broken and failed connects; once open, acquire()
-//   throws CircuitOpenError at once, without I/O, until one probe succeeds.
+/// \file
+/// ConnectionPool: at most `size` Connections, opened on demand and shared by
+/// many threads.
+///
+/// * acquire() waits up to acquire_timeout for a free connection (then
+///   PoolTimeout).
+/// * A connection that broke is dropped when its lease ends, and an idle one
+///   whose peer closed (a restarted server) before it is handed out; the slot is
+///   reopened on demand, so the pool heals once Redis is back. The idle check
+///   (one system call) runs for connections idle at least idle_check_after.
+/// * No command, connect or AUTH runs under the pool's lock.
+/// * on_acquire / on_discard let per-connection server state (CLIENT TRACKING)
+///   follow the connections.
+/// * A lease keeps the pool's state alive, so it may outlive the pool object.
+/// * A circuit breaker (circuit_breaker.hpp, PoolOptions::breaker) counts
+///   leases that come back broken and failed connects; once open, acquire()
+///   throws CircuitOpenError at once, without I/O, until one probe succeeds.
 
 #include <atomic>
 #include <chrono>

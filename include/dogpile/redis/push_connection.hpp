@@ -1,21 +1,24 @@
 #pragma once
-// PushConnection: a connection that receives what the server pushes, the
-// messages of a SUBSCRIBEd channel (Sentinel's +switch-master, client
-// tracking's __redis__:invalidate). It is a Connection underneath: the same
-// AUTH (password or ACL user), SELECT, client name and timeouts, and writes
-// that fail with an IoError instead of raising SIGPIPE when the server has
-// gone.
-//
-//   PushConnection push(options);
-//   const long long id = push.command({"CLIENT", "ID"}).as_integer();  // before subscribing
-//   push.subscribe("__redis__:invalidate");
-//   for (;;) {
-//       while (auto pushed = push.next_buffered()) handle(*pushed);
-//       push.receive(std::chrono::seconds(1), wake_pipe);  // waits, then reads what arrived
-//   }
-//
-// A lost connection stays lost (IoError from then on): make a new one. Used
-// by one thread at a time.
+/// \file
+/// PushConnection: a connection that receives what the server pushes, the
+/// messages of a SUBSCRIBEd channel (Sentinel's +switch-master, client
+/// tracking's __redis__:invalidate). It is a Connection underneath: the same
+/// AUTH (password or ACL user), SELECT, client name and timeouts, and writes
+/// that fail with an IoError instead of raising SIGPIPE when the server has
+/// gone.
+///
+/// \code
+///   PushConnection push(options);
+///   const long long id = push.command({"CLIENT", "ID"}).as_integer();  // before subscribing
+///   push.subscribe("__redis__:invalidate");
+///   for (;;) {
+///       while (auto pushed = push.next_buffered()) handle(*pushed);
+///       push.receive(std::chrono::seconds(1), wake_pipe);  // waits, then reads what arrived
+///   }
+/// \endcode
+///
+/// A lost connection stays lost (IoError from then on): make a new one. Used
+/// by one thread at a time.
 
 #include <chrono>
 #include <cstdint>

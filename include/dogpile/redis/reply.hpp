@@ -1,12 +1,13 @@
 #pragma once
-// Reply: an owning handle on a hiredis reply tree. Elements of an array are
-// Replies too and share ownership of the root, so a caller can keep one
-// element and drop the rest without a dangling pointer. Copies are cheap
-// (a reference count); the tree itself is never copied.
-//
-// Accessors check the type: asking for a string from an error reply throws
-// ReplyError with the server's message, asking for it from anything else that
-// is not a string throws ProtocolError naming both types.
+/// \file
+/// Reply: an owning handle on a hiredis reply tree. Elements of an array are
+/// Replies too and share ownership of the root, so a caller can keep one
+/// element and drop the rest without a dangling pointer. Copies are cheap
+/// (a reference count); the tree itself is never copied.
+///
+/// Accessors check the type: asking for a string from an error reply throws
+/// ReplyError with the server's message, asking for it from anything else that
+/// is not a string throws ProtocolError naming both types.
 
 #include <cstddef>
 #include <memory>
@@ -22,8 +23,8 @@ struct redisReply;  // hiredis; complete in reply-inl.hpp
 
 namespace dogpile::redis {
 
-/// RESP2 types first; the RESP3 ones exist only with hiredis 1.x and are listed
-/// so a reply from a RESP3 connection is reported by name rather than "unknown".
+/// The type of a reply. RESP2 types first; the RESP3 ones exist only with hiredis 1.x and are
+/// listed so a reply from a RESP3 connection is reported by name rather than "unknown".
 enum class ReplyType { string, array, integer, nil, status, error, floating, boolean, map, set, push, attribute, big_number, verbatim, unknown };
 
 /// The type's name ("string", "array", ...), for error messages.

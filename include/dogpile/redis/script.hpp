@@ -1,14 +1,15 @@
 #pragma once
-// Script: a Lua script run with EVALSHA. Its SHA-1 is computed locally, so the
-// normal path is one EVALSHA round trip and the source is sent only when the
-// server answers NOSCRIPT (after a restart, a failover or SCRIPT FLUSH): the
-// script is then loaded and the call retried once, in one more round trip.
-//
-// The same recovery works for pipelines: pipeline_with_scripts() sends a batch
-// in one round trip and, if some EVALSHA calls came back NOSCRIPT, loads those
-// scripts and re-runs exactly those calls in one more round trip. The re-run
-// calls execute after the rest of the batch, which is fine for a batch of
-// independent calls (a pipeline is not atomic anyway).
+/// \file
+/// Script: a Lua script run with EVALSHA. Its SHA-1 is computed locally, so the
+/// normal path is one EVALSHA round trip and the source is sent only when the
+/// server answers NOSCRIPT (after a restart, a failover or SCRIPT FLUSH): the
+/// script is then loaded and the call retried once, in one more round trip.
+///
+/// The same recovery works for pipelines: pipeline_with_scripts() sends a batch
+/// in one round trip and, if some EVALSHA calls came back NOSCRIPT, loads those
+/// scripts and re-runs exactly those calls in one more round trip. The re-run
+/// calls execute after the rest of the batch, which is fine for a batch of
+/// independent calls (a pipeline is not atomic anyway).
 
 #include <algorithm>
 #include <cstddef>

@@ -1,6 +1,7 @@
 #pragma once
-// How a SentinelClient (redis/sentinel.hpp) finds and follows its master:
-// SentinelOptions, MasterWatch, and what it counts (SentinelStats).
+/// \file
+/// How a SentinelClient (redis/sentinel.hpp) finds and follows its master:
+/// SentinelOptions, MasterWatch, and what it counts (SentinelStats).
 
 #include <chrono>
 #include <cstdint>

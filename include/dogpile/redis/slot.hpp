@@ -1,17 +1,20 @@
 #pragma once
-// Redis Cluster's key-to-slot mapping: CRC16 (XMODEM: polynomial 0x1021,
-// initial value 0) of the key, modulo 16384. When the key holds a "{...}"
-// hash tag, only the tag is hashed, so keys that share a tag share a slot
-// (the only way a multi-key command or script stays routable in a cluster):
-//
-//   key_slot("calculated-a|7")            hashes the whole key
-//   key_slot("{user7}a2b-a|7")            hashes "user7"
-//   key_slot("a2b-b|{user7}42")           hashes "user7": same slot as above
-//
-// The tag is the text between the FIRST '{' and the first '}' after it, and
-// only when that text is not empty: "{}x" and "x{" hash the whole key, and
-// "{{a}}" hashes "{a". This is exactly what the server's CLUSTER KEYSLOT does.
-// Needs only the standard library.
+/// \file
+/// Redis Cluster's key-to-slot mapping: CRC16 (XMODEM: polynomial 0x1021,
+/// initial value 0) of the key, modulo 16384. When the key holds a "{...}"
+/// hash tag, only the tag is hashed, so keys that share a tag share a slot
+/// (the only way a multi-key command or script stays routable in a cluster):
+///
+/// \code{.unparsed}
+///   key_slot("calculated-a|7")            hashes the whole key
+///   key_slot("{user7}a2b-a|7")            hashes "user7"
+///   key_slot("a2b-b|{user7}42")           hashes "user7": same slot as above
+/// \endcode
+///
+/// The tag is the text between the FIRST '{' and the first '}' after it, and
+/// only when that text is not empty: "{}x" and "x{" hash the whole key, and
+/// "{{a}}" hashes "{a". This is exactly what the server's CLUSTER KEYSLOT does.
+/// Needs only the standard library.
 
 #include <array>
 #include <cstddef>

@@ -1,24 +1,27 @@
 #pragma once
-// TlsOptions: how a Redis connection speaks TLS (ConnectionOptions::tls, or a
-// rediss:// URL, options.hpp).
-//
-//   dogpile::redis::TlsOptions tls;
-//   tls.ca_file = "/etc/redis/ca.pem";           // empty with ca_dir: the system trust store
-//   tls.cert_file = "/etc/redis/client.pem";     // mutual TLS: both or neither
-//   tls.key_file = "/etc/redis/client.key";
-//
-// The server certificate is verified against the CA and the host name
-// (server_name, else the connection's host; an IP address is matched against
-// the certificate's IP SANs). Verification is skipped only when `verification`
-// says so by name: insecure_skip_verification accepts any server, including an
-// attacker's.
-//
-// TLS needs OpenSSL at build time: DOGPILE_HAS_TLS is 1 when the CMake target
-// found it (or by hand: -DDOGPILE_HAS_TLS=1 -lssl -lcrypto). Without it every
-// TLS setting is a ConfigurationError "built without TLS support (OpenSSL)".
-// These options never include OpenSSL.
-//
-// Thread safety: a plain value type.
+/// \file
+/// TlsOptions: how a Redis connection speaks TLS (ConnectionOptions::tls, or a
+/// rediss:// URL, options.hpp).
+///
+/// \code
+///   dogpile::redis::TlsOptions tls;
+///   tls.ca_file = "/etc/redis/ca.pem";           // empty with ca_dir: the system trust store
+///   tls.cert_file = "/etc/redis/client.pem";     // mutual TLS: both or neither
+///   tls.key_file = "/etc/redis/client.key";
+/// \endcode
+///
+/// The server certificate is verified against the CA and the host name
+/// (server_name, else the connection's host; an IP address is matched against
+/// the certificate's IP SANs). Verification is skipped only when `verification`
+/// says so by name: insecure_skip_verification accepts any server, including an
+/// attacker's.
+///
+/// TLS needs OpenSSL at build time: DOGPILE_HAS_TLS is 1 when the CMake target
+/// found it (or by hand: -DDOGPILE_HAS_TLS=1 -lssl -lcrypto). Without it every
+/// TLS setting is a ConfigurationError "built without TLS support (OpenSSL)".
+/// These options never include OpenSSL.
+///
+/// Thread safety: a plain value type.
 
 #include <string>
 
@@ -26,6 +29,7 @@
 #include "../errors.hpp"
 
 #ifndef DOGPILE_HAS_TLS
+/// 1 when built with OpenSSL (the CMake target sets it when it finds OpenSSL), else 0.
 #define DOGPILE_HAS_TLS 0
 #endif
 

@@ -1,7 +1,8 @@
 #pragma once
-// The vocabulary of client-side caching (redis/tracking.hpp): how the
-// invalidation listener tracks keys (TrackingOptions), what it tells the near
-// caches (InvalidationSink, FlushReason), and what it counts (TrackingStats).
+/// \file
+/// The vocabulary of client-side caching (redis/tracking.hpp): how the
+/// invalidation listener tracks keys (TrackingOptions), what it tells the near
+/// caches (InvalidationSink, FlushReason), and what it counts (TrackingStats).
 
 #include <chrono>
 #include <cstdint>

@@ -1,6 +1,7 @@
 #pragma once
-// A2BKey: one pair (a, b) of the symmetric store (symmetric.hpp), and
-// SymmetricMode, how that store runs its multi-key operations.
+/// \file
+/// A2BKey: one pair (a, b) of the symmetric store (symmetric.hpp), and
+/// SymmetricMode, how that store runs its multi-key operations.
 
 #include <cstdint>
 #include <functional>

@@ -1,7 +1,8 @@
 #pragma once
-// Option types shared by the Redis stores (plain.hpp, hash.hpp,
-// symmetric.hpp): limits, payload mode, TTL policy, statistics, and the
-// validation they all apply.
+/// \file
+/// Option types shared by the Redis stores (plain.hpp, hash.hpp,
+/// symmetric.hpp): limits, payload mode, TTL policy, statistics, and the
+/// validation they all apply.
 
 #include <atomic>
 #include <chrono>

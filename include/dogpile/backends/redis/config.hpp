@@ -1,54 +1,59 @@
 #pragma once
-// The Redis backends in a BackendRegistry (config.hpp), so a region's Redis
-// backend, client and codec come from settings:
-//
-//   #include <dogpile/codec/msgpack.hpp>   // for the default codec
-//   auto registry = dogpile::builtin_backends<std::string>();   // backends/config.hpp
-//   dogpile::register_redis_backends(registry);
-//   // cache.backend = redis
-//   // cache.arguments.url = redis://cache.internal:6379/2
-//   // cache.arguments.ttl = 1h
-//
-// Registered by key type: "redis" (RedisBackend, Key std::string),
-// "redis_hash" (RedisHashBackend, Key HashKey), "redis_symmetric"
-// (RedisSymmetricBackend, Key A2BKey).
-//
-// Arguments (after "<prefix>arguments."):
-//   url                 redis[s]://[[user]:password@]host[:port][/db][?...] or unix:///path
-//                       (options.hpp), for one server
-//   cluster_url         redis[s]://[[user]:password@]host:port[,host:port...][?...]
-//                       (cluster_options.hpp), for a Redis Cluster; with read_from
-//                       (primary | replica). One of url and cluster_url is required
-//                       unless RedisConfigDefaults::client is set, which is then used
-//                       (and the client keys below are unknown).
-//   username, password  override the URL's
-//   pool_size           connections, default 8
-//   pool_timeout        how long a caller waits for a free connection
-//   connect_timeout, command_timeout, idle_check_after   durations
-//   client_name, tcp_keepalive
-//   breaker             true | false: the pool's circuit breaker (default true)
-//   breaker_failure_threshold, breaker_probe_interval   its BreakerOptions
-//   codec               one of the codecs given to register_redis_backends (default: the first)
-//   distributed_lock    true: creators in other processes are serialized too
-//   lock_ttl, lock_prefix, lock_max_wait   with distributed_lock
-//   max_key_bytes, max_payload_bytes        BackendLimits
-//   redis:              key_prefix, ttl
-//   redis_hash:         ttl, ttl_policy (on_create | refresh_on_write | none),
-//                       payload (raw | envelope), max_fields_per_call,
-//                       max_fields_per_read, whole_hash_reads (true | false)
-//   redis_symmetric:    ttl, ttl_policy, payload, a_prefix, b_prefix,
-//                       max_pairs_per_call, max_pairs_per_read, mode (atomic | per_node)
-//
-//   tls.ca_file, tls.ca_dir, tls.cert_file, tls.key_file, tls.server_name,
-//   tls.verify_hostname (true | false), tls.min_protocol (1.2 | 1.3),
-//   tls.insecure_skip_verification (true | false)
-//                       TLS (redis/tls_options.hpp) on top of a rediss:// url or
-//                       cluster_url's query options; on a redis:// URL they are refused.
-//
-// Each backend built from a URL has a client (a connection pool) of its own;
-// give RedisConfigDefaults::client to share one.
-//
-// Thread safety: as config.hpp (register before sharing the registry).
+/// \file
+/// The Redis backends in a BackendRegistry (config.hpp), so a region's Redis
+/// backend, client and codec come from settings:
+///
+/// \code
+///   #include <dogpile/codec/msgpack.hpp>   // for the default codec
+///   auto registry = dogpile::builtin_backends<std::string>();   // backends/config.hpp
+///   dogpile::register_redis_backends(registry);
+///   // cache.backend = redis
+///   // cache.arguments.url = redis://cache.internal:6379/2
+///   // cache.arguments.ttl = 1h
+/// \endcode
+///
+/// Registered by key type: "redis" (RedisBackend, Key std::string),
+/// "redis_hash" (RedisHashBackend, Key HashKey), "redis_symmetric"
+/// (RedisSymmetricBackend, Key A2BKey).
+///
+/// Arguments (after `<prefix>arguments.`):
+/// \code{.unparsed}
+///   url                 redis[s]://[[user]:password@]host[:port][/db][?...] or unix:///path
+///                       (options.hpp), for one server
+///   cluster_url         redis[s]://[[user]:password@]host:port[,host:port...][?...]
+///                       (cluster_options.hpp), for a Redis Cluster; with read_from
+///                       (primary | replica). One of url and cluster_url is required
+///                       unless RedisConfigDefaults::client is set, which is then used
+///                       (and the client keys below are unknown).
+///   username, password  override the URL's
+///   pool_size           connections, default 8
+///   pool_timeout        how long a caller waits for a free connection
+///   connect_timeout, command_timeout, idle_check_after   durations
+///   client_name, tcp_keepalive
+///   breaker             true | false: the pool's circuit breaker (default true)
+///   breaker_failure_threshold, breaker_probe_interval   its BreakerOptions
+///   codec               one of the codecs given to register_redis_backends (default: the first)
+///   distributed_lock    true: creators in other processes are serialized too
+///   lock_ttl, lock_prefix, lock_max_wait   with distributed_lock
+///   max_key_bytes, max_payload_bytes        BackendLimits
+///   redis:              key_prefix, ttl
+///   redis_hash:         ttl, ttl_policy (on_create | refresh_on_write | none),
+///                       payload (raw | envelope), max_fields_per_call,
+///                       max_fields_per_read, whole_hash_reads (true | false)
+///   redis_symmetric:    ttl, ttl_policy, payload, a_prefix, b_prefix,
+///                       max_pairs_per_call, max_pairs_per_read, mode (atomic | per_node)
+///
+///   tls.ca_file, tls.ca_dir, tls.cert_file, tls.key_file, tls.server_name,
+///   tls.verify_hostname (true | false), tls.min_protocol (1.2 | 1.3),
+///   tls.insecure_skip_verification (true | false)
+///                       TLS (redis/tls_options.hpp) on top of a rediss:// url or
+///                       cluster_url's query options; on a redis:// URL they are refused.
+/// \endcode
+///
+/// Each backend built from a URL has a client (a connection pool) of its own;
+/// give RedisConfigDefaults::client to share one.
+///
+/// Thread safety: as config.hpp (register before sharing the registry).
 
 #include <memory>
 #include <optional>

@@ -1,15 +1,18 @@
 #pragma once
-// HashKey: where one entry of the Redis hash store lives, a field of a hash.
-// HashKeyScheme: the hash store's naming (docs/architecture.md, "The
-// workload"), one hash per id_a holding one field per id_b:
-//
-//   HashKeyScheme calculated{"calculated-a|"};
-//   calculated.key(7, 42)      // HashKey{"calculated-a|7", "42"}
-//   calculated.hash_of("7")    // "calculated-a|7": what erase_hash() takes
-//
-// Both parts are binary-safe byte strings (Redis does not care), so ids may
-// hold any bytes; integers are written in decimal, as a Python service's
-// f"calculated-a|{id_a}" / str(id_b) would.
+/// \file
+/// HashKey: where one entry of the Redis hash store lives, a field of a hash.
+/// HashKeyScheme: the hash store's naming (docs/architecture.md, "The
+/// workload"), one hash per id_a holding one field per id_b:
+///
+/// \code
+///   HashKeyScheme calculated{"calculated-a|"};
+///   calculated.key(7, 42)      // HashKey{"calculated-a|7", "42"}
+///   calculated.hash_of("7")    // "calculated-a|7": what erase_hash() takes
+/// \endcode
+///
+/// Both parts are binary-safe byte strings (Redis does not care), so ids may
+/// hold any bytes; integers are written in decimal, as a Python service's
+/// f"calculated-a|{id_a}" / str(id_b) would.
 
 #include <cstddef>
 #include <functional>

@@ -1,22 +1,23 @@
 #pragma once
-// RedisHashStore: the byte store behind RedisHashBackend (hash.hpp): an entry
-// is a field of a Redis hash, HashKey{hash, field} -> bytes, and the TTL
-// lives on the hash, set by an atomic Lua script as options.ttl_policy says.
-// Usable on its own for bytes; RedisHashBackend<Value, Codec> adds the codec.
-//
-// Redis commands per operation (one round trip each, NOSCRIPT reloads aside):
-//   get          HGET hash field
-//   get_multi    one HMGET per distinct hash (split every max_fields_per_read
-//                fields), all pipelined; with 32+ fields of one hash also an
-//                HLEN, or HGETALL instead when the hash is known to be small
-//                (options.whole_hash_reads)
-//   set          EVALSHA hset-with-expiry (ttl_policy none: HSET)
-//   set_multi    one script call per hash (split every max_fields_per_call
-//                fields), all pipelined
-//   erase        HDEL;  erase_multi: one HDEL per hash, pipelined
-//   erase_hash   DEL hash
-//
-// Thread-safe: the client's pool serves concurrent calls.
+/// \file
+/// RedisHashStore: the byte store behind RedisHashBackend (hash.hpp): an entry
+/// is a field of a Redis hash, HashKey{hash, field} -> bytes, and the TTL
+/// lives on the hash, set by an atomic Lua script as options.ttl_policy says.
+/// Usable on its own for bytes; RedisHashBackend<Value, Codec> adds the codec.
+///
+/// Redis commands per operation (one round trip each, NOSCRIPT reloads aside):
+///   get          HGET hash field
+///   get_multi    one HMGET per distinct hash (split every max_fields_per_read
+///                fields), all pipelined; with 32+ fields of one hash also an
+///                HLEN, or HGETALL instead when the hash is known to be small
+///                (options.whole_hash_reads)
+///   set          EVALSHA hset-with-expiry (ttl_policy none: HSET)
+///   set_multi    one script call per hash (split every max_fields_per_call
+///                fields), all pipelined
+///   erase        HDEL;  erase_multi: one HDEL per hash, pipelined
+///   erase_hash   DEL hash
+///
+/// Thread-safe: the client's pool serves concurrent calls.
 
 #include <algorithm>
 #include <cstddef>

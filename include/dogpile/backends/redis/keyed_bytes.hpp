@@ -1,7 +1,8 @@
 #pragma once
-// KeyedBytes: one write to a Redis byte store (RedisStringStore,
-// RedisHashStore, RedisSymmetricStore): a key and the bytes to store under
-// it. set_multi takes them by value so the bytes move into the commands.
+/// \file
+/// KeyedBytes: one write to a Redis byte store (RedisStringStore,
+/// RedisHashStore, RedisSymmetricStore): a key and the bytes to store under
+/// it. set_multi takes them by value so the bytes move into the commands.
 
 #include <string>
 

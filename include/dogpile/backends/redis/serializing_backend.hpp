@@ -1,27 +1,28 @@
 #pragma once
-// SerializingBackend<Store, Value, Codec>: a Backend<Value, Key> over a Redis
-// byte store (docs/architecture.md, "Serialization is a layer"). The store
-// moves bytes (RedisStringStore, RedisHashStore, RedisSymmetricStore); this
-// adapter owns the codec and the payload mode (raw codec bytes, or the
-// envelope of codec/envelope.hpp in front of them) and turns entries into
-// bytes and back. RedisBackend, RedisHashBackend and RedisSymmetricBackend
-// are this adapter over their store; the store's own operations (erase_hash,
-// invalidate_a, options(), stats(), ...) are the adapter's too.
-//
-// The default codec is codec::MsgpackCodec<Value>, declared here only: a TU
-// that uses it includes dogpile/codec/msgpack.hpp (kept out of the store
-// headers, where it would cost every TU its compile time).
-//
-// Large values: with Value = std::shared_ptr<const T>, give the codec of T
-// (FlagsCodec, DictValuesCodec, a codec of your own; the default
-// MsgpackCodec<Value> is already the shared one). The adapter wraps it in
-// codec::SharedCodec: the bytes are T's, a decode is one make_shared, a null
-// pointer handed to set() is an EncodeError. A near cache or a memory
-// backend in front then hands out that pointer on every hit.
-//
-// A stored value that cannot be decoded is never served: get() throws
-// DecodeError; get_multi() returns std::nullopt for that entry and reports it
-// through the store's error hook. The store's stats().decode_errors counts both.
+/// \file
+/// SerializingBackend<Store, Value, Codec>: a Backend<Value, Key> over a Redis
+/// byte store (docs/architecture.md, "Serialization is a layer"). The store
+/// moves bytes (RedisStringStore, RedisHashStore, RedisSymmetricStore); this
+/// adapter owns the codec and the payload mode (raw codec bytes, or the
+/// envelope of codec/envelope.hpp in front of them) and turns entries into
+/// bytes and back. RedisBackend, RedisHashBackend and RedisSymmetricBackend
+/// are this adapter over their store; the store's own operations (erase_hash,
+/// invalidate_a, options(), stats(), ...) are the adapter's too.
+///
+/// The default codec is codec::MsgpackCodec<Value>, declared here only: a TU
+/// that uses it includes dogpile/codec/msgpack.hpp (kept out of the store
+/// headers, where it would cost every TU its compile time).
+///
+/// Large values: with Value = std::shared_ptr<const T>, give the codec of T
+/// (FlagsCodec, DictValuesCodec, a codec of your own; the default
+/// MsgpackCodec<Value> is already the shared one). The adapter wraps it in
+/// codec::SharedCodec: the bytes are T's, a decode is one make_shared, a null
+/// pointer handed to set() is an EncodeError. A near cache or a memory
+/// backend in front then hands out that pointer on every hit.
+///
+/// A stored value that cannot be decoded is never served: get() throws
+/// DecodeError; get_multi() returns std::nullopt for that entry and reports it
+/// through the store's error hook. The store's stats().decode_errors counts both.
 
 #include <exception>
 #include <memory>

@@ -1,13 +1,14 @@
 #pragma once
-// RedisStringStore: the byte store behind RedisBackend (plain.hpp), one Redis
-// string per cache key: key_prefix + key -> bytes. Usable on its own for
-// bytes; RedisBackend<Value, Codec> adds the codec and the envelope.
-//
-// Redis commands per operation (one round trip each):
-//   get GET · get_multi one MGET · set SET [PX] · set_multi SETs pipelined ·
-//   erase DEL · erase_multi one DEL
-//
-// Thread-safe: the client's pool serves concurrent calls.
+/// \file
+/// RedisStringStore: the byte store behind RedisBackend (plain.hpp), one Redis
+/// string per cache key: key_prefix + key -> bytes. Usable on its own for
+/// bytes; RedisBackend<Value, Codec> adds the codec and the envelope.
+///
+/// Redis commands per operation (one round trip each):
+///   get GET · get_multi one MGET · set SET [PX] · set_multi SETs pipelined ·
+///   erase DEL · erase_multi one DEL
+///
+/// Thread-safe: the client's pool serves concurrent calls.
 
 #include <cstddef>
 #include <exception>

@@ -1,11 +1,12 @@
 #pragma once
-// RedisSymmetricStore: the byte store behind RedisSymmetricBackend
-// (symmetric.hpp, whose header comment says what each mode guarantees): the
-// value of a pair (a, b) is kept in both directions, a2b-a|<a> field <b> and
-// its mirror a2b-b|<b> field <a>, with the same bytes. Usable on its own for
-// bytes; RedisSymmetricBackend<Value, Codec> adds the codec.
-//
-// Thread-safe: the client's pool serves concurrent calls.
+/// \file
+/// RedisSymmetricStore: the byte store behind RedisSymmetricBackend
+/// (symmetric.hpp, whose header comment says what each mode guarantees): the
+/// value of a pair (a, b) is kept in both directions, `a2b-a|<a>` field `<b>` and
+/// its mirror `a2b-b|<b>` field `<a>`, with the same bytes. Usable on its own for
+/// bytes; RedisSymmetricBackend<Value, Codec> adds the codec.
+///
+/// Thread-safe: the client's pool serves concurrent calls.
 
 #include <cstddef>
 #include <memory>
