@@ -55,7 +55,8 @@ public:
     DOGPILE_INLINE virtual ~Client();
 
     /// Runs `cmd` on the server that serves `routing_key`, one round trip. Throws ReplyError for an
-    /// error reply, IoError or TimeoutError when the server cannot be reached (never retried).
+    /// error reply, IoError or TimeoutError when the server cannot be reached or does not answer
+    /// in time (a command that may have run is never retried).
     virtual Reply command(std::string_view routing_key, const Command& cmd) = 0;
 
     /// Runs `commands`, which all touch keys of `routing_key`'s slot, in one round trip. Replies

@@ -68,7 +68,8 @@ public:
         return state_.load(std::memory_order_acquire) == ServerCheck::scripting_refused;
     }
 
-    /// Counters of the releases whose reply was lost (retried later) and of those still pending.
+    /// Lock commands whose reply was lost, the releases later made for them, and those still
+    /// pending.
     details::LockStateStats stats() const { return shared_->stats(); }
     /// The wake-ups its locks share (LockOptions::wake_on_release), else null.
     const details::LockWakeups* wakeups() const noexcept { return shared_->wakeups(); }

@@ -49,7 +49,8 @@ public:
     using RedisError::RedisError;
 };
 
-/// A connect or command timeout (or a spent call budget); the connection is unusable afterwards.
+/// A connect or command timeout; the connection is unusable afterwards. Also thrown, before
+/// anything is sent, when a region call's time budget is spent (the connection stays usable).
 class TimeoutError : public IoError {
 public:
     using IoError::IoError;
@@ -165,7 +166,7 @@ private:
     std::string message_;
 };
 
-/// AUTH (or the connection's handshake) was refused while connecting.
+/// AUTH was refused while connecting (wrong password or user).
 class AuthError : public ReplyError {
 public:
     using ReplyError::ReplyError;
