@@ -188,7 +188,7 @@ public:
 };
 
 /// Passed to an error hook, never thrown: the server's maxmemory-policy may
-/// evict lock keys while they are held (see the README's guarantees).
+/// evict lock keys while they are held (docs/reliability.md, "Guarantees").
 class EvictionPolicyWarning : public RedisError {
 public:
     using RedisError::RedisError;
