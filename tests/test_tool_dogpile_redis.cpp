@@ -331,6 +331,23 @@ TEST_F(ToolTest, TrackingShowsANearCachesTrackedConnectionAndItsListener) {
     const std::string listener_id = subscribed[1];
     EXPECT_TRUE(std::regex_search(run.out, std::regex(" standard +" + listener_id + " \\(name .*, subscriptions 1\\)\n")))
         << run.out << "listener id " << listener_id;
+
+    // A connection whose redirect target has gone loses its invalidations:
+    // the tool says so.
+    auto target = std::make_unique<dogpile::redis::Connection>(server().options());
+    const std::string target_id = std::to_string(target->command({"CLIENT", "ID"}).as_integer());
+    dogpile::redis::Connection orphan(server().options());
+    orphan.command({"CLIENT", "TRACKING", "on", "REDIRECT", target_id});
+    EXPECT_TRUE(std::regex_search(tool({"tracking", url()}).out,
+                                  std::regex(" standard +" + target_id + " \\(name -, .*, subscriptions 0\\) NOT SUBSCRIBED")));
+    target.reset();
+    ASSERT_TRUE(dogpile::test::wait_for_condition(
+        [&] { return server().raw({"CLIENT", "LIST", "ID", target_id}).str.empty(); }, std::chrono::seconds(5)));
+    const ToolRun gone = tool({"tracking", url()});
+    EXPECT_NE(gone.out.find("\n2 connection(s) with tracking on\n"), std::string::npos) << gone.out;
+    EXPECT_TRUE(std::regex_search(gone.out, std::regex(" standard +" + target_id + " GONE: invalidations for this "
+                                                                               "connection are lost")))
+        << gone.out;
 }
 
 TEST_F(ToolTest, ErrorsAreOneLineWithExitCodeOneForDataAndTwoForUsage) {

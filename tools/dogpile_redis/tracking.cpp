@@ -62,8 +62,13 @@ std::string describe_target(const std::string& redir, const std::map<std::string
         return redir + " GONE: invalidations for this connection are lost until it re-enables tracking";
     }
     const Fields& t = target->second;
-    return redir + " (name " + get(t, "name", "-") + ", " + get(t, "addr") + ", subscriptions " + get(t, "sub", "0") +
-           ")";
+    const std::string subscriptions = get(t, "sub", "0");
+    // Over RESP2 the target receives invalidations as messages on
+    // __redis__:invalidate: unsubscribed, it gets none.
+    const std::string warning =
+        subscriptions == "0" ? " NOT SUBSCRIBED: the invalidations sent to it are dropped" : "";
+    return redir + " (name " + get(t, "name", "-") + ", " + get(t, "addr") + ", subscriptions " + subscriptions + ")" +
+           warning;
 }
 
 void run_tracking(const ParsedArgs& args) {
