@@ -5,9 +5,6 @@
 
 #include <gtest/gtest.h>
 
-#include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,6 +12,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <regex>
 #include <sstream>
 #include <string>
@@ -28,11 +26,10 @@
 #include <dogpile/redis/tracking.hpp>
 #include <dogpile/region.hpp>
 
+#include "support/child_process.hpp"
 #include "support/near_cache_stack.hpp"
 #include "support/redis_server.hpp"
 #include "support/wait.hpp"
-
-extern char** environ;
 
 #ifndef DOGPILE_REDIS_TOOL
 // Configured with -DDOGPILE_BUILD_TOOLS=OFF (tests/tool_dogpile_redis.cmake):
@@ -92,33 +89,20 @@ protected:
         return path;
     }
 
-    // Runs the built tool with `args`, stdout and stderr to files; killed
-    // after 10 s so a hung tool fails the test instead of blocking it.
+    // Runs the built tool with `args`; killed after 10 s so a hung tool
+    // fails the test instead of blocking it.
     ToolRun tool(std::vector<std::string> args) const {
         args.insert(args.begin(), DOGPILE_REDIS_TOOL);
-        std::vector<char*> argv;
-        for (auto& a : args) argv.push_back(a.data());
-        argv.push_back(nullptr);
         const std::string out = dir_ + "/stdout";
         const std::string err = dir_ + "/stderr";
-        posix_spawn_file_actions_t actions;
-        posix_spawn_file_actions_init(&actions);
-        posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        pid_t pid = -1;
-        const int rc = ::posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
-        posix_spawn_file_actions_destroy(&actions);
-        if (rc != 0) throw std::runtime_error("posix_spawn " + args[0] + " failed");
-        int status = 0;
-        const bool exited = dogpile::test::wait_for_condition(
-            [&] { return ::waitpid(pid, &status, WNOHANG) == pid; }, std::chrono::seconds(10));
-        if (!exited) {
-            ::kill(pid, SIGKILL);
-            ::waitpid(pid, &status, 0);
+        dogpile::test::ChildProcess child(std::move(args), out, err);
+        std::optional<int> status = child.wait(std::chrono::seconds(10));
+        if (!status) {
+            status = child.kill();
             ADD_FAILURE() << "dogpile-redis did not finish within 10 s";
         }
         ToolRun result;
-        result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        result.exit_code = WIFEXITED(*status) ? WEXITSTATUS(*status) : 128 + WTERMSIG(*status);
         result.out = slurp(out);
         result.err = slurp(err);
         return result;
