@@ -29,6 +29,7 @@
 #include "support/child_process.hpp"
 #include "support/near_cache_stack.hpp"
 #include "support/redis_server.hpp"
+#include "support/tls_certificates.hpp"
 #include "support/wait.hpp"
 
 #ifndef DOGPILE_REDIS_TOOL
@@ -380,6 +381,26 @@ TEST_F(ToolTest, ErrorsAreOneLineWithExitCodeOneForDataAndTwoForUsage) {
     c->command("", {"SET", "calculated-a|9", "x"});
     expect_one_line_error(tool({"ls", url(), "calculated-a|9"}), 1, "WRONGTYPE");
 }
+
+#if DOGPILE_HAS_TLS
+// rediss:// goes through the library's TLS transport: the tool verifies the
+// server's certificate against the URL's ca_file, and refuses another CA.
+TEST_F(ToolTest, RedissUrlsUseTheLibrarysTls) {
+    const auto& certificates = dogpile::test::TlsCertificates::shared();
+    RedisServer tls_server(dogpile::test::tls_server_options(certificates.server_cert()));
+    tls_server.raw({"HSET", "calculated-a|7", "42", std::string("\x93\xc2\xc3\xc3", 4)});
+    const std::string names = write_file("names.txt", flag_names);
+
+    ASSERT_EQ(tls_server.url().rfind("rediss://", 0), 0u);
+    const ToolRun run = tool({"get", tls_server.url(), "calculated-a|7", "42", "--template", names});
+    ASSERT_EQ(run.exit_code, 0) << run.err;
+    EXPECT_EQ(value_lines(run.out), "admin=false\nread=true\nwrite=true\n");
+
+    const std::string untrusted = "rediss://127.0.0.1:" + std::to_string(tls_server.port()) +
+                                  "?ca_file=" + certificates.other_ca_file();
+    expect_one_line_error(tool({"ls", untrusted, "calculated-a|7"}), 2, "cannot reach the server");
+}
+#endif
 
 // What docs/ops-tool.md says the tool needs beyond the application's rights
 // is enough for every command.
