@@ -420,6 +420,8 @@ TEST_F(ToolTest, TheDocumentedAclIsEnough) {
     EXPECT_EQ(tool({"locks", ops_url}).out.rfind("1 lock(s)", 0), 0u);
     EXPECT_EQ(tool({"tracking", ops_url}).exit_code, 0);
     EXPECT_EQ(tool({"del", ops_url, "calculated-a|7"}).exit_code, 0);
+    expect_one_line_error(tool({"ls", "redis://ops:wrong@127.0.0.1:" + std::to_string(acl_server.port()), "7"}), 2,
+                          "refused the URL's user or password");
     // Without a right, the refusal names the ACL.
     expect_one_line_error(tool({"ls", ops_url, "other|7"}), 2, "refused a command (ACL)");
 }

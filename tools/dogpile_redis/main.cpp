@@ -65,6 +65,8 @@ int run(const std::vector<std::string>& args) {
         const std::string server = describe_server(parsed.positionals.at(0));
         try {
             c.run(parsed);
+        } catch (const dogpile::redis::AuthError& e) {
+            throw UsageError(server + " refused the URL's user or password: " + e.what());
         } catch (const dogpile::redis::ReplyError& e) {
             if (e.is_wrongtype()) throw DataError(std::string("a key holds another type than expected: ") + e.what());
             if (e.is_noperm()) {
