@@ -30,6 +30,7 @@
 #include "dogpile/redis/prometheus.hpp"
 #include "dogpile/region.hpp"
 #include "support/child_process.hpp"
+#include "support/near_cache_stack.hpp"
 #include "support/message_of.hpp"
 #include "support/redis_server.hpp"
 
@@ -289,7 +290,8 @@ TEST(PrometheusEndToEnd, ARegionOverTheHashStoreScrapedAndParsed) {
     const std::string region_name = "perms \"a\\b\"\nv2";
     PrometheusText out;
     dogpile::metrics::append_region(out, region_name, region);
-    dogpile::metrics::append_region(out, "idle", HashRegion(std::make_shared<dogpile::MemoryBackend<std::string, dogpile::HashKey>>()));
+    const HashRegion idle(std::make_shared<dogpile::MemoryBackend<std::string, dogpile::HashKey>>());
+    dogpile::metrics::append_region(out, "idle", idle);
     dogpile::metrics::append_backend_metrics(out, "redis-hash", proxy->snapshot());
     dogpile::metrics::append_redis_store(out, "redis-hash", store->stats());
     dogpile::metrics::append_redis_client(out, "main", *client);
@@ -345,6 +347,46 @@ TEST(PrometheusEndToEnd, ARegionOverTheHashStoreScrapedAndParsed) {
     EXPECT_NE(parsed.find("\nsample dogpile_backend_operation_errors_total{" + get + "} 8.0\n"), std::string::npos)
         << parsed;
     EXPECT_NE(parsed.find("\nsample dogpile_backend_hits_total{backend='redis-hash'} 1.0\n"), std::string::npos)
+        << parsed;
+}
+
+// The near cache over the hash store and its invalidation listener.
+TEST(PrometheusEndToEnd, ANearCacheAndItsListenerScrapedAndParsed) {
+    dogpile::redis::TrackingOptions tracking;
+    tracking.connection = RedisServer::shared().options();
+    const dogpile::test::NearCacheStack stack = dogpile::test::make_near_cache_stack(tracking, 2);
+    ASSERT_TRUE(stack.listener->wait_until_tracking(10s)) << stack.listener->last_error();
+    HashRegion region(stack.cache);
+    const dogpile::HashKeyScheme scheme("metrics-near|" + std::to_string(::getpid()) + "|");
+    const auto make = [] { return std::string("flags"); };
+    // Whether the second read is served from memory depends on when the
+    // invalidation of the first one's write arrives: the test compares the
+    // export with the statistics it was made from.
+    region.get_or_create(scheme.key(1, 2), make);
+    region.get_or_create(scheme.key(1, 2), make);
+    const dogpile::NearCacheStats near = stack.cache->stats();
+    ASSERT_GE(near.misses, 1u);
+
+    PrometheusText out;
+    dogpile::metrics::append_near_cache(out, "near", near);
+    dogpile::metrics::append_tracking(out, "listener", *stack.listener);
+    const std::string parsed = parse_with_prometheus_client(out.str());
+    ASSERT_FALSE(HasFailure()) << "the parser did not read the scrape";
+    for (const char* family : {"dogpile_near_cache_hits counter", "dogpile_near_cache_stored counter",
+                               "dogpile_redis_tracking_active gauge", "dogpile_redis_tracking_sessions counter",
+                               "dogpile_redis_tracking_failures counter"}) {
+        EXPECT_EQ(count_of(parsed, std::string("\nfamily ") + family), 1u) << family << "\n" << parsed;
+    }
+    for (const auto& [name, value] : {std::pair{"hits", near.hits}, std::pair{"misses", near.misses},
+                                      std::pair{"stored", near.stored}, std::pair{"raced", near.raced}}) {
+        const std::string sample = std::string("\nsample dogpile_near_cache_") + name + "_total{backend='near'} " +
+                                   std::to_string(value) + ".0\n";
+        EXPECT_NE(parsed.find(sample), std::string::npos) << sample << parsed;
+    }
+    EXPECT_NE(parsed.find("\nsample dogpile_redis_tracking_active{listener='listener'} 1.0\n"), std::string::npos)
+        << parsed;
+    EXPECT_NE(parsed.find("\nsample dogpile_redis_tracking_sessions_total{listener='listener'} 1.0\n"),
+              std::string::npos)
         << parsed;
 }
 

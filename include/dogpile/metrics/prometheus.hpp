@@ -43,7 +43,8 @@ inline void append_region(PrometheusText& out, std::string_view name, const Regi
 }
 
 /// Appends one region's counters (anything whose `stats()` returns RegionStats).
-template <class Region, class = std::enable_if_t<std::is_same_v<decltype(std::declval<const Region&>().stats()), RegionStats>>>
+template <class Region,
+          class = std::enable_if_t<std::is_same_v<decltype(std::declval<const Region&>().stats()), RegionStats>>>
 void append_region(PrometheusText& out, std::string_view name, const Region& region) {
     append_region(out, name, region.stats());
 }

@@ -152,38 +152,10 @@ public:
 
     /// A label value as the format writes it between the quotes: backslash,
     /// double quote and line feed escaped.
-    static std::string escape_label_value(std::string_view value) {
-        std::string out;
-        out.reserve(value.size());
-        for (char c : value) {
-            if (c == '\\') {
-                out += "\\\\";
-            } else if (c == '"') {
-                out += "\\\"";
-            } else if (c == '\n') {
-                out += "\\n";
-            } else {
-                out += c;
-            }
-        }
-        return out;
-    }
+    static std::string escape_label_value(std::string_view value) { return escape(value, true); }
 
     /// A HELP text as the format writes it: backslash and line feed escaped.
-    static std::string escape_help(std::string_view help) {
-        std::string out;
-        out.reserve(help.size());
-        for (char c : help) {
-            if (c == '\\') {
-                out += "\\\\";
-            } else if (c == '\n') {
-                out += "\\n";
-            } else {
-                out += c;
-            }
-        }
-        return out;
-    }
+    static std::string escape_help(std::string_view help) { return escape(help, false); }
 
     /// A sample value: integers exactly, other numbers in the shortest form
     /// that reads back the same, `+Inf`, `-Inf` and `NaN` as the format spells them.
@@ -210,6 +182,25 @@ private:
         std::string body;
         std::set<std::string> series;  // sample name + labels, to refuse duplicates
     };
+
+    // The format's escapes: backslash and line feed always, the double quote
+    // only between a label value's quotes.
+    static std::string escape(std::string_view text, bool quote) {
+        std::string out;
+        out.reserve(text.size());
+        for (char c : text) {
+            if (c == '\\') {
+                out += "\\\\";
+            } else if (c == '\n') {
+                out += "\\n";
+            } else if (quote && c == '"') {
+                out += "\\\"";
+            } else {
+                out += c;
+            }
+        }
+        return out;
+    }
 
     static bool is_name_start(char c, bool colon) noexcept {
         return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (colon && c == ':');
@@ -248,7 +239,8 @@ private:
             line += '{';
             for (std::size_t i = 0; i < labels.size(); ++i) {
                 const Label& l = labels[i];
-                const bool reserved = l.name.substr(0, 2) == "__" || (l.name == "le" && !(le_allowed && i + 1 == labels.size()));
+                const bool own_le = le_allowed && i + 1 == labels.size();
+                const bool reserved = l.name.substr(0, 2) == "__" || (l.name == "le" && !own_le);
                 if (!is_valid_name(l.name, false) || reserved) {
                     throw std::invalid_argument("PrometheusText: invalid label name '" + std::string(l.name) +
                                                 "' on " + std::string(name));

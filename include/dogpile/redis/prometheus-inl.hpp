@@ -46,7 +46,8 @@ DOGPILE_INLINE void append_breaker(PrometheusText& out, std::string_view client,
                 stats.rejected);
 }
 
-DOGPILE_INLINE void append_redis_client(PrometheusText& out, std::string_view client_name, const redis::Client& client) {
+DOGPILE_INLINE void append_redis_client(PrometheusText& out, std::string_view client_name,
+                                        const redis::Client& client) {
     out.counter("dogpile_redis_round_trips_total", "Round trips made on behalf of callers, handshakes excluded.",
                 {{"client", client_name}}, client.round_trips());
     append_breaker(out, client_name, client.breaker_stats());
