@@ -18,3 +18,4 @@
 #include "memoize_multi.hpp"
 #include "region.hpp"
 #include "region_options.hpp"
+#include "version.hpp"
