@@ -22,3 +22,4 @@
 #include "memoize_multi.hpp"
 #include "region.hpp"
 #include "region_options.hpp"
+#include "version.hpp"

@@ -23,8 +23,8 @@
 /// * After an I/O error, a timeout, a protocol error or a refused reply
 ///   broken() is true and every call throws IoError until reconnect(); a pool
 ///   discards it.
-/// * Writes use send(MSG_NOSIGNAL): a peer that has gone gives an IoError,
-///   never SIGPIPE.
+/// * Writes use send(MSG_NOSIGNAL) (SO_NOSIGPIPE where that is missing): a
+///   peer that has gone gives an IoError, never SIGPIPE.
 /// * round_trips() counts flushes that waited for replies, so tests can prove
 ///   a batch of N commands cost one round trip.
 

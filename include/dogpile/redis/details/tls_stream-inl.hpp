@@ -14,6 +14,7 @@
 #include <cstring>
 #include <string>
 
+#include "no_sigpipe.hpp"
 #include "tls_stream.hpp"
 
 #if DOGPILE_HAS_TLS
@@ -37,7 +38,7 @@ DOGPILE_INLINE std::unique_ptr<Stream> make_tls_stream(int connected_fd, const T
 
 namespace tls {
 
-// The BIO under every TlsStream: send(MSG_NOSIGNAL) and recv() on the fd, so a
+// The BIO under every TlsStream: send(send_flags) and recv() on the fd, so a
 // write to a closed peer is an EPIPE error, never SIGPIPE, and the process's
 // signal dispositions are untouched (OpenSSL's socket BIO uses write()).
 DOGPILE_INLINE int socket_of(BIO* bio) noexcept {
@@ -48,7 +49,7 @@ DOGPILE_INLINE int bio_write(BIO* bio, const char* data, int length) {
     BIO_clear_retry_flags(bio);
     ssize_t n;
     do {
-        n = ::send(socket_of(bio), data, static_cast<std::size_t>(length), MSG_NOSIGNAL);
+        n = ::send(socket_of(bio), data, static_cast<std::size_t>(length), send_flags);
     } while (n < 0 && errno == EINTR);
     if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK) BIO_set_retry_write(bio);
