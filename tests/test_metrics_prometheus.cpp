@@ -56,31 +56,29 @@ TEST(PrometheusText, WritesTheExactTextOfASmallCase) {
     // joins its family's group, under the one HELP and TYPE.
     out.counter("demo_requests_total", "ignored: the first HELP stays", {{"region", "plain"}}, 18446744073709551615u);
 
-    EXPECT_EQ(out.str(),
-              "# HELP demo_requests_total Requests.\\nSecond line, a \\\\ backslash.\n"
-              "# TYPE demo_requests_total counter\n"
-              "demo_requests_total{region=\"a\\\"b\\\\c\\nd\"} 3\n"
-              "demo_requests_total{region=\"plain\"} 18446744073709551615\n"
-              "# HELP demo_temperature_celsius A gauge.\n"
-              "# TYPE demo_temperature_celsius gauge\n"
-              "demo_temperature_celsius 21.5\n"
-              "# HELP demo_duration_seconds Durations.\n"
-              "# TYPE demo_duration_seconds histogram\n"
-              "demo_duration_seconds_bucket{op=\"get\",le=\"0.001\"} 2\n"
-              "demo_duration_seconds_bucket{op=\"get\",le=\"0.5\"} 2\n"
-              "demo_duration_seconds_bucket{op=\"get\",le=\"2\"} 5\n"
-              "demo_duration_seconds_bucket{op=\"get\",le=\"+Inf\"} 5\n"
-              "demo_duration_seconds_sum{op=\"get\"} 4.25\n"
-              "demo_duration_seconds_count{op=\"get\"} 5\n");
+    EXPECT_EQ(out.str(), "# HELP demo_requests_total Requests.\\nSecond line, a \\\\ backslash.\n"
+                         "# TYPE demo_requests_total counter\n"
+                         "demo_requests_total{region=\"a\\\"b\\\\c\\nd\"} 3\n"
+                         "demo_requests_total{region=\"plain\"} 18446744073709551615\n"
+                         "# HELP demo_temperature_celsius A gauge.\n"
+                         "# TYPE demo_temperature_celsius gauge\n"
+                         "demo_temperature_celsius 21.5\n"
+                         "# HELP demo_duration_seconds Durations.\n"
+                         "# TYPE demo_duration_seconds histogram\n"
+                         "demo_duration_seconds_bucket{op=\"get\",le=\"0.001\"} 2\n"
+                         "demo_duration_seconds_bucket{op=\"get\",le=\"0.5\"} 2\n"
+                         "demo_duration_seconds_bucket{op=\"get\",le=\"2\"} 5\n"
+                         "demo_duration_seconds_bucket{op=\"get\",le=\"+Inf\"} 5\n"
+                         "demo_duration_seconds_sum{op=\"get\"} 4.25\n"
+                         "demo_duration_seconds_count{op=\"get\"} 5\n");
 }
 
 TEST(PrometheusText, AnOverflowBucketIsTheInfBucket) {
     PrometheusText out;
     out.histogram("h_seconds", "h", {}, {HistogramBucket{1, 1}, HistogramBucket{infinity, 4}}, 9);
-    EXPECT_EQ(out.str(),
-              "# HELP h_seconds h\n# TYPE h_seconds histogram\n"
-              "h_seconds_bucket{le=\"1\"} 1\nh_seconds_bucket{le=\"+Inf\"} 5\n"
-              "h_seconds_sum 9\nh_seconds_count 5\n");
+    EXPECT_EQ(out.str(), "# HELP h_seconds h\n# TYPE h_seconds histogram\n"
+                         "h_seconds_bucket{le=\"1\"} 1\nh_seconds_bucket{le=\"+Inf\"} 5\n"
+                         "h_seconds_sum 9\nh_seconds_count 5\n");
 }
 
 TEST(PrometheusText, RefusesWhatAPrometheusServerWouldReject) {
@@ -101,8 +99,11 @@ TEST(PrometheusText, RefusesWhatAPrometheusServerWouldReject) {
     refuses([&] { out.gauge("g", "bad label", {{"region-name", "x"}}, 1); }, "invalid label name");
     refuses([&] { out.gauge("g", "reserved", {{"__name", "x"}}, 1); }, "invalid label name");
     refuses([&] { out.histogram("h", "le is the writer's", {{"le", "1"}}, {}, 0); }, "invalid label name");
-    refuses([&] { out.histogram("h2", "bounds", {}, {HistogramBucket{2, 1}, HistogramBucket{1, 1}}, 0); },
-            "must increase");
+    refuses(
+        [&] {
+            out.histogram("h2", "bounds", {}, {HistogramBucket{2, 1}, HistogramBucket{1, 1}}, 0);
+        },
+        "must increase");
 }
 
 TEST(PrometheusText, FormatsValuesAsTheFormatSpellsThem) {
@@ -122,12 +123,11 @@ TEST(RegionMetrics, OneHeaderPerFamilyAcrossRegions) {
     dogpile::RegionStats flags;
     flags.hits = 7;
     const std::string text = dogpile::metrics::prometheus_text({{"users", users}, {"flags", flags}});
-    const std::string hits =
-        "# HELP dogpile_region_hits_total Fresh values returned without locking.\n"
-        "# TYPE dogpile_region_hits_total counter\n"
-        "dogpile_region_hits_total{region=\"users\"} 5\n"
-        "dogpile_region_hits_total{region=\"flags\"} 7\n"
-        "# HELP dogpile_region_misses_total";
+    const std::string hits = "# HELP dogpile_region_hits_total Fresh values returned without locking.\n"
+                             "# TYPE dogpile_region_hits_total counter\n"
+                             "dogpile_region_hits_total{region=\"users\"} 5\n"
+                             "dogpile_region_hits_total{region=\"flags\"} 7\n"
+                             "# HELP dogpile_region_misses_total";
     EXPECT_EQ(text.rfind(hits, 0), 0u) << text;
     EXPECT_NE(text.find("dogpile_region_misses_total{region=\"users\"} 2\n"), std::string::npos) << text;
     EXPECT_EQ(text.find("# TYPE dogpile_region_hits_total"), text.rfind("# TYPE dogpile_region_hits_total"));
@@ -139,8 +139,8 @@ TEST(BackendMetrics, LatencyBucketsAreCumulativeInSeconds) {
     dogpile::BackendMetrics m;
     auto& get = m.operations[static_cast<std::size_t>(dogpile::BackendOperation::get)];
     get.calls = 4;
-    get.latency.counts[0] = 1;   // under 1 µs
-    get.latency.counts[3] = 2;   // [4, 8) µs
+    get.latency.counts[0] = 1;                                            // under 1 µs
+    get.latency.counts[3] = 2;                                            // [4, 8) µs
     get.latency.counts[dogpile::LatencyHistogram::bucket_count - 1] = 1;  // over 67 s
     get.total_latency = 70s;
     PrometheusText out;
@@ -218,8 +218,8 @@ Parsed run_parser(const std::string& text) {
     } else if (result.output.rfind("import-error", 0) == 0) {
         result.output += install_hint;
     } else if (!WIFEXITED(*status) || WEXITSTATUS(*status) != 0) {
-        result.output = "the parser failed (" + dogpile::test::describe_wait_status(*status) + "):\n" +
-                        result.output + "\non this text:\n" + text;
+        result.output = "the parser failed (" + dogpile::test::describe_wait_status(*status) + "):\n" + result.output +
+                        "\non this text:\n" + text;
     } else {
         result.ok = true;
     }
@@ -317,8 +317,7 @@ TEST(PrometheusEndToEnd, ARegionOverTheHashStoreScrapedAndParsed) {
     const std::string label = "region='perms \"a\\\\b\"\\nv2'";
     EXPECT_NE(parsed.find("\nsample dogpile_region_hits_total{" + label + "} 1.0\n"), std::string::npos) << parsed;
     EXPECT_NE(parsed.find("\nsample dogpile_region_misses_total{" + label + "} 6.0\n"), std::string::npos) << parsed;
-    EXPECT_NE(parsed.find("\nsample dogpile_region_creations_total{" + label + "} 6.0\n"), std::string::npos)
-        << parsed;
+    EXPECT_NE(parsed.find("\nsample dogpile_region_creations_total{" + label + "} 6.0\n"), std::string::npos) << parsed;
     EXPECT_NE(parsed.find("\nsample dogpile_region_backend_errors_total{" + label + "} 12.0\n"), std::string::npos)
         << parsed;
     EXPECT_NE(parsed.find("\nsample dogpile_region_hits_total{region='idle'} 0.0\n"), std::string::npos) << parsed;
@@ -372,9 +371,9 @@ TEST(PrometheusEndToEnd, ANearCacheAndItsListenerScrapedAndParsed) {
     dogpile::metrics::append_tracking(out, "listener", *stack.listener);
     const std::string parsed = parse_with_prometheus_client(out.str());
     ASSERT_FALSE(HasFailure()) << "the parser did not read the scrape";
-    for (const char* family : {"dogpile_near_cache_hits counter", "dogpile_near_cache_stored counter",
-                               "dogpile_redis_tracking_active gauge", "dogpile_redis_tracking_sessions counter",
-                               "dogpile_redis_tracking_failures counter"}) {
+    for (const char* family :
+         {"dogpile_near_cache_hits counter", "dogpile_near_cache_stored counter", "dogpile_redis_tracking_active gauge",
+          "dogpile_redis_tracking_sessions counter", "dogpile_redis_tracking_failures counter"}) {
         EXPECT_EQ(count_of(parsed, std::string("\nfamily ") + family), 1u) << family << "\n" << parsed;
     }
     for (const auto& [name, value] : {std::pair{"hits", near.hits}, std::pair{"misses", near.misses},

@@ -200,17 +200,19 @@ TEST_F(ToolTest, GetShowsTheEnvelopeOfAnEnvelopedEntry) {
         options, ValuesCodec<Dict>{KeyTemplate::flat({"plan", "seats", "trial"})});
     Region<Dict, HashKey> region(backend);
     const auto before = std::chrono::system_clock::now();
-    region.get_or_create(calculated.key(8, 1),
-                         [] { return Dict{{"plan", Value("gold")}, {"seats", Value(5)}, {"trial", Value(false)}}; });
+    region.get_or_create(calculated.key(8, 1), [] {
+        return Dict{{"plan", Value("gold")}, {"seats", Value(5)}, {"trial", Value(false)}};
+    });
     const std::string names = write_file("names.txt", "trial\nseats\nplan\n");
 
     const ToolRun run = tool({"get", url(), "8", "1", "--prefix", "calculated-a|", "--template", names});
     ASSERT_EQ(run.exit_code, 0) << run.err;
     EXPECT_EQ(value_lines(run.out), "plan=\"gold\"\nseats=5\ntrial=false\n");
     std::smatch created;
-    ASSERT_TRUE(std::regex_search(run.out, created, std::regex("# envelope: created (\\d{4}-\\d\\d-\\d\\dT[0-9:.]+Z) "
-                                                              "\\(([0-9.]+) s ago\\), version 1, expiry owned by the "
-                                                              "region")))
+    ASSERT_TRUE(std::regex_search(run.out, created,
+                                  std::regex("# envelope: created (\\d{4}-\\d\\d-\\d\\dT[0-9:.]+Z) "
+                                             "\\(([0-9.]+) s ago\\), version 1, expiry owned by the "
+                                             "region")))
         << run.out;
     EXPECT_LT(std::stod(created[2]), 5.0) << run.out;
     const std::time_t day = std::chrono::system_clock::to_time_t(before);
@@ -239,7 +241,8 @@ TEST_F(ToolTest, LsListsAnIdsEntriesWithTheHashTtlAndSizes) {
     EXPECT_EQ(run.out.rfind("hash 'calculated-a|7': 3 entries, TTL ", 0), 0u) << run.out;
     EXPECT_TRUE(std::regex_search(run.out, std::regex("\n42 +4 +raw +-\n"))) << run.out;
     EXPECT_TRUE(std::regex_search(run.out, std::regex("\n43 +4 +raw +-\n"))) << run.out;
-    EXPECT_TRUE(std::regex_search(run.out, std::regex("\n44 +28 +envelope +\\d{4}-\\d\\d-\\d\\dT[0-9:.]+Z \\([0-9.]+ s ago\\)\n")))
+    EXPECT_TRUE(std::regex_search(
+        run.out, std::regex("\n44 +28 +envelope +\\d{4}-\\d\\d-\\d\\dT[0-9:.]+Z \\([0-9.]+ s ago\\)\n")))
         << run.out;
 
     c->command("", {"PERSIST", "calculated-a|7"});
@@ -287,7 +290,8 @@ TEST_F(ToolTest, LocksListsAHeldDistributedLockWithItsTtlAndHolderAge) {
     EXPECT_NEAR(left + held, 10.0, 0.002);
 
     // Another prefix sees none of them; a TTL left above --lock-ttl is flagged.
-    EXPECT_EQ(tool({"locks", url(), "--prefix", "other-lock|"}).out, "0 lock(s) under prefix 'other-lock|' (held for = lock TTL 30.000 s minus TTL left)\n");
+    EXPECT_EQ(tool({"locks", url(), "--prefix", "other-lock|"}).out,
+              "0 lock(s) under prefix 'other-lock|' (held for = lock TTL 30.000 s minus TTL left)\n");
     EXPECT_NE(tool({"locks", url(), "--lock-ttl", "1000"}).out.find("? (TTL left exceeds --lock-ttl)"),
               std::string::npos);
 
@@ -320,7 +324,8 @@ TEST_F(ToolTest, TrackingShowsANearCachesTrackedConnectionAndItsListener) {
     std::smatch subscribed;
     ASSERT_TRUE(std::regex_search(clients, subscribed, std::regex("(?:^|\n)id=(\\d+) [^\n]* sub=1 "))) << clients;
     const std::string listener_id = subscribed[1];
-    EXPECT_TRUE(std::regex_search(run.out, std::regex(" standard +" + listener_id + " \\(name .*, subscriptions 1\\)\n")))
+    EXPECT_TRUE(
+        std::regex_search(run.out, std::regex(" standard +" + listener_id + " \\(name .*, subscriptions 1\\)\n")))
         << run.out << "listener id " << listener_id;
 
     // A connection whose redirect target has gone loses its invalidations:
@@ -329,15 +334,20 @@ TEST_F(ToolTest, TrackingShowsANearCachesTrackedConnectionAndItsListener) {
     const std::string target_id = std::to_string(target->command({"CLIENT", "ID"}).as_integer());
     dogpile::redis::Connection orphan(server().options());
     orphan.command({"CLIENT", "TRACKING", "on", "REDIRECT", target_id});
-    EXPECT_TRUE(std::regex_search(tool({"tracking", url()}).out,
-                                  std::regex(" standard +" + target_id + " \\(name -, .*, subscriptions 0\\) NOT SUBSCRIBED")));
+    EXPECT_TRUE(
+        std::regex_search(tool({"tracking", url()}).out,
+                          std::regex(" standard +" + target_id + " \\(name -, .*, subscriptions 0\\) NOT SUBSCRIBED")));
     target.reset();
     ASSERT_TRUE(dogpile::test::wait_for_condition(
-        [&] { return server().raw({"CLIENT", "LIST", "ID", target_id}).str.empty(); }, std::chrono::seconds(5)));
+        [&] {
+            return server().raw({"CLIENT", "LIST", "ID", target_id}).str.empty();
+        },
+        std::chrono::seconds(5)));
     const ToolRun gone = tool({"tracking", url()});
     EXPECT_NE(gone.out.find("\n2 connection(s) with tracking on\n"), std::string::npos) << gone.out;
-    EXPECT_TRUE(std::regex_search(gone.out, std::regex(" standard +" + target_id + " GONE: invalidations for this "
-                                                                               "connection are lost")))
+    EXPECT_TRUE(std::regex_search(gone.out, std::regex(" standard +" + target_id +
+                                                       " GONE: invalidations for this "
+                                                       "connection are lost")))
         << gone.out;
 }
 
@@ -396,8 +406,8 @@ TEST_F(ToolTest, RedissUrlsUseTheLibrarysTls) {
     ASSERT_EQ(run.exit_code, 0) << run.err;
     EXPECT_EQ(value_lines(run.out), "admin=false\nread=true\nwrite=true\n");
 
-    const std::string untrusted = "rediss://127.0.0.1:" + std::to_string(tls_server.port()) +
-                                  "?ca_file=" + certificates.other_ca_file();
+    const std::string untrusted =
+        "rediss://127.0.0.1:" + std::to_string(tls_server.port()) + "?ca_file=" + certificates.other_ca_file();
     expect_one_line_error(tool({"ls", untrusted, "calculated-a|7"}), 2, "cannot reach the server");
 }
 #endif
@@ -406,7 +416,8 @@ TEST_F(ToolTest, RedissUrlsUseTheLibrarysTls) {
 // is enough for every command.
 TEST_F(ToolTest, TheDocumentedAclIsEnough) {
     dogpile::test::RedisServerOptions options;
-    options.acl_users.push_back({"ops", "opspass",
+    options.acl_users.push_back({"ops",
+                                 "opspass",
                                  {"~calculated-a|*", "~dogpile-lock|*", "+hget", "+pttl", "+hscan", "+hlen", "+del",
                                   "+scan", "+client|list", "+info"}});
     RedisServer acl_server(options);

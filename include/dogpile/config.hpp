@@ -76,7 +76,8 @@ public:
         if (name.empty()) throw ConfigurationError("a backend name must not be empty");
         if (!factory) throw ConfigurationError("backend '" + name + "': the factory must not be empty");
         if (replace == ReplaceExisting::no && factories_.count(name) != 0) {
-            throw ConfigurationError("backend '" + name + "' is already registered; pass ReplaceExisting::yes to replace it");
+            throw ConfigurationError("backend '" + name +
+                                     "' is already registered; pass ReplaceExisting::yes to replace it");
         }
         factories_[std::move(name)] = std::move(factory);
     }
@@ -127,7 +128,8 @@ inline RegionOptions region_options_from_settings(const Settings& settings, Regi
         options.backend_time_budget = *budget;
     }
     if (auto policy = settings.get_enum<LockTimeoutPolicy>(
-            "on_lock_timeout", {{"raise", LockTimeoutPolicy::raise}, {"create_value", LockTimeoutPolicy::create_value}})) {
+            "on_lock_timeout",
+            {{"raise", LockTimeoutPolicy::raise}, {"create_value", LockTimeoutPolicy::create_value}})) {
         options.on_lock_timeout = *policy;
     }
     if (auto stale = settings.get_enum<StalePolicy>(
@@ -149,7 +151,8 @@ inline RegionOptions region_options_from_settings(const Settings& settings, Regi
     }
     if (mangler == Mangler::none) options.key_mangler = nullptr;
     if (mangler == Mangler::sha1) {
-        options.key_mangler = max_length ? KeyMangler(length_conditional_mangler(*max_length)) : KeyMangler(sha1_mangle_key);
+        options.key_mangler =
+            max_length ? KeyMangler(length_conditional_mangler(*max_length)) : KeyMangler(sha1_mangle_key);
     }
     return options;
 }
@@ -158,7 +161,7 @@ inline RegionOptions region_options_from_settings(const Settings& settings, Regi
 template <class Value, class Key = std::string>
 struct RegionConfig {
     std::shared_ptr<Backend<Value, Key>> backend;  ///< the configured backend
-    RegionOptions options;  ///< the region's options
+    RegionOptions options;                         ///< the region's options
 };
 
 /// Reads every key under `prefix` (rejecting unknown and malformed ones) and
@@ -176,7 +179,8 @@ RegionConfig<Value, Key> region_config_from_settings(const SettingsMap& values, 
     config.options = region_options_from_settings(settings, std::move(base));
     if constexpr (!std::is_same_v<Key, std::string>) {
         if (config.options.key_mangler && settings.contains("key_mangler")) {
-            throw settings.error("key_mangler", "applies to std::string keys only; this region's keys are another type");
+            throw settings.error("key_mangler",
+                                 "applies to std::string keys only; this region's keys are another type");
         }
     }
     settings.reject_unknown_outside("arguments");

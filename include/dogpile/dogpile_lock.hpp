@@ -47,7 +47,7 @@ public:
 /// A stored value with its creation time: what DogpileLock's creator and getter return.
 template <class Value>
 struct ValueAndCreated {
-    Value value;  ///< the value
+    Value value;           ///< the value
     TimePoint created_at;  ///< when it was created (wall clock)
 };
 
@@ -124,7 +124,8 @@ public:
           options_(std::move(options)),
           async_creator_(std::move(async_creator)) {
         if (!creator_) throw ConfigurationError("DogpileLock: the creator must not be empty");
-        if (!value_and_created_) throw ConfigurationError("DogpileLock: the value_and_created getter must not be empty");
+        if (!value_and_created_)
+            throw ConfigurationError("DogpileLock: the value_and_created getter must not be empty");
         if (options_.expiration_time && options_.expiration_time->count() < 0) {
             throw ConfigurationError("DogpileLock: expiration_time must not be negative");
         }

@@ -23,9 +23,9 @@ public:
     ExpirationTime(std::chrono::duration<Rep, Period> d)  // NOLINT(google-explicit-constructor): reads like dogpile
         : duration_(std::chrono::duration_cast<Duration>(d)) {
         if (*duration_ <= Duration::zero()) {
-            throw ConfigurationError("expiration_time must be positive (use ExpirationTime::never() for no expiry), got " +
-                                     std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count()) +
-                                     " ms");
+            throw ConfigurationError(
+                "expiration_time must be positive (use ExpirationTime::never() for no expiry), got " +
+                std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count()) + " ms");
         }
     }
 

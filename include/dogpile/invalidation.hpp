@@ -124,9 +124,10 @@ public:
 protected:
     /// nullopt: a strategy whose times are all in this process (load() is never called).
     explicit RegionInvalidationStrategy(std::optional<std::chrono::milliseconds> refresh_interval)
-        : refresh_every_(refresh_interval ? std::max<Steady::rep>(
-                                                1, std::chrono::duration_cast<Steady::duration>(*refresh_interval).count())
-                                          : 0) {}
+        : refresh_every_(
+              refresh_interval
+                  ? std::max<Steady::rep>(1, std::chrono::duration_cast<Steady::duration>(*refresh_interval).count())
+                  : 0) {}
 
     /// Stores an invalidation where the other processes load it from. The
     /// stored times must never move backwards (keep the later one).
@@ -165,8 +166,8 @@ private:
         std::atomic<TimePoint::rep>& slot = kind == Invalidation::hard ? hard_ : soft_;
         const auto stamp = at.time_since_epoch().count();
         auto current = slot.load(std::memory_order_relaxed);
-        while (current < stamp && !slot.compare_exchange_weak(current, stamp, std::memory_order_release,
-                                                              std::memory_order_relaxed)) {
+        while (current < stamp &&
+               !slot.compare_exchange_weak(current, stamp, std::memory_order_release, std::memory_order_relaxed)) {
         }
     }
 

@@ -46,8 +46,7 @@ public:
     public:
         Guard() = default;
         /// Takes over `other`'s lock; `other` then holds none.
-        Guard(Guard&& other) noexcept
-            : shard_(std::exchange(other.shard_, nullptr)), key_(std::move(other.key_)) {}
+        Guard(Guard&& other) noexcept : shard_(std::exchange(other.shard_, nullptr)), key_(std::move(other.key_)) {}
         /// Releases the lock held, then takes over `other`'s.
         Guard& operator=(Guard&& other) noexcept {
             if (this != &other) {

@@ -155,7 +155,8 @@ private:
 template <class Value, class Fn, class KeyGenerator = ReprKeyGenerator, class RegionType = Region<Value>>
 class Memoized : public details::MemoizedBase<RegionType, KeyGenerator> {
     using Base = details::MemoizedBase<RegionType, KeyGenerator>;
-    static_assert(std::is_same_v<Value, typename RegionType::value_type>, "Memoized: Value must be the region's value type");
+    static_assert(std::is_same_v<Value, typename RegionType::value_type>,
+                  "Memoized: Value must be the region's value type");
 
 public:
     /// Holds the wrapped function, callable as `original(args...)`.
@@ -171,8 +172,7 @@ public:
 
     /// Caches `fn` in `region` (shared) under the key prefix `name`.
     Memoized(std::shared_ptr<RegionType> region, std::string name, Fn fn, options_type options)
-        : Base(details::hold_region(std::move(region)), std::move(name), std::move(options)),
-          original(std::move(fn)) {}
+        : Base(details::hold_region(std::move(region)), std::move(name), std::move(options)), original(std::move(fn)) {}
 
     /// The cached result for `args`, computed by fn under the dogpile lock when missing or expired.
     template <class... Args>
@@ -184,8 +184,8 @@ public:
                 return region().get_or_create(
                     key(args...), details::DetachableCall<Value, Fn, Args...>(original.shared(), args...), options);
             } else {
-                return region().get_or_create(key(args...),
-                                              details::InlineCall<Value, Fn, Args...>(original.get(), args...), options);
+                return region().get_or_create(
+                    key(args...), details::InlineCall<Value, Fn, Args...>(original.get(), args...), options);
             }
         });
     }
@@ -235,7 +235,8 @@ template <class RegionHandle, class Fn, class Options = details::default_memoize
 auto memoize(RegionHandle&& region, std::string name, Fn&& fn, Options options = Options{}) {
     using Value = typename details::held_region_t<RegionHandle>::value_type;
     return details::make_memoized<Memoized>(details::hold_region(std::forward<RegionHandle>(region)), std::move(name),
-                                            std::forward<Fn>(fn), details::as_memoize_options<Value>(std::move(options)));
+                                            std::forward<Fn>(fn),
+                                            details::as_memoize_options<Value>(std::move(options)));
 }
 
 }  // namespace dogpile

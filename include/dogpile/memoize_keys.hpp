@@ -50,8 +50,8 @@ struct ReprKeyGenerator {
     /// The key of `args` under the prefix `ns`.
     template <class... Args>
     std::string operator()(std::string_view ns, const Args&... args) const {
-        return details::space_joined(ns, [](std::string& out, const auto& arg) { details::append_repr(out, arg); },
-                                     args...);
+        return details::space_joined(
+            ns, [](std::string& out, const auto& arg) { details::append_repr(out, arg); }, args...);
     }
 };
 
@@ -64,7 +64,8 @@ struct SpaceJoinedKeyGenerator {
     /// The key of `args` under the prefix `ns`.
     template <class... Args>
     std::string operator()(std::string_view ns, const Args&... args) const {
-        return details::space_joined(ns, [](std::string& out, const auto& arg) { append_part(out, arg); }, args...);
+        return details::space_joined(
+            ns, [](std::string& out, const auto& arg) { append_part(out, arg); }, args...);
     }
 
 private:

@@ -64,8 +64,7 @@ public:
 
     /// Caches `fn` in `region` (shared) under the key prefix `name`.
     MemoizedMulti(std::shared_ptr<RegionType> region, std::string name, Fn fn, options_type options)
-        : Base(details::hold_region(std::move(region)), std::move(name), std::move(options)),
-          original(std::move(fn)) {}
+        : Base(details::hold_region(std::move(region)), std::move(name), std::move(options)), original(std::move(fn)) {}
 
     /// The values of `ids`: a std::vector in their order, or (as_map form) the
     /// map fn returns, holding the ids that have a value.
@@ -104,8 +103,9 @@ public:
                 }
                 return out;
             } else {
-                static_assert(std::is_same_v<Returned<Id>, std::vector<Value>>,
-                              "memoize_multi: fn must return std::vector<Value> (one per id) or a map from id to Value");
+                static_assert(
+                    std::is_same_v<Returned<Id>, std::vector<Value>>,
+                    "memoize_multi: fn must return std::vector<Value> (one per id) or a map from id to Value");
                 return region().get_or_create_multi(
                     keys, [&](const std::vector<key_type>& missing) { return original(ids_of(missing)); }, options);
             }

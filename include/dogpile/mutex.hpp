@@ -50,7 +50,7 @@ public:
 
     /// What one try_lock() of a batch did.
     struct TryResult {
-        bool taken = false;  ///< whether this mutex is now held
+        bool taken = false;        ///< whether this mutex is now held
         std::exception_ptr error;  ///< what try_lock() would have thrown; not taken then
     };
 
@@ -106,7 +106,8 @@ inline std::vector<std::vector<std::size_t>> batch_groups(const std::vector<Mute
     return groups;
 }
 
-inline std::vector<Mutex*> batch_members(const std::vector<Mutex*>& mutexes, const std::vector<std::size_t>& positions) {
+inline std::vector<Mutex*> batch_members(const std::vector<Mutex*>& mutexes,
+                                         const std::vector<std::size_t>& positions) {
     std::vector<Mutex*> out;
     out.reserve(positions.size());
     for (std::size_t i : positions) out.push_back(mutexes[i]);

@@ -36,11 +36,11 @@ namespace dogpile {
 template <class Value, class Key = std::string, class Hash = std::hash<Key>>
 class Region {
 public:
-    using value_type = Value;  ///< the cached value type
-    using key_type = Key;  ///< the key type
+    using value_type = Value;                  ///< the cached value type
+    using key_type = Key;                      ///< the key type
     using backend_type = Backend<Value, Key>;  ///< the backend interface
-    using entry_type = CachedValue<Value>;  ///< a value with its metadata
-    using options_type = RegionOptions;  ///< the region's options
+    using entry_type = CachedValue<Value>;     ///< a value with its metadata
+    using options_type = RegionOptions;        ///< the region's options
 
     // An unconfigured region; configure() it before use.
     Region() = default;
@@ -67,7 +67,8 @@ public:
             throw ConfigurationError("backend_time_budget must be positive (nullopt: the Redis command_timeout)");
         }
         if (options.key_mangler && !std::is_same_v<Key, std::string>) {
-            throw ConfigurationError("key_mangler applies to std::string keys only; this region's keys are another type");
+            throw ConfigurationError(
+                "key_mangler applies to std::string keys only; this region's keys are another type");
         }
         core_ = std::make_shared<Core>(std::move(backend), std::move(options));
     }

@@ -143,14 +143,14 @@ struct GetOrCreateOptions {
 
 /// What Region::stats() returns: counters since construction or reset_stats().
 struct RegionStats {
-    std::uint64_t hits = 0;            ///< fresh values returned without locking
-    std::uint64_t misses = 0;          ///< keys that had no usable value
-    std::uint64_t stale_served = 0;    ///< expired values returned while another caller regenerates
-    std::uint64_t creations = 0;       ///< values produced by a creator
-    std::uint64_t lock_waits = 0;      ///< lock acquisitions that had to wait for another creator
-    std::uint64_t lock_timeouts = 0;   ///< waits that gave up after lock_timeout
-    std::uint64_t backend_errors = 0;  ///< exceptions thrown by the backend
-    std::uint64_t early_refreshes = 0; ///< fresh values recomputed early (XFetch)
+    std::uint64_t hits = 0;             ///< fresh values returned without locking
+    std::uint64_t misses = 0;           ///< keys that had no usable value
+    std::uint64_t stale_served = 0;     ///< expired values returned while another caller regenerates
+    std::uint64_t creations = 0;        ///< values produced by a creator
+    std::uint64_t lock_waits = 0;       ///< lock acquisitions that had to wait for another creator
+    std::uint64_t lock_timeouts = 0;    ///< waits that gave up after lock_timeout
+    std::uint64_t backend_errors = 0;   ///< exceptions thrown by the backend
+    std::uint64_t early_refreshes = 0;  ///< fresh values recomputed early (XFetch)
 };
 
 }  // namespace dogpile

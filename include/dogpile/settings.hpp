@@ -65,7 +65,8 @@ inline std::optional<Duration> parse_duration(std::string_view text) {
     std::uint64_t count = 0;
     const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), count);
     if (error != std::errc() || end == text.data()) return std::nullopt;
-    const std::string unit = lowercase(trim_setting(std::string_view(end, static_cast<std::size_t>(text.data() + text.size() - end))));
+    const std::string unit =
+        lowercase(trim_setting(std::string_view(end, static_cast<std::size_t>(text.data() + text.size() - end))));
     std::uint64_t ms_per_unit = 0;
     if (unit.empty() || unit == "s") {
         ms_per_unit = 1000;
@@ -81,10 +82,11 @@ inline std::optional<Duration> parse_duration(std::string_view text) {
         return std::nullopt;
     }
     // Duration counts in its own period (finer than ms): stay below its maximum.
-    constexpr auto max_ms = static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(Duration::max()).count());
+    constexpr auto max_ms =
+        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(Duration::max()).count());
     if (count > max_ms / ms_per_unit) return std::nullopt;
-    return std::chrono::duration_cast<Duration>(std::chrono::milliseconds(static_cast<std::int64_t>(count * ms_per_unit)));
+    return std::chrono::duration_cast<Duration>(
+        std::chrono::milliseconds(static_cast<std::int64_t>(count * ms_per_unit)));
 }
 
 inline std::optional<bool> parse_bool(std::string_view text) {
@@ -158,7 +160,8 @@ public:
 
     /// A duration: a number of seconds, or a number with a unit (ms, s, min, h, d).
     std::optional<Duration> get_duration(std::string_view name) const {
-        return parse(name, "a duration such as " + std::string(duration_examples), [](std::string_view text) { return details::parse_duration(text); });
+        return parse(name, "a duration such as " + std::string(duration_examples),
+                     [](std::string_view text) { return details::parse_duration(text); });
     }
 
     /// A duration in whole milliseconds, as the Redis client's options take them.
@@ -177,7 +180,8 @@ public:
         if (word == "never" || word == "none" || word == "-1") return ExpirationTime::never();
         const auto d = details::parse_duration(*text);
         if (!d || *d == Duration::zero()) {
-            throw malformed(name, *text, "a positive duration such as " + std::string(duration_examples) + ", or never");
+            throw malformed(name, *text,
+                            "a positive duration such as " + std::string(duration_examples) + ", or never");
         }
         return ExpirationTime(*d);
     }
@@ -187,8 +191,7 @@ public:
     std::optional<Int> get_integer(std::string_view name, Int min = std::numeric_limits<Int>::min(),
                                    Int max = std::numeric_limits<Int>::max()) const {
         static_assert(std::is_integral_v<Int> && !std::is_same_v<Int, bool>, "use get_bool for booleans");
-        const std::string expected =
-            "a whole number from " + std::to_string(min) + " to " + std::to_string(max);
+        const std::string expected = "a whole number from " + std::to_string(min) + " to " + std::to_string(max);
         return parse(name, expected, [min, max](std::string_view text) -> std::optional<Int> {
             text = details::trim_setting(text);
             Int value{};
@@ -272,7 +275,8 @@ private:
         std::set<std::string> unknown;
         for (auto it = state_->values->lower_bound(prefix_); it != state_->values->end(); ++it) {
             if (it->first.compare(0, prefix_.size(), prefix_) != 0) break;
-            if (!skipped_section.empty() && it->first.compare(0, skipped_section.size(), skipped_section) == 0) continue;
+            if (!skipped_section.empty() && it->first.compare(0, skipped_section.size(), skipped_section) == 0)
+                continue;
             if (state_->consumed.count(it->first) == 0) unknown.insert(it->first);
         }
         return unknown;

@@ -23,6 +23,6 @@
 #define DOGPILE_STRINGIFY_UNEXPANDED(x) #x
 
 /// The version as a string literal, "MAJOR.MINOR.PATCH" ("0.1.0").
-#define DOGPILE_VERSION_STRING                                                                  \
-    DOGPILE_STRINGIFY(DOGPILE_VERSION_MAJOR)                                                    \
+#define DOGPILE_VERSION_STRING               \
+    DOGPILE_STRINGIFY(DOGPILE_VERSION_MAJOR) \
     "." DOGPILE_STRINGIFY(DOGPILE_VERSION_MINOR) "." DOGPILE_STRINGIFY(DOGPILE_VERSION_PATCH)

@@ -12,10 +12,10 @@ namespace dogpile_tool {
 
 struct CommandSpec {
     std::string name;
-    std::vector<std::string> positionals;     // their names, all required
-    std::set<std::string> options;            // take a value
-    std::set<std::string> flags;              // take none
-    std::string help;                         // printed by `<name> --help`
+    std::vector<std::string> positionals;  // their names, all required
+    std::set<std::string> options;         // take a value
+    std::set<std::string> flags;           // take none
+    std::string help;                      // printed by `<name> --help`
 };
 
 struct ParsedArgs {

@@ -31,15 +31,13 @@ namespace {
 using dogpile::redis::Command;
 using dogpile::redis::details::printable;
 
-const char* const key_help =
-    "  --prefix P        the hash key prefix of the backend (HashKeyScheme), e.g.\n"
-    "                    'calculated-a|': the hash read is P followed by ID_A.\n"
-    "                    Default: none, so ID_A is the whole hash key.\n";
+const char* const key_help = "  --prefix P        the hash key prefix of the backend (HashKeyScheme), e.g.\n"
+                             "                    'calculated-a|': the hash read is P followed by ID_A.\n"
+                             "                    Default: none, so ID_A is the whole hash key.\n";
 
-const char* const payload_help =
-    "  --payload MODE    raw | envelope | auto (default): what the fields hold, as\n"
-    "                    the backend's PayloadMode. auto reads a value starting with\n"
-    "                    byte 0xC1 (never msgpack) as an envelope, anything else raw.\n";
+const char* const payload_help = "  --payload MODE    raw | envelope | auto (default): what the fields hold, as\n"
+                                 "                    the backend's PayloadMode. auto reads a value starting with\n"
+                                 "                    byte 0xC1 (never msgpack) as an envelope, anything else raw.\n";
 
 std::string hash_of(const ParsedArgs& args) {
     return dogpile::redis::HashKeyScheme(args.option_or("prefix", "")).hash_of(args.positionals.at(1));
@@ -62,10 +60,9 @@ struct Payload {
 };
 
 Payload split_payload(std::string_view bytes, PayloadChoice choice, const std::string& where) {
-    const bool enveloped =
-        choice == PayloadChoice::envelope ||
-        (choice == PayloadChoice::automatic && !bytes.empty() &&
-         static_cast<unsigned char>(bytes.front()) == dogpile::codec::envelope::magic);
+    const bool enveloped = choice == PayloadChoice::envelope ||
+                           (choice == PayloadChoice::automatic && !bytes.empty() &&
+                            static_cast<unsigned char>(bytes.front()) == dogpile::codec::envelope::magic);
     if (!enveloped) return Payload{std::nullopt, bytes};
     try {
         const auto unwrapped = dogpile::codec::envelope::unwrap(bytes);
@@ -111,7 +108,8 @@ std::vector<std::string> read_template(const std::string& path) {
 
 dogpile::codec::ValuesCodec<dogpile::codec::Dict> codec_of(const std::string& path) {
     try {
-        return dogpile::codec::ValuesCodec<dogpile::codec::Dict>(dogpile::codec::KeyTemplate::flat(read_template(path)));
+        return dogpile::codec::ValuesCodec<dogpile::codec::Dict>(
+            dogpile::codec::KeyTemplate::flat(read_template(path)));
     } catch (const dogpile::ConfigurationError& e) {
         throw UsageError("template file '" + path + "': " + e.what());
     }
@@ -224,18 +222,17 @@ Subcommand get_command() {
     c.spec.name = "get";
     c.spec.positionals = {"URL", "ID_A", "ID_B"};
     c.spec.options = {"template", "prefix", "payload"};
-    c.spec.help = std::string(
-                      "Usage: dogpile-redis get URL ID_A ID_B --template FILE [--prefix P] [--payload MODE]\n"
-                      "\n"
-                      "Shows the hash-store entry of (ID_A, ID_B): field ID_B of the hash <P>ID_A,\n"
-                      "decoded with the values-only codec. The stored bytes are a msgpack array of\n"
-                      "values in the sorted order of their names; FILE gives the names.\n"
-                      "\n"
-                      "Prints two '#' lines (size, the hash's TTL, the envelope's metadata when\n"
-                      "there is one), then one name=value line per name, sorted by name.\n"
-                      "\n"
-                      "  --template FILE   the key template: one name per line, in any order\n"
-                      "                    (blank lines and lines starting with # are skipped)\n") +
+    c.spec.help = std::string("Usage: dogpile-redis get URL ID_A ID_B --template FILE [--prefix P] [--payload MODE]\n"
+                              "\n"
+                              "Shows the hash-store entry of (ID_A, ID_B): field ID_B of the hash <P>ID_A,\n"
+                              "decoded with the values-only codec. The stored bytes are a msgpack array of\n"
+                              "values in the sorted order of their names; FILE gives the names.\n"
+                              "\n"
+                              "Prints two '#' lines (size, the hash's TTL, the envelope's metadata when\n"
+                              "there is one), then one name=value line per name, sorted by name.\n"
+                              "\n"
+                              "  --template FILE   the key template: one name per line, in any order\n"
+                              "                    (blank lines and lines starting with # are skipped)\n") +
                   key_help + payload_help + "\n" + url_help +
                   "\nExample:\n"
                   "  dogpile-redis get redis://cache:6379/0 7 42 --prefix 'calculated-a|' --template names.txt\n";
@@ -249,14 +246,13 @@ Subcommand ls_command() {
     c.spec.name = "ls";
     c.spec.positionals = {"URL", "ID_A"};
     c.spec.options = {"prefix", "payload"};
-    c.spec.help = std::string(
-                      "Usage: dogpile-redis ls URL ID_A [--prefix P] [--payload MODE]\n"
-                      "\n"
-                      "Lists the entries of ID_A: the fields (ID_B) of the hash <P>ID_A, with the\n"
-                      "hash's TTL (one TTL for all of them), each value's size in bytes and, for\n"
-                      "enveloped values, when it was created. Reads with HSCAN, so a large hash is\n"
-                      "read in bounded steps.\n"
-                      "\n") +
+    c.spec.help = std::string("Usage: dogpile-redis ls URL ID_A [--prefix P] [--payload MODE]\n"
+                              "\n"
+                              "Lists the entries of ID_A: the fields (ID_B) of the hash <P>ID_A, with the\n"
+                              "hash's TTL (one TTL for all of them), each value's size in bytes and, for\n"
+                              "enveloped values, when it was created. Reads with HSCAN, so a large hash is\n"
+                              "read in bounded steps.\n"
+                              "\n") +
                   key_help + payload_help + "\n" + url_help +
                   "\nExample:\n"
                   "  dogpile-redis ls redis://cache:6379/0 7 --prefix 'calculated-a|'\n";
@@ -270,14 +266,13 @@ Subcommand del_command() {
     c.spec.name = "del";
     c.spec.positionals = {"URL", "ID_A"};
     c.spec.options = {"prefix"};
-    c.spec.help = std::string(
-                      "Usage: dogpile-redis del URL ID_A [--prefix P]\n"
-                      "\n"
-                      "Deletes the hash <P>ID_A, i.e. every entry of ID_A at once: what the\n"
-                      "backend's erase_hash() (a logout) does. There is no confirmation; the next\n"
-                      "read of each entry is a miss and recomputes it. Prints what was deleted,\n"
-                      "and exits 1 when there was no such hash.\n"
-                      "\n") +
+    c.spec.help = std::string("Usage: dogpile-redis del URL ID_A [--prefix P]\n"
+                              "\n"
+                              "Deletes the hash <P>ID_A, i.e. every entry of ID_A at once: what the\n"
+                              "backend's erase_hash() (a logout) does. There is no confirmation; the next\n"
+                              "read of each entry is a miss and recomputes it. Prints what was deleted,\n"
+                              "and exits 1 when there was no such hash.\n"
+                              "\n") +
                   key_help + "\n" + url_help +
                   "\nExample:\n"
                   "  dogpile-redis del redis://cache:6379/0 7 --prefix 'calculated-a|'\n";

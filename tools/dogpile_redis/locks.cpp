@@ -78,10 +78,9 @@ void run_locks(const ParsedArgs& args) {
         const auto pttls = client->pipeline(prefix, ttls);
         for (std::size_t i = 0; i < keys.size(); ++i) {
             const long long pttl = pttls.at(i).throw_if_error("PTTL").as_integer();
-            rows.push_back(LockRow{printable(keys[i]),
-                                   pttl >= 0 ? format_duration(std::chrono::milliseconds(pttl)) : "-",
-                                   holder_age(pttl, lock_ttl),
-                                   describe_resource(std::string_view(keys[i]).substr(prefix.size()))});
+            rows.push_back(LockRow{
+                printable(keys[i]), pttl >= 0 ? format_duration(std::chrono::milliseconds(pttl)) : "-",
+                holder_age(pttl, lock_ttl), describe_resource(std::string_view(keys[i]).substr(prefix.size()))});
         }
     } while (cursor != "0");
 
@@ -107,27 +106,26 @@ Subcommand locks_command() {
     c.spec.name = "locks";
     c.spec.positionals = {"URL"};
     c.spec.options = {"prefix", "lock-ttl"};
-    c.spec.help =
-        "Usage: dogpile-redis locks URL [--prefix P] [--lock-ttl MS]\n"
-        "\n"
-        "Lists the distributed locks (the keys <P><resource> that a backend with\n"
-        "distributed_lock set takes while one process creates a value) with the TTL\n"
-        "they have left and how long their holder has had them. A lock's value is a\n"
-        "random token without a time, so the holder's age is computed as the lock TTL\n"
-        "minus the TTL left: it counts from the acquisition or the holder's last\n"
-        "extend(). For hash-store locks the resource is shown as the entry it guards.\n"
-        "Reads with SCAN, so a large keyspace is read in bounded steps.\n"
-        "\n"
-        "  --prefix P      LockOptions::prefix of the backend (default '" +
-        defaults.prefix +
-        "')\n"
-        "  --lock-ttl MS   LockOptions::ttl in milliseconds (default " +
-        std::to_string(defaults.ttl.count()) +
-        ")\n"
-        "\n" +
-        url_help +
-        "\nExample:\n"
-        "  dogpile-redis locks redis://cache:6379/0 --lock-ttl 10000\n";
+    c.spec.help = "Usage: dogpile-redis locks URL [--prefix P] [--lock-ttl MS]\n"
+                  "\n"
+                  "Lists the distributed locks (the keys <P><resource> that a backend with\n"
+                  "distributed_lock set takes while one process creates a value) with the TTL\n"
+                  "they have left and how long their holder has had them. A lock's value is a\n"
+                  "random token without a time, so the holder's age is computed as the lock TTL\n"
+                  "minus the TTL left: it counts from the acquisition or the holder's last\n"
+                  "extend(). For hash-store locks the resource is shown as the entry it guards.\n"
+                  "Reads with SCAN, so a large keyspace is read in bounded steps.\n"
+                  "\n"
+                  "  --prefix P      LockOptions::prefix of the backend (default '" +
+                  defaults.prefix +
+                  "')\n"
+                  "  --lock-ttl MS   LockOptions::ttl in milliseconds (default " +
+                  std::to_string(defaults.ttl.count()) +
+                  ")\n"
+                  "\n" +
+                  url_help +
+                  "\nExample:\n"
+                  "  dogpile-redis locks redis://cache:6379/0 --lock-ttl 10000\n";
     c.run = run_locks;
     return c;
 }

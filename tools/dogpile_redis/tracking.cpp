@@ -65,8 +65,7 @@ std::string describe_target(const std::string& redir, const std::map<std::string
     const std::string subscriptions = get(t, "sub", "0");
     // Over RESP2 the target receives invalidations as messages on
     // __redis__:invalidate: unsubscribed, it gets none.
-    const std::string warning =
-        subscriptions == "0" ? " NOT SUBSCRIBED: the invalidations sent to it are dropped" : "";
+    const std::string warning = subscriptions == "0" ? " NOT SUBSCRIBED: the invalidations sent to it are dropped" : "";
     return redir + " (name " + get(t, "name", "-") + ", " + get(t, "addr") + ", subscriptions " + subscriptions + ")" +
            warning;
 }
@@ -74,8 +73,8 @@ std::string describe_target(const std::string& redir, const std::map<std::string
 void run_tracking(const ParsedArgs& args) {
     const std::string& url = args.positionals.at(0);
     auto client = connect(url);
-    const auto replies = client->pipeline(
-        "", {Command{"CLIENT", "LIST"}, Command{"INFO", "server"}, Command{"INFO", "clients"}, Command{"INFO", "stats"}});
+    const auto replies = client->pipeline("", {Command{"CLIENT", "LIST"}, Command{"INFO", "server"},
+                                               Command{"INFO", "clients"}, Command{"INFO", "stats"}});
     for (const auto& reply : replies) reply.throw_if_error("CLIENT LIST / INFO");
     Fields info = parse_info(replies.at(1).view());
     for (std::size_t i = 2; i < 4; ++i) {
@@ -93,11 +92,13 @@ void run_tracking(const ParsedArgs& args) {
         if (get(fields, "flags", "").find('t') != std::string::npos) tracking_ids.push_back(id);
         clients.emplace(id, std::move(fields));
     }
-    std::sort(tracking_ids.begin(), tracking_ids.end(),
-              [](const std::string& a, const std::string& b) { return a.size() != b.size() ? a.size() < b.size() : a < b; });
+    std::sort(tracking_ids.begin(), tracking_ids.end(), [](const std::string& a, const std::string& b) {
+        return a.size() != b.size() ? a.size() < b.size() : a < b;
+    });
 
     std::cout << "server " << describe_server(url) << " (redis " << get(info, "redis_version") << ")\n";
-    for (const char* name : {"tracking_clients", "tracking_total_keys", "tracking_total_items", "tracking_total_prefixes"}) {
+    for (const char* name :
+         {"tracking_clients", "tracking_total_keys", "tracking_total_items", "tracking_total_prefixes"}) {
         std::cout << name << '=' << get(info, name) << '\n';
     }
     std::cout << tracking_ids.size() << " connection(s) with tracking on\n";
@@ -128,20 +129,19 @@ Subcommand tracking_command() {
     c.summary = "tracking URL                        show client-side caching (near cache) state";
     c.spec.name = "tracking";
     c.spec.positionals = {"URL"};
-    c.spec.help = std::string(
-                      "Usage: dogpile-redis tracking URL\n"
-                      "\n"
-                      "Shows the server's side of client-side caching, which a near cache\n"
-                      "(NearCacheBackend with an InvalidationListener) relies on:\n"
-                      "  * INFO's tracking_clients, tracking_total_keys (keys some connection\n"
-                      "    read and may cache), tracking_total_items and tracking_total_prefixes\n"
-                      "    (broadcast mode);\n"
-                      "  * every connection with CLIENT TRACKING on (flag t in CLIENT LIST): its\n"
-                      "    mode (standard, or broadcast: flag B) and the connection its\n"
-                      "    invalidation messages are redirected to, normally the listener's,\n"
-                      "    subscribed to __redis__:invalidate. A target marked GONE means those\n"
-                      "    invalidations are being lost (flag R).\n"
-                      "\n") +
+    c.spec.help = std::string("Usage: dogpile-redis tracking URL\n"
+                              "\n"
+                              "Shows the server's side of client-side caching, which a near cache\n"
+                              "(NearCacheBackend with an InvalidationListener) relies on:\n"
+                              "  * INFO's tracking_clients, tracking_total_keys (keys some connection\n"
+                              "    read and may cache), tracking_total_items and tracking_total_prefixes\n"
+                              "    (broadcast mode);\n"
+                              "  * every connection with CLIENT TRACKING on (flag t in CLIENT LIST): its\n"
+                              "    mode (standard, or broadcast: flag B) and the connection its\n"
+                              "    invalidation messages are redirected to, normally the listener's,\n"
+                              "    subscribed to __redis__:invalidate. A target marked GONE means those\n"
+                              "    invalidations are being lost (flag R).\n"
+                              "\n") +
                   url_help + "\nExample:\n  dogpile-redis tracking redis://cache:6379\n";
     c.run = run_tracking;
     return c;

@@ -41,7 +41,8 @@ inline MemoryBackendOptions memory_backend_options_from_settings(const Settings&
     options.ttl = arguments.get_duration("ttl");
     if (options.ttl && *options.ttl == Duration::zero()) throw arguments.error("ttl", "must be positive");
     if (auto shards = arguments.get_integer<std::size_t>("shards", 1, std::size_t{1} << 16)) {
-        if ((*shards & (*shards - 1)) != 0) throw arguments.malformed("shards", std::to_string(*shards), "a power of two");
+        if ((*shards & (*shards - 1)) != 0)
+            throw arguments.malformed("shards", std::to_string(*shards), "a power of two");
         options.shards = *shards;
     }
     if (auto policy = clock_policy_setting(arguments, "clock_policy")) options.clock_policy = *policy;

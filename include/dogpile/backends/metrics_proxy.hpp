@@ -49,13 +49,14 @@ inline const char* to_string(BackendOperation op) noexcept {
 /// bucket i (1 <= i < bucket_count - 1) those in [2^(i-1), 2^i) µs; the last
 /// bucket everything from 2^(bucket_count - 2) µs (67 s) up.
 struct LatencyHistogram {
-    static constexpr std::size_t bucket_count = 28;  ///< buckets, the last one unbounded
+    static constexpr std::size_t bucket_count = 28;    ///< buckets, the last one unbounded
     std::array<std::uint64_t, bucket_count> counts{};  ///< calls per bucket
 
     /// The bucket a call of this latency is counted in.
     static std::size_t bucket_for(std::chrono::nanoseconds latency) noexcept {
         if (latency < std::chrono::microseconds(1)) return 0;
-        auto micros = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(latency).count());
+        auto micros =
+            static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(latency).count());
         std::size_t bucket = 0;
         while (micros != 0 && bucket < bucket_count - 1) {
             micros >>= 1;
@@ -96,10 +97,10 @@ struct LatencyHistogram {
 
 /// One operation's counters in a BackendMetrics snapshot.
 struct OperationMetrics {
-    std::uint64_t calls = 0;  ///< calls made, those that threw included
-    std::uint64_t errors = 0;  ///< calls that threw
+    std::uint64_t calls = 0;                    ///< calls made, those that threw included
+    std::uint64_t errors = 0;                   ///< calls that threw
     std::chrono::nanoseconds total_latency{0};  ///< the time all calls took, added up
-    LatencyHistogram latency;  ///< how long the calls took
+    LatencyHistogram latency;                   ///< how long the calls took
 };
 
 /// What MetricsProxy::snapshot() returns: per-operation counters, hits and misses.
@@ -125,7 +126,7 @@ class MetricsProxy : public ProxyBackend<Value, Key> {
 
 public:
     using typename Base::backend_type;  ///< the interface it wraps and implements
-    using typename Base::entry_type;  ///< a value with its metadata
+    using typename Base::entry_type;    ///< a value with its metadata
     using Base::Base;
 
     /// Forwards to the wrapped backend, counting the call, its latency, and the hits and misses.

@@ -146,7 +146,7 @@ class NearCacheBackend final : public Backend<Value, Key>, private redis::Invali
 public:
     using base_type = Backend<Value, Key>;  ///< the interface it implements
     using typename base_type::entry_type;
-    using remote_type = Backend<Value, Key>;  ///< the backend behind the near tier
+    using remote_type = Backend<Value, Key>;     ///< the backend behind the near tier
     using options_type = NearCacheOptions<Key>;  ///< its options
 
     /// Throws ConfigurationError for a null remote backend or invalid options.
@@ -304,10 +304,10 @@ private:
 
     // Everything NearCacheStats counts itself; hits are striped (hits_), the
     // store counts evictions and expirations.
-    using Counters = details::AtomicCounters<NearCacheStats, &NearCacheStats::misses, &NearCacheStats::bypassed,
-                                             &NearCacheStats::uncovered, &NearCacheStats::stored,
-                                             &NearCacheStats::raced, &NearCacheStats::untracked,
-                                             &NearCacheStats::invalidated, &NearCacheStats::flushes>;
+    using Counters =
+        details::AtomicCounters<NearCacheStats, &NearCacheStats::misses, &NearCacheStats::bypassed,
+                                &NearCacheStats::uncovered, &NearCacheStats::stored, &NearCacheStats::raced,
+                                &NearCacheStats::untracked, &NearCacheStats::invalidated, &NearCacheStats::flushes>;
 
     static std::shared_ptr<remote_type> checked(std::shared_ptr<remote_type> remote) {
         if (!remote) throw ConfigurationError("NearCacheBackend: the remote backend must not be null");

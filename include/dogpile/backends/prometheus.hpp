@@ -33,8 +33,8 @@ inline std::vector<HistogramBucket> latency_buckets(const LatencyHistogram& late
     buckets.reserve(LatencyHistogram::bucket_count);
     for (std::size_t i = 0; i < LatencyHistogram::bucket_count; ++i) {
         const auto bound = LatencyHistogram::upper_bound(i);
-        const double seconds = bound ? std::chrono::duration<double>(*bound).count()
-                                     : std::numeric_limits<double>::infinity();
+        const double seconds =
+            bound ? std::chrono::duration<double>(*bound).count() : std::numeric_limits<double>::infinity();
         buckets.push_back({seconds, latency.counts[i]});
     }
     return buckets;
@@ -72,8 +72,7 @@ inline constexpr std::array<CounterField<MemoryBackendStats>, 3> memory_backend_
 }};
 
 /// Appends a MemoryBackend's counters (MemoryBackendStats).
-inline void append_memory_backend(PrometheusText& out, std::string_view backend,
-                                  const MemoryBackendStats& stats) {
+inline void append_memory_backend(PrometheusText& out, std::string_view backend, const MemoryBackendStats& stats) {
     out.counters(memory_backend_counters, {{"backend", backend}}, stats);
 }
 

@@ -44,7 +44,7 @@ template <class Value, class Key = std::string>
 class ProxyBackend : public Backend<Value, Key> {
 public:
     using backend_type = Backend<Value, Key>;  ///< the interface it wraps and implements
-    using entry_type = CachedValue<Value>;  ///< a value with its metadata
+    using entry_type = CachedValue<Value>;     ///< a value with its metadata
 
     // Unwrapped: wrap() it (or hand it to Region::wrap / dogpile::wrap) before use.
     ProxyBackend() = default;

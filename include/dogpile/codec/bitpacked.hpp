@@ -31,8 +31,7 @@ namespace dogpile::codec {
 /// (BitpackedFlagSetCodec) write the same bytes; each reads what the other writes.
 template <class T>
 class BasicBitpackedCodec : public details::FlagCodecBase<T> {
-    static_assert(std::is_same_v<T, Flags> || std::is_same_v<T, FlagSet>,
-                  "BasicBitpackedCodec packs Flags or FlagSet");
+    static_assert(std::is_same_v<T, Flags> || std::is_same_v<T, FlagSet>, "BasicBitpackedCodec packs Flags or FlagSet");
 
 public:
     /// Flag counts up to this travel as a msgpack integer, larger ones as bin.
@@ -65,7 +64,7 @@ private:
     static constexpr const char* config_name = packs_flag_set ? "BitpackedFlagSetCodec" : "BitpackedCodec";
 };
 
-using BitpackedCodec = BasicBitpackedCodec<Flags>;  ///< bit-packed codec of Flags
+using BitpackedCodec = BasicBitpackedCodec<Flags>;           ///< bit-packed codec of Flags
 using BitpackedFlagSetCodec = BasicBitpackedCodec<FlagSet>;  ///< bit-packed codec of FlagSet
 
 }  // namespace dogpile::codec

@@ -60,18 +60,17 @@ public:
     using Storage = std::variant<std::nullptr_t, bool, std::int64_t, std::uint64_t, double, std::string, List, Dict>;
 
     Value() noexcept = default;
-    Value(std::nullptr_t) noexcept {}  ///< nil
+    Value(std::nullptr_t) noexcept {}             ///< nil
     Value(bool value) noexcept : data_(value) {}  ///< a boolean
-    template <class Integer,
-              std::enable_if_t<std::is_integral_v<Integer> && !std::is_same_v<Integer, bool>, int> = 0>
+    template <class Integer, std::enable_if_t<std::is_integral_v<Integer> && !std::is_same_v<Integer, bool>, int> = 0>
     /// Any integer type but bool: held as int64, or as uint64 above INT64_MAX.
     Value(Integer value) noexcept : data_(from_integer(value)) {}
-    Value(double value) noexcept : data_(value) {}  ///< a floating value
-    Value(const char* value) : data_(std::string(value)) {}  ///< a string (copied)
+    Value(double value) noexcept : data_(value) {}                  ///< a floating value
+    Value(const char* value) : data_(std::string(value)) {}         ///< a string (copied)
     Value(std::string value) noexcept : data_(std::move(value)) {}  ///< a string
-    Value(std::string_view value) : data_(std::string(value)) {}  ///< a string (copied)
-    Value(List value) noexcept : data_(std::move(value)) {}  ///< a list
-    Value(Dict value) noexcept : data_(std::move(value)) {}  ///< a nested dict
+    Value(std::string_view value) : data_(std::string(value)) {}    ///< a string (copied)
+    Value(List value) noexcept : data_(std::move(value)) {}         ///< a list
+    Value(Dict value) noexcept : data_(std::move(value)) {}         ///< a nested dict
 
     /// Which alternative the value holds.
     Type type() const noexcept { return static_cast<Type>(data_.index()); }
@@ -162,7 +161,8 @@ private:
         if constexpr (std::is_signed_v<Integer>) {
             return Storage(std::in_place_type<std::int64_t>, static_cast<std::int64_t>(value));
         } else {
-            if (static_cast<std::uint64_t>(value) <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+            if (static_cast<std::uint64_t>(value) <=
+                static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
                 return Storage(std::in_place_type<std::int64_t>, static_cast<std::int64_t>(value));
             }
             return Storage(std::in_place_type<std::uint64_t>, static_cast<std::uint64_t>(value));
@@ -213,7 +213,7 @@ public:
         std::shared_ptr<const KeyTemplate> nested;
 
         Key(std::string key_name) : name(std::move(key_name)) {}  ///< a leaf key
-        Key(const char* key_name) : name(key_name) {}  ///< a leaf key
+        Key(const char* key_name) : name(key_name) {}             ///< a leaf key
         /// A key whose value is a dict of `nested_template`.
         Key(std::string key_name, KeyTemplate nested_template)
             : name(std::move(key_name)), nested(std::make_shared<const KeyTemplate>(std::move(nested_template))) {}
@@ -273,8 +273,8 @@ public:
         return KeyTemplate(std::move(keys));
     }
 
-    std::size_t size() const noexcept { return keys_.size(); }  ///< number of keys at this level
-    bool empty() const noexcept { return keys_.empty(); }  ///< no keys at all
+    std::size_t size() const noexcept { return keys_.size(); }       ///< number of keys at this level
+    bool empty() const noexcept { return keys_.empty(); }            ///< no keys at all
     const std::vector<Key>& keys() const noexcept { return keys_; }  ///< the keys, sorted
     /// The first key, in sorted order.
     std::vector<Key>::const_iterator begin() const noexcept { return keys_.begin(); }

@@ -49,7 +49,7 @@ namespace dogpile::codec {
 /// codec's payload (the layout is in codec/envelope.hpp), for stores that keep only bytes.
 namespace envelope {
 
-inline constexpr std::uint8_t magic = 0xc1;  ///< the first byte: the one msgpack never uses
+inline constexpr std::uint8_t magic = 0xc1;        ///< the first byte: the one msgpack never uses
 inline constexpr std::uint8_t format_version = 1;  ///< the format this version writes
 /// Field block length of format 1 as first written; readers require at least this.
 inline constexpr std::size_t min_fields_size = 13;
@@ -60,7 +60,7 @@ inline constexpr std::size_t header_size = 3 + fields_size;
 
 /// What unwrap() finds in an envelope.
 struct Unwrapped {
-    Metadata metadata;  ///< the metadata from the header
+    Metadata metadata;         ///< the metadata from the header
     std::string_view payload;  ///< a view into the bytes given to unwrap()
 };
 
@@ -156,8 +156,7 @@ inline Unwrapped unwrap(std::string_view bytes) {
     result.metadata.created_at = TimePoint(std::chrono::duration_cast<Duration>(microseconds(micros)));
     result.metadata.version = details::get_big_endian<std::uint32_t>(bytes, 11);
     const auto flags = static_cast<std::uint8_t>(bytes[15]);
-    result.metadata.expiry_owner =
-        (flags & details::flag_store_expiry) != 0 ? ExpiryOwner::store : ExpiryOwner::region;
+    result.metadata.expiry_owner = (flags & details::flag_store_expiry) != 0 ? ExpiryOwner::store : ExpiryOwner::region;
     if (block >= 21) {
         const auto creation_micros = details::get_big_endian<std::uint64_t>(bytes, 16);
         constexpr auto max_creation = static_cast<std::uint64_t>(max_micros);
@@ -178,7 +177,7 @@ inline Unwrapped unwrap(std::string_view bytes) {
 template <class Codec>
 class EnvelopeCodec {
 public:
-    using inner_codec = Codec;  ///< the codec of the value
+    using inner_codec = Codec;                                   ///< the codec of the value
     using value_type = CachedValue<typename Codec::value_type>;  ///< what it encodes
 
     EnvelopeCodec() = default;

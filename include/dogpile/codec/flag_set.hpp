@@ -111,8 +111,9 @@ public:
 
     /// The position of `name` in sorted order, or std::nullopt when it is not a flag.
     std::optional<std::size_t> index_of(std::string_view name) const noexcept {
-        const auto it = std::lower_bound(names_.begin(), names_.end(), name,
-                                         [](const std::string& held, std::string_view wanted) { return held < wanted; });
+        const auto it =
+            std::lower_bound(names_.begin(), names_.end(), name,
+                             [](const std::string& held, std::string_view wanted) { return held < wanted; });
         if (it == names_.end() || *it != name) return std::nullopt;
         return static_cast<std::size_t>(it - names_.begin());
     }
@@ -184,17 +185,17 @@ public:
     /// One flag during iteration: `for (auto [name, value] : flags)` or `flag.name`.
     struct Flag {
         const std::string& name;  ///< the flag's name, owned by the template
-        bool value;  ///< whether the flag is set
+        bool value;               ///< whether the flag is set
     };
 
     /// Walks the flags in sorted-name order, yielding Flag values.
     class const_iterator {
     public:
         using iterator_category = std::input_iterator_tag;  ///< an input iterator: yields by value
-        using value_type = Flag;  ///< what it yields
-        using difference_type = std::ptrdiff_t;  ///< the distance type
-        using reference = Flag;  ///< a Flag by value
-        using pointer = void;  ///< no operator->
+        using value_type = Flag;                            ///< what it yields
+        using difference_type = std::ptrdiff_t;             ///< the distance type
+        using reference = Flag;                             ///< a Flag by value
+        using pointer = void;                               ///< no operator->
 
         const_iterator() noexcept = default;
         /// The current flag: its name and value.
@@ -282,7 +283,7 @@ public:
     /// The template naming the flags.
     const FlagTemplate& flag_template() const noexcept { return *template_; }
     std::size_t size() const noexcept { return template_->size(); }  ///< number of flags
-    bool empty() const noexcept { return size() == 0; }  ///< no flags at all
+    bool empty() const noexcept { return size() == 0; }              ///< no flags at all
 
     /// The flag `name`; std::out_of_range for a name not in the template.
     bool operator[](std::string_view name) const { return test_unchecked(index_or_throw(name)); }
@@ -473,8 +474,8 @@ private:
 
     // Copied as a whole (a union copy copies its bytes), whichever member is live.
     union Storage {
-        std::uint64_t bits;    // up to 64 flags
-        std::uint64_t* heap;   // more: word_count() words
+        std::uint64_t bits;   // up to 64 flags
+        std::uint64_t* heap;  // more: word_count() words
     };
 
     const FlagTemplate* template_;

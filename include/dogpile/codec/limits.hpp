@@ -37,8 +37,9 @@ struct DecodeLimits {
     /// Throws DecodeError when `size` exceeds max_payload_bytes.
     void check_payload_size(std::size_t size) const {
         if (size > max_payload_bytes) {
-            throw DecodeError("payload of " + std::to_string(size) + " bytes exceeds DecodeLimits::max_payload_bytes (" +
-                              std::to_string(max_payload_bytes) + ")");
+            throw DecodeError("payload of " + std::to_string(size) +
+                              " bytes exceeds DecodeLimits::max_payload_bytes (" + std::to_string(max_payload_bytes) +
+                              ")");
         }
     }
 };

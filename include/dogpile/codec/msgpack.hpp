@@ -99,8 +99,8 @@ public:
         details::validate_msgpack(bytes, limits_);
         try {
             std::size_t offset = 0;
-            const msgpack::object_handle handle =
-                msgpack::unpack(bytes.data(), bytes.size(), offset, nullptr, nullptr, details::to_unpack_limit(limits_));
+            const msgpack::object_handle handle = msgpack::unpack(bytes.data(), bytes.size(), offset, nullptr, nullptr,
+                                                                  details::to_unpack_limit(limits_));
             if (offset != bytes.size()) {
                 throw DecodeError("msgpack codec: " + std::to_string(bytes.size() - offset) +
                                   " trailing byte(s) after the object");

@@ -45,8 +45,8 @@ struct codec_appends<Codec, std::void_t<decltype(std::declval<const Codec&>().en
 template <class Codec>
 class SharedCodec {
 public:
-    using inner_codec_type = Codec;  ///< the codec of the pointed-to value
-    using element_type = typename Codec::value_type;  ///< the pointed-to type
+    using inner_codec_type = Codec;                          ///< the codec of the pointed-to value
+    using element_type = typename Codec::value_type;         ///< the pointed-to type
     using value_type = std::shared_ptr<const element_type>;  ///< what it encodes
 
     SharedCodec() = default;

@@ -199,8 +199,8 @@ private:
                     const std::size_t key_start = reader.offset();
                     const details::Token key = reader.next();
                     if (key.type != MsgpackType::str) {
-                        reader.fail_at(key_start, where(path) + "map key must be a str, got " +
-                                                      details::type_name(key.type));
+                        reader.fail_at(key_start,
+                                       where(path) + "map key must be a str, got " + details::type_name(key.type));
                     }
                     Value value = decode_value(reader, depth + 1, path, MapAllowed::yes);
                     if (!dict.emplace(std::string(key.bytes), std::move(value)).second) {
@@ -290,7 +290,7 @@ ValuesCodec(KeyTemplate)->ValuesCodec<Dict>;
 ValuesCodec(KeyTemplate, DecodeLimits)->ValuesCodec<Dict>;
 
 using DictValuesCodec = ValuesCodec<Dict>;  ///< values-only codec of Dict
-using FlagsCodec = ValuesCodec<Flags>;  ///< values-only codec of Flags
+using FlagsCodec = ValuesCodec<Flags>;      ///< values-only codec of Flags
 using FlagSetCodec = ValuesCodec<FlagSet>;  ///< the same bytes as FlagsCodec, for FlagSet
 
 }  // namespace dogpile::codec

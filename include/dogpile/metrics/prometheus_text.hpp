@@ -46,8 +46,8 @@ using Labels = std::vector<Label>;
 /// One bucket of a histogram as the caller counts it: the observations that
 /// fell in this bucket only (not cumulative), up to `upper_bound` inclusive.
 struct HistogramBucket {
-    double upper_bound;  ///< In the metric's base unit; +infinity for an overflow bucket.
-    std::uint64_t count; ///< Observations in this bucket alone.
+    double upper_bound;   ///< In the metric's base unit; +infinity for an overflow bucket.
+    std::uint64_t count;  ///< Observations in this bucket alone.
 };
 
 /// The three metric types this library exports.
@@ -242,8 +242,8 @@ private:
                 const bool own_le = le_allowed && i + 1 == labels.size();
                 const bool reserved = l.name.substr(0, 2) == "__" || (l.name == "le" && !own_le);
                 if (!is_valid_name(l.name, false) || reserved) {
-                    throw std::invalid_argument("PrometheusText: invalid label name '" + std::string(l.name) +
-                                                "' on " + std::string(name));
+                    throw std::invalid_argument("PrometheusText: invalid label name '" + std::string(l.name) + "' on " +
+                                                std::string(name));
                 }
                 if (i != 0) line += ',';
                 line += l.name;

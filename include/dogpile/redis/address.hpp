@@ -19,7 +19,7 @@ namespace dogpile::redis {
 /// connection settings come from ConnectionOptions.
 struct NodeAddress {
     std::string host;  ///< name or IP address; an IPv6 one without brackets
-    int port = 0;  ///< TCP port
+    int port = 0;      ///< TCP port
 
     /// "host:port", with an IPv6 host in brackets.
     std::string to_string() const {
@@ -28,7 +28,7 @@ struct NodeAddress {
     }
 
     /// Parses "host:port" or "[v6]:port". Throws ConfigurationError.
-static NodeAddress parse(std::string_view text);
+    static NodeAddress parse(std::string_view text);
 
     /// `base` with its endpoint replaced by this address (and no unix socket).
     ConnectionOptions apply_to(ConnectionOptions base) const {

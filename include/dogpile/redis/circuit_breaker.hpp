@@ -42,8 +42,8 @@ std::string_view to_string(BreakerState state) noexcept;
 
 /// A state change, as reported to BreakerOptions::on_state_change.
 struct BreakerEvent {
-    BreakerState from;  ///< the state before the change
-    BreakerState to;  ///< the state after it
+    BreakerState from;   ///< the state before the change
+    BreakerState to;     ///< the state after it
     std::string server;  ///< ConnectionOptions::describe() of the pool's server
     /// Why: the last failure's description when opening, the probe's outcome otherwise.
     std::string message;
@@ -71,9 +71,9 @@ struct BreakerOptions {
 /// A breaker's state and counters since it was created.
 struct BreakerStats {
     BreakerState state = BreakerState::closed;  ///< the state now
-    std::uint64_t opened = 0;    ///< closed or half-open -> open
-    std::uint64_t closed = 0;    ///< half-open -> closed (a probe succeeded)
-    std::uint64_t rejected = 0;  ///< calls failed fast while open
+    std::uint64_t opened = 0;                   ///< closed or half-open -> open
+    std::uint64_t closed = 0;                   ///< half-open -> closed (a probe succeeded)
+    std::uint64_t rejected = 0;                 ///< calls failed fast while open
 };
 
 /// Several breakers as one (a cluster's nodes, a Sentinel's masters): the

@@ -102,7 +102,8 @@ public:
     /// batch() without scripts to recover from NOSCRIPT.
     std::vector<Reply> batch(const std::vector<KeyedCommand>& commands) { return batch(commands, {}); }
     /// eval() with the keys and arguments given in place: `client.eval(script, {key}, {"10"})`.
-    template <class Keys = std::initializer_list<std::string_view>, class Args = std::initializer_list<std::string_view>>
+    template <class Keys = std::initializer_list<std::string_view>,
+              class Args = std::initializer_list<std::string_view>>
     Reply eval(const Script& script, const Keys& keys, const Args& args) {
         ScriptCall call;
         for (const auto& k : keys) call.keys.emplace_back(std::string_view(k));
@@ -131,16 +132,18 @@ public:
 
     DOGPILE_INLINE Reply command(std::string_view /*routing_key*/, const Command& cmd) override;
 
-    DOGPILE_INLINE std::vector<Reply> pipeline(std::string_view /*routing_key*/, const std::vector<Command>& commands) override;
+    DOGPILE_INLINE std::vector<Reply> pipeline(std::string_view /*routing_key*/,
+                                               const std::vector<Command>& commands) override;
 
     DOGPILE_INLINE std::vector<Reply> batch(const std::vector<KeyedCommand>& commands,
-                             const std::vector<const Script*>& scripts) override;
+                                            const std::vector<const Script*>& scripts) override;
 
     DOGPILE_INLINE Reply eval(const Script& script, const ScriptCall& call) override;
 
     DOGPILE_INLINE std::vector<Reply> eval_batch(const Script& script, const std::vector<ScriptCall>& calls) override;
 
-    DOGPILE_INLINE void with_connection(std::string_view /*routing_key*/, const std::function<void(Connection&)>& fn) override;
+    DOGPILE_INLINE void with_connection(std::string_view /*routing_key*/,
+                                        const std::function<void(Connection&)>& fn) override;
 
     DOGPILE_INLINE ConnectionOptions connection_options(std::string_view /*routing_key*/) const override;
 

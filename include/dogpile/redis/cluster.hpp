@@ -76,17 +76,17 @@ namespace dogpile::redis {
 
 /// One node's pool, for diagnostics and tests.
 struct ClusterNodeStats {
-    NodeAddress address;  ///< the node
+    NodeAddress address;               ///< the node
     std::size_t open_connections = 0;  ///< connections of its pool now, leased or idle
     std::size_t idle_connections = 0;  ///< idle ones among them
-    std::uint64_t round_trips = 0;  ///< round trips on its connections
-    BreakerStats breaker{};  ///< each node's pool has its own breaker
+    std::uint64_t round_trips = 0;     ///< round trips on its connections
+    BreakerStats breaker{};            ///< each node's pool has its own breaker
 };
 
 /// One master of the slot map and what it serves, for diagnostics and tests.
 struct ClusterShard {
-    NodeAddress master;  ///< the master serving the slot ranges
-    std::vector<NodeAddress> replicas;  ///< its replicas, as CLUSTER SLOTS lists them
+    NodeAddress master;                            ///< the master serving the slot ranges
+    std::vector<NodeAddress> replicas;             ///< its replicas, as CLUSTER SLOTS lists them
     std::vector<std::pair<int, int>> slot_ranges;  ///< inclusive
 };
 

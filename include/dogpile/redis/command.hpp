@@ -48,9 +48,9 @@ public:
         return *this;
     }
 
-    template <class Int, std::enable_if_t<std::is_integral_v<Int> && !std::is_same_v<Int, bool> &&
-                                              !std::is_same_v<Int, char>,
-                                          int> = 0>
+    template <
+        class Int,
+        std::enable_if_t<std::is_integral_v<Int> && !std::is_same_v<Int, bool> && !std::is_same_v<Int, char>, int> = 0>
     /// Appends an integer argument, written in decimal.
     Command& arg(Int value) {
         return arg(std::string_view(std::to_string(value)));

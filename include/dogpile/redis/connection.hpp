@@ -221,7 +221,7 @@ private:
     std::unique_ptr<redisReader, ReaderDeleter> reader_;
     details::RespScanner scanner_;
     std::string broken_by_;  // why the connection became unusable
-    std::string out_;  // formatted commands not yet sent
+    std::string out_;        // formatted commands not yet sent
     std::size_t pending_ = 0;
     std::uint64_t round_trips_ = 0;
     std::uint64_t user_tag_ = 0;
@@ -240,9 +240,7 @@ class Pipeline {
 public:
     /// Queues on `connection`, which must outlive it. Throws IoError when the connection is broken,
     /// ConfigurationError while another Pipeline on it is being filled.
-    explicit Pipeline(Connection& connection) : connection_(&connection) {
-        connection_->require_ready("Pipeline");
-    }
+    explicit Pipeline(Connection& connection) : connection_(&connection) { connection_->require_ready("Pipeline"); }
     ~Pipeline() {
         if (connection_ != nullptr && connection_->pending_ != 0) {
             connection_->broken_ = true;

@@ -97,10 +97,10 @@ public:
 struct Redirection {
     /// MOVED (the slot has a new owner) or ASK (ask that node once, after ASKING).
     enum class Kind { moved, ask };
-    Kind kind;  ///< MOVED or ASK
-    int slot;  ///< the hash slot, 0 to 16383
+    Kind kind;         ///< MOVED or ASK
+    int slot;          ///< the hash slot, 0 to 16383
     std::string host;  ///< the node to ask; an IPv6 address without brackets
-    int port;  ///< its port
+    int port;          ///< its port
 };
 
 /// The server answered with an error reply; the connection stays usable.
@@ -109,8 +109,7 @@ public:
     /// `message` is the server's text exactly ("NOSCRIPT No matching script...");
     /// `context`, when given, prefixes what() ("SELECT 99: ERR DB index ...").
     explicit ReplyError(std::string message, std::string_view context = {})
-        : RedisError(context.empty() ? message : std::string(context) + ": " + message),
-          message_(std::move(message)) {}
+        : RedisError(context.empty() ? message : std::string(context) + ": " + message), message_(std::move(message)) {}
 
     /// The server's error text, without the context prefix.
     const std::string& message() const noexcept { return message_; }
@@ -152,9 +151,7 @@ public:
     std::optional<Redirection> redirection() const { return parse_redirection(message_); }
 
     /// The first word of `message` (see code()).
-    static std::string_view code_of(std::string_view message) noexcept {
-        return message.substr(0, message.find(' '));
-    }
+    static std::string_view code_of(std::string_view message) noexcept { return message.substr(0, message.find(' ')); }
 
     /// `MOVED <slot> <host>:<port>` or `ASK <slot> <host>:<port>`; the host may
     /// be an IPv6 address, so the port follows the last colon.

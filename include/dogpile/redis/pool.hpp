@@ -88,9 +88,9 @@ struct PoolState {
         std::chrono::steady_clock::time_point handed_out;  // when its last lease began
         std::uint64_t breaks_seen;                         // `breaks` when its last lease began
     };
-    std::vector<Idle> idle;  // most recently used last
-    std::size_t open = 0;    // idle + leased + being opened
-    std::size_t waiting = 0; // callers blocked in acquire()
+    std::vector<Idle> idle;   // most recently used last
+    std::size_t open = 0;     // idle + leased + being opened
+    std::size_t waiting = 0;  // callers blocked in acquire()
     // Connections found broken or closed so far. A break often means the
     // server went away, taking every other socket with it, so connections
     // whose last lease began before it are checked whatever their age.

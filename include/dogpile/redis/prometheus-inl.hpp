@@ -17,8 +17,8 @@ inline std::string node_of(const redis::ConnectionOptions& connection) {
     return redis::NodeAddress{connection.host, connection.port}.to_string();
 }
 
-inline void append_pool_gauges(PrometheusText& out, std::string_view client, std::string_view node,
-                               std::size_t open, std::size_t idle) {
+inline void append_pool_gauges(PrometheusText& out, std::string_view client, std::string_view node, std::size_t open,
+                               std::size_t idle) {
     const Labels labels{{"client", client}, {"node", node}};
     out.gauge("dogpile_redis_pool_connections", "Connections that exist now: idle, leased or being opened.", labels,
               static_cast<double>(open));

@@ -25,7 +25,23 @@ namespace dogpile::redis {
 
 /// The type of a reply. RESP2 types first; the RESP3 ones exist only with hiredis 1.x and are
 /// listed so a reply from a RESP3 connection is reported by name rather than "unknown".
-enum class ReplyType { string, array, integer, nil, status, error, floating, boolean, map, set, push, attribute, big_number, verbatim, unknown };
+enum class ReplyType {
+    string,
+    array,
+    integer,
+    nil,
+    status,
+    error,
+    floating,
+    boolean,
+    map,
+    set,
+    push,
+    attribute,
+    big_number,
+    verbatim,
+    unknown
+};
 
 /// The type's name ("string", "array", ...), for error messages.
 const char* to_string(ReplyType type) noexcept;

@@ -21,12 +21,13 @@ DOGPILE_INLINE bool is_noscript(const Reply& reply) {
 }  // namespace details
 
 DOGPILE_INLINE std::vector<Reply> pipeline_with_scripts(Connection& connection, const std::vector<Command>& commands,
-                                                const std::vector<const Script*>& scripts) {
+                                                        const std::vector<const Script*>& scripts) {
     return details::pipeline_with_script_recovery(
         connection, commands.size(), [&commands](std::size_t i) -> const Command& { return commands[i]; }, scripts);
 }
 
-DOGPILE_INLINE std::vector<Reply> Script::eval_pipelined(Connection& connection, const std::vector<ScriptCall>& calls) const {
+DOGPILE_INLINE std::vector<Reply> Script::eval_pipelined(Connection& connection,
+                                                         const std::vector<ScriptCall>& calls) const {
     std::vector<Command> commands;
     commands.reserve(calls.size());
     for (const ScriptCall& call : calls) commands.push_back(evalsha_command(call));

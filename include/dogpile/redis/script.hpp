@@ -51,7 +51,8 @@ public:
     /// `EVALSHA <sha1> <numkeys> keys... args...`; for queueing into a pipeline.
     /// Keys and args are any ranges of string-likes; braced lists work too:
     /// script.evalsha_command({key}, {field, payload}).
-    template <class Keys = std::initializer_list<std::string_view>, class Args = std::initializer_list<std::string_view>>
+    template <class Keys = std::initializer_list<std::string_view>,
+              class Args = std::initializer_list<std::string_view>>
     Command evalsha_command(const Keys& keys, const Args& args) const {
         Command c{"EVALSHA", sha1_};
         c.arg(static_cast<unsigned long long>(std::size(keys)));
@@ -76,7 +77,8 @@ public:
 
     /// Runs the script; loads it and retries once on NOSCRIPT. An error reply
     /// (a runtime error in the script, WRONGTYPE, ...) throws ReplyError.
-    template <class Keys = std::initializer_list<std::string_view>, class Args = std::initializer_list<std::string_view>>
+    template <class Keys = std::initializer_list<std::string_view>,
+              class Args = std::initializer_list<std::string_view>>
     Reply eval(Connection& connection, const Keys& keys, const Args& args) const {
         return eval_command(connection, evalsha_command(keys, args));
     }

@@ -45,8 +45,7 @@ DOGPILE_INLINE std::vector<Reply> SentinelClient::eval_batch(const Script& scrip
     std::vector<Command> commands;
     commands.reserve(calls.size());
     for (const auto& call : calls) commands.push_back(script.evalsha_command(call));
-    return run_batch(commands.size(), [&commands](std::size_t i) -> const Command& { return commands[i]; },
-                     {&script});
+    return run_batch(commands.size(), [&commands](std::size_t i) -> const Command& { return commands[i]; }, {&script});
 }
 
 DOGPILE_INLINE void SentinelClient::with_connection(std::string_view /*routing_key*/,

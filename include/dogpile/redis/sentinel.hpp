@@ -209,9 +209,8 @@ private:
     // re-run once on the new master when discovery finds one.
     template <class CommandAt>
     std::vector<Reply> run_batch(std::size_t count, CommandAt&& command_at, const std::vector<const Script*>& scripts) {
-        std::vector<Reply> replies = run([&](Connection& c) {
-            return details::pipeline_with_script_recovery(c, count, command_at, scripts);
-        });
+        std::vector<Reply> replies =
+            run([&](Connection& c) { return details::pipeline_with_script_recovery(c, count, command_at, scripts); });
         std::vector<std::size_t> readonly;
         for (std::size_t i = 0; i < replies.size(); ++i) {
             if (replies[i].is_error() && ReplyError::code_of(replies[i].error_message()) == "READONLY") {

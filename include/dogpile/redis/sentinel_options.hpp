@@ -54,7 +54,7 @@ struct SentinelStats {
     std::uint64_t role_mismatches = 0;  ///< a server named as master whose ROLE said otherwise
     /// Commands re-sent to a new master (not sent, or READONLY).
     std::uint64_t retried = 0;
-    std::uint64_t switch_notices = 0;   ///< +switch-master messages received for this master
+    std::uint64_t switch_notices = 0;  ///< +switch-master messages received for this master
 };
 
 }  // namespace dogpile::redis

@@ -78,15 +78,15 @@ public:
 
 /// What an InvalidationListener counted since it was made.
 struct TrackingStats {
-    std::uint64_t sessions = 0;             ///< subscriptions established (the first included)
-    std::uint64_t connection_failures = 0;  ///< connects that failed and sessions lost
+    std::uint64_t sessions = 0;               ///< subscriptions established (the first included)
+    std::uint64_t connection_failures = 0;    ///< connects that failed and sessions lost
     std::uint64_t invalidation_messages = 0;  ///< invalidation messages received
-    std::uint64_t invalidated_keys = 0;  ///< keys those messages named
-    std::uint64_t flush_messages = 0;        ///< FLUSHALL / FLUSHDB seen
-    std::uint64_t flushes = 0;               ///< flushes delivered to sinks, every reason
-    std::uint64_t tracked_connections = 0;   ///< CLIENT TRACKING runs on data connections
-    std::uint64_t tracking_failures = 0;     ///< ... that Redis refused
-    std::uint64_t data_connections_lost = 0; ///< tracked data connections dropped
+    std::uint64_t invalidated_keys = 0;       ///< keys those messages named
+    std::uint64_t flush_messages = 0;         ///< FLUSHALL / FLUSHDB seen
+    std::uint64_t flushes = 0;                ///< flushes delivered to sinks, every reason
+    std::uint64_t tracked_connections = 0;    ///< CLIENT TRACKING runs on data connections
+    std::uint64_t tracking_failures = 0;      ///< ... that Redis refused
+    std::uint64_t data_connections_lost = 0;  ///< tracked data connections dropped
 };
 
 }  // namespace dogpile::redis

@@ -77,8 +77,8 @@ enum class MutexOffer { none, exclusive };
 /// offers no mutex.
 struct BackendCapabilities {
     Persistence persistence = Persistence::stores;  ///< whether what is set can be read back
-    MetadataKept metadata = MetadataKept::as_set;  ///< what get() returns as metadata
-    MutexOffer mutex = MutexOffer::none;  ///< what get_mutex() offers
+    MetadataKept metadata = MetadataKept::as_set;   ///< what get() returns as metadata
+    MutexOffer mutex = MutexOffer::none;            ///< what get_mutex() offers
     /// Values whose encoding exceeds this are refused by set() with
     /// LimitExceeded; the factory's over_limit_value() makes one.
     bool refuses_values_over_a_limit = false;
@@ -123,8 +123,8 @@ std::vector<typename Factory::Key> awkward_keys(Factory& factory) {
     if constexpr (has_awkward_keys<Factory>::value) {
         return factory.awkward_keys();
     } else if constexpr (std::is_same_v<typename Factory::Key, std::string>) {
-        return {"",           std::string(1, '\0'), std::string("a\0b", 3), "with space\r\n",
-                bytes_of({0xff, 0xfe, 0xc1}), "{tag}k", std::string(300, 'k')};
+        return {"",       std::string(1, '\0'), std::string("a\0b", 3), "with space\r\n", bytes_of({0xff, 0xfe, 0xc1}),
+                "{tag}k", std::string(300, 'k')};
     } else {
         return {};
     }
@@ -147,9 +147,9 @@ std::vector<std::string> corrupt_payloads(Factory& factory) {
         return factory.corrupt_payloads();
     } else {
         return {
-            std::string(),                        // empty
-            bytes_of({0xc1}),                       // the byte msgpack never uses
-            bytes_of({0xd9, 0x20, 0x61, 0x62}),     // str8 of 32 bytes, 2 present
+            std::string(),                             // empty
+            bytes_of({0xc1}),                          // the byte msgpack never uses
+            bytes_of({0xd9, 0x20, 0x61, 0x62}),        // str8 of 32 bytes, 2 present
             bytes_of({0xdd, 0xff, 0xff, 0xff, 0xff}),  // array32 claiming 4 G elements
         };
     }
@@ -188,9 +188,9 @@ struct FactoryNames {
 template <class Factory>
 class BackendConformance : public ::testing::Test {
 protected:
-    using Value = typename Factory::Value;  ///< the backend's value type
-    using Key = typename Factory::Key;  ///< the backend's key type
-    using Entry = CachedValue<Value>;  ///< what the backend stores
+    using Value = typename Factory::Value;                    ///< the backend's value type
+    using Key = typename Factory::Key;                        ///< the backend's key type
+    using Entry = CachedValue<Value>;                         ///< what the backend stores
     using BackendPtr = std::shared_ptr<Backend<Value, Key>>;  ///< what the factory makes
 
     BackendConformance() : caps_(Factory::capabilities()), backend_(factory_.make()) {}
@@ -212,9 +212,9 @@ protected:
         EXPECT_TRUE(got->value == value) << what << ": get returned another value";
     }
 
-    Factory factory_;  ///< the factory under test
+    Factory factory_;           ///< the factory under test
     BackendCapabilities caps_;  ///< what the factory says the backend promises
-    BackendPtr backend_;  ///< a fresh backend for each test
+    BackendPtr backend_;        ///< a fresh backend for each test
 };
 
 /// \cond DOGPILE_CONFORMANCE_TESTS
@@ -244,8 +244,7 @@ TYPED_TEST_P(BackendConformance, MetadataRoundTrips) {
     this->backend_->set(f.key(0), {f.value(0), set});
     const auto got = this->backend_->get(f.key(0));
     ASSERT_TRUE(got);
-    const Metadata expected =
-        this->caps_.metadata == MetadataKept::as_set ? set : Metadata::store_managed();
+    const Metadata expected = this->caps_.metadata == MetadataKept::as_set ? set : Metadata::store_managed();
     EXPECT_TRUE(details::same_metadata(got->metadata, expected))
         << "created_at/version/expiry_owner/creation_time differ from what was set";
     const auto multi = this->backend_->get_multi({f.key(0)});
@@ -331,8 +330,8 @@ TYPED_TEST_P(BackendConformance, ValuesOverTheLimitAreRefusedAndChangeNothing) {
         auto& f = this->factory_;
         this->backend_->set(f.key(0), this->entry(f.value(0)));
         EXPECT_THROW(this->backend_->set(f.key(0), this->entry(f.over_limit_value())), LimitExceeded);
-        EXPECT_THROW(this->backend_->set_multi({{f.key(1), this->entry(f.value(1))},
-                                                {f.key(2), this->entry(f.over_limit_value())}}),
+        EXPECT_THROW(this->backend_->set_multi(
+                         {{f.key(1), this->entry(f.value(1))}, {f.key(2), this->entry(f.over_limit_value())}}),
                      LimitExceeded);
         this->expect_stored(f.key(0), f.value(0), "a refused overwrite");
         EXPECT_FALSE(this->backend_->get(f.key(1))) << "part of a refused set_multi was written";
@@ -405,7 +404,8 @@ TYPED_TEST_P(BackendConformance, ConcurrentReadersSeeOnlyWrittenValues) {
                         if (got.size() != keys) wrong.fetch_add(1);
                         for (std::size_t i = 0; i < std::min(keys, got.size()); ++i) {
                             const auto& seen = got[i];
-                            if (seen && std::find(allowed[i].begin(), allowed[i].end(), seen->value) == allowed[i].end()) {
+                            if (seen &&
+                                std::find(allowed[i].begin(), allowed[i].end(), seen->value) == allowed[i].end()) {
                                 wrong.fetch_add(1);
                             }
                         }
@@ -478,10 +478,10 @@ REGISTER_TYPED_TEST_SUITE_P(BackendConformance, AKeyNeverSetIsAMiss, SetThenGetR
 }  // namespace dogpile::testing
 
 /// One line per backend: the contract, instantiated for `...` (factory types).
-#define DOGPILE_BACKEND_CONFORMANCE(prefix, ...)                                                      \
-    namespace dogpile::testing {                                                                     \
-    using prefix##ConformanceFactories = ::testing::Types<__VA_ARGS__>;                              \
-    INSTANTIATE_TYPED_TEST_SUITE_P(prefix, BackendConformance, prefix##ConformanceFactories,        \
-                                   ::dogpile::testing::FactoryNames);                                \
-    }                                                                                                \
+#define DOGPILE_BACKEND_CONFORMANCE(prefix, ...)                                             \
+    namespace dogpile::testing {                                                             \
+    using prefix##ConformanceFactories = ::testing::Types<__VA_ARGS__>;                      \
+    INSTANTIATE_TYPED_TEST_SUITE_P(prefix, BackendConformance, prefix##ConformanceFactories, \
+                                   ::dogpile::testing::FactoryNames);                        \
+    }                                                                                        \
     static_assert(true, "a semicolon after DOGPILE_BACKEND_CONFORMANCE(...) is welcome")

@@ -36,8 +36,8 @@ struct BackendLimits {
     /// A stored value in bytes, the envelope included.
     std::size_t max_payload_bytes = std::size_t{16} << 20;  ///< 16 MiB
 
-/// Throws ConfigurationError, naming `backend`, when a ceiling is 0.
-void validate(std::string_view backend) const;
+    /// Throws ConfigurationError, naming `backend`, when a ceiling is 0.
+    void validate(std::string_view backend) const;
 };
 
 /// What the bytes of a hash field are.
@@ -105,7 +105,7 @@ void validate_client(const std::shared_ptr<Client>& client, std::string_view bac
 
 // PX / PEXPIRE take whole milliseconds; a TTL that rounds to 0 ms would be an error reply.
 std::chrono::milliseconds validate_ttl(const std::optional<Duration>& ttl, std::string_view what,
-                                              std::string_view backend);
+                                       std::string_view backend);
 
 void validate_lock(const std::optional<LockOptions>& lock, std::string_view backend);
 
@@ -134,7 +134,7 @@ private:
 
 // The hash stores' TTL rules: a TTL policy needs a TTL and `none` must not have one.
 std::chrono::milliseconds validate_hash_ttl(const std::optional<Duration>& ttl, TtlPolicy policy,
-                                                   std::string_view backend);
+                                            std::string_view backend);
 
 // Entries per script call: at least one, at most what one call may unpack.
 void validate_per_call(std::size_t value, std::size_t max, std::string_view what, std::string_view backend);

@@ -82,7 +82,7 @@ namespace dogpile {
 template <class Codec>
 struct NamedCodec {
     std::string name;  ///< what the "codec" argument says to pick this codec
-    Codec codec;  ///< the codec itself
+    Codec codec;       ///< the codec itself
 };
 
 /// A NamedCodec, with Codec deduced: `named_codec("msgpack", codec::MsgpackCodec<V>{})`.
@@ -107,7 +107,8 @@ struct RedisConfigDefaults {
 namespace details {
 
 // A client from the url argument (and the client keys), or defaults.client.
-std::shared_ptr<redis::Client> redis_client_from_settings(const Settings& arguments, const RedisConfigDefaults& defaults);
+std::shared_ptr<redis::Client> redis_client_from_settings(const Settings& arguments,
+                                                          const RedisConfigDefaults& defaults);
 
 // The options every Redis store has: client, distributed lock, limits, hook.
 template <class Options>
@@ -115,7 +116,8 @@ void common_redis_options(Options& options, const Settings& arguments, const Red
     options.client = redis_client_from_settings(arguments, defaults);
     options.error_hook = defaults.error_hook;
     if (auto bytes = arguments.get_integer<std::size_t>("max_key_bytes", 1)) options.limits.max_key_bytes = *bytes;
-    if (auto bytes = arguments.get_integer<std::size_t>("max_payload_bytes", 1)) options.limits.max_payload_bytes = *bytes;
+    if (auto bytes = arguments.get_integer<std::size_t>("max_payload_bytes", 1))
+        options.limits.max_payload_bytes = *bytes;
 
     const bool locking = arguments.get_bool("distributed_lock").value_or(false);
     redis::LockOptions lock;
@@ -168,7 +170,8 @@ std::shared_ptr<Backend<Value, typename Store::key_type>> make_redis_backend(
                     names.insert(one.name);
                     if (backend || one.name != wanted) return;
                     using Codec = std::decay_t<decltype(one.codec)>;
-                    backend = std::make_shared<redis::SerializingBackend<Store, Value, Codec>>(std::move(options), one.codec);
+                    backend =
+                        std::make_shared<redis::SerializingBackend<Store, Value, Codec>>(std::move(options), one.codec);
                 };
                 (build(named), ...);
             },
@@ -192,7 +195,8 @@ void register_redis_backends(BackendRegistry<Value, Key>& registry, RedisConfigD
         std::move(first), std::move(more)...);
     std::set<std::string> names;
     std::apply([&](const auto&... named) { (names.insert(named.name), ...); }, *codecs);
-    if (names.size() != sizeof...(MoreCodecs) + 1) throw ConfigurationError("register_redis_backends: two codecs share a name");
+    if (names.size() != sizeof...(MoreCodecs) + 1)
+        throw ConfigurationError("register_redis_backends: two codecs share a name");
     auto shared_defaults = std::make_shared<const RedisConfigDefaults>(std::move(defaults));
 
     if constexpr (std::is_same_v<Key, std::string>) {
@@ -212,8 +216,7 @@ void register_redis_backends(BackendRegistry<Value, Key>& registry, RedisConfigD
                 *codecs);
         });
     } else {
-        static_assert(std::is_same_v<Key, std::string>,
-                      "the Redis backends take std::string, HashKey or A2BKey keys");
+        static_assert(std::is_same_v<Key, std::string>, "the Redis backends take std::string, HashKey or A2BKey keys");
     }
 }
 

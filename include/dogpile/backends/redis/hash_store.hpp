@@ -62,7 +62,7 @@ struct RedisHashBackendOptions {
     /// creators in other processes are serialized too; its resource name is
     /// RedisHashStore::lock_resource(key).
     std::optional<redis::LockOptions> distributed_lock{};
-    redis::BackendLimits limits{};  ///< key and payload ceilings, checked on write and read
+    redis::BackendLimits limits{};         ///< key and payload ceilings, checked on write and read
     redis::BackendErrorHook error_hook{};  ///< told of the errors get_multi absorbs
     /// How many fields of one hash a single command carries, one knob per
     /// direction; a hash with more is split over several commands, all still in
@@ -82,7 +82,7 @@ struct RedisHashBackendOptions {
     std::optional<redis::WholeHashReadOptions> whole_hash_reads = redis::WholeHashReadOptions{};
 
     /// Throws ConfigurationError for options that cannot work.
-void validate() const;
+    void validate() const;
 };
 
 namespace redis {

@@ -47,11 +47,11 @@ struct RedisBackendOptions {
     /// When set, get_mutex() hands the region a Redis lock (redis/lock.hpp)
     /// whose resource is the entry's Redis key (key_prefix + key).
     std::optional<redis::LockOptions> distributed_lock{};
-    redis::BackendLimits limits{};  ///< key and payload ceilings, checked on write and read
+    redis::BackendLimits limits{};         ///< key and payload ceilings, checked on write and read
     redis::BackendErrorHook error_hook{};  ///< told of the errors get_multi absorbs
 
     /// Throws ConfigurationError for options that cannot work.
-void validate() const;
+    void validate() const;
 };
 
 namespace redis {

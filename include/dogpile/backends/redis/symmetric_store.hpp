@@ -49,7 +49,7 @@ struct RedisSymmetricBackendOptions {
     /// When set, get_mutex() hands the region a Redis lock (redis/lock.hpp)
     /// whose resource is RedisSymmetricStore::lock_resource(key).
     std::optional<redis::LockOptions> distributed_lock{};
-    redis::BackendLimits limits{};  ///< key and payload ceilings, checked on write and read
+    redis::BackendLimits limits{};         ///< key and payload ceilings, checked on write and read
     redis::BackendErrorHook error_hook{};  ///< told of the errors get_multi absorbs
     /// How many pairs of one a a single command carries, one knob per
     /// direction (pairs are grouped by a); more are split over several
@@ -144,7 +144,6 @@ public:
     std::string describe(const A2BKey& key) const { return details::describe_field(hash_of_a(key.a), key.b); }
 
 private:
-
     // ttl_ms "0" (TtlPolicy::none) means plain HSET in the per-node steps and
     // no PEXPIRE in the write script.
     static details::SymmetricLayout layout_of(const RedisSymmetricBackendOptions& o);

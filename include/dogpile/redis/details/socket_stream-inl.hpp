@@ -138,8 +138,8 @@ DOGPILE_INLINE int connect_unix_socket(const std::string& path, Deadline deadlin
     }
     std::memcpy(address.sun_path, path.data(), path.size());
     int error = 0;
-    const int fd = connect_address(reinterpret_cast<const sockaddr*>(&address), sizeof address, AF_UNIX, 0, deadline,
-                                   error);
+    const int fd =
+        connect_address(reinterpret_cast<const sockaddr*>(&address), sizeof address, AF_UNIX, 0, deadline, error);
     if (fd >= 0) return fd;
     if (error == ETIMEDOUT) throw TimeoutError("connect to " + path + " timed out");
     throw IoError(path + ": " + std::strerror(error));
