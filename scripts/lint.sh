@@ -21,7 +21,7 @@ fi
 
 # src/dogpile_redis.cpp defines every -inl.hpp (compiled mode); the examples
 # include the rest in header-only mode, the Redis conformance test the
-# testing/ kit. Together they cover include/dogpile/ (checked by the loop at
+# testing/ kit, the Prometheus test the metrics export. Together they cover include/dogpile/ (checked by the loop at
 # the end, so a new header that none of them includes fails here).
 units=(
   src/dogpile_redis.cpp
@@ -30,6 +30,7 @@ units=(
   examples/config_from_env.cpp
   examples/custom_backend.cpp
   tests/test_redis_backend_conformance.cpp
+  tests/test_metrics_prometheus.cpp
 )
 
 build=${DOGPILE_LINT_BUILD_DIR:-build-lint}
