@@ -18,7 +18,6 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <random>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -32,6 +31,7 @@
 #include <dogpile/redis/tracking.hpp>
 
 #include "support/latch.hpp"
+#include "support/versioned_load.hpp"
 #include "support/redis_cluster.hpp"
 #include "support/wait.hpp"
 
@@ -44,8 +44,6 @@ using dogpile::Metadata;
 using dogpile::redis::ClusterClient;
 using dogpile::redis::ClusterOptions;
 using dogpile::redis::ClusterTracking;
-using dogpile::redis::FlushReason;
-using dogpile::redis::InvalidationSink;
 using dogpile::test::RedisCluster;
 using Version = std::uint64_t;
 using Remote = dogpile::RedisHashBackend<Version>;
@@ -206,17 +204,8 @@ std::string hash_name(std::size_t h) {
 
 HashKey key_of(std::size_t k) { return HashKey{hash_name(k / fields_per_hash), std::to_string(k % fields_per_hash)}; }
 
-void raise_to(std::atomic<Version>& target, Version v) {
-    Version current = target.load();
-    while (current < v && !target.compare_exchange_weak(current, v)) {
-    }
-}
-
-struct KeyState {
-    std::mutex write_order;
-    std::atomic<Version> written{0};
-    std::atomic<Version> delivered{0};
-};
+using KeyState = dogpile::test::VersionedKey;
+using dogpile::test::raise_to;
 
 // `delivered` of a key is raised to what was written before an invalidation
 // of its hash reached the near cache, once the near cache has applied it.
@@ -253,19 +242,8 @@ private:
     std::vector<std::pair<std::size_t, Version>> pending_;
 };
 
-struct Before final : InvalidationSink {
-    explicit Before(Snapshots& s) : snapshots(s) {}
-    void invalidate(const std::vector<std::string_view>& redis_keys) override { snapshots.take(redis_keys); }
-    void flush(FlushReason) override {}
-    Snapshots& snapshots;
-};
-
-struct After final : InvalidationSink {
-    explicit After(Snapshots& s) : snapshots(s) {}
-    void invalidate(const std::vector<std::string_view>&) override { snapshots.publish(); }
-    void flush(FlushReason) override {}
-    Snapshots& snapshots;
-};
+using Before = dogpile::test::SnapshotBefore<Snapshots>;
+using After = dogpile::test::SnapshotAfter<Snapshots>;
 
 // 8 readers through the near cache, a writer through it and one through the
 // other process, for `run_time`; `disturb` runs meanwhile. Every read must be
@@ -297,59 +275,16 @@ void expect_no_stale_read(const RedisCluster& cluster, std::chrono::milliseconds
     }
 
     std::atomic<bool> stop{false};
-    std::atomic<std::uint64_t> reads{0};
-    std::atomic<std::uint64_t> violations{0};
-    std::atomic<std::uint64_t> errors{0};
-    std::mutex report_mutex;
-    std::string first_violation;
+    dogpile::test::LoadTally tally;
     dogpile::test::Latch start(readers + 3);
-
-    auto writer = [&](dogpile::Backend<Version, HashKey>& target, bool through_near, unsigned seed) {
-        std::mt19937 rng(seed);
-        std::uniform_int_distribution<std::size_t> pick(0, key_count - 1);
-        start.arrive_and_wait();
-        while (!stop.load()) {
-            const std::size_t k = pick(rng);
-            KeyState& ks = keys[k];
-            std::lock_guard<std::mutex> order(ks.write_order);
-            const Version v = ks.written.load() + 1;
-            try {
-                target.set(key_of(k), CachedValue<Version>{v, Metadata::store_managed()});
-            } catch (const std::exception&) {
-                errors.fetch_add(1);
-                continue;  // not written for sure: the next write reuses the version
-            }
-            ks.written.store(v);
-            if (through_near) raise_to(ks.delivered, v);
-        }
-    };
     std::vector<std::thread> threads;
     for (std::size_t r = 0; r < readers; ++r) {
         threads.emplace_back([&, r] {
-            std::mt19937 rng(static_cast<unsigned>(100 + r));
-            std::uniform_int_distribution<std::size_t> pick(0, key_count - 1);
-            start.arrive_and_wait();
-            while (!stop.load()) {
-                const std::size_t k = pick(rng);
-                const Version floor = keys[k].delivered.load();
-                std::optional<CachedValue<Version>> got;
-                try {
-                    got = s.cache->get(key_of(k));
-                } catch (const std::exception&) {
-                    errors.fetch_add(1);
-                    continue;
-                }
-                reads.fetch_add(1, std::memory_order_relaxed);
-                if (version_of(got) < floor && violations.fetch_add(1) == 0) {
-                    std::lock_guard<std::mutex> lock(report_mutex);
-                    first_violation = "key " + std::to_string(k) + ": read version " + std::to_string(version_of(got)) +
-                                      " after version " + std::to_string(floor) + " was delivered";
-                }
-            }
+            dogpile::test::read_versions(*s.cache, keys, key_of, static_cast<unsigned>(100 + r), start, stop, tally);
         });
     }
-    threads.emplace_back(writer, std::ref(*s.other), false, 1u);
-    threads.emplace_back(writer, std::ref(static_cast<dogpile::Backend<Version, HashKey>&>(*s.cache)), true, 2u);
+    threads.emplace_back([&] { dogpile::test::write_versions(*s.other, keys, key_of, false, 1u, start, stop, tally); });
+    threads.emplace_back([&] { dogpile::test::write_versions(*s.cache, keys, key_of, true, 2u, start, stop, tally); });
 
     start.arrive_and_wait();
     const auto t0 = std::chrono::steady_clock::now();
@@ -360,14 +295,14 @@ void expect_no_stale_read(const RedisCluster& cluster, std::chrono::milliseconds
 
     const auto cs = s.cache->stats();
     const auto ts = s.tracking->stats();
-    EXPECT_EQ(violations.load(), 0u) << first_violation;
-    EXPECT_EQ(errors.load(), 0u);
+    EXPECT_EQ(tally.violations.load(), 0u) << tally.first_violation();
+    EXPECT_EQ(tally.errors.load(), 0u);
     EXPECT_GT(cs.hits, 0u);
     EXPECT_GT(cs.stored, 0u);
     EXPECT_GT(ts.invalidation_messages, 0u);
     std::printf("reads %llu: near hits %llu, misses %llu, stored %llu, raced %llu, untracked %llu, bypassed %llu, "
                 "flushes %llu; %llu invalidation messages, %llu cluster sessions\n",
-                static_cast<unsigned long long>(reads.load()), static_cast<unsigned long long>(cs.hits),
+                static_cast<unsigned long long>(tally.reads.load()), static_cast<unsigned long long>(cs.hits),
                 static_cast<unsigned long long>(cs.misses), static_cast<unsigned long long>(cs.stored),
                 static_cast<unsigned long long>(cs.raced), static_cast<unsigned long long>(cs.untracked),
                 static_cast<unsigned long long>(cs.bypassed), static_cast<unsigned long long>(cs.flushes),
@@ -466,8 +401,10 @@ TEST_F(ClusterNearCache, ZKilledMasterIsDroppedAndTheNearTierRecovers) {
     const auto replica = cluster().replica_of(master);
     ASSERT_TRUE(replica.has_value());
     cluster().node(master).kill();
-    EXPECT_TRUE(dogpile::test::wait_for_condition([&] { return !s.tracking->tracking(); }, tracking_deadline));
-    EXPECT_EQ(s.cache->near_size(), 0u) << "the near tier must drop what it cannot vouch for";
+    // The session ends, then the sinks are flushed: wait for both.
+    EXPECT_TRUE(dogpile::test::wait_for_condition([&] { return !s.tracking->tracking() && s.cache->near_size() == 0; },
+                                                  tracking_deadline))
+        << "the near tier must stop serving, and drop, what it cannot vouch for; near size " << s.cache->near_size();
     // Not tracking: reads are bypassed (and may fail while the slot is down).
     try {
         s.cache->get(keys.back());
