@@ -84,8 +84,8 @@ private:
 // Writes the next version of random keys until `stop`; a writer through the
 // near cache raises `delivered` at once (set() dropped the near entries).
 template <class Keys, class KeyOf>
-void write_versions(VersionBackend& target, Keys& keys, KeyOf&& key_of, bool through_near, unsigned seed,
-                    Latch& start, const std::atomic<bool>& stop, LoadTally& tally) {
+void write_versions(VersionBackend& target, Keys& keys, KeyOf&& key_of, bool through_near, unsigned seed, Latch& start,
+                    const std::atomic<bool>& stop, LoadTally& tally) {
     std::mt19937 rng(seed);
     std::uniform_int_distribution<std::size_t> pick(0, keys.size() - 1);
     start.arrive_and_wait();
