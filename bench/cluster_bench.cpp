@@ -10,6 +10,10 @@
 //               masters: the client's multi-key path alone, without decode
 //               or the region (on the cluster, every master's pipeline is
 //               written before any reply is read: the nodes work at once)
+//   near hit    the same hit through a NearCacheBackend in front of the hash
+//               store (an InvalidationListener on the single server, a
+//               ClusterTracking on the cluster): served from memory, no
+//               round trip; compare its cluster column with hit's
 //
 // For each: mean and p99 latency per call, and round trips per call (the
 // client's count: on the cluster a 100-key multi-get costs one round trip per
@@ -35,10 +39,12 @@
 #include <utility>
 #include <vector>
 
+#include <dogpile/backends/near_cache.hpp>
 #include <dogpile/backends/redis/hash.hpp>
 #include <dogpile/codec/values.hpp>
 #include <dogpile/redis.hpp>
 #include <dogpile/redis/cluster.hpp>
+#include <dogpile/redis/tracking.hpp>
 #include <dogpile/region.hpp>
 
 #include "support/permissions.hpp"
@@ -54,6 +60,7 @@ using dogpile::codec::Flags;
 using dogpile::codec::FlagsCodec;
 using Region = dogpile::Region<Flags, HashKey>;
 using Backend = dogpile::RedisHashBackend<Flags, FlagsCodec>;
+using NearBackend = dogpile::NearCacheBackend<Flags, HashKey>;
 
 constexpr std::size_t hashes = 200;
 constexpr std::size_t fields = 100;
@@ -104,28 +111,51 @@ public:
         region_->set_multi(items);
     }
 
+    // A second region, over a near cache in front of the hash store on
+    // `tracked` (a client whose connections `source` tracks).
+    void add_near_cache(std::shared_ptr<dogpile::redis::InvalidationSource> source,
+                        std::shared_ptr<dogpile::redis::Client> tracked) {
+        if (!source->wait_until_tracking(std::chrono::seconds(30))) {
+            throw std::runtime_error(name_ + ": the invalidation source does not track: " + source->last_error());
+        }
+        auto remote = std::make_shared<Backend>(dogpile::RedisHashBackendOptions{tracked, std::chrono::hours(1)},
+                                                FlagsCodec{dogpile::bench::permission_template()});
+        dogpile::NearCacheOptions<HashKey> near;
+        near.listener = std::move(source);
+        near.redis_key = dogpile::redis_keys_of(*remote);
+        near.capacity = 4096;
+        near_region_ = std::make_unique<Region>(std::make_shared<NearBackend>(remote, near));
+        near_client_ = std::move(tracked);
+    }
     const std::string& name() const { return name_; }
     Region& region() { return *region_; }
+    Region& near_region() { return *near_region_; }
     dogpile::redis::Client& client() { return *client_; }
 
     // Runs `op` for `budget`, one timed sample per call.
     template <class Op>
     void run(Samples& samples, SteadyClock::duration budget, Op&& op) {
         const auto end = SteadyClock::now() + budget;
-        const auto trips = client_->round_trips();
+        const auto trips = round_trips();
         while (SteadyClock::now() < end) {
             const auto t0 = SteadyClock::now();
             op(*this, cursor_++);
             samples.micros.push_back(dogpile::bench::to_ms(SteadyClock::now() - t0) * 1000.0);
             ++samples.calls;
         }
-        samples.round_trips += client_->round_trips() - trips;
+        samples.round_trips += round_trips() - trips;
     }
 
 private:
+    std::uint64_t round_trips() const {
+        return client_->round_trips() + (near_client_ ? near_client_->round_trips() : 0);
+    }
+
     std::string name_;
     std::shared_ptr<dogpile::redis::Client> client_;
     std::unique_ptr<Region> region_;
+    std::shared_ptr<dogpile::redis::Client> near_client_;
+    std::unique_ptr<Region> near_region_;
     std::size_t cursor_ = 0;
 };
 
@@ -140,12 +170,15 @@ void load_plain_keys(dogpile::redis::Client& client) {
     client.batch(sets);
 }
 
-void hit(Store& store, std::size_t i) {
-    Region& region = store.region();
+void hit_in(Region& region, std::size_t i) {
     const HashKey key = key_of(i % hashes, (i * 7) % fields);
     const Flags value = region.get_or_create(key, [&] { return flags_of(key); });
     if (value.empty()) throw std::runtime_error("empty value");
 }
+
+void hit(Store& store, std::size_t i) { hit_in(store.region(), i); }
+
+void near_hit(Store& store, std::size_t i) { hit_in(store.near_region(), i); }
 
 void multi_spread(Store& store, std::size_t i) {
     Region& region = store.region();
@@ -233,13 +266,22 @@ int main(int argc, char** argv) {
         Store single("single server", dogpile::redis::make_client(server.url()));
         Store clustered("cluster (3 masters)",
                         std::make_shared<dogpile::redis::ClusterClient>(cluster.client_options()));
+        dogpile::redis::TrackingOptions listener_options;
+        listener_options.connection = server.options();
+        auto listener = std::make_shared<dogpile::redis::InvalidationListener>(listener_options);
+        dogpile::redis::PoolOptions single_pool;
+        single_pool.connection = listener_options.connection;
+        single.add_near_cache(listener, dogpile::redis::make_tracked_client(*listener, single_pool));
+        auto tracking = std::make_shared<dogpile::redis::ClusterTracking>();
+        clustered.add_near_cache(tracking, dogpile::redis::make_tracked_cluster(*tracking, cluster.client_options()));
 
         std::vector<Row> rows{{"hit (get_or_create)", {}, {}, {}},
                               {"multi-get 100 keys over 100 hashes", {}, {}, {}},
                               {"multi-get 100 fields of one hash", {}, {}, {}},
-                              {"Client::batch of 100 GETs over 100 keys", {}, {}, {}}};
+                              {"Client::batch of 100 GETs over 100 keys", {}, {}, {}},
+                              {"near-cache hit (get_or_create)", {}, {}, {}}};
         using Op = void (*)(Store&, std::size_t);
-        const Op ops[] = {hit, multi_spread, multi_one_hash, batch_spread};
+        const Op ops[] = {hit, multi_spread, multi_one_hash, batch_spread, near_hit};
         load_plain_keys(single.client());
         load_plain_keys(clustered.client());
         const auto block =
@@ -296,8 +338,12 @@ int main(int argc, char** argv) {
                   << rows[0].single.calls + rows[0].cluster.calls << " hits, "
                   << rows[1].single.calls + rows[1].cluster.calls << " + "
                   << rows[2].single.calls + rows[2].cluster.calls << " multi-gets, "
-                  << rows[3].single.calls + rows[3].cluster.calls << " batches measured; " << hashes << " hashes x "
-                  << fields << " fields of 25 permission flags.\n";
+                  << rows[3].single.calls + rows[3].cluster.calls << " batches, "
+                  << rows[4].single.calls + rows[4].cluster.calls << " near-cache hits measured; " << hashes
+                  << " hashes x " << fields << " fields of 25 permission flags.\n"
+                  << "On the cluster, a near-cache hit: " << fixed(rows[4].cluster.mean(), 2)
+                  << " us mean against a hash hit: " << fixed(rows[0].cluster.mean(), 2) << " us ("
+                  << fixed(rows[0].cluster.mean() / rows[4].cluster.mean(), 1) << "x).\n";
         return 0;
     } catch (const std::exception& e) {
         std::cerr << "cluster_bench: " << e.what() << "\n";

@@ -49,7 +49,6 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -60,6 +59,7 @@
 #include <dogpile/redis/tracking.hpp>
 
 #include "support/latch.hpp"
+#include "support/versioned_load.hpp"
 #include "support/redis_server.hpp"
 #include "support/wait.hpp"
 
@@ -69,9 +69,7 @@ using namespace std::chrono_literals;
 using dogpile::CachedValue;
 using dogpile::HashKey;
 using dogpile::Metadata;
-using dogpile::redis::FlushReason;
 using dogpile::redis::InvalidationListener;
-using dogpile::redis::InvalidationSink;
 using Version = std::uint64_t;
 using Remote = dogpile::RedisHashBackend<Version>;
 using Near = dogpile::NearCacheBackend<Version, HashKey>;
@@ -88,17 +86,8 @@ constexpr auto convergence_deadline = 60s;
 std::string hash_name(std::size_t h) { return "calculated-a|" + std::to_string(h); }
 HashKey key_of(std::size_t k) { return HashKey{hash_name(k / fields_per_hash), std::to_string(k % fields_per_hash)}; }
 
-void raise_to(std::atomic<Version>& target, Version v) {
-    Version current = target.load();
-    while (current < v && !target.compare_exchange_weak(current, v)) {
-    }
-}
-
-struct KeyState {
-    std::mutex write_order;
-    std::atomic<Version> written{0};
-    std::atomic<Version> delivered{0};
-};
+using KeyState = dogpile::test::VersionedKey;
+using dogpile::test::raise_to;
 
 class Snapshots {
 public:
@@ -128,19 +117,8 @@ private:
     std::vector<std::pair<std::size_t, Version>> pending_;
 };
 
-struct Before final : InvalidationSink {
-    explicit Before(Snapshots& s) : snapshots(s) {}
-    void invalidate(const std::vector<std::string_view>& redis_keys) override { snapshots.take(redis_keys); }
-    void flush(FlushReason) override {}
-    Snapshots& snapshots;
-};
-
-struct After final : InvalidationSink {
-    explicit After(Snapshots& s) : snapshots(s) {}
-    void invalidate(const std::vector<std::string_view>&) override { snapshots.publish(); }
-    void flush(FlushReason) override {}
-    Snapshots& snapshots;
-};
+using Before = dogpile::test::SnapshotBefore<Snapshots>;
+using After = dogpile::test::SnapshotAfter<Snapshots>;
 
 TEST(NearCacheStress, NoReadIsOlderThanADeliveredInvalidation) {
     dogpile::test::RedisServer server;
@@ -186,63 +164,16 @@ TEST(NearCacheStress, NoReadIsOlderThanADeliveredInvalidation) {
     }
 
     std::atomic<bool> stop{false};
-    std::atomic<std::uint64_t> reads{0};
-    std::atomic<std::uint64_t> violations{0};
-    std::atomic<std::uint64_t> errors{0};
-    std::mutex report_mutex;
-    std::string first_violation;
+    dogpile::test::LoadTally tally;
     dogpile::test::Latch start(readers + 3);
-
-    auto writer = [&](dogpile::Backend<Version, HashKey>& target, bool through_near, unsigned seed) {
-        std::mt19937 rng(seed);
-        std::uniform_int_distribution<std::size_t> pick(0, key_count - 1);
-        start.arrive_and_wait();
-        while (!stop.load()) {
-            const std::size_t k = pick(rng);
-            KeyState& s = (*keys)[k];
-            std::lock_guard<std::mutex> order(s.write_order);
-            const Version v = s.written.load() + 1;
-            try {
-                target.set(key_of(k), CachedValue<Version>{v, Metadata::store_managed()});
-            } catch (const std::exception&) {
-                errors.fetch_add(1);
-                continue;  // not written for sure: the next write reuses the version
-            }
-            s.written.store(v);
-            if (through_near) raise_to(s.delivered, v);
-        }
-    };
-
     std::vector<std::thread> threads;
     for (std::size_t r = 0; r < readers; ++r) {
         threads.emplace_back([&, r] {
-            std::mt19937 rng(static_cast<unsigned>(100 + r));
-            std::uniform_int_distribution<std::size_t> pick(0, key_count - 1);
-            start.arrive_and_wait();
-            while (!stop.load()) {
-                const std::size_t k = pick(rng);
-                const Version floor = (*keys)[k].delivered.load();
-                std::optional<CachedValue<Version>> got;
-                try {
-                    got = cache->get(key_of(k));
-                } catch (const std::exception&) {
-                    errors.fetch_add(1);
-                    continue;
-                }
-                reads.fetch_add(1, std::memory_order_relaxed);
-                const Version seen = got ? got->value : 0;
-                if (seen < floor) {
-                    if (violations.fetch_add(1) == 0) {
-                        std::lock_guard<std::mutex> lock(report_mutex);
-                        first_violation = "key " + std::to_string(k) + ": read version " + std::to_string(seen) +
-                                          " after version " + std::to_string(floor) + " was delivered";
-                    }
-                }
-            }
+            dogpile::test::read_versions(*cache, *keys, key_of, static_cast<unsigned>(100 + r), start, stop, tally);
         });
     }
-    threads.emplace_back(writer, std::ref(other), false, 1u);
-    threads.emplace_back(writer, std::ref(static_cast<dogpile::Backend<Version, HashKey>&>(*cache)), true, 2u);
+    threads.emplace_back([&] { dogpile::test::write_versions(other, *keys, key_of, false, 1u, start, stop, tally); });
+    threads.emplace_back([&] { dogpile::test::write_versions(*cache, *keys, key_of, true, 2u, start, stop, tally); });
 
     start.arrive_and_wait();
     const auto t0 = std::chrono::steady_clock::now();
@@ -256,8 +187,8 @@ TEST(NearCacheStress, NoReadIsOlderThanADeliveredInvalidation) {
 
     const auto s = cache->stats();
     const auto ls = listener->stats();
-    EXPECT_EQ(violations.load(), 0u) << first_violation;
-    EXPECT_EQ(errors.load(), 0u);
+    EXPECT_EQ(tally.violations.load(), 0u) << tally.first_violation();
+    EXPECT_EQ(tally.errors.load(), 0u);
     // The run exercised what it claims to.
     EXPECT_GT(s.hits, 0u);
     EXPECT_GT(s.stored, 0u);
@@ -267,7 +198,7 @@ TEST(NearCacheStress, NoReadIsOlderThanADeliveredInvalidation) {
     EXPECT_LE(cache->near_size(), no.capacity);
     std::printf("reads %llu: near hits %llu, misses %llu, stored %llu, raced %llu, untracked %llu, bypassed %llu, "
                 "invalidated %llu, evictions %llu; %llu invalidation messages, %llu sessions\n",
-                static_cast<unsigned long long>(reads.load()), static_cast<unsigned long long>(s.hits),
+                static_cast<unsigned long long>(tally.reads.load()), static_cast<unsigned long long>(s.hits),
                 static_cast<unsigned long long>(s.misses), static_cast<unsigned long long>(s.stored),
                 static_cast<unsigned long long>(s.raced), static_cast<unsigned long long>(s.untracked),
                 static_cast<unsigned long long>(s.bypassed), static_cast<unsigned long long>(s.invalidated),

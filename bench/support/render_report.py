@@ -395,7 +395,9 @@ def cluster_section(cluster, machine, out):
                f"{cluster['hashes']} hashes x {cluster['fields']} fields of 25 flags. The topologies run in "
                f"{cluster['blocks']} alternating blocks each; the ratio is the median over the blocks of the "
                "cluster's mean latency over the single server's. Round trips are the client's count per call: "
-               "a cluster multi-get costs one per master holding its keys.\n")
+               "a cluster multi-get costs one per master holding its keys. The near-cache hit row reads through a "
+               "`NearCacheBackend` (an `InvalidationListener` on the single server, a `ClusterTracking` on the "
+               "cluster): compare its cluster column with the hit row's.\n")
     out.append("| operation | single server: mean / p99 | round trips | cluster: mean / p99 | round trips "
                "| cluster / single |")
     out.append("|---|---:|---:|---:|---:|---:|")

@@ -82,10 +82,11 @@ using RedisKeyOf = std::function<std::string(const Key&)>;
 /// and `redis_key` are required.
 template <class Key>
 struct NearCacheOptions {
-    /// Whose session the near tier trusts; the remote backend's client must be
-    /// made with make_tracked_client() / listener->instrument() on it
-    /// (standard mode). Required.
-    std::shared_ptr<redis::InvalidationListener> listener{};
+    /// Whose session the near tier trusts: an InvalidationListener (one
+    /// server; the remote backend's client made with make_tracked_client())
+    /// or a ClusterTracking (a cluster; the client made with
+    /// make_tracked_cluster()). Required.
+    std::shared_ptr<redis::InvalidationSource> listener{};
     /// Cache key -> Redis key (see redis_keys_of()). Required.
     RedisKeyOf<Key> redis_key{};
     /// Entries held in memory, split across `shards` (a power of two).
@@ -294,8 +295,8 @@ public:
     remote_type& remote() const noexcept { return *remote_; }  ///< the backend behind the near tier
     /// The backend behind the near tier, shared.
     const std::shared_ptr<remote_type>& remote_ptr() const noexcept { return remote_; }
-    /// The listener whose session the near tier trusts.
-    redis::InvalidationListener& listener() const noexcept { return *listener_; }
+    /// The source (listener or cluster tracking) whose session the near tier trusts.
+    redis::InvalidationSource& listener() const noexcept { return *listener_; }
     /// The options, as validated at construction.
     const NearCacheOptions<Key>& options() const noexcept { return options_; }
 
@@ -387,12 +388,12 @@ private:
 
     std::shared_ptr<remote_type> remote_;
     NearCacheOptions<Key> options_;
-    std::shared_ptr<redis::InvalidationListener> listener_;
+    std::shared_ptr<redis::InvalidationSource> listener_;
     Store store_;
     details::StripedCounter hits_;
     Counters counters_;
     // Last: unsubscribed (waiting for calls in progress) before the rest dies.
-    redis::InvalidationListener::Subscription subscription_;
+    redis::InvalidationSource::Subscription subscription_;
 };
 
 }  // namespace dogpile

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -50,6 +51,11 @@ struct ClusterOptions {
     /// Minimum time between two reloads of the slot map (MOVED, failures).
     std::chrono::milliseconds refresh_interval{100};
     ReadFrom read_from = ReadFrom::primary;  ///< replica: read-only commands may return stale data
+    /// Called after the slot map changed (a reload or a MOVED gave a slot to
+    /// another master, or the set of masters changed), on the thread that
+    /// changed it. Must not throw nor call into the client. ClusterTracking
+    /// (cluster_tracking.hpp) sets it to distrust its near tiers.
+    std::function<void()> on_slot_map_change{};
 
     /// `redis[s]://[[user]:password@]host:port[,host:port...][?option=value...]`
     /// (rediss://: TLS to every node; the query options of

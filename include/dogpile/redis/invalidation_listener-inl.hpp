@@ -9,82 +9,16 @@
 namespace dogpile::redis {
 
 DOGPILE_INLINE InvalidationListener::InvalidationListener(TrackingOptions options)
-    : state_(std::make_shared<details::TrackingState>(validated(std::move(options)))),
+    : InvalidationSource(std::make_shared<details::TrackingState>(validated(std::move(options)))),
       data_connections_(std::make_shared<details::TrackedDataConnections>(state_)),
       thread_(
           details::PushThread::Backoff{state_->options.reconnect_backoff_min, state_->options.reconnect_backoff_max},
           [this](details::PushThread& thread, bool& established) { serve(thread, established); },
           [this](bool established, std::optional<std::string_view> failure) { ended(established, failure); }) {}
 
-DOGPILE_INLINE bool InvalidationListener::wait_until_tracking(std::chrono::milliseconds timeout) const {
-    return state_->wait(timeout, [](std::uint64_t s) { return s != 0; });
-}
-
-DOGPILE_INLINE bool InvalidationListener::wait_for_new_session(std::uint64_t previous,
-                                                               std::chrono::milliseconds timeout) const {
-    return state_->wait(timeout, [previous](std::uint64_t s) { return s != 0 && s != previous; });
-}
-
 DOGPILE_INLINE PoolOptions InvalidationListener::instrument(PoolOptions pool) const {
     if (state_->options.mode == TrackingMode::broadcast) return pool;
-    const std::shared_ptr<details::TrackedDataConnections> tracked = data_connections_;
-    pool.connection.on_connect = [tracked, previous = std::move(pool.connection.on_connect)](Connection& c) {
-        if (previous) previous(c);
-        tracked->on_connect(c);
-    };
-    pool.on_acquire = [tracked, previous = std::move(pool.on_acquire)](Connection& c) {
-        if (previous) previous(c);
-        tracked->on_acquire(c);
-    };
-    pool.on_discard = [tracked, previous = std::move(pool.on_discard)](Connection& c) {
-        if (previous) {
-            try {
-                previous(c);
-            } catch (...) {
-            }
-        }
-        tracked->on_discard(c);
-    };
-    return pool;
-}
-
-DOGPILE_INLINE std::uint64_t InvalidationListener::begin_read() const noexcept {
-    details::this_thread_read_proof() = details::ReadProof{};
-    return state_->session();
-}
-
-DOGPILE_INLINE bool InvalidationListener::read_was_tracked(std::uint64_t session) const noexcept {
-    if (session == 0 || state_->session() != session) return false;
-    if (state_->options.mode == TrackingMode::broadcast) return true;
-    const details::ReadProof& proof = details::this_thread_read_proof();
-    return !proof.spoiled && proof.session == session;
-}
-
-DOGPILE_INLINE InvalidationListener::Subscription::Subscription(Subscription&& other) noexcept
-    : state_(std::move(other.state_)), sink_(other.sink_) {
-    other.sink_ = nullptr;
-}
-
-DOGPILE_INLINE InvalidationListener::Subscription& InvalidationListener::Subscription::operator=(
-    Subscription&& other) noexcept {
-    if (this != &other) {
-        reset();
-        state_ = std::move(other.state_);
-        sink_ = other.sink_;
-        other.sink_ = nullptr;
-    }
-    return *this;
-}
-
-DOGPILE_INLINE void InvalidationListener::Subscription::reset() noexcept {
-    if (state_ && sink_ != nullptr) state_->remove_sink(sink_);
-    state_.reset();
-    sink_ = nullptr;
-}
-
-DOGPILE_INLINE InvalidationListener::Subscription InvalidationListener::subscribe(InvalidationSink& sink) {
-    state_->add_sink(&sink);
-    return Subscription(state_, &sink);
+    return details::with_tracking_hooks(std::move(pool), data_connections_);
 }
 
 DOGPILE_INLINE TrackingOptions InvalidationListener::validated(TrackingOptions options) {

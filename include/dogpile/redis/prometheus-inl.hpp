@@ -67,7 +67,7 @@ DOGPILE_INLINE void append_redis_client(PrometheusText& out, std::string_view cl
 }
 
 DOGPILE_INLINE void append_tracking(PrometheusText& out, std::string_view listener_name,
-                                    const redis::InvalidationListener& listener) {
+                                    const redis::InvalidationSource& listener) {
     out.gauge("dogpile_redis_tracking_active", "1 while the invalidation listener tracks, else 0.",
               {{"listener", listener_name}}, listener.tracking() ? 1.0 : 0.0);
     out.counters(tracking_counters, {{"listener", listener_name}}, listener.stats());

@@ -19,6 +19,7 @@
 #include "client.hpp"
 #include "cluster_options.hpp"
 #include "invalidation_listener.hpp"
+#include "invalidation_source.hpp"
 #include "sentinel_options.hpp"
 #include "tracking_options.hpp"
 
@@ -82,9 +83,10 @@ void append_breaker(PrometheusText& out, std::string_view client, const redis::B
 /// ClusterClient or SentinelClient their own counters.
 void append_redis_client(PrometheusText& out, std::string_view client_name, const redis::Client& client);
 
-/// Appends an invalidation listener's TrackingStats and whether it tracks now
+/// Appends an invalidation source's (an InvalidationListener, or a
+/// ClusterTracking as a whole) TrackingStats and whether it tracks now
 /// (`dogpile_redis_tracking_active`), labelled `listener="<name>"`.
-void append_tracking(PrometheusText& out, std::string_view listener_name, const redis::InvalidationListener& listener);
+void append_tracking(PrometheusText& out, std::string_view listener_name, const redis::InvalidationSource& listener);
 
 }  // namespace dogpile::metrics
 

@@ -47,6 +47,13 @@
 ///
 /// Destruction stops the thread at once; a connect or handshake in progress
 /// finishes within its timeouts.
+///
+/// A Redis Cluster tracks per node: ClusterTracking (cluster_tracking.hpp)
+/// runs one listener per master and make_tracked_cluster() makes the client.
+/// Both sources are InvalidationSources (invalidation_source.hpp), what a near
+/// tier trusts.
 
+#include "cluster_tracking.hpp"
 #include "invalidation_listener.hpp"
+#include "invalidation_source.hpp"
 #include "tracking_options.hpp"

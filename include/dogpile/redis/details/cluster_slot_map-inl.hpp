@@ -22,4 +22,14 @@ DOGPILE_INLINE std::size_t SlotMap::master_index(const ClusterNodePtr& node) {
     return masters.size() - 1;
 }
 
+DOGPILE_INLINE bool SlotMap::same_owners(const SlotMap& other) const noexcept {
+    for (std::size_t slot = 0; slot < owner.size(); ++slot) {
+        const ClusterNode* mine = owner[slot] < 0 ? nullptr : masters[static_cast<std::size_t>(owner[slot])].get();
+        const ClusterNode* theirs =
+            other.owner[slot] < 0 ? nullptr : other.masters[static_cast<std::size_t>(other.owner[slot])].get();
+        if (mine != theirs) return false;
+    }
+    return true;
+}
+
 }  // namespace dogpile::redis::details

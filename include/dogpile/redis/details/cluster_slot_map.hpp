@@ -53,6 +53,9 @@ struct SlotMap {
 
     // Index of `node` in `masters`, adding it (with no replicas) if new.
     std::size_t master_index(const ClusterNodePtr& node);
+
+    // Whether every slot has the same master (or none) in both maps.
+    bool same_owners(const SlotMap& other) const noexcept;
 };
 
 // The slot map of a CLUSTER SLOTS reply (received from `asked`):

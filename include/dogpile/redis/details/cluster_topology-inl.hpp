@@ -48,10 +48,25 @@ DOGPILE_INLINE ClusterNodePtr ClusterTopology::master_for(int slot) {
 }
 
 DOGPILE_INLINE void ClusterTopology::patch(int slot, const ClusterNodePtr& node) {
-    std::lock_guard<std::mutex> lock(map_mutex_);
-    auto next = map_ ? std::make_shared<SlotMap>(*map_) : std::make_shared<SlotMap>();
-    next->assign(slot, node);
-    map_ = std::move(next);
+    bool changed = false;
+    {
+        std::lock_guard<std::mutex> lock(map_mutex_);
+        auto next = map_ ? std::make_shared<SlotMap>(*map_) : std::make_shared<SlotMap>();
+        const ClusterNodePtr before = next->master_of(slot);
+        next->assign(slot, node);
+        changed = before != node;
+        map_ = std::move(next);
+    }
+    if (changed) slot_map_changed();
+}
+
+DOGPILE_INLINE void ClusterTopology::slot_map_changed() const noexcept {
+    if (!options_.on_slot_map_change) return;
+    try {
+        options_.on_slot_map_change();
+    } catch (...) {
+        // Documented as must not throw; routing goes on regardless.
+    }
 }
 
 DOGPILE_INLINE std::string ClusterTopology::no_owner_message(int slot) const {
@@ -75,10 +90,13 @@ DOGPILE_INLINE bool ClusterTopology::refresh(Refresh how) {
                 errors += address.to_string() + ": serves no slots yet; ";
                 continue;
             }
+            bool changed = false;
             {
                 std::lock_guard<std::mutex> map_lock(map_mutex_);
+                changed = map_ == nullptr || !map_->same_owners(*map);
                 map_ = std::move(map);
             }
+            if (changed) slot_map_changed();
             counters_.add<&ClusterStats::refreshes>();
             std::lock_guard<std::mutex> error_lock(error_mutex_);
             last_refresh_error_.clear();

@@ -71,6 +71,9 @@ public:
     bool refresh(Refresh how);
 
 private:
+    // Tells options_.on_slot_map_change, outside the map lock.
+    void slot_map_changed() const noexcept;
+
     // The masters (starting at a different one each reload, to spread the
     // load), their replicas, then the seeds; each once.
     std::vector<NodeAddress> refresh_candidates() const;

@@ -96,7 +96,7 @@ DOGPILE_INLINE void TrackedDataConnections::ensure_tracked(Connection& c) {
         prove(s);
         return;
     }
-    const std::optional<long long> listener_id = state_->client_id_in(s);
+    const std::optional<long long> listener_id = listener_id_of_ ? listener_id_of_(s, c) : state_->client_id_in(s);
     if (!listener_id) {
         this_thread_read_proof().spoiled = true;  // the session just changed
         return;
@@ -125,6 +125,28 @@ DOGPILE_INLINE void TrackedDataConnections::ensure_tracked(Connection& c) {
     c.set_user_tag(s);
     state_->counters.add(&TrackingStats::tracked_connections);
     prove(s);
+}
+
+DOGPILE_INLINE PoolOptions with_tracking_hooks(PoolOptions pool,
+                                               const std::shared_ptr<TrackedDataConnections>& tracked) {
+    pool.connection.on_connect = [tracked, previous = std::move(pool.connection.on_connect)](Connection& c) {
+        if (previous) previous(c);
+        tracked->on_connect(c);
+    };
+    pool.on_acquire = [tracked, previous = std::move(pool.on_acquire)](Connection& c) {
+        if (previous) previous(c);
+        tracked->on_acquire(c);
+    };
+    pool.on_discard = [tracked, previous = std::move(pool.on_discard)](Connection& c) {
+        if (previous) {
+            try {
+                previous(c);
+            } catch (...) {
+            }
+        }
+        tracked->on_discard(c);
+    };
+    return pool;
 }
 
 }  // namespace dogpile::redis::details

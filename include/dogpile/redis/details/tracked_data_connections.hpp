@@ -6,6 +6,7 @@
 // the per-thread proof that a read ran on tracked connections only.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -17,6 +18,7 @@
 #include "../../details/linkage.hpp"
 #include "../command.hpp"
 #include "../connection.hpp"
+#include "../pool.hpp"
 #include "../reply.hpp"
 #include "../tracking_options.hpp"
 #include "tracking_state.hpp"
@@ -37,7 +39,13 @@ ReadProof& this_thread_read_proof() noexcept;
 
 class TrackedDataConnections {
 public:
-    explicit TrackedDataConnections(std::shared_ptr<TrackingState> state) : state_(std::move(state)) {}
+    // The CLIENT ID a data connection redirects its invalidations to while
+    // `session` is current; nullopt once it is not. One listener: its own
+    // (the default); a cluster: the listener of the connection's node.
+    using ListenerIdOf = std::function<std::optional<long long>(std::uint64_t session, const Connection& c)>;
+
+    explicit TrackedDataConnections(std::shared_ptr<TrackingState> state, ListenerIdOf listener_id_of = {})
+        : state_(std::move(state)), listener_id_of_(std::move(listener_id_of)) {}
 
     // --- pool hooks (pool threads) ------------------------------------------
 
@@ -73,12 +81,17 @@ private:
     void ensure_tracked(Connection& c);
 
     const std::shared_ptr<TrackingState> state_;
+    const ListenerIdOf listener_id_of_;
 
     // An entry leaves when its connection is dropped or reconnects, or is
     // found dead.
     mutable std::mutex registry_mutex_;
     std::unordered_map<const Connection*, Tracked> registry_;
 };
+
+// `pool` with hooks (chained after any already set) that make `tracked`
+// track every connection before it is used in a session.
+PoolOptions with_tracking_hooks(PoolOptions pool, const std::shared_ptr<TrackedDataConnections>& tracked);
 
 }  // namespace dogpile::redis::details
 

@@ -26,15 +26,17 @@ DOGPILE_INLINE std::optional<long long> TrackingState::client_id_in(std::uint64_
     return client_id_;
 }
 
-DOGPILE_INLINE void TrackingState::go_up(long long client_id) {
+DOGPILE_INLINE std::uint64_t TrackingState::go_up(long long client_id) {
     flush(FlushReason::listener_up);  // before anyone can trust the new session
+    const std::uint64_t session = next_session_number();
     {
         std::lock_guard<std::mutex> lock(mutex_);
         client_id_ = client_id;
-        session_.store(next_session_number(), std::memory_order_release);
+        session_.store(session, std::memory_order_release);
     }
     counters.add(&TrackingStats::sessions);
     changed_.notify_all();
+    return session;
 }
 
 DOGPILE_INLINE void TrackingState::go_down() {

@@ -44,7 +44,8 @@ public:
 
     // --- session edges (listener thread) ---------------------------------
 
-    void go_up(long long client_id);
+    // Returns the new session's number.
+    std::uint64_t go_up(long long client_id);
 
     void go_down();
 
