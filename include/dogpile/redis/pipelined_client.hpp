@@ -1,0 +1,191 @@
+#pragma once
+// PipelinedClient: a Client (client.hpp) that multiplexes concurrent callers
+// onto a few shared connections and pipelines their commands automatically
+// (docs/architecture.md, "Auto-pipelining").
+//
+// * A caller queues its commands on a shared connection (a "lane"). Whoever
+//   finds the lane idle becomes its writer: it sends every command queued so
+//   far in one write, reads their replies in order, hands each caller its
+//   own, and passes the lane to the next queued caller. Nobody waits for a
+//   batch to fill: a lone caller's round trip is the one it would make on a
+//   pooled connection.
+// * A caller blocks only until its own reply arrives, at most the connection's
+//   command_timeout or what is left of the region call's budget
+//   (details/call_budget.hpp). A caller that gives up before its commands were
+//   written takes them out of the queue; after, its replies are read and
+//   dropped, so the lane stays in step.
+// * A connection lost or timed out with commands in flight fails exactly the
+//   callers of those commands (the writer's exception, an IoError or
+//   TimeoutError, rethrown in each); the next writer reconnects. Replies are
+//   matched by position within one write, never across writes, so no caller
+//   can receive another's reply.
+// * Commands that change the state of their connection, or block it, never
+//   go through a lane: they run on a connection leased from the client's own
+//   ConnectionPool. They are the commands named by needs_own_connection()
+//   (SUBSCRIBE and the other pub/sub modes, CLIENT, WATCH/MULTI/EXEC,
+//   SELECT, AUTH/HELLO/RESET, MONITOR, blocking pops and XREAD(GROUP), WAIT),
+//   any pipeline or batch containing one, and every with_connection() caller.
+// * The pool's on_acquire/on_discard hooks and circuit breaker apply to the
+//   pool's connections only; the lanes connect with pool.connection.
+// * EVALSHA calls recover from NOSCRIPT as with every client (script.hpp).
+
+#include <atomic>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string_view>
+#include <vector>
+
+#include "../details/linkage.hpp"
+#include "client.hpp"
+#include "command.hpp"
+#include "connection.hpp"
+#include "options.hpp"
+#include "pool.hpp"
+#include "reply.hpp"
+#include "script.hpp"
+
+namespace dogpile::redis {
+
+struct PipelinedOptions {
+    // Shared connections (lanes) the callers' commands are multiplexed onto;
+    // callers take them in turn.
+    std::size_t connections = 1;
+    // The pool for the commands that need a connection of their own; its
+    // connection options are the lanes' too.
+    PoolOptions pool{};
+
+    void validate() const;
+};
+
+// True for a command that must not share a connection with other callers:
+// it changes the connection's state (SELECT, CLIENT ..., WATCH, MULTI,
+// SUBSCRIBE, ...) or may block it (BLPOP, XREAD, WAIT, ...).
+bool needs_own_connection(const Command& cmd) noexcept;
+
+namespace details {
+
+// One shared connection and the callers queued on it.
+class PipelinedLane {
+public:
+    explicit PipelinedLane(ConnectionOptions options) : options_(std::move(options)) {}
+    PipelinedLane(const PipelinedLane&) = delete;
+    PipelinedLane& operator=(const PipelinedLane&) = delete;
+
+    // Runs get(0..count-1) in one round trip shared with other callers;
+    // replies in order, error replies included.
+    template <class GetCommand>
+    std::vector<Reply> run(std::size_t count, const GetCommand& get) {
+        return run_erased(count, &get, [](const void* context, std::size_t i) -> const Command& {
+            return (*static_cast<const GetCommand*>(context))(i);
+        });
+    }
+
+    std::uint64_t round_trips() const noexcept { return round_trips_.load(std::memory_order_relaxed); }
+    std::uint64_t connects() const noexcept { return connects_.load(std::memory_order_relaxed); }
+
+private:
+    using CommandAt = const Command& (*)(const void*, std::size_t);
+
+    struct Request {
+        const void* context = nullptr;
+        CommandAt command_at = nullptr;
+        std::size_t count = 0;
+        std::size_t reply_limit = 0;  // the caller's ReplyLimitScope
+        std::vector<Reply> replies;
+        std::exception_ptr error;
+        bool taken = false;  // its commands were formatted by a writer
+        bool done = false;
+        bool leads = false;  // its caller is the lane's writer now
+        std::condition_variable wake;
+    };
+
+    std::vector<Reply> run_erased(std::size_t count, const void* context, CommandAt command_at);
+    // With the lock held by a caller whose request leads: connects if
+    // needed, writes every queued request, reads and hands out the replies,
+    // then passes the lane to the first queued caller (or leaves it idle).
+    // Returns with the lock released.
+    void write_queued(std::unique_lock<std::mutex>& lock);
+
+    const ConnectionOptions options_;
+    std::mutex mutex_;
+    std::deque<std::shared_ptr<Request>> queued_;
+    bool busy_ = false;                       // a writer owns connection_
+    std::unique_ptr<Connection> connection_;  // used by the writer only
+    std::atomic<std::uint64_t> round_trips_{0};
+    std::atomic<std::uint64_t> connects_{0};
+};
+
+}  // namespace details
+
+// Thread-safe. See the top of this file.
+class PipelinedClient final : public Client {
+public:
+    explicit PipelinedClient(PipelinedOptions options);
+
+    using Client::batch;
+    using Client::command;
+    using Client::eval;
+
+    DOGPILE_INLINE Reply command(std::string_view routing_key, const Command& cmd) override;
+    DOGPILE_INLINE std::vector<Reply> pipeline(std::string_view routing_key, const std::vector<Command>& commands) override;
+    DOGPILE_INLINE std::vector<Reply> batch(const std::vector<KeyedCommand>& commands,
+                                            const std::vector<const Script*>& scripts) override;
+    DOGPILE_INLINE Reply eval(const Script& script, const ScriptCall& call) override;
+    DOGPILE_INLINE std::vector<Reply> eval_batch(const Script& script, const std::vector<ScriptCall>& calls) override;
+    // On a pooled connection, never a lane.
+    DOGPILE_INLINE void with_connection(std::string_view routing_key, const std::function<void(Connection&)>& fn) override;
+    DOGPILE_INLINE ConnectionOptions connection_options(std::string_view routing_key) const override;
+    // The lanes' round trips (one per write, however many callers it
+    // served) plus the pool's.
+    DOGPILE_INLINE std::uint64_t round_trips() const override;
+    BreakerStats breaker_stats() const override { return pool_->breaker_stats(); }
+
+    ConnectionPool& pool() noexcept { return *pool_; }
+    // Connections the lanes opened (the first ones and reconnects).
+    DOGPILE_INLINE std::uint64_t lane_connects() const noexcept;
+
+private:
+    details::PipelinedLane& next_lane() noexcept {
+        return *lanes_[next_.fetch_add(1, std::memory_order_relaxed) % lanes_.size()];
+    }
+    // One lane round trip, and one more for the calls of `scripts` that came
+    // back NOSCRIPT.
+    template <class GetCommand>
+    std::vector<Reply> run_with_scripts(std::size_t count, const GetCommand& get,
+                                        const std::vector<const Script*>& scripts);
+
+    std::shared_ptr<ConnectionPool> pool_;
+    std::vector<std::unique_ptr<details::PipelinedLane>> lanes_;
+    std::atomic<std::size_t> next_{0};
+};
+
+template <class GetCommand>
+std::vector<Reply> PipelinedClient::run_with_scripts(std::size_t count, const GetCommand& get,
+                                                     const std::vector<const Script*>& scripts) {
+    std::vector<Reply> replies = next_lane().run(count, get);
+    details::recover_noscript(replies, get, scripts,
+                              [&](const std::vector<const Script*>& loads, const std::vector<std::size_t>& calls) {
+                                  std::vector<Command> again;
+                                  again.reserve(loads.size() + calls.size());
+                                  for (const Script* s : loads) again.push_back(s->load_command());
+                                  for (std::size_t i : calls) again.push_back(get(i));
+                                  return next_lane().run(again.size(),
+                                                         [&again](std::size_t i) -> const Command& { return again[i]; });
+                              });
+    return replies;
+}
+
+// `url` as for make_client(); options.pool.connection is set from it.
+std::shared_ptr<Client> make_pipelined_client(std::string_view url, PipelinedOptions options = {});
+
+}  // namespace dogpile::redis
+
+#if DOGPILE_INCLUDE_DEFINITIONS
+#include "pipelined_client-inl.hpp"
+#endif
