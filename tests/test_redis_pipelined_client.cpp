@@ -333,6 +333,59 @@ TEST(PipelinedClient, AWaitingCallerTimesOutAloneAndTheConnectionStaysInStep) {
     EXPECT_EQ(client.lane_connects(), 1u);
 }
 
+// A short budget must not cut the read short for the callers sharing its
+// batch: the batch in flight is read by the caller with the latest deadline.
+// B (400 ms budget) and C (10 s) are written together after the first
+// connection is killed, and held by CLIENT PAUSE past B's deadline.
+TEST(PipelinedClient, AShortBudgetDoesNotFailTheCallersSharingItsWrite) {
+    RedisServer server;
+    PipelinedClient client(options_for(server, 10000ms));
+    const std::string prefix = test_prefix();
+    EXPECT_EQ(client.command("", {"PING"}).status(), "PONG");
+    ASSERT_FALSE(server.raw({"CLIENT", "PAUSE", "20000", "WRITE"}).is_error());
+    std::atomic<int> a_io_errors{0};
+    std::thread a([&] {
+        try {
+            client.command(prefix + "a", {"SET", prefix + "a", "1"});
+        } catch (const IoError&) {
+            a_io_errors++;
+        }
+    });
+    std::this_thread::sleep_for(300ms);
+    std::atomic<bool> b_timed_out{false};
+    std::thread b([&] {
+        dogpile::details::CallBudget::Scope scope(600ms);
+        try {
+            client.command(prefix + "b", {"SET", prefix + "b", "1"});
+        } catch (const dogpile::redis::TimeoutError&) {
+            b_timed_out = true;
+        }
+    });
+    std::this_thread::sleep_for(50ms);
+    std::optional<Reply> c_reply;
+    std::string c_error;
+    std::thread c([&] {
+        try {
+            c_reply = client.command(prefix + "c", {"SET", prefix + "c", "1"});
+        } catch (const std::exception& e) {
+            c_error = e.what();
+        }
+    });
+    std::this_thread::sleep_for(100ms);
+    EXPECT_GE(server.raw({"CLIENT", "KILL", "TYPE", "normal"}).integer, 1);  // fails A; B and C are written
+    a.join();
+    EXPECT_EQ(a_io_errors.load(), 1);
+    b.join();  // its budget runs out while the pause holds its SET
+    EXPECT_TRUE(b_timed_out.load());
+    std::this_thread::sleep_for(200ms);
+    EXPECT_FALSE(server.raw({"CLIENT", "UNPAUSE"}).is_error());
+    c.join();
+    ASSERT_TRUE(c_reply.has_value()) << c_error;
+    EXPECT_TRUE(c_reply->is_ok());
+    EXPECT_EQ(client.lane_connects(), 2u);  // C's read did not break the connection
+    EXPECT_EQ(client.command(prefix + "b", {"GET", prefix + "b"}).as_string(), "1");
+}
+
 // ------------------------------------------------------------ scripts
 
 TEST(PipelinedClient, NoscriptIsRecoveredUnderLoad) {

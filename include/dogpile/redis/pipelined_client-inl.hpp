@@ -61,6 +61,7 @@ DOGPILE_INLINE std::vector<Reply> PipelinedLane::run_erased(std::size_t count, c
     request->command_at = command_at;
     request->count = count;
     request->reply_limit = ReplyLimitScope::effective(options_.max_reply_bulk_bytes);
+    request->deadline = deadline;
 
     CallBudget::duration waited{};
     std::unique_lock<std::mutex> lock(mutex_);
@@ -71,16 +72,20 @@ DOGPILE_INLINE std::vector<Reply> PipelinedLane::run_erased(std::size_t count, c
     }
     while (!request->done) {
         if (request->leads) {
-            write_queued(lock);  // answers this request too: it was queued
+            drive(lock, *request);
             break;
         }
         const Clock::time_point before = Clock::now();
         const bool woken = request->wake.wait_until(lock, deadline, [&] { return request->done || request->leads; });
         waited += Clock::now() - before;
         if (woken) continue;
-        // Not yet written: nothing of it reaches the server. Written: the
-        // writer reads its replies and drops them with the request.
-        if (!request->taken) queued_.erase(std::find(queued_.begin(), queued_.end(), request));
+        // Not yet written: nothing of it reaches the server. Written: its
+        // replies are read by whoever drives the lane, and dropped.
+        if (request->taken) {
+            request->abandoned = true;
+        } else {
+            queued_.erase(std::find(queued_.begin(), queued_.end(), request));
+        }
         lock.unlock();
         CallBudget::charge(waited);
         throw TimeoutError("redis " + options_.describe() + ": no reply within " +
@@ -93,7 +98,33 @@ DOGPILE_INLINE std::vector<Reply> PipelinedLane::run_erased(std::size_t count, c
     return std::move(request->replies);
 }
 
-DOGPILE_INLINE void PipelinedLane::write_queued(std::unique_lock<std::mutex>& lock) {
+DOGPILE_INLINE void PipelinedLane::drive(std::unique_lock<std::mutex>& lock, const Request& own) {
+    for (;;) {
+        if (!in_flight_.empty()) read_in_flight(lock);
+        if (queued_.empty()) break;
+        send_queued(lock);
+        if (!own.done) continue;  // its commands were in what was just sent
+        // Done, with a batch in flight: one of its callers reads it, so this
+        // caller's wait ends with its own reply. The next batch is already
+        // on the wire while that caller wakes up.
+        // The waiting caller with the latest deadline reads, so a short
+        // budget does not cut the read short for the others.
+        std::shared_ptr<Request> next;
+        for (const auto& r : in_flight_) {
+            if (!r->abandoned && (!next || r->deadline > next->deadline)) next = r;
+        }
+        if (!next && !queued_.empty()) next = queued_.front();
+        if (!next) break;  // nobody waits: the next caller reads it first
+        next->leads = true;
+        lock.unlock();
+        next->wake.notify_one();
+        return;
+    }
+    busy_ = false;
+    lock.unlock();
+}
+
+DOGPILE_INLINE void PipelinedLane::send_queued(std::unique_lock<std::mutex>& lock) {
     std::exception_ptr error;
     if (!connection_ || connection_->broken()) {
         // Callers arriving meanwhile join this write.
@@ -107,46 +138,70 @@ DOGPILE_INLINE void PipelinedLane::write_queued(std::unique_lock<std::mutex>& lo
         }
         lock.lock();
     }
-    std::vector<std::shared_ptr<Request>> batch(queued_.begin(), queued_.end());
+    Batch batch(queued_.begin(), queued_.end());
     queued_.clear();
-    std::optional<Pipeline> pipeline;
-    std::size_t reply_limit = 0;
-    // Formatted under the lock: a caller that gives up once its request is
-    // taken returns at once, and its commands go with it.
     for (const auto& r : batch) {
         r->taken = true;
         r->leads = false;
-        reply_limit = std::max(reply_limit, r->reply_limit);
     }
+    // Formatted under the lock: a caller that gives up once its request is
+    // taken returns at once, and its commands go with it.
     if (!error) {
         try {
-            pipeline.emplace(*connection_);
+            pipeline_.emplace(*connection_);
             for (const auto& r : batch) {
-                for (std::size_t i = 0; i < r->count; ++i) pipeline->add(r->command_at(r->context, i));
+                for (std::size_t i = 0; i < r->count; ++i) pipeline_->add(r->command_at(r->context, i));
             }
         } catch (...) {
             error = std::current_exception();
         }
     }
     lock.unlock();
-
-    std::vector<Reply> replies;
     if (!error) {
         try {
-            // Each caller's ReplyLimitScope is on its own thread: the write
-            // reads under the loosest of them, never this caller's alone.
-            ReplyLimitOverride limit(reply_limit);
             const std::uint64_t before = connection_->round_trips();
-            replies = pipeline->execute();
+            pipeline_->send();
             round_trips_.fetch_add(connection_->round_trips() - before, std::memory_order_relaxed);
         } catch (...) {
             error = std::current_exception();
         }
     }
-    pipeline.reset();  // before the connection it may break
-    if (connection_ && connection_->broken()) connection_.reset();
-
+    if (error) {
+        pipeline_.reset();  // before the connection it may break
+        if (connection_ && connection_->broken()) connection_.reset();
+    }
     lock.lock();
+    if (error) {
+        std::vector<Reply> none;
+        finish(batch, none, error);
+    } else {
+        in_flight_ = std::move(batch);
+    }
+}
+
+DOGPILE_INLINE void PipelinedLane::read_in_flight(std::unique_lock<std::mutex>& lock) {
+    Batch batch = std::move(in_flight_);
+    in_flight_.clear();
+    std::size_t reply_limit = 0;
+    for (const auto& r : batch) reply_limit = std::max(reply_limit, r->reply_limit);
+    lock.unlock();
+    std::vector<Reply> replies;
+    std::exception_ptr error;
+    try {
+        // Each caller's ReplyLimitScope is on its own thread: the batch is
+        // read under the loosest of them, never the reading caller's alone.
+        ReplyLimitOverride limit(reply_limit);
+        replies = pipeline_->execute();
+    } catch (...) {
+        error = std::current_exception();
+    }
+    pipeline_.reset();
+    if (connection_ && connection_->broken()) connection_.reset();
+    lock.lock();
+    finish(batch, replies, error);
+}
+
+DOGPILE_INLINE void PipelinedLane::finish(Batch& batch, std::vector<Reply>& replies, const std::exception_ptr& error) {
     std::size_t offset = 0;
     for (const auto& r : batch) {
         if (error) {
@@ -158,17 +213,8 @@ DOGPILE_INLINE void PipelinedLane::write_queued(std::unique_lock<std::mutex>& lo
         }
         offset += r->count;
         r->done = true;
+        r->wake.notify_one();
     }
-    std::shared_ptr<Request> next = queued_.empty() ? nullptr : queued_.front();
-    if (next) {
-        next->leads = true;
-    } else {
-        busy_ = false;
-    }
-    lock.unlock();
-    // After the unlock, so that woken callers do not wait for the mutex.
-    for (const auto& r : batch) r->wake.notify_one();
-    if (next) next->wake.notify_one();
 }
 
 }  // namespace details

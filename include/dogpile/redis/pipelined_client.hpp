@@ -13,7 +13,10 @@
 //   command_timeout or what is left of the region call's budget
 //   (details/call_budget.hpp). A caller that gives up before its commands were
 //   written takes them out of the queue; after, its replies are read and
-//   dropped, so the lane stays in step.
+//   dropped, so the lane stays in step. The batch in flight is read by the
+//   waiting caller with the latest deadline; if even that one's deadline
+//   passes mid-read, the connection is dropped and every caller of that
+//   batch gets the TimeoutError.
 // * A connection lost or timed out with commands in flight fails exactly the
 //   callers of those commands (the writer's exception, an IoError or
 //   TimeoutError, rethrown in each); the next writer reconnects. Replies are
@@ -30,6 +33,7 @@
 // * EVALSHA calls recover from NOSCRIPT as with every client (script.hpp).
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -38,6 +42,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -97,26 +102,37 @@ private:
         CommandAt command_at = nullptr;
         std::size_t count = 0;
         std::size_t reply_limit = 0;  // the caller's ReplyLimitScope
+        std::chrono::steady_clock::time_point deadline{};  // when its caller gives up
         std::vector<Reply> replies;
         std::exception_ptr error;
-        bool taken = false;  // its commands were formatted by a writer
+        bool taken = false;      // its commands were formatted by a writer
+        bool abandoned = false;  // taken, then its caller gave up
         bool done = false;
-        bool leads = false;  // its caller is the lane's writer now
+        bool leads = false;  // its caller drives the lane now
         std::condition_variable wake;
     };
+    using Batch = std::vector<std::shared_ptr<Request>>;
 
     std::vector<Reply> run_erased(std::size_t count, const void* context, CommandAt command_at);
-    // With the lock held by a caller whose request leads: connects if
-    // needed, writes every queued request, reads and hands out the replies,
-    // then passes the lane to the first queued caller (or leaves it idle).
-    // Returns with the lock released.
-    void write_queued(std::unique_lock<std::mutex>& lock);
+    // With the lock held by the caller that drives the lane: reads the batch
+    // in flight, if any, and sends what is queued, until its own reply is
+    // in; then it sends what queued meanwhile and leaves the reading of it
+    // to one of that batch's callers. Returns with the lock released.
+    void drive(std::unique_lock<std::mutex>& lock, const Request& own);
+    // Connects if needed, formats every queued request (under the lock) and
+    // sends them (without it): they become in_flight_, or fail together.
+    void send_queued(std::unique_lock<std::mutex>& lock);
+    // Reads in_flight_'s replies (without the lock) and hands them out.
+    void read_in_flight(std::unique_lock<std::mutex>& lock);
+    void finish(Batch& batch, std::vector<Reply>& replies, const std::exception_ptr& error);
 
     const ConnectionOptions options_;
     std::mutex mutex_;
     std::deque<std::shared_ptr<Request>> queued_;
-    bool busy_ = false;                       // a writer owns connection_
-    std::unique_ptr<Connection> connection_;  // used by the writer only
+    bool busy_ = false;  // a caller drives the lane: only it touches what follows
+    std::unique_ptr<Connection> connection_;
+    std::optional<Pipeline> pipeline_;  // sent, replies unread: in_flight_'s
+    Batch in_flight_;
     std::atomic<std::uint64_t> round_trips_{0};
     std::atomic<std::uint64_t> connects_{0};
 };
