@@ -120,6 +120,20 @@ void run_get_set_load(dogpile::redis::Client& client, const std::string& prefix,
     for (auto& th : pool) th.join();
 }
 
+// A server of its own whose writes CLIENT PAUSE holds for `pause_ms`, and a
+// client (10 s command timeout) whose shared connection is already open.
+struct HeldWrites {
+    RedisServer server;
+    PipelinedClient client{options_for(server, 10000ms)};
+    std::string prefix = test_prefix();
+
+    explicit HeldWrites(const char* pause_ms) {
+        EXPECT_EQ(client.command("", {"PING"}).status(), "PONG");
+        EXPECT_EQ(client.lane_connects(), 1u);
+        EXPECT_FALSE(server.raw({"CLIENT", "PAUSE", pause_ms, "WRITE"}).is_error());
+    }
+};
+
 // ------------------------------------------------------------ routing
 
 TEST(PipelinedClient, StateAndBlockingCommandsNeedTheirOwnConnection) {
@@ -273,12 +287,10 @@ TEST(PipelinedClient, SigkillAndRestartMidLoad) {
 // fails the 1 in flight; the 7 are then written together by a new
 // connection and held again; killing that one fails exactly those 7.
 TEST(PipelinedClient, ALostConnectionFailsExactlyTheCallersInFlight) {
-    RedisServer server;
-    PipelinedClient client(options_for(server, 10000ms));
-    const std::string prefix = test_prefix();
-    EXPECT_EQ(client.command("", {"PING"}).status(), "PONG");
-    ASSERT_EQ(client.lane_connects(), 1u);
-    ASSERT_FALSE(server.raw({"CLIENT", "PAUSE", "20000", "WRITE"}).is_error());
+    HeldWrites held("20000");
+    auto& server = held.server;
+    auto& client = held.client;
+    const std::string& prefix = held.prefix;
 
     std::atomic<int> io_errors{0};
     std::atomic<int> ok{0};
@@ -314,11 +326,10 @@ TEST(PipelinedClient, ALostConnectionFailsExactlyTheCallersInFlight) {
 // A caller whose deadline passes while its commands wait behind another
 // caller's gives up alone, and the shared connection stays in step.
 TEST(PipelinedClient, AWaitingCallerTimesOutAloneAndTheConnectionStaysInStep) {
-    RedisServer server;
-    PipelinedClient client(options_for(server, 10000ms));
-    const std::string prefix = test_prefix();
-    EXPECT_EQ(client.command("", {"PING"}).status(), "PONG");
-    ASSERT_FALSE(server.raw({"CLIENT", "PAUSE", "1500", "WRITE"}).is_error());
+    HeldWrites held("1500");
+    auto& server = held.server;
+    auto& client = held.client;
+    const std::string& prefix = held.prefix;
     std::thread writer([&] { EXPECT_TRUE(client.command(prefix + "a", {"SET", prefix + "a", "1"}).is_ok()); });
     std::this_thread::sleep_for(200ms);
     // Queued behind the held SET, with a budget of 300 ms.
@@ -338,11 +349,10 @@ TEST(PipelinedClient, AWaitingCallerTimesOutAloneAndTheConnectionStaysInStep) {
 // B (400 ms budget) and C (10 s) are written together after the first
 // connection is killed, and held by CLIENT PAUSE past B's deadline.
 TEST(PipelinedClient, AShortBudgetDoesNotFailTheCallersSharingItsWrite) {
-    RedisServer server;
-    PipelinedClient client(options_for(server, 10000ms));
-    const std::string prefix = test_prefix();
-    EXPECT_EQ(client.command("", {"PING"}).status(), "PONG");
-    ASSERT_FALSE(server.raw({"CLIENT", "PAUSE", "20000", "WRITE"}).is_error());
+    HeldWrites held("20000");
+    auto& server = held.server;
+    auto& client = held.client;
+    const std::string& prefix = held.prefix;
     std::atomic<int> a_io_errors{0};
     std::thread a([&] {
         try {

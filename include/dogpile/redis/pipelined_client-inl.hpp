@@ -275,9 +275,7 @@ DOGPILE_INLINE Reply PipelinedClient::eval(const Script& script, const ScriptCal
 
 DOGPILE_INLINE std::vector<Reply> PipelinedClient::eval_batch(const Script& script, const std::vector<ScriptCall>& calls) {
     if (calls.empty()) return {};
-    std::vector<Command> commands;
-    commands.reserve(calls.size());
-    for (const ScriptCall& call : calls) commands.push_back(script.evalsha_command(call));
+    const std::vector<Command> commands = script.evalsha_commands(calls);
     return run_with_scripts(commands.size(), [&commands](std::size_t i) -> const Command& { return commands[i]; },
                             {&script});
 }

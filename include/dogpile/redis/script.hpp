@@ -55,6 +55,8 @@ public:
         return c;
     }
     Command evalsha_command(const ScriptCall& call) const { return evalsha_command(call.keys, call.args); }
+    // One EVALSHA per call, in order: what every client's eval_batch sends.
+    std::vector<Command> evalsha_commands(const std::vector<ScriptCall>& calls) const;
 
     Command load_command() const { return Command{"SCRIPT", "LOAD", source_}; }
 
