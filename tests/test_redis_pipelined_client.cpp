@@ -327,7 +327,6 @@ TEST(PipelinedClient, ALostConnectionFailsExactlyTheCallersInFlight) {
 // caller's gives up alone, and the shared connection stays in step.
 TEST(PipelinedClient, AWaitingCallerTimesOutAloneAndTheConnectionStaysInStep) {
     HeldWrites held("1500");
-    auto& server = held.server;
     auto& client = held.client;
     const std::string& prefix = held.prefix;
     std::thread writer([&] { EXPECT_TRUE(client.command(prefix + "a", {"SET", prefix + "a", "1"}).is_ok()); });
