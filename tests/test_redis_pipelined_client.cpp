@@ -345,7 +345,7 @@ TEST(PipelinedClient, AWaitingCallerTimesOutAloneAndTheConnectionStaysInStep) {
 
 // A short budget must not cut the read short for the callers sharing its
 // batch: the batch in flight is read by the caller with the latest deadline.
-// B (400 ms budget) and C (10 s) are written together after the first
+// B (600 ms budget) and C (10 s) are written together after the first
 // connection is killed, and held by CLIENT PAUSE past B's deadline.
 TEST(PipelinedClient, AShortBudgetDoesNotFailTheCallersSharingItsWrite) {
     HeldWrites held("20000");
