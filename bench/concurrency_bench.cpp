@@ -15,7 +15,7 @@
 // neighbour hits all modes alike; compare within a row. Then p50/p99 per call
 // at 64 threads for pool and pipelined.
 //
-//   concurrency_bench [--seconds S] [--blocks N]
+//   concurrency_bench [--seconds S] [--blocks N] [--lanes L]   (L shared connections, default 1)
 //
 // Starts its own redis-server (it must be installed) and stops it at exit.
 
@@ -179,12 +179,14 @@ std::string k(double per_second) {
 int main(int argc, char** argv) {
     double seconds = 1.0;
     int blocks = 3;
+    std::size_t lanes = 1;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         if (a == "--seconds" && i + 1 < argc) seconds = std::atof(argv[++i]);
         else if (a == "--blocks" && i + 1 < argc) blocks = std::atoi(argv[++i]);
+        else if (a == "--lanes" && i + 1 < argc) lanes = static_cast<std::size_t>(std::atoi(argv[++i]));
         else {
-            std::cerr << "usage: concurrency_bench [--seconds S] [--blocks N]\n";
+            std::cerr << "usage: concurrency_bench [--seconds S] [--blocks N] [--lanes L]\n";
             return 2;
         }
     }
@@ -204,6 +206,7 @@ int main(int argc, char** argv) {
     RegionUnder pooled(dogpile::redis::make_client(pool_options), codec);
     dogpile::redis::PipelinedOptions pipelined_options;
     pipelined_options.pool = pool_options;
+    pipelined_options.connections = lanes;
     RegionUnder pipelined(std::make_shared<dogpile::redis::PipelinedClient>(pipelined_options), codec);
     {
         std::vector<std::pair<HashKey, Flags>> items;
