@@ -132,13 +132,13 @@ void BM_Compare_CodecEncode(benchmark::State& state) {
     auto encodes = [](const auto& codec, const auto& values) {
         return [&codec, &values](std::size_t, std::size_t ops) { encode_some(codec, values, ops); };
     };
-    dogpile::bench::Comparison comparison(1, {{"msgpack_map", 1, encodes(msgpack_map, flag_samples())},
-                                              {"values_only", 1, encodes(values_only, flag_samples())},
-                                              {"bitpacked", 1, encodes(bitpacked, flag_samples())},
-                                              {"dict_values", 1, encodes(dict_values, dict_samples())},
-                                              {"flag_set_values", 1, encodes(flag_set_values, flag_set_samples())},
-                                              {"flag_set_bitpacked", 1,
-                                               encodes(flag_set_bitpacked, flag_set_samples())}});
+    dogpile::bench::Comparison comparison(1,
+                                          {{"msgpack_map", 1, encodes(msgpack_map, flag_samples())},
+                                           {"values_only", 1, encodes(values_only, flag_samples())},
+                                           {"bitpacked", 1, encodes(bitpacked, flag_samples())},
+                                           {"dict_values", 1, encodes(dict_values, dict_samples())},
+                                           {"flag_set_values", 1, encodes(flag_set_values, flag_set_samples())},
+                                           {"flag_set_bitpacked", 1, encodes(flag_set_bitpacked, flag_set_samples())}});
     for (auto _ : state) state.SetIterationTime(comparison.round());
     comparison.report(state);
 }
@@ -152,13 +152,13 @@ void BM_Compare_CodecDecode(benchmark::State& state) {
     auto decodes = [](const auto& codec, const std::vector<std::string>& payloads) {
         return [&codec, &payloads](std::size_t, std::size_t ops) { decode_some(codec, payloads, ops); };
     };
-    dogpile::bench::Comparison comparison(1, {{"msgpack_map", 1, decodes(msgpack_map, map_payloads)},
-                                              {"values_only", 1, decodes(values_only, values_payloads)},
-                                              {"bitpacked", 1, decodes(bitpacked, bit_payloads)},
-                                              {"dict_values", 1, decodes(dict_values, dict_payloads)},
-                                              {"flag_set_values", 1, decodes(flag_set_values, values_payloads)},
-                                              {"flag_set_bitpacked", 1,
-                                               decodes(flag_set_bitpacked, flag_set_bit_payloads)}});
+    dogpile::bench::Comparison comparison(
+        1, {{"msgpack_map", 1, decodes(msgpack_map, map_payloads)},
+            {"values_only", 1, decodes(values_only, values_payloads)},
+            {"bitpacked", 1, decodes(bitpacked, bit_payloads)},
+            {"dict_values", 1, decodes(dict_values, dict_payloads)},
+            {"flag_set_values", 1, decodes(flag_set_values, values_payloads)},
+            {"flag_set_bitpacked", 1, decodes(flag_set_bitpacked, flag_set_bit_payloads)}});
     for (auto _ : state) state.SetIterationTime(comparison.round());
     comparison.report(state);
 }
@@ -207,7 +207,7 @@ void BM_Compare_FlagSetDecode(benchmark::State& state) {
             {"flag_set_values", 1, decodes(flag_set_values, values_payloads)},
             {"flag_set_bitpacked", 1, decodes(flag_set_bitpacked, bit_payloads)}});
     for (auto _ : state) state.SetIterationTime(comparison.round());
-    comparison.report(state);  // <name>_vs_msgpack_unpack
+    comparison.report(state);              // <name>_vs_msgpack_unpack
     comparison.report_ratio(state, 3, 1);  // flag_set_values_vs_hand_loop
     comparison.report_ratio(state, 4, 1);  // flag_set_bitpacked_vs_hand_loop
 }

@@ -51,12 +51,9 @@ Backend& filled(dogpile::EvictionPolicy policy) {
     static const std::unique_ptr<Backend> lru = make(dogpile::EvictionPolicy::lru);
     static const std::unique_ptr<Backend> tiny_lfu = make(dogpile::EvictionPolicy::tiny_lfu);
     switch (policy) {
-        case dogpile::EvictionPolicy::clock:
-            return *clock;
-        case dogpile::EvictionPolicy::lru:
-            return *lru;
-        case dogpile::EvictionPolicy::tiny_lfu:
-            break;
+        case dogpile::EvictionPolicy::clock: return *clock;
+        case dogpile::EvictionPolicy::lru: return *lru;
+        case dogpile::EvictionPolicy::tiny_lfu: break;
     }
     return *tiny_lfu;
 }
@@ -122,10 +119,9 @@ void BM_Compare_EvictionMixed(benchmark::State& state) {
     const auto clock = churning(dogpile::EvictionPolicy::clock);
     const auto tiny_lfu = churning(dogpile::EvictionPolicy::tiny_lfu);
     const auto lru = churning(dogpile::EvictionPolicy::lru);
-    dogpile::bench::Comparison comparison(static_cast<std::size_t>(state.range(0)),
-                                          {{"clock", 1, mixed(*clock)},
-                                           {"tiny_lfu", 1, mixed(*tiny_lfu)},
-                                           {"lru", 1, mixed(*lru)}});
+    dogpile::bench::Comparison comparison(
+        static_cast<std::size_t>(state.range(0)),
+        {{"clock", 1, mixed(*clock)}, {"tiny_lfu", 1, mixed(*tiny_lfu)}, {"lru", 1, mixed(*lru)}});
     for (auto _ : state) state.SetIterationTime(comparison.round());
     comparison.report(state);
 }

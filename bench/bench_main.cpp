@@ -22,8 +22,8 @@ int main(int argc, char** argv) {
 #if DOGPILE_HAS_TLS
         std::string tls_why;
         tls_server = dogpile::bench::start_tls_redis(tls_why);
-        benchmark::AddCustomContext("redis_tls", tls_server ? "redis-server on " + tls_server->url()
-                                                            : "skipped: " + tls_why);
+        benchmark::AddCustomContext("redis_tls",
+                                    tls_server ? "redis-server on " + tls_server->url() : "skipped: " + tls_why);
         if (!tls_server) std::cerr << "*** Redis TLS benchmark SKIPPED: " << tls_why << "\n";
 #else
         benchmark::AddCustomContext("redis_tls", "skipped: built without TLS support (OpenSSL)");

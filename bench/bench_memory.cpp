@@ -334,8 +334,8 @@ void BM_Compare_MemoryScaling(benchmark::State& state) {
             } else if (kind == std::string("unlocked_map")) {
                 variants.emplace_back(name, 1, reads(read_unlocked), t);
             } else {
-                variants.emplace_back(
-                    name, 1, reads([&never](const std::string& key) { return read_region(never, key); }), t);
+                variants.emplace_back(name, 1,
+                                      reads([&never](const std::string& key) { return read_region(never, key); }), t);
             }
         }
     }

@@ -379,12 +379,20 @@ void register_tls(const redis::ConnectionOptions& tls_where, const redis::Connec
     benchmark::RegisterBenchmark("BM_Compare_RedisHit/tls", [stores](benchmark::State& state) {
         stores->checked(state, [&] {
             TlsAndTcp& s = *stores;
-            Comparison comparison(
-                1,
-                {{"openssl", 1, [&](std::size_t, std::size_t ops) { for (std::size_t i = 0; i < ops; ++i) s.tls.hiredis_hit(i); }},
-                 {"region", 1, [&](std::size_t, std::size_t ops) { for (std::size_t i = 0; i < ops; ++i) s.tls.region_hit(i); }},
-                 {"tcp_region", 1, [&](std::size_t, std::size_t ops) { for (std::size_t i = 0; i < ops; ++i) s.tcp.region_hit(i); }}},
-                std::chrono::microseconds(0));
+            Comparison comparison(1,
+                                  {{"openssl", 1,
+                                    [&](std::size_t, std::size_t ops) {
+                                        for (std::size_t i = 0; i < ops; ++i) s.tls.hiredis_hit(i);
+                                    }},
+                                   {"region", 1,
+                                    [&](std::size_t, std::size_t ops) {
+                                        for (std::size_t i = 0; i < ops; ++i) s.tls.region_hit(i);
+                                    }},
+                                   {"tcp_region", 1,
+                                    [&](std::size_t, std::size_t ops) {
+                                        for (std::size_t i = 0; i < ops; ++i) s.tcp.region_hit(i);
+                                    }}},
+                                  std::chrono::microseconds(0));
             for (auto _ : state) state.SetIterationTime(comparison.round());
             comparison.report(state);
             comparison.report_ratio(state, 1, 2);

@@ -56,7 +56,8 @@ dogpile::codec::Flags make_flags(std::size_t i) { return dogpile::bench::make_fl
 template <class V>
 struct Regions {
     dogpile::Region<V> by_value{std::make_shared<dogpile::MemoryBackend<V>>()};
-    dogpile::Region<std::shared_ptr<const V>> shared{std::make_shared<dogpile::MemoryBackend<std::shared_ptr<const V>>>()};
+    dogpile::Region<std::shared_ptr<const V>> shared{
+        std::make_shared<dogpile::MemoryBackend<std::shared_ptr<const V>>>()};
 
     template <class Make>
     explicit Regions(Make make) {
@@ -107,15 +108,9 @@ void compare_hits(benchmark::State& state, Make make) {
 
 void BM_Compare_SharedValueHit(benchmark::State& state) {
     switch (state.range(0)) {
-        case 0:
-            compare_hits<std::string>(state, make_string);
-            break;
-        case 1:
-            compare_hits<std::vector<int>>(state, make_ints);
-            break;
-        default:
-            compare_hits<dogpile::codec::Flags>(state, make_flags);
-            break;
+        case 0: compare_hits<std::string>(state, make_string); break;
+        case 1: compare_hits<std::vector<int>>(state, make_ints); break;
+        default: compare_hits<dogpile::codec::Flags>(state, make_flags); break;
     }
 }
 

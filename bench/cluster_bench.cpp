@@ -58,9 +58,7 @@ using Backend = dogpile::RedisHashBackend<Flags, FlagsCodec>;
 constexpr std::size_t hashes = 200;
 constexpr std::size_t fields = 100;
 
-HashKey key_of(std::size_t a, std::size_t b) {
-    return HashKey{"calculated-a|" + std::to_string(a), std::to_string(b)};
-}
+HashKey key_of(std::size_t a, std::size_t b) { return HashKey{"calculated-a|" + std::to_string(a), std::to_string(b)}; }
 
 Flags flags_of(const HashKey& key) {
     return dogpile::bench::make_flags(
@@ -84,7 +82,9 @@ struct Samples {
         for (std::size_t i = from; i < micros.size(); ++i) total += micros[i];
         return micros.size() > from ? total / static_cast<double>(micros.size() - from) : 0;
     }
-    double round_trips_per_call() const { return calls == 0 ? 0 : static_cast<double>(round_trips) / static_cast<double>(calls); }
+    double round_trips_per_call() const {
+        return calls == 0 ? 0 : static_cast<double>(round_trips) / static_cast<double>(calls);
+    }
 };
 
 // One topology: its client, a region over the hash store, the data loaded.
@@ -92,8 +92,9 @@ class Store {
 public:
     Store(std::string name, std::shared_ptr<dogpile::redis::Client> client)
         : name_(std::move(name)), client_(std::move(client)) {
-        region_ = std::make_unique<Region>(std::make_shared<Backend>(
-            dogpile::RedisHashBackendOptions{client_, std::chrono::hours(1)}, FlagsCodec{dogpile::bench::permission_template()}));
+        region_ = std::make_unique<Region>(
+            std::make_shared<Backend>(dogpile::RedisHashBackendOptions{client_, std::chrono::hours(1)},
+                                      FlagsCodec{dogpile::bench::permission_template()}));
         std::vector<std::pair<HashKey, Flags>> items;
         for (std::size_t a = 0; a < hashes; ++a) {
             for (std::size_t b = 0; b < fields; ++b) {
@@ -133,7 +134,8 @@ std::string plain_key(std::size_t i) { return "plain|" + std::to_string(i % (has
 void load_plain_keys(dogpile::redis::Client& client) {
     std::vector<dogpile::redis::KeyedCommand> sets;
     for (std::size_t i = 0; i < hashes * fields; ++i) {
-        sets.push_back(dogpile::redis::KeyedCommand{plain_key(i), dogpile::redis::Command{"SET", plain_key(i), plain_key(i)}});
+        sets.push_back(
+            dogpile::redis::KeyedCommand{plain_key(i), dogpile::redis::Command{"SET", plain_key(i), plain_key(i)}});
     }
     client.batch(sets);
 }
@@ -229,7 +231,8 @@ int main(int argc, char** argv) {
         dogpile::test::RedisCluster cluster;
 
         Store single("single server", dogpile::redis::make_client(server.url()));
-        Store clustered("cluster (3 masters)", std::make_shared<dogpile::redis::ClusterClient>(cluster.client_options()));
+        Store clustered("cluster (3 masters)",
+                        std::make_shared<dogpile::redis::ClusterClient>(cluster.client_options()));
 
         std::vector<Row> rows{{"hit (get_or_create)", {}, {}, {}},
                               {"multi-get 100 keys over 100 hashes", {}, {}, {}},
@@ -239,8 +242,8 @@ int main(int argc, char** argv) {
         const Op ops[] = {hit, multi_spread, multi_one_hash, batch_spread};
         load_plain_keys(single.client());
         load_plain_keys(clustered.client());
-        const auto block = std::chrono::duration_cast<SteadyClock::duration>(
-            std::chrono::duration<double>(seconds / blocks));
+        const auto block =
+            std::chrono::duration_cast<SteadyClock::duration>(std::chrono::duration<double>(seconds / blocks));
         for (std::size_t r = 0; r < rows.size(); ++r) {
             for (int b = 0; b < blocks; ++b) {
                 const std::size_t single_from = rows[r].single.micros.size();
@@ -254,7 +257,8 @@ int main(int argc, char** argv) {
                     single.run(rows[r].single, block, ops[r]);
                 }
                 const double single_mean = rows[r].single.mean_since(single_from);
-                if (single_mean > 0) rows[r].block_ratios.push_back(rows[r].cluster.mean_since(cluster_from) / single_mean);
+                if (single_mean > 0)
+                    rows[r].block_ratios.push_back(rows[r].cluster.mean_since(cluster_from) / single_mean);
             }
         }
 
@@ -268,7 +272,8 @@ int main(int argc, char** argv) {
                           << "\"single_round_trips_per_call\": " << fixed(row.single.round_trips_per_call(), 2) << ", "
                           << "\"cluster_mean_us\": " << fixed(row.cluster.mean(), 2) << ", "
                           << "\"cluster_p99_us\": " << fixed(row.cluster.p99(), 2) << ", "
-                          << "\"cluster_round_trips_per_call\": " << fixed(row.cluster.round_trips_per_call(), 2) << ", "
+                          << "\"cluster_round_trips_per_call\": " << fixed(row.cluster.round_trips_per_call(), 2)
+                          << ", "
                           << "\"cluster_over_single\": " << fixed(row.cluster_over_single(), 3) << ", "
                           << "\"single_calls\": " << row.single.calls << ", "
                           << "\"cluster_calls\": " << row.cluster.calls << "}";
@@ -284,13 +289,15 @@ int main(int argc, char** argv) {
             std::cout << "| " << row.operation << " | " << fixed(row.single.mean(), 1) << " / "
                       << fixed(row.single.p99(), 1) << " | " << fixed(row.single.round_trips_per_call(), 2) << " | "
                       << fixed(row.cluster.mean(), 1) << " / " << fixed(row.cluster.p99(), 1) << " | "
-                      << fixed(row.cluster.round_trips_per_call(), 2) << " | "
-                      << fixed(row.cluster_over_single(), 2) << "x |\n";
+                      << fixed(row.cluster.round_trips_per_call(), 2) << " | " << fixed(row.cluster_over_single(), 2)
+                      << "x |\n";
         }
-        std::cout << "\n" << rows[0].single.calls + rows[0].cluster.calls << " hits, "
-                  << rows[1].single.calls + rows[1].cluster.calls << " + " << rows[2].single.calls + rows[2].cluster.calls
-                  << " multi-gets, " << rows[3].single.calls + rows[3].cluster.calls
-                  << " batches measured; " << hashes << " hashes x " << fields << " fields of 25 permission flags.\n";
+        std::cout << "\n"
+                  << rows[0].single.calls + rows[0].cluster.calls << " hits, "
+                  << rows[1].single.calls + rows[1].cluster.calls << " + "
+                  << rows[2].single.calls + rows[2].cluster.calls << " multi-gets, "
+                  << rows[3].single.calls + rows[3].cluster.calls << " batches measured; " << hashes << " hashes x "
+                  << fields << " fields of 25 permission flags.\n";
         return 0;
     } catch (const std::exception& e) {
         std::cerr << "cluster_bench: " << e.what() << "\n";

@@ -129,7 +129,8 @@ Result run(std::size_t threads, double seconds, bool timed,
                 const auto start = timed ? SteadyClock::now() : SteadyClock::time_point{};
                 hits[t] += op(t, state);
                 if (timed) {
-                    latencies[t].push_back(std::chrono::duration<double, std::micro>(SteadyClock::now() - start).count());
+                    latencies[t].push_back(
+                        std::chrono::duration<double, std::micro>(SteadyClock::now() - start).count());
                 }
             }
         });
@@ -227,11 +228,13 @@ int main(int argc, char** argv) {
     const std::vector<std::pair<std::string, Op>> modes{
         {"pool", [&](std::size_t, std::uint64_t& s) { return pooled.hit(keys[next_index(s)]); }},
         {"pipelined", [&](std::size_t, std::uint64_t& s) { return pipelined.hit(keys[next_index(s)]); }},
-        {"hiredis", [&](std::size_t t, std::uint64_t& s) {
+        {"hiredis",
+         [&](std::size_t t, std::uint64_t& s) {
              raw[t]->append_hget(keys[next_index(s)]);
              return raw[t]->read_decoded(codec).empty() ? std::size_t{0} : std::size_t{1};
          }},
-        {"hiredis/16", [&](std::size_t t, std::uint64_t& s) {
+        {"hiredis/16",
+         [&](std::size_t t, std::uint64_t& s) {
              for (std::size_t i = 0; i < batch; ++i) raw[t]->append_hget(keys[next_index(s)]);
              std::size_t n = 0;
              for (std::size_t i = 0; i < batch; ++i) n += raw[t]->read_decoded(codec).empty() ? 0 : 1;
@@ -273,7 +276,8 @@ int main(int argc, char** argv) {
     const auto misses = pooled.region.stats().misses + pipelined.region.stats().misses;
     const auto errors = pooled.region.stats().backend_errors + pipelined.region.stats().backend_errors;
     if (misses != 0 || errors != 0) {
-        std::cerr << "concurrency_bench: " << misses << " misses, " << errors << " backend errors: not a hit benchmark\n";
+        std::cerr << "concurrency_bench: " << misses << " misses, " << errors
+                  << " backend errors: not a hit benchmark\n";
         return 1;
     }
     return 0;

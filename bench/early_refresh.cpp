@@ -142,7 +142,8 @@ int main(int argc, char** argv) {
         else if (arg == "--beta") config.beta = std::atof(value());
         else if (arg == "--json") config.json = true;
         else {
-            std::cerr << "usage: early_refresh [--threads N] [--ttl-ms MS] [--creator-ms MS] [--periods N] [--beta B] [--json]\n";
+            std::cerr << "usage: early_refresh [--threads N] [--ttl-ms MS] [--creator-ms MS] [--periods N] [--beta B] "
+                         "[--json]\n";
             return 2;
         }
     }

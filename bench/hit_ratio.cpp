@@ -315,7 +315,7 @@ int run(int argc, char** argv) {
     std::vector<double> worst_below_lru(columns, std::numeric_limits<double>::infinity());
     std::vector<double> points_gained(columns, 0.0);
     double points_of_gap = 0.0;
-    std::size_t rows = 0;   // pairs with a gap of at least min_gap
+    std::size_t rows = 0;  // pairs with a gap of at least min_gap
     std::size_t pairs = 0;
     constexpr double min_gap = 0.01;
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The hit-ratio table of the README: every trace of the shared trace set at the
+# The hit-ratio table of docs/performance.md: every trace of the shared trace set at the
 # capacities the project uses, replayed by bench/hit_ratio.cpp, then a second
 # table of generated workloads (hit_ratio --synthetic).
 #   bench/hit_ratio.sh [TRACE_DIR] [BUILD_DIR]

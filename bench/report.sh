@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds dogpile's measurement tools (Release) and prints a Markdown summary of
-# short runs, ready for the performance section of the top-level README.
+# short runs, ready for the "The last report" section of docs/performance.md.
 #
 #   bench/report.sh [build-dir]          default build dir: build-bench
 #   BENCH_MIN_TIME=3 BENCH_REPETITIONS=3 bench/report.sh   longer, steadier
@@ -9,8 +9,8 @@
 #   BENCH_CONCURRENCY_SECONDS=2 bench/report.sh   longer concurrency blocks (default 1 s per mode and block)
 #   BENCH_ONLY=memory bench/report.sh    only the in-process hit and thread-scaling tables (~20 s)
 #
-# Progress goes to stderr, the Markdown to stdout: the whole "## Performance"
-# section of the top-level README, every figure in it from this run.
+# Progress goes to stderr, the Markdown to stdout: the whole "## The last report"
+# section of docs/performance.md, every figure in it from this run.
 #   bench/report.sh > performance.md
 # The runs take about two minutes on a 2-core machine; building the tools
 # (Release), when the sources changed, several more. Without
@@ -105,7 +105,7 @@ if [[ $have_redis == yes ]]; then
   stampede --redis local --procs 4 --threads 16 --stale
 fi
 
-# Near cache, cluster, early refresh: the README's last performance table.
+# Near cache, cluster, early refresh: the last performance table of docs/performance.md.
 if [[ $have_redis == yes ]]; then
   say "near_cache_bench: paired comparisons x $repetitions"
   "$bin/near_cache_bench" --benchmark_filter='^BM_Compare_Hit/' --benchmark_format=json \

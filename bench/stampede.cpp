@@ -77,7 +77,7 @@ struct Options {
     Strategy strategy = Strategy::dogpile;
     std::optional<std::string> redis;  // URL, or "local"
     bool json = false;
-    bool poll_only = false;  // the distributed lock without its release wake-ups
+    bool poll_only = false;                 // the distributed lock without its release wake-ups
     std::optional<std::string> worker_run;  // hidden: this process is worker of run <id>
 
     std::size_t callers() const { return threads * std::max<std::size_t>(procs, 1); }
@@ -608,7 +608,8 @@ void print(const Options& o, const Result& r) {
             .add("wake_on_release", o.procs > 0 && !o.poll_only);
         if (r.commands) {
             out.add("redis_commands_per_caller", static_cast<double>(*r.commands) / static_cast<double>(r.callers))
-                .add("lock_commands_per_caller", static_cast<double>(*r.lock_commands) / static_cast<double>(r.callers));
+                .add("lock_commands_per_caller",
+                     static_cast<double>(*r.lock_commands) / static_cast<double>(r.callers));
         }
         std::cout << out.str() << std::endl;
         return;

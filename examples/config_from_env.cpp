@@ -44,6 +44,6 @@ int main(int /*argc*/, char** /*argv*/, char** environment) {
             return std::string("hello from a region configured by the environment");
         });
     }
-    std::cout << settings.at("backend") << " region: computed " << computed << " time(s) for 3 reads: "
-              << region.get("greeting").value_or("(not cached)") << '\n';
+    std::cout << settings.at("backend") << " region: computed " << computed
+              << " time(s) for 3 reads: " << region.get("greeting").value_or("(not cached)") << '\n';
 }

@@ -32,9 +32,9 @@ using dogpile::codec::FlagTemplate;
 using Clock = std::chrono::steady_clock;
 
 const std::vector<std::string> kPermissionNames = {
-    "can_archive", "can_approve", "can_assign",   "can_comment", "can_create",  "can_delete",  "can_download",
-    "can_edit",    "can_export",  "can_import",   "can_invite",  "can_lock",    "can_merge",   "can_move",
-    "can_pin",     "can_print",   "can_publish",  "can_rename",  "can_restore", "can_review",  "can_share",
+    "can_archive", "can_approve",  "can_assign",  "can_comment", "can_create",  "can_delete", "can_download",
+    "can_edit",    "can_export",   "can_import",  "can_invite",  "can_lock",    "can_merge",  "can_move",
+    "can_pin",     "can_print",    "can_publish", "can_rename",  "can_restore", "can_review", "can_share",
     "can_tag",     "can_transfer", "can_unlock",  "can_view"};
 
 const auto kComputeTime = std::chrono::milliseconds(200);
@@ -82,9 +82,8 @@ long long stampede(Region& region, const Key& key, int user, int object, std::at
     const auto start = Clock::now();
     std::vector<std::thread> threads;
     for (int i = 0; i < 32; ++i) {
-        threads.emplace_back([&] {
-            region.get_or_create(key, [&] { return compute_permissions(user, object, calls); });
-        });
+        threads.emplace_back(
+            [&] { region.get_or_create(key, [&] { return compute_permissions(user, object, calls); }); });
     }
     for (auto& t : threads) t.join();
     return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
@@ -118,7 +117,7 @@ int redis_part(const std::string& url) {
     auto client = dogpile::redis::make_client(url);
     dogpile::RedisHashBackendOptions options;
     options.client = client;
-    options.ttl = 1h;  // on the hash: writing more fields never prolongs it
+    options.ttl = 1h;                                          // on the hash: writing more fields never prolongs it
     options.distributed_lock = dogpile::redis::LockOptions{};  // processes sharing this Redis compute once too
     auto backend = std::make_shared<dogpile::RedisHashBackend<FlagSet, dogpile::codec::FlagSetCodec>>(
         options, dogpile::codec::FlagSetCodec(permission_names()));
@@ -142,16 +141,17 @@ int redis_part(const std::string& url) {
     std::this_thread::sleep_for(50ms);  // let the clock move, so a prolonged TTL would show
     region.get_or_create(calculated.key(7, 43), [&] { return compute_permissions(7, 43, calls); });
     const long long ttl_after = raw({"PTTL", calculated.hash_of(7)}).as_integer();
-    std::cout << "   TTL of " << calculated.hash_of(7) << ": " << ttl_before << " ms; after adding object 43: "
-              << ttl_after << " ms -> " << (ttl_after <= ttl_before ? "not prolonged" : "PROLONGED (bug!)")
+    std::cout << "   TTL of " << calculated.hash_of(7) << ": " << ttl_before
+              << " ms; after adding object 43: " << ttl_after << " ms -> "
+              << (ttl_after <= ttl_before ? "not prolonged" : "PROLONGED (bug!)")
               << ", so no entry outlives its hour.\n";
 
     for (int object : {44, 45, 46}) {
         region.get_or_create(calculated.key(7, object), [&] { return compute_permissions(7, object, calls); });
     }
     region.get_or_create(calculated.key(8, 42), [&] { return compute_permissions(8, 42, calls); });
-    std::cout << "   User 7 has " << raw({"HLEN", calculated.hash_of(7)}).as_integer()
-              << " cached objects, user 8 has " << raw({"HLEN", calculated.hash_of(8)}).as_integer() << ".\n";
+    std::cout << "   User 7 has " << raw({"HLEN", calculated.hash_of(7)}).as_integer() << " cached objects, user 8 has "
+              << raw({"HLEN", calculated.hash_of(8)}).as_integer() << ".\n";
 
     backend->erase_hash(calculated.hash_of(7));  // log user 7 out
     std::cout << "   User 7 logs out: one DEL. EXISTS " << calculated.hash_of(7) << " = "
@@ -160,8 +160,7 @@ int redis_part(const std::string& url) {
 
     const auto stats = region.stats();
     std::cout << "   Region stats: " << stats.hits << " hits, " << stats.misses << " misses, " << stats.creations
-              << " creations, " << stats.lock_waits << " lock waits, " << stats.backend_errors
-              << " backend errors.\n";
+              << " creations, " << stats.lock_waits << " lock waits, " << stats.backend_errors << " backend errors.\n";
     const bool ok = ttl_after <= ttl_before && raw({"EXISTS", calculated.hash_of(7)}).as_integer() == 0;
     raw({"DEL", calculated.hash_of(8)});
     return ok ? 0 : 1;

@@ -28,7 +28,7 @@ int main() {
     }
     for (auto& t : threads) t.join();
 
-    std::cout << "32 threads asked, the value was computed " << computed << " time(s): "
-              << *region.get("perm:7:42") << "\n";
+    std::cout << "32 threads asked, the value was computed " << computed << " time(s): " << *region.get("perm:7:42")
+              << "\n";
     return computed == 1 ? 0 : 1;
 }

@@ -16,7 +16,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         const envelope::Unwrapped first = envelope::unwrap(input);
         const std::string wrapped = envelope::wrap(first.metadata, first.payload);
         const envelope::Unwrapped second = envelope::unwrap(wrapped);
-        if (second.metadata.created_at != first.metadata.created_at || second.metadata.version != first.metadata.version ||
+        if (second.metadata.created_at != first.metadata.created_at ||
+            second.metadata.version != first.metadata.version ||
             second.metadata.expiry_owner != first.metadata.expiry_owner || second.payload != first.payload) {
             dogpile_fuzz::fail("unwrap(wrap(unwrap(x))) lost information");
         }
@@ -24,8 +25,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     } catch (const dogpile::DecodeError&) {
     }
 
-    static const EnvelopeCodec<FlagsCodec> codec{FlagsCodec{KeyTemplate{"a", "bb", "ccc", "dddd", "eeeee", "ffffff",
-                                                                        "ggggggg", "hhhhhhhh"}}};
+    static const EnvelopeCodec<FlagsCodec> codec{
+        FlagsCodec{KeyTemplate{"a", "bb", "ccc", "dddd", "eeeee", "ffffff", "ggggggg", "hhhhhhhh"}}};
     dogpile_fuzz::check_decode(codec, input);
     return 0;
 }

@@ -7,3 +7,4 @@
 
 #include "dogpile/redis.hpp"
 #include "dogpile/backends/redis/config.hpp"  // not in the umbrella: settings are opt-in
+#include "dogpile/redis/prometheus.hpp"       // not in the umbrella: metrics are opt-in

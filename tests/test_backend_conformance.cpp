@@ -31,12 +31,9 @@ template <dogpile::EvictionPolicy policy>
 struct MemoryFactory : StringKeysAndValues {
     static std::string name() {
         switch (policy) {
-            case dogpile::EvictionPolicy::clock:
-                return "Clock";
-            case dogpile::EvictionPolicy::lru:
-                return "Lru";
-            case dogpile::EvictionPolicy::tiny_lfu:
-                break;
+            case dogpile::EvictionPolicy::clock: return "Clock";
+            case dogpile::EvictionPolicy::lru: return "Lru";
+            case dogpile::EvictionPolicy::tiny_lfu: break;
         }
         return "TinyLfu";
     }

@@ -39,7 +39,9 @@ std::string bytes(std::initializer_list<int> values) {
     return out;
 }
 
-TimePoint at_micros(std::int64_t micros) { return TimePoint(std::chrono::duration_cast<Duration>(microseconds(micros))); }
+TimePoint at_micros(std::int64_t micros) {
+    return TimePoint(std::chrono::duration_cast<Duration>(microseconds(micros)));
+}
 
 Metadata sample_metadata() {
     return Metadata{at_micros(dogpile_test::envelope_created_us), 1, ExpiryOwner::region,
@@ -50,9 +52,8 @@ Metadata sample_metadata() {
 const std::string format1_header =
     bytes({0xc1, 0x01, 0x0d, 0x00, 0x06, 0x0a, 0x24, 0x18, 0x20, 0x22, 0x40, 0x00, 0x00, 0x00, 0x01, 0x00});
 // Format 1 with the creation time (250,000 us) appended: 21 bytes of fields.
-const std::string golden_header =
-    bytes({0xc1, 0x01, 0x15, 0x00, 0x06, 0x0a, 0x24, 0x18, 0x20, 0x22, 0x40, 0x00, 0x00, 0x00, 0x01, 0x00,
-           0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0xd0, 0x90});
+const std::string golden_header = bytes({0xc1, 0x01, 0x15, 0x00, 0x06, 0x0a, 0x24, 0x18, 0x20, 0x22, 0x40, 0x00,
+                                         0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0xd0, 0x90});
 
 TEST(Envelope, GoldenBytes) {
     EXPECT_EQ(envelope::header_size, 24u);
@@ -78,14 +79,16 @@ TEST(Envelope, RoundTrip) {
 }
 
 TEST(Envelope, KeepsMicrosecondsAndFloorsTheRest) {
-    const TimePoint precise = at_micros(dogpile_test::envelope_created_us) + std::chrono::duration_cast<Duration>(nanoseconds(999));
+    const TimePoint precise =
+        at_micros(dogpile_test::envelope_created_us) + std::chrono::duration_cast<Duration>(nanoseconds(999));
     EXPECT_EQ(envelope::unwrap(envelope::wrap(Metadata{precise, 1, ExpiryOwner::region}, "")).metadata.created_at,
               at_micros(dogpile_test::envelope_created_us));
     // Before 1970, flooring keeps the order: -0.5us becomes -1us, not 0.
     const TimePoint before_epoch = TimePoint{} - std::chrono::duration_cast<Duration>(nanoseconds(500));
     if (before_epoch != TimePoint{}) {  // clocks coarser than ns cannot express it
-        EXPECT_EQ(envelope::unwrap(envelope::wrap(Metadata{before_epoch, 1, ExpiryOwner::region}, "")).metadata.created_at,
-                  at_micros(-1));
+        EXPECT_EQ(
+            envelope::unwrap(envelope::wrap(Metadata{before_epoch, 1, ExpiryOwner::region}, "")).metadata.created_at,
+            at_micros(-1));
     }
 }
 
@@ -169,7 +172,8 @@ TEST(EnvelopeCodecTest, WrapsAnyCodec) {
 }
 
 TEST(EnvelopeInterop, PythonReadsTheHeader) {
-    const std::string wrapped = envelope::wrap(sample_metadata(), FlagsCodec{KeyTemplate::of(golden_flags())}.encode(golden_flags()));
+    const std::string wrapped =
+        envelope::wrap(sample_metadata(), FlagsCodec{KeyTemplate::of(golden_flags())}.encode(golden_flags()));
     const auto checked = dogpile_test::run_codec_interop("check envelope " + to_hex(wrapped));
     EXPECT_EQ(checked.status, 0) << checked.output;
 }

@@ -81,7 +81,9 @@ TEST(FlagTemplate, InternsEqualNameListsAsOneObject) {
 }
 
 TEST(FlagTemplate, RejectsDuplicatesAndNestedTemplates) {
-    EXPECT_NE(message_of<ConfigurationError>([] { FlagTemplate::of({"read", "write", "read"}); }).find("\"read\""),
+    EXPECT_NE(message_of<ConfigurationError>([] {
+                  FlagTemplate::of({"read", "write", "read"});
+              }).find("\"read\""),
               std::string::npos);
     EXPECT_THROW(FlagTemplate::of(KeyTemplate{"id", {"perm", {"read"}}}), ConfigurationError);
 }
@@ -140,7 +142,9 @@ TEST(FlagSet, BuildsFromNamesAndLooksThemUp) {
     EXPECT_THROW(flags.set("nope"), std::out_of_range);
     EXPECT_THROW(flags.test(3), std::out_of_range);
     EXPECT_THROW(flags.set(std::size_t{3}), std::out_of_range);
-    EXPECT_NE(message_of<std::out_of_range>([&] { FlagSet(names, {{"reed", true}}); }).find("\"reed\""),
+    EXPECT_NE(message_of<std::out_of_range>([&] {
+                  FlagSet(names, {{"reed", true}});
+              }).find("\"reed\""),
               std::string::npos);
 }
 
@@ -166,8 +170,9 @@ TEST(FlagSet, FromFlagsNeedsExactlyTheTemplatesKeys) {
               std::string::npos);
     Flags missing = golden_flags();
     missing.erase("ccc");
-    EXPECT_NE(message_of<std::invalid_argument>([&] { FlagSet::from_flags(names, missing); }).find("\"ccc\" is missing"),
-              std::string::npos);
+    EXPECT_NE(
+        message_of<std::invalid_argument>([&] { FlagSet::from_flags(names, missing); }).find("\"ccc\" is missing"),
+        std::string::npos);
     Flags last_missing = golden_flags();
     last_missing.erase("hhhhhhhh");
     EXPECT_NE(message_of<std::invalid_argument>([&] { FlagSet::from_flags(names, last_missing); }).find("\"hhhhhhhh\""),
@@ -341,13 +346,15 @@ TEST(FlagSetCodec, HonoursTheDecodeLimits) {
     const FlagTemplate& names = FlagTemplate::of(KeyTemplate::of(golden_flags()));
     DecodeLimits small_payload;
     small_payload.max_payload_bytes = 8;
-    EXPECT_NE(message_of<DecodeError>([&] { FlagSetCodec(names, small_payload).decode(golden_bytes); })
-                  .find("max_payload_bytes"),
+    EXPECT_NE(message_of<DecodeError>([&] {
+                  FlagSetCodec(names, small_payload).decode(golden_bytes);
+              }).find("max_payload_bytes"),
               std::string::npos);
     DecodeLimits short_arrays;
     short_arrays.max_array_length = 7;
-    EXPECT_NE(message_of<DecodeError>([&] { FlagSetCodec(names, short_arrays).decode(golden_bytes); })
-                  .find("max_array_length"),
+    EXPECT_NE(message_of<DecodeError>([&] {
+                  FlagSetCodec(names, short_arrays).decode(golden_bytes);
+              }).find("max_array_length"),
               std::string::npos);
     DecodeLimits flat;
     flat.max_depth = 0;
@@ -362,9 +369,14 @@ TEST(BitpackedFlagSetCodec, RejectsWhatBitpackedCodecRejects) {
         const BitpackedFlagSetCodec codec{names};
         const BitpackedCodec flags_codec{names.key_template()};
         std::vector<std::string> payloads = {
-            bytes({0xc3}),             bytes({0xff}),        bytes({0xce, 0x02, 0x00, 0x00, 0x00}),
-            bytes({0x05, 0x00}),       bytes({0xc4, 0x09}),  bytes({0xc4, 0x09}) + std::string(9, '\xff'),
-            bytes({0xc4, 0x08}) + std::string(8, '\x00'),   std::string(),
+            bytes({0xc3}),
+            bytes({0xff}),
+            bytes({0xce, 0x02, 0x00, 0x00, 0x00}),
+            bytes({0x05, 0x00}),
+            bytes({0xc4, 0x09}),
+            bytes({0xc4, 0x09}) + std::string(9, '\xff'),
+            bytes({0xc4, 0x08}) + std::string(8, '\x00'),
+            std::string(),
         };
         for (const std::string& payload : payloads) {
             bool set_threw = false;

@@ -340,8 +340,9 @@ std::vector<Target> envelope_targets() {
                    decoder(EnvelopeCodec<MsgpackCodec<Strings>>{})});
     out.push_back({"EnvelopeCodec<MsgpackCodec<std::map<...>>>", behind_header(as_is),
                    decoder(EnvelopeCodec<MsgpackCodec<Map>>{})});
-    out.push_back({"EnvelopeCodec<DictValuesCodec> [a, b], in a list under a",
-                   behind_header([](const std::string& v) { return bytes_of({0x92, 0x91}) + v + bytes_of({0xc0}); }),
+    out.push_back({"EnvelopeCodec<DictValuesCodec> [a, b], in a list under a", behind_header([](const std::string& v) {
+                       return bytes_of({0x92, 0x91}) + v + bytes_of({0xc0});
+                   }),
                    decoder(EnvelopeCodec<DictValuesCodec>{DictValuesCodec{flat}})});
     out.push_back({"EnvelopeCodec<FlagsCodec> (25 flags)", behind_header(as_is),
                    decoder(EnvelopeCodec<FlagsCodec>{FlagsCodec{numbered_flags(25)}})});
@@ -485,8 +486,16 @@ TEST(FlagSetDecodeAllocations, CopiesAllocateOnlyAbove64Flags) {
     FlagSet copy;
     EXPECT_EQ(count_allocations([&] { copy = small; }).calls, 0u);
     EXPECT_EQ(copy, small);
-    EXPECT_EQ(count_allocations([&] { FlagSet again(large); g_sink = &again; }).calls, 1u);
-    EXPECT_EQ(count_allocations([&] { FlagSet stolen(std::move(copy)); g_sink = &stolen; }).calls, 0u);
+    EXPECT_EQ(count_allocations([&] {
+                  FlagSet again(large);
+                  g_sink = &again;
+              }).calls,
+              1u);
+    EXPECT_EQ(count_allocations([&] {
+                  FlagSet stolen(std::move(copy));
+                  g_sink = &stolen;
+              }).calls,
+              0u);
 }
 
 // The envelope's own header: its one length is a byte, and a truncated or

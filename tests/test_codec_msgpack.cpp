@@ -102,20 +102,21 @@ TEST(MsgpackCodecDecode, EmptyInput) {
 
 TEST(MsgpackCodecDecode, WrongTypes) {
     EXPECT_THROW(MsgpackCodec<int>{}.decode(bytes({0xa1, 'x'})), DecodeError);
-    EXPECT_THROW(MsgpackCodec<unsigned>{}.decode(bytes({0xff})), DecodeError);                // -1
+    EXPECT_THROW(MsgpackCodec<unsigned>{}.decode(bytes({0xff})), DecodeError);                  // -1
     EXPECT_THROW(MsgpackCodec<std::uint8_t>{}.decode(bytes({0xcd, 0x01, 0x2c})), DecodeError);  // 300
     EXPECT_THROW(MsgpackCodec<std::vector<int>>{}.decode(bytes({0x81, 0xa1, 'a', 0x01})), DecodeError);
     EXPECT_THROW(MsgpackCodec<Map>{}.decode(bytes({0x81, 0x01, 0x90})), DecodeError);  // int key
     EXPECT_THROW(MsgpackCodec<Map>{}.decode(bytes({0x81, 0xa1, 'a', 0x91, 0xc3})), DecodeError);
     EXPECT_THROW(MsgpackCodec<int>{}.decode(bytes({0xcb, 0, 0, 0, 0, 0, 0, 0, 0})), DecodeError);  // a float
-    EXPECT_THROW(MsgpackCodec<Profile>{}.decode(bytes({0x91, 0x01})), DecodeError);  // name must be a str
+    EXPECT_THROW(MsgpackCodec<Profile>{}.decode(bytes({0x91, 0x01})), DecodeError);                // name must be a str
     // msgpack-c lets MSGPACK_DEFINE types read shorter arrays (schema evolution).
     EXPECT_EQ(MsgpackCodec<Profile>{}.decode(bytes({0x91, 0xa1, 'x'})).name, "x");
 }
 
 TEST(MsgpackCodecDecode, TruncatedAtEveryBytePosition) {
     const MsgpackCodec<Map> codec;
-    const std::string full = codec.encode(Map{{"alpha", {1, 300, -70000}}, {"beta", {std::numeric_limits<int>::max()}}});
+    const std::string full =
+        codec.encode(Map{{"alpha", {1, 300, -70000}}, {"beta", {std::numeric_limits<int>::max()}}});
     for (std::size_t size = 0; size < full.size(); ++size) {
         EXPECT_THROW(codec.decode(full.substr(0, size)), DecodeError) << "prefix of " << size;
     }

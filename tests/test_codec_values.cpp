@@ -135,8 +135,9 @@ TEST(ValuesCodecRoundTrip, NestedDictsBecomeNestedArrays) {
 
 TEST(ValuesCodecRoundTrip, IntegersKeepTheirValueWhateverTheirCppType) {
     const ValuesCodec codec{KeyTemplate{"n"}};
-    for (const Value& n : {Value(5u), Value(std::int8_t{-5}), Value(std::uint64_t{1} << 63), Value(-(std::int64_t{1} << 62)),
-                           Value(0), Value(127), Value(128), Value(-32), Value(-33), Value(65536)}) {
+    for (const Value& n :
+         {Value(5u), Value(std::int8_t{-5}), Value(std::uint64_t{1} << 63), Value(-(std::int64_t{1} << 62)), Value(0),
+          Value(127), Value(128), Value(-32), Value(-33), Value(65536)}) {
         const Dict back = codec.decode(codec.encode(Dict{{"n", n}}));
         EXPECT_EQ(back.at("n"), n) << n;
     }
@@ -168,7 +169,8 @@ TEST(ValuesCodecRoundTrip, BytesAreMsgpackThatMsgpackCReads) {
 
     // And what msgpack-c packs as a plain vector<bool> is a valid flags payload.
     const std::vector<bool> values{true, false, true, false, true, false, true, false};
-    EXPECT_EQ(FlagsCodec{KeyTemplate::of(golden_flags())}.decode(dogpile::codec::MsgpackCodec<std::vector<bool>>{}.encode(values)),
+    EXPECT_EQ(FlagsCodec{KeyTemplate::of(golden_flags())}.decode(
+                  dogpile::codec::MsgpackCodec<std::vector<bool>>{}.encode(values)),
               golden_flags());
 }
 
@@ -198,11 +200,19 @@ TEST(KeyTemplateTest, SortsAndComparesDeeply) {
 }
 
 TEST(KeyTemplateTest, BuiltFromDictsFlagsAndNames) {
-    EXPECT_EQ(KeyTemplate::of(nested_dict()),
-              (KeyTemplate{"big", {"empty", {}}, "huge", "id", "long_text", "name", "negative", "nothing",
-                           {"perm", {{"admin", {"level", "scopes"}}, "read", "write"}}, "ratio", "tags"}));
-    EXPECT_EQ(KeyTemplate::of(golden_flags()), KeyTemplate::flat({"hhhhhhhh", "a", "bb", "ccc", "dddd", "eeeee", "ffffff",
-                                                                  "ggggggg"}));
+    EXPECT_EQ(KeyTemplate::of(nested_dict()), (KeyTemplate{"big",
+                                                           {"empty", {}},
+                                                           "huge",
+                                                           "id",
+                                                           "long_text",
+                                                           "name",
+                                                           "negative",
+                                                           "nothing",
+                                                           {"perm", {{"admin", {"level", "scopes"}}, "read", "write"}},
+                                                           "ratio",
+                                                           "tags"}));
+    EXPECT_EQ(KeyTemplate::of(golden_flags()),
+              KeyTemplate::flat({"hhhhhhhh", "a", "bb", "ccc", "dddd", "eeeee", "ffffff", "ggggggg"}));
     EXPECT_TRUE(KeyTemplate::of(golden_flags()).is_flat());
 }
 
@@ -235,25 +245,32 @@ TEST(DictValue, PleasantToUse) {
 
 TEST(ValuesCodecEncodeErrors, KeysNotMatchingTheTemplateNameTheKey) {
     const FlagsCodec codec{KeyTemplate{"read", "write"}};
-    EXPECT_NE(message_of<EncodeError>([&] { codec.encode({{"read", true}}); }).find("\"write\" is missing"),
+    EXPECT_NE(message_of<EncodeError>([&] {
+                  codec.encode({{"read", true}});
+              }).find("\"write\" is missing"),
               std::string::npos);
-    EXPECT_NE(message_of<EncodeError>([&] { codec.encode({{"read", true}, {"write", true}, {"zap", true}}); })
-                  .find("\"zap\" is not in the key template"),
+    EXPECT_NE(message_of<EncodeError>([&] {
+                  codec.encode({{"read", true}, {"write", true}, {"zap", true}});
+              }).find("\"zap\" is not in the key template"),
               std::string::npos);
     // Same count, different names.
-    EXPECT_NE(message_of<EncodeError>([&] { codec.encode({{"read", true}, {"wrote", true}}); }).find("\"wrote\""),
+    EXPECT_NE(message_of<EncodeError>([&] {
+                  codec.encode({{"read", true}, {"wrote", true}});
+              }).find("\"wrote\""),
               std::string::npos);
 }
 
 TEST(ValuesCodecEncodeErrors, NestedMismatchNamesTheFullPath) {
     const ValuesCodec codec{KeyTemplate{"id", {"perm", {"read", "write"}}}};
-    const std::string missing =
-        message_of<EncodeError>([&] { codec.encode(Dict{{"id", 1}, {"perm", Dict{{"read", true}}}}); });
+    const std::string missing = message_of<EncodeError>([&] {
+        codec.encode(Dict{{"id", 1}, {"perm", Dict{{"read", true}}}});
+    });
     EXPECT_NE(missing.find("\"perm.write\" is missing"), std::string::npos) << missing;
     const std::string not_a_dict = message_of<EncodeError>([&] { codec.encode(Dict{{"id", 1}, {"perm", true}}); });
     EXPECT_NE(not_a_dict.find("\"perm\" must hold a dict"), std::string::npos) << not_a_dict;
-    const std::string unexpected_dict =
-        message_of<EncodeError>([&] { codec.encode(Dict{{"id", Dict{}}, {"perm", Dict{{"read", true}, {"write", true}}}}); });
+    const std::string unexpected_dict = message_of<EncodeError>([&] {
+        codec.encode(Dict{{"id", Dict{}}, {"perm", Dict{{"read", true}, {"write", true}}}});
+    });
     EXPECT_NE(unexpected_dict.find("\"id\" holds a dict"), std::string::npos) << unexpected_dict;
 }
 
@@ -325,10 +342,10 @@ TEST_F(ValuesCodecDecode, MapsInsideListsDecodeToDicts) {
 
 TEST_F(ValuesCodecDecode, AbsurdLengthHeadersFailFast) {
     const ValuesCodec one{KeyTemplate{"x"}};
-    for (const std::string& absurd : {bytes({0xdd, 0xff, 0xff, 0xff, 0xff}), bytes({0xdb, 0xff, 0xff, 0xff, 0xff}),
-                                      bytes({0xc6, 0xff, 0xff, 0xff, 0xff}), bytes({0xdf, 0xff, 0xff, 0xff, 0xff}),
-                                      bytes({0xdc, 0xff, 0xff}), bytes({0xde, 0xff, 0xff}),
-                                      bytes({0xc9, 0xff, 0xff, 0xff, 0xff, 0x01})}) {
+    for (const std::string& absurd :
+         {bytes({0xdd, 0xff, 0xff, 0xff, 0xff}), bytes({0xdb, 0xff, 0xff, 0xff, 0xff}),
+          bytes({0xc6, 0xff, 0xff, 0xff, 0xff}), bytes({0xdf, 0xff, 0xff, 0xff, 0xff}), bytes({0xdc, 0xff, 0xff}),
+          bytes({0xde, 0xff, 0xff}), bytes({0xc9, 0xff, 0xff, 0xff, 0xff, 0x01})}) {
         EXPECT_THROW(one.decode(absurd), DecodeError) << to_hex(absurd);
         // The same header where a leaf value belongs.
         EXPECT_THROW(one.decode(bytes({0x91}) + absurd), DecodeError) << to_hex(absurd);

@@ -89,7 +89,8 @@ private:
 
 class TableMutex final : public dogpile::Mutex {
 public:
-    TableMutex(LockTable& table, std::string key, bool batches) : table_(table), key_(std::move(key)), batches_(batches) {}
+    TableMutex(LockTable& table, std::string key, bool batches)
+        : table_(table), key_(std::move(key)), batches_(batches) {}
     ~TableMutex() override { unlock(); }
 
     bool try_lock() override { return held_ = table_.try_take(key_); }
@@ -172,9 +173,7 @@ TEST(ConcurrencyBatchLock, OverlappingBatchesInOppositeOrdersCreateEachKeyOnce) 
     overlapping_batches_create_each_key_once(true);
 }
 
-TEST(ConcurrencyBatchLock, MutexesWithoutABatchGroupWorkKeyByKey) {
-    overlapping_batches_create_each_key_once(false);
-}
+TEST(ConcurrencyBatchLock, MutexesWithoutABatchGroupWorkKeyByKey) { overlapping_batches_create_each_key_once(false); }
 
 TEST(ConcurrencyBatchLock, AnUncontendedCallTriesAndReleasesItsMutexesInOneBatchEach) {
     auto store = std::make_shared<dogpile::MemoryBackend<std::string>>();

@@ -261,9 +261,7 @@ std::string versioned(const std::string& key, int version, bool heavy) {
     return key + "|" + std::to_string(version) + padding + "|" + key;
 }
 
-int version_of(const std::string& key, const std::string& value) {
-    return std::stoi(value.substr(key.size() + 1));
-}
+int version_of(const std::string& key, const std::string& value) { return std::stoi(value.substr(key.size() + 1)); }
 
 TEST_P(BoundedReadersAndWriters, NeverExceedTheBoundNorServeAStaleValue) {
     const bool weighted = GetParam().weighted;

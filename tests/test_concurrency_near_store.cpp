@@ -46,12 +46,9 @@ bool put(Store& store, const std::string& k, std::uint64_t v) {
 
 const char* policy_name(EvictionPolicy policy) {
     switch (policy) {
-        case EvictionPolicy::clock:
-            return "clock";
-        case EvictionPolicy::lru:
-            return "lru";
-        case EvictionPolicy::tiny_lfu:
-            break;
+        case EvictionPolicy::clock: return "clock";
+        case EvictionPolicy::lru: return "lru";
+        case EvictionPolicy::tiny_lfu: break;
     }
     return "tiny_lfu";
 }
@@ -204,7 +201,7 @@ TEST(NearStoreConcurrency, NoReadIsOlderThanACompletedInvalidation) {
                         continue;
                     }
                     const auto t = store.ticket(group_of(k));
-                    const std::uint64_t v = truth[g].load();  // the "remote read"
+                    const std::uint64_t v = truth[g].load();        // the "remote read"
                     if (rng() % 4 == 0) std::this_thread::yield();  // widen the window
                     const std::uint64_t completed = invalidated[g].load();
                     const bool stored = store.insert(k, value(v), t);
@@ -248,9 +245,8 @@ TEST(NearStoreConcurrency, NoReadIsOlderThanACompletedInvalidation) {
         EXPECT_TRUE(ran) << "only " << hits.load() << " hits and " << invalidations.load() << " invalidations in 120 s";
         EXPECT_EQ(violations.load(), 0u);
         EXPECT_EQ(stale_inserts.load(), 0u) << "of " << outdated.load() << " reads overtaken by an invalidation";
-        std::printf("%s: %llu hits, %llu invalidations, %llu reads overtaken by an invalidation\n",
-                    policy_name(policy), static_cast<unsigned long long>(hits.load()),
-                    static_cast<unsigned long long>(invalidations.load()),
+        std::printf("%s: %llu hits, %llu invalidations, %llu reads overtaken by an invalidation\n", policy_name(policy),
+                    static_cast<unsigned long long>(hits.load()), static_cast<unsigned long long>(invalidations.load()),
                     static_cast<unsigned long long>(outdated.load()));
         EXPECT_LE(store.size(), 200u);
         EXPECT_EQ(store.index_size(), store.size());  // quiet now: exact

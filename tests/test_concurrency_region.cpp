@@ -309,12 +309,13 @@ TEST(ConcurrencyRegion, RandomizedStressNeverRunsTwoCreatorsForOneKey) {
                 EXPECT_EQ(region.get_or_create(name, creator_for(key)), "value of " + std::to_string(key));
             } else if (which < 80) {
                 const int other = (key + 1) % kKeys;
-                auto values = region.get_or_create_multi(
-                    {name, "k" + std::to_string(other)}, [&](const std::vector<std::string>& missing) {
-                        std::vector<std::string> out;
-                        for (const auto& m : missing) out.push_back(creator_for(std::stoi(m.substr(1)))());
-                        return out;
-                    });
+                auto values = region.get_or_create_multi({name, "k" + std::to_string(other)},
+                                                         [&](const std::vector<std::string>& missing) {
+                                                             std::vector<std::string> out;
+                                                             for (const auto& m : missing)
+                                                                 out.push_back(creator_for(std::stoi(m.substr(1)))());
+                                                             return out;
+                                                         });
                 EXPECT_EQ(values[0], "value of " + std::to_string(key));
                 EXPECT_EQ(values[1], "value of " + std::to_string(other));
             } else if (which < 88) {

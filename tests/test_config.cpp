@@ -47,16 +47,15 @@ using dogpile::test::contains;
 #define EXPECT_CONTAINS(text, part) EXPECT_TRUE(contains(text, part)) << "in: " << (text)
 
 std::string config_error(const SettingsMap& values, const std::string& prefix = "cache.") {
-    return message_of<ConfigurationError>([&] {
-        (void)dogpile::region_config_from_settings(values, prefix, dogpile::builtin_backends<std::string>());
-    });
+    return message_of<ConfigurationError>(
+        [&] { (void)dogpile::region_config_from_settings(values, prefix, dogpile::builtin_backends<std::string>()); });
 }
 
 // --- Settings: each kind of value --------------------------------------------
 
 TEST(Settings, DurationsInEveryUnit) {
-    const SettingsMap values{{"p.plain", "600"}, {"p.s", "600s"},  {"p.min", "5min"}, {"p.ms", "250ms"},
-                             {"p.h", "2h"},      {"p.d", "1d"},    {"p.spaced", " 7 s "}, {"p.upper", "3MIN"}};
+    const SettingsMap values{{"p.plain", "600"}, {"p.s", "600s"}, {"p.min", "5min"},     {"p.ms", "250ms"},
+                             {"p.h", "2h"},      {"p.d", "1d"},   {"p.spaced", " 7 s "}, {"p.upper", "3MIN"}};
     const Settings settings(values, "p.");
     EXPECT_EQ(settings.get_duration("plain"), Duration(600s));
     EXPECT_EQ(settings.get_duration("s"), Duration(600s));
@@ -73,7 +72,8 @@ TEST(Settings, DurationsInEveryUnit) {
 TEST(Settings, MalformedDurationsNameTheKey) {
     for (const char* bad : {"", "s", "5 minutes", "-5s", "1.5s", "5m", "0x10", "99999999999999999999d"}) {
         const SettingsMap values{{"p.ttl", bad}};
-        const std::string message = message_of<ConfigurationError>([&] { (void)Settings(values, "p.").get_duration("ttl"); });
+        const std::string message =
+            message_of<ConfigurationError>([&] { (void)Settings(values, "p.").get_duration("ttl"); });
         EXPECT_CONTAINS(message, "setting 'p.ttl' = '" + std::string(bad) + "'");
         EXPECT_CONTAINS(message, "expected a duration such as 600 (seconds), 600s, 5min, 250ms");
     }
@@ -91,8 +91,8 @@ TEST(Settings, ExpirationTimeIsADurationOrNever) {
 }
 
 TEST(Settings, IntegersWithinTheirRange) {
-    const SettingsMap values{{"p.n", "42"},        {"p.neg", "-3"}, {"p.word", "many"},
-                             {"p.big", "300"},     {"p.frac", "4.5"}, {"p.minus", "-1"}};
+    const SettingsMap values{{"p.n", "42"},    {"p.neg", "-3"},   {"p.word", "many"},
+                             {"p.big", "300"}, {"p.frac", "4.5"}, {"p.minus", "-1"}};
     const Settings settings(values, "p.");
     EXPECT_EQ(settings.get_integer<int>("n"), 42);
     EXPECT_EQ(settings.get_integer<int>("neg"), -3);
@@ -107,9 +107,9 @@ TEST(Settings, IntegersWithinTheirRange) {
 }
 
 TEST(Settings, BooleansNumbersAndEnums) {
-    const SettingsMap values{{"p.t1", "true"}, {"p.t2", "Yes"},  {"p.t3", "on"},    {"p.t4", "1"},
-                             {"p.f1", "FALSE"}, {"p.f2", "no"},  {"p.f3", "off"},   {"p.f4", "0"},
-                             {"p.maybe", "maybe"}, {"p.x", "2.5"}, {"p.y", "-1"},    {"p.e", "LRU"},
+    const SettingsMap values{{"p.t1", "true"},     {"p.t2", "Yes"}, {"p.t3", "on"},  {"p.t4", "1"},
+                             {"p.f1", "FALSE"},    {"p.f2", "no"},  {"p.f3", "off"}, {"p.f4", "0"},
+                             {"p.maybe", "maybe"}, {"p.x", "2.5"},  {"p.y", "-1"},   {"p.e", "LRU"},
                              {"p.bad_e", "fifo"}};
     const Settings settings(values, "p.");
     for (const char* name : {"t1", "t2", "t3", "t4"}) EXPECT_EQ(settings.get_bool(name), true) << name;
@@ -119,7 +119,8 @@ TEST(Settings, BooleansNumbersAndEnums) {
     EXPECT_EQ(settings.get_number("x", 0, 10), 2.5);
     EXPECT_CONTAINS(message_of<ConfigurationError>([&] { (void)settings.get_number("y", 0, 10); }), "'p.y'");
     const auto policy = [&](const char* name) {
-        return settings.get_enum<EvictionPolicy>(name, {{"lru", EvictionPolicy::lru}, {"clock", EvictionPolicy::clock}});
+        return settings.get_enum<EvictionPolicy>(name,
+                                                 {{"lru", EvictionPolicy::lru}, {"clock", EvictionPolicy::clock}});
     };
     EXPECT_EQ(policy("e"), EvictionPolicy::lru);
     EXPECT_CONTAINS(message_of<ConfigurationError>([&] { (void)policy("bad_e"); }),
@@ -150,7 +151,8 @@ TEST(Settings, FromEnvironment) {
                                  "NO_EQUALS_SIGN",
                                  nullptr};
     const SettingsMap settings = dogpile::settings_from_environment("MYAPP_CACHE_", environment);
-    EXPECT_EQ(settings, (SettingsMap{{"backend", "memory"}, {"expiration_time", "5min"}, {"arguments.capacity", "100"}}));
+    EXPECT_EQ(settings,
+              (SettingsMap{{"backend", "memory"}, {"expiration_time", "5min"}, {"arguments.capacity", "100"}}));
     EXPECT_TRUE(dogpile::settings_from_environment("X_", nullptr).empty());
 }
 
@@ -170,8 +172,8 @@ TEST(ConfigureFromConfig, EveryRegionOptionParsed) {
                              {"cache.key_mangler_max_length", "8"}};
     RegionOptions base;
     base.error_hook = [](const dogpile::BackendErrorEvent&) {};
-    const auto config =
-        dogpile::region_config_from_settings(values, "cache.", dogpile::builtin_backends<std::string>(), std::move(base));
+    const auto config = dogpile::region_config_from_settings(values, "cache.", dogpile::builtin_backends<std::string>(),
+                                                             std::move(base));
     const RegionOptions& o = config.options;
     EXPECT_EQ(o.expiration_time, ExpirationTime(5min));
     EXPECT_EQ(o.lock_timeout, std::chrono::milliseconds(250));
@@ -191,7 +193,8 @@ TEST(ConfigureFromConfig, EveryRegionOptionParsed) {
 
 TEST(ConfigureFromConfig, DefaultsWhenOnlyTheBackendIsGiven) {
     const SettingsMap values{{"cache.backend", "memory"}};
-    const auto config = dogpile::region_config_from_settings(values, "cache.", dogpile::builtin_backends<std::string>());
+    const auto config =
+        dogpile::region_config_from_settings(values, "cache.", dogpile::builtin_backends<std::string>());
     const RegionOptions defaults;
     EXPECT_TRUE(config.options.expiration_time.is_never());
     EXPECT_EQ(config.options.lock_timeout, std::nullopt);
@@ -201,10 +204,11 @@ TEST(ConfigureFromConfig, DefaultsWhenOnlyTheBackendIsGiven) {
 }
 
 TEST(ConfigureFromConfig, MemoryBackendArguments) {
-    const SettingsMap values{{"cache.backend", "memory"},          {"cache.arguments.capacity", "64"},
+    const SettingsMap values{{"cache.backend", "memory"},           {"cache.arguments.capacity", "64"},
                              {"cache.arguments.eviction", "clock"}, {"cache.arguments.ttl", "10min"},
-                             {"cache.arguments.shards", "4"},        {"cache.arguments.clock_policy", "precise"}};
-    const auto config = dogpile::region_config_from_settings(values, "cache.", dogpile::builtin_backends<std::string>());
+                             {"cache.arguments.shards", "4"},       {"cache.arguments.clock_policy", "precise"}};
+    const auto config =
+        dogpile::region_config_from_settings(values, "cache.", dogpile::builtin_backends<std::string>());
     auto* memory = dynamic_cast<MemoryBackend<std::string>*>(config.backend.get());
     ASSERT_NE(memory, nullptr);
     EXPECT_EQ(memory->options().capacity, std::size_t{64});
@@ -224,13 +228,25 @@ TEST(ConfigureFromConfig, ConfiguredRegionReadsAndWrites) {
     Region<std::string> region;
     dogpile::configure_from_config(region, values, "cache.", dogpile::builtin_backends<std::string>());
     int calls = 0;
-    EXPECT_EQ(region.get_or_create("k", [&] { ++calls; return std::string("v"); }), "v");
-    EXPECT_EQ(region.get_or_create("k", [&] { ++calls; return std::string("w"); }), "v");
+    EXPECT_EQ(region.get_or_create("k",
+                                   [&] {
+                                       ++calls;
+                                       return std::string("v");
+                                   }),
+              "v");
+    EXPECT_EQ(region.get_or_create("k",
+                                   [&] {
+                                       ++calls;
+                                       return std::string("w");
+                                   }),
+              "v");
     EXPECT_EQ(calls, 1);
     EXPECT_EQ(region.options().expiration_time, ExpirationTime(1h));
 
-    EXPECT_CONTAINS(message_of<ConfigurationError>(
-                        [&] { dogpile::configure_from_config(region, values, "cache.", dogpile::builtin_backends<std::string>()); }),
+    EXPECT_CONTAINS(message_of<ConfigurationError>([&] {
+                        dogpile::configure_from_config(region, values, "cache.",
+                                                       dogpile::builtin_backends<std::string>());
+                    }),
                     "already configured");
     const SettingsMap null_values{{"cache.backend", "null"}};
     dogpile::configure_from_config(region, null_values, "cache.", dogpile::builtin_backends<std::string>(), {},
@@ -248,7 +264,8 @@ TEST(ConfigureFromConfig, UnknownKeyNamesTheFullKey) {
               "cache.arguments.clock_policy, cache.arguments.eviction, cache.arguments.shards, cache.arguments.ttl)");
     EXPECT_EQ(config_error({{"cache.backend", "null"}, {"cache.arguments.capacity", "5"}}),
               "unknown setting 'cache.arguments.capacity'");
-    EXPECT_CONTAINS(config_error({{"cache.backend", "memory"}, {"cache.wrap.x", "1"}}), "unknown setting 'cache.wrap.x'");
+    EXPECT_CONTAINS(config_error({{"cache.backend", "memory"}, {"cache.wrap.x", "1"}}),
+                    "unknown setting 'cache.wrap.x'");
 }
 
 TEST(ConfigureFromConfig, MalformedRegionValuesNameTheKey) {
@@ -273,7 +290,8 @@ TEST(ConfigureFromConfig, UnknownBackendListsTheRegisteredNames) {
 TEST(ConfigureFromConfig, MissingBackend) {
     EXPECT_EQ(config_error({{"cache.expiration_time", "5min"}}),
               "setting 'cache.backend' is required: expected a backend name (registered: memory, null)");
-    EXPECT_EQ(config_error({}), "setting 'cache.backend' is required: expected a backend name (registered: memory, null)");
+    EXPECT_EQ(config_error({}),
+              "setting 'cache.backend' is required: expected a backend name (registered: memory, null)");
 }
 
 TEST(ConfigureFromConfig, RegionMistakesAreReportedBeforeTheBackendIsBuilt) {
@@ -284,9 +302,9 @@ TEST(ConfigureFromConfig, RegionMistakesAreReportedBeforeTheBackendIsBuilt) {
         return std::make_shared<NullBackend<std::string>>();
     });
     const SettingsMap values{{"cache.backend", "counted"}, {"cache.expiraton_time", "5min"}};
-    EXPECT_CONTAINS(message_of<ConfigurationError>(
-                        [&] { (void)dogpile::region_config_from_settings(values, "cache.", registry); }),
-                    "unknown setting 'cache.expiraton_time'");
+    EXPECT_CONTAINS(
+        message_of<ConfigurationError>([&] { (void)dogpile::region_config_from_settings(values, "cache.", registry); }),
+        "unknown setting 'cache.expiraton_time'");
     EXPECT_EQ(built, 0);
 }
 
@@ -328,29 +346,32 @@ TEST(ConfigureFromConfig, UserRegisteredBackend) {
               "setting 'c.arguments.tag' is required: expected the text put in front");
     EXPECT_EQ(message_of<ConfigurationError>([&] {
                   (void)dogpile::region_config_from_settings(
-                      SettingsMap{{"c.backend", "prefixing"}, {"c.arguments.tag", "x"}, {"c.arguments.size", "1"}}, "c.",
-                      registry);
+                      SettingsMap{{"c.backend", "prefixing"}, {"c.arguments.tag", "x"}, {"c.arguments.size", "1"}},
+                      "c.", registry);
               }),
               "unknown setting 'c.arguments.size' (expected one of: c.arguments.copies, c.arguments.tag)");
-    EXPECT_CONTAINS(message_of<ConfigurationError>([&] { registry.add("memory", [](const Settings&) { return nullptr; }); }),
-                    "backend 'memory' is already registered");
-    registry.add("memory", [](const Settings&) { return std::make_shared<NullBackend<std::string>>(); },
-                 dogpile::ReplaceExisting::yes);
+    EXPECT_CONTAINS(
+        message_of<ConfigurationError>([&] { registry.add("memory", [](const Settings&) { return nullptr; }); }),
+        "backend 'memory' is already registered");
+    registry.add(
+        "memory", [](const Settings&) { return std::make_shared<NullBackend<std::string>>(); },
+        dogpile::ReplaceExisting::yes);
     const auto replaced = dogpile::region_config_from_settings(SettingsMap{{"c.backend", "memory"}}, "c.", registry);
     EXPECT_NE(dynamic_cast<NullBackend<std::string>*>(replaced.backend.get()), nullptr);
 }
 
 TEST(ConfigureFromConfig, PrefixIsolation) {
-    const SettingsMap values{{"app1.backend", "memory"},          {"app1.expiration_time", "5min"},
-                             {"app2.backend", "null"},            {"app2.expiration_time", "nonsense"},
-                             {"app2.arguments.whatever", "x"},    {"unrelated", "y"},
-                             {"app10.backend", "also unrelated"}, {"app1", "the bare prefix without its dot"}};
+    const SettingsMap values{
+        {"app1.backend", "memory"},           {"app1.expiration_time", "5min"},           {"app2.backend", "null"},
+        {"app2.expiration_time", "nonsense"}, {"app2.arguments.whatever", "x"},           {"unrelated", "y"},
+        {"app10.backend", "also unrelated"},  {"app1", "the bare prefix without its dot"}};
     const auto registry = dogpile::builtin_backends<std::string>();
     const auto first = dogpile::region_config_from_settings(values, "app1.", registry);
     EXPECT_EQ(first.options.expiration_time, ExpirationTime(5min));
     EXPECT_NE(dynamic_cast<MemoryBackend<std::string>*>(first.backend.get()), nullptr);
-    EXPECT_CONTAINS(message_of<ConfigurationError>([&] { (void)dogpile::region_config_from_settings(values, "app2.", registry); }),
-                    "setting 'app2.expiration_time' = 'nonsense'");
+    EXPECT_CONTAINS(
+        message_of<ConfigurationError>([&] { (void)dogpile::region_config_from_settings(values, "app2.", registry); }),
+        "setting 'app2.expiration_time' = 'nonsense'");
 }
 
 TEST(ConfigureFromConfig, OtherKeyTypes) {
@@ -367,8 +388,8 @@ TEST(ConfigureFromConfig, OtherKeyTypes) {
     region.set(7, 49);
     EXPECT_EQ(region.get(7), 49);
     EXPECT_EQ(message_of<ConfigurationError>([&] {
-                  (void)dogpile::region_config_from_settings(SettingsMap{{"backend", "memory"}, {"key_mangler", "sha1"}},
-                                                             "", ints);
+                  (void)dogpile::region_config_from_settings(
+                      SettingsMap{{"backend", "memory"}, {"key_mangler", "sha1"}}, "", ints);
               }),
               "setting 'key_mangler' applies to std::string keys only; this region's keys are another type");
 }

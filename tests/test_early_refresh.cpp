@@ -56,7 +56,8 @@ struct EarlyRefreshTest : ::testing::Test {
 
     // Sets where clock sits relative to expiry (created_at + 60 s).
     void seconds_before_expiry(double seconds) {
-        clock = ManualClock(created_at + 60s - std::chrono::duration_cast<Duration>(std::chrono::duration<double>(seconds)));
+        clock = ManualClock(created_at + 60s -
+                            std::chrono::duration_cast<Duration>(std::chrono::duration<double>(seconds)));
     }
 };
 
@@ -101,13 +102,17 @@ TEST_F(EarlyRefreshTest, PerCallOverrideTurnsItOnAndOff) {
     EXPECT_EQ(region.get_or_create("k", [] { return std::string("new"); }), "old");
     GetOrCreateOptions<std::string> on;
     on.early_refresh = EarlyRefresh{};
-    EXPECT_EQ(region.get_or_create("k", [] { return std::string("new"); }, on), "new");
+    EXPECT_EQ(region.get_or_create(
+                  "k", [] { return std::string("new"); }, on),
+              "new");
 
     Region<std::string> with_default(backend, options());
     plant("k", "old", 1s);
     GetOrCreateOptions<std::string> off;
     off.early_refresh = EarlyRefresh{0.0};
-    EXPECT_EQ(with_default.get_or_create("k", [] { return std::string("new"); }, off), "old");
+    EXPECT_EQ(with_default.get_or_create(
+                  "k", [] { return std::string("new"); }, off),
+              "old");
 }
 
 TEST_F(EarlyRefreshTest, NoCreationTimeOrNoExpiryOrStoreExpiryMeansNoEarlyRefresh) {
@@ -143,7 +148,9 @@ TEST_F(EarlyRefreshTest, RateMatchesTheFormulaOverManyCalls) {
         constexpr int calls = 20000;
         int refreshed = 0;
         for (int i = 0; i < calls; ++i) {
-            if (region.get_or_create("k", [] { return std::string("new"); }, never_store) == "new") ++refreshed;
+            if (region.get_or_create(
+                    "k", [] { return std::string("new"); }, never_store) == "new")
+                ++refreshed;
         }
         const double expected = std::exp(-c.gap_seconds / (c.creation_seconds * c.beta));
         const double sigma = std::sqrt(expected * (1 - expected) / calls);

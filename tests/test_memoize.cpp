@@ -318,8 +318,7 @@ public:
     ArgList variant_of(ArgList args, std::string_view key_text) {
         switch (pick(11)) {
             case 0:
-            case 1:
-                return args;
+            case 1: return args;
             case 2:
                 if (!args.empty()) args[pick(args.size())] = any();
                 return args;
@@ -331,20 +330,14 @@ public:
                     args.insert(args.begin() + static_cast<std::ptrdiff_t>(pick(args.size() + 1)), any());
                 }
                 return args;
-            case 5:
-                resplit_strings(args);
-                return args;
+            case 5: resplit_strings(args); return args;
             case 6:
                 for (Arg& arg : args) {
                     if (auto* d = std::get_if<double>(&arg)) *d = std::nextafter(*d, pick(2) ? 1e300 : -1e300);
                 }
                 return args;
-            case 7:
-                merge_strings(args);
-                return args;
-            case 8:
-                split_string(args);
-                return args;
+            case 7: merge_strings(args); return args;
+            case 8: split_string(args); return args;
             case 9: {
                 const std::size_t from = pick(key_text.size() + 1);
                 std::string fragment(key_text.substr(from, pick(key_text.size() - from + 1)));
@@ -355,8 +348,7 @@ public:
                 }
                 return args;
             }
-            default:
-                return list();
+            default: return list();
         }
     }
 
@@ -373,12 +365,9 @@ private:
     Arg any() {
         switch (pick(5)) {
             case 0:
-            case 1:
-                return text();
-            case 2:
-                return number();
-            case 3:
-                return floating();
+            case 1: return text();
+            case 2: return number();
+            case 3: return floating();
             default: {
                 std::vector<std::string> texts(pick(3));
                 for (auto& t : texts) t = text();
@@ -394,14 +383,24 @@ private:
     }
 
     double floating() {
-        static constexpr double small[] = {0.0,  -0.0, 0.1,   0.1000001, 1.0,  1.5, 2.0, 97.0,
-                                           1e16, 1e15, 1e-5, 1.5e-7,    1e-4, std::numeric_limits<double>::infinity(),
+        static constexpr double small[] = {0.0,
+                                           -0.0,
+                                           0.1,
+                                           0.1000001,
+                                           1.0,
+                                           1.5,
+                                           2.0,
+                                           97.0,
+                                           1e16,
+                                           1e15,
+                                           1e-5,
+                                           1.5e-7,
+                                           1e-4,
+                                           std::numeric_limits<double>::infinity(),
                                            -std::numeric_limits<double>::infinity()};
         switch (pick(3)) {
-            case 0:
-                return small[pick(std::size(small))];
-            case 1:
-                return std::uniform_real_distribution<double>(-1000.0, 1000.0)(rng_);
+            case 0: return small[pick(std::size(small))];
+            case 1: return std::uniform_real_distribution<double>(-1000.0, 1000.0)(rng_);
             default: {
                 double d = 0;
                 do {
@@ -797,7 +796,13 @@ TEST_F(MemoizeOptionsTest, ShouldCacheRefusesValuesFromCallsAndRefresh) {
     std::string next;
     dogpile::MemoizeOptions<std::string> options;
     options.should_cache = [](const std::string& value) { return !value.empty(); };
-    auto cached = dogpile::memoize(region, "maybe", [&](int) { ++calls; return next; }, options);
+    auto cached = dogpile::memoize(
+        region, "maybe",
+        [&](int) {
+            ++calls;
+            return next;
+        },
+        options);
     EXPECT_EQ(cached(1), "");
     EXPECT_EQ(cached(1), "");
     EXPECT_EQ(calls, 2);  // the empty value was returned, never stored
@@ -820,12 +825,13 @@ struct User {
 
 TEST_F(MemoizeOptionsTest, ToStrKeysTheArgumentTypesItAccepts) {
     const auto to_str = [](const User& user) { return user.id; };
-    auto cached = dogpile::memoize(region, "greet",
-                                   [&](const User& user, const std::string& lang) {
-                                       ++calls;
-                                       return user.display_name + " " + lang;
-                                   },
-                                   dogpile::ToStrKeyGenerator(to_str));
+    auto cached = dogpile::memoize(
+        region, "greet",
+        [&](const User& user, const std::string& lang) {
+            ++calls;
+            return user.display_name + " " + lang;
+        },
+        dogpile::ToStrKeyGenerator(to_str));
     EXPECT_EQ(cached.key(User{"u-17", "Alice"}, std::string("en")), "greet|'u-17' 'en'");
     EXPECT_EQ(cached.key(User{"it's", ""}), "greet|'it\\'s'");  // quoted: cannot pass for two arguments
     EXPECT_EQ(cached(User{"u-17", "Alice"}, "en"), "Alice en");
@@ -838,7 +844,8 @@ TEST_F(MemoizeOptionsTest, WithKeyGeneratorKeepsTheOtherOptions) {
     options.key_namespace = "ns";
     options.should_cache = [](const std::string& value) { return value != "no"; };
     auto with_to_str = options.with_key_generator(dogpile::ToStrKeyGenerator([](const User& u) { return u.id; }));
-    auto cached = dogpile::memoize(region, "f", [](const User& u) { return u.display_name; }, with_to_str);
+    auto cached = dogpile::memoize(
+        region, "f", [](const User& u) { return u.display_name; }, with_to_str);
     EXPECT_EQ(cached.key(User{"7", ""}), "f|ns|'7'");
     cached(User{"7", "no"});
     EXPECT_EQ(cached.get(User{"7", ""}), std::nullopt);
@@ -849,10 +856,9 @@ TEST(MemoizeKeyTypes, ARegionWithIntegerKeysTakesAGeneratorReturningThem) {
         std::make_shared<dogpile::MemoryBackend<std::string, std::uint64_t>>()};
     int calls = 0;
     dogpile::MemoizeOptions<std::string> options;
-    auto cached = dogpile::memoize(by_id, "unused", [&](std::uint32_t id) { return "row " + std::to_string(id) + " #" + std::to_string(++calls); },
-                                   options.with_key_generator([](std::string_view, std::uint32_t id) {
-                                       return std::uint64_t{id} << 8;
-                                   }));
+    auto cached = dogpile::memoize(
+        by_id, "unused", [&](std::uint32_t id) { return "row " + std::to_string(id) + " #" + std::to_string(++calls); },
+        options.with_key_generator([](std::string_view, std::uint32_t id) { return std::uint64_t{id} << 8; }));
     EXPECT_EQ(cached.key(3u), 768u);
     EXPECT_EQ(cached(3u), "row 3 #1");
     EXPECT_EQ(cached(3u), "row 3 #1");
@@ -873,14 +879,19 @@ struct Composite {
     friend bool operator==(const Composite& a, const Composite& b) { return a.table == b.table && a.row == b.row; }
 };
 struct CompositeHash {
-    std::size_t operator()(const Composite& c) const { return std::hash<std::string>()(c.table) ^ std::hash<int>()(c.row); }
+    std::size_t operator()(const Composite& c) const {
+        return std::hash<std::string>()(c.table) ^ std::hash<int>()(c.row);
+    }
 };
 
 TEST(MemoizeKeyTypes, AStructKeyCarriesThePrefix) {
     dogpile::Region<int, Composite, CompositeHash> region{
         std::make_shared<dogpile::MemoryBackend<int, Composite, CompositeHash>>()};
-    auto doubled = dogpile::memoize(region, "doubled", [](int x) { return 2 * x; },
-                                    [](std::string_view prefix, int x) { return Composite{std::string(prefix), x}; });
+    auto doubled = dogpile::memoize(
+        region, "doubled", [](int x) { return 2 * x; },
+        [](std::string_view prefix, int x) {
+            return Composite{std::string(prefix), x};
+        });
     EXPECT_EQ(doubled(21), 42);
     EXPECT_EQ(region.get(Composite{"doubled", 21}), 42);
 }
@@ -907,7 +918,8 @@ TEST(MemoizeRegionHandle, ARegionHeldByValueOutlivesTheOriginalObject) {
 }
 
 TEST(MemoizeRegionHandle, ASharedRegionIsShared) {
-    auto shared = std::make_shared<dogpile::Region<std::string>>(std::make_shared<dogpile::MemoryBackend<std::string>>());
+    auto shared =
+        std::make_shared<dogpile::Region<std::string>>(std::make_shared<dogpile::MemoryBackend<std::string>>());
     std::weak_ptr<dogpile::Region<std::string>> watch = shared;
     auto cached = dogpile::memoize(shared, "id", [](int x) { return std::to_string(x); });
     shared.reset();

@@ -55,11 +55,12 @@ struct MemoizeMultiTest : ::testing::Test {
     }
 
     auto list_form(dogpile::MemoizeOptions<std::string> o = {}) {
-        return dogpile::memoize_multi(region, "names", [this](const Ids& ids) { return names(ids); }, std::move(o));
+        return dogpile::memoize_multi(
+            region, "names", [this](const Ids& ids) { return names(ids); }, std::move(o));
     }
     auto map_form(dogpile::MemoizeOptions<std::string> o = {}) {
-        return dogpile::memoize_multi(region, "even", [this](const Ids& ids) { return even_names(ids); },
-                                      std::move(o));
+        return dogpile::memoize_multi(
+            region, "even", [this](const Ids& ids) { return even_names(ids); }, std::move(o));
     }
 };
 
@@ -134,7 +135,8 @@ TEST_F(MemoizeMultiTest, InvalidateRemovesTheGivenIds) {
     auto cached = list_form();
     cached(Ids{1, 2, 3});
     cached.invalidate(Ids{1, 3});
-    EXPECT_EQ(cached.get(Ids{1, 2, 3}), (std::vector<std::optional<std::string>>{std::nullopt, "name-2#1", std::nullopt}));
+    EXPECT_EQ(cached.get(Ids{1, 2, 3}),
+              (std::vector<std::optional<std::string>>{std::nullopt, "name-2#1", std::nullopt}));
     EXPECT_EQ(cached(Ids{1, 2, 3}), (Names{"name-1#2", "name-2#1", "name-3#2"}));
     EXPECT_EQ(batches[1], (Ids{1, 3}));
 }
@@ -195,9 +197,8 @@ TEST_F(MemoizeMultiTest, ExpirationTimeFixedOrPerCall) {
 }
 
 TEST_F(MemoizeMultiTest, AFunctionReturningTheWrongCountIsAnError) {
-    auto short_by_one = dogpile::memoize_multi(region, "short", [](const Ids& ids) {
-        return Names(ids.size() - 1, "x");
-    });
+    auto short_by_one =
+        dogpile::memoize_multi(region, "short", [](const Ids& ids) { return Names(ids.size() - 1, "x"); });
     EXPECT_THROW(short_by_one(Ids{1, 2}), dogpile::Error);
     EXPECT_THROW(short_by_one.refresh(Ids{1, 2}), dogpile::Error);
     EXPECT_EQ(region.get("short|1"), std::nullopt);
@@ -209,14 +210,13 @@ TEST(MemoizeMultiKeyTypes, IntegerKeysAndARegionHeldByValue) {
         dogpile::Region<std::string, std::uint64_t> local{
             std::make_shared<dogpile::MemoryBackend<std::string, std::uint64_t>>()};
         dogpile::MemoizeOptions<std::string> o;
-        return dogpile::memoize_multi(dogpile::Region<std::string, std::uint64_t>(local), "unused",
-                                      [&](const std::vector<std::uint32_t>& ids) {
-                                          batches.push_back(ids);
-                                          return std::vector<std::string>(ids.size(), "v");
-                                      },
-                                      o.with_key_generator([](std::string_view, std::uint32_t id) {
-                                          return std::uint64_t{id} + 1000;
-                                      }));
+        return dogpile::memoize_multi(
+            dogpile::Region<std::string, std::uint64_t>(local), "unused",
+            [&](const std::vector<std::uint32_t>& ids) {
+                batches.push_back(ids);
+                return std::vector<std::string>(ids.size(), "v");
+            },
+            o.with_key_generator([](std::string_view, std::uint32_t id) { return std::uint64_t{id} + 1000; }));
     };
     auto cached = make();
     EXPECT_EQ(cached(std::vector<std::uint32_t>{1, 2}), (Names{"v", "v"}));

@@ -258,10 +258,10 @@ TEST(MemoryBackendCapacity, LruEvictsExactlyTheLeastRecentlyUsed) {
     backend.set("a", entry("a"));
     backend.set("b", entry("b"));
     backend.set("c", entry("c"));  // recency: c b a
-    backend.get("a");               // a c b
+    backend.get("a");              // a c b
     backend.set("d", entry("d"));  // evicts b -> d a c
     EXPECT_FALSE(backend.get("b").has_value());
-    backend.get("c");               // c d a
+    backend.get("c");              // c d a
     backend.set("e", entry("e"));  // evicts a -> e c d
     EXPECT_FALSE(backend.get("a").has_value());
     backend.set("d", entry("d2"));  // overwrite is a use: d e c

@@ -64,7 +64,9 @@ public:
     void set_multi(const std::vector<std::pair<std::string, Entry>>& entries) override {
         note("set_multi " + std::to_string(entries.size()));
     }
-    void erase_multi(const std::vector<std::string>& keys) override { note("erase_multi " + std::to_string(keys.size())); }
+    void erase_multi(const std::vector<std::string>& keys) override {
+        note("erase_multi " + std::to_string(keys.size()));
+    }
     std::unique_ptr<dogpile::Mutex> get_mutex(const std::string& key) override {
         note("get_mutex " + key);
         return std::make_unique<TaggedMutex>(key);
@@ -103,7 +105,7 @@ TEST(ProxyBackend, ForwardsEveryCallToTheWrappedBackend) {
     EXPECT_EQ(dynamic_cast<TaggedMutex&>(*mutex).key, "m");
 
     EXPECT_EQ(inner->calls(), (std::vector<std::string>{"get k", "set& k", "set&& k", "erase k", "get_multi 2",
-                                                         "set_multi 3", "erase_multi 1", "get_mutex m"}));
+                                                        "set_multi 3", "erase_multi 1", "get_mutex m"}));
     EXPECT_EQ(b.lock_requirement(), LockRequirement::none) << "capabilities are forwarded too";
     EXPECT_EQ(&b.actual_backend(), inner.get());
     EXPECT_EQ(&proxy->proxied(), inner.get());
@@ -228,10 +230,10 @@ TEST(MetricsProxy, CountsExactlyUnderThreads) {
         threads.emplace_back([&, t] {
             for (int i = 0; i < kRounds; ++i) {
                 const std::string key = std::to_string(t) + ":" + std::to_string(i);
-                metrics->get(key);                    // miss
-                metrics->set(key, entry_of("v"));     // rvalue set
-                metrics->get(key);                    // hit
-                metrics->get_multi({key, key + "?"}); // one hit, one miss
+                metrics->get(key);                     // miss
+                metrics->set(key, entry_of("v"));      // rvalue set
+                metrics->get(key);                     // hit
+                metrics->get_multi({key, key + "?"});  // one hit, one miss
             }
         });
     }
@@ -283,4 +285,5 @@ struct ProxiedMemory {
 
 }  // namespace
 
-DOGPILE_BACKEND_CONFORMANCE(Proxied, ProxiedMemory<ProxyBackend<std::string>>, ProxiedMemory<MetricsProxy<std::string>>);
+DOGPILE_BACKEND_CONFORMANCE(Proxied, ProxiedMemory<ProxyBackend<std::string>>,
+                            ProxiedMemory<MetricsProxy<std::string>>);

@@ -292,8 +292,9 @@ TEST(RedisBackendLimits, KeysAndPayloadsOverTheLimits) {
     EXPECT_EQ(hooked, 1);
     EXPECT_EQ(backend->stats().rejected_keys, 1u);
 
-    raw(server(), {"SET", test_prefix() + "big",
-                   dogpile::codec::envelope::wrap(Metadata{}, MsgpackCodec<std::string>{}.encode(std::string(100, 'y')))});
+    raw(server(),
+        {"SET", test_prefix() + "big",
+         dogpile::codec::envelope::wrap(Metadata{}, MsgpackCodec<std::string>{}.encode(std::string(100, 'y')))});
     const std::string message = message_of<DecodeError>([&] { backend->get("big"); });
     EXPECT_NE(message.find("max_payload_bytes"), std::string::npos) << message;
     Region<std::string> region(backend);

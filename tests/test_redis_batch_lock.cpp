@@ -66,7 +66,7 @@ Keys keys_matching(const RedisServer& s, const std::string& pattern) {
 }
 
 std::shared_ptr<dogpile::RedisBackend<std::string>> make_backend(std::shared_ptr<Client> client,
-                                                                  const std::string& ns) {
+                                                                 const std::string& ns) {
     dogpile::RedisBackendOptions o;
     o.client = std::move(client);
     o.key_prefix = ns;
@@ -206,8 +206,14 @@ TEST(RedisBatchLock, OverlappingBatchesOfTwoRegionsCreateEachKeyOnce) {
     Latch start(1);
     std::vector<std::future<void>> workers;
     for (int t = 0; t < threads_per_region; ++t) {
-        workers.push_back(std::async(std::launch::async, [&] { start.wait(); run(region_a, false); }));
-        workers.push_back(std::async(std::launch::async, [&] { start.wait(); run(region_b, true); }));
+        workers.push_back(std::async(std::launch::async, [&] {
+            start.wait();
+            run(region_a, false);
+        }));
+        workers.push_back(std::async(std::launch::async, [&] {
+            start.wait();
+            run(region_b, true);
+        }));
     }
     start.count_down();
     for (auto& w : workers) ASSERT_EQ(w.wait_for(120s), std::future_status::ready) << "deadlock";

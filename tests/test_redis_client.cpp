@@ -197,8 +197,8 @@ TEST(ConnectionUrl, RejectsMalformedUrlsWithClearMessages) {
 }
 
 TEST(ConnectionUrl, ErrorsAndDescriptionsNeverShowThePassword) {
-    const std::string message =
-        message_of<dogpile::ConfigurationError>([] { (void)ConnectionOptions::from_url("redis://bob:hunter2@h:99999"); });
+    const std::string message = message_of<dogpile::ConfigurationError>(
+        [] { (void)ConnectionOptions::from_url("redis://bob:hunter2@h:99999"); });
     EXPECT_NE(message.find("bad port"), std::string::npos) << message;
     EXPECT_EQ(message.find("hunter2"), std::string::npos) << message;
     const auto o = ConnectionOptions::from_url("redis://bob:hunter2@h:7000/1");
@@ -296,7 +296,7 @@ TEST_F(RedisConnectionTest, TcpAndUnixSocketSeeTheSameData) {
 
 TEST_F(RedisConnectionTest, KeysAndValuesAreBinarySafe) {
     Connection c(server().options());
-    const std::vector<std::string> keys = {"with space", "new\nline\r\n", std::string("nul\0byte", 8),
+    const std::vector<std::string> keys = {"with space",         "new\nline\r\n",   std::string("nul\0byte", 8),
                                            std::string("\0", 1), "*3\r\n$3\r\nSET", ""};
     const std::string big = random_bytes(1 << 20, 7);
     for (std::size_t i = 0; i < keys.size(); ++i) {
@@ -511,11 +511,10 @@ TEST_F(RedisConnectionTest, ScriptRecoversFromNoscriptAfterScriptFlush) {
 TEST_F(RedisConnectionTest, PipelinedScriptCallsRecoverFromNoscriptInOneExtraRoundTrip) {
     Connection c(server().options());
     // The hash-store write: HSET the field; EXPIRE only if the key is new.
-    const Script hset_with_expiry(
-        "local existed = redis.call('EXISTS', KEYS[1])\n"
-        "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])\n"
-        "if existed == 0 then redis.call('EXPIRE', KEYS[1], ARGV[3]) end\n"
-        "return existed");
+    const Script hset_with_expiry("local existed = redis.call('EXISTS', KEYS[1])\n"
+                                  "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])\n"
+                                  "if existed == 0 then redis.call('EXPIRE', KEYS[1], ARGV[3]) end\n"
+                                  "return existed");
     ASSERT_FALSE(server().raw({"SCRIPT", "FLUSH"}).is_error());
 
     std::vector<ScriptCall> calls;
@@ -750,8 +749,8 @@ TEST(RedisAuth, PasswordAndAclUsers) {
     alice.password = "al1ce:pw@x";
     Connection as_alice(alice);
     EXPECT_EQ(as_alice.command({"ACL", "WHOAMI"}).as_string(), "alice");
-    Connection alice_url(ConnectionOptions::from_url("redis://alice:al1ce%3Apw%40x@127.0.0.1:" +
-                                                     std::to_string(server.port())));
+    Connection alice_url(
+        ConnectionOptions::from_url("redis://alice:al1ce%3Apw%40x@127.0.0.1:" + std::to_string(server.port())));
     EXPECT_EQ(alice_url.command({"ACL", "WHOAMI"}).as_string(), "alice");
     Connection alice_unix(ConnectionOptions::from_url("unix://alice:al1ce%3Apw%40x@" + server.unix_socket()));
     EXPECT_EQ(alice_unix.command({"ACL", "WHOAMI"}).as_string(), "alice");
@@ -1083,8 +1082,8 @@ TEST(RedisClient, BatchAndScriptBatchAreOneRoundTripEach) {
 
     EXPECT_EQ(client->eval(count_fields, {"calculated-a|7"}, {}).as_integer(), 2);
     EXPECT_EQ(client->command("calculated-a|7", {"HLEN", "calculated-a|7"}).as_integer(), 2);
-    const auto pipelined = client->pipeline("calculated-a|7", {Command{"HGET", "calculated-a|7", "1"},
-                                                               Command{"DEL", "calculated-a|7"}});
+    const auto pipelined =
+        client->pipeline("calculated-a|7", {Command{"HGET", "calculated-a|7", "1"}, Command{"DEL", "calculated-a|7"}});
     EXPECT_EQ(pipelined[0].as_string(), "x");
     EXPECT_EQ(pipelined[1].as_integer(), 1);
 
@@ -1134,8 +1133,8 @@ TEST(RedisClient, UrlKeepsTheCallersOtherConnectionSettings) {
     EXPECT_EQ(connects.load(), 1) << "on_connect survives the URL";
 
     // What the URL does say wins.
-    const ConnectionOptions url_says = ConnectionOptions::from_url(
-        "redis://u:p@10.0.0.1/5?command_timeout=77&client_name=from-url", pool.connection);
+    const ConnectionOptions url_says =
+        ConnectionOptions::from_url("redis://u:p@10.0.0.1/5?command_timeout=77&client_name=from-url", pool.connection);
     EXPECT_EQ(url_says.host, "10.0.0.1");
     EXPECT_EQ(url_says.port, 6379);
     EXPECT_EQ(url_says.username, "u");

@@ -156,8 +156,8 @@ bool blocked_in_blpop(std::size_t node, const std::string& name) {
 // named `name` that node `node` shows blocked in a BLPOP, after running
 // `before_kill(kills so far)`. Returns how many it killed.
 template <class Future>
-int kill_blocked_until_ready(Future& call, std::size_t node, const std::string& name,
-                             std::chrono::milliseconds limit, const std::function<void(int)>& before_kill = {}) {
+int kill_blocked_until_ready(Future& call, std::size_t node, const std::string& name, std::chrono::milliseconds limit,
+                             const std::function<void(int)>& before_kill = {}) {
     int kills = 0;
     const auto deadline = std::chrono::steady_clock::now() + limit;
     while (call.wait_for(5ms) != std::future_status::ready && std::chrono::steady_clock::now() < deadline) {
@@ -195,7 +195,8 @@ TEST(ClusterSlot, MatchesClusterKeyslotForRandomKeys) {
     std::uniform_int_distribution<std::size_t> pick(0, alphabet.size() - 1);
     std::uniform_int_distribution<int> shape(0, 3);
 
-    std::vector<std::string> keys{"", "{", "}", "{}", "}{", "{{}}", "{a}", "{{a}}", "a{b}c{d}", "{}{a}", "a{}b", "{\0}"};
+    std::vector<std::string> keys{"",    "{",     "}",        "{}",    "}{",   "{{}}",
+                                  "{a}", "{{a}}", "a{b}c{d}", "{}{a}", "a{}b", "{\0}"};
     keys.back().assign("{\0}", 3);
     while (keys.size() < 10000) {
         std::string key;
@@ -217,8 +218,8 @@ TEST(ClusterSlot, MatchesClusterKeyslotForRandomKeys) {
         for (std::size_t i = 0; i < replies.size(); ++i) {
             const long long server = replies[i].as_integer();
             if (server != key_slot(keys[begin + i]) && ++mismatches <= 5) {
-                ADD_FAILURE() << "key of " << keys[begin + i].size() << " bytes: server slot " << server
-                              << ", ours " << key_slot(keys[begin + i]);
+                ADD_FAILURE() << "key of " << keys[begin + i].size() << " bytes: server slot " << server << ", ours "
+                              << key_slot(keys[begin + i]);
             }
         }
     }
@@ -596,7 +597,8 @@ TEST_F(ClusterRedirects, MovedPatchesTheMapAndRetries) {
     EXPECT_EQ(client->command(key("k0"), {"GET", key("k0")}).as_string(), "v");
     EXPECT_EQ(client->stats().moved, 1u);
     EXPECT_EQ(client->master_of(key("k"))->port, cluster().node(to_).port());
-    for (int i = 1; i < 5; ++i) EXPECT_EQ(client->command(key("k"), {"GET", key("k" + std::to_string(i))}).as_string(), "v");
+    for (int i = 1; i < 5; ++i)
+        EXPECT_EQ(client->command(key("k"), {"GET", key("k" + std::to_string(i))}).as_string(), "v");
     EXPECT_EQ(client->stats().moved, 1u) << "later commands use the patched map";
     EXPECT_GE(client->stats().refreshes, 2u);
 }
@@ -606,8 +608,10 @@ TEST_F(ClusterRedirects, AskFollowsAMigratingSlotWithoutChangingTheMap) {
     client->command(key("moved"), {"SET", key("moved"), "m"});
     client->command(key("stays"), {"SET", key("stays"), "s"});
     cluster().begin_migration(slot_, from_, to_);
-    ASSERT_TRUE(cluster().raw(from_, {"MIGRATE", "127.0.0.1", std::to_string(cluster().node(to_).port()), "", "0",
-                                      "5000", "KEYS", key("moved")}).str == "OK");
+    ASSERT_TRUE(cluster()
+                    .raw(from_, {"MIGRATE", "127.0.0.1", std::to_string(cluster().node(to_).port()), "", "0", "5000",
+                                 "KEYS", key("moved")})
+                    .str == "OK");
 
     EXPECT_EQ(client->command(key("moved"), {"GET", key("moved")}).as_string(), "m");
     EXPECT_EQ(client->stats().ask, 1u);
@@ -662,8 +666,10 @@ TEST_F(ClusterRedirects, TryagainIsRetriedUntilTheMigrationSettles) {
     client->command(key("a"), {"SET", key("a"), "1"});
     client->command(key("b"), {"SET", key("b"), "2"});
     cluster().begin_migration(slot_, from_, to_);
-    ASSERT_EQ(cluster().raw(from_, {"MIGRATE", "127.0.0.1", std::to_string(cluster().node(to_).port()), "", "0", "5000",
-                                    "KEYS", key("a")}).str,
+    ASSERT_EQ(cluster()
+                  .raw(from_, {"MIGRATE", "127.0.0.1", std::to_string(cluster().node(to_).port()), "", "0", "5000",
+                               "KEYS", key("a")})
+                  .str,
               "OK");
     // MGET of one key here and one there is TRYAGAIN until the slot settles.
     auto finished = std::async(std::launch::async, [&] {
@@ -685,8 +691,8 @@ TEST_F(ClusterRedirects, TryagainGivesUpAfterTheRetryTimeout) {
     client->command(key("a"), {"SET", key("a"), "1"});
     client->command(key("b"), {"SET", key("b"), "2"});
     cluster().begin_migration(slot_, from_, to_);
-    cluster().raw(from_, {"MIGRATE", "127.0.0.1", std::to_string(cluster().node(to_).port()), "", "0", "5000", "KEYS",
-                          key("a")});
+    cluster().raw(
+        from_, {"MIGRATE", "127.0.0.1", std::to_string(cluster().node(to_).port()), "", "0", "5000", "KEYS", key("a")});
     try {
         client->command(key("a"), {"MGET", key("a"), key("b")});
         ADD_FAILURE() << "a TRYAGAIN was not reported";
@@ -850,16 +856,18 @@ TEST_F(ClusterRedirects, LiveSlotMigrationIsServedByAskThenMovedWithoutErrors) {
                     const std::uint64_t round = w.rounds.load();
                     for (std::size_t i = 0; i < fixed; ++i) {
                         const auto v = w.client->command(fixed_keys[i], {"GET", fixed_keys[i]}).as_optional_string();
-                        if (v != "v" + std::to_string(i)) w.problem(w.wrong, fixed_keys[i] + ": " + v.value_or("(nil)"));
+                        if (v != "v" + std::to_string(i))
+                            w.problem(w.wrong, fixed_keys[i] + ": " + v.value_or("(nil)"));
                     }
                     std::vector<KeyedCommand> reads;
                     for (const auto& k : fixed_keys) reads.push_back(KeyedCommand{k, Command{"GET", k}});
                     const auto replies = w.client->batch(reads);
                     for (std::size_t i = 0; i < fixed; ++i) {
                         if (replies[i].is_error() || replies[i].as_optional_string() != "v" + std::to_string(i)) {
-                            w.problem(w.wrong, "batch " + fixed_keys[i] + ": " +
-                                                   (replies[i].is_error() ? std::string(replies[i].error_message())
-                                                                          : replies[i].as_optional_string().value_or("(nil)")));
+                            w.problem(w.wrong,
+                                      "batch " + fixed_keys[i] + ": " +
+                                          (replies[i].is_error() ? std::string(replies[i].error_message())
+                                                                 : replies[i].as_optional_string().value_or("(nil)")));
                         }
                     }
                     const std::string value = "r" + std::to_string(round);
@@ -868,7 +876,8 @@ TEST_F(ClusterRedirects, LiveSlotMigrationIsServedByAskThenMovedWithoutErrors) {
                     if (back != value) w.problem(w.wrong, own + ": " + back.value_or("(nil)") + " after SET " + value);
                     const long long n = w.client->command(counter, {"INCR", counter}).as_integer();
                     if (n != ++count) {
-                        w.problem(w.wrong, counter + " is " + std::to_string(n) + " after " + std::to_string(count) + " INCR");
+                        w.problem(w.wrong,
+                                  counter + " is " + std::to_string(n) + " after " + std::to_string(count) + " INCR");
                         count = n;
                     }
                     w.rounds.fetch_add(1);
@@ -1214,7 +1223,7 @@ TEST_F(ClusterParallelBatches, ANodeLostMidBatchFailsTheCallAndLeavesTheOthersIn
         SCOPED_TRACE("master " + std::to_string(masters_[victim]) + " fails");
         const std::string name = "par-lost-" + std::to_string(victim);
         auto client = make_client(options_named(name, 30s));  // only the kill ends the call
-        expect_values(client->batch(gets()), "warm-up");  // a pooled connection on every master
+        expect_values(client->batch(gets()), "warm-up");      // a pooled connection on every master
 
         std::vector<KeyedCommand> batch = gets();
         batch.push_back(KeyedCommand{tags_[victim], Command{"BLPOP", tags_[victim] + "list", "0"}});
@@ -1261,8 +1270,11 @@ TEST_F(ClusterClientReplicas, ReadsGoToMastersByDefaultAndToReplicasWhenAsked) {
     auto from_replicas = make_client(o);
     // Replication is asynchronous: wait until each replica has each value.
     for (const auto& k : keys) {
-        RedisCluster::wait_for([&] { return from_replicas->command(k, {"GET", k}).as_optional_string() == "r-" + k; },
-                               5s, "replication of " + k);
+        RedisCluster::wait_for(
+            [&] {
+                return from_replicas->command(k, {"GET", k}).as_optional_string() == "r-" + k;
+            },
+            5s, "replication of " + k);
     }
     const auto mid = calls_on_replicas();
     for (const auto& k : keys) EXPECT_EQ(from_replicas->command(k, {"GET", k}).as_string(), "r-" + k);

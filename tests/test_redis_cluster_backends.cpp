@@ -82,7 +82,8 @@ TEST(ClusterRedisBackend, MultiKeyOperationsSpreadOverTheMasters) {
     std::vector<std::pair<std::string, dogpile::CachedValue<std::string>>> entries;
     for (int i = 0; i < 100; ++i) {
         keys.push_back("k" + std::to_string(i));
-        entries.push_back({keys.back(), {"v" + std::to_string(i), dogpile::Metadata::created_now(dogpile::WallClock::now())}});
+        entries.push_back(
+            {keys.back(), {"v" + std::to_string(i), dogpile::Metadata::created_now(dogpile::WallClock::now())}});
     }
     std::vector<std::string> redis_keys;
     for (const auto& k : keys) redis_keys.push_back(backend.redis_key_of(k));
@@ -211,7 +212,8 @@ TEST(ClusterSymmetric, AtomicModeWithIdsSharingAHashTag) {
     const std::string u1 = "{tenant7}user1", u2 = "{tenant7}user2", o1 = "{tenant7}obj1", o2 = "{tenant7}obj2";
     backend.set(A2BKey{u1, o1}, entry("u1o1"));
     backend.set_multi({{A2BKey{u1, o2}, entry("u1o2")}, {A2BKey{u2, o1}, entry("u2o1")}});
-    EXPECT_EQ(masters_of({backend.hash_of_a(u1), backend.hash_of_a(u2), backend.hash_of_b(o1), backend.hash_of_b(o2)}), 1u);
+    EXPECT_EQ(masters_of({backend.hash_of_a(u1), backend.hash_of_a(u2), backend.hash_of_b(o1), backend.hash_of_b(o2)}),
+              1u);
     EXPECT_EQ(raw_hget(backend.hash_of_b(o1), u2), encoded("u2o1"));
     const auto got = backend.get_multi({A2BKey{u1, o1}, A2BKey{u1, o2}, A2BKey{u2, o1}, A2BKey{u2, o2}});
     EXPECT_EQ(got[0]->value, "u1o1");
@@ -281,7 +283,8 @@ TEST(ClusterSymmetric, PerNodeModeServesUntaggedIdsWhereAtomicModeIsRefused) {
     for (int u = 0; u < 4; ++u) {
         for (int o = 0; o < 4; ++o) {
             keys.push_back(A2BKey{user(u), obj(o)});
-            EXPECT_EQ(region.get_or_create(keys.back(), [&] { return ++creations, std::string("created"); }), value(u, o));
+            EXPECT_EQ(region.get_or_create(keys.back(), [&] { return ++creations, std::string("created"); }),
+                      value(u, o));
             EXPECT_EQ(raw_hget(per_node->hash_of_b(obj(o)), user(u)), encoded(value(u, o))) << "mirror " << keys.back();
         }
     }
@@ -377,7 +380,8 @@ TEST(ClusterSymmetric, PerNodeStepsKeepTheLayoutAcrossNodes) {
     for (int a = 0; a < 4; ++a) {
         SymmetricWrite w{"user" + std::to_string(a), {}};
         for (int b = 0; b < 5; ++b) {
-            w.b_payloads.emplace_back("obj" + std::to_string(b), encoded("u" + std::to_string(a) + "o" + std::to_string(b)));
+            w.b_payloads.emplace_back("obj" + std::to_string(b),
+                                      encoded("u" + std::to_string(a) + "o" + std::to_string(b)));
         }
         writes.push_back(std::move(w));
     }
@@ -404,7 +408,8 @@ TEST(ClusterSymmetric, PerNodeStepsKeepTheLayoutAcrossNodes) {
     // The TTL rule per hash: a later write never prolongs either side.
     cluster().raw_for_key(backend.hash_of_a("user0"), {"PEXPIRE", backend.hash_of_a("user0"), "5000"});
     cluster().raw_for_key(backend.hash_of_b("obj0"), {"PEXPIRE", backend.hash_of_b("obj0"), "5000"});
-    dogpile::redis::details::symmetric_write_per_node(*client, layout, {SymmetricWrite{"user0", {{"obj0", encoded("again")}}}});
+    dogpile::redis::details::symmetric_write_per_node(*client, layout,
+                                                      {SymmetricWrite{"user0", {{"obj0", encoded("again")}}}});
     EXPECT_LE(raw_pttl(backend.hash_of_a("user0")), 5000);
     EXPECT_LE(raw_pttl(backend.hash_of_b("obj0")), 5000);
 
@@ -458,7 +463,8 @@ TEST(ClusterSymmetric, TheTwoModesReadEachOthersData) {
     EXPECT_FALSE(backend.get(A2BKey{"{t}u", "{t}o1"}));
     EXPECT_FALSE(raw_hget(backend.hash_of_b("{t}o1"), "{t}u"));
 
-    dogpile::redis::details::symmetric_write_per_node(*client, layout, {SymmetricWrite{"{t}v", {{"{t}o3", encoded("per-node")}}}});
+    dogpile::redis::details::symmetric_write_per_node(*client, layout,
+                                                      {SymmetricWrite{"{t}v", {{"{t}o3", encoded("per-node")}}}});
     EXPECT_EQ(backend.get(A2BKey{"{t}v", "{t}o3"})->value, "per-node");
     EXPECT_EQ(backend.invalidate_b("{t}o3"), 1u);
     EXPECT_FALSE(backend.get(A2BKey{"{t}v", "{t}o3"}));

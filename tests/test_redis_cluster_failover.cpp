@@ -177,7 +177,7 @@ void allow_failover(const RedisCluster& cluster, std::size_t replica) {
 }
 
 // CLUSTER FAILOVER on a replica: it takes over its master's slots, the old
-// master becomes its replica. The README: it switches with no errors. So the
+// master becomes its replica. docs/scaling-out.md: it switches with no errors. So the
 // region and a probe on the shard see no error at all, every answer is right,
 // and the load is served from the new master (hits, not the creator). The
 // default cluster-node-timeout (5 s): a manual failover does not depend on
@@ -224,8 +224,9 @@ TEST(ClusterFailover, ManualFailoverUnderLoad) {
     const auto stats = cr.client->stats();
     std::cout << "[ failover ] CLUSTER FAILOVER: switched after " << dogpile::test::ms_between(started, switched)
               << " ms; " << load.calls() << " region calls; MOVED " << stats.moved << ", CLUSTERDOWN "
-              << stats.clusterdown << ", map reloads " << stats.refreshes << "; region backend errors: "
-              << cr.errors.summary() << "; probe errors: " << probe.errors().summary() << std::endl;
+              << stats.clusterdown << ", map reloads " << stats.refreshes
+              << "; region backend errors: " << cr.errors.summary() << "; probe errors: " << probe.errors().summary()
+              << std::endl;
 }
 
 // A master is SIGKILLed; its replica may take over only once the region and
@@ -255,7 +256,7 @@ TEST(ClusterFailover, KilledMasterIsReplacedUnderLoad) {
 
     cluster.node(shard.master).kill();
     const auto killed_at = Clock::now();  // the process is reaped: nothing it answers comes later
-    // The README: the dead master's slots fail fast, connection refused (an IoError).
+    // docs/scaling-out.md: the dead master's slots fail fast, connection refused (an IoError).
     const std::string refused = "IoError (connect refused)";
     wait_for([&] { return cr.errors.count(refused) > 0 && probe.errors().count(refused) > 0; }, 30s,
              "the region and the probe to see the dead master refuse connections");
@@ -278,10 +279,10 @@ TEST(ClusterFailover, KilledMasterIsReplacedUnderLoad) {
         << " ms before any replica could take over";
     EXPECT_GT(cr.errors.total(), errors_before_kill) << "the outage should have been seen";
     // What else the outage may show: connections cut by the kill, CLUSTERDOWN
-    // from the other masters (README: with cluster-require-full-coverage)
+    // from the other masters (docs/scaling-out.md: with cluster-require-full-coverage)
     // beyond retry_timeout, and timeouts a loaded machine may cause.
     const std::set<std::string> allowed{refused, "IoError (connection lost)", "ReplyError CLUSTERDOWN", "TimeoutError",
-                                         "PoolTimeout"};
+                                        "PoolTimeout"};
     EXPECT_EQ(cr.errors.kinds_outside(allowed), "") << "unexpected kinds of error: " << cr.errors.summary();
     EXPECT_EQ(probe.errors().kinds_outside(allowed), "") << probe.errors().summary();
     EXPECT_EQ(cr.client->master_of(probe_key)->port, cluster.node(shard.replica).port());
@@ -291,7 +292,8 @@ TEST(ClusterFailover, KilledMasterIsReplacedUnderLoad) {
     const auto stats = cr.client->stats();
     std::cout << "[ failover ] SIGKILL master: outage seen after " << dogpile::test::ms_between(killed_at, released_at)
               << " ms (failover allowed then); replica promoted after "
-              << dogpile::test::ms_between(killed_at, promoted_at) << " ms; client recovered (first probe success) after "
+              << dogpile::test::ms_between(killed_at, promoted_at)
+              << " ms; client recovered (first probe success) after "
               << dogpile::test::ms_between(killed_at, recovered_at) << " ms; " << load.calls() << " region calls, "
               << load.creations() << " creator runs; connect failures " << stats.connect_failures << ", CLUSTERDOWN "
               << stats.clusterdown << ", MOVED " << stats.moved << ", map reloads " << stats.refreshes
@@ -370,7 +372,8 @@ TEST(ClusterStampede, FourProcessesSixteenThreadsCreateOnce) {
     const std::string lock_key = ns + "lock|" + HashBackend::lock_resource(HashKey{hash, "field"});
     EXPECT_EQ(cluster.raw_for_key(lock_key, {"EXISTS", lock_key}).integer, 0) << "the lock was released";
     std::set<std::size_t> nodes{cluster.master_index_for_key(hash), cluster.master_index_for_key(lock_key),
-                                cluster.master_index_for_key(ns + "arrived"), cluster.master_index_for_key(ns + "results")};
+                                cluster.master_index_for_key(ns + "arrived"),
+                                cluster.master_index_for_key(ns + "results")};
     EXPECT_GE(nodes.size(), 2u);
 }
 

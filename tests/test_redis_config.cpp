@@ -64,7 +64,8 @@ BackendRegistry<std::string> string_registry(dogpile::RedisConfigDefaults defaul
 }
 
 std::string config_error(const SettingsMap& values, const BackendRegistry<std::string>& registry = string_registry()) {
-    return message_of<ConfigurationError>([&] { (void)dogpile::region_config_from_settings(values, "cache.", registry); });
+    return message_of<ConfigurationError>(
+        [&] { (void)dogpile::region_config_from_settings(values, "cache.", registry); });
 }
 
 TEST(RedisConfig, PlainRegionConfiguredEntirelyFromSettings) {
@@ -88,12 +89,22 @@ TEST(RedisConfig, PlainRegionConfiguredEntirelyFromSettings) {
     Region<std::string> writer;
     dogpile::configure_from_config(writer, values, "cache.", registry);
     int calls = 0;
-    EXPECT_EQ(writer.get_or_create("k", [&] { ++calls; return std::string("from settings"); }), "from settings");
+    EXPECT_EQ(writer.get_or_create("k",
+                                   [&] {
+                                       ++calls;
+                                       return std::string("from settings");
+                                   }),
+              "from settings");
 
     // Another region (another client) built from the same settings reads it back from Redis.
     Region<std::string> reader;
     dogpile::configure_from_config(reader, values, "cache.", registry);
-    EXPECT_EQ(reader.get_or_create("k", [&] { ++calls; return std::string("recomputed"); }), "from settings");
+    EXPECT_EQ(reader.get_or_create("k",
+                                   [&] {
+                                       ++calls;
+                                       return std::string("recomputed");
+                                   }),
+              "from settings");
     EXPECT_EQ(calls, 1);
 
     const RawReply ttl = server().raw({"PTTL", prefix + "k"});
@@ -135,7 +146,6 @@ TEST(RedisConfig, DistributedLockFromSettings) {
     EXPECT_EQ(backend.options().distributed_lock->max_wait, std::chrono::milliseconds(2s));
     EXPECT_NE(backend.get_mutex("k"), nullptr);
     EXPECT_EQ(region.get_or_create("k", [] { return std::string("locked create"); }), "locked create");
-
 }
 
 TEST(RedisConfig, HashRegionWithACodecChosenByName) {
@@ -172,42 +182,50 @@ TEST(RedisConfig, HashRegionWithACodecChosenByName) {
     EXPECT_FALSE(backend.options().whole_hash_reads.has_value());
 
     // Without a codec setting: the first one given.
-    const SettingsMap defaults{{"acl.backend", "redis_hash"}, {"acl.arguments.url", server().url()}, {"acl.arguments.ttl", "1h"}};
+    const SettingsMap defaults{
+        {"acl.backend", "redis_hash"}, {"acl.arguments.url", server().url()}, {"acl.arguments.ttl", "1h"}};
     const auto config = dogpile::region_config_from_settings(defaults, "acl.", registry);
     using Values = dogpile::RedisHashBackend<Flags, FlagsCodec>;
     EXPECT_NE(dynamic_cast<Values*>(config.backend.get()), nullptr);
 
     SettingsMap unknown_codec = defaults;
     unknown_codec["acl.arguments.codec"] = "json";
-    EXPECT_EQ(message_of<ConfigurationError>([&] { (void)dogpile::region_config_from_settings(unknown_codec, "acl.", registry); }),
+    EXPECT_EQ(message_of<ConfigurationError>(
+                  [&] { (void)dogpile::region_config_from_settings(unknown_codec, "acl.", registry); }),
               "setting 'acl.arguments.codec' = 'json': expected one of bitpacked, values");
 
     // The store's own validation (a ttl policy needs a ttl), with the backend and section named.
     const SettingsMap no_ttl{{"acl.backend", "redis_hash"}, {"acl.arguments.url", server().url()}};
-    EXPECT_CONTAINS(message_of<ConfigurationError>([&] { (void)dogpile::region_config_from_settings(no_ttl, "acl.", registry); }),
-                    "backend 'redis_hash' (settings 'acl.arguments.*'): ");
+    EXPECT_CONTAINS(
+        message_of<ConfigurationError>([&] { (void)dogpile::region_config_from_settings(no_ttl, "acl.", registry); }),
+        "backend 'redis_hash' (settings 'acl.arguments.*'): ");
 }
 
 TEST(RedisConfig, SymmetricRegionFromSettings) {
     const std::string prefix = test_prefix();
     auto registry = dogpile::builtin_backends<std::string, A2BKey>();
     dogpile::register_redis_backends(registry);
-    const SettingsMap values{{"pairs.backend", "redis_symmetric"},
-                             {"pairs.expiration_time", "10min"},
-                             {"pairs.arguments.url", server().url()},
-                             {"pairs.arguments.ttl", "1h"},
-                             {"pairs.arguments.ttl_policy", "on_create"},
-                             {"pairs.arguments.payload", "envelope"},
-                             {"pairs.arguments.a_prefix", prefix + "a|"},
-                             {"pairs.arguments.b_prefix", prefix + "b|"},
-                             {"pairs.arguments.mode", "per_node"},
-                             {"pairs.arguments.max_pairs_per_call", "50"},
+    const SettingsMap values{{"pairs.backend", "redis_symmetric"},        {"pairs.expiration_time", "10min"},
+                             {"pairs.arguments.url", server().url()},     {"pairs.arguments.ttl", "1h"},
+                             {"pairs.arguments.ttl_policy", "on_create"}, {"pairs.arguments.payload", "envelope"},
+                             {"pairs.arguments.a_prefix", prefix + "a|"}, {"pairs.arguments.b_prefix", prefix + "b|"},
+                             {"pairs.arguments.mode", "per_node"},        {"pairs.arguments.max_pairs_per_call", "50"},
                              {"pairs.arguments.max_pairs_per_read", "60"}};
     Region<std::string, A2BKey> region;
     dogpile::configure_from_config(region, values, "pairs.", registry);
     int calls = 0;
-    EXPECT_EQ(region.get_or_create(A2BKey{"u1", "o1"}, [&] { ++calls; return std::string("granted"); }), "granted");
-    EXPECT_EQ(region.get_or_create(A2BKey{"u1", "o1"}, [&] { ++calls; return std::string("again"); }), "granted");
+    EXPECT_EQ(region.get_or_create(A2BKey{"u1", "o1"},
+                                   [&] {
+                                       ++calls;
+                                       return std::string("granted");
+                                   }),
+              "granted");
+    EXPECT_EQ(region.get_or_create(A2BKey{"u1", "o1"},
+                                   [&] {
+                                       ++calls;
+                                       return std::string("again");
+                                   }),
+              "granted");
     EXPECT_EQ(calls, 1);
     EXPECT_EQ(server().raw({"HEXISTS", prefix + "a|u1", "o1"}).integer, 1);
     EXPECT_EQ(server().raw({"HEXISTS", prefix + "b|o1", "u1"}).integer, 1);
@@ -229,8 +247,9 @@ SettingsMap plain_at_server(SettingsMap extra) {
 // TLS through settings works end to end in test_redis_tls_connection.cpp;
 // here, the refusals.
 TEST(RedisConfig, BadTlsUrlIsRefusedNamingTheSetting) {
-    const std::string message = config_error(
-        {{"cache.backend", "redis"}, {"cache.arguments.url", "rediss://:secret@cache.example:6380?ca_file=/no/such.pem"}});
+    const std::string message =
+        config_error({{"cache.backend", "redis"},
+                      {"cache.arguments.url", "rediss://:secret@cache.example:6380?ca_file=/no/such.pem"}});
     EXPECT_CONTAINS(message, "setting 'cache.arguments.url' is refused: ");
     EXPECT_CONTAINS(message, "ca_file '/no/such.pem' does not exist");
     EXPECT_FALSE(contains(message, "secret")) << message;
@@ -254,14 +273,17 @@ TEST(RedisConfig, TlsSettingsNeedARedissUrl) {
 }
 
 TEST(RedisConfig, MalformedClientSettingsNameTheKey) {
-    EXPECT_EQ(config_error({{"cache.backend", "redis"}}),
-              "setting 'cache.arguments.url' is required: expected redis://[[user]:password@]host[:port][/db] or "
-              "unix:///path/to.sock (or cache.arguments.cluster_url = redis://host:port,host:port for a Redis Cluster)");
+    EXPECT_EQ(
+        config_error({{"cache.backend", "redis"}}),
+        "setting 'cache.arguments.url' is required: expected redis://[[user]:password@]host[:port][/db] or "
+        "unix:///path/to.sock (or cache.arguments.cluster_url = redis://host:port,host:port for a Redis Cluster)");
     EXPECT_EQ(config_error(plain_at_server({{"cache.arguments.cluster_url", "redis://127.0.0.1:7000"}})),
               "setting 'cache.arguments.cluster_url' and cache.arguments.url are both set: expected one of them");
-    EXPECT_CONTAINS(config_error({{"cache.backend", "redis"}, {"cache.arguments.cluster_url", "redis://127.0.0.1:7000/2"}}),
-                    "setting 'cache.arguments.cluster_url' is refused: ");
-    EXPECT_CONTAINS(config_error({{"cache.backend", "redis"}, {"cache.arguments.cluster_url", "rediss://127.0.0.1:7000?min_tls=1.1"}}),
+    EXPECT_CONTAINS(
+        config_error({{"cache.backend", "redis"}, {"cache.arguments.cluster_url", "redis://127.0.0.1:7000/2"}}),
+        "setting 'cache.arguments.cluster_url' is refused: ");
+    EXPECT_CONTAINS(config_error({{"cache.backend", "redis"},
+                                  {"cache.arguments.cluster_url", "rediss://127.0.0.1:7000?min_tls=1.1"}}),
                     "setting 'cache.arguments.cluster_url' is refused: ");
     EXPECT_CONTAINS(config_error(plain_at_server({{"cache.arguments.url", "http://x"}})),
                     "setting 'cache.arguments.url' is refused: ");
@@ -301,9 +323,8 @@ TEST(RedisConfig, BreakerFromSettingsReportsToTheDefaultsErrorHook) {
     defaults.error_hook = [&](const dogpile::BackendErrorEvent& e) { reported.emplace_back(e.operation); };
     const auto registry = string_registry(defaults);
     Region<std::string> region;
-    dogpile::configure_from_config(region,
-                                   SettingsMap{{"cache.backend", "redis"}, {"cache.arguments.url", server().url()}},
-                                   "cache.", registry);
+    dogpile::configure_from_config(
+        region, SettingsMap{{"cache.backend", "redis"}, {"cache.arguments.url", server().url()}}, "cache.", registry);
     auto& client = dynamic_cast<dogpile::redis::SingleServerClient&>(
         *dynamic_cast<dogpile::RedisBackend<std::string>&>(region.backend()).options().client);
     const auto& breaker = client.pool().options().breaker;
@@ -338,11 +359,16 @@ TEST(RedisConfig, ClusterRegionFromSettings) {
     dogpile::configure_from_config(region, values, "acl.", registry);
     const std::string hash = test_prefix() + "calculated-a|7";
     int calls = 0;
-    EXPECT_EQ(region.get_or_create(HashKey{hash, "42"}, [&] { ++calls; return std::string("on the cluster"); }),
+    EXPECT_EQ(region.get_or_create(HashKey{hash, "42"},
+                                   [&] {
+                                       ++calls;
+                                       return std::string("on the cluster");
+                                   }),
               "on the cluster");
     EXPECT_EQ(region.get(HashKey{hash, "42"}), "on the cluster");
     EXPECT_EQ(calls, 1);
-    EXPECT_EQ(cluster.raw_for_key(hash, {"HGET", hash, "42"}).str, MsgpackCodec<std::string>{}.encode("on the cluster"));
+    EXPECT_EQ(cluster.raw_for_key(hash, {"HGET", hash, "42"}).str,
+              MsgpackCodec<std::string>{}.encode("on the cluster"));
 
     auto& backend = dynamic_cast<dogpile::RedisHashBackend<std::string>&>(region.backend());
     EXPECT_NE(dynamic_cast<dogpile::redis::ClusterClient*>(backend.options().client.get()), nullptr);

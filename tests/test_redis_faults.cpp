@@ -168,8 +168,8 @@ private:
         if (samples_.size() < 16) samples_.emplace(kind, std::string(e.message));
     }
 
-    std::atomic<std::uint64_t> total_{0}, timeouts_{0}, pool_timeouts_{0}, io_errors_{0}, reply_errors_{0},
-        foreign_{0}, without_message_{0};
+    std::atomic<std::uint64_t> total_{0}, timeouts_{0}, pool_timeouts_{0}, io_errors_{0}, reply_errors_{0}, foreign_{0},
+        without_message_{0};
     mutable std::mutex mutex_;
     std::map<std::string, std::string> samples_;
 };
@@ -557,8 +557,7 @@ INSTANTIATE_TEST_SUITE_P(
         FaultCase{"HashPausedRaise", Fault::paused_past_command_timeout, StoreKind::hash, BackendErrorPolicy::raise},
         FaultCase{"StringKilledAndRestarted", Fault::killed_and_restarted, StoreKind::string,
                   BackendErrorPolicy::degrade},
-        FaultCase{"StringPaused", Fault::paused_past_command_timeout, StoreKind::string,
-                  BackendErrorPolicy::degrade}),
+        FaultCase{"StringPaused", Fault::paused_past_command_timeout, StoreKind::string, BackendErrorPolicy::degrade}),
     [](const ::testing::TestParamInfo<FaultCase>& info) { return std::string(info.param.name); });
 
 // --- creators that fail while holding the distributed lock --------------------------------------
@@ -799,7 +798,11 @@ TEST(CreatorFault, StoreAndLockReleaseFailingUnderAPausedServerAreCountedAndRepo
     EXPECT_EQ(region.lock_registry_size(), 0u);
 
     server.resume();
-    ASSERT_TRUE(wait_for_condition([&] { return server.raw({"EXISTS", lock_key}).integer == 0; }, 30s))
+    ASSERT_TRUE(wait_for_condition(
+        [&] {
+            return server.raw({"EXISTS", lock_key}).integer == 0;
+        },
+        30s))
         << "the orphaned lock never expired";
     ASSERT_FALSE(server.raw({"FLUSHALL"}).is_error());
     EXPECT_EQ(region.get_or_create(key, [&] { return HashStore::value_of(key); }), HashStore::value_of(key));

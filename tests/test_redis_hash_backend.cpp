@@ -109,7 +109,7 @@ std::string random_bytes(std::size_t n, unsigned seed) {
 
 // Sorted: a, bb, ccc, ... alternately true and false; values-only bytes below.
 Flags golden_flags() {
-    return {{"a", true},     {"bb", false},     {"ccc", true},      {"dddd", false},
+    return {{"a", true},     {"bb", false},     {"ccc", true},     {"dddd", false},
             {"eeeee", true}, {"ffffff", false}, {"ggggggg", true}, {"hhhhhhhh", false}};
 }
 const std::string golden_bytes = bytes({0x98, 0xc3, 0xc2, 0xc3, 0xc2, 0xc3, 0xc2, 0xc3, 0xc2});
@@ -300,12 +300,16 @@ class HashScripts : public OnEachServerKind {};
 class HashRoundTrips : public OnEachServerKind {};
 class HashErase : public OnEachServerKind {};
 
-INSTANTIATE_TEST_SUITE_P(Servers, HashLayout, ::testing::Values(ServerKind::single, ServerKind::cluster, ServerKind::pipelined), kind_name);
-INSTANTIATE_TEST_SUITE_P(Servers, HashTtl, ::testing::Values(ServerKind::single, ServerKind::cluster, ServerKind::pipelined), kind_name);
-INSTANTIATE_TEST_SUITE_P(Servers, HashScripts, ::testing::Values(ServerKind::single, ServerKind::cluster, ServerKind::pipelined), kind_name);
-INSTANTIATE_TEST_SUITE_P(Servers, HashRoundTrips, ::testing::Values(ServerKind::single, ServerKind::cluster, ServerKind::pipelined),
-                         kind_name);
-INSTANTIATE_TEST_SUITE_P(Servers, HashErase, ::testing::Values(ServerKind::single, ServerKind::cluster, ServerKind::pipelined), kind_name);
+INSTANTIATE_TEST_SUITE_P(Servers, HashLayout,
+                         ::testing::Values(ServerKind::single, ServerKind::cluster, ServerKind::pipelined), kind_name);
+INSTANTIATE_TEST_SUITE_P(Servers, HashTtl,
+                         ::testing::Values(ServerKind::single, ServerKind::cluster, ServerKind::pipelined), kind_name);
+INSTANTIATE_TEST_SUITE_P(Servers, HashScripts,
+                         ::testing::Values(ServerKind::single, ServerKind::cluster, ServerKind::pipelined), kind_name);
+INSTANTIATE_TEST_SUITE_P(Servers, HashRoundTrips,
+                         ::testing::Values(ServerKind::single, ServerKind::cluster, ServerKind::pipelined), kind_name);
+INSTANTIATE_TEST_SUITE_P(Servers, HashErase,
+                         ::testing::Values(ServerKind::single, ServerKind::cluster, ServerKind::pipelined), kind_name);
 
 RedisHashBackendOptions hash_options(std::shared_ptr<dogpile::redis::Client> client,
                                      std::optional<dogpile::Duration> ttl = std::chrono::hours(1),
@@ -482,7 +486,8 @@ TEST_P(HashTtl, SetMultiAppliesTheRulePerHash) {
 }
 
 TEST_P(HashTtl, RefreshOnWriteSetsTheTtlOnEveryWrite) {
-    auto backend = flags_backend(hash_options(client_for(server()), std::chrono::hours(1), TtlPolicy::refresh_on_write));
+    auto backend =
+        flags_backend(hash_options(client_for(server()), std::chrono::hours(1), TtlPolicy::refresh_on_write));
     const HashKeyScheme scheme{test_prefix() + "a|"};
     const std::string hash = scheme.hash_of(1);
     backend->set(scheme.key(1, 1), {golden_flags(), {}});
@@ -527,7 +532,8 @@ TEST_P(HashScripts, PipelinedSetMultiRecoversAfterScriptFlush) {
 
     std::vector<std::pair<HashKey, FlagsBackend::entry_type>> entries;
     for (int a = 0; a < 5; ++a) {
-        for (int b = 0; b < 4; ++b) entries.push_back({scheme.key(a, b), {(a + b) % 2 ? golden_flags() : other_flags(), {}}});
+        for (int b = 0; b < 4; ++b)
+            entries.push_back({scheme.key(a, b), {(a + b) % 2 ? golden_flags() : other_flags(), {}}});
     }
     const auto before = client->round_trips();
     backend->set_multi(entries);
@@ -595,7 +601,8 @@ TEST_P(HashRoundTrips, GetMultiOfTenThousandKeysIsOneRoundTripPerNode) {
         for (int b = 0; b < 100; ++b) {
             keys.push_back(scheme.key(a, b));
             // Every 7th key is left unwritten: a miss among hits.
-            if ((a * 100 + b) % 7 != 0) entries.push_back({keys.back(), {(a + b) % 2 ? golden_flags() : other_flags(), {}}});
+            if ((a * 100 + b) % 7 != 0)
+                entries.push_back({keys.back(), {(a + b) % 2 ? golden_flags() : other_flags(), {}}});
         }
     }
     backend->set(entries.front().first, entries.front().second);  // loads the script
@@ -871,7 +878,8 @@ std::vector<CorruptCase> corrupt_cases() {
         {"bad_envelope_version", envelope_v2, PayloadMode::envelope},
         {"raw_in_envelope_mode", golden_bytes, PayloadMode::envelope},
         {"truncated_envelope", bytes({0xc1, 0x01, 0x0d, 0x00}), PayloadMode::envelope},
-        {"envelope_with_corrupt_payload", dogpile::codec::envelope::wrap(dogpile::Metadata{}, bytes({0xdd, 0xff, 0xff, 0xff, 0xff})),
+        {"envelope_with_corrupt_payload",
+         dogpile::codec::envelope::wrap(dogpile::Metadata{}, bytes({0xdd, 0xff, 0xff, 0xff, 0xff})),
          PayloadMode::envelope},
     };
 }
@@ -907,7 +915,9 @@ TEST_P(HashCorruptPayload, IsAMissThatTheRegionOverwrites) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, HashCorruptPayload, ::testing::ValuesIn(corrupt_cases()),
-                         [](const ::testing::TestParamInfo<CorruptCase>& info) { return std::string(info.param.name); });
+                         [](const ::testing::TestParamInfo<CorruptCase>& info) {
+                             return std::string(info.param.name);
+                         });
 
 TEST(HashCorruptGetMulti, OnlyTheCorruptEntryIsAMissAndItIsReported) {
     std::vector<std::string> reported;
@@ -1008,8 +1018,7 @@ TEST(HashLimits, OverLargePayloadsAreRefusedOnWriteAndDecodeErrorsOnRead) {
     o.limits.max_payload_bytes = 100;
     auto backend = std::make_shared<StringBackend>(o);
     const HashKey key{test_prefix() + "a|1", "1"};
-    const std::string message =
-        message_of<LimitExceeded>([&] { backend->set(key, {std::string(200, 'x'), {}}); });
+    const std::string message = message_of<LimitExceeded>([&] { backend->set(key, {std::string(200, 'x'), {}}); });
     EXPECT_NE(message.find("max_payload_bytes"), std::string::npos) << message;
     EXPECT_THROW(backend->set_multi({{key, {std::string(200, 'x'), {}}}}), LimitExceeded);
     EXPECT_EQ(raw(server(), {"EXISTS", key.hash}).integer, 0);
@@ -1162,7 +1171,8 @@ PythonRun run_python(const std::string& args) {
     while ((got = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0) run.output.append(buffer.data(), got);
     const int status = ::pclose(pipe);
     run.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    if (run.status == 127) run.output += "\n/usr/bin/python3 not found: apt-get install python3 python3-redis python3-msgpack";
+    if (run.status == 127)
+        run.output += "\n/usr/bin/python3 not found: apt-get install python3 python3-redis python3-msgpack";
     return run;
 }
 
@@ -1179,9 +1189,11 @@ TEST(HashStoreInterop, PythonReadsWhatCppWritesAndTheOtherWayRound) {
     const std::string ttl_ms = std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(ttl).count());
     const std::string prefix = "interop:";
     auto client = client_for(server());
-    auto flags = std::make_shared<FlagsBackend>(hash_options(client, ttl), FlagsCodec{KeyTemplate::of(interop_flags(0, 0))});
+    auto flags =
+        std::make_shared<FlagsBackend>(hash_options(client, ttl), FlagsCodec{KeyTemplate::of(interop_flags(0, 0))});
     using DictBackend = RedisHashBackend<Dict, ValuesCodec<Dict>>;
-    auto dicts = std::make_shared<DictBackend>(hash_options(client, ttl), ValuesCodec<Dict>{KeyTemplate::of(interop_dict(0, 0))});
+    auto dicts = std::make_shared<DictBackend>(hash_options(client, ttl),
+                                               ValuesCodec<Dict>{KeyTemplate::of(interop_dict(0, 0))});
     const HashKeyScheme flags_scheme{prefix + "flags-a|"};
     const HashKeyScheme dict_scheme{prefix + "dict-a|"};
 
@@ -1226,7 +1238,8 @@ TEST(HashStoreInterop, PythonReadsWhatCppWritesAndTheOtherWayRound) {
     }
     // The region serves Python's entries as hits.
     int calls = 0;
-    EXPECT_EQ(flags_region.get_or_create(flags_scheme.key(4, 20), [&] { return ++calls, Flags{}; }), interop_flags(4, 20));
+    EXPECT_EQ(flags_region.get_or_create(flags_scheme.key(4, 20), [&] { return ++calls, Flags{}; }),
+              interop_flags(4, 20));
     EXPECT_EQ(calls, 0);
     EXPECT_EQ(flags->stats().decode_errors, 0u);
 }
@@ -1240,7 +1253,8 @@ TEST(HashStoreInterop, PythonReadsWhatCppWritesAndTheOtherWayRound) {
 // =====================================================================================
 
 class HashReadSplit : public OnEachServerKind {};
-INSTANTIATE_TEST_SUITE_P(Servers, HashReadSplit, ::testing::Values(ServerKind::single, ServerKind::cluster, ServerKind::pipelined), kind_name);
+INSTANTIATE_TEST_SUITE_P(Servers, HashReadSplit,
+                         ::testing::Values(ServerKind::single, ServerKind::cluster, ServerKind::pipelined), kind_name);
 
 // Sets client-output-buffer-limit on every master of the target for the
 // lifetime of the object, then puts back what was there.
@@ -1453,8 +1467,7 @@ public:
                                                   const std::vector<dogpile::redis::ScriptCall>& calls) override {
         return inner_->eval_batch(script, calls);
     }
-    void with_connection(std::string_view key,
-                         const std::function<void(dogpile::redis::Connection&)>& fn) override {
+    void with_connection(std::string_view key, const std::function<void(dogpile::redis::Connection&)>& fn) override {
         inner_->with_connection(key, fn);
     }
     dogpile::redis::ConnectionOptions connection_options(std::string_view key) const override {
@@ -1513,8 +1526,7 @@ TEST_P(HashReadSplit, AnErrorReplyCostsOnlyItsOwnChunk) {
     auto busy_options = hash_options(busy);
     busy_options.max_fields_per_read = 7;
     StringBackend busy_backend(busy_options);
-    const std::string message =
-        message_of<dogpile::redis::ReplyError>([&] { busy_backend.get_multi(keys); });
+    const std::string message = message_of<dogpile::redis::ReplyError>([&] { busy_backend.get_multi(keys); });
     EXPECT_NE(message.find("BUSY"), std::string::npos) << message;
     EXPECT_NE(message.find("fields 15..20 of 20"), std::string::npos) << message;
 }

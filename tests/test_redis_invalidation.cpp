@@ -153,15 +153,16 @@ void four_processes_observe(const std::string& kind, const std::string& expected
     const std::string ns = unique_ns("procs-" + kind);
     {
         auto client = dogpile::redis::make_client(server().url());
-        StringRegion writer(std::make_shared<dogpile::RedisBackend<std::string>>(dogpile::RedisBackendOptions{client, ns}));
+        StringRegion writer(
+            std::make_shared<dogpile::RedisBackend<std::string>>(dogpile::RedisBackendOptions{client, ns}));
         writer.set("value", "before");
     }
     std::vector<std::unique_ptr<ChildProcess>> children;
     for (int i = 0; i < workers; ++i) {
-        children.push_back(std::make_unique<ChildProcess>(std::vector<std::string>{
-            DOGPILE_INVALIDATION_WORKER, "observe", "--url", server().url(), "--ns", ns, "--index", std::to_string(i),
-            "--workers", std::to_string(workers), "--kind", kind, "--refresh-ms", "20", "--parent",
-            std::to_string(::getpid())}));
+        children.push_back(std::make_unique<ChildProcess>(
+            std::vector<std::string>{DOGPILE_INVALIDATION_WORKER, "observe", "--url", server().url(), "--ns", ns,
+                                     "--index", std::to_string(i), "--workers", std::to_string(workers), "--kind", kind,
+                                     "--refresh-ms", "20", "--parent", std::to_string(::getpid())}));
     }
     for (int i = 0; i < workers; ++i) {
         const auto status = children[static_cast<std::size_t>(i)]->wait(120s);

@@ -76,7 +76,9 @@ std::shared_ptr<Client> make_client() {
 }
 
 // Keys of one test never meet another test's (or an earlier run's) keys.
-std::string unique_ns(const std::string& what) { return "lock-test:" + what + ":" + dogpile::details::random_hex(6) + ":"; }
+std::string unique_ns(const std::string& what) {
+    return "lock-test:" + what + ":" + dogpile::details::random_hex(6) + ":";
+}
 
 LockOptions lock_options(std::chrono::milliseconds ttl, const std::string& prefix = "dogpile-lock|") {
     LockOptions o;
@@ -106,9 +108,8 @@ std::optional<std::string> raw_get(const std::string& key) {
 }
 
 bool is_token(const std::string& s) {
-    return s.size() == 32 && std::all_of(s.begin(), s.end(), [](char c) {
-               return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-           });
+    return s.size() == 32 &&
+           std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
 using dogpile::test::message_of;
@@ -479,7 +480,7 @@ TEST(RedisLockRegion, KeyIsLockedSeesAnotherProcessCreating) {
     EXPECT_FALSE(region.key_is_locked(key));
 }
 
-// README: "The in-process lock is taken first, so only one thread per process
+// docs/hash-store.md: "The in-process lock is taken first, so only one thread per process
 // polls Redis." Another process holds the distributed lock while six threads
 // of this one ask one Region for the key. A forwarding client records which
 // threads send lock attempts (SET NX) and which the server refuses. Before
@@ -522,8 +523,7 @@ TEST(RedisLockRegion, OnlyOneThreadPerProcessPollsAHeldLock) {
     }
     auto settled = [&] {
         if (finished.load() > 0) return true;  // nobody should finish while the lock is held: fails below
-        return recorder->threads_that_missed() > 0 &&
-               region.lock_waiters(key) == static_cast<std::size_t>(threads - 1);
+        return recorder->threads_that_missed() > 0 && region.lock_waiters(key) == static_cast<std::size_t>(threads - 1);
     };
     const bool all_waiting = wait_for_condition(settled, 60s);
     const int refusals = recorder->attempts().missed;
@@ -652,7 +652,9 @@ TEST(RedisLock, AKeyWithoutTtlIsReportedInsteadOfAwaited) {
                     return std::string(e.what());
                 }
             },
-            [&] { raw({"DEL", prefix + resource}); });
+            [&] {
+                raw({"DEL", prefix + resource});
+            });
         ASSERT_TRUE(outcome.has_value()) << "lock() waited for a key that never expires";
         EXPECT_NE(outcome->find("without a TTL"), std::string::npos) << *outcome;
         EXPECT_FALSE(lock.held());
@@ -675,8 +677,11 @@ TEST(RedisLockRegion, ALockKeyWithoutTtlNeverBlocksARegion) {
         reported.push_back(std::string(e.operation) + ": " + std::string(e.message));
     };
     StringRegion region(backend, options);
-    const auto value = within(20s, [&] { return region.get_or_create(key, [] { return std::string("made"); }); },
-                              [&] { raw({"DEL", lock_key}); });
+    const auto value = within(
+        20s, [&] { return region.get_or_create(key, [] { return std::string("made"); }); },
+        [&] {
+            raw({"DEL", lock_key});
+        });
     ASSERT_TRUE(value.has_value()) << "get_or_create waited forever on a lock key without a TTL";
     EXPECT_EQ(*value, "made");
     ASSERT_EQ(reported.size(), 1u);
@@ -687,7 +692,8 @@ TEST(RedisLockRegion, ALockKeyWithoutTtlNeverBlocksARegion) {
     ASSERT_EQ(raw({"SET", ns + "lock|" + ns + "other", "planted"}).str, "OK");
     options.on_backend_error = dogpile::BackendErrorPolicy::raise;
     StringRegion strict(backend, options);
-    EXPECT_THROW(strict.get_or_create(ns + "other", [] { return std::string("x"); }), dogpile::redis::UnreleasableLockError);
+    EXPECT_THROW(strict.get_or_create(ns + "other", [] { return std::string("x"); }),
+                 dogpile::redis::UnreleasableLockError);
 }
 
 TEST(RedisLockRegion, WithoutALockTimeoutTheDistributedWaitIsStillBounded) {
@@ -712,7 +718,9 @@ TEST(RedisLockRegion, WithoutALockTimeoutTheDistributedWaitIsStillBounded) {
                 return std::string("LockTimeout: ") + e.what();
             }
         },
-        [&] { raw({"DEL", ns + "lock|" + key}); });
+        [&] {
+            raw({"DEL", ns + "lock|" + key});
+        });
     ASSERT_TRUE(outcome.has_value()) << "the distributed wait had no bound";
     EXPECT_EQ(outcome->rfind("LockTimeout: ", 0), 0u) << *outcome;
     EXPECT_NE(outcome->find("max_wait"), std::string::npos) << *outcome;
@@ -938,9 +946,16 @@ using dogpile::test::describe_wait_status;
 
 std::vector<std::string> worker_args(const std::string& mode, const std::string& ns,
                                      std::chrono::milliseconds lock_ttl) {
-    return {DOGPILE_STAMPEDE_WORKER, mode,        "--url",        server().url(),
-            "--ns",                  ns,          "--lock-ttl-ms", std::to_string(lock_ttl.count()),
-            "--parent",              std::to_string(::getpid())};
+    return {DOGPILE_STAMPEDE_WORKER,
+            mode,
+            "--url",
+            server().url(),
+            "--ns",
+            ns,
+            "--lock-ttl-ms",
+            std::to_string(lock_ttl.count()),
+            "--parent",
+            std::to_string(::getpid())};
 }
 
 TEST(RedisLockProcesses, StampedeAcrossProcessesCreatesOnce) {
@@ -951,8 +966,8 @@ TEST(RedisLockProcesses, StampedeAcrossProcessesCreatesOnce) {
     std::vector<std::unique_ptr<Child>> workers;
     for (int p = 0; p < processes; ++p) {
         auto args = worker_args("stampede", ns, 30000ms);
-        args.insert(args.end(), {"--threads", std::to_string(threads), "--callers",
-                                 std::to_string(processes * threads)});
+        args.insert(args.end(),
+                    {"--threads", std::to_string(threads), "--callers", std::to_string(processes * threads)});
         workers.push_back(std::make_unique<Child>(args));
     }
     for (int p = 0; p < processes; ++p) {

@@ -393,7 +393,7 @@ TEST_F(NearCacheTest, ServerRestartFlushesAndTrackingResumes) {
     EXPECT_THROW(cache->get(k71), dogpile::BackendError);  // bypassed: straight to the (dead) server
     EXPECT_GE(cache->stats().bypassed, 1u);
 
-    server.start();  // empty: persistence is off
+    server.start();                               // empty: persistence is off
     external_hset(k71.hash, k71.field, "after");  // possibly before the listener is back
     ASSERT_TRUE(listener->wait_for_new_session(first, deadline)) << listener->last_error();
     EXPECT_TRUE(wait_for_condition([&] { return read(k71) == std::optional<std::string>("after"); }, deadline));
@@ -471,7 +471,7 @@ TEST_F(NearCacheTest, LosingATrackedDataConnectionFlushesTheNearTier) {
 
     ASSERT_FALSE(server.raw({"CLIENT", "KILL", "TYPE", "normal"}).is_error());
     external_hset(k71.hash, k71.field, "v2");  // nobody tracks it any more: no message
-    EXPECT_EQ(read(k81), "w1");  // acquires a connection: the dead one is dropped
+    EXPECT_EQ(read(k81), "w1");                // acquires a connection: the dead one is dropped
     EXPECT_GT(listener->stats().data_connections_lost, lost);
     EXPECT_GE(sink.flushes(FlushReason::data_connection_lost), 1u);
     EXPECT_FALSE(cache->near_contains(k71));
@@ -568,7 +568,9 @@ TEST(NearCacheListener, StopsPromptlyWhileSubscribed) {
     EXPECT_TRUE(destroyed_within(std::move(listener), stop_guard))
         << "the listener's destructor did not interrupt its wait for messages";
     EXPECT_TRUE(wait_for_condition(
-        [&] { return server.raw({"CLIENT", "LIST", "TYPE", "pubsub"}).str.find("cmd=subscribe") == std::string::npos; },
+        [&] {
+            return server.raw({"CLIENT", "LIST", "TYPE", "pubsub"}).str.find("cmd=subscribe") == std::string::npos;
+        },
         deadline))
         << "the listener's connection outlived it";
 }

@@ -177,7 +177,8 @@ TEST(NearCacheStress, NoReadIsOlderThanADeliveredInvalidation) {
     Remote other(wo);
 
     std::vector<std::pair<HashKey, CachedValue<Version>>> initial;
-    for (std::size_t k = 0; k < key_count; ++k) initial.emplace_back(key_of(k), CachedValue<Version>{1, Metadata::store_managed()});
+    for (std::size_t k = 0; k < key_count; ++k)
+        initial.emplace_back(key_of(k), CachedValue<Version>{1, Metadata::store_managed()});
     other.set_multi(initial);
     for (auto& s : *keys) {
         s.written = 1;
@@ -303,9 +304,8 @@ TEST(NearCacheStress, NoReadIsOlderThanADeliveredInvalidation) {
     auto expect_convergence = [&](const char* when) {
         SCOPED_TRACE(when);
         std::vector<std::string> stale;
-        const bool converged =
-            dogpile::test::wait_for_condition([&] { return (stale = differing(Keys::held_only)).empty(); },
-                                              convergence_deadline);
+        const bool converged = dogpile::test::wait_for_condition(
+            [&] { return (stale = differing(Keys::held_only)).empty(); }, convergence_deadline);
         EXPECT_TRUE(converged) << stale.size() << " keys never converged: " << listed(stale);
         // Then one near read of every key: held entries are right by now and
         // Redis no longer changes, so each must equal Redis at once.

@@ -107,10 +107,16 @@ void run_get_set_load(dogpile::redis::Client& client, const std::string& prefix,
                 const std::string key = prefix + std::to_string(t) + ":" + std::to_string(n % 8);
                 const std::string value = key + "#" + std::to_string(n);
                 counted_call(
-                    tally, [&] { return client.command(key, {"SET", key, value}); },
+                    tally,
+                    [&] {
+                        return client.command(key, {"SET", key, value});
+                    },
                     [](const Reply& r) { return r.is_ok(); });
                 counted_call(
-                    tally, [&] { return client.command(key, {"GET", key}); },
+                    tally,
+                    [&] {
+                        return client.command(key, {"GET", key});
+                    },
                     [&key](const Reply& r) {
                         return r.is_nil() || (r.is_string() && r.view().substr(0, key.size() + 1) == key + "#");
                     });

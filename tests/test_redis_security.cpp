@@ -67,8 +67,8 @@ const std::string wrong_password = "wr0ng-pw-123";
 // script runs against the caller's ACL too: the hset-with-expiry script
 // calls HSET (and PTTL, PEXPIRE); the lock's scripts call GET, DEL, PEXPIRE.
 std::vector<std::string> recipe() {
-    return {"~calculated-a|*", "~dogpile-lock|*", "+get",         "+set",    "+mget",  "+del", "+hget",
-            "+hmget",          "+hdel",           "+evalsha",     "+script|load", "+pexpire", "+pttl", "+hset"};
+    return {"~calculated-a|*", "~dogpile-lock|*", "+get",     "+set",         "+mget",    "+del",  "+hget",
+            "+hmget",          "+hdel",           "+evalsha", "+script|load", "+pexpire", "+pttl", "+hset"};
 }
 
 // The recipe's optional part: the lock's release wake-ups (the script
@@ -173,8 +173,8 @@ TEST(RedisAuthentication, WrongPasswordIsAClearAuthErrorAtFirstUse) {
     EXPECT_FALSE(contains(message, cache_password)) << message;
 
     // The default user with a wrong password: the same, worded for it.
-    auto wrong_default = dogpile::redis::make_client("redis://:" + wrong_password + "@127.0.0.1:" +
-                                                     std::to_string(secured_server().port()));
+    auto wrong_default = dogpile::redis::make_client("redis://:" + wrong_password +
+                                                     "@127.0.0.1:" + std::to_string(secured_server().port()));
     try {
         wrong_default->command("k", {"GET", "k"});
         ADD_FAILURE() << "no error";
@@ -222,8 +222,8 @@ TEST(RedisAuthentication, WrongPasswordThroughADegradingRegionIsCountedAndReport
 // refusal comes with the first command: NOAUTH, still explicit.
 TEST(RedisAuthentication, MissingPasswordIsReportedAsNoauth) {
     const HashKey key{"calculated-a|" + test_id(), "1"};
-    auto backend = hash_backend(
-        dogpile::redis::make_client("redis://127.0.0.1:" + std::to_string(secured_server().port())));
+    auto backend =
+        hash_backend(dogpile::redis::make_client("redis://127.0.0.1:" + std::to_string(secured_server().port())));
     try {
         backend->get(key);
         ADD_FAILURE() << "no error";
@@ -497,8 +497,8 @@ TEST(RedisAcl, EveryRuleOfTheRecipeIsNeeded) {
             std::find_if(errors.begin(), errors.end(), [&](const SeenError& e) { return refuses(e, rule); });
         EXPECT_NE(refusal, errors.end()) << "no error refuses what " << rule << " grants; errors:" << listed(errors);
         std::cout << "[ acl      ] without " << rule << ": hash store \"" << hash_store.failure << "\", RedisBackend \""
-                  << string_store.failure << "\"; refused: "
-                  << (refusal == errors.end() ? std::string("-") : refusal->text) << std::endl;
+                  << string_store.failure
+                  << "\"; refused: " << (refusal == errors.end() ? std::string("-") : refusal->text) << std::endl;
         admin({"ACL", "DELUSER", user});
     }
 }
@@ -613,9 +613,8 @@ TEST(RedisAcl, APermissionErrorInAMultiGetReachesTheRegion) {
     RegionOptions options;
     options.error_hook = [&](const BackendErrorEvent& e) { reported.push_back(std::string(e.operation)); };
     StringHashRegion region(backend, options);
-    const auto values = region.get_or_create_multi(keys, [](const std::vector<HashKey>& missing) {
-        return std::vector<std::string>(missing.size(), "computed");
-    });
+    const auto values = region.get_or_create_multi(
+        keys, [](const std::vector<HashKey>& missing) { return std::vector<std::string>(missing.size(), "computed"); });
     EXPECT_EQ(values, (std::vector<std::string>{"computed", "computed"}));
     EXPECT_GE(region.stats().backend_errors, 1u);
     ASSERT_FALSE(reported.empty());
@@ -648,10 +647,11 @@ TEST(RedisAcl, TheMinimalRecipeReadsBigBatchesByFieldWithoutErrors) {
         }
         region.set_multi(items);
         for (int round = 0; round < 3; ++round) {  // learn the size, try HGETALL, then HMGET only
-            const auto values = region.get_or_create_multi(keys, [](const std::vector<HashKey>&) -> std::vector<std::string> {
-                ADD_FAILURE() << "every entry exists";
-                return {};
-            });
+            const auto values =
+                region.get_or_create_multi(keys, [](const std::vector<HashKey>&) -> std::vector<std::string> {
+                    ADD_FAILURE() << "every entry exists";
+                    return {};
+                });
             ASSERT_EQ(values.size(), keys.size());
             for (std::size_t i = 0; i < keys.size(); ++i) EXPECT_EQ(values[i], items[i].second) << user;
         }

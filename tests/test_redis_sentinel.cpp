@@ -48,7 +48,8 @@ std::string expected_value(const HashKey& key) { return "value-of-" + key.hash +
 std::vector<HashKey> hash_keys(std::size_t hashes, std::size_t fields) {
     std::vector<HashKey> out;
     for (std::size_t h = 0; h < hashes; ++h) {
-        for (std::size_t f = 0; f < fields; ++f) out.push_back(HashKey{"calculated-a|" + std::to_string(h), std::to_string(f)});
+        for (std::size_t f = 0; f < fields; ++f)
+            out.push_back(HashKey{"calculated-a|" + std::to_string(h), std::to_string(f)});
     }
     return out;
 }
@@ -84,7 +85,8 @@ TEST(SentinelClientTest, DiscoversTheMasterAndWritesThere) {
 
     // Any sentinel will do, even when the first listed is down.
     SentinelOptions o = group.client_options();
-    o.sentinels.insert(o.sentinels.begin(), NodeAddress{"127.0.0.1", dogpile::test::redis_server_details::pick_free_port()});
+    o.sentinels.insert(o.sentinels.begin(),
+                       NodeAddress{"127.0.0.1", dogpile::test::redis_server_details::pick_free_port()});
     SentinelClient second(o);
     EXPECT_EQ(second.command("s:k", {"GET", "s:k"}).as_string(), "v");
 }
@@ -191,7 +193,10 @@ TEST(SentinelFailover, SigkillOfTheMasterUnderLoad) {
     const std::size_t promoted = group.wait_for_new_master(0, 60s);
     const auto promoted_at = Clock::now();
     dogpile::test::RedisCluster::wait_for(
-        [&] { return probe.first_success_after(promoted_at).has_value() && client->master()->port == group.data_node(promoted).port(); },
+        [&] {
+            return probe.first_success_after(promoted_at).has_value() &&
+                   client->master()->port == group.data_node(promoted).port();
+        },
         30s, "the client to use the promoted replica");
     const auto recovered_at = *probe.first_success_after(killed_at);
     // Errors stop and hits resume on the new master.
@@ -220,7 +225,8 @@ TEST(SentinelFailover, SigkillOfTheMasterUnderLoad) {
 
     std::cout << "[ sentinel ] SIGKILL master: outage seen after " << dogpile::test::ms_between(killed_at, released_at)
               << " ms (down-after set to 1000 ms then); sentinels promoted the replica after "
-              << dogpile::test::ms_between(killed_at, promoted_at) << " ms; client recovered (first probe success) after "
+              << dogpile::test::ms_between(killed_at, promoted_at)
+              << " ms; client recovered (first probe success) after "
               << dogpile::test::ms_between(killed_at, recovered_at) << " ms; region calls " << load.calls()
               << ", creator runs " << load.creations() << "; backend errors seen by the region: " << errors.summary()
               << "; by the probe: " << probe.errors().summary() << std::endl;

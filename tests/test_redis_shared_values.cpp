@@ -85,7 +85,8 @@ const KeyTemplate& flags_template() {
 }
 
 Flags flags_of(int i) {
-    return Flags{{"admin", i % 2 == 0}, {"delete", i % 3 == 0}, {"read", true}, {"share", i % 5 == 0}, {"write", false}};
+    return Flags{
+        {"admin", i % 2 == 0}, {"delete", i % 3 == 0}, {"read", true}, {"share", i % 5 == 0}, {"write", false}};
 }
 
 const KeyTemplate& dict_template() {
@@ -404,7 +405,8 @@ TEST(SharedValuesNearCache, FlagsThroughTheValuesCodecKeepThePointerToo) {
     // Written on an untracked client (a script that writes may read first,
     // which a tracked client would be told about): no invalidation is on its way.
     const HashKey key = key_of<HashKey>(fresh_prefix(), 3);
-    make_backend<HashFlags, HashFlags::Shared>(PayloadMode::raw)->set(key, CachedValue<Ptr>{std::make_shared<const Flags>(flags_of(3)), Metadata::store_managed()});
+    make_backend<HashFlags, HashFlags::Shared>(PayloadMode::raw)
+        ->set(key, CachedValue<Ptr>{std::make_shared<const Flags>(flags_of(3)), Metadata::store_managed()});
 
     Region<Ptr, HashKey> region(near);
     int calls = 0;
@@ -438,7 +440,9 @@ TEST(SharedValuesRegion, ANullPointerFromTheCreatorIsAnEncodeErrorUnlessShouldCa
 
     dogpile::GetOrCreateOptions<Ptr> skip_null;
     skip_null.should_cache = [](const Ptr& value) { return value != nullptr; };
-    EXPECT_EQ(region.get_or_create(key, [] { return Ptr{}; }, skip_null), nullptr);
+    EXPECT_EQ(region.get_or_create(
+                  key, [] { return Ptr{}; }, skip_null),
+              nullptr);
     EXPECT_FALSE(backend->get(key));
     EXPECT_EQ(errors.size(), 1u);
 }

@@ -86,7 +86,8 @@ long long pttl(const std::string& key) { return raw({"PTTL", key}).integer; }
 bool exists(const std::string& key) { return raw({"EXISTS", key}).integer == 1; }
 
 // Per-test prefixes keep tests on the shared server apart.
-RedisSymmetricBackendOptions mode_options(SymmetricMode mode, std::optional<dogpile::Duration> ttl = std::chrono::hours(1),
+RedisSymmetricBackendOptions mode_options(SymmetricMode mode,
+                                          std::optional<dogpile::Duration> ttl = std::chrono::hours(1),
                                           TtlPolicy policy = TtlPolicy::on_create) {
     RedisSymmetricBackendOptions o;
     o.client = dogpile::redis::make_client(server().url());
@@ -119,9 +120,8 @@ std::string mode_name(const ::testing::TestParamInfo<SymmetricMode>& info) {
     return dogpile::redis::to_string(info.param);
 }
 
-#define DOGPILE_SYMMETRIC_MODES(suite)                                                                        \
-    INSTANTIATE_TEST_SUITE_P(Modes, suite, ::testing::Values(SymmetricMode::atomic, SymmetricMode::per_node), \
-                             mode_name)
+#define DOGPILE_SYMMETRIC_MODES(suite) \
+    INSTANTIATE_TEST_SUITE_P(Modes, suite, ::testing::Values(SymmetricMode::atomic, SymmetricMode::per_node), mode_name)
 
 std::string a_hash(const std::string& a) { return test_prefix() + "a2b-a|" + a; }
 std::string b_hash(const std::string& b) { return test_prefix() + "a2b-b|" + b; }
@@ -475,7 +475,8 @@ TEST_P(SymmetricRegion, GetOrCreateAndMulti) {
     Region<Flags, A2BKey> region(backend);
     int calls = 0;
     EXPECT_EQ(region.get_or_create(A2BKey{"7", "42"}, [&] { return ++calls, flags(true, false); }), flags(true, false));
-    EXPECT_EQ(region.get_or_create(A2BKey{"7", "42"}, [&] { return ++calls, flags(false, false); }), flags(true, false));
+    EXPECT_EQ(region.get_or_create(A2BKey{"7", "42"}, [&] { return ++calls, flags(false, false); }),
+              flags(true, false));
     EXPECT_EQ(calls, 1);
     EXPECT_EQ(hget(b_hash("42"), "7"), encoded(flags(true, false)));
 
@@ -491,7 +492,8 @@ TEST_P(SymmetricRegion, GetOrCreateAndMulti) {
 
     // Invalidating b=42 makes both users miss; the region recomputes them.
     backend->invalidate_b("42");
-    EXPECT_EQ(region.get_or_create(A2BKey{"8", "42"}, [&] { return ++calls, flags(false, false); }), flags(false, false));
+    EXPECT_EQ(region.get_or_create(A2BKey{"8", "42"}, [&] { return ++calls, flags(false, false); }),
+              flags(false, false));
     EXPECT_EQ(calls, 2);
 }
 

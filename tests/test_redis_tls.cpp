@@ -326,7 +326,7 @@ TEST(TlsStream, NotUsableAfterIdleOnceTheServerClosedIt) {
 TEST(TlsStream, NotUsableAfterIdleWithUnsolicitedData) {
     RedisServer server(tls_server_options(certificates().server_cert()));
     auto stream = handshake(server.port(), trusting(certificates().ca_file()));
-    EXPECT_EQ(ping(*stream), kPong);  // session tickets, if any, are consumed: the next input is the reply
+    EXPECT_EQ(ping(*stream), kPong);   // session tickets, if any, are consumed: the next input is the reply
     stream->write_all(kPing, in(5s));  // the reply is left unread
     pollfd p{stream->fd(), POLLIN, 0};
     ASSERT_EQ(::poll(&p, 1, 5000), 1);
@@ -348,8 +348,8 @@ TEST(TlsStream, BufferedInputIsReported) {
 TEST(TlsStream, UnparsableCaFileIsAConfigurationError) {
     RedisServer server(tls_server_options(certificates().server_cert()));
     // A key is not a CA certificate.
-    const std::string message = message_of<ConfigurationError>(
-        [&] { handshake(server.port(), trusting(certificates().server_key())); });
+    const std::string message =
+        message_of<ConfigurationError>([&] { handshake(server.port(), trusting(certificates().server_key())); });
     expect_contains(message, certificates().server_key());
 }
 
@@ -358,7 +358,8 @@ TEST(TlsStream, KeyThatDoesNotMatchTheCertificateIsAConfigurationError) {
     TlsOptions tls = trusting(certificates().ca_file());
     tls.cert_file = certificates().client_cert();
     tls.key_file = certificates().other_client_key();
-    expect_contains(message_of<ConfigurationError>([&] { handshake(server.port(), tls); }), "is it the key of cert_file");
+    expect_contains(message_of<ConfigurationError>([&] { handshake(server.port(), tls); }),
+                    "is it the key of cert_file");
 }
 
 TEST(TlsStream, FailedHandshakeClosesTheSocket) {
@@ -408,8 +409,8 @@ TEST(TlsOptions, ValidOptionsPass) {
 
 TEST(TlsUrl, RedissWithEveryQueryOption) {
     const auto& c = certificates();
-    const std::string url = "rediss://:secret@cache.example.com:6380/3?ca_file=" + c.ca_file() +
-                            "&ca_dir=" + c.dir() + "&cert_file=" + c.client_cert() + "&key_file=" + c.client_key() +
+    const std::string url = "rediss://:secret@cache.example.com:6380/3?ca_file=" + c.ca_file() + "&ca_dir=" + c.dir() +
+                            "&cert_file=" + c.client_cert() + "&key_file=" + c.client_key() +
                             "&server_name=redis%2Einternal&verify_hostname=0&min_tls=1.3"
                             "&insecure_skip_verification=1";
     const ConnectionOptions o = ConnectionOptions::from_url(url);
@@ -459,9 +460,9 @@ TEST(TlsUrl, BadValuesAreRefused) {
     expect_contains(
         message_of<ConfigurationError>([] { ConnectionOptions::from_url("rediss://h?verify_hostname=maybe"); }),
         "bad verify_hostname 'maybe'");
-    expect_contains(message_of<ConfigurationError>(
-                        [] { ConnectionOptions::from_url("rediss://h?insecure_skip_verification=2"); }),
-                    "bad insecure_skip_verification '2'");
+    expect_contains(
+        message_of<ConfigurationError>([] { ConnectionOptions::from_url("rediss://h?insecure_skip_verification=2"); }),
+        "bad insecure_skip_verification '2'");
     expect_contains(message_of<ConfigurationError>([] { ConnectionOptions::from_url("rediss://h?ca_file=/no/such"); }),
                     "ca_file '/no/such' does not exist");
     expect_contains(message_of<ConfigurationError>([] { ConnectionOptions::from_url("rediss://h?tls_ca=x"); }),

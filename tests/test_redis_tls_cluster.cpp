@@ -87,8 +87,18 @@ TEST(TlsCluster, HashStoreRegionOnSeveralNodes) {
     for (int i = 0; i < 30; ++i) {
         const HashKey key{"tls-cluster|" + std::to_string(i), "f"};
         const std::string value = "v" + std::to_string(i);
-        EXPECT_EQ(region.get_or_create(key, [&] { ++calls; return value; }), value);
-        EXPECT_EQ(region.get_or_create(key, [&] { ++calls; return std::string("again"); }), value);
+        EXPECT_EQ(region.get_or_create(key,
+                                       [&] {
+                                           ++calls;
+                                           return value;
+                                       }),
+                  value);
+        EXPECT_EQ(region.get_or_create(key,
+                                       [&] {
+                                           ++calls;
+                                           return std::string("again");
+                                       }),
+                  value);
         EXPECT_EQ(cluster().raw_for_key(key.hash, {"HEXISTS", key.hash, "f"}).integer, 1);
         masters_used.insert(cluster().master_index_for_key(key.hash));
     }

@@ -71,8 +71,8 @@ TEST(TlsConnection, CommandsOverTls) {
 }
 
 TEST(TlsConnection, RedissUrlWithCaFile) {
-    const std::string url = "rediss://127.0.0.1:" + std::to_string(tls_server().port()) + "/0?ca_file=" +
-                            certificates().ca_file();
+    const std::string url =
+        "rediss://127.0.0.1:" + std::to_string(tls_server().port()) + "/0?ca_file=" + certificates().ca_file();
     Connection connection(ConnectionOptions::from_url(url));
     EXPECT_EQ(connection.command({"PING"}).status(), "PONG");
 
@@ -228,8 +228,18 @@ TEST(TlsRegion, HashStoreGetOrCreateOverTls) {
     Region<std::string, HashKey> region(backend);
     const HashKey key{"tls-region|1", "field"};
     int calls = 0;
-    EXPECT_EQ(region.get_or_create(key, [&] { ++calls; return std::string("created over TLS"); }), "created over TLS");
-    EXPECT_EQ(region.get_or_create(key, [&] { ++calls; return std::string("again"); }), "created over TLS");
+    EXPECT_EQ(region.get_or_create(key,
+                                   [&] {
+                                       ++calls;
+                                       return std::string("created over TLS");
+                                   }),
+              "created over TLS");
+    EXPECT_EQ(region.get_or_create(key,
+                                   [&] {
+                                       ++calls;
+                                       return std::string("again");
+                                   }),
+              "created over TLS");
     EXPECT_EQ(calls, 1);
     EXPECT_EQ(tls_server().raw({"HEXISTS", "tls-region|1", "field"}).integer, 1);
 }
@@ -247,8 +257,18 @@ TEST(TlsSettings, RegionFromSettingsWithTlsKeys) {
     Region<std::string> region;
     dogpile::configure_from_config(region, values, "cache.", registry);
     int calls = 0;
-    EXPECT_EQ(region.get_or_create("k", [&] { ++calls; return std::string("v"); }), "v");
-    EXPECT_EQ(region.get_or_create("k", [&] { ++calls; return std::string("w"); }), "v");
+    EXPECT_EQ(region.get_or_create("k",
+                                   [&] {
+                                       ++calls;
+                                       return std::string("v");
+                                   }),
+              "v");
+    EXPECT_EQ(region.get_or_create("k",
+                                   [&] {
+                                       ++calls;
+                                       return std::string("w");
+                                   }),
+              "v");
     EXPECT_EQ(calls, 1);
     EXPECT_EQ(tls_server().raw({"EXISTS", "tls-settings:k"}).integer, 1);
 }

@@ -34,9 +34,9 @@ void expect_contains(const std::string& message, const std::string& part) {
 }
 
 TEST(TlsDisabled, RedissUrlIsAConfigurationError) {
-    expect_contains(message_of<ConfigurationError>(
-                        [] { dogpile::redis::ConnectionOptions::from_url("rediss://127.0.0.1:6380"); }),
-                    kUnsupported);
+    expect_contains(
+        message_of<ConfigurationError>([] { dogpile::redis::ConnectionOptions::from_url("rediss://127.0.0.1:6380"); }),
+        kUnsupported);
     expect_contains(message_of<ConfigurationError>([] { dogpile::redis::make_client("rediss://127.0.0.1:6380"); }),
                     kUnsupported);
 }

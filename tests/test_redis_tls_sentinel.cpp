@@ -74,8 +74,18 @@ TEST(TlsSentinel, HashStoreRegionOverTls) {
     int calls = 0;
     for (int i = 0; i < 5; ++i) {
         const HashKey key{"tls-sentinel|" + std::to_string(i), "f"};
-        EXPECT_EQ(region.get_or_create(key, [&] { ++calls; return "v" + std::to_string(i); }), "v" + std::to_string(i));
-        EXPECT_EQ(region.get_or_create(key, [&] { ++calls; return std::string("again"); }), "v" + std::to_string(i));
+        EXPECT_EQ(region.get_or_create(key,
+                                       [&] {
+                                           ++calls;
+                                           return "v" + std::to_string(i);
+                                       }),
+                  "v" + std::to_string(i));
+        EXPECT_EQ(region.get_or_create(key,
+                                       [&] {
+                                           ++calls;
+                                           return std::string("again");
+                                       }),
+                  "v" + std::to_string(i));
     }
     EXPECT_EQ(calls, 5);
     EXPECT_EQ(group.data_node(0).raw({"HEXISTS", "tls-sentinel|3", "f"}).integer, 1);
@@ -114,7 +124,12 @@ TEST(TlsSentinelFailover, FollowsAFailoverToTheNewMasterOverTls) {
     HashRegion region(hash_backend(client));
     int calls = 0;
     const HashKey before{"tls-failover|before", "f"};
-    EXPECT_EQ(region.get_or_create(before, [&] { ++calls; return std::string("before"); }), "before");
+    EXPECT_EQ(region.get_or_create(before,
+                                   [&] {
+                                       ++calls;
+                                       return std::string("before");
+                                   }),
+              "before");
     ASSERT_EQ(group.master_index(), std::optional<std::size_t>(0));
 
     ASSERT_EQ(group.sentinel(0).raw({"SENTINEL", "FAILOVER", group.group_options().master_name}).str, "OK");
@@ -125,10 +140,20 @@ TEST(TlsSentinelFailover, FollowsAFailoverToTheNewMasterOverTls) {
     EXPECT_GE(client->stats().switch_notices, 1u);
 
     const HashKey after{"tls-failover|after", "f"};
-    EXPECT_EQ(region.get_or_create(after, [&] { ++calls; return std::string("after"); }), "after");
+    EXPECT_EQ(region.get_or_create(after,
+                                   [&] {
+                                       ++calls;
+                                       return std::string("after");
+                                   }),
+              "after");
     EXPECT_EQ(group.data_node(promoted).raw({"HEXISTS", "tls-failover|after", "f"}).integer, 1);
     // Replicated over TLS before the failover, read from the new master.
-    EXPECT_EQ(region.get_or_create(before, [&] { ++calls; return std::string("recreated"); }), "before");
+    EXPECT_EQ(region.get_or_create(before,
+                                   [&] {
+                                       ++calls;
+                                       return std::string("recreated");
+                                   }),
+              "before");
     EXPECT_EQ(calls, 2);
     EXPECT_EQ(client->stats().master_changes, 1u);
 }

@@ -399,8 +399,9 @@ TEST_F(RegionTest, MultiKeysManglingToOneStringAreOneKey) {
     std::vector<std::vector<std::string>> seen;
     auto creator = recording_multi_creator(seen);
     // On a thread of its own, detached, so a deadlock fails the test instead of hanging it.
-    auto task = std::make_shared<std::packaged_task<std::vector<std::string>()>>(
-        [&] { return r.get_or_create_multi({"b", "A", "a", "B", "c"}, creator); });
+    auto task = std::make_shared<std::packaged_task<std::vector<std::string>()>>([&] {
+        return r.get_or_create_multi({"b", "A", "a", "B", "c"}, creator);
+    });
     auto done = task->get_future();
     std::thread([task] { (*task)(); }).detach();
     ASSERT_EQ(done.wait_for(20s), std::future_status::ready) << "get_or_create_multi deadlocked on its own lock";
@@ -423,19 +424,16 @@ TEST_F(RegionTest, MultiCreatorReturningWrongCountIsAnError) {
 TEST_F(RegionTest, SetMultiGetMultiEraseMulti) {
     auto r = region();
     r.set_multi({{"a", "1"}, {"b", "2"}, {"c", "3"}});
-    EXPECT_EQ(r.get_multi({"c", "x", "a"}),
-              (std::vector<std::optional<std::string>>{"3", std::nullopt, "1"}));
+    EXPECT_EQ(r.get_multi({"c", "x", "a"}), (std::vector<std::optional<std::string>>{"3", std::nullopt, "1"}));
     r.erase_multi({"a", "c"});
-    EXPECT_EQ(r.get_multi({"a", "b", "c"}),
-              (std::vector<std::optional<std::string>>{std::nullopt, "2", std::nullopt}));
+    EXPECT_EQ(r.get_multi({"a", "b", "c"}), (std::vector<std::optional<std::string>>{std::nullopt, "2", std::nullopt}));
 }
 
 // --- failures --------------------------------------------------------------------
 
 TEST_F(RegionTest, ExplodingCreatorPropagatesStoresNothingReleasesLock) {
     auto r = region();
-    EXPECT_THROW(r.get_or_create("k", []() -> std::string { throw std::runtime_error("boom"); }),
-                 std::runtime_error);
+    EXPECT_THROW(r.get_or_create("k", []() -> std::string { throw std::runtime_error("boom"); }), std::runtime_error);
     EXPECT_EQ(r.get("k"), std::nullopt);
     EXPECT_EQ(r.lock_registry_size(), 0u);
     EXPECT_EQ(r.get_or_create("k", [] { return std::string("ok"); }), "ok");
@@ -573,7 +571,7 @@ TEST_F(RegionTest, AsyncRunnerFirstStaleThenNew) {
     clock.advance(2s);
     EXPECT_EQ(r.get_or_create("k", creator), "value 1");  // stale, regeneration handed off
     ASSERT_EQ(queued.size(), 1u);
-    EXPECT_EQ(r.lock_registry_size(), 1u);               // the task owns the lock
+    EXPECT_EQ(r.lock_registry_size(), 1u);                // the task owns the lock
     EXPECT_EQ(r.get_or_create("k", creator), "value 1");  // lock busy: stale again, no second task
     EXPECT_EQ(queued.size(), 1u);
     queued.front()();
@@ -620,9 +618,8 @@ TEST_F(RegionTest, NeverServeStaleRegeneratesInline) {
 
 TEST_F(RegionTest, ReentrantGetOrCreateOfAnotherKey) {
     auto r = region();
-    auto value = r.get_or_create("outer", [&] {
-        return "outer+" + r.get_or_create("inner", [] { return std::string("inner"); });
-    });
+    auto value = r.get_or_create(
+        "outer", [&] { return "outer+" + r.get_or_create("inner", [] { return std::string("inner"); }); });
     EXPECT_EQ(value, "outer+inner");
     EXPECT_EQ(r.get("inner"), "inner");
     EXPECT_EQ(r.lock_registry_size(), 0u);

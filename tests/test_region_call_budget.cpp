@@ -169,15 +169,15 @@ TEST_F(RegionCallBudget, ShouldCacheRunsOutsideTheBudget) {
         saw_budget = CallBudget::active();
         return true;
     };
-    region.get_or_create("k", [] { return std::string("v"); }, opts);
+    region.get_or_create(
+        "k", [] { return std::string("v"); }, opts);
     ASSERT_TRUE(saw_budget.has_value());
     EXPECT_FALSE(*saw_budget);
 }
 
 TEST_F(RegionCallBudget, ACacheCallInsideACreatorGetsItsOwnBudgetAndTheOuterOneResumesWhereItWas) {
-    const auto value = region.get_or_create("outer", [&] {
-        return "outer(" + region.get_or_create("inner", [] { return std::string("inner"); }) + ")";
-    });
+    const auto value = region.get_or_create(
+        "outer", [&] { return "outer(" + region.get_or_create("inner", [] { return std::string("inner"); }) + ")"; });
     EXPECT_EQ(value, "outer(inner)");
     const auto calls = backend->take();
     // outer get, outer re-check, [inner get, inner re-check, inner set], outer set

@@ -353,8 +353,7 @@ TEST_F(RegionInvalidationTest, SoftInvalidatedValueRegeneratesWithAPerCallExpira
 }
 
 // dogpile.cache raises here ("Non-None expiration time required for soft
-// invalidation"); this library treats the value as stale (README, "For
-// dogpile.cache users").
+// invalidation"); this library treats the value as stale (docs/dogpile-cache-users.md).
 TEST_F(RegionInvalidationTest, SoftInvalidatedValueRegeneratesWithoutAnyExpirationTime) {
     Region<std::string> region(backend, options());
     CountingCreator creator;

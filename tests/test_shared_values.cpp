@@ -248,9 +248,10 @@ static_assert(std::is_same_v<codec_for_t<Shared, CsvCodec>, SharedCodec<CsvCodec
 static_assert(std::is_same_v<codec_for_t<Shared, SharedCodec<CsvCodec>>, SharedCodec<CsvCodec>>);
 static_assert(std::is_same_v<codec_for_t<Shared, MsgpackCodec<Shared>>, MsgpackCodec<Shared>>);
 // The default codec of a shared value is the adapter over MsgpackCodec<T>.
-static_assert(std::is_base_of_v<SharedCodec<MsgpackCodec<std::string>>, MsgpackCodec<std::shared_ptr<const std::string>>>);
-static_assert(std::is_same_v<MsgpackCodec<std::shared_ptr<const std::string>>::value_type,
-                             std::shared_ptr<const std::string>>);
+static_assert(
+    std::is_base_of_v<SharedCodec<MsgpackCodec<std::string>>, MsgpackCodec<std::shared_ptr<const std::string>>>);
+static_assert(
+    std::is_same_v<MsgpackCodec<std::shared_ptr<const std::string>>::value_type, std::shared_ptr<const std::string>>);
 // Only a pointer to const is a shared value: a mutable one would let one
 // reader change what the others see.
 static_assert(std::is_same_v<codec_for_t<std::shared_ptr<Flags>, FlagsCodec>, FlagsCodec>);

@@ -235,8 +235,9 @@ void soak(SoakRegion& region, Oracle& oracle, Totals& totals, unsigned seed, Clo
                 const auto values = region.get_or_create_multi(keys, [&](const std::vector<HashKey>& missing) {
                     std::vector<std::string> out;
                     for (const HashKey& m : missing) {
-                        const std::size_t x = static_cast<std::size_t>(std::stoul(m.hash.substr(13))) * fields_per_hash +
-                                              static_cast<std::size_t>(std::stoul(m.field));
+                        const std::size_t x =
+                            static_cast<std::size_t>(std::stoul(m.hash.substr(13))) * fields_per_hash +
+                            static_cast<std::size_t>(std::stoul(m.field));
                         made.push_back(oracle.produce(x));
                         out.push_back(Oracle::value(made.back()));
                     }
@@ -299,11 +300,11 @@ TEST(SoakRedis, MixedOperationsOnAThousandKeysNeverReturnAnotherKeysOrAnOutdated
     std::cout << "[ soak     ] " << duration.count() << " s: " << totals.get_or_create << " get_or_create, "
               << totals.multi << " get_or_create_multi, " << totals.get << " get, " << totals.set << " set, "
               << totals.erase << " erase, " << totals.invalidate << " invalidate; " << totals.checked
-              << " values checked (" << totals.above_floor_one << " against a floor above 1); hits " << a.hits + b.hits << ", misses " << a.misses + b.misses
-              << ", stale served " << a.stale_served + b.stale_served << ", creations " << a.creations + b.creations
-              << ", lock waits " << a.lock_waits + b.lock_waits << ", lock timeouts "
-              << a.lock_timeouts + b.lock_timeouts << ", backend errors " << a.backend_errors + b.backend_errors
-              << std::endl;
+              << " values checked (" << totals.above_floor_one << " against a floor above 1); hits " << a.hits + b.hits
+              << ", misses " << a.misses + b.misses << ", stale served " << a.stale_served + b.stale_served
+              << ", creations " << a.creations + b.creations << ", lock waits " << a.lock_waits + b.lock_waits
+              << ", lock timeouts " << a.lock_timeouts + b.lock_timeouts << ", backend errors "
+              << a.backend_errors + b.backend_errors << std::endl;
 
     EXPECT_EQ(totals.violations.load(), 0u) << problems;
     EXPECT_EQ(totals.exceptions.load(), 0u) << problems;

@@ -221,7 +221,10 @@ TEST(DogpileLock, WaitingWithoutAValueHonoursLockTimeout) {
     options.lock_timeout = 0ms;
     int created = 0;
     DogpileLock<std::string> lock(
-        mutex, [&] { return ++created, ValueAndCreated<std::string>{"x", dogpile::precise_now()}; },
+        mutex,
+        [&] {
+            return ++created, ValueAndCreated<std::string>{"x", dogpile::precise_now()};
+        },
         [] { return std::optional<ValueAndCreated<std::string>>(); }, options);
     EXPECT_THROW(lock.get(), dogpile::LockTimeout);
     EXPECT_EQ(created, 0);
@@ -274,9 +277,7 @@ TEST(KeyIsLocked, SeesTheInProcessLockWhileACreatorRuns) {
 class SharedMutexBackend final : public dogpile::ProxyBackend<std::string> {
 public:
     using ProxyBackend::ProxyBackend;
-    std::unique_ptr<dogpile::Mutex> get_mutex(const std::string&) override {
-        return std::make_unique<View>(shared);
-    }
+    std::unique_ptr<dogpile::Mutex> get_mutex(const std::string&) override { return std::make_unique<View>(shared); }
     LocalMutex shared;
 
 private:

@@ -13,7 +13,7 @@ machine.txt (key: value lines). Every figure is printed next to the baseline
 measured in the same run, and the ratio between them is the number to read:
 the absolute rates move with the machine's load.
 
-The output is the top-level README's whole "## Performance" section.
+The output is the whole "## The last report" section of docs/performance.md.
 """
 
 import glob
@@ -466,7 +466,7 @@ def main():
     early = [load_json(p) for p in sorted(glob.glob(os.path.join(directory, "early_refresh-*.json")))]
     early = [e for e in early if e and e.get("modes")]
 
-    out = ["## Performance\n"]
+    out = ["## The last report\n"]
     out.append(f"Measured by `bench/report.sh` on {machine.get('date')}: {machine.get('nproc')} cores "
                f"({machine.get('cpu')}), {machine.get('os')}, {machine.get('compiler')}, Release build, "
                f"{machine.get('redis')}, load average (1/5/15 min) {machine.get('load', 'n/a')}. Each ratio is the median over many rounds in which the baseline and "

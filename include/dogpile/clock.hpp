@@ -23,23 +23,28 @@
 
 namespace dogpile {
 
+/// Which wall clock an expiry check reads: the coarse one is several times cheaper.
 enum class ClockPolicy : std::uint8_t {
-    // CLOCK_REALTIME_COARSE (Linux; elsewhere the precise clock): lags the
-    // precise clock by up to one tick (coarse_clock_granularity()), so an
-    // entry may be served up to one tick past its expiry.
+    /// CLOCK_REALTIME_COARSE (Linux; elsewhere the precise clock): lags the
+    /// precise clock by up to one tick (coarse_clock_granularity()), so an
+    /// entry may be served up to one tick past its expiry.
     coarse,
-    precise,  // std::chrono::system_clock
+    precise,  ///< std::chrono::system_clock
 };
 
-// The default of every options struct that has a ClockPolicy, chosen by
-// measurement (bench/bench_memory.cpp, on a 2-core KVM VM): BM_Clock, a
+/// The default of every options struct that has a ClockPolicy: one tick of the coarse
+/// clock (4 ms on the machine measured) is far below any useful expiry.
+// Chosen by measurement (bench/bench_memory.cpp, on a 2-core KVM VM): BM_Clock, a
 // coarse read ~6 ns, a precise one 34-43 ns; BM_Compare_MemoryHit, a region
 // hit with an expiration_time at 0.91-0.93x one without (0.50-0.58x with the
-// precise clock). One tick (4 ms there) is far below any useful expiry.
+// precise clock).
 inline constexpr ClockPolicy default_clock_policy = ClockPolicy::coarse;
 
+/// The wall clock, std::chrono::system_clock::now().
 inline TimePoint precise_now() noexcept { return WallClock::now(); }
 
+/// The wall clock as of the kernel's last tick (CLOCK_REALTIME_COARSE); precise_now()
+/// where that clock does not exist.
 inline TimePoint coarse_now() noexcept {
 #if DOGPILE_HAS_COARSE_CLOCK
     timespec ts{};
@@ -51,8 +56,8 @@ inline TimePoint coarse_now() noexcept {
     return precise_now();
 }
 
-// How far coarse_now() may lag precise_now(): the coarse clock's resolution
-// (clock_getres), or zero where coarse_now() is the precise clock.
+/// How far coarse_now() may lag precise_now(): the coarse clock's resolution
+/// (clock_getres), or zero where coarse_now() is the precise clock.
 inline Duration coarse_clock_granularity() noexcept {
 #if DOGPILE_HAS_COARSE_CLOCK
     timespec ts{};
@@ -64,11 +69,12 @@ inline Duration coarse_clock_granularity() noexcept {
     return Duration::zero();
 }
 
+/// The wall clock that `policy` names.
 inline TimePoint now(ClockPolicy policy) noexcept {
     return policy == ClockPolicy::coarse ? coarse_now() : precise_now();
 }
 
-// The options structs' rule: an injected clock (tests) wins over the policy.
+/// The options structs' rule: an injected clock (tests) wins over the policy.
 // The emptiness test is a load and a branch; the indirect call happens only
 // when a clock is injected.
 inline TimePoint now(const std::function<TimePoint()>& injected, ClockPolicy policy) {

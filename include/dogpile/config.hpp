@@ -59,39 +59,42 @@
 
 namespace dogpile {
 
-// Backend factories by name, for one Value and Key type.
+/// Backend factories by name, for one Value and Key type.
 template <class Value, class Key = std::string>
 class BackendRegistry {
 public:
-    using backend_type = Backend<Value, Key>;
-    // Builds a backend from its arguments (the "<prefix>arguments." section).
-    // Arguments it does not read are rejected after it returns; what it
-    // throws as ConfigurationError should name the key (Settings::error).
+    using backend_type = Backend<Value, Key>;  ///< what the factories build
+    /// Builds a backend from its arguments (the "<prefix>arguments." section).
+    /// Arguments it does not read are rejected after it returns; what it
+    /// throws as ConfigurationError should name the key (Settings::error).
     using Factory = std::function<std::shared_ptr<backend_type>(const Settings& arguments)>;
 
     BackendRegistry() = default;
 
-    // Throws ConfigurationError when `name` is taken, unless `replace` is yes.
+    /// Throws ConfigurationError when `name` is taken, unless `replace` is yes.
     void add(std::string name, Factory factory, ReplaceExisting replace = ReplaceExisting::no) {
         if (name.empty()) throw ConfigurationError("a backend name must not be empty");
         if (!factory) throw ConfigurationError("backend '" + name + "': the factory must not be empty");
         if (replace == ReplaceExisting::no && factories_.count(name) != 0) {
-            throw ConfigurationError("backend '" + name + "' is already registered; pass ReplaceExisting::yes to replace it");
+            throw ConfigurationError("backend '" + name +
+                                     "' is already registered; pass ReplaceExisting::yes to replace it");
         }
         factories_[std::move(name)] = std::move(factory);
     }
 
+    /// Whether a factory is registered as `name`.
     bool contains(std::string_view name) const { return factories_.find(name) != factories_.end(); }
 
+    /// The registered names, sorted.
     std::set<std::string> names() const {
         std::set<std::string> out;
         for (const auto& entry : factories_) out.insert(entry.first);
         return out;
     }
 
-    // The backend `name` built from `arguments`. Throws ConfigurationError for
-    // an unknown name (listing the registered ones) and for arguments the
-    // factory did not read; `name_key` is the setting the name came from.
+    /// The backend `name` built from `arguments`. Throws ConfigurationError for
+    /// an unknown name (listing the registered ones) and for arguments the
+    /// factory did not read; `name_key` is the setting the name came from.
     std::shared_ptr<backend_type> make(std::string_view name, const Settings& arguments,
                                        std::string_view name_key = "backend") const {
         const auto it = factories_.find(name);
@@ -109,13 +112,13 @@ private:
     std::map<std::string, Factory, std::less<>> factories_;
 };
 
-// clock_policy: coarse | precise.
+/// The ClockPolicy setting `name`: "coarse" or "precise" (any case); nullopt when unset.
 inline std::optional<ClockPolicy> clock_policy_setting(const Settings& settings, std::string_view name) {
     return settings.get_enum<ClockPolicy>(name, {{"coarse", ClockPolicy::coarse}, {"precise", ClockPolicy::precise}});
 }
 
-// The region options the settings give (keys in the header comment), on top
-// of `base`. Reads only the region's own keys; does not reject unknown ones.
+/// The region options the settings give (keys listed atop dogpile/config.hpp), on top
+/// of `base`. Reads only the region's own keys; does not reject unknown ones.
 inline RegionOptions region_options_from_settings(const Settings& settings, RegionOptions base = {}) {
     RegionOptions options = std::move(base);
     if (auto expiration = settings.get_expiration_time("expiration_time")) options.expiration_time = *expiration;
@@ -125,7 +128,8 @@ inline RegionOptions region_options_from_settings(const Settings& settings, Regi
         options.backend_time_budget = *budget;
     }
     if (auto policy = settings.get_enum<LockTimeoutPolicy>(
-            "on_lock_timeout", {{"raise", LockTimeoutPolicy::raise}, {"create_value", LockTimeoutPolicy::create_value}})) {
+            "on_lock_timeout",
+            {{"raise", LockTimeoutPolicy::raise}, {"create_value", LockTimeoutPolicy::create_value}})) {
         options.on_lock_timeout = *policy;
     }
     if (auto stale = settings.get_enum<StalePolicy>(
@@ -147,20 +151,21 @@ inline RegionOptions region_options_from_settings(const Settings& settings, Regi
     }
     if (mangler == Mangler::none) options.key_mangler = nullptr;
     if (mangler == Mangler::sha1) {
-        options.key_mangler = max_length ? KeyMangler(length_conditional_mangler(*max_length)) : KeyMangler(sha1_mangle_key);
+        options.key_mangler =
+            max_length ? KeyMangler(length_conditional_mangler(*max_length)) : KeyMangler(sha1_mangle_key);
     }
     return options;
 }
 
-// A backend and the options of a region, built from settings.
+/// A backend and the options of a region, built from settings.
 template <class Value, class Key = std::string>
 struct RegionConfig {
-    std::shared_ptr<Backend<Value, Key>> backend;
-    RegionOptions options;
+    std::shared_ptr<Backend<Value, Key>> backend;  ///< the configured backend
+    RegionOptions options;                         ///< the region's options
 };
 
-// Reads every key under `prefix` (rejecting unknown and malformed ones) and
-// builds the backend and the region options; nothing is configured yet.
+/// Reads every key under `prefix` (rejecting unknown and malformed ones) and
+/// builds the backend and the region options; nothing is configured yet.
 template <class Value, class Key>
 RegionConfig<Value, Key> region_config_from_settings(const SettingsMap& values, std::string prefix,
                                                      const BackendRegistry<Value, Key>& registry,
@@ -174,7 +179,8 @@ RegionConfig<Value, Key> region_config_from_settings(const SettingsMap& values, 
     config.options = region_options_from_settings(settings, std::move(base));
     if constexpr (!std::is_same_v<Key, std::string>) {
         if (config.options.key_mangler && settings.contains("key_mangler")) {
-            throw settings.error("key_mangler", "applies to std::string keys only; this region's keys are another type");
+            throw settings.error("key_mangler",
+                                 "applies to std::string keys only; this region's keys are another type");
         }
     }
     settings.reject_unknown_outside("arguments");
@@ -183,7 +189,7 @@ RegionConfig<Value, Key> region_config_from_settings(const SettingsMap& values, 
     return config;
 }
 
-// dogpile.cache's region.configure_from_config(settings, prefix).
+/// dogpile.cache's region.configure_from_config(settings, prefix).
 template <class Value, class Key, class Hash>
 void configure_from_config(Region<Value, Key, Hash>& region, const SettingsMap& values, std::string prefix,
                            const BackendRegistry<Value, Key>& registry, RegionOptions base = {},

@@ -2,6 +2,10 @@
 // Umbrella header: the core and the in-process backends. Needs only the
 // standard library; codecs are in dogpile/codec/, Redis in dogpile/redis.hpp.
 
+/// \namespace dogpile
+/// dogpile-cpp: regions that compute each value once (Region, the dogpile lock), the
+/// Backend interface and its in-process backends, memoize, configuration from settings.
+
 #include "backend.hpp"
 #include "backends/memory.hpp"
 #include "backends/metrics_proxy.hpp"
@@ -18,3 +22,4 @@
 #include "memoize_multi.hpp"
 #include "region.hpp"
 #include "region_options.hpp"
+#include "version.hpp"

@@ -38,23 +38,27 @@
 
 namespace dogpile {
 
-// dogpile.core's NeedRegenerationException: thrown by a getter that has no value.
+/// dogpile.core's NeedRegenerationException: thrown by a getter that has no value.
 class NeedRegeneration : public Error {
 public:
     NeedRegeneration() : Error("the value needs to be (re)generated") {}
 };
 
+/// A stored value with its creation time: what DogpileLock's creator and getter return.
 template <class Value>
 struct ValueAndCreated {
-    Value value;
-    TimePoint created_at;
+    Value value;           ///< the value
+    TimePoint created_at;  ///< when it was created (wall clock)
 };
 
-// Ownership of a held Mutex: unlocks it when destroyed, from any thread.
+/// Ownership of a held Mutex: unlocks it when destroyed, from any thread.
 class HeldMutex {
 public:
+    /// Takes over `mutex`, which the caller holds.
     explicit HeldMutex(Mutex& mutex) noexcept : mutex_(&mutex) {}
+    /// Takes over the mutex `other` held; `other` then holds none.
     HeldMutex(HeldMutex&& other) noexcept : mutex_(std::exchange(other.mutex_, nullptr)) {}
+    /// Releases the mutex held, then takes over `other`'s.
     HeldMutex& operator=(HeldMutex&& other) noexcept {
         if (this != &other) {
             release();
@@ -66,7 +70,7 @@ public:
     HeldMutex& operator=(const HeldMutex&) = delete;
     ~HeldMutex() { release(); }
 
-    // A failing unlock is swallowed: a distributed mutex expires by itself.
+    /// A failing unlock is swallowed: a distributed mutex expires by itself.
     void release() noexcept {
         if (Mutex* mutex = std::exchange(mutex_, nullptr)) {
             try {
@@ -80,27 +84,38 @@ private:
     Mutex* mutex_;
 };
 
+/// How DogpileLock judges freshness and waits.
 struct DogpileLockOptions {
-    // How old a value may be before it is regenerated. std::nullopt: never
-    // expires (only a missing value is created).
+    /// How old a value may be before it is regenerated. std::nullopt: never
+    /// expires (only a missing value is created).
     std::optional<Duration> expiration_time{};
-    // How long a caller without a value waits for the creator; std::nullopt:
-    // no limit (a distributed mutex applies its own). Past it: LockTimeout.
+    /// How long a caller without a value waits for the creator; std::nullopt:
+    /// no limit (a distributed mutex applies its own). Past it: LockTimeout.
     std::optional<std::chrono::milliseconds> lock_timeout{};
-    // Tests inject their own wall clock.
+    /// Tests inject their own wall clock.
     std::function<TimePoint()> clock{};
 };
 
+/// The dogpile lock without a region (dogpile.core's Lock), for values kept in the user's own
+/// storage: given a key's Mutex, a getter and a creator, get() returns the fresh stored value, or
+/// lets one caller create it while the others wait (no value) or return the expired value. get()
+/// keeps no state between calls, so one lock may be shared by every thread; the mutex must outlive
+/// it and any async creation it was handed to.
 template <class Value>
 class DogpileLock {
 public:
+    /// Makes a new value, stores it, and returns it with its creation time.
     using Creator = std::function<ValueAndCreated<Value>()>;
+    /// Reads the stored value; std::nullopt (or throwing NeedRegeneration) when there is none.
     using Getter = std::function<std::optional<ValueAndCreated<Value>>()>;
-    // Regenerates an expired value elsewhere (a thread pool); the value is
-    // stored by whatever it runs. The HeldMutex releases the key when it is
-    // destroyed, so a runner that drops the work never leaves the key locked.
+    /// Regenerates an expired value elsewhere (a thread pool); the value is
+    /// stored by whatever it runs. The HeldMutex releases the key when it is
+    /// destroyed, so a runner that drops the work never leaves the key locked.
     using AsyncCreator = std::function<void(HeldMutex)>;
 
+    /// Throws ConfigurationError for an empty creator or getter, or a negative expiration_time or
+    /// lock_timeout. Without `async_creator`, an expired value is regenerated inline by the caller
+    /// that takes the mutex.
     DogpileLock(Mutex& mutex, Creator creator, Getter value_and_created, DogpileLockOptions options = {},
                 AsyncCreator async_creator = {})
         : mutex_(mutex),
@@ -109,7 +124,8 @@ public:
           options_(std::move(options)),
           async_creator_(std::move(async_creator)) {
         if (!creator_) throw ConfigurationError("DogpileLock: the creator must not be empty");
-        if (!value_and_created_) throw ConfigurationError("DogpileLock: the value_and_created getter must not be empty");
+        if (!value_and_created_)
+            throw ConfigurationError("DogpileLock: the value_and_created getter must not be empty");
         if (options_.expiration_time && options_.expiration_time->count() < 0) {
             throw ConfigurationError("DogpileLock: expiration_time must not be negative");
         }
@@ -118,6 +134,9 @@ public:
         }
     }
 
+    /// The stored value while it is fresh; else as described for the class. Throws LockTimeout when
+    /// a caller without a value waits past lock_timeout; the creator's and getter's errors
+    /// propagate.
     Value get() const {
         auto current = read();
         if (!is_expired(current)) return std::move(current->value);

@@ -53,13 +53,14 @@ public:
     using Error::Error;
 };
 
-// What a backend error hook (RegionOptions::error_hook and the Redis stores'
-// own hooks) is told when a backend operation failed.
+/// What a backend error hook (RegionOptions::error_hook and the Redis stores'
+/// own hooks) is told when a backend operation failed.
 struct BackendErrorEvent {
-    std::string_view operation;  // "get", "get_multi", "set", "set_multi", "erase", "erase_multi", "get_mutex", "lock",
-                                 // "unlock" (never rethrown: the lock then expires by itself)
-    std::exception_ptr error;
-    std::string_view message;  // what() of the error, when it is a std::exception
+    /// "get", "get_multi", "set", "set_multi", "erase", "erase_multi", "get_mutex", "lock",
+    /// "unlock" (never rethrown: the lock then expires by itself).
+    std::string_view operation;
+    std::exception_ptr error;  ///< the exception the backend threw
+    std::string_view message;  ///< what() of the error, when it is a std::exception
 };
 
 }  // namespace dogpile

@@ -31,42 +31,52 @@
 
 namespace dogpile {
 
-// dogpile.cache's predicates as a value: each kind of invalidation, when it
-// happened (if ever).
+/// dogpile.cache's predicates as a value: each kind of invalidation, when it
+/// happened (if ever).
 struct InvalidationTimes {
-    std::optional<TimePoint> hard{};
-    std::optional<TimePoint> soft{};
+    std::optional<TimePoint> hard{};  ///< the last hard invalidation, if any
+    std::optional<TimePoint> soft{};  ///< the last soft invalidation, if any
 
+    /// Whether a hard invalidation ever happened.
     bool was_hard_invalidated() const noexcept { return hard.has_value(); }
+    /// Whether a soft invalidation ever happened.
     bool was_soft_invalidated() const noexcept { return soft.has_value(); }
+    /// Whether a value created at `created_at` is a miss.
     bool is_hard_invalidated(TimePoint created_at) const noexcept { return hard && created_at < *hard; }
+    /// Whether a value created at `created_at` is stale.
     bool is_soft_invalidated(TimePoint created_at) const noexcept { return soft && created_at < *soft; }
+    /// Either of the two.
     bool is_invalidated(TimePoint created_at) const noexcept {
         return is_hard_invalidated(created_at) || is_soft_invalidated(created_at);
     }
 };
 
+/// Where a region's hard and soft invalidation times live (dogpile.cache's
+/// RegionInvalidationStrategy). A subclass implements record() and load() to share the times
+/// between processes; a region's view is then at most refresh_interval plus one load behind. Every
+/// member may be called from any number of threads; one strategy may serve several regions, which
+/// are then invalidated together.
 class RegionInvalidationStrategy {
 public:
     virtual ~RegionInvalidationStrategy() = default;
     RegionInvalidationStrategy(const RegionInvalidationStrategy&) = delete;
     RegionInvalidationStrategy& operator=(const RegionInvalidationStrategy&) = delete;
 
-    // Marks everything created before `at` as a miss (hard) or stale (soft).
-    // Takes effect here at once; record() carries it to the other processes
-    // and may throw (the local effect stays).
+    /// Marks everything created before `at` as a miss (hard) or stale (soft).
+    /// Takes effect here at once; record() carries it to the other processes
+    /// and may throw (the local effect stays).
     void invalidate(Invalidation kind, TimePoint at) {
         publish(kind, at);
         record(kind, at);
     }
 
-    // The times as this process sees them now (no load).
+    /// The times as this process sees them now (no load).
     InvalidationTimes times() const noexcept {
         return InvalidationTimes{as_time(hard_.load(std::memory_order_acquire)),
                                  as_time(soft_.load(std::memory_order_acquire))};
     }
 
-    // How often load() is called; nullopt: never (the times are all local).
+    /// How often load() is called; nullopt: never (the times are all local).
     std::optional<std::chrono::milliseconds> refresh_interval() const noexcept {
         if (refresh_every_ == 0) return std::nullopt;
         return std::chrono::duration_cast<std::chrono::milliseconds>(Steady::duration(refresh_every_));
@@ -74,10 +84,10 @@ public:
 
     // --- the region's read path ---------------------------------------------
 
-    // Loads the stored times when the interval has passed and no other thread
-    // is loading them. A throwing load() keeps the last times: `on_error` is
-    // called inside the catch block (it must not throw) and the next attempt
-    // waits a full interval, so an outage costs one failed load per interval.
+    /// Loads the stored times when the interval has passed and no other thread
+    /// is loading them. A throwing load() keeps the last times: `on_error` is
+    /// called inside the catch block (it must not throw) and the next attempt
+    /// waits a full interval, so an outage costs one failed load per interval.
     template <class OnError>
     void refresh_if_due(OnError&& on_error) {
         if (refresh_every_ == 0) return;
@@ -99,29 +109,31 @@ public:
         next_refresh_.store(refresh_clock_now() + refresh_every_, std::memory_order_release);
     }
 
-    // The invalidation stamps as created-at counts, 0 for never: the checks
-    // every read makes.
+    /// The invalidation stamps as created-at counts, 0 for never: the checks
+    /// every read makes.
     bool is_hard_invalidated(TimePoint::rep created_at) const noexcept {
         const auto hard = hard_.load(std::memory_order_acquire);
         return hard != 0 && created_at < hard;
     }
+    /// The same check for soft invalidation.
     bool is_soft_invalidated(TimePoint::rep created_at) const noexcept {
         const auto soft = soft_.load(std::memory_order_acquire);
         return soft != 0 && created_at < soft;
     }
 
 protected:
-    // nullopt: a strategy whose times are all in this process (load() is never called).
+    /// nullopt: a strategy whose times are all in this process (load() is never called).
     explicit RegionInvalidationStrategy(std::optional<std::chrono::milliseconds> refresh_interval)
-        : refresh_every_(refresh_interval ? std::max<Steady::rep>(
-                                                1, std::chrono::duration_cast<Steady::duration>(*refresh_interval).count())
-                                          : 0) {}
+        : refresh_every_(
+              refresh_interval
+                  ? std::max<Steady::rep>(1, std::chrono::duration_cast<Steady::duration>(*refresh_interval).count())
+                  : 0) {}
 
-    // Stores an invalidation where the other processes load it from. The
-    // stored times must never move backwards (keep the later one).
+    /// Stores an invalidation where the other processes load it from. The
+    /// stored times must never move backwards (keep the later one).
     virtual void record(Invalidation kind, TimePoint at) = 0;
 
-    // The stored times. May block (one reader at a time calls it) and throw.
+    /// The stored times. May block (one reader at a time calls it) and throw.
     virtual InvalidationTimes load() = 0;
 
 private:
@@ -154,8 +166,8 @@ private:
         std::atomic<TimePoint::rep>& slot = kind == Invalidation::hard ? hard_ : soft_;
         const auto stamp = at.time_since_epoch().count();
         auto current = slot.load(std::memory_order_relaxed);
-        while (current < stamp && !slot.compare_exchange_weak(current, stamp, std::memory_order_release,
-                                                              std::memory_order_relaxed)) {
+        while (current < stamp &&
+               !slot.compare_exchange_weak(current, stamp, std::memory_order_release, std::memory_order_relaxed)) {
         }
     }
 
@@ -166,8 +178,8 @@ private:
     std::atomic<bool> refreshing_{false};
 };
 
-// The default: the times live in this process, as in dogpile.cache. A region
-// configured without a strategy gets its own.
+/// The default: the times live in this process, as in dogpile.cache. A region
+/// configured without a strategy gets its own.
 class InProcessInvalidation final : public RegionInvalidationStrategy {
 public:
     InProcessInvalidation() : RegionInvalidationStrategy(std::nullopt) {}

@@ -23,9 +23,11 @@
 
 namespace dogpile {
 
-// Whether acquiring a key's lock had to wait for another holder.
+/// Whether acquiring a key's lock had to wait for another holder.
 enum class Contention { none, waited };
 
+/// The in-process lock of every key: one mutex per key, created on first use and dropped when
+/// nobody holds or waits for it. Thread-safe.
 template <class Key, class Hash = std::hash<Key>>
 class MutexRegistry {
     struct Entry {
@@ -39,12 +41,13 @@ class MutexRegistry {
     };
 
 public:
-    // Exclusive ownership of one key's lock; movable, releases on destruction.
+    /// Exclusive ownership of one key's lock; movable, releases on destruction.
     class Guard {
     public:
         Guard() = default;
-        Guard(Guard&& other) noexcept
-            : shard_(std::exchange(other.shard_, nullptr)), key_(std::move(other.key_)) {}
+        /// Takes over `other`'s lock; `other` then holds none.
+        Guard(Guard&& other) noexcept : shard_(std::exchange(other.shard_, nullptr)), key_(std::move(other.key_)) {}
+        /// Releases the lock held, then takes over `other`'s.
         Guard& operator=(Guard&& other) noexcept {
             if (this != &other) {
                 unlock();
@@ -57,8 +60,10 @@ public:
         Guard& operator=(const Guard&) = delete;
         ~Guard() { unlock(); }
 
+        /// Whether this guard holds a lock.
         bool owns_lock() const noexcept { return shard_ != nullptr; }
 
+        /// Releases the lock now (and wakes a waiter); nothing when none is held.
         void unlock() noexcept {
             if (!shard_) return;
             Shard* shard = std::exchange(shard_, nullptr);
@@ -84,7 +89,7 @@ public:
     MutexRegistry(const MutexRegistry&) = delete;
     MutexRegistry& operator=(const MutexRegistry&) = delete;
 
-    // Non-blocking: a Guard when the key was free, std::nullopt when it is held.
+    /// Non-blocking: a Guard when the key was free, std::nullopt when it is held.
     std::optional<Guard> try_lock(const Key& key) {
         Shard& shard = shard_for(key);
         std::lock_guard<std::mutex> lk(shard.mutex);
@@ -95,7 +100,7 @@ public:
         return Guard(&shard, key);
     }
 
-    // Blocks until the key is free or `timeout` passes (std::nullopt: forever).
+    /// Blocks until the key is free or `timeout` passes (std::nullopt: forever).
     std::optional<Guard> lock(const Key& key, std::optional<std::chrono::milliseconds> timeout,
                               Contention* contention = nullptr) {
         Shard& shard = shard_for(key);
@@ -115,7 +120,7 @@ public:
         return Guard(&shard, key);
     }
 
-    // Callers blocked in lock() on `key` right now (the holder not counted).
+    /// Callers blocked in lock() on `key` right now (the holder not counted).
     std::size_t waiters(const Key& key) const {
         Shard& shard = shard_for(key);
         std::lock_guard<std::mutex> lk(shard.mutex);
@@ -124,7 +129,7 @@ public:
         return it->second.users - (it->second.held ? 1 : 0);
     }
 
-    // Whether somebody holds `key` right now (stale as soon as it is returned).
+    /// Whether somebody holds `key` right now (stale as soon as it is returned).
     bool is_held(const Key& key) const {
         Shard& shard = shard_for(key);
         std::lock_guard<std::mutex> lk(shard.mutex);
@@ -132,7 +137,7 @@ public:
         return it != shard.entries.end() && it->second.held;
     }
 
-    // Keys currently held or waited on.
+    /// Keys currently held or waited on.
     std::size_t size() const {
         std::size_t total = 0;
         for (auto& shard : shards_) {
@@ -150,23 +155,26 @@ private:
     mutable std::array<Shard, shard_count> shards_;
 };
 
-// What a region holds while it creates a key's value: the in-process lock,
-// plus the backend's distributed mutex when the backend supplies one.
-// Movable into an async creation task; releases both on destruction.
+/// What a region holds while it creates a key's value: the in-process lock,
+/// plus the backend's distributed mutex when the backend supplies one.
+/// Movable into an async creation task; releases both on destruction.
 template <class Key, class Hash = std::hash<Key>>
 class KeyLock {
 public:
-    using LocalGuard = typename MutexRegistry<Key, Hash>::Guard;
+    using LocalGuard = typename MutexRegistry<Key, Hash>::Guard;  ///< the in-process lock
 
     KeyLock() = default;
+    /// The in-process lock only (the backend offers no distributed mutex).
     explicit KeyLock(LocalGuard local) : local_(std::move(local)) {}
-    // `on_release_error` runs inside the catch block (so it can look at the
-    // current exception) when unlocking the distributed mutex throws.
+    /// `on_release_error` runs inside the catch block (so it can look at the
+    /// current exception) when unlocking the distributed mutex throws.
     KeyLock(LocalGuard local, std::unique_ptr<Mutex> distributed, std::function<void()> on_release_error = {})
         : local_(std::move(local)),
           distributed_(std::move(distributed)),
           on_release_error_(std::move(on_release_error)) {}
+    /// Takes over both locks; `other` then holds none.
     KeyLock(KeyLock&&) noexcept = default;
+    /// Releases what is held, then takes over `other`'s locks.
     KeyLock& operator=(KeyLock&& other) noexcept {
         if (this != &other) {
             release();
@@ -178,7 +186,7 @@ public:
     }
     ~KeyLock() { release(); }
 
-    // Distributed first: another process must not slip in between.
+    /// Distributed first: another process must not slip in between.
     void release() noexcept {
         if (distributed_) {
             try {
@@ -197,8 +205,8 @@ public:
         local_.unlock();
     }
 
-    // The distributed mutex, still held, for a caller that releases several
-    // at once (dogpile::unlock_all) before the in-process locks; nullptr when none.
+    /// The distributed mutex, still held, for a caller that releases several
+    /// at once (dogpile::unlock_all) before the in-process locks; nullptr when none.
     std::unique_ptr<Mutex> take_distributed() noexcept { return std::move(distributed_); }
 
 private:

@@ -149,26 +149,32 @@ private:
 
 }  // namespace details
 
+/// A function cached on its arguments (dogpile.cache's cache_on_arguments), made by memoize().
+/// Every member may be called from any number of threads at once; fn and the key generator are then
+/// called concurrently. Copies share the function and the region.
 template <class Value, class Fn, class KeyGenerator = ReprKeyGenerator, class RegionType = Region<Value>>
 class Memoized : public details::MemoizedBase<RegionType, KeyGenerator> {
     using Base = details::MemoizedBase<RegionType, KeyGenerator>;
-    static_assert(std::is_same_v<Value, typename RegionType::value_type>, "Memoized: Value must be the region's value type");
+    static_assert(std::is_same_v<Value, typename RegionType::value_type>,
+                  "Memoized: Value must be the region's value type");
 
 public:
+    /// Holds the wrapped function, callable as `original(args...)`.
     using Original = details::SharedFunction<Fn>;
     using typename Base::options_type;
     using Base::key;
     using Base::region;
 
-    // As before MemoizeOptions: the region borrowed, the name as the key prefix.
+    /// As before MemoizeOptions: the region borrowed, the name as the key prefix.
     Memoized(RegionType& region, std::string name, Fn fn, KeyGenerator key_generator = KeyGenerator{})
         : Memoized(details::hold_region(region), std::move(name), std::move(fn),
                    details::as_memoize_options<Value>(std::move(key_generator))) {}
 
+    /// Caches `fn` in `region` (shared) under the key prefix `name`.
     Memoized(std::shared_ptr<RegionType> region, std::string name, Fn fn, options_type options)
-        : Base(details::hold_region(std::move(region)), std::move(name), std::move(options)),
-          original(std::move(fn)) {}
+        : Base(details::hold_region(std::move(region)), std::move(name), std::move(options)), original(std::move(fn)) {}
 
+    /// The cached result for `args`, computed by fn under the dogpile lock when missing or expired.
     template <class... Args>
     Value operator()(const Args&... args) const {
         return this->with_call_options([&](const GetOrCreateOptions<Value>& options) {
@@ -178,26 +184,27 @@ public:
                 return region().get_or_create(
                     key(args...), details::DetachableCall<Value, Fn, Args...>(original.shared(), args...), options);
             } else {
-                return region().get_or_create(key(args...),
-                                              details::InlineCall<Value, Fn, Args...>(original.get(), args...), options);
+                return region().get_or_create(
+                    key(args...), details::InlineCall<Value, Fn, Args...>(original.get(), args...), options);
             }
         });
     }
 
-    // The cached value, if present and fresh (by this function's
-    // expiration_time); never calls the function.
+    /// The cached value, if present and fresh (by this function's
+    /// expiration_time); never calls the function.
     template <class... Args>
     std::optional<Value> get(const Args&... args) const {
         return region().get(key(args...), this->get_options());
     }
 
+    /// Erases the cached result for `args`.
     template <class... Args>
     void invalidate(const Args&... args) const {
         region().erase(key(args...));
     }
 
-    // Calls the function now, without the dogpile lock, and returns its value;
-    // stores it unless should_cache refuses it.
+    /// Calls the function now, without the dogpile lock, and returns its value;
+    /// stores it unless should_cache refuses it.
     template <class... Args>
     Value refresh(const Args&... args) const {
         Value value = original(args...);
@@ -205,28 +212,31 @@ public:
         return value;
     }
 
-    // Stores `value` as the result for these arguments (should_cache is not asked).
+    /// Stores `value` as the result for these arguments (should_cache is not asked).
     template <class... Args>
     void set(const Value& value, const Args&... args) const {
         region().set(key(args...), value);
     }
 
+    /// The wrapped function, uncached (dogpile.cache's `original`).
     Original original;
 };
 
-// memoize(region, name, fn[, options]): fn cached on its arguments.
-//   region   Region& (borrowed: it must outlive the result), a Region rvalue
-//            (held by value: pass a copy, e.g. Region<V>(region); copies share
-//            one state, so configure it first), or std::shared_ptr<Region>.
-//   name     the key prefix (dogpile.cache's "module:fn").
-//   options  MemoizeOptions<Value, KeyGenerator>, or just a key generator: a
-//            callable key_generator(std::string_view prefix, const Args&...)
-//            returning the region's key type; a generic lambda will do.
+/// memoize(region, name, fn[, options]): fn cached on its arguments.
+/// \param region  `Region&` (borrowed: it must outlive the result), a Region rvalue
+///                (held by value: pass a copy, e.g. `Region<V>(region)`; copies share
+///                one state, so configure it first), or `std::shared_ptr<Region>`.
+/// \param name    the key prefix (dogpile.cache's "module:fn").
+/// \param fn      the function whose results are cached.
+/// \param options `MemoizeOptions<Value, KeyGenerator>`, or just a key generator: a
+///                callable `key_generator(std::string_view prefix, const Args&...)`
+///                returning the region's key type; a generic lambda will do.
 template <class RegionHandle, class Fn, class Options = details::default_memoize_options_t<RegionHandle>>
 auto memoize(RegionHandle&& region, std::string name, Fn&& fn, Options options = Options{}) {
     using Value = typename details::held_region_t<RegionHandle>::value_type;
     return details::make_memoized<Memoized>(details::hold_region(std::forward<RegionHandle>(region)), std::move(name),
-                                            std::forward<Fn>(fn), details::as_memoize_options<Value>(std::move(options)));
+                                            std::forward<Fn>(fn),
+                                            details::as_memoize_options<Value>(std::move(options)));
 }
 
 }  // namespace dogpile

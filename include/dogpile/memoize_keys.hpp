@@ -38,31 +38,34 @@ std::string space_joined(std::string_view ns, [[maybe_unused]] Append append, co
 
 }  // namespace details
 
-// The default key: the namespace, '|', then every argument's repr-like text
-// (see details/key_repr.hpp) joined by spaces: "users|42 'en'",
-// "users|'x y' 1.5 None (1, 2) ['a', 'b']". Two different argument lists of the
-// same types never share a key, whatever their strings hold, but for a type
-// keyed through its operator<< that prints two values alike, and for
-// std::optional<std::optional<T>>, whose two kinds of empty both read None.
-// Equal values of different types may share one: 7 and std::optional<int>(7),
-// 0.1f and 0.1, std::int8_t(97) and 97.
+/// The default key: the namespace, '|', then every argument's repr-like text
+/// (see details/key_repr.hpp) joined by spaces: "users|42 'en'",
+/// "users|'x y' 1.5 None (1, 2) ['a', 'b']". Two different argument lists of the
+/// same types never share a key, whatever their strings hold, but for a type
+/// keyed through its operator<< that prints two values alike, and for
+/// std::optional<std::optional<T>>, whose two kinds of empty both read None.
+/// Equal values of different types may share one: 7 and std::optional<int>(7),
+/// 0.1f and 0.1, std::int8_t(97) and 97.
 struct ReprKeyGenerator {
+    /// The key of `args` under the prefix `ns`.
     template <class... Args>
     std::string operator()(std::string_view ns, const Args&... args) const {
-        return details::space_joined(ns, [](std::string& out, const auto& arg) { details::append_repr(out, arg); },
-                                     args...);
+        return details::space_joined(
+            ns, [](std::string& out, const auto& arg) { details::append_repr(out, arg); }, args...);
     }
 };
 
-// The keys memoize made before ReprKeyGenerator, byte for byte: arguments as
-// raw text (numbers through std::to_string, bool as True/False) joined by
-// spaces, "users|42 en". Ambiguous: f("a b", "c") and f("a", "b c") share a
-// key, as do 0.1 and 0.1000001, and 'a' and 97. Only for caches that already
-// hold keys in this format.
+/// The keys memoize made before ReprKeyGenerator, byte for byte: arguments as
+/// raw text (numbers through std::to_string, bool as True/False) joined by
+/// spaces, "users|42 en". Ambiguous: f("a b", "c") and f("a", "b c") share a
+/// key, as do 0.1 and 0.1000001, and 'a' and 97. Only for caches that already
+/// hold keys in this format.
 struct SpaceJoinedKeyGenerator {
+    /// The key of `args` under the prefix `ns`.
     template <class... Args>
     std::string operator()(std::string_view ns, const Args&... args) const {
-        return details::space_joined(ns, [](std::string& out, const auto& arg) { append_part(out, arg); }, args...);
+        return details::space_joined(
+            ns, [](std::string& out, const auto& arg) { append_part(out, arg); }, args...);
     }
 
 private:
@@ -84,18 +87,22 @@ private:
     }
 };
 
-// dogpile.cache's to_str. An argument `to_str` can be called with is keyed as
-// the text it returns, quoted like a string (so it cannot pass for two
-// arguments); the others as ReprKeyGenerator keys them. Two values whose
-// to_str texts are equal share a key, and so does a string argument with that
-// text: give to_str overloads only for types whose text identifies the value.
-//   auto to_str = [](const User& u) { return u.id; };
-//   memoize(region, "profiles", fn, ToStrKeyGenerator(to_str));   // "profiles|'u-17' 'en'"
+/// dogpile.cache's to_str. An argument `to_str` can be called with is keyed as
+/// the text it returns, quoted like a string (so it cannot pass for two
+/// arguments); the others as ReprKeyGenerator keys them. Two values whose
+/// to_str texts are equal share a key, and so does a string argument with that
+/// text: give to_str overloads only for types whose text identifies the value.
+/// \code
+///   auto to_str = [](const User& u) { return u.id; };
+///   memoize(region, "profiles", fn, ToStrKeyGenerator(to_str));   // "profiles|'u-17' 'en'"
+/// \endcode
 template <class ToStr>
 class ToStrKeyGenerator {
 public:
+    /// Keys the arguments `to_str` accepts by the text it returns.
     explicit ToStrKeyGenerator(ToStr to_str) : to_str_(std::move(to_str)) {}
 
+    /// The key of `args` under the prefix `ns`.
     template <class... Args>
     std::string operator()(std::string_view ns, const Args&... args) const {
         return details::space_joined(

@@ -40,6 +40,8 @@ struct is_map_like<T, std::void_t<typename T::key_type, typename T::mapped_type>
 
 }  // namespace details
 
+/// A batch function (ids in, one value per id out) cached per id (dogpile.cache's
+/// cache_multi_on_arguments), made by memoize_multi(). Thread safety as for Memoized.
 template <class Value, class Fn, class KeyGenerator = ReprKeyGenerator, class RegionType = Region<Value>>
 class MemoizedMulti : public details::MemoizedBase<RegionType, KeyGenerator> {
     using Base = details::MemoizedBase<RegionType, KeyGenerator>;
@@ -53,18 +55,19 @@ class MemoizedMulti : public details::MemoizedBase<RegionType, KeyGenerator> {
     static constexpr bool returns_map = details::is_map_like<Returned<Id>>::value;
 
 public:
+    /// Holds the wrapped function, callable as `original(ids)`.
     using Original = details::SharedFunction<Fn>;
     using typename Base::key_type;
     using typename Base::options_type;
     using Base::key;
     using Base::region;
 
+    /// Caches `fn` in `region` (shared) under the key prefix `name`.
     MemoizedMulti(std::shared_ptr<RegionType> region, std::string name, Fn fn, options_type options)
-        : Base(details::hold_region(std::move(region)), std::move(name), std::move(options)),
-          original(std::move(fn)) {}
+        : Base(details::hold_region(std::move(region)), std::move(name), std::move(options)), original(std::move(fn)) {}
 
-    // The values of `ids`: a std::vector in their order, or (as_map form) the
-    // map fn returns, holding the ids that have a value.
+    /// The values of `ids`: a std::vector in their order, or (as_map form) the
+    /// map fn returns, holding the ids that have a value.
     template <class Id>
     Returned<Id> operator()(const std::vector<Id>& ids) const {
         const std::vector<key_type> keys = keys_of(ids);
@@ -100,28 +103,30 @@ public:
                 }
                 return out;
             } else {
-                static_assert(std::is_same_v<Returned<Id>, std::vector<Value>>,
-                              "memoize_multi: fn must return std::vector<Value> (one per id) or a map from id to Value");
+                static_assert(
+                    std::is_same_v<Returned<Id>, std::vector<Value>>,
+                    "memoize_multi: fn must return std::vector<Value> (one per id) or a map from id to Value");
                 return region().get_or_create_multi(
                     keys, [&](const std::vector<key_type>& missing) { return original(ids_of(missing)); }, options);
             }
         });
     }
 
-    // The cached values, fresh by this function's expiration_time, in the
-    // order of `ids`; never calls fn.
+    /// The cached values, fresh by this function's expiration_time, in the
+    /// order of `ids`; never calls fn.
     template <class Id>
     std::vector<std::optional<Value>> get(const std::vector<Id>& ids) const {
         return region().get_multi(keys_of(ids), this->get_options());
     }
 
+    /// Erases the cached values of `ids`.
     template <class Id>
     void invalidate(const std::vector<Id>& ids) const {
         region().erase_multi(keys_of(ids));
     }
 
-    // Calls fn with all of `ids` now, without the dogpile locks, stores the
-    // values should_cache accepts and returns what fn returned.
+    /// Calls fn with all of `ids` now, without the dogpile locks, stores the
+    /// values should_cache accepts and returns what fn returned.
     template <class Id>
     Returned<Id> refresh(const std::vector<Id>& ids) const {
         Returned<Id> values = original(ids);
@@ -143,7 +148,7 @@ public:
         return values;
     }
 
-    // Stores each id's value (dogpile.cache's set(mapping)); should_cache is not asked.
+    /// Stores each id's value (dogpile.cache's set(mapping)); should_cache is not asked.
     template <class Map>
     void set(const Map& values) const {
         std::vector<std::pair<key_type, Value>> to_store;
@@ -152,6 +157,7 @@ public:
         region().set_multi(to_store);
     }
 
+    /// The cache keys of `ids`, in order.
     template <class Id>
     std::vector<key_type> keys_of(const std::vector<Id>& ids) const {
         std::vector<key_type> keys;
@@ -160,11 +166,12 @@ public:
         return keys;
     }
 
+    /// The wrapped function, uncached (dogpile.cache's `original`).
     Original original;
 };
 
-// memoize_multi(region, name, fn[, options]): the region and the options as
-// for memoize() (memoize.hpp); the key generator is called with one id.
+/// memoize_multi(region, name, fn[, options]): the region and the options as
+/// for memoize() (memoize.hpp); the key generator is called with one id.
 template <class RegionHandle, class Fn, class Options = details::default_memoize_options_t<RegionHandle>>
 auto memoize_multi(RegionHandle&& region, std::string name, Fn&& fn, Options options = Options{}) {
     using Value = typename details::held_region_t<RegionHandle>::value_type;

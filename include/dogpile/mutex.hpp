@@ -20,41 +20,44 @@
 
 namespace dogpile {
 
+/// The per-key mutex a backend may supply to coordinate creators across processes (dogpile.cache's
+/// backend.get_mutex(key)). The in-process lock is always taken first, so only one thread per
+/// process contends here.
 class Mutex {
 public:
     virtual ~Mutex() = default;
 
-    // Non-blocking attempt. True when this object now holds the lock.
+    /// Non-blocking attempt. True when this object now holds the lock.
     virtual bool try_lock() = 0;
 
-    // Waits at most `timeout` (std::nullopt: no limit). Implementations must not
-    // busy-spin. True when this object now holds the lock.
+    /// Waits at most `timeout` (std::nullopt: no limit). Implementations must not
+    /// busy-spin. True when this object now holds the lock.
     virtual bool lock(std::optional<std::chrono::milliseconds> timeout) = 0;
 
-    // Releases a lock this object holds. Must be callable from any thread (the
-    // async creation runner releases on its own thread) and must never release
-    // a lock that has meanwhile been taken by somebody else.
+    /// Releases a lock this object holds. Must be callable from any thread (the
+    /// async creation runner releases on its own thread) and must never release
+    /// a lock that has meanwhile been taken by somebody else.
     virtual void unlock() = 0;
 
-    // Whether anybody (this object or another, in any process) holds the lock
-    // right now, for introspection only: the answer may be stale by the time
-    // it is read. std::nullopt when this mutex cannot tell.
+    /// Whether anybody (this object or another, in any process) holds the lock
+    /// right now, for introspection only: the answer may be stale by the time
+    /// it is read. std::nullopt when this mutex cannot tell.
     virtual std::optional<bool> locked() const { return std::nullopt; }
 
-    // Mutexes returning the same non-null pointer here can be taken and
-    // released together by any one of them (try_lock_batch, unlock_batch).
+    /// Mutexes returning the same non-null pointer here can be taken and
+    /// released together by any one of them (try_lock_batch, unlock_batch).
     virtual const void* batch_group() const noexcept { return nullptr; }
 
-    // What one try_lock() of a batch did.
+    /// What one try_lock() of a batch did.
     struct TryResult {
-        bool taken = false;
-        std::exception_ptr error;  // what try_lock() would have thrown; not taken then
+        bool taken = false;        ///< whether this mutex is now held
+        std::exception_ptr error;  ///< what try_lock() would have thrown; not taken then
     };
 
-    // Tries `group` (this mutex's batch_group() members, this one among them),
-    // one result per mutex, in order. Throws when the whole batch failed
-    // without telling which were taken; the implementation then makes sure
-    // none stays held.
+    /// Tries `group` (this mutex's batch_group() members, this one among them),
+    /// one result per mutex, in order. Throws when the whole batch failed
+    /// without telling which were taken; the implementation then makes sure
+    /// none stays held.
     virtual std::vector<TryResult> try_lock_batch(const std::vector<Mutex*>& group) {
         std::vector<TryResult> results(group.size());
         for (std::size_t i = 0; i < group.size(); ++i) {
@@ -67,8 +70,8 @@ public:
         return results;
     }
 
-    // Releases every member of `group` (which this object holds). All count
-    // as released even when it throws; the first error propagates.
+    /// Releases every member of `group` (which this object holds). All count
+    /// as released even when it throws; the first error propagates.
     virtual void unlock_batch(const std::vector<Mutex*>& group) {
         std::exception_ptr first_error;
         for (Mutex* m : group) {
@@ -103,7 +106,8 @@ inline std::vector<std::vector<std::size_t>> batch_groups(const std::vector<Mute
     return groups;
 }
 
-inline std::vector<Mutex*> batch_members(const std::vector<Mutex*>& mutexes, const std::vector<std::size_t>& positions) {
+inline std::vector<Mutex*> batch_members(const std::vector<Mutex*>& mutexes,
+                                         const std::vector<std::size_t>& positions) {
     std::vector<Mutex*> out;
     out.reserve(positions.size());
     for (std::size_t i : positions) out.push_back(mutexes[i]);
@@ -112,9 +116,9 @@ inline std::vector<Mutex*> batch_members(const std::vector<Mutex*>& mutexes, con
 
 }  // namespace details
 
-// Tries every mutex without waiting, one batch per batch_group(); results in
-// the order of `mutexes`. A group whose batch throws reports that error for
-// each of its members (none of them is held).
+/// Tries every mutex without waiting, one batch per batch_group(); results in
+/// the order of `mutexes`. A group whose batch throws reports that error for
+/// each of its members (none of them is held).
 inline std::vector<Mutex::TryResult> try_lock_all(const std::vector<Mutex*>& mutexes) {
     std::vector<Mutex::TryResult> results(mutexes.size());
     for (const auto& positions : details::batch_groups(mutexes)) {
@@ -132,8 +136,8 @@ inline std::vector<Mutex::TryResult> try_lock_all(const std::vector<Mutex*>& mut
     return results;
 }
 
-// Releases every mutex (all held by the caller), one batch per batch_group().
-// All count as released even when it throws; the first error propagates.
+/// Releases every mutex (all held by the caller), one batch per batch_group().
+/// All count as released even when it throws; the first error propagates.
 inline void unlock_all(const std::vector<Mutex*>& mutexes) {
     std::exception_ptr first_error;
     for (const auto& positions : details::batch_groups(mutexes)) {
@@ -147,11 +151,11 @@ inline void unlock_all(const std::vector<Mutex*>& mutexes) {
     if (first_error) std::rethrow_exception(first_error);
 }
 
-// An in-process Mutex for the standalone dogpile lock (dogpile_lock.hpp):
-// one per key, shared by the threads that may create that key's value.
-// Unlike std::mutex it may be released from another thread (an async
-// creator's), and it answers locked(). It cannot expire, so unlock() is only
-// ever called by whoever holds it (as DogpileLock does).
+/// An in-process Mutex for the standalone dogpile lock (dogpile_lock.hpp):
+/// one per key, shared by the threads that may create that key's value.
+/// Unlike std::mutex it may be released from another thread (an async
+/// creator's), and it answers locked(). It cannot expire, so unlock() is only
+/// ever called by whoever holds it (as DogpileLock does).
 class LocalMutex final : public Mutex {
 public:
     bool try_lock() override {

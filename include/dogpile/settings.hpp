@@ -40,6 +40,7 @@
 
 namespace dogpile {
 
+/// A flat key-value map: an INI section, environment variables, a service's config.
 using SettingsMap = std::map<std::string, std::string, std::less<>>;
 
 namespace details {
@@ -64,7 +65,8 @@ inline std::optional<Duration> parse_duration(std::string_view text) {
     std::uint64_t count = 0;
     const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), count);
     if (error != std::errc() || end == text.data()) return std::nullopt;
-    const std::string unit = lowercase(trim_setting(std::string_view(end, static_cast<std::size_t>(text.data() + text.size() - end))));
+    const std::string unit =
+        lowercase(trim_setting(std::string_view(end, static_cast<std::size_t>(text.data() + text.size() - end))));
     std::uint64_t ms_per_unit = 0;
     if (unit.empty() || unit == "s") {
         ms_per_unit = 1000;
@@ -80,10 +82,11 @@ inline std::optional<Duration> parse_duration(std::string_view text) {
         return std::nullopt;
     }
     // Duration counts in its own period (finer than ms): stay below its maximum.
-    constexpr auto max_ms = static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(Duration::max()).count());
+    constexpr auto max_ms =
+        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(Duration::max()).count());
     if (count > max_ms / ms_per_unit) return std::nullopt;
-    return std::chrono::duration_cast<Duration>(std::chrono::milliseconds(static_cast<std::int64_t>(count * ms_per_unit)));
+    return std::chrono::duration_cast<Duration>(
+        std::chrono::milliseconds(static_cast<std::int64_t>(count * ms_per_unit)));
 }
 
 inline std::optional<bool> parse_bool(std::string_view text) {
@@ -104,35 +107,41 @@ inline std::string join_names(const std::set<std::string>& names) {
 
 }  // namespace details
 
+/// The duration forms the getters accept, for error messages.
 inline constexpr std::string_view duration_examples = "600 (seconds), 600s, 5min, 250ms, 2h or 1d";
 
+/// A view of a SettingsMap under a key prefix, with typed getters that remember which keys were
+/// read, so reject_unknown() can refuse every key nobody read. A malformed value throws
+/// ConfigurationError naming the full key and what was expected. For one thread (with the sections
+/// made from it); the map must outlive it.
 class Settings {
 public:
-    // The keys of `values` that start with `prefix` ("cache."; empty: all of
-    // them). `values` must outlive the view.
+    /// The keys of `values` that start with `prefix` ("cache."; empty: all of
+    /// them). `values` must outlive the view.
     Settings(const SettingsMap& values, std::string prefix)
         : state_(std::make_shared<State>(State{&values, {}, {}})), prefix_(std::move(prefix)) {}
 
+    /// The prefix every key of this view starts with.
     const std::string& prefix() const noexcept { return prefix_; }
 
-    // The full key of `name`: prefix + name.
+    /// The full key of `name`: prefix + name.
     std::string key(std::string_view name) const { return prefix_ + std::string(name); }
 
-    // The view of prefix + name + "."; it shares this view's record of read
-    // keys, so reject_unknown() on either sees what the other read.
+    /// The view of prefix + name + "."; it shares this view's record of read
+    /// keys, so reject_unknown() on either sees what the other read.
     Settings section(std::string_view name) const { return Settings(state_, key(name) + "."); }
 
-    // Whether the key is set; does not count as reading it.
+    /// Whether the key is set; does not count as reading it.
     bool contains(std::string_view name) const { return state_->values->count(key(name)) != 0; }
 
-    // Whether any key under section(name) is set.
+    /// Whether any key under section(name) is set.
     bool has_section(std::string_view name) const {
         const std::string start = key(name) + ".";
         const auto it = state_->values->lower_bound(start);
         return it != state_->values->end() && it->first.compare(0, start.size(), start) == 0;
     }
 
-    // The raw value (untrimmed), or std::nullopt when the key is not set.
+    /// The raw value (untrimmed), or std::nullopt when the key is not set.
     std::optional<std::string> get_string(std::string_view name) const {
         const std::string full = key(name);
         state_->known.insert(full);
@@ -142,26 +151,28 @@ public:
         return it->second;
     }
 
-    // A key that must be set; `expected` says what it holds ("a backend name").
+    /// A key that must be set; `expected` says what it holds ("a backend name").
     std::string require_string(std::string_view name, std::string_view expected) const {
         auto value = get_string(name);
         if (!value) throw error(name, "is required: expected " + std::string(expected));
         return *std::move(value);
     }
 
+    /// A duration: a number of seconds, or a number with a unit (ms, s, min, h, d).
     std::optional<Duration> get_duration(std::string_view name) const {
-        return parse(name, "a duration such as " + std::string(duration_examples), [](std::string_view text) { return details::parse_duration(text); });
+        return parse(name, "a duration such as " + std::string(duration_examples),
+                     [](std::string_view text) { return details::parse_duration(text); });
     }
 
-    // A duration in whole milliseconds, as the Redis client's options take them.
+    /// A duration in whole milliseconds, as the Redis client's options take them.
     std::optional<std::chrono::milliseconds> get_milliseconds(std::string_view name) const {
         const auto d = get_duration(name);
         if (!d) return std::nullopt;
         return std::chrono::duration_cast<std::chrono::milliseconds>(*d);
     }
 
-    // A duration, or "never" / "none" / "-1" (dogpile.cache's -1 and None). A
-    // zero duration is refused, as ExpirationTime refuses it.
+    /// A duration, or "never" / "none" / "-1" (dogpile.cache's -1 and None). A
+    /// zero duration is refused, as ExpirationTime refuses it.
     std::optional<ExpirationTime> get_expiration_time(std::string_view name) const {
         const auto text = get_string(name);
         if (!text) return std::nullopt;
@@ -169,18 +180,18 @@ public:
         if (word == "never" || word == "none" || word == "-1") return ExpirationTime::never();
         const auto d = details::parse_duration(*text);
         if (!d || *d == Duration::zero()) {
-            throw malformed(name, *text, "a positive duration such as " + std::string(duration_examples) + ", or never");
+            throw malformed(name, *text,
+                            "a positive duration such as " + std::string(duration_examples) + ", or never");
         }
         return ExpirationTime(*d);
     }
 
-    // A whole number in [min, max] (decimal digits, an optional '-').
+    /// A whole number in [min, max] (decimal digits, an optional '-').
     template <class Int>
     std::optional<Int> get_integer(std::string_view name, Int min = std::numeric_limits<Int>::min(),
                                    Int max = std::numeric_limits<Int>::max()) const {
         static_assert(std::is_integral_v<Int> && !std::is_same_v<Int, bool>, "use get_bool for booleans");
-        const std::string expected =
-            "a whole number from " + std::to_string(min) + " to " + std::to_string(max);
+        const std::string expected = "a whole number from " + std::to_string(min) + " to " + std::to_string(max);
         return parse(name, expected, [min, max](std::string_view text) -> std::optional<Int> {
             text = details::trim_setting(text);
             Int value{};
@@ -192,7 +203,7 @@ public:
         });
     }
 
-    // A decimal number in [min, max].
+    /// A decimal number in [min, max].
     std::optional<double> get_number(std::string_view name, double min, double max) const {
         const std::string expected = "a number from " + std::to_string(min) + " to " + std::to_string(max);
         return parse(name, expected, [min, max](std::string_view text) -> std::optional<double> {
@@ -206,13 +217,13 @@ public:
         });
     }
 
-    // true/yes/on/1 or false/no/off/0, any case.
+    /// true/yes/on/1 or false/no/off/0, any case.
     std::optional<bool> get_bool(std::string_view name) const {
         return parse(name, "true or false (also yes/no, on/off, 1/0)",
                      [](std::string_view text) { return details::parse_bool(text); });
     }
 
-    // One of the names in `choices` (exact, case-insensitive).
+    /// One of the names in `choices` (exact, case-insensitive).
     template <class Enum>
     std::optional<Enum> get_enum(std::string_view name,
                                  std::initializer_list<std::pair<std::string_view, Enum>> choices) const {
@@ -230,22 +241,23 @@ public:
         });
     }
 
-    // The keys under this view's prefix that no getter has read, in order.
+    /// The keys under this view's prefix that no getter has read, in order.
     std::set<std::string> unknown_keys() const { return unknown_keys_except(""); }
 
-    // Throws ConfigurationError for the first key under the prefix that no
-    // getter has read, listing the keys read in its section (what was expected).
+    /// Throws ConfigurationError for the first key under the prefix that no
+    /// getter has read, listing the keys read in its section (what was expected).
     void reject_unknown() const { reject(unknown_keys_except("")); }
 
-    // The same, leaving alone the keys of section(name) (read later, by
-    // someone else).
+    /// The same, leaving alone the keys of section(name) (read later, by
+    /// someone else).
     void reject_unknown_outside(std::string_view name) const { reject(unknown_keys_except(key(name) + ".")); }
 
-    // A ConfigurationError about key(name): "setting '<key>' <what>".
+    /// A ConfigurationError about key(name): "setting '<key>' <what>".
     ConfigurationError error(std::string_view name, const std::string& what) const {
         return ConfigurationError("setting '" + key(name) + "' " + what);
     }
 
+    /// A ConfigurationError about key(name) holding `value` where `expected` was.
     ConfigurationError malformed(std::string_view name, std::string_view value, std::string_view expected) const {
         return error(name, "= '" + std::string(value) + "': expected " + std::string(expected));
     }
@@ -263,7 +275,8 @@ private:
         std::set<std::string> unknown;
         for (auto it = state_->values->lower_bound(prefix_); it != state_->values->end(); ++it) {
             if (it->first.compare(0, prefix_.size(), prefix_) != 0) break;
-            if (!skipped_section.empty() && it->first.compare(0, skipped_section.size(), skipped_section) == 0) continue;
+            if (!skipped_section.empty() && it->first.compare(0, skipped_section.size(), skipped_section) == 0)
+                continue;
             if (state_->consumed.count(it->first) == 0) unknown.insert(it->first);
         }
         return unknown;
@@ -307,13 +320,15 @@ private:
     std::string prefix_;
 };
 
-// The environment variables that start with `env_prefix`, as settings: the
-// prefix removed, lowercased, and "__" turned into "." (a section separator
-// environment names cannot hold), so with env_prefix "MYAPP_CACHE_"
-//     MYAPP_CACHE_BACKEND=memory              -> backend = memory
-//     MYAPP_CACHE_ARGUMENTS__CAPACITY=10000   -> arguments.capacity = 10000
-// `environment` is a null-terminated array of "NAME=value" strings: POSIX's
-// `environ`, or main's third argument.
+/// The environment variables that start with `env_prefix`, as settings: the
+/// prefix removed, lowercased, and "__" turned into "." (a section separator
+/// environment names cannot hold), so with env_prefix "MYAPP_CACHE_"
+/// \code{.unparsed}
+///     MYAPP_CACHE_BACKEND=memory              -> backend = memory
+///     MYAPP_CACHE_ARGUMENTS__CAPACITY=10000   -> arguments.capacity = 10000
+/// \endcode
+/// `environment` is a null-terminated array of "NAME=value" strings: POSIX's
+/// `environ`, or main's third argument.
 inline SettingsMap settings_from_environment(std::string_view env_prefix, const char* const* environment) {
     SettingsMap out;
     if (environment == nullptr) return out;

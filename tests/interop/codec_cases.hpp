@@ -15,7 +15,7 @@ using dogpile::codec::Flags;
 using dogpile::codec::List;
 
 inline Flags golden_flags() {
-    return {{"a", true},     {"bb", false},     {"ccc", true},      {"dddd", false},
+    return {{"a", true},     {"bb", false},     {"ccc", true},     {"dddd", false},
             {"eeeee", true}, {"ffffff", false}, {"ggggggg", true}, {"hhhhhhhh", false}};
 }
 

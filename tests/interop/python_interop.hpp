@@ -49,7 +49,8 @@ inline std::string from_hex(std::string_view hex) {
 
 // `args` must be shell-safe (case names and hex strings are).
 inline PythonResult run_codec_interop(const std::string& args) {
-    const std::string command = "/usr/bin/python3 " DOGPILE_SOURCE_DIR "/tests/interop/codec_interop.py " + args + " 2>&1";
+    const std::string command =
+        "/usr/bin/python3 " DOGPILE_SOURCE_DIR "/tests/interop/codec_interop.py " + args + " 2>&1";
     PythonResult result;
     FILE* pipe = ::popen(command.c_str(), "r");
     if (!pipe) {
@@ -73,7 +74,8 @@ inline PythonResult run_codec_interop(const std::string& args) {
 inline std::string python_emit(const std::string& case_name, std::string& error) {
     const PythonResult result = run_codec_interop("emit " + case_name);
     if (result.status != 0) {
-        error = "codec_interop.py emit " + case_name + " exited " + std::to_string(result.status) + ": " + result.output;
+        error =
+            "codec_interop.py emit " + case_name + " exited " + std::to_string(result.status) + ": " + result.output;
         return {};
     }
     return from_hex(result.output);

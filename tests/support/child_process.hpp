@@ -2,6 +2,7 @@
 // A helper program run with posix_spawn (fork+exec: a multithreaded test
 // binary must not fork without exec). Killed and reaped on destruction.
 
+#include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/types.h>
@@ -23,11 +24,25 @@ namespace dogpile::test {
 
 class ChildProcess {
 public:
-    explicit ChildProcess(std::vector<std::string> args) : args_(std::move(args)) {
+    explicit ChildProcess(std::vector<std::string> args) : ChildProcess(std::move(args), "", "") {}
+
+    // With its stdout and stderr written to these files (created or
+    // truncated); an empty path leaves that stream as the test's.
+    ChildProcess(std::vector<std::string> args, const std::string& stdout_path, const std::string& stderr_path)
+        : args_(std::move(args)) {
         std::vector<char*> argv;
         for (auto& a : args_) argv.push_back(a.data());
         argv.push_back(nullptr);
-        const int rc = ::posix_spawn(&pid_, argv[0], nullptr, nullptr, argv.data(), environ);
+        posix_spawn_file_actions_t actions;
+        posix_spawn_file_actions_init(&actions);
+        if (!stdout_path.empty()) {
+            posix_spawn_file_actions_addopen(&actions, 1, stdout_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        }
+        if (!stderr_path.empty()) {
+            posix_spawn_file_actions_addopen(&actions, 2, stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        }
+        const int rc = ::posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ);
+        posix_spawn_file_actions_destroy(&actions);
         if (rc != 0) throw std::runtime_error("posix_spawn " + args_[0] + ": " + std::strerror(rc));
     }
     ChildProcess(const ChildProcess&) = delete;

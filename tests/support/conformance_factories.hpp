@@ -104,10 +104,11 @@ struct PlainStore {
             dogpile::testing::random_bytes(40, 5),
             good,  // bare msgpack, no envelope
             version_2,
-            bytes_of({0xc1, 0x01}),                                                    // truncated envelope
-            envelope::wrap(dogpile::Metadata{}, bytes_of({0xdd, 0xff, 0xff, 0xff, 0xff})),  // array claiming 4 G elements
-            envelope::wrap(dogpile::Metadata{}, bytes_of({0x93, 0x01, 0x02, 0x03})),        // wrong type
-            envelope::wrap(dogpile::Metadata{}, bytes_of({0xa5, 0x61})),                    // truncated payload
+            bytes_of({0xc1, 0x01}),  // truncated envelope
+            envelope::wrap(dogpile::Metadata{},
+                           bytes_of({0xdd, 0xff, 0xff, 0xff, 0xff})),                 // array claiming 4 G elements
+            envelope::wrap(dogpile::Metadata{}, bytes_of({0x93, 0x01, 0x02, 0x03})),  // wrong type
+            envelope::wrap(dogpile::Metadata{}, bytes_of({0xa5, 0x61})),              // truncated payload
             std::string(),
         };
     }
@@ -144,7 +145,9 @@ struct HashStore {
     Value value(std::size_t i) { return "value " + std::to_string(i); }
     Value over_limit_value() { return std::string(payload_limit + 1, 'x'); }
     std::vector<Key> awkward_keys() { return awkward_hash_keys(prefix); }
-    void corrupt(const Key& key, const std::string& bytes) { raw_ok(Server::get(), {"HSET", key.hash, key.field, bytes}); }
+    void corrupt(const Key& key, const std::string& bytes) {
+        raw_ok(Server::get(), {"HSET", key.hash, key.field, bytes});
+    }
 
     std::string prefix;
 };
@@ -155,7 +158,9 @@ template <class Server, dogpile::redis::SymmetricMode mode>
 struct SymmetricStore {
     using Value = std::string;
     using Key = A2BKey;
-    static std::string name() { return mode == dogpile::redis::SymmetricMode::atomic ? "SymmetricAtomic" : "SymmetricPerNode"; }
+    static std::string name() {
+        return mode == dogpile::redis::SymmetricMode::atomic ? "SymmetricAtomic" : "SymmetricPerNode";
+    }
     static BackendCapabilities capabilities() {
         BackendCapabilities c;
         c.metadata = MetadataKept::store_managed;
@@ -177,11 +182,17 @@ struct SymmetricStore {
     Key key(std::size_t i) { return {"a" + std::to_string(i % 3), "b" + std::to_string(i)}; }
     Value value(std::size_t i) { return "value " + std::to_string(i); }
     std::vector<Key> awkward_keys() {
-        return {{"a", ""}, {"a", std::string(1, '\0')}, {std::string("a\0x", 3), "b"}, {"a b\r\n", "b"},
-                {bytes_of({0xff}), bytes_of({0xfe, 0xc1})}, {"a", std::string(300, 'b')}};
+        return {{"a", ""},
+                {"a", std::string(1, '\0')},
+                {std::string("a\0x", 3), "b"},
+                {"a b\r\n", "b"},
+                {bytes_of({0xff}), bytes_of({0xfe, 0xc1})},
+                {"a", std::string(300, 'b')}};
     }
     // Reads come from the A side.
-    void corrupt(const Key& key, const std::string& bytes) { raw_ok(Server::get(), {"HSET", a_prefix + key.a, key.b, bytes}); }
+    void corrupt(const Key& key, const std::string& bytes) {
+        raw_ok(Server::get(), {"HSET", a_prefix + key.a, key.b, bytes});
+    }
 
     std::string prefix;
     std::string a_prefix;

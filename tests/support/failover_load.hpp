@@ -154,9 +154,7 @@ private:
             try {
                 switch (n % 16) {
                     case 3:
-                    case 11:
-                        check(region_.get(key), want);
-                        break;
+                    case 11: check(region_.get(key), want); break;
                     case 5: {
                         std::vector<Key> some;
                         for (std::size_t k = 0; k < 8; ++k) some.push_back(keys_[(n + k * 5) % keys_.size()]);
@@ -164,17 +162,14 @@ private:
                         for (std::size_t k = 0; k < some.size(); ++k) check(got[k], expected_(some[k]));
                         break;
                     }
-                    case 7:
-                        region_.set(key, want);
-                        break;
-                    case 13:
-                        region_.erase(key);
-                        break;
+                    case 7: region_.set(key, want); break;
+                    case 13: region_.erase(key); break;
                     default:
-                        check(std::optional<std::string>(region_.get_or_create(key, [&] {
-                                  creations_.fetch_add(1);
-                                  return want;
-                              })),
+                        check(std::optional<std::string>(region_.get_or_create(key,
+                                                                               [&] {
+                                                                                   creations_.fetch_add(1);
+                                                                                   return want;
+                                                                               })),
                               want);
                 }
             } catch (const std::exception&) {
@@ -314,8 +309,7 @@ std::string serves_from_redis_once(Region& region, const std::vector<Key>& keys,
 // timeouts a scheduling hiccup can spoil one pass, while a region that does
 // not serve from Redis fails every one. Returns the last failure, or "".
 template <class Region, class Key, class ValueOf>
-std::string serves_from_redis(Region& region, const std::vector<Key>& keys, const ValueOf& value_of,
-                              int attempts = 1) {
+std::string serves_from_redis(Region& region, const std::vector<Key>& keys, const ValueOf& value_of, int attempts = 1) {
     std::string last;
     for (int i = 0; i < attempts; ++i) {
         last = serves_from_redis_once(region, keys, value_of);

@@ -70,8 +70,7 @@ public:
         return inner_->eval_batch(script, calls);
     }
 
-    void with_connection(std::string_view routing_key,
-                         const std::function<void(redis::Connection&)>& fn) override {
+    void with_connection(std::string_view routing_key, const std::function<void(redis::Connection&)>& fn) override {
         inner_->with_connection(routing_key, fn);
     }
 

@@ -84,7 +84,8 @@ inline std::string find_redis_cli() {
         const std::string candidate = std::string(dir) + "/redis-cli";
         if (::access(candidate.c_str(), X_OK) == 0) return candidate;
     }
-    throw std::runtime_error("redis-cli not found: install it with `apt-get install redis-tools` (or run scripts/setup.sh)");
+    throw std::runtime_error(
+        "redis-cli not found: install it with `apt-get install redis-tools` (or run scripts/setup.sh)");
 }
 
 // Runs a program to completion (killing it after `timeout`), output to `log`.
@@ -159,18 +160,21 @@ public:
             o.password = options_.password;
             o.acl_users = options_.acl_users;
             // No diskless-sync delay: replicas sync at once instead of after 5 s.
-            o.extra_args = {"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout",
-                            std::to_string(options_.node_timeout.count()), "--repl-diskless-sync-delay", "0"};
+            o.extra_args = {"--cluster-enabled",          "yes",
+                            "--cluster-config-file",      "nodes.conf",
+                            "--cluster-node-timeout",     std::to_string(options_.node_timeout.count()),
+                            "--repl-diskless-sync-delay", "0"};
             // The bus port is picked with the client port, so a retry after
             // either was taken (ctest -j2 starts two clusters at once) picks both anew.
             o.port_args = [] {
-                return std::vector<std::string>{"--cluster-port", std::to_string(redis_server_details::pick_free_port())};
+                return std::vector<std::string>{"--cluster-port",
+                                                std::to_string(redis_server_details::pick_free_port())};
             };
             if (options_.password) o.extra_args.insert(o.extra_args.end(), {"--masterauth", *options_.password});
             if (options_.tls) {
-                o.extra_args.insert(o.extra_args.end(), {"--tls-cluster", "yes", "--tls-replication", "yes",
-                                                         "--tls-client-cert-file", options_.tls_bus_cert_file,
-                                                         "--tls-client-key-file", options_.tls_bus_key_file});
+                o.extra_args.insert(o.extra_args.end(),
+                                    {"--tls-cluster", "yes", "--tls-replication", "yes", "--tls-client-cert-file",
+                                     options_.tls_bus_cert_file, "--tls-client-key-file", options_.tls_bus_key_file});
             }
             o.extra_args.insert(o.extra_args.end(), options_.extra_args.begin(), options_.extra_args.end());
             nodes_.push_back(std::make_unique<RedisServer>(std::move(o)));
@@ -202,7 +206,8 @@ public:
     // rediss://...?ca_file=...)
     std::string url() const {
         std::string hosts;
-        for (const auto& n : nodes_) hosts += (hosts.empty() ? "" : ",") + std::string("127.0.0.1:") + std::to_string(n->port());
+        for (const auto& n : nodes_)
+            hosts += (hosts.empty() ? "" : ",") + std::string("127.0.0.1:") + std::to_string(n->port());
         // A node's URL carries the scheme, the encoded password and the query.
         const std::string single = nodes_.front()->url();
         const std::string host = "127.0.0.1:" + std::to_string(nodes_.front()->port());
@@ -297,7 +302,8 @@ public:
     }
 
     // Polls `done` every 10 ms until it holds, or throws naming `what`.
-    static void wait_for(const std::function<bool()>& done, std::chrono::milliseconds timeout, const std::string& what) {
+    static void wait_for(const std::function<bool()>& done, std::chrono::milliseconds timeout,
+                         const std::string& what) {
         const auto deadline = std::chrono::steady_clock::now() + timeout;
         for (;;) {
             try {
@@ -332,7 +338,8 @@ public:
             if (info.count("cluster_state") == 0 || info.at("cluster_state") != "ok") {
                 return who + " says cluster_state:" + (info.count("cluster_state") ? info.at("cluster_state") : "?");
             }
-            if (info.at("cluster_slots_ok") != "16384") return who + " sees only " + info.at("cluster_slots_ok") + " slots ok";
+            if (info.at("cluster_slots_ok") != "16384")
+                return who + " sees only " + info.at("cluster_slots_ok") + " slots ok";
             const RawReply role = raw(i, {"ROLE"});
             if (role.elements.at(0).str == "slave" && role.elements.at(3).str != "connected") {
                 return who + " is a replica in state " + role.elements.at(3).str;
@@ -342,7 +349,8 @@ public:
             for (const auto& range : slots.elements) {
                 if (expected && range.elements.size() - 3 != *expected) {
                     return who + " lists " + std::to_string(range.elements.size() - 3) + " replicas for slots " +
-                           std::to_string(range.elements.at(0).integer) + "-" + std::to_string(range.elements.at(1).integer);
+                           std::to_string(range.elements.at(0).integer) + "-" +
+                           std::to_string(range.elements.at(1).integer);
                 }
             }
             const std::string map = slot_map_text(i);
@@ -364,7 +372,8 @@ public:
                 view.emplace(v.id, std::move(v));
             }
             if (reference) {
-                if (auto d = compare_views(address_of(reference->first), reference->second, address_of(i), view)) return d;
+                if (auto d = compare_views(address_of(reference->first), reference->second, address_of(i), view))
+                    return d;
             } else {
                 reference.emplace(i, std::move(view));
             }
@@ -436,8 +445,10 @@ public:
 
     // Marks `slot` as moving from master `from` to master `to`.
     void begin_migration(int slot, std::size_t from, std::size_t to) const {
-        expect_ok(raw(to, {"CLUSTER", "SETSLOT", std::to_string(slot), "IMPORTING", node_id(from)}), "SETSLOT IMPORTING");
-        expect_ok(raw(from, {"CLUSTER", "SETSLOT", std::to_string(slot), "MIGRATING", node_id(to)}), "SETSLOT MIGRATING");
+        expect_ok(raw(to, {"CLUSTER", "SETSLOT", std::to_string(slot), "IMPORTING", node_id(from)}),
+                  "SETSLOT IMPORTING");
+        expect_ok(raw(from, {"CLUSTER", "SETSLOT", std::to_string(slot), "MIGRATING", node_id(to)}),
+                  "SETSLOT MIGRATING");
     }
 
     // MIGRATEs up to `max_keys` keys of `slot` from `from` to `to`; returns
@@ -508,7 +519,8 @@ public:
             finish_migration(slot, m, target);
         }
         for (std::size_t i = 0; i < nodes_.size(); ++i) {
-            if (nodes_[i]->running() && role(i) == "master") expect_ok(raw(i, {"CLUSTER", "SETSLOT", s, "STABLE"}), "SETSLOT STABLE");
+            if (nodes_[i]->running() && role(i) == "master")
+                expect_ok(raw(i, {"CLUSTER", "SETSLOT", s, "STABLE"}), "SETSLOT STABLE");
         }
         if (!anyone_claims(slot)) expect_ok(raw(owner, {"CLUSTER", "ADDSLOTS", s}), "ADDSLOTS");
         wait_until_healthy();
@@ -550,7 +562,9 @@ private:
         NodeView v;
         v.id = f[0];
         v.address = f[1].substr(0, f[1].find('@'));
-        v.role = f[2].find("master") != std::string::npos ? "master" : f[2].find("slave") != std::string::npos ? "slave" : f[2];
+        v.role = f[2].find("master") != std::string::npos  ? "master"
+                 : f[2].find("slave") != std::string::npos ? "slave"
+                                                           : f[2];
         v.master_id = f[3];
         v.config_epoch = f[6];
         for (std::size_t k = 8; k < f.size(); ++k) {
@@ -565,7 +579,8 @@ private:
     }
 
     static std::optional<std::string> compare_views(const std::string& a_name, const std::map<std::string, NodeView>& a,
-                                                    const std::string& b_name, const std::map<std::string, NodeView>& b) {
+                                                    const std::string& b_name,
+                                                    const std::map<std::string, NodeView>& b) {
         const std::string pair = "nodes " + a_name + " and " + b_name + " disagree on node ";
         for (const auto& [id, va] : a) {
             const auto it = b.find(id);
@@ -700,7 +715,8 @@ private:
             for (std::size_t m : masters()) expect_ok(raw(m, {"FLUSHALL"}), "FLUSHALL");
             wait_until_healthy(options_.form_timeout);
         } catch (const std::exception& e) {
-            throw std::runtime_error(std::string(e.what()) + "\nredis-cli output:\n" + redis_cluster_details::read_all(log));
+            throw std::runtime_error(std::string(e.what()) + "\nredis-cli output:\n" +
+                                     redis_cluster_details::read_all(log));
         }
     }
 

@@ -87,7 +87,7 @@ struct RedisServerOptions {
     struct Tls {
         std::string cert_file;
         std::string key_file;
-        std::string ca_file;  // the CA clients' certificates must chain to, and the one url() trusts
+        std::string ca_file;        // the CA clients' certificates must chain to, and the one url() trusts
         bool auth_clients = false;  // tls-auth-clients: require a client certificate
     };
     std::optional<Tls> tls;
@@ -169,8 +169,8 @@ inline RawReply raw_on(redisContext* c, const std::vector<std::string>& argv) {
         ptrs.push_back(a.data());
         lens.push_back(a.size());
     }
-    auto* reply = static_cast<redisReply*>(
-        redisCommandArgv(c, static_cast<int>(ptrs.size()), ptrs.data(), lens.data()));
+    auto* reply =
+        static_cast<redisReply*>(redisCommandArgv(c, static_cast<int>(ptrs.size()), ptrs.data(), lens.data()));
     if (reply == nullptr) throw std::runtime_error(std::string("raw redis command failed: ") + c->errstr);
     RawReply out = copy_reply(reply);
     freeReplyObject(reply);
@@ -189,7 +189,8 @@ public:
         }
         dir_ = pattern;
         if (options_.tls && options_.listen != RedisServerOptions::Listen::TcpAndUnix) {
-            throw std::logic_error("RedisServer: TLS mode needs Listen::TcpAndUnix (readiness is checked on the socket)");
+            throw std::logic_error(
+                "RedisServer: TLS mode needs Listen::TcpAndUnix (readiness is checked on the socket)");
         }
         if (options_.listen != RedisServerOptions::Listen::Tcp) socket_ = dir_ + "/redis.sock";
         try {
@@ -236,7 +237,7 @@ public:
         return env != nullptr && std::string(env) == "1";
     }
 
-    int port() const noexcept { return port_; }  // 0 when TCP is off
+    int port() const noexcept { return port_; }                          // 0 when TCP is off
     const std::string& unix_socket() const noexcept { return socket_; }  // empty when off
     const std::string& dir() const noexcept { return dir_; }
     pid_t pid() const noexcept { return pid_; }
@@ -247,7 +248,8 @@ public:
     std::string url() const {
         if (port_ == 0) return unix_url();
         if (options_.tls) {
-            return "rediss://" + auth_part() + "127.0.0.1:" + std::to_string(port_) + "?ca_file=" + options_.tls->ca_file;
+            return "rediss://" + auth_part() + "127.0.0.1:" + std::to_string(port_) +
+                   "?ca_file=" + options_.tls->ca_file;
         }
         return "redis://" + auth_part() + "127.0.0.1:" + std::to_string(port_);
     }
@@ -292,18 +294,18 @@ public:
             }
             args.push_back(config);
         }
-        args.insert(args.end(), {"--bind", "127.0.0.1", "--port", std::to_string(port_), "--save", "", "--appendonly",
-                                 "no", "--dir", dir_, "--daemonize", "no", "--logfile", log_path(),
-                                 "--protected-mode", "no"});
+        args.insert(args.end(),
+                    {"--bind", "127.0.0.1", "--port", std::to_string(port_), "--save", "", "--appendonly", "no",
+                     "--dir", dir_, "--daemonize", "no", "--logfile", log_path(), "--protected-mode", "no"});
         if (!socket_.empty()) {
             args.insert(args.end(), {"--unixsocket", socket_, "--unixsocketperm", "700"});
         }
         if (options_.password) args.insert(args.end(), {"--requirepass", *options_.password});
         if (options_.tls) {
-            args.insert(args.end(), {"--port", "0", "--tls-port", std::to_string(port_), "--tls-cert-file",
-                                     options_.tls->cert_file, "--tls-key-file", options_.tls->key_file,
-                                     "--tls-ca-cert-file", options_.tls->ca_file, "--tls-auth-clients",
-                                     options_.tls->auth_clients ? "yes" : "no"});
+            args.insert(args.end(),
+                        {"--port", "0", "--tls-port", std::to_string(port_), "--tls-cert-file", options_.tls->cert_file,
+                         "--tls-key-file", options_.tls->key_file, "--tls-ca-cert-file", options_.tls->ca_file,
+                         "--tls-auth-clients", options_.tls->auth_clients ? "yes" : "no"});
         }
         args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
         args.insert(args.end(), port_args_.begin(), port_args_.end());
@@ -463,7 +465,7 @@ private:
         tv.tv_sec = static_cast<time_t>(timeout.count() / 1000);
         tv.tv_usec = static_cast<suseconds_t>((timeout.count() % 1000) * 1000);
         redisContext* c = port_ != 0 && !options_.tls ? redisConnectWithTimeout("127.0.0.1", port_, tv)
-                                     : redisConnectUnixWithTimeout(socket_.c_str(), tv);
+                                                      : redisConnectUnixWithTimeout(socket_.c_str(), tv);
         if (c == nullptr) {
             last_connect_error_ = "out of memory";
             return nullptr;

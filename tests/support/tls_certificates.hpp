@@ -123,9 +123,9 @@ private:
 
     void sign(const std::string& request, const std::string& ca, const std::string& out, const std::string& extensions,
               const std::string& days) {
-        openssl({"x509", "-req", "-in", path((request + ".csr").c_str()), "-CA", path((ca + ".crt").c_str()),
-                 "-CAkey", path((ca + ".key").c_str()), "-CAcreateserial", "-out", path((out + ".crt").c_str()),
-                 "-days", days, "-extfile", path("openssl.cnf"), "-extensions", extensions});
+        openssl({"x509", "-req", "-in", path((request + ".csr").c_str()), "-CA", path((ca + ".crt").c_str()), "-CAkey",
+                 path((ca + ".key").c_str()), "-CAcreateserial", "-out", path((out + ".crt").c_str()), "-days", days,
+                 "-extfile", path("openssl.cnf"), "-extensions", extensions});
     }
 
     void openssl(std::vector<std::string> args) const {
@@ -156,8 +156,8 @@ private:
             std::ifstream in(log);
             std::stringstream output;
             output << in.rdbuf();
-            throw std::runtime_error("`" + command + "` failed (wait status " + std::to_string(status) +
-                                     "):\n" + output.str());
+            throw std::runtime_error("`" + command + "` failed (wait status " + std::to_string(status) + "):\n" +
+                                     output.str());
         }
     }
 

@@ -28,6 +28,8 @@
 
 namespace dogpile {
 
+/// The MemoryBackendOptions an "arguments" section gives (capacity, eviction, ttl, shards, ...);
+/// ConfigurationError for a malformed value.
 inline MemoryBackendOptions memory_backend_options_from_settings(const Settings& arguments) {
     MemoryBackendOptions options;
     options.capacity = arguments.get_integer<std::size_t>("capacity", 1);
@@ -39,14 +41,15 @@ inline MemoryBackendOptions memory_backend_options_from_settings(const Settings&
     options.ttl = arguments.get_duration("ttl");
     if (options.ttl && *options.ttl == Duration::zero()) throw arguments.error("ttl", "must be positive");
     if (auto shards = arguments.get_integer<std::size_t>("shards", 1, std::size_t{1} << 16)) {
-        if ((*shards & (*shards - 1)) != 0) throw arguments.malformed("shards", std::to_string(*shards), "a power of two");
+        if ((*shards & (*shards - 1)) != 0)
+            throw arguments.malformed("shards", std::to_string(*shards), "a power of two");
         options.shards = *shards;
     }
     if (auto policy = clock_policy_setting(arguments, "clock_policy")) options.clock_policy = *policy;
     return options;
 }
 
-// Adds "null", and "memory" when the types allow it.
+/// Adds "null", and "memory" when the types allow it.
 template <class Value, class Key>
 void register_builtin_backends(BackendRegistry<Value, Key>& registry) {
     registry.add("null", [](const Settings&) { return std::make_shared<NullBackend<Value, Key>>(); });
@@ -57,7 +60,7 @@ void register_builtin_backends(BackendRegistry<Value, Key>& registry) {
     }
 }
 
-// A registry holding the built-in backends.
+/// A registry holding the built-in backends.
 template <class Value, class Key = std::string>
 BackendRegistry<Value, Key> builtin_backends() {
     BackendRegistry<Value, Key> registry;

@@ -73,37 +73,40 @@
 
 namespace dogpile {
 
-// Which Redis key holds a cache key's entry: an invalidation of that Redis
-// key drops the entry.
+/// Which Redis key holds a cache key's entry: an invalidation of that Redis
+/// key drops the entry.
 template <class Key>
 using RedisKeyOf = std::function<std::string(const Key&)>;
 
+/// How a NearCacheBackend finds Redis keys, bounds its near tier and expires entries. `listener`
+/// and `redis_key` are required.
 template <class Key>
 struct NearCacheOptions {
-    // Whose session the near tier trusts; the remote backend's client must be
-    // made with make_tracked_client() / listener->instrument() on it
-    // (standard mode). Required.
+    /// Whose session the near tier trusts; the remote backend's client must be
+    /// made with make_tracked_client() / listener->instrument() on it
+    /// (standard mode). Required.
     std::shared_ptr<redis::InvalidationListener> listener{};
-    // Cache key -> Redis key (see redis_keys_of()). Required.
+    /// Cache key -> Redis key (see redis_keys_of()). Required.
     RedisKeyOf<Key> redis_key{};
-    // Entries held in memory, split across `shards` (a power of two).
+    /// Entries held in memory, split across `shards` (a power of two).
     std::size_t capacity = 10000;
-    // W-TinyLFU keeps the frequently read entries when the working set is
-    // larger than the capacity (see MemoryBackendOptions::eviction).
+    /// W-TinyLFU keeps the frequently read entries when the working set is
+    /// larger than the capacity (see MemoryBackendOptions::eviction).
     EvictionPolicy eviction = EvictionPolicy::tiny_lfu;
-    std::size_t shards = 16;
-    // A second line of defence: an entry older than this (counted from when
-    // the near tier got it) is not served but read again. std::nullopt: none.
+    std::size_t shards = 16;  ///< a power of two; more shards, less lock contention
+    /// A second line of defence: an entry older than this (counted from when
+    /// the near tier got it) is not served but read again. std::nullopt: none.
     std::optional<Duration> ttl{};
-    // Time source for ttl (tests inject a manual clock); when set, clock_policy is ignored.
+    /// Time source for ttl (tests inject a manual clock); when set, clock_policy is ignored.
     std::function<TimePoint()> clock{};
-    // Test seam: called on the reading thread after a remote read returned a
-    // value and before the near tier may keep it.
+    /// Test seam: called on the reading thread after a remote read returned a
+    /// value and before the near tier may keep it.
     std::function<void(const Key&)> before_near_insert{};
-    // The clock ttl checks read (clock.hpp), only with a ttl: with `coarse`
-    // an entry may be served up to one tick longer than the ttl.
+    /// The clock ttl checks read (clock.hpp), only with a ttl: with `coarse`
+    /// an entry may be served up to one tick longer than the ttl.
     ClockPolicy clock_policy = default_clock_policy;
 
+    /// Throws ConfigurationError when `listener` or `redis_key` is missing.
     void validate() const {
         if (!listener) throw ConfigurationError("NearCacheBackend: options.listener must not be null");
         if (!redis_key) {
@@ -114,34 +117,39 @@ struct NearCacheOptions {
     }
 };
 
+/// What NearCacheBackend::stats() returns: counters since construction.
 struct NearCacheStats {
-    std::uint64_t hits = 0;       // served from memory
-    std::uint64_t misses = 0;     // asked the remote backend while tracking
-    std::uint64_t bypassed = 0;   // asked the remote backend because the listener was not tracking
-    std::uint64_t uncovered = 0;  // keys outside the listener's broadcast prefixes: never kept
-    std::uint64_t stored = 0;     // remote results kept
-    // Remote results not kept because their key was invalidated (or the near
-    // tier flushed) while the read was in flight.
+    std::uint64_t hits = 0;       ///< served from memory
+    std::uint64_t misses = 0;     ///< asked the remote backend while tracking
+    std::uint64_t bypassed = 0;   ///< asked the remote backend: the listener was not tracking
+    std::uint64_t uncovered = 0;  ///< keys outside the listener's broadcast prefixes: never kept
+    std::uint64_t stored = 0;     ///< remote results kept
+    /// Remote results not kept because their key was invalidated (or the near
+    /// tier flushed) while the read was in flight.
     std::uint64_t raced = 0;
-    // Remote results not kept because the read did not run on connections
-    // tracked in the current session: around reconnects, or always if the
-    // remote backend's client was not made with make_tracked_client().
+    /// Remote results not kept because the read did not run on connections
+    /// tracked in the current session: around reconnects, or always if the
+    /// remote backend's client was not made with make_tracked_client().
     std::uint64_t untracked = 0;
-    std::uint64_t invalidated = 0;  // entries dropped by invalidations and local writes
-    std::uint64_t flushes = 0;      // times the whole near tier was dropped
-    std::uint64_t evictions = 0;    // entries dropped to respect the capacity
-    std::uint64_t expirations = 0;  // entries dropped for being older than ttl
+    std::uint64_t invalidated = 0;  ///< entries dropped by invalidations and local writes
+    std::uint64_t flushes = 0;      ///< times the whole near tier was dropped
+    std::uint64_t evictions = 0;    ///< entries dropped to respect the capacity
+    std::uint64_t expirations = 0;  ///< entries dropped for being older than ttl
 };
 
+/// A bounded in-process tier in front of a Redis backend, kept coherent by Redis server-assisted
+/// client-side caching (redis/tracking.hpp): a hit costs no round trip and no decode. Reads try the
+/// near tier first; writes go to the remote backend, then drop the near entries under the Redis
+/// keys written. While the listener is not tracking, the near tier is bypassed. Thread-safe.
 template <class Value, class Key = std::string, class Hash = std::hash<Key>>
 class NearCacheBackend final : public Backend<Value, Key>, private redis::InvalidationSink {
 public:
-    using base_type = Backend<Value, Key>;
+    using base_type = Backend<Value, Key>;  ///< the interface it implements
     using typename base_type::entry_type;
-    using remote_type = Backend<Value, Key>;
-    using options_type = NearCacheOptions<Key>;
+    using remote_type = Backend<Value, Key>;     ///< the backend behind the near tier
+    using options_type = NearCacheOptions<Key>;  ///< its options
 
-    // Throws ConfigurationError for a null remote backend or invalid options.
+    /// Throws ConfigurationError for a null remote backend or invalid options.
     NearCacheBackend(std::shared_ptr<remote_type> remote, NearCacheOptions<Key> options, Hash hash = Hash{})
         : remote_(checked(std::move(remote))),
           options_(validated(std::move(options))),
@@ -153,6 +161,8 @@ public:
     NearCacheBackend(const NearCacheBackend&) = delete;
     NearCacheBackend& operator=(const NearCacheBackend&) = delete;
 
+    /// From the near tier when held and fresh; else from the remote backend, and kept unless the
+    /// key was invalidated meanwhile or the read was not tracked.
     std::optional<entry_type> get(const Key& key) override {
         if (!listener_->tracking()) {
             counters_.add<&NearCacheStats::bypassed>();
@@ -175,7 +185,7 @@ public:
         return value;
     }
 
-    // Hits from memory; the misses in one remote get_multi.
+    /// Hits from memory; the misses in one remote get_multi.
     std::vector<std::optional<entry_type>> get_multi(const std::vector<Key>& keys) override {
         if (!listener_->tracking()) {
             counters_.add<&NearCacheStats::bypassed>(keys.size());
@@ -217,11 +227,14 @@ public:
         return out;
     }
 
+    /// Writes to the remote backend, then drops the near entries under the key's Redis key.
     void set(const Key& key, const entry_type& entry) override {
         const std::string redis_key = store_.redis_key_of(key);
         written_after([&] { remote_->set(key, entry); }, {redis_key});
     }
 
+    /// Writes to the remote backend in one call, then drops the near entries under the Redis keys
+    /// written.
     void set_multi(const std::vector<std::pair<Key, entry_type>>& entries) override {
         std::vector<std::string> redis_keys;
         redis_keys.reserve(entries.size());
@@ -229,11 +242,13 @@ public:
         written_after([&] { remote_->set_multi(entries); }, redis_keys);
     }
 
+    /// Erases on the remote backend, then drops the near entries under the key's Redis key.
     void erase(const Key& key) override {
         const std::string redis_key = store_.redis_key_of(key);
         written_after([&] { remote_->erase(key); }, {redis_key});
     }
 
+    /// Erases on the remote backend in one call, then drops the near entries under the Redis keys.
     void erase_multi(const std::vector<Key>& keys) override {
         std::vector<std::string> redis_keys;
         redis_keys.reserve(keys.size());
@@ -241,28 +256,31 @@ public:
         written_after([&] { remote_->erase_multi(keys); }, redis_keys);
     }
 
+    /// The remote backend's mutex.
     std::unique_ptr<Mutex> get_mutex(const Key& key) override { return remote_->get_mutex(key); }
 
-    // Drops the near entries under `redis_key` now (after a write that went
-    // around this backend), and keeps reads in flight from storing it.
+    /// Drops the near entries under `redis_key` now (after a write that went
+    /// around this backend), and keeps reads in flight from storing it.
     std::size_t invalidate_near(std::string_view redis_key) {
         const std::size_t dropped = store_.invalidate(redis_key);
         counters_.add<&NearCacheStats::invalidated>(dropped);
         return dropped;
     }
 
-    // Drops the whole near tier.
+    /// Drops the whole near tier.
     void clear_near() {
         store_.clear();
         counters_.add<&NearCacheStats::flushes>();
     }
 
+    /// Entries the near tier holds now.
     std::size_t near_size() const { return store_.size(); }
-    // Whether the near tier holds `key` (whether or not it would be served).
+    /// Whether the near tier holds `key` (whether or not it would be served).
     bool near_contains(const Key& key) const { return store_.contains(key); }
-    // Cache keys listed under their Redis keys; near_size() when quiet.
+    /// Cache keys listed under their Redis keys; near_size() when quiet.
     std::size_t near_index_size() const { return store_.index_size(); }
 
+    /// The counters so far; any thread, at any time.
     NearCacheStats stats() const {
         NearCacheStats s;
         s.hits = hits_.load();
@@ -273,9 +291,12 @@ public:
         return s;
     }
 
-    remote_type& remote() const noexcept { return *remote_; }
+    remote_type& remote() const noexcept { return *remote_; }  ///< the backend behind the near tier
+    /// The backend behind the near tier, shared.
     const std::shared_ptr<remote_type>& remote_ptr() const noexcept { return remote_; }
+    /// The listener whose session the near tier trusts.
     redis::InvalidationListener& listener() const noexcept { return *listener_; }
+    /// The options, as validated at construction.
     const NearCacheOptions<Key>& options() const noexcept { return options_; }
 
 private:
@@ -283,10 +304,10 @@ private:
 
     // Everything NearCacheStats counts itself; hits are striped (hits_), the
     // store counts evictions and expirations.
-    using Counters = details::AtomicCounters<NearCacheStats, &NearCacheStats::misses, &NearCacheStats::bypassed,
-                                             &NearCacheStats::uncovered, &NearCacheStats::stored,
-                                             &NearCacheStats::raced, &NearCacheStats::untracked,
-                                             &NearCacheStats::invalidated, &NearCacheStats::flushes>;
+    using Counters =
+        details::AtomicCounters<NearCacheStats, &NearCacheStats::misses, &NearCacheStats::bypassed,
+                                &NearCacheStats::uncovered, &NearCacheStats::stored, &NearCacheStats::raced,
+                                &NearCacheStats::untracked, &NearCacheStats::invalidated, &NearCacheStats::flushes>;
 
     static std::shared_ptr<remote_type> checked(std::shared_ptr<remote_type> remote) {
         if (!remote) throw ConfigurationError("NearCacheBackend: the remote backend must not be null");

@@ -36,18 +36,23 @@
 
 namespace dogpile {
 
+/// A backend that forwards every call to the backend it wraps (dogpile.cache's ProxyBackend): a
+/// layer overrides only the calls it changes. A layer that intercepts writes overrides both set()
+/// overloads. Calls arrive from many threads at once, so the layer must be thread-safe; wrap() must
+/// happen before use.
 template <class Value, class Key = std::string>
 class ProxyBackend : public Backend<Value, Key> {
 public:
-    using backend_type = Backend<Value, Key>;
-    using entry_type = CachedValue<Value>;
+    using backend_type = Backend<Value, Key>;  ///< the interface it wraps and implements
+    using entry_type = CachedValue<Value>;     ///< a value with its metadata
 
     // Unwrapped: wrap() it (or hand it to Region::wrap / dogpile::wrap) before use.
     ProxyBackend() = default;
+    /// Wraps `proxied` at once; throws as wrap() does.
     explicit ProxyBackend(std::shared_ptr<backend_type> proxied) { wrap(std::move(proxied)); }
 
-    // Throws ConfigurationError for a null backend or a proxy that already
-    // wraps one (a proxy sits in one chain only).
+    /// Throws ConfigurationError for a null backend or a proxy that already
+    /// wraps one (a proxy sits in one chain only).
     void wrap(std::shared_ptr<backend_type> proxied) {
         if (!proxied) throw ConfigurationError("ProxyBackend::wrap: the wrapped backend must not be null");
         if (proxied_) throw ConfigurationError("ProxyBackend::wrap: this proxy already wraps a backend");
@@ -55,36 +60,47 @@ public:
         proxied_ = std::move(proxied);
     }
 
+    /// Whether wrap() has given it a backend.
     bool is_wrapping() const noexcept { return proxied_ != nullptr; }
 
-    // The next backend in the chain (which may be another proxy).
+    /// The next backend in the chain (which may be another proxy).
     backend_type& proxied() const {
         if (!proxied_) throw ConfigurationError("ProxyBackend: used before wrap() gave it a backend");
         return *proxied_;
     }
 
+    /// Forwards to proxied().
     std::optional<entry_type> get(const Key& key) override { return proxied().get(key); }
+    /// Forwards to proxied().
     void set(const Key& key, const entry_type& entry) override { proxied().set(key, entry); }
+    /// Forwards to proxied().
     void set(const Key& key, entry_type&& entry) override { proxied().set(key, std::move(entry)); }
+    /// Forwards to proxied().
     void erase(const Key& key) override { proxied().erase(key); }
 
+    /// Forwards to proxied().
     std::vector<std::optional<entry_type>> get_multi(const std::vector<Key>& keys) override {
         return proxied().get_multi(keys);
     }
+    /// Forwards to proxied().
     void set_multi(const std::vector<std::pair<Key, entry_type>>& entries) override { proxied().set_multi(entries); }
+    /// Forwards to proxied().
     void erase_multi(const std::vector<Key>& keys) override { proxied().erase_multi(keys); }
 
+    /// Forwards to proxied().
     std::unique_ptr<Mutex> get_mutex(const Key& key) override { return proxied().get_mutex(key); }
+    /// Forwards to proxied().
     LockRequirement lock_requirement() const override { return proxied().lock_requirement(); }
+    /// The innermost backend of the chain.
     backend_type& actual_backend() override { return proxied().actual_backend(); }
 
 private:
     std::shared_ptr<backend_type> proxied_;
 };
 
-// `backend` (any Backend<Value, Key>) wrapped in `chain`, the first proxy
-// outermost (dogpile.cache's wrap=[...] order). An empty chain returns
-// `backend` itself.
+/// `backend` (any Backend<Value, Key>) wrapped in `chain`, the first proxy
+/// outermost (dogpile.cache's wrap=[...] order). An empty chain returns
+/// `backend` itself.
 template <class AnyBackend, class Value = typename AnyBackend::value_type, class Key = typename AnyBackend::key_type>
 std::shared_ptr<Backend<Value, Key>> wrap(std::shared_ptr<AnyBackend> backend,
                                           const std::vector<std::shared_ptr<ProxyBackend<Value, Key>>>& chain) {

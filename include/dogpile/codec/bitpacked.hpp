@@ -27,32 +27,35 @@
 
 namespace dogpile::codec {
 
-// BasicBitpackedCodec<Flags> (BitpackedCodec) and BasicBitpackedCodec<FlagSet>
-// (BitpackedFlagSetCodec) write the same bytes; each reads what the other writes.
+/// BasicBitpackedCodec<Flags> (BitpackedCodec) and BasicBitpackedCodec<FlagSet>
+/// (BitpackedFlagSetCodec) write the same bytes; each reads what the other writes.
 template <class T>
 class BasicBitpackedCodec : public details::FlagCodecBase<T> {
-    static_assert(std::is_same_v<T, Flags> || std::is_same_v<T, FlagSet>,
-                  "BasicBitpackedCodec packs Flags or FlagSet");
+    static_assert(std::is_same_v<T, Flags> || std::is_same_v<T, FlagSet>, "BasicBitpackedCodec packs Flags or FlagSet");
 
 public:
-    // Flag counts up to this travel as a msgpack integer, larger ones as bin.
+    /// Flag counts up to this travel as a msgpack integer, larger ones as bin.
     static constexpr std::size_t max_integer_flags = details::max_integer_flags;
 
-    // Throws ConfigurationError when `key_template` nests: flags are flat.
+    /// Throws ConfigurationError when `key_template` nests: flags are flat.
     explicit BasicBitpackedCodec(KeyTemplate key_template, DecodeLimits limits = {})
         : details::FlagCodecBase<T>(std::move(key_template), limits, config_name) {}
+    /// A codec of FlagSets of `names` (FlagSet codecs only).
     template <class U = T, std::enable_if_t<std::is_same_v<U, FlagSet>, int> = 0>
     explicit BasicBitpackedCodec(const FlagTemplate& names, DecodeLimits limits = {})
         : details::FlagCodecBase<T>(names, limits, config_name) {}
 
+    /// One bit per flag in sorted-name order; EncodeError when the names differ from the template.
     std::string encode(const T& flags) const {
         std::string out;
         encode_to(flags, out);
         return out;
     }
 
+    /// Appends the encoding of `flags` to `out`.
     void encode_to(const T& flags, std::string& out) const { details::write_flag_bits(out, this->names_, flags, name); }
 
+    /// The flags back; DecodeError on anything malformed or over the limits.
     T decode(std::string_view payload) const { return details::read_flag_bits<T>(payload, this->names_, name); }
 
 private:
@@ -61,7 +64,7 @@ private:
     static constexpr const char* config_name = packs_flag_set ? "BitpackedFlagSetCodec" : "BitpackedCodec";
 };
 
-using BitpackedCodec = BasicBitpackedCodec<Flags>;
-using BitpackedFlagSetCodec = BasicBitpackedCodec<FlagSet>;
+using BitpackedCodec = BasicBitpackedCodec<Flags>;           ///< bit-packed codec of Flags
+using BitpackedFlagSetCodec = BasicBitpackedCodec<FlagSet>;  ///< bit-packed codec of FlagSet
 
 }  // namespace dogpile::codec

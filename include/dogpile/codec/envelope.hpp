@@ -45,20 +45,23 @@
 
 namespace dogpile::codec {
 
+/// The envelope format: dogpile's metadata in a small binary header in front of a
+/// codec's payload (the layout is in codec/envelope.hpp), for stores that keep only bytes.
 namespace envelope {
 
-inline constexpr std::uint8_t magic = 0xc1;
-inline constexpr std::uint8_t format_version = 1;
-// Field block length of format 1 as first written; readers require at least this.
+inline constexpr std::uint8_t magic = 0xc1;        ///< the first byte: the one msgpack never uses
+inline constexpr std::uint8_t format_version = 1;  ///< the format this version writes
+/// Field block length of format 1 as first written; readers require at least this.
 inline constexpr std::size_t min_fields_size = 13;
-// Field block length this version writes (adds creation_time).
+/// Field block length this version writes (adds creation_time).
 inline constexpr std::size_t fields_size = 21;
-// Bytes in front of the payload in what wrap() writes.
+/// Bytes in front of the payload in what wrap() writes.
 inline constexpr std::size_t header_size = 3 + fields_size;
 
+/// What unwrap() finds in an envelope.
 struct Unwrapped {
-    Metadata metadata;
-    std::string_view payload;  // a view into the bytes given to unwrap()
+    Metadata metadata;         ///< the metadata from the header
+    std::string_view payload;  ///< a view into the bytes given to unwrap()
 };
 
 namespace details {
@@ -92,7 +95,7 @@ inline std::string hex_byte(std::uint8_t byte) {
 
 }  // namespace details
 
-// Appends the envelope header for `metadata` to `out`; the payload follows.
+/// Appends the envelope header for `metadata` to `out`; the payload follows.
 inline void append_header(std::string& out, const Metadata& metadata) {
     // floor, not truncation toward zero: stamps before 1970 keep their order.
     const auto micros = std::chrono::floor<std::chrono::microseconds>(metadata.created_at.time_since_epoch());
@@ -107,6 +110,7 @@ inline void append_header(std::string& out, const Metadata& metadata) {
     details::put_big_endian(out, static_cast<std::uint64_t>(std::max<std::int64_t>(0, creation.count())));
 }
 
+/// The envelope: the header for `metadata`, then `payload`.
 inline std::string wrap(const Metadata& metadata, std::string_view payload) {
     std::string out;
     out.reserve(header_size + payload.size());
@@ -115,9 +119,9 @@ inline std::string wrap(const Metadata& metadata, std::string_view payload) {
     return out;
 }
 
-// Throws DecodeError on a wrong magic byte, an unknown format version, a
-// field block too short for the format, a truncated header, or a created_at
-// outside what TimePoint can represent.
+/// Splits an envelope into metadata and payload. Throws DecodeError on a wrong magic
+/// byte, an unknown format version, a field block too short for the format, a
+/// truncated header, or a created_at outside what TimePoint can represent.
 inline Unwrapped unwrap(std::string_view bytes) {
     const std::size_t size = bytes.size();
     if (size < 3) details::fail("truncated header", size);
@@ -152,8 +156,7 @@ inline Unwrapped unwrap(std::string_view bytes) {
     result.metadata.created_at = TimePoint(std::chrono::duration_cast<Duration>(microseconds(micros)));
     result.metadata.version = details::get_big_endian<std::uint32_t>(bytes, 11);
     const auto flags = static_cast<std::uint8_t>(bytes[15]);
-    result.metadata.expiry_owner =
-        (flags & details::flag_store_expiry) != 0 ? ExpiryOwner::store : ExpiryOwner::region;
+    result.metadata.expiry_owner = (flags & details::flag_store_expiry) != 0 ? ExpiryOwner::store : ExpiryOwner::region;
     if (block >= 21) {
         const auto creation_micros = details::get_big_endian<std::uint64_t>(bytes, 16);
         constexpr auto max_creation = static_cast<std::uint64_t>(max_micros);
@@ -169,23 +172,28 @@ inline Unwrapped unwrap(std::string_view bytes) {
 
 }  // namespace envelope
 
-// Turns a codec of T into a codec of CachedValue<T>: the value's bytes behind
-// an envelope carrying its metadata. Errors of the inner codec pass through.
+/// Turns a codec of T into a codec of CachedValue<T>: the value's bytes behind
+/// an envelope carrying its metadata. Errors of the inner codec pass through.
 template <class Codec>
 class EnvelopeCodec {
 public:
-    using inner_codec = Codec;
-    using value_type = CachedValue<typename Codec::value_type>;
+    using inner_codec = Codec;                                   ///< the codec of the value
+    using value_type = CachedValue<typename Codec::value_type>;  ///< what it encodes
 
     EnvelopeCodec() = default;
+    /// Wraps `inner`.
     explicit EnvelopeCodec(Codec inner) : inner_(std::move(inner)) {}
 
+    /// The codec of the value.
     const Codec& inner() const noexcept { return inner_; }
 
+    /// The envelope of `entry.metadata` in front of the inner codec's bytes of `entry.value`.
     std::string encode(const value_type& entry) const {
         return envelope::wrap(entry.metadata, inner_.encode(entry.value));
     }
 
+    /// The value and its metadata; DecodeError for a malformed envelope, and the inner codec's
+    /// errors.
     value_type decode(std::string_view bytes) const {
         const envelope::Unwrapped unwrapped = envelope::unwrap(bytes);
         return value_type{inner_.decode(unwrapped.payload), unwrapped.metadata};

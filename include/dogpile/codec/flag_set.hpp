@@ -59,10 +59,13 @@ namespace details {
 struct FlagSetAccess;
 }
 
+/// The sorted, interned names of a FlagSet's flags: FlagTemplate::of() returns one object per name
+/// list, alive for the whole program (build them from fixed name lists, not untrusted input: the
+/// registry never shrinks). Immutable; of() is thread-safe.
 class FlagTemplate {
 public:
-    // Sorts the names (bytewise, like KeyTemplate); ConfigurationError when a
-    // name appears twice. Returns the one template with these names.
+    /// Sorts the names (bytewise, like KeyTemplate); ConfigurationError when a
+    /// name appears twice. Returns the one template with these names.
     static const FlagTemplate& of(std::vector<std::string> names) {
         std::sort(names.begin(), names.end());
         const auto duplicate = std::adjacent_find(names.begin(), names.end());
@@ -73,11 +76,12 @@ public:
         return intern(std::move(names));
     }
 
+    /// The same, from a list of literals.
     static const FlagTemplate& of(std::initializer_list<std::string_view> names) {
         return of(std::vector<std::string>(names.begin(), names.end()));
     }
 
-    // ConfigurationError when `flat` nests: flags are flat.
+    /// ConfigurationError when `flat` nests: flags are flat.
     static const FlagTemplate& of(const KeyTemplate& flat) {
         if (!flat.is_flat()) {
             throw ConfigurationError("dogpile::codec::FlagTemplate needs a flat key template, got " + flat.to_string());
@@ -88,15 +92,15 @@ public:
         return of(std::move(names));
     }
 
-    // No flags. Not in the registry: a default-constructed FlagSet must not throw.
+    /// No flags. Not in the registry: a default-constructed FlagSet must not throw.
     static const FlagTemplate& empty() noexcept {
         static const FlagTemplate none;
         return none;
     }
 
-    std::size_t size() const noexcept { return names_.size(); }
+    std::size_t size() const noexcept { return names_.size(); }  ///< number of flags
 
-    // Sorted order; std::out_of_range past size().
+    /// Sorted order; std::out_of_range past size().
     const std::string& name(std::size_t index) const {
         if (index >= names_.size()) {
             throw std::out_of_range("dogpile::codec::FlagTemplate: index " + std::to_string(index) + " of " +
@@ -105,22 +109,25 @@ public:
         return names_[index];
     }
 
+    /// The position of `name` in sorted order, or std::nullopt when it is not a flag.
     std::optional<std::size_t> index_of(std::string_view name) const noexcept {
-        const auto it = std::lower_bound(names_.begin(), names_.end(), name,
-                                         [](const std::string& held, std::string_view wanted) { return held < wanted; });
+        const auto it =
+            std::lower_bound(names_.begin(), names_.end(), name,
+                             [](const std::string& held, std::string_view wanted) { return held < wanted; });
         if (it == names_.end() || *it != name) return std::nullopt;
         return static_cast<std::size_t>(it - names_.begin());
     }
 
+    /// The names, sorted bytewise.
     const std::vector<std::string>& names() const noexcept { return names_; }
 
-    // The flat KeyTemplate of the same names (what the Flags codecs take).
+    /// The flat KeyTemplate of the same names (what the Flags codecs take).
     const KeyTemplate& key_template() const noexcept { return key_template_; }
 
-    // ceil(size() / 64): the words a FlagSet of this template holds.
+    /// ceil(size() / 64): the words a FlagSet of this template holds.
     std::size_t word_count() const noexcept { return word_count_; }
 
-    // "[admin, read, write]", for error messages.
+    /// "[admin, read, write]", for error messages.
     std::string to_string() const { return key_template_.to_string(); }
 
     FlagTemplate(const FlagTemplate&) = delete;
@@ -170,36 +177,45 @@ private:
     std::size_t word_count_ = 0;
 };
 
+/// Boolean flags named by a FlagTemplate, as a value whose copy is two words and no allocation up
+/// to 64 flags (one allocation above). A plain value: concurrent reads are fine, a write needs the
+/// same exclusion as writing an int.
 class FlagSet {
 public:
-    // One flag during iteration: `for (auto [name, value] : flags)` or `flag.name`.
+    /// One flag during iteration: `for (auto [name, value] : flags)` or `flag.name`.
     struct Flag {
-        const std::string& name;
-        bool value;
+        const std::string& name;  ///< the flag's name, owned by the template
+        bool value;               ///< whether the flag is set
     };
 
+    /// Walks the flags in sorted-name order, yielding Flag values.
     class const_iterator {
     public:
-        using iterator_category = std::input_iterator_tag;
-        using value_type = Flag;
-        using difference_type = std::ptrdiff_t;
-        using reference = Flag;
-        using pointer = void;
+        using iterator_category = std::input_iterator_tag;  ///< an input iterator: yields by value
+        using value_type = Flag;                            ///< what it yields
+        using difference_type = std::ptrdiff_t;             ///< the distance type
+        using reference = Flag;                             ///< a Flag by value
+        using pointer = void;                               ///< no operator->
 
         const_iterator() noexcept = default;
+        /// The current flag: its name and value.
         Flag operator*() const { return Flag{set_->template_->names()[index_], set_->test_unchecked(index_)}; }
+        /// To the next flag.
         const_iterator& operator++() noexcept {
             ++index_;
             return *this;
         }
+        /// To the next flag; returns the iterator as it was.
         const_iterator operator++(int) noexcept {
             const_iterator before = *this;
             ++index_;
             return before;
         }
+        /// Same set, same position.
         friend bool operator==(const const_iterator& a, const const_iterator& b) noexcept {
             return a.index_ == b.index_ && a.set_ == b.set_;
         }
+        /// Not operator==.
         friend bool operator!=(const const_iterator& a, const const_iterator& b) noexcept { return !(a == b); }
 
     private:
@@ -209,25 +225,25 @@ public:
         const FlagSet* set_ = nullptr;
         std::size_t index_ = 0;
     };
-    using iterator = const_iterator;
+    using iterator = const_iterator;  ///< flags cannot be assigned through it
 
-    // No flags (FlagTemplate::empty()).
+    /// No flags (FlagTemplate::empty()).
     FlagSet() noexcept : template_(&FlagTemplate::empty()) {}
 
-    // Every flag false.
+    /// Every flag false.
     explicit FlagSet(const FlagTemplate& names) : template_(&names) {
         if (on_heap()) storage_.heap = allocate_zeroed(names.word_count());
     }
 
-    // The listed flags set as given, the others false; std::out_of_range naming
-    // an unknown name.
+    /// The listed flags set as given, the others false; std::out_of_range naming
+    /// an unknown name.
     FlagSet(const FlagTemplate& names, std::initializer_list<std::pair<std::string_view, bool>> values)
         : FlagSet(names) {
         for (const auto& [name, value] : values) set(name, value);
     }
 
-    // `flags` must have exactly the template's keys, else std::invalid_argument
-    // naming the first key that is not in the template or, failing that, missing.
+    /// `flags` must have exactly the template's keys, else std::invalid_argument
+    /// naming the first key that is not in the template or, failing that, missing.
     static FlagSet from_flags(const FlagTemplate& names, const Flags& flags) {
         FlagSet out(names);
         auto entry = flags.begin();
@@ -244,8 +260,8 @@ public:
         return out;
     }
 
-    // Bit i is flag i in sorted order. The template has at most 64 flags and
-    // no bit beyond them is set, else std::invalid_argument.
+    /// Bit i is flag i in sorted order. The template has at most 64 flags and
+    /// no bit beyond them is set, else std::invalid_argument.
     static FlagSet from_bits(const FlagTemplate& names, std::uint64_t bits) {
         if (names.size() > 64) {
             throw std::invalid_argument("dogpile::codec::FlagSet::from_bits: the template has " +
@@ -257,38 +273,46 @@ public:
         return out;
     }
 
+    /// The std::map form the Flags codecs take.
     Flags to_flags() const {
         Flags flags;
         for (const auto [name, value] : *this) flags.emplace_hint(flags.end(), name, value);
         return flags;
     }
 
+    /// The template naming the flags.
     const FlagTemplate& flag_template() const noexcept { return *template_; }
-    std::size_t size() const noexcept { return template_->size(); }
-    bool empty() const noexcept { return size() == 0; }
+    std::size_t size() const noexcept { return template_->size(); }  ///< number of flags
+    bool empty() const noexcept { return size() == 0; }              ///< no flags at all
 
+    /// The flag `name`; std::out_of_range for a name not in the template.
     bool operator[](std::string_view name) const { return test_unchecked(index_or_throw(name)); }
 
+    /// The flag `name`, or std::nullopt for a name not in the template.
     std::optional<bool> find(std::string_view name) const noexcept {
         const auto index = template_->index_of(name);
         if (!index) return std::nullopt;
         return test_unchecked(*index);
     }
 
+    /// Flag `index` in sorted order; std::out_of_range past size().
     bool test(std::size_t index) const { return test_unchecked(checked(index)); }
 
+    /// Sets flag `name`; std::out_of_range for a name not in the template.
     void set(std::string_view name, bool value = true) { set_unchecked(index_or_throw(name), value); }
+    /// Sets flag `index` in sorted order; std::out_of_range past size().
     void set(std::size_t index, bool value = true) { set_unchecked(checked(index), value); }
 
-    // Flags that are true.
+    /// Flags that are true.
     std::size_t count() const noexcept {
         std::size_t total = 0;
         for (std::size_t w = 0; w < word_count(); ++w) total += popcount(words()[w]);
         return total;
     }
 
-    // The bits as words of 64 flags: flag i is bit i % 64 of word i / 64.
+    /// The bits as words of 64 flags: flag i is bit i % 64 of word i / 64.
     std::size_t word_count() const noexcept { return template_->word_count(); }
+    /// Word `index` (flags 64*index .. 64*index+63); std::out_of_range past word_count().
     std::uint64_t word(std::size_t index) const {
         if (index >= word_count()) {
             throw std::out_of_range("dogpile::codec::FlagSet: word " + std::to_string(index) + " of " +
@@ -296,8 +320,8 @@ public:
         }
         return words()[index];
     }
-    // Replaces flags 64*index .. 64*index+63; std::invalid_argument when a bit
-    // beyond size() is set, std::out_of_range for a word past word_count().
+    /// Replaces flags 64*index .. 64*index+63; std::invalid_argument when a bit
+    /// beyond size() is set, std::out_of_range for a word past word_count().
     void set_word(std::size_t index, std::uint64_t bits) {
         if (index >= word_count()) {
             throw std::out_of_range("dogpile::codec::FlagSet: word " + std::to_string(index) + " of " +
@@ -307,20 +331,23 @@ public:
         words()[index] = bits;
     }
 
+    /// The first flag, in sorted-name order.
     const_iterator begin() const noexcept { return {this, 0}; }
-    const_iterator end() const noexcept { return {this, size()}; }
+    const_iterator end() const noexcept { return {this, size()}; }  ///< past the last flag
 
     // --- value semantics ---
 
-    // Up to 64 flags: copies the two words.
+    /// Up to 64 flags: copies the two words.
     FlagSet(const FlagSet& other) : template_(other.template_), storage_(other.storage_) {
         if (on_heap()) storage_.heap = copy_of(other.storage_.heap, word_count());
     }
 
+    /// Steals the words; `other` is left empty (no flags).
     FlagSet(FlagSet&& other) noexcept : template_(other.template_), storage_(other.storage_) {
         if (on_heap()) other.become_empty();
     }
 
+    /// Copies names and values (reusing the heap block when the sizes match).
     FlagSet& operator=(const FlagSet& other) {
         if (this == &other) return *this;
         if (!other.on_heap()) {
@@ -339,6 +366,7 @@ public:
         return *this;
     }
 
+    /// Steals the words; `other` is left empty (no flags).
     FlagSet& operator=(FlagSet&& other) noexcept {
         if (this == &other) return *this;
         release();
@@ -350,19 +378,21 @@ public:
 
     ~FlagSet() { release(); }
 
+    /// Swaps two sets without allocating.
     friend void swap(FlagSet& a, FlagSet& b) noexcept {
         std::swap(a.template_, b.template_);
         std::swap(a.storage_, b.storage_);
     }
 
-    // Same names (one template, or equal name lists) and the same values.
+    /// Same names (one template, or equal name lists) and the same values.
     friend bool operator==(const FlagSet& a, const FlagSet& b) noexcept {
         if (a.template_ != b.template_ && a.template_->names() != b.template_->names()) return false;
         return std::equal(a.words(), a.words() + a.word_count(), b.words());
     }
+    /// Not operator==.
     friend bool operator!=(const FlagSet& a, const FlagSet& b) noexcept { return !(a == b); }
 
-    // {"admin": false, "read": true}, for test failure messages and logs.
+    /// {"admin": false, "read": true}, for test failure messages and logs.
     friend std::ostream& operator<<(std::ostream& out, const FlagSet& flags) {
         out << '{';
         const char* separator = "";
@@ -444,8 +474,8 @@ private:
 
     // Copied as a whole (a union copy copies its bytes), whichever member is live.
     union Storage {
-        std::uint64_t bits;    // up to 64 flags
-        std::uint64_t* heap;   // more: word_count() words
+        std::uint64_t bits;   // up to 64 flags
+        std::uint64_t* heap;  // more: word_count() words
     };
 
     const FlagTemplate* template_;
@@ -465,8 +495,10 @@ struct FlagSetAccess {
 }  // namespace dogpile::codec
 
 namespace std {
+/// Hashes the words, so FlagSet can key an unordered container.
 template <>
 struct hash<dogpile::codec::FlagSet> {
+    /// Equal sets hash equal.
     std::size_t operator()(const dogpile::codec::FlagSet& flags) const noexcept {
         // Equal sets have equal names, hence the same size: no need to hash the names.
         std::uint64_t h = 0x9e3779b97f4a7c15ULL ^ flags.size();

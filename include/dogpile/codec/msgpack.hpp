@@ -56,23 +56,29 @@ inline void validate_msgpack(std::string_view bytes, const DecodeLimits& limits)
 
 }  // namespace details
 
+/// The generic codec for anything msgpack-c can pack and convert: strings, numbers, vectors, maps,
+/// optionals, tuples and user types with MSGPACK_DEFINE. Decoding validates the payload first
+/// (limits, depth, exactly one object), so msgpack-c allocates only for counts the bytes prove.
 template <class T>
 class MsgpackCodec {
 public:
-    using value_type = T;
+    using value_type = T;  ///< what it encodes
 
     MsgpackCodec() = default;
+    /// A codec whose decode() enforces `limits`.
     explicit MsgpackCodec(DecodeLimits limits) : limits_(limits) {}
 
+    /// What decode() accepts.
     const DecodeLimits& limits() const noexcept { return limits_; }
 
+    /// The msgpack bytes of `value`; EncodeError when msgpack-c cannot pack it.
     std::string encode(const T& value) const {
         std::string out;
         encode_to(value, out);
         return out;
     }
 
-    // Appends the encoding of `value` to `out`.
+    /// Appends the encoding of `value` to `out`.
     void encode_to(const T& value, std::string& out) const {
         try {
             details::StringSink sink{&out};
@@ -87,12 +93,14 @@ public:
         }
     }
 
+    /// The value back; DecodeError on malformed input, limits exceeded, trailing bytes or a type
+    /// mismatch.
     T decode(std::string_view bytes) const {
         details::validate_msgpack(bytes, limits_);
         try {
             std::size_t offset = 0;
-            const msgpack::object_handle handle =
-                msgpack::unpack(bytes.data(), bytes.size(), offset, nullptr, nullptr, details::to_unpack_limit(limits_));
+            const msgpack::object_handle handle = msgpack::unpack(bytes.data(), bytes.size(), offset, nullptr, nullptr,
+                                                                  details::to_unpack_limit(limits_));
             if (offset != bytes.size()) {
                 throw DecodeError("msgpack codec: " + std::to_string(bytes.size() - offset) +
                                   " trailing byte(s) after the object");
@@ -116,14 +124,16 @@ private:
     DecodeLimits limits_{};
 };
 
-// msgpack-c's own std::shared_ptr adaptor (nil for null) is not used: a
-// shared value has the wire format of T, which other services read.
+/// The codec of a shared value: `*value` in T's wire format, which other services read
+/// (msgpack-c's own std::shared_ptr adaptor, nil for null, is not used).
 template <class T>
 class MsgpackCodec<std::shared_ptr<const T>> : public SharedCodec<MsgpackCodec<T>> {
 public:
     MsgpackCodec() = default;
+    /// A codec whose decode() enforces `limits`.
     explicit MsgpackCodec(DecodeLimits limits) : SharedCodec<MsgpackCodec<T>>(MsgpackCodec<T>(limits)) {}
 
+    /// What decode() accepts.
     const DecodeLimits& limits() const noexcept { return this->inner().limits(); }
 };
 

@@ -41,27 +41,35 @@ namespace dogpile::codec {
 template <class T>
 class ValuesCodec;
 
-// Values-only codec for dynamic dicts.
+/// Values-only codec for dynamic dicts: a msgpack array of the values in sorted-key order
+/// (nested dicts as nested arrays); the KeyTemplate, known to writer and reader, names them.
 template <>
 class ValuesCodec<Dict> {
 public:
-    using value_type = Dict;
+    using value_type = Dict;  ///< what it encodes
 
+    /// A codec of dicts with exactly the keys of `key_template`; `limits` bound what decode()
+    /// accepts.
     explicit ValuesCodec(KeyTemplate key_template, DecodeLimits limits = {})
         : template_(std::move(key_template)), limits_(limits) {}
 
+    /// The keys every dict must have.
     const KeyTemplate& key_template() const noexcept { return template_; }
+    /// What decode() accepts.
     const DecodeLimits& limits() const noexcept { return limits_; }
 
+    /// The bytes of `dict`; EncodeError when its keys differ from the template or a dict sits
+    /// directly under a leaf key.
     std::string encode(const Dict& dict) const {
         std::string out;
         encode_to(dict, out);
         return out;
     }
 
-    // Appends the encoding of `dict` to `out` (lets a caller reuse a buffer).
+    /// Appends the encoding of `dict` to `out` (lets a caller reuse a buffer).
     void encode_to(const Dict& dict, std::string& out) const { encode_dict(dict, template_, out, nullptr); }
 
+    /// The dict back; DecodeError on anything malformed or over the limits.
     Dict decode(std::string_view bytes) const {
         limits_.check_payload_size(bytes.size());
         details::MsgpackReader reader(bytes, limits_);
@@ -191,8 +199,8 @@ private:
                     const std::size_t key_start = reader.offset();
                     const details::Token key = reader.next();
                     if (key.type != MsgpackType::str) {
-                        reader.fail_at(key_start, where(path) + "map key must be a str, got " +
-                                                      details::type_name(key.type));
+                        reader.fail_at(key_start,
+                                       where(path) + "map key must be a str, got " + details::type_name(key.type));
                     }
                     Value value = decode_value(reader, depth + 1, path, MapAllowed::yes);
                     if (!dict.emplace(std::string(key.bytes), std::move(value)).second) {
@@ -213,67 +221,76 @@ private:
     DecodeLimits limits_;
 };
 
-// Values-only codec for flat all-boolean dicts (the permission flags): an
-// array of true/false bytes, one per template key. 25 flags: 28 bytes.
+/// Values-only codec for flat all-boolean dicts (the permission flags): an
+/// array of true/false bytes, one per template key. 25 flags: 28 bytes.
 // The wire logic is shared with ValuesCodec<FlagSet> (details/flag_wire.hpp).
 template <>
 class ValuesCodec<Flags> : public details::FlagCodecBase<Flags> {
 public:
-    // Throws ConfigurationError when `key_template` nests: flags are flat.
+    /// Throws ConfigurationError when `key_template` nests: flags are flat.
     explicit ValuesCodec(KeyTemplate key_template, DecodeLimits limits = {})
         : FlagCodecBase(std::move(key_template), limits, "FlagsCodec") {}
 
+    /// One true/false byte per template key; EncodeError when the keys differ from the template.
     std::string encode(const Flags& flags) const {
         std::string out;
         encode_to(flags, out);
         return out;
     }
 
+    /// Appends the encoding of `flags` to `out`.
     void encode_to(const Flags& flags, std::string& out) const { details::write_flag_array(out, names_, flags, name); }
 
+    /// The flags back; DecodeError on anything malformed or over the limits.
     Flags decode(std::string_view bytes) const { return details::read_flag_array<Flags>(bytes, names_, name); }
 
 private:
     static constexpr const char* name = "flags codec";
 };
 
-// The same bytes as FlagsCodec, for FlagSet: a FlagSet written by one is read
-// by the other. Decoding <= 64 flags allocates nothing.
-//
-//   FlagSetCodec codec{FlagTemplate::of({"read", "write"})};   // or from a flat KeyTemplate
-//   FlagSet perms = codec.decode(bytes);
+/// The same bytes as FlagsCodec, for FlagSet: a FlagSet written by one is read
+/// by the other. Decoding <= 64 flags allocates nothing.
+/// \code
+///   FlagSetCodec codec{FlagTemplate::of({"read", "write"})};   // or from a flat KeyTemplate
+///   FlagSet perms = codec.decode(bytes);
+/// \endcode
 template <>
 class ValuesCodec<FlagSet> : public details::FlagCodecBase<FlagSet> {
 public:
-    // Throws ConfigurationError when `key_template` nests: flags are flat.
+    /// Throws ConfigurationError when `key_template` nests: flags are flat.
     explicit ValuesCodec(const KeyTemplate& key_template, DecodeLimits limits = {})
         : FlagCodecBase(key_template, limits, "FlagSetCodec") {}
+    /// A codec of FlagSets of `names`; `limits` bound what decode() accepts.
     explicit ValuesCodec(const FlagTemplate& names, DecodeLimits limits = {})
         : FlagCodecBase(names, limits, "FlagSetCodec") {}
 
+    /// The bytes of `flags`; EncodeError when it has another template's names.
     std::string encode(const FlagSet& flags) const {
         std::string out;
         encode_to(flags, out);
         return out;
     }
 
-    // EncodeError when `flags` has another template's names.
+    /// EncodeError when `flags` has another template's names.
     void encode_to(const FlagSet& flags, std::string& out) const {
         details::write_flag_array(out, names_, flags, name);
     }
 
+    /// The flags back (no allocation up to 64 flags); DecodeError on anything malformed or over the
+    /// limits.
     FlagSet decode(std::string_view bytes) const { return details::read_flag_array<FlagSet>(bytes, names_, name); }
 
 private:
     static constexpr const char* name = "flag set codec";
 };
 
-// `ValuesCodec codec{key_template}` means the Dict codec.
+/// `ValuesCodec codec{key_template}` means the Dict codec.
 ValuesCodec(KeyTemplate)->ValuesCodec<Dict>;
+/// The same, with limits.
 ValuesCodec(KeyTemplate, DecodeLimits)->ValuesCodec<Dict>;
 
-using DictValuesCodec = ValuesCodec<Dict>;
-using FlagsCodec = ValuesCodec<Flags>;
-using FlagSetCodec = ValuesCodec<FlagSet>;
+using DictValuesCodec = ValuesCodec<Dict>;  ///< values-only codec of Dict
+using FlagsCodec = ValuesCodec<Flags>;      ///< values-only codec of Flags
+using FlagSetCodec = ValuesCodec<FlagSet>;  ///< the same bytes as FlagsCodec, for FlagSet
 
 }  // namespace dogpile::codec

@@ -52,8 +52,8 @@ struct range_element {
     using type = void;
 };
 template <class T>
-struct range_element<T, std::void_t<decltype(std::begin(std::declval<const T&>())),
-                                    decltype(std::end(std::declval<const T&>()))>> {
+struct range_element<
+    T, std::void_t<decltype(std::begin(std::declval<const T&>())), decltype(std::end(std::declval<const T&>()))>> {
     using type = std::decay_t<decltype(*std::begin(std::declval<const T&>()))>;
 };
 

@@ -3,8 +3,9 @@
 // must not be guessable or repeat across processes and restarts: a repeated
 // token would let one holder release another holder's lock. A seeded PRNG
 // (std::mt19937) fails both, and std::random_device is not guaranteed to be
-// non-deterministic, so the kernel's CSPRNG is read directly: getrandom(2)
-// where available, else getentropy(3), else /dev/urandom.
+// non-deterministic, so the kernel's CSPRNG is read directly: getrandom(2) on
+// Linux, getentropy(3) on macOS and the BSDs (glibc >= 2.25 has it too), else
+// /dev/urandom.
 //
 // Also a cheap per-thread generator for jitter, where unpredictability does
 // not matter but a syscall per draw would.
@@ -17,9 +18,23 @@
 #include <string>
 
 #if defined(__has_include)
+#if __has_include(<unistd.h>)
+#include <unistd.h>  // getentropy on glibc, FreeBSD and OpenBSD (the core has no POSIX-only include)
+#endif
 #if __has_include(<sys/random.h>)
-#include <sys/random.h>
+#include <sys/random.h>  // getrandom on Linux, getentropy on macOS
 #define DOGPILE_HAS_SYS_RANDOM 1
+#endif
+#endif
+
+// The source, unless a test chose one (tests/test_secure_random.cpp takes the
+// getentropy path on Linux).
+#if !defined(DOGPILE_SECURE_RANDOM_GETRANDOM) && !defined(DOGPILE_SECURE_RANDOM_GETENTROPY)
+#if defined(__linux__) && defined(DOGPILE_HAS_SYS_RANDOM)
+#define DOGPILE_SECURE_RANDOM_GETRANDOM 1
+#elif defined(__APPLE__) || defined(__FreeBSD__) || defined(__OpenBSD__) || defined(__NetBSD__) || \
+    defined(__DragonFly__)
+#define DOGPILE_SECURE_RANDOM_GETENTROPY 1
 #endif
 #endif
 
@@ -27,12 +42,27 @@
 
 namespace dogpile::details {
 
+#if defined(DOGPILE_SECURE_RANDOM_GETENTROPY)
+// Fills `size` bytes with getentropy(), which serves at most 256 bytes per
+// call (a larger request fails with EIO); false when a call fails.
+inline bool getentropy_fill(unsigned char* p, std::size_t size) noexcept {
+    constexpr std::size_t max_per_call = 256;
+    while (size > 0) {
+        const std::size_t chunk = size < max_per_call ? size : max_per_call;
+        if (::getentropy(p, chunk) != 0) return false;
+        p += chunk;
+        size -= chunk;
+    }
+    return true;
+}
+#endif
+
 // Fills `out` with `size` bytes from the kernel's CSPRNG. Throws dogpile::Error
 // when no source works (a sandbox without /dev/urandom): silently falling back
 // to a weak source would defeat the purpose.
 inline void secure_random_bytes(void* out, std::size_t size) {
     auto* p = static_cast<unsigned char*>(out);
-#if defined(DOGPILE_HAS_SYS_RANDOM) && defined(__linux__)
+#if defined(DOGPILE_SECURE_RANDOM_GETRANDOM)
     while (size > 0) {
         const ssize_t n = ::getrandom(p, size, 0);
         if (n < 0) {
@@ -44,15 +74,8 @@ inline void secure_random_bytes(void* out, std::size_t size) {
         size -= static_cast<std::size_t>(n);
     }
     if (size == 0) return;
-#elif defined(DOGPILE_HAS_SYS_RANDOM)
-    // getentropy() serves at most 256 bytes per call.
-    while (size > 0) {
-        const std::size_t chunk = size < 256 ? size : 256;
-        if (::getentropy(p, chunk) != 0) break;
-        p += chunk;
-        size -= chunk;
-    }
-    if (size == 0) return;
+#elif defined(DOGPILE_SECURE_RANDOM_GETENTROPY)
+    if (getentropy_fill(p, size)) return;  // else (an old kernel): /dev/urandom
 #endif
     std::FILE* f = std::fopen("/dev/urandom", "rb");
     if (f == nullptr) throw Error(std::string("cannot open /dev/urandom: ") + std::strerror(errno));

@@ -169,13 +169,12 @@ struct RegionCreation : RegionLocking<Value, Key, Hash> {
         // The regeneration is the region's own work, not the caller's: it
         // gets a budget of its own, even when the runner runs it inline.
         unbudgeted([&] {
-            options.async_creation_runner(
-                [self, held, key, creator = std::decay_t<Creator>(creator), opts]() mutable {
-                    CallBudget::Pause outside_any_caller;
-                    const auto budget = self->budget_scope();
-                    self->create_and_store(key, creator, opts);
-                    held->release();
-                });
+            options.async_creation_runner([self, held, key, creator = std::decay_t<Creator>(creator), opts]() mutable {
+                CallBudget::Pause outside_any_caller;
+                const auto budget = self->budget_scope();
+                self->create_and_store(key, creator, opts);
+                held->release();
+            });
         });
     }
 };

@@ -164,14 +164,13 @@ struct RegionCore final : RegionCreation<Value, Key, Hash> {
             std::conditional_t<may_omit<Creator>, std::vector<std::optional<Value>>, std::vector<Value>> created =
                 unbudgeted([&] { return creator(std::as_const(originals)); });
             if (created.size() != originals.size()) {
-                throw Error("get_or_create_multi: creator returned " + std::to_string(created.size()) +
-                            " values for " + std::to_string(originals.size()) + " keys");
+                throw Error("get_or_create_multi: creator returned " + std::to_string(created.size()) + " values for " +
+                            std::to_string(originals.size()) + " keys");
             }
             const TimePoint finished = now();
             // Each value is stamped with the batch's duration: what a single
             // refresh of it would cost is unknown, the batch is an upper bound.
-            const Metadata metadata =
-                Metadata::created_now(finished, std::max(Duration::zero(), finished - started));
+            const Metadata metadata = Metadata::created_now(finished, std::max(Duration::zero(), finished - started));
             std::vector<std::pair<Key, entry_type>> to_store;
             std::size_t made = 0;
             for (std::size_t i = 0; i < to_create.size(); ++i) {

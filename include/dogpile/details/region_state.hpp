@@ -49,8 +49,8 @@ struct RegionState {
     mutable Registry registry;
     // Never null: options.invalidation, or this region's own in-process times.
     const std::shared_ptr<RegionInvalidationStrategy> invalidation;
-    mutable StripedCounter hits, misses, stale_served, creations, lock_waits, lock_timeouts,
-        backend_errors, early_refreshes;
+    mutable StripedCounter hits, misses, stale_served, creations, lock_waits, lock_timeouts, backend_errors,
+        early_refreshes;
 
     // One backend time budget for a whole public region call; a call made
     // inside another (memoize, a creator's own cache calls) is handled by
@@ -205,8 +205,8 @@ struct RegionState {
         try {
             auto entries = backend->get_multi(keys);
             if (entries.size() != keys.size()) {
-                throw BackendError("backend get_multi returned " + std::to_string(entries.size()) +
-                                   " results for " + std::to_string(keys.size()) + " keys");
+                throw BackendError("backend get_multi returned " + std::to_string(entries.size()) + " results for " +
+                                   std::to_string(keys.size()) + " keys");
             }
             return entries;
         } catch (...) {

@@ -13,9 +13,7 @@ namespace dogpile::details {
 
 namespace sha1_impl {
 
-inline std::uint32_t rotl(std::uint32_t x, int n) noexcept {
-    return (x << n) | (x >> (32 - n));
-}
+inline std::uint32_t rotl(std::uint32_t x, int n) noexcept { return (x << n) | (x >> (32 - n)); }
 
 inline void compress(std::array<std::uint32_t, 5>& h, const unsigned char* block) noexcept {
     std::uint32_t w[80];

@@ -28,12 +28,9 @@ DOGPILE_INLINE std::string utc_time_of_day(std::chrono::system_clock::time_point
 
 DOGPILE_INLINE std::string_view to_string(BreakerState state) noexcept {
     switch (state) {
-        case BreakerState::closed:
-            return "closed";
-        case BreakerState::open:
-            return "open";
-        case BreakerState::half_open:
-            return "half-open";
+        case BreakerState::closed: return "closed";
+        case BreakerState::open: return "open";
+        case BreakerState::half_open: return "half-open";
     }
     return "unknown";
 }
@@ -80,7 +77,8 @@ DOGPILE_INLINE CircuitBreaker::Admission CircuitBreaker::admit() {
             rejected_.fetch_add(1, std::memory_order_relaxed);
             const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
                 std::max(SteadyClock::duration::zero(), next_probe_ - now));
-            const std::string next = probe_out_ ? "a probe is in flight" : "next probe in " + std::to_string(wait.count()) + " ms";
+            const std::string next =
+                probe_out_ ? "a probe is in flight" : "next probe in " + std::to_string(wait.count()) + " ms";
             throw CircuitOpenError("redis " + server_ + ": circuit breaker open since " +
                                    details::utc_time_of_day(opened_at_) + " (" + last_failure_ + "); " + next +
                                    "; failing fast without I/O");
@@ -121,7 +119,8 @@ DOGPILE_INLINE void CircuitBreaker::record_failure(Admission admission, std::str
         if (state == BreakerState::half_open && admission == Admission::probe) {
             event = open_locked(state, "the probe failed: " + std::string(what));
         } else if (state == BreakerState::closed && failures >= *options_.failure_threshold) {
-            event = open_locked(state, std::to_string(failures) + " consecutive failures, the last: " + std::string(what));
+            event =
+                open_locked(state, std::to_string(failures) + " consecutive failures, the last: " + std::string(what));
         }
     }
     notify(event);

@@ -16,19 +16,19 @@ DOGPILE_INLINE Reply SingleServerClient::command(std::string_view /*routing_key*
     return lease->command(cmd);
 }
 
-DOGPILE_INLINE std::vector<Reply> SingleServerClient::pipeline(std::string_view /*routing_key*/, const std::vector<Command>& commands) {
+DOGPILE_INLINE std::vector<Reply> SingleServerClient::pipeline(std::string_view /*routing_key*/,
+                                                               const std::vector<Command>& commands) {
     if (commands.empty()) return {};
     auto lease = pool_->acquire();
     return lease->pipeline(commands);
 }
 
 DOGPILE_INLINE std::vector<Reply> SingleServerClient::batch(const std::vector<KeyedCommand>& commands,
-                         const std::vector<const Script*>& scripts) {
+                                                            const std::vector<const Script*>& scripts) {
     if (commands.empty()) return {};
     auto lease = pool_->acquire();
     return details::pipeline_with_script_recovery(
-        *lease, commands.size(), [&commands](std::size_t i) -> const Command& { return commands[i].command; },
-        scripts);
+        *lease, commands.size(), [&commands](std::size_t i) -> const Command& { return commands[i].command; }, scripts);
 }
 
 DOGPILE_INLINE Reply SingleServerClient::eval(const Script& script, const ScriptCall& call) {
@@ -36,13 +36,15 @@ DOGPILE_INLINE Reply SingleServerClient::eval(const Script& script, const Script
     return script.eval(*lease, call);
 }
 
-DOGPILE_INLINE std::vector<Reply> SingleServerClient::eval_batch(const Script& script, const std::vector<ScriptCall>& calls) {
+DOGPILE_INLINE std::vector<Reply> SingleServerClient::eval_batch(const Script& script,
+                                                                 const std::vector<ScriptCall>& calls) {
     if (calls.empty()) return {};
     auto lease = pool_->acquire();
     return script.eval_pipelined(*lease, calls);
 }
 
-DOGPILE_INLINE void SingleServerClient::with_connection(std::string_view /*routing_key*/, const std::function<void(Connection&)>& fn) {
+DOGPILE_INLINE void SingleServerClient::with_connection(std::string_view /*routing_key*/,
+                                                        const std::function<void(Connection&)>& fn) {
     auto lease = pool_->acquire();
     fn(*lease);
 }

@@ -38,8 +38,8 @@ DOGPILE_INLINE std::vector<Reply> ClusterClient::batch(const std::vector<KeyedCo
 DOGPILE_INLINE Reply ClusterClient::eval(const Script& script, const ScriptCall& call) {
     const Command cmd = script.evalsha_command(call);
     std::vector<Reply> replies = router_.execute(
-        1, [&cmd](std::size_t) -> const Command& { return cmd; },
-        [&call](std::size_t) { return routing_key_of(call); }, {&script});
+        1, [&cmd](std::size_t) -> const Command& { return cmd; }, [&call](std::size_t) { return routing_key_of(call); },
+        {&script});
     if (replies.front().is_error()) {
         throw ReplyError(std::string(replies.front().error_message()), "redis EVALSHA " + script.sha1().substr(0, 12));
     }
@@ -84,7 +84,8 @@ DOGPILE_INLINE std::uint64_t ClusterClient::round_trips() const {
 
 DOGPILE_INLINE BreakerStats ClusterClient::breaker_stats() const {
     BreakerStats total;
-    topology_.for_each_node([&total](const details::ClusterNode& node) { accumulate(total, node.pool.breaker_stats()); });
+    topology_.for_each_node(
+        [&total](const details::ClusterNode& node) { accumulate(total, node.pool.breaker_stats()); });
     return total;
 }
 

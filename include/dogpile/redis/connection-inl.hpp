@@ -62,9 +62,7 @@ DOGPILE_INLINE std::optional<Reply> Connection::next_buffered_reply() {
     return Reply::adopt(static_cast<redisReply*>(raw));
 }
 
-DOGPILE_INLINE bool Connection::has_buffered_input() const noexcept {
-    return stream_ && stream_->has_buffered_input();
-}
+DOGPILE_INLINE bool Connection::has_buffered_input() const noexcept { return stream_ && stream_->has_buffered_input(); }
 
 DOGPILE_INLINE void Connection::read_available() {
     require_ready("read_available()");
@@ -126,8 +124,7 @@ DOGPILE_INLINE void Connection::raise_wait_error(std::string_view doing, const W
 DOGPILE_INLINE void Connection::raise_budget_spent(std::string_view doing) {
     pending_ = 0;  // nothing was written: the connection stays in step
     out_.clear();
-    throw TimeoutError(where() + ": " + std::string(doing) +
-                       " not sent: the call's Redis time budget is spent");
+    throw TimeoutError(where() + ": " + std::string(doing) + " not sent: the call's Redis time budget is spent");
 }
 
 DOGPILE_INLINE void Connection::mark_broken(std::string reason) noexcept {
@@ -223,8 +220,8 @@ DOGPILE_INLINE void Connection::handshake() {
         const Reply& auth = replies[i++];
         if (auth.is_error()) {
             broken_ = true;  // never hand out an unauthenticated connection
-            const std::string who = options_.username.empty() ? std::string("with a password")
-                                                              : "as user '" + options_.username + "'";
+            const std::string who =
+                options_.username.empty() ? std::string("with a password") : "as user '" + options_.username + "'";
             throw AuthError(std::string(auth.error_message()), where() + ": AUTH " + who + " refused");
         }
     }
@@ -267,9 +264,8 @@ DOGPILE_INLINE void Connection::read_into_reader(std::string_view doing) {
     if (const auto oversized = scanner_.scan(std::string_view(buffer, n), limit)) {
         pending_ = 0;
         const std::string what = oversized->is_line ? "a reply line of more than " : "a reply bulk of ";
-        const std::string whose = limit < options_.max_reply_bulk_bytes
-                                      ? "the caller's limit of "
-                                      : "ConnectionOptions::max_reply_bulk_bytes (";
+        const std::string whose = limit < options_.max_reply_bulk_bytes ? "the caller's limit of "
+                                                                        : "ConnectionOptions::max_reply_bulk_bytes (";
         const std::string message = what + std::to_string(oversized->size) + " bytes exceeds " + whose +
                                     std::to_string(limit) + (limit < options_.max_reply_bulk_bytes ? " bytes" : ")");
         mark_broken("refused " + message);

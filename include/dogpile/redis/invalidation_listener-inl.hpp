@@ -11,10 +11,10 @@ namespace dogpile::redis {
 DOGPILE_INLINE InvalidationListener::InvalidationListener(TrackingOptions options)
     : state_(std::make_shared<details::TrackingState>(validated(std::move(options)))),
       data_connections_(std::make_shared<details::TrackedDataConnections>(state_)),
-      thread_(details::PushThread::Backoff{state_->options.reconnect_backoff_min,
-                                           state_->options.reconnect_backoff_max},
-              [this](details::PushThread& thread, bool& established) { serve(thread, established); },
-              [this](bool established, std::optional<std::string_view> failure) { ended(established, failure); }) {}
+      thread_(
+          details::PushThread::Backoff{state_->options.reconnect_backoff_min, state_->options.reconnect_backoff_max},
+          [this](details::PushThread& thread, bool& established) { serve(thread, established); },
+          [this](bool established, std::optional<std::string_view> failure) { ended(established, failure); }) {}
 
 DOGPILE_INLINE bool InvalidationListener::wait_until_tracking(std::chrono::milliseconds timeout) const {
     return state_->wait(timeout, [](std::uint64_t s) { return s != 0; });
@@ -65,7 +65,8 @@ DOGPILE_INLINE InvalidationListener::Subscription::Subscription(Subscription&& o
     other.sink_ = nullptr;
 }
 
-DOGPILE_INLINE InvalidationListener::Subscription& InvalidationListener::Subscription::operator=(Subscription&& other) noexcept {
+DOGPILE_INLINE InvalidationListener::Subscription& InvalidationListener::Subscription::operator=(
+    Subscription&& other) noexcept {
     if (this != &other) {
         reset();
         state_ = std::move(other.state_);
@@ -148,8 +149,8 @@ DOGPILE_INLINE void InvalidationListener::serve(details::PushThread& thread, boo
             next_check = now + o.health_check_interval;
             continue;  // messages may have arrived meanwhile
         }
-        const auto deadline = awaiting_pong ? ping_sent + o.connection.command_timeout
-                                            : last_traffic + o.health_check_interval;
+        const auto deadline =
+            awaiting_pong ? ping_sent + o.connection.command_timeout : last_traffic + o.health_check_interval;
         if (now >= deadline) {
             if (awaiting_pong) {
                 throw TimeoutError("redis invalidation listener: no answer to PING within " +
@@ -161,8 +162,8 @@ DOGPILE_INLINE void InvalidationListener::serve(details::PushThread& thread, boo
             continue;
         }
         const auto wake_at = check_connections ? std::min(deadline, next_check) : deadline;
-        const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(wake_at - now) +
-                          std::chrono::milliseconds(1);
+        const auto wait =
+            std::chrono::duration_cast<std::chrono::milliseconds>(wake_at - now) + std::chrono::milliseconds(1);
         thread.receive(push, wait);
     }
 }

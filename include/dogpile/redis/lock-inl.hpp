@@ -10,8 +10,8 @@ namespace dogpile::redis {
 
 DOGPILE_INLINE void LockOptions::validate() const {
     if (ttl.count() <= 0) {
-        throw ConfigurationError("redis lock options: ttl must be positive, got " +
-                                 std::to_string(ttl.count()) + " ms");
+        throw ConfigurationError("redis lock options: ttl must be positive, got " + std::to_string(ttl.count()) +
+                                 " ms");
     }
     if (retry_initial.count() <= 0) {
         throw ConfigurationError("redis lock options: retry_initial must be positive, got " +
@@ -23,13 +23,13 @@ DOGPILE_INLINE void LockOptions::validate() const {
     }
     if (retry_max < retry_initial) {
         throw ConfigurationError("redis lock options: retry_max (" + std::to_string(retry_max.count()) +
-                                 " ms) must not be below retry_initial (" +
-                                 std::to_string(retry_initial.count()) + " ms)");
+                                 " ms) must not be below retry_initial (" + std::to_string(retry_initial.count()) +
+                                 " ms)");
     }
 }
 
 DOGPILE_INLINE RedisLock::RedisLock(std::shared_ptr<Client> client, std::string resource, LockOptions options,
-          std::shared_ptr<details::LockSharedState> shared)
+                                    std::shared_ptr<details::LockSharedState> shared)
     : client_(std::move(client)), options_(std::move(options)), shared_(std::move(shared)) {
     if (!client_) throw ConfigurationError("RedisLock: the client is null");
     options_.validate();
@@ -62,8 +62,8 @@ DOGPILE_INLINE bool RedisLock::lock(std::optional<std::chrono::milliseconds> tim
         const auto now = Clock::now();
         if (now >= deadline) return false;
         const std::chrono::microseconds pause =
-            std::min(jittered(backoff),
-                     std::chrono::duration_cast<std::chrono::microseconds>(deadline - now) + std::chrono::microseconds(1));
+            std::min(jittered(backoff), std::chrono::duration_cast<std::chrono::microseconds>(deadline - now) +
+                                            std::chrono::microseconds(1));
         if (details::LockWakeups* wakeups = shared_->wakeups()) {
             if (!waiter) waiter.emplace(*wakeups, key_);
             waiter->sleep(pause);
@@ -179,8 +179,7 @@ DOGPILE_INLINE ScriptCall RedisLock::release_call(const std::string& token) cons
 
 DOGPILE_INLINE bool RedisLock::extend(std::chrono::milliseconds ttl) {
     if (ttl.count() <= 0) {
-        throw ConfigurationError("RedisLock::extend: ttl must be positive, got " + std::to_string(ttl.count()) +
-                                 " ms");
+        throw ConfigurationError("RedisLock::extend: ttl must be positive, got " + std::to_string(ttl.count()) + " ms");
     }
     std::string token;
     {

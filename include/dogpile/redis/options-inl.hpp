@@ -253,7 +253,8 @@ DOGPILE_INLINE void ConnectionOptions::validate() const {
     const std::string where = "redis connection options (" + describe() + "): ";
     if (unix_socket.empty()) {
         if (host.empty()) throw ConfigurationError(where + "host is empty");
-        if (port < 1 || port > 65535) throw ConfigurationError(where + "port " + std::to_string(port) + " is not in 1-65535");
+        if (port < 1 || port > 65535)
+            throw ConfigurationError(where + "port " + std::to_string(port) + " is not in 1-65535");
     }
     if (db < 0) throw ConfigurationError(where + "db must not be negative");
     if (connect_timeout.count() <= 0) throw ConfigurationError(where + "connect_timeout must be positive");

@@ -51,8 +51,7 @@ DOGPILE_INLINE std::vector<Reply> PipelinedLane::run_erased(std::size_t count, c
     const CallBudget::duration own = options_.command_timeout;
     const std::optional<CallBudget::duration> budget = CallBudget::remaining(own);
     if (budget && *budget <= CallBudget::duration::zero()) {
-        throw TimeoutError("redis " + options_.describe() +
-                           ": not sent: the call's Redis time budget is spent");
+        throw TimeoutError("redis " + options_.describe() + ": not sent: the call's Redis time budget is spent");
     }
     const Clock::time_point deadline = Clock::now() + (budget ? std::min(own, *budget) : own);
 
@@ -259,7 +258,8 @@ DOGPILE_INLINE std::vector<Reply> PipelinedClient::batch(const std::vector<Keyed
                                                          const std::vector<const Script*>& scripts) {
     if (commands.empty()) return {};
     const auto get = [&commands](std::size_t i) -> const Command& { return commands[i].command; };
-    if (details::any_needs_own_connection(commands, [](const KeyedCommand& c) -> const Command& { return c.command; })) {
+    if (details::any_needs_own_connection(commands,
+                                          [](const KeyedCommand& c) -> const Command& { return c.command; })) {
         auto lease = pool_->acquire();
         return details::pipeline_with_script_recovery(*lease, commands.size(), get, scripts);
     }
@@ -273,7 +273,8 @@ DOGPILE_INLINE Reply PipelinedClient::eval(const Script& script, const ScriptCal
     return std::move(replies.front());
 }
 
-DOGPILE_INLINE std::vector<Reply> PipelinedClient::eval_batch(const Script& script, const std::vector<ScriptCall>& calls) {
+DOGPILE_INLINE std::vector<Reply> PipelinedClient::eval_batch(const Script& script,
+                                                              const std::vector<ScriptCall>& calls) {
     if (calls.empty()) return {};
     const std::vector<Command> commands = script.evalsha_commands(calls);
     return run_with_scripts(commands.size(), [&commands](std::size_t i) -> const Command& { return commands[i]; },

@@ -101,7 +101,7 @@ private:
         const void* context = nullptr;
         CommandAt command_at = nullptr;
         std::size_t count = 0;
-        std::size_t reply_limit = 0;  // the caller's ReplyLimitScope
+        std::size_t reply_limit = 0;                       // the caller's ReplyLimitScope
         std::chrono::steady_clock::time_point deadline{};  // when its caller gives up
         std::vector<Reply> replies;
         std::exception_ptr error;
@@ -149,13 +149,15 @@ public:
     using Client::eval;
 
     DOGPILE_INLINE Reply command(std::string_view routing_key, const Command& cmd) override;
-    DOGPILE_INLINE std::vector<Reply> pipeline(std::string_view routing_key, const std::vector<Command>& commands) override;
+    DOGPILE_INLINE std::vector<Reply> pipeline(std::string_view routing_key,
+                                               const std::vector<Command>& commands) override;
     DOGPILE_INLINE std::vector<Reply> batch(const std::vector<KeyedCommand>& commands,
                                             const std::vector<const Script*>& scripts) override;
     DOGPILE_INLINE Reply eval(const Script& script, const ScriptCall& call) override;
     DOGPILE_INLINE std::vector<Reply> eval_batch(const Script& script, const std::vector<ScriptCall>& calls) override;
     // On a pooled connection, never a lane.
-    DOGPILE_INLINE void with_connection(std::string_view routing_key, const std::function<void(Connection&)>& fn) override;
+    DOGPILE_INLINE void with_connection(std::string_view routing_key,
+                                        const std::function<void(Connection&)>& fn) override;
     DOGPILE_INLINE ConnectionOptions connection_options(std::string_view routing_key) const override;
     // The lanes' round trips (one per write, however many callers it
     // served) plus the pool's.
@@ -185,15 +187,14 @@ template <class GetCommand>
 std::vector<Reply> PipelinedClient::run_with_scripts(std::size_t count, const GetCommand& get,
                                                      const std::vector<const Script*>& scripts) {
     std::vector<Reply> replies = next_lane().run(count, get);
-    details::recover_noscript(replies, get, scripts,
-                              [&](const std::vector<const Script*>& loads, const std::vector<std::size_t>& calls) {
-                                  std::vector<Command> again;
-                                  again.reserve(loads.size() + calls.size());
-                                  for (const Script* s : loads) again.push_back(s->load_command());
-                                  for (std::size_t i : calls) again.push_back(get(i));
-                                  return next_lane().run(again.size(),
-                                                         [&again](std::size_t i) -> const Command& { return again[i]; });
-                              });
+    details::recover_noscript(
+        replies, get, scripts, [&](const std::vector<const Script*>& loads, const std::vector<std::size_t>& calls) {
+            std::vector<Command> again;
+            again.reserve(loads.size() + calls.size());
+            for (const Script* s : loads) again.push_back(s->load_command());
+            for (std::size_t i : calls) again.push_back(get(i));
+            return next_lane().run(again.size(), [&again](std::size_t i) -> const Command& { return again[i]; });
+        });
     return replies;
 }
 

@@ -7,7 +7,8 @@ namespace dogpile::redis {
 
 DOGPILE_INLINE void PoolOptions::validate() const {
     if (size == 0) throw ConfigurationError("redis pool options: size must be at least 1");
-    if (acquire_timeout.count() < 0) throw ConfigurationError("redis pool options: acquire_timeout must not be negative");
+    if (acquire_timeout.count() < 0)
+        throw ConfigurationError("redis pool options: acquire_timeout must not be negative");
     if (idle_check_after.count() < 0) {
         throw ConfigurationError("redis pool options: idle_check_after must not be negative");
     }
@@ -15,9 +16,10 @@ DOGPILE_INLINE void PoolOptions::validate() const {
     breaker.validate();
 }
 
-DOGPILE_INLINE void details::PoolState::give_back(std::unique_ptr<Connection> connection, std::uint64_t round_trips_at_lease,
-               std::chrono::steady_clock::time_point handed_out, std::uint64_t breaks_at_lease,
-               CircuitBreaker::Admission admission) {
+DOGPILE_INLINE void details::PoolState::give_back(std::unique_ptr<Connection> connection,
+                                                  std::uint64_t round_trips_at_lease,
+                                                  std::chrono::steady_clock::time_point handed_out,
+                                                  std::uint64_t breaks_at_lease, CircuitBreaker::Admission admission) {
     const std::uint64_t trips = connection->round_trips() - round_trips_at_lease;
     round_trips.fetch_add(trips, std::memory_order_relaxed);
     judge(*connection, trips, admission);
@@ -34,7 +36,7 @@ DOGPILE_INLINE void details::PoolState::give_back(std::unique_ptr<Connection> co
 }
 
 DOGPILE_INLINE void details::PoolState::judge(const Connection& connection, std::uint64_t round_trips_in_lease,
-                                               CircuitBreaker::Admission admission) {
+                                              CircuitBreaker::Admission admission) {
     if (connection.broken()) {
         breaker.record_failure(admission, "a connection broke (I/O error or command timeout)");
     } else if (round_trips_in_lease > 0) {
@@ -131,16 +133,17 @@ DOGPILE_INLINE ConnectionPool::Lease ConnectionPool::acquire_admitted(std::chron
                 throw;
             }
             s.created.fetch_add(1, std::memory_order_relaxed);
-            return std::move(*hand_out(std::move(connection), std::chrono::steady_clock::now(), breaks,
-                                       Origin::checked, admission));
+            return std::move(
+                *hand_out(std::move(connection), std::chrono::steady_clock::now(), breaks, Origin::checked, admission));
         }
         ++s.waiting;
-        const bool woke = s.returned.wait_until(
-            lock, deadline, [&s] { return !s.idle.empty() || s.open < s.options.size; });
+        const bool woke =
+            s.returned.wait_until(lock, deadline, [&s] { return !s.idle.empty() || s.open < s.options.size; });
         --s.waiting;
         if (!woke) {
-            throw PoolTimeout("redis " + s.options.connection.describe() + ": no pooled connection became free within " +
-                              std::to_string(timeout.count()) + " ms (all " + std::to_string(s.options.size) +
+            throw PoolTimeout("redis " + s.options.connection.describe() +
+                              ": no pooled connection became free within " + std::to_string(timeout.count()) +
+                              " ms (all " + std::to_string(s.options.size) +
                               " connections in use; raise PoolOptions::size or acquire_timeout)");
         }
     }
@@ -161,8 +164,10 @@ DOGPILE_INLINE std::size_t ConnectionPool::waiting_callers() const {
     return state_->waiting;
 }
 
-DOGPILE_INLINE std::optional<ConnectionPool::Lease> ConnectionPool::hand_out(std::unique_ptr<Connection> connection, std::chrono::steady_clock::time_point now,
-                              std::uint64_t breaks, Origin origin, CircuitBreaker::Admission admission) {
+DOGPILE_INLINE std::optional<ConnectionPool::Lease> ConnectionPool::hand_out(std::unique_ptr<Connection> connection,
+                                                                             std::chrono::steady_clock::time_point now,
+                                                                             std::uint64_t breaks, Origin origin,
+                                                                             CircuitBreaker::Admission admission) {
     details::PoolState& s = *state_;
     if (s.options.on_acquire) {
         try {

@@ -1,20 +1,21 @@
 #pragma once
-// ConnectionPool: at most `size` Connections, opened on demand and shared by
-// many threads.
-//
-// * acquire() waits up to acquire_timeout for a free connection (then
-//   PoolTimeout).
-// * A connection that broke is dropped when its lease ends, and an idle one
-//   whose peer closed (a restarted server) before it is handed out; the slot is
-//   reopened on demand, so the pool heals once Redis is back. The idle check
-//   (one system call) runs for connections idle at least idle_check_after.
-// * No command, connect or AUTH runs under the pool's lock.
-// * on_acquire / on_discard let per-connection server state (CLIENT TRACKING)
-//   follow the connections.
-// * A lease keeps the pool's state alive, so it may outlive the pool object.
-// * A circuit breaker (circuit_breaker.hpp, PoolOptions::breaker) counts
-//   leases that come back broken and failed connects; once open, acquire()
-//   throws CircuitOpenError at once, without I/O, until one probe succeeds.
+/// \file
+/// ConnectionPool: at most `size` Connections, opened on demand and shared by
+/// many threads.
+///
+/// * acquire() waits up to acquire_timeout for a free connection (then
+///   PoolTimeout).
+/// * A connection that broke is dropped when its lease ends, and an idle one
+///   whose peer closed (a restarted server) before it is handed out; the slot is
+///   reopened on demand, so the pool heals once Redis is back. The idle check
+///   (one system call) runs for connections idle at least idle_check_after.
+/// * No command, connect or AUTH runs under the pool's lock.
+/// * on_acquire / on_discard let per-connection server state (CLIENT TRACKING)
+///   follow the connections.
+/// * A lease keeps the pool's state alive, so it may outlive the pool object.
+/// * A circuit breaker (circuit_breaker.hpp, PoolOptions::breaker) counts
+///   leases that come back broken and failed connects; once open, acquire()
+///   throws CircuitOpenError at once, without I/O, until one probe succeeds.
 
 #include <atomic>
 #include <chrono>
@@ -37,34 +38,38 @@
 
 namespace dogpile::redis {
 
+/// How many connections a ConnectionPool opens, how long a caller waits for one, and the hooks and
+/// circuit breaker around them.
 struct PoolOptions {
-    // Upper bound on open connections.
+    /// Upper bound on open connections.
     std::size_t size = 8;
-    // How long acquire() waits for a free connection before PoolTimeout.
-    // Zero means "do not wait".
+    /// How long acquire() waits for a free connection before PoolTimeout.
+    /// Zero means "do not wait".
     std::chrono::milliseconds acquire_timeout{1000};
-    ConnectionOptions connection;
-    // An idle connection last handed out this long ago (or more) is checked
-    // for a closed socket before it is handed out again. Zero (the default)
-    // checks every time, so a restart or CLIENT KILL is never seen by a
-    // caller. A positive value (1 s stays below the smallest idle `timeout`
-    // a Redis server accepts) saves that system call on hot connections, at
-    // the price of one IoError per pool for the first caller after the
-    // server closed its sockets; that break then makes the pool check the rest.
+    ConnectionOptions connection;  ///< how each connection is opened
+    /// An idle connection last handed out this long ago (or more) is checked
+    /// for a closed socket before it is handed out again. Zero (the default)
+    /// checks every time, so a restart or CLIENT KILL is never seen by a
+    /// caller. A positive value (1 s stays below the smallest idle `timeout`
+    /// a Redis server accepts) saves that system call on hot connections, at
+    /// the price of one IoError per pool for the first caller after the
+    /// server closed its sockets; that break then makes the pool check the rest.
     std::chrono::milliseconds idle_check_after{0};
-    // Run on the acquiring thread before a connection is handed out (new or
-    // idle), without the pool's lock. What it throws reaches acquire()'s
-    // caller and the connection is dropped (on_discard runs). Round trips it
-    // makes are not counted in round_trips(), like a connection's handshake.
+    /// Run on the acquiring thread before a connection is handed out (new or
+    /// idle), without the pool's lock. What it throws reaches acquire()'s
+    /// caller and the connection is dropped (on_discard runs). Round trips it
+    /// makes are not counted in round_trips(), like a connection's handshake.
     std::function<void(Connection&)> on_acquire{};
-    // Run when the pool drops a connection (broken, closed by the peer while
-    // idle, discarded by its lease), just before it is closed. Must not
-    // throw; what it throws is swallowed.
+    /// Run when the pool drops a connection (broken, closed by the peer while
+    /// idle, discarded by its lease), just before it is closed. Must not
+    /// throw; what it throws is swallowed.
     std::function<void(Connection&)> on_discard{};
-    // Fails callers fast while the server keeps failing (circuit_breaker.hpp).
-    // On by default; failure_threshold = nullopt turns it off.
+    /// Fails callers fast while the server keeps failing (circuit_breaker.hpp).
+    /// On by default; failure_threshold = nullopt turns it off.
     BreakerOptions breaker{};
 
+    /// Throws ConfigurationError naming the bad field (a zero size, a negative timeout, bad
+    /// connection or breaker options).
     void validate() const;
 };
 
@@ -83,9 +88,9 @@ struct PoolState {
         std::chrono::steady_clock::time_point handed_out;  // when its last lease began
         std::uint64_t breaks_seen;                         // `breaks` when its last lease began
     };
-    std::vector<Idle> idle;  // most recently used last
-    std::size_t open = 0;    // idle + leased + being opened
-    std::size_t waiting = 0; // callers blocked in acquire()
+    std::vector<Idle> idle;   // most recently used last
+    std::size_t open = 0;     // idle + leased + being opened
+    std::size_t waiting = 0;  // callers blocked in acquire()
     // Connections found broken or closed so far. A break often means the
     // server went away, taking every other socket with it, so connections
     // whose last lease began before it are checked whatever their age.
@@ -117,12 +122,15 @@ struct PoolState {
 
 }  // namespace details
 
+/// At most PoolOptions::size Connections, opened on demand and shared by many threads (the rules
+/// are in pool.hpp). Thread-safe.
 class ConnectionPool {
 public:
-    // A connection on loan. Returns it to the pool (or drops it, if broken)
-    // when destroyed.
+    /// A connection on loan. Returns it to the pool (or drops it, if broken)
+    /// when destroyed.
     class Lease {
     public:
+        /// Takes over `other`'s connection; `other` holds none afterwards.
         Lease(Lease&& other) noexcept
             : state_(std::move(other.state_)),
               connection_(std::move(other.connection_)),
@@ -130,6 +138,7 @@ public:
               handed_out_(other.handed_out_),
               breaks_(other.breaks_),
               admission_(other.admission_) {}
+        /// Returns this lease's connection, then takes over `other`'s.
         Lease& operator=(Lease&& other) noexcept {
             if (this != &other) {
                 release();
@@ -146,12 +155,15 @@ public:
         Lease& operator=(const Lease&) = delete;
         ~Lease() { release(); }
 
+        /// The leased connection, for this lease's lifetime.
         Connection& operator*() const noexcept { return *connection_; }
+        /// The leased connection, for this lease's lifetime.
         Connection* operator->() const noexcept { return connection_.get(); }
+        /// The leased connection, for this lease's lifetime.
         Connection& get() const noexcept { return *connection_; }
 
-        // Closes the connection instead of returning it (the caller knows it
-        // is in a state nobody else should inherit).
+        /// Closes the connection instead of returning it (the caller knows it
+        /// is in a state nobody else should inherit).
         void discard();
 
     private:
@@ -180,32 +192,37 @@ public:
         CircuitBreaker::Admission admission_ = CircuitBreaker::Admission::regular;
     };
 
+    /// Opens no connection yet. Throws ConfigurationError for invalid options.
     explicit ConnectionPool(PoolOptions options) : state_(make_state(std::move(options))) {}
 
-    // Waits up to options().acquire_timeout.
+    /// Waits up to options().acquire_timeout.
     Lease acquire() { return acquire(state_->options.acquire_timeout); }
 
-    // Throws PoolTimeout when no connection becomes free in time,
-    // CircuitOpenError while the breaker is open (at once, without I/O), or
-    // what opening a new connection throws (IoError, AuthError, ...).
+    /// Throws PoolTimeout when no connection becomes free in time,
+    /// CircuitOpenError while the breaker is open (at once, without I/O), or
+    /// what opening a new connection throws (IoError, AuthError, ...).
     Lease acquire(std::chrono::milliseconds timeout);
 
+    /// The options it was made with.
     const PoolOptions& options() const noexcept { return state_->options; }
 
-    // Round trips made by commands on leased connections (handshakes of new
-    // connections are not counted); updated when a lease ends.
+    /// Round trips made by commands on leased connections (handshakes of new
+    /// connections are not counted); updated when a lease ends.
     std::uint64_t round_trips() const noexcept { return state_->round_trips.load(std::memory_order_relaxed); }
+    /// Connections opened since the pool was made.
     std::uint64_t connections_created() const noexcept { return state_->created.load(std::memory_order_relaxed); }
+    /// Connections dropped since the pool was made (broken, closed while idle, discarded).
     std::uint64_t connections_discarded() const noexcept { return state_->discarded.load(std::memory_order_relaxed); }
 
-    // Connections that exist now (idle, leased or being opened) and idle ones.
+    /// Connections that exist now: idle, leased or being opened.
     std::size_t open_connections() const;
+    /// Idle connections among them, ready to be handed out.
     std::size_t idle_connections() const;
-    // Callers blocked in acquire() because every connection is leased: a
-    // pool that is too small for its load shows here first.
+    /// Callers blocked in acquire() because every connection is leased: a
+    /// pool that is too small for its load shows here first.
     std::size_t waiting_callers() const;
 
-    // The circuit breaker's state and how often it opened, closed and failed a caller fast.
+    /// The circuit breaker's state and how often it opened, closed and failed a caller fast.
     BreakerStats breaker_stats() const { return state_->breaker.stats(); }
 
 private:

@@ -30,9 +30,8 @@ DOGPILE_INLINE const char* to_string(ReplyType type) noexcept {
 
 DOGPILE_INLINE Reply Reply::adopt(redisReply* reply) {
     if (reply == nullptr) throw ProtocolError("redis: hiredis returned no reply object");
-    return Reply(std::shared_ptr<const redisReply>(reply, [](const redisReply* r) {
-        freeReplyObject(const_cast<redisReply*>(r));
-    }));
+    return Reply(std::shared_ptr<const redisReply>(
+        reply, [](const redisReply* r) { freeReplyObject(const_cast<redisReply*>(r)); }));
 }
 
 DOGPILE_INLINE ReplyType Reply::type() const noexcept {

@@ -21,7 +21,7 @@ DOGPILE_INLINE bool is_noscript(const Reply& reply) {
 }  // namespace details
 
 DOGPILE_INLINE std::vector<Reply> pipeline_with_scripts(Connection& connection, const std::vector<Command>& commands,
-                                                const std::vector<const Script*>& scripts) {
+                                                        const std::vector<const Script*>& scripts) {
     return details::pipeline_with_script_recovery(
         connection, commands.size(), [&commands](std::size_t i) -> const Command& { return commands[i]; }, scripts);
 }
@@ -33,7 +33,8 @@ DOGPILE_INLINE std::vector<Command> Script::evalsha_commands(const std::vector<S
     return commands;
 }
 
-DOGPILE_INLINE std::vector<Reply> Script::eval_pipelined(Connection& connection, const std::vector<ScriptCall>& calls) const {
+DOGPILE_INLINE std::vector<Reply> Script::eval_pipelined(Connection& connection,
+                                                         const std::vector<ScriptCall>& calls) const {
     return pipeline_with_scripts(connection, evalsha_commands(calls), {this});
 }
 

@@ -43,8 +43,7 @@ DOGPILE_INLINE std::vector<Reply> SentinelClient::eval_batch(const Script& scrip
                                                              const std::vector<ScriptCall>& calls) {
     if (calls.empty()) return {};
     const std::vector<Command> commands = script.evalsha_commands(calls);
-    return run_batch(commands.size(), [&commands](std::size_t i) -> const Command& { return commands[i]; },
-                     {&script});
+    return run_batch(commands.size(), [&commands](std::size_t i) -> const Command& { return commands[i]; }, {&script});
 }
 
 DOGPILE_INLINE void SentinelClient::with_connection(std::string_view /*routing_key*/,

@@ -1,42 +1,45 @@
 #pragma once
-// SentinelClient: the Client (client.hpp) for one master watched by Redis
-// Sentinel. Backends take it where they take a SingleServerClient:
-//
-//   dogpile::redis::SentinelOptions options;
-//   options.master_name = "cache";
-//   options.sentinels = {{"10.0.0.1", 26379}, {"10.0.0.2", 26379}, {"10.0.0.3", 26379}};
-//   options.pool.connection.password = "secret";      // the data nodes' AUTH
-//   auto client = std::make_shared<dogpile::redis::SentinelClient>(options);
-//
-// Discovery (details/sentinel_discovery.hpp) asks the sentinels for the
-// master and checks its ROLE; the client then uses one ConnectionPool on
-// that server, exactly like SingleServerClient.
-//
-// Failover is followed without a restart. With MasterWatch::subscribe (the
-// default) a background thread stays SUBSCRIBEd to +switch-master on one
-// sentinel (moving to the next when it fails, and re-discovering after every
-// reconnect, since a switch may have been missed) and re-discovers as soon as
-// the sentinels announce a new master: a master that is demoted while still
-// reachable (SENTINEL FAILOVER, a partition that heals) stops receiving
-// writes at once instead of when it is reconfigured. Either way, discovery
-// also runs again (at most every resolve_interval) when:
-// * a connection to the master cannot be opened: the command, which was not
-//   sent, is retried once on the new master if there is one;
-// * a command fails with an I/O error or timeout: it may have run, so it is
-//   not retried (as on one server), but the next command uses the new master;
-// * the server answers READONLY (it was demoted to a replica): nothing ran,
-//   so the command is retried once on the new master.
-// When the master changes, a new pool is opened on it and the old one is
-// dropped once its last lease ends. Whenever the pool has opened a new
-// connection, the next lease is checked with ROLE first (one round trip,
-// counted in round_trips()), so a demoted master that came back as a replica
-// is not read from silently after a reconnect.
-//
-// Between the master's death and the sentinels' promotion of a replica
-// (down-after-milliseconds plus an election) commands throw IoError; a Region
-// degrades to the creator meanwhile.
-//
-// Thread-safe.
+/// \file
+/// SentinelClient: the Client (client.hpp) for one master watched by Redis
+/// Sentinel. Backends take it where they take a SingleServerClient:
+///
+/// \code
+///   dogpile::redis::SentinelOptions options;
+///   options.master_name = "cache";
+///   options.sentinels = {{"10.0.0.1", 26379}, {"10.0.0.2", 26379}, {"10.0.0.3", 26379}};
+///   options.pool.connection.password = "secret";      // the data nodes' AUTH
+///   auto client = std::make_shared<dogpile::redis::SentinelClient>(options);
+/// \endcode
+///
+/// Discovery (details/sentinel_discovery.hpp) asks the sentinels for the
+/// master and checks its ROLE; the client then uses one ConnectionPool on
+/// that server, exactly like SingleServerClient.
+///
+/// Failover is followed without a restart. With MasterWatch::subscribe (the
+/// default) a background thread stays SUBSCRIBEd to +switch-master on one
+/// sentinel (moving to the next when it fails, and re-discovering after every
+/// reconnect, since a switch may have been missed) and re-discovers as soon as
+/// the sentinels announce a new master: a master that is demoted while still
+/// reachable (SENTINEL FAILOVER, a partition that heals) stops receiving
+/// writes at once instead of when it is reconfigured. Either way, discovery
+/// also runs again (at most every resolve_interval) when:
+/// * a connection to the master cannot be opened: the command, which was not
+///   sent, is retried once on the new master if there is one;
+/// * a command fails with an I/O error or timeout: it may have run, so it is
+///   not retried (as on one server), but the next command uses the new master;
+/// * the server answers READONLY (it was demoted to a replica): nothing ran,
+///   so the command is retried once on the new master.
+/// When the master changes, a new pool is opened on it and the old one is
+/// dropped once its last lease ends. Whenever the pool has opened a new
+/// connection, the next lease is checked with ROLE first (one round trip,
+/// counted in round_trips()), so a demoted master that came back as a replica
+/// is not read from silently after a reconnect.
+///
+/// Between the master's death and the sentinels' promotion of a replica
+/// (down-after-milliseconds plus an election) commands throw IoError; a Region
+/// degrades to the creator meanwhile.
+///
+/// Thread-safe.
 
 #include <atomic>
 #include <cstddef>
@@ -67,14 +70,16 @@
 
 namespace dogpile::redis {
 
+/// The Client for one master watched by Redis Sentinel: it finds the master through the sentinels
+/// and follows failovers without a restart (sentinel.hpp). Thread-safe.
 class SentinelClient final : public Client {
 public:
-    // Asks the sentinels now. Sentinels that cannot be reached (or do not
-    // know the master yet) are not an error here: commands throw IoError
-    // until discovery succeeds. Invalid options throw ConfigurationError.
+    /// Asks the sentinels now. Sentinels that cannot be reached (or do not
+    /// know the master yet) are not an error here: commands throw IoError
+    /// until discovery succeeds. Invalid options throw ConfigurationError.
     explicit SentinelClient(SentinelOptions options);
 
-    // Stops the watcher thread (at once: it is woken through a pipe).
+    /// Stops the watcher thread (at once: it is woken through a pipe).
     // DOGPILE_INLINE on the overrides too: header-only, no key function, so no
     // vtable in every TU; compiled, the library holds the vtable.
     DOGPILE_INLINE ~SentinelClient() override;
@@ -101,22 +106,24 @@ public:
     DOGPILE_INLINE void with_connection(std::string_view /*routing_key*/,
                                         const std::function<void(Connection&)>& fn) override;
 
-    // The current master's; throws IoError when none is known.
+    /// The current master's; throws IoError when none is known.
     DOGPILE_INLINE ConnectionOptions connection_options(std::string_view /*routing_key*/) const override;
 
-    // Over every master used so far.
+    /// Over every master used so far.
     DOGPILE_INLINE std::uint64_t round_trips() const override;
     DOGPILE_INLINE BreakerStats breaker_stats() const override;
 
-    // The master in use, if one is known.
+    /// The master in use, if one is known.
     std::optional<NodeAddress> master() const;
 
-    // Asks the sentinels again now (ignoring resolve_interval). False when no
-    // sentinel named a server that is master.
+    /// Asks the sentinels again now (ignoring resolve_interval). False when no
+    /// sentinel named a server that is master.
     bool rediscover() { return discover(Discover::now); }
 
+    /// Discoveries, failovers and retries since it was made.
     SentinelStats stats() const noexcept { return counters_.snapshot(); }
 
+    /// The options it was made with.
     const SentinelOptions& options() const noexcept { return options_; }
 
 private:
@@ -202,9 +209,8 @@ private:
     // re-run once on the new master when discovery finds one.
     template <class CommandAt>
     std::vector<Reply> run_batch(std::size_t count, CommandAt&& command_at, const std::vector<const Script*>& scripts) {
-        std::vector<Reply> replies = run([&](Connection& c) {
-            return details::pipeline_with_script_recovery(c, count, command_at, scripts);
-        });
+        std::vector<Reply> replies =
+            run([&](Connection& c) { return details::pipeline_with_script_recovery(c, count, command_at, scripts); });
         std::vector<std::size_t> readonly;
         for (std::size_t i = 0; i < replies.size(); ++i) {
             if (replies[i].is_error() && ReplyError::code_of(replies[i].error_message()) == "READONLY") {

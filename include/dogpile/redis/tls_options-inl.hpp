@@ -56,15 +56,18 @@ DOGPILE_INLINE void TlsOptions::validate() const {
 #endif
     const std::string where = "TLS options: ";
     if (cert_file.empty() != key_file.empty()) {
-        throw ConfigurationError(where + (cert_file.empty() ? "key_file '" + key_file + "' is set without cert_file"
-                                                            : "cert_file '" + cert_file + "' is set without key_file") +
+        throw ConfigurationError(where +
+                                 (cert_file.empty() ? "key_file '" + key_file + "' is set without cert_file"
+                                                    : "cert_file '" + cert_file + "' is set without key_file") +
                                  ": mutual TLS needs both the client certificate and its private key");
     }
     const struct {
         const char* name;
         const std::string& path;
         bool directory;
-    } paths[] = {{"ca_file", ca_file, false}, {"ca_dir", ca_dir, true}, {"cert_file", cert_file, false},
+    } paths[] = {{"ca_file", ca_file, false},
+                 {"ca_dir", ca_dir, true},
+                 {"cert_file", cert_file, false},
                  {"key_file", key_file, false}};
     for (const auto& p : paths) {
         if (p.path.empty()) continue;

@@ -20,7 +20,8 @@ DOGPILE_INLINE void TrackingOptions::validate() const {
             "keys actually read)");
     }
     for (const auto& p : prefixes) {
-        if (p.empty()) throw ConfigurationError("redis tracking options: an empty prefix (leave prefixes empty for all keys)");
+        if (p.empty())
+            throw ConfigurationError("redis tracking options: an empty prefix (leave prefixes empty for all keys)");
     }
 }
 

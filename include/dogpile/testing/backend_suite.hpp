@@ -1,36 +1,40 @@
 #pragma once
-// The Backend contract as a typed GoogleTest suite: run it on your own
-// backend with a factory and one line. (Over 400 lines: the contract is one
-// suite, kept in the one header a user includes.)
+/// \file
+/// The Backend contract as a typed GoogleTest suite: run it on your own
+/// backend with a factory and one line.
+/// \code
+///   struct MyBackendFactory {
+///       using Value = std::string;
+///       using Key = std::string;
+///       static dogpile::testing::BackendCapabilities capabilities() { return {}; }
+///       std::shared_ptr<dogpile::Backend<Value, Key>> make();  // empty, isolated from other tests
+///       Key key(std::size_t i);                                 // distinct for distinct i
+///       Value value(std::size_t i);                             // distinct for distinct i
+///       static std::string name() { return "MyBackend"; }           // optional: names the tests
+///   };
+///   DOGPILE_BACKEND_CONFORMANCE(MyBackend, MyBackendFactory);
+/// \endcode
+/// (The macro is INSTANTIATE_TYPED_TEST_SUITE_P(MyBackend, BackendConformance,
+/// ::testing::Types<MyBackendFactory>) inside namespace dogpile::testing.)
+/// Optional factory members widen the checks:
+/// \code{.unparsed}
+///  std::vector<Key> awkward_keys();     keys the backend must keep apart (defaults for std::string:
+///                                       empty, NUL bytes, CR LF, non-UTF-8, long)
+///  std::vector<Value> awkward_values(); values that must round-trip (defaults for std::string:
+///                                       empty, NUL bytes, non-UTF-8, 1 MiB)
+///  void corrupt(const Key&, const std::string& bytes);  stores `bytes` where the key's payload
+///                                       lives; enables the corrupt-payload checks
+///  std::vector<std::string> corrupt_payloads();  what corrupt() writes (default: bytes no
+///                                       msgpack reader or dogpile envelope accepts)
+///  Value over_limit_value();            a value set() must refuse with LimitExceeded (needed when
+///                                       capabilities() says refuses_values_over_a_limit)
+/// \endcode
+/// bytes_of({0xff, 0x00}) and random_bytes(n, seed) (dogpile/testing/bytes.hpp) help write those.
+/// Link GTest::gtest_main (or your own main) and dogpile; gtest is the only
+/// extra dependency. Checks a backend does not promise (BackendCapabilities)
+/// are reported as skipped, with the reason.
 //
-//   struct MyBackendFactory {
-//       using Value = std::string;
-//       using Key = std::string;
-//       static dogpile::testing::BackendCapabilities capabilities() { return {}; }
-//       std::shared_ptr<dogpile::Backend<Value, Key>> make();  // empty, isolated from other tests
-//       Key key(std::size_t i);                                 // distinct for distinct i
-//       Value value(std::size_t i);                             // distinct for distinct i
-//       static std::string name() { return "MyBackend"; }           // optional: names the tests
-//   };
-//   DOGPILE_BACKEND_CONFORMANCE(MyBackend, MyBackendFactory);
-//
-// (The macro is INSTANTIATE_TYPED_TEST_SUITE_P(MyBackend, BackendConformance,
-// ::testing::Types<MyBackendFactory>) inside namespace dogpile::testing.)
-// Optional factory members widen the checks:
-//   std::vector<Key> awkward_keys();     keys the backend must keep apart (defaults for std::string:
-//                                        empty, NUL bytes, CR LF, non-UTF-8, long)
-//   std::vector<Value> awkward_values(); values that must round-trip (defaults for std::string:
-//                                        empty, NUL bytes, non-UTF-8, 1 MiB)
-//   void corrupt(const Key&, const std::string& bytes);  stores `bytes` where the key's payload
-//                                        lives; enables the corrupt-payload checks
-//   std::vector<std::string> corrupt_payloads();  what corrupt() writes (default: bytes no
-//                                        msgpack reader or dogpile envelope accepts)
-//   Value over_limit_value();            a value set() must refuse with LimitExceeded (needed when
-//                                        capabilities() says refuses_values_over_a_limit)
-// bytes_of({0xff, 0x00}) and random_bytes(n, seed) (dogpile/testing/bytes.hpp) help write those.
-// Link GTest::gtest_main (or your own main) and dogpile; gtest is the only
-// extra dependency. Checks a backend does not promise (BackendCapabilities)
-// are reported as skipped, with the reason.
+// (Over 400 lines: the contract is one suite, kept in the one header a user includes.)
 
 #include <gtest/gtest.h>
 
@@ -53,25 +57,30 @@
 #include "../region.hpp"
 #include "bytes.hpp"
 
+/// \namespace dogpile::testing
+/// The backend conformance kit: the Backend contract as a GoogleTest suite, and helpers.
 namespace dogpile::testing {
 
-// Whether what is set can be read back (NullBackend stores nothing).
+/// Whether what is set can be read back (NullBackend stores nothing).
 enum class Persistence { stores, stores_nothing };
 
-// What get() returns as metadata: what was set (to the microsecond), or
-// Metadata::store_managed() (raw payloads: the store's TTL owns expiry).
+/// What get() returns as metadata: what was set (to the microsecond), or
+/// Metadata::store_managed() (raw payloads: the store's TTL owns expiry).
 enum class MetadataKept { as_set, store_managed };
 
-// What get_mutex() offers: nothing (nullptr, the region's in-process lock is
-// enough) or a lock that excludes every other Mutex object of the same key.
+/// What get_mutex() offers: nothing (nullptr, the region's in-process lock is
+/// enough) or a lock that excludes every other Mutex object of the same key.
 enum class MutexOffer { none, exclusive };
 
+/// What a backend promises, as its factory's capabilities() returns it; the checks it does not
+/// promise are skipped. The defaults describe a backend that stores, keeps metadata as set and
+/// offers no mutex.
 struct BackendCapabilities {
-    Persistence persistence = Persistence::stores;
-    MetadataKept metadata = MetadataKept::as_set;
-    MutexOffer mutex = MutexOffer::none;
-    // Values whose encoding exceeds this are refused by set() with
-    // LimitExceeded; the factory's over_limit_value() makes one.
+    Persistence persistence = Persistence::stores;  ///< whether what is set can be read back
+    MetadataKept metadata = MetadataKept::as_set;   ///< what get() returns as metadata
+    MutexOffer mutex = MutexOffer::none;            ///< what get_mutex() offers
+    /// Values whose encoding exceeds this are refused by set() with
+    /// LimitExceeded; the factory's over_limit_value() makes one.
     bool refuses_values_over_a_limit = false;
 };
 
@@ -114,8 +123,8 @@ std::vector<typename Factory::Key> awkward_keys(Factory& factory) {
     if constexpr (has_awkward_keys<Factory>::value) {
         return factory.awkward_keys();
     } else if constexpr (std::is_same_v<typename Factory::Key, std::string>) {
-        return {"",           std::string(1, '\0'), std::string("a\0b", 3), "with space\r\n",
-                bytes_of({0xff, 0xfe, 0xc1}), "{tag}k", std::string(300, 'k')};
+        return {"",       std::string(1, '\0'), std::string("a\0b", 3), "with space\r\n", bytes_of({0xff, 0xfe, 0xc1}),
+                "{tag}k", std::string(300, 'k')};
     } else {
         return {};
     }
@@ -138,9 +147,9 @@ std::vector<std::string> corrupt_payloads(Factory& factory) {
         return factory.corrupt_payloads();
     } else {
         return {
-            std::string(),                        // empty
-            bytes_of({0xc1}),                       // the byte msgpack never uses
-            bytes_of({0xd9, 0x20, 0x61, 0x62}),     // str8 of 32 bytes, 2 present
+            std::string(),                             // empty
+            bytes_of({0xc1}),                          // the byte msgpack never uses
+            bytes_of({0xd9, 0x20, 0x61, 0x62}),        // str8 of 32 bytes, 2 present
             bytes_of({0xdd, 0xff, 0xff, 0xff, 0xff}),  // array32 claiming 4 G elements
         };
     }
@@ -161,8 +170,9 @@ inline bool same_metadata(const Metadata& a, const Metadata& b) {
 
 }  // namespace details
 
-// Test names show the factory's name() when it has one, else its position.
+/// Test names show the factory's name() when it has one, else its position.
 struct FactoryNames {
+    /// GoogleTest's name generator hook: the name of the test instance for `Factory`.
     template <class Factory>
     static std::string GetName(int index) {
         if constexpr (details::has_name<Factory>::value) {
@@ -173,21 +183,25 @@ struct FactoryNames {
     }
 };
 
+/// The contract suite (see this file's documentation): one test per promise of Backend,
+/// instantiated for a factory by DOGPILE_BACKEND_CONFORMANCE.
 template <class Factory>
 class BackendConformance : public ::testing::Test {
 protected:
-    using Value = typename Factory::Value;
-    using Key = typename Factory::Key;
-    using Entry = CachedValue<Value>;
-    using BackendPtr = std::shared_ptr<Backend<Value, Key>>;
+    using Value = typename Factory::Value;                    ///< the backend's value type
+    using Key = typename Factory::Key;                        ///< the backend's key type
+    using Entry = CachedValue<Value>;                         ///< what the backend stores
+    using BackendPtr = std::shared_ptr<Backend<Value, Key>>;  ///< what the factory makes
 
     BackendConformance() : caps_(Factory::capabilities()), backend_(factory_.make()) {}
 
+    /// Whether the backend under test stores what is set.
     bool stores() const { return caps_.persistence == Persistence::stores; }
 
+    /// `value` with sample metadata at the precision every store keeps (microseconds).
     Entry entry(Value value) const { return Entry{std::move(value), details::sample_metadata()}; }
 
-    // A read of what was set: the value, or nothing at all for a backend that stores nothing.
+    /// A read of what was set: the value, or nothing at all for a backend that stores nothing.
     void expect_stored(const Key& key, const Value& value, const char* what) {
         const auto got = backend_->get(key);
         if (!stores()) {
@@ -198,11 +212,13 @@ protected:
         EXPECT_TRUE(got->value == value) << what << ": get returned another value";
     }
 
-    Factory factory_;
-    BackendCapabilities caps_;
-    BackendPtr backend_;
+    Factory factory_;           ///< the factory under test
+    BackendCapabilities caps_;  ///< what the factory says the backend promises
+    BackendPtr backend_;        ///< a fresh backend for each test
 };
 
+/// \cond DOGPILE_CONFORMANCE_TESTS
+// The tests themselves: not API (the file's documentation lists the contract).
 TYPED_TEST_SUITE_P(BackendConformance);
 
 TYPED_TEST_P(BackendConformance, AKeyNeverSetIsAMiss) {
@@ -228,8 +244,7 @@ TYPED_TEST_P(BackendConformance, MetadataRoundTrips) {
     this->backend_->set(f.key(0), {f.value(0), set});
     const auto got = this->backend_->get(f.key(0));
     ASSERT_TRUE(got);
-    const Metadata expected =
-        this->caps_.metadata == MetadataKept::as_set ? set : Metadata::store_managed();
+    const Metadata expected = this->caps_.metadata == MetadataKept::as_set ? set : Metadata::store_managed();
     EXPECT_TRUE(details::same_metadata(got->metadata, expected))
         << "created_at/version/expiry_owner/creation_time differ from what was set";
     const auto multi = this->backend_->get_multi({f.key(0)});
@@ -315,8 +330,8 @@ TYPED_TEST_P(BackendConformance, ValuesOverTheLimitAreRefusedAndChangeNothing) {
         auto& f = this->factory_;
         this->backend_->set(f.key(0), this->entry(f.value(0)));
         EXPECT_THROW(this->backend_->set(f.key(0), this->entry(f.over_limit_value())), LimitExceeded);
-        EXPECT_THROW(this->backend_->set_multi({{f.key(1), this->entry(f.value(1))},
-                                                {f.key(2), this->entry(f.over_limit_value())}}),
+        EXPECT_THROW(this->backend_->set_multi(
+                         {{f.key(1), this->entry(f.value(1))}, {f.key(2), this->entry(f.over_limit_value())}}),
                      LimitExceeded);
         this->expect_stored(f.key(0), f.value(0), "a refused overwrite");
         EXPECT_FALSE(this->backend_->get(f.key(1))) << "part of a refused set_multi was written";
@@ -389,7 +404,8 @@ TYPED_TEST_P(BackendConformance, ConcurrentReadersSeeOnlyWrittenValues) {
                         if (got.size() != keys) wrong.fetch_add(1);
                         for (std::size_t i = 0; i < std::min(keys, got.size()); ++i) {
                             const auto& seen = got[i];
-                            if (seen && std::find(allowed[i].begin(), allowed[i].end(), seen->value) == allowed[i].end()) {
+                            if (seen &&
+                                std::find(allowed[i].begin(), allowed[i].end(), seen->value) == allowed[i].end()) {
                                 wrong.fetch_add(1);
                             }
                         }
@@ -457,14 +473,15 @@ REGISTER_TYPED_TEST_SUITE_P(BackendConformance, AKeyNeverSetIsAMiss, SetThenGetR
                             ValuesOverTheLimitAreRefusedAndChangeNothing, ACorruptPayloadIsAMissAndIsOverwritten,
                             ConcurrentReadersSeeOnlyWrittenValues, MutexContract,
                             ARegionOnTopCreatesOnceAndServesWhatItStored);
+/// \endcond
 
 }  // namespace dogpile::testing
 
-// One line per backend: the contract, instantiated for `...` (factory types).
-#define DOGPILE_BACKEND_CONFORMANCE(prefix, ...)                                                      \
-    namespace dogpile::testing {                                                                     \
-    using prefix##ConformanceFactories = ::testing::Types<__VA_ARGS__>;                              \
-    INSTANTIATE_TYPED_TEST_SUITE_P(prefix, BackendConformance, prefix##ConformanceFactories,        \
-                                   ::dogpile::testing::FactoryNames);                                \
-    }                                                                                                \
+/// One line per backend: the contract, instantiated for `...` (factory types).
+#define DOGPILE_BACKEND_CONFORMANCE(prefix, ...)                                             \
+    namespace dogpile::testing {                                                             \
+    using prefix##ConformanceFactories = ::testing::Types<__VA_ARGS__>;                      \
+    INSTANTIATE_TYPED_TEST_SUITE_P(prefix, BackendConformance, prefix##ConformanceFactories, \
+                                   ::dogpile::testing::FactoryNames);                        \
+    }                                                                                        \
     static_assert(true, "a semicolon after DOGPILE_BACKEND_CONFORMANCE(...) is welcome")

@@ -10,12 +10,14 @@
 
 namespace dogpile::testing {
 
+/// The bytes given as numbers (each 0-255): bytes_of({0xff, 0x00}).
 inline std::string bytes_of(std::initializer_list<int> bytes) {
     std::string out;
     for (int b : bytes) out.push_back(static_cast<char>(b));
     return out;
 }
 
+/// `n` pseudo-random bytes, the same for the same `seed` (std::mt19937).
 inline std::string random_bytes(std::size_t n, unsigned seed) {
     std::mt19937 gen(seed);
     std::uniform_int_distribution<int> byte(0, 255);

@@ -50,9 +50,9 @@ namespace details {
 
 // Capacity in weight units and the table-wide state of a shard's policy.
 struct EvictionSetup {
-    std::size_t budget = 0;            // the shard's bound; 0 when unbounded
-    TinyLfuShared* shared = nullptr;   // set for tiny_lfu on a bounded table
-    std::size_t read_slots = 16;       // the shard's read buffer (tiny_lfu)
+    std::size_t budget = 0;           // the shard's bound; 0 when unbounded
+    TinyLfuShared* shared = nullptr;  // set for tiny_lfu on a bounded table
+    std::size_t read_slots = 16;      // the shard's read buffer (tiny_lfu)
 };
 
 // The policy of one shard, chosen at run time.
@@ -69,23 +69,16 @@ public:
             case EvictionPolicy::tiny_lfu:
                 policy_.template emplace<TinyLfuEviction<Node>>().attach(*setup.shared, setup.budget, setup.read_slots);
                 return;
-            case EvictionPolicy::clock:
-                policy_.template emplace<ClockEviction<Node>>();
-                return;
-            case EvictionPolicy::lru:
-                policy_.template emplace<LruEviction<Node>>();
-                return;
+            case EvictionPolicy::clock: policy_.template emplace<ClockEviction<Node>>(); return;
+            case EvictionPolicy::lru: policy_.template emplace<LruEviction<Node>>(); return;
         }
     }
 
     static HitRecording hit_recording(EvictionPolicy policy) noexcept {
         switch (policy) {
-            case EvictionPolicy::tiny_lfu:
-                return TinyLfuEviction<Node>::hit_recording;
-            case EvictionPolicy::clock:
-                return ClockEviction<Node>::hit_recording;
-            case EvictionPolicy::lru:
-                return LruEviction<Node>::hit_recording;
+            case EvictionPolicy::tiny_lfu: return TinyLfuEviction<Node>::hit_recording;
+            case EvictionPolicy::clock: return ClockEviction<Node>::hit_recording;
+            case EvictionPolicy::lru: return LruEviction<Node>::hit_recording;
         }
         return HitRecording::under_exclusive_lock;
     }

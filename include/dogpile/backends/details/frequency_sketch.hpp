@@ -39,7 +39,7 @@ public:
         while (words < words_per_entry * expected_entries && words < max_words) words *= 2;
         words_ = words;
         block_mask_ = words / words_per_block - 1;
-        table_.reset(new std::atomic<std::uint64_t>[words]);
+        table_ = std::make_unique<std::atomic<std::uint64_t>[]>(words);
         for (std::size_t i = 0; i < words; ++i) table_[i].store(0, std::memory_order_relaxed);
         sample_size_ = std::max<std::size_t>(samples_per_entry * expected_entries, 10 * words_per_block);
     }

@@ -176,7 +176,7 @@ private:
     std::uint32_t used_ = 0;
     std::vector<Node> nodes_;
     std::vector<std::uint8_t> segment_;  // each node's Segment
-    std::vector<std::uint32_t> index_;  // node of each slot, or empty
+    std::vector<std::uint32_t> index_;   // node of each slot, or empty
     List lists_[3];
 };
 

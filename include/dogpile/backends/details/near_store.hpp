@@ -50,9 +50,9 @@ namespace dogpile::details {
 struct NearStoreOptions {
     std::size_t capacity = 10000;  // entries, split evenly across the data shards
     EvictionPolicy eviction = EvictionPolicy::tiny_lfu;
-    std::size_t shards = 16;         // data shards, a power of two
-    std::optional<Duration> ttl{};  // counted from when an entry entered the store
-    std::function<TimePoint()> clock{};  // wins over clock_policy
+    std::size_t shards = 16;                          // data shards, a power of two
+    std::optional<Duration> ttl{};                    // counted from when an entry entered the store
+    std::function<TimePoint()> clock{};               // wins over clock_policy
     ClockPolicy clock_policy = default_clock_policy;  // read only with a ttl
 };
 

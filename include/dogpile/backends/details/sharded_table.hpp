@@ -44,9 +44,9 @@ public:
 
     // What put() did with a write.
     enum class Placed : std::uint8_t {
-        added,     // the key was new to the table
-        replaced,  // the key's entry was overwritten in place
-        too_old,   // the entry was already past ttl: not stored, the key's previous entry removed
+        added,      // the key was new to the table
+        replaced,   // the key's entry was overwritten in place
+        too_old,    // the entry was already past ttl: not stored, the key's previous entry removed
         too_heavy,  // heavier than a shard's weight bound: not stored, the key's previous entry removed
     };
 
@@ -74,7 +74,8 @@ public:
         shards_.reset(new Shard[shard_count_]);
         const ExpiryOrder expiry = options_.ttl ? ExpiryOrder::oldest_first : ExpiryOrder::untracked;
         const std::optional<std::size_t> bound = options_.max_weight ? options_.max_weight : options_.capacity;
-        if (bound && options_.eviction == EvictionPolicy::tiny_lfu) tiny_lfu_ = std::make_unique<TinyLfuShared>(*bound, shard_count_);
+        if (bound && options_.eviction == EvictionPolicy::tiny_lfu)
+            tiny_lfu_ = std::make_unique<TinyLfuShared>(*bound, shard_count_);
         EvictionSetup setup;
         setup.shared = tiny_lfu_.get();
         // Fewer, larger shards see more hits between two writes to each.
@@ -126,7 +127,8 @@ public:
     // Locks each shard once, whatever the number of keys.
     std::vector<std::optional<entry_type>> get_multi(const std::vector<Key>& keys) {
         std::vector<std::optional<entry_type>> out(keys.size());
-        const auto slots = group_by_shard(keys.size(), [&](std::size_t i) { return hash_of(keys[i]); }, shard_mask_);
+        const auto slots = group_by_shard(
+            keys.size(), [&](std::size_t i) { return hash_of(keys[i]); }, shard_mask_);
         const TimePoint now = current_time();
         for_each_shard_run(slots, shards_.get(), [&](Shard& shard, const ShardSlot* first, const ShardSlot* last) {
             Graveyard dead;
@@ -183,8 +185,8 @@ public:
     // the later entry wins. `weigh(key, entry)` gives each entry's weight.
     template <class Weigh>
     void put_multi(const std::vector<std::pair<Key, entry_type>>& entries, Weigh weigh) {
-        const auto slots =
-            group_by_shard(entries.size(), [&](std::size_t i) { return hash_of(entries[i].first); }, shard_mask_);
+        const auto slots = group_by_shard(
+            entries.size(), [&](std::size_t i) { return hash_of(entries[i].first); }, shard_mask_);
         const TimePoint now = current_time();
         // Copies happen before any lock is taken.
         std::vector<Write> writes(entries.size());
@@ -211,7 +213,8 @@ public:
     }
 
     void erase_multi(const std::vector<Key>& keys) {
-        const auto slots = group_by_shard(keys.size(), [&](std::size_t i) { return hash_of(keys[i]); }, shard_mask_);
+        const auto slots = group_by_shard(
+            keys.size(), [&](std::size_t i) { return hash_of(keys[i]); }, shard_mask_);
         const TimePoint now = current_time();
         for_each_shard_run(slots, shards_.get(), [&](Shard& shard, const ShardSlot* first, const ShardSlot* last) {
             Graveyard dead;
@@ -321,9 +324,7 @@ private:
     }
 
     bool too_old_stamp(TimePoint stamp, TimePoint now) const noexcept { return now - stamp > ttl_; }
-    bool too_old(const Node& node, TimePoint now) const noexcept {
-        return has_ttl_ && too_old_stamp(node.stamp, now);
-    }
+    bool too_old(const Node& node, TimePoint now) const noexcept { return has_ttl_ && too_old_stamp(node.stamp, now); }
 
     template <class Entry>
     Write prepare_hashed(std::uint64_t h, const Key& key, Entry&& entry, TimePoint now, std::size_t weight) const {

@@ -33,14 +33,14 @@ struct ShardedTableOptions {
     EvictionPolicy eviction = EvictionPolicy::tiny_lfu;
     std::optional<Duration> ttl{};  // positive; std::nullopt: entries never age out
     AgeFrom age_from = AgeFrom::insertion;
-    std::size_t shards = 16;  // a power of two, at most max_table_shards
-    std::function<TimePoint()> clock{};  // wins over clock_policy; never called without ttl
+    std::size_t shards = 16;                          // a power of two, at most max_table_shards
+    std::function<TimePoint()> clock{};               // wins over clock_policy; never called without ttl
     ClockPolicy clock_policy = default_clock_policy;  // read only with a ttl
 };
 
 struct ShardedTableStats {
-    std::uint64_t evictions = 0;    // live entries dropped to respect the capacity
-    std::uint64_t expirations = 0;  // entries removed because they were older than the max age
+    std::uint64_t evictions = 0;           // live entries dropped to respect the capacity
+    std::uint64_t expirations = 0;         // entries removed because they were older than the max age
     std::uint64_t rejected_too_heavy = 0;  // writes heavier than a shard's share of max_weight, not stored
 };
 

@@ -30,10 +30,10 @@ struct TableNode {
 
     // Lookup fields first: a hit touches only this node's first cache lines.
     const std::uint64_t hash;
-    TableNode* bucket_next = nullptr;  // also links the node in a graveyard
+    TableNode* bucket_next = nullptr;     // also links the node in a graveyard
     std::atomic<bool> referenced{false};  // CLOCK bit, set by readers under the shared lock
-    std::uint8_t policy_segment = 0;       // which list of a segmented policy holds it (W-TinyLFU)
-    std::uint32_t weight = 1;              // its cost against a weight bound; 1 when counting entries
+    std::uint8_t policy_segment = 0;      // which list of a segmented policy holds it (W-TinyLFU)
+    std::uint32_t weight = 1;             // its cost against a weight bound; 1 when counting entries
     // W-TinyLFU's clock (tiny_lfu_eviction.hpp) at the last access, and the
     // distance between the last two (0xFFFFFFFF: unknown, for a new key).
     std::uint32_t policy_stamp = 0;

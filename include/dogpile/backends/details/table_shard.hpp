@@ -34,8 +34,8 @@ public:
 
     // `capacity` bounds the entries, `weight_bound` their total weight (the
     // owner sets at most one); setup.budget is derived from them here.
-    void configure(std::optional<std::size_t> capacity, std::optional<std::size_t> weight_bound,
-                   EvictionPolicy policy, ExpiryOrder expiry, EvictionSetup setup) {
+    void configure(std::optional<std::size_t> capacity, std::optional<std::size_t> weight_bound, EvictionPolicy policy,
+                   ExpiryOrder expiry, EvictionSetup setup) {
         capacity_ = capacity;
         weight_bound_ = weight_bound;
         setup.budget = weight_bound ? *weight_bound : capacity.value_or(0);

@@ -110,9 +110,7 @@ public:
 
     void drain() noexcept {
         reads_.drain([this](const Node* node) { shared_->sketch.prefetch(node->hash); },
-                     [this](Node* node) {
-                         on_access(node);
-                     });
+                     [this](Node* node) { on_access(node); });
         report_if_due();
     }
 
@@ -212,9 +210,7 @@ private:
                 window_.unlink(node);
                 window_weight_ -= node->weight;
                 return;
-            case in_probation:
-                probation_.unlink(node);
-                return;
+            case in_probation: probation_.unlink(node); return;
             case in_protected:
                 protected_.unlink(node);
                 protected_weight_ -= node->weight;
@@ -273,7 +269,7 @@ private:
     }
 
     ReadBuffer<Node> reads_;
-    NodeList<Node> window_;     // most recent first, like the other lists
+    NodeList<Node> window_;  // most recent first, like the other lists
     NodeList<Node> probation_;
     NodeList<Node> protected_;
     std::size_t window_weight_ = 0;

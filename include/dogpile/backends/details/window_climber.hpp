@@ -189,7 +189,7 @@ private:
     };
     static constexpr std::uint32_t report_batch = 16;
 
-    std::vector<GhostCache> ghosts_;  // by fraction, then by simulated shard
+    std::vector<GhostCache> ghosts_;   // by fraction, then by simulated shard
     std::vector<ShardTally> tallies_;  // by simulated shard
     std::array<std::atomic<std::uint32_t>, candidate_fractions.size()> pending_hits_{};
     std::atomic<std::size_t> pending_samples_{0};

@@ -28,8 +28,9 @@ DOGPILE_INLINE const char* to_string(TtlPolicy policy) noexcept {
 DOGPILE_INLINE std::function<void(const BreakerEvent&)> report_breaker_to(BackendErrorHook hook) {
     if (!hook) return {};
     return [hook = std::move(hook)](const BreakerEvent& event) {
-        const std::string message = "redis " + event.server + ": circuit breaker " + std::string(to_string(event.from)) +
-                                    " -> " + std::string(to_string(event.to)) + ": " + event.message;
+        const std::string message = "redis " + event.server + ": circuit breaker " +
+                                    std::string(to_string(event.from)) + " -> " + std::string(to_string(event.to)) +
+                                    ": " + event.message;
         std::exception_ptr error = event.to == BreakerState::open
                                        ? std::make_exception_ptr(CircuitOpenError(message))
                                        : std::make_exception_ptr(BreakerStateChanged(message));
@@ -46,7 +47,7 @@ DOGPILE_INLINE void validate_client(const std::shared_ptr<Client>& client, std::
 }
 
 DOGPILE_INLINE std::chrono::milliseconds validate_ttl(const std::optional<Duration>& ttl, std::string_view what,
-                                              std::string_view backend) {
+                                                      std::string_view backend) {
     if (!ttl) return std::chrono::milliseconds(0);
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(*ttl);
     if (ms.count() < 1) {
@@ -66,7 +67,7 @@ DOGPILE_INLINE void validate_lock(const std::optional<LockOptions>& lock, std::s
 }
 
 DOGPILE_INLINE std::chrono::milliseconds validate_hash_ttl(const std::optional<Duration>& ttl, TtlPolicy policy,
-                                                   std::string_view backend) {
+                                                           std::string_view backend) {
     if (policy == TtlPolicy::none) {
         if (ttl) {
             throw ConfigurationError(std::string(backend) +
@@ -82,9 +83,11 @@ DOGPILE_INLINE std::chrono::milliseconds validate_hash_ttl(const std::optional<D
     return validate_ttl(ttl, "ttl", backend);
 }
 
-DOGPILE_INLINE void validate_per_call(std::size_t value, std::size_t max, std::string_view what, std::string_view backend) {
+DOGPILE_INLINE void validate_per_call(std::size_t value, std::size_t max, std::string_view what,
+                                      std::string_view backend) {
     if (value == 0 || value > max) {
-        throw ConfigurationError(std::string(backend) + ": " + std::string(what) + " must be in 1.." + std::to_string(max));
+        throw ConfigurationError(std::string(backend) + ": " + std::string(what) + " must be in 1.." +
+                                 std::to_string(max));
     }
 }
 
@@ -95,7 +98,8 @@ DOGPILE_INLINE void validate_per_read(std::size_t value, std::string_view what, 
     }
 }
 
-DOGPILE_INLINE void report(const BackendErrorHook& hook, std::string_view operation, std::exception_ptr error) noexcept {
+DOGPILE_INLINE void report(const BackendErrorHook& hook, std::string_view operation,
+                           std::exception_ptr error) noexcept {
     if (!hook) return;
     try {
         std::string message;

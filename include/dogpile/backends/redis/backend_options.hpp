@@ -1,7 +1,8 @@
 #pragma once
-// Option types shared by the Redis stores (plain.hpp, hash.hpp,
-// symmetric.hpp): limits, payload mode, TTL policy, statistics, and the
-// validation they all apply.
+/// \file
+/// Option types shared by the Redis stores (plain.hpp, hash.hpp,
+/// symmetric.hpp): limits, payload mode, TTL policy, statistics, and the
+/// validation they all apply.
 
 #include <atomic>
 #include <chrono>
@@ -26,71 +27,75 @@
 
 namespace dogpile::redis {
 
-// Ceilings on what a backend writes and accepts back. Bytes in Redis are
-// input from outside (another service, an older release), so a read checks
-// them too: an over-limit payload is a corrupt one (a DecodeError, a miss).
+/// Ceilings on what a backend writes and accepts back. Bytes in Redis are
+/// input from outside (another service, an older release), so a read checks
+/// them too: an over-limit payload is a corrupt one (a DecodeError, a miss).
 struct BackendLimits {
-    // A Redis key, a hash key or a hash field, in bytes (prefixes included).
+    /// A Redis key, a hash key or a hash field, in bytes (prefixes included).
     std::size_t max_key_bytes = 16 * 1024;
-    // A stored value in bytes, the envelope included.
-    std::size_t max_payload_bytes = std::size_t{16} << 20;  // 16 MiB
+    /// A stored value in bytes, the envelope included.
+    std::size_t max_payload_bytes = std::size_t{16} << 20;  ///< 16 MiB
 
-void validate(std::string_view backend) const;
+    /// Throws ConfigurationError, naming `backend`, when a ceiling is 0.
+    void validate(std::string_view backend) const;
 };
 
-// What the bytes of a hash field are.
+/// What the bytes of a hash field are.
 enum class PayloadMode : std::uint8_t {
-    // Exactly the codec's bytes (values-only msgpack for the A-to-B workload),
-    // readable by any service that knows the codec. They carry no timestamp:
-    // values are reported as Metadata::store_managed(), so a region serves
-    // them as fresh and the hash's TTL does the expiring.
+    /// Exactly the codec's bytes (values-only msgpack for the A-to-B workload),
+    /// readable by any service that knows the codec. They carry no timestamp:
+    /// values are reported as Metadata::store_managed(), so a region serves
+    /// them as fresh and the hash's TTL does the expiring.
     raw,
-    // codec/envelope.hpp's header {created_at, version} in front of the
-    // codec's bytes, so a region's expiration_time and soft invalidation work.
+    /// codec/envelope.hpp's header {created_at, version} in front of the
+    /// codec's bytes, so a region's expiration_time and soft invalidation work.
     envelope,
 };
 
-// When a hash gets its TTL.
+/// When a hash gets its TTL.
 enum class TtlPolicy : std::uint8_t {
-    // When the hash is created (it had no TTL before the write). Later writes
-    // to other fields never prolong it, so no entry outlives the TTL counted
-    // from the hash's first write: stale data is the risk being avoided.
+    /// When the hash is created (it had no TTL before the write). Later writes
+    /// to other fields never prolong it, so no entry outlives the TTL counted
+    /// from the hash's first write: stale data is the risk being avoided.
     on_create,
-    // Every write sets the TTL again: an active hash lives on.
+    /// Every write sets the TTL again: an active hash lives on.
     refresh_on_write,
-    // No TTL: entries live until erased (or evicted by Redis' maxmemory policy).
+    /// No TTL: entries live until erased (or evicted by Redis' maxmemory policy).
     none,
 };
 
+/// "raw" or "envelope", as the settings spell it.
 const char* to_string(PayloadMode mode) noexcept;
 
+/// "on_create", "refresh_on_write" or "none", as the settings spell it.
 const char* to_string(TtlPolicy policy) noexcept;
 
-// Called for errors a backend absorbs instead of throwing: one undecodable
-// entry or one failed hash among the results of get_multi (the others are
-// still served). Errors a backend throws reach the region's own error_hook.
-// Called on the calling thread; must not throw (what it throws is swallowed).
+/// Called for errors a backend absorbs instead of throwing: one undecodable
+/// entry or one failed hash among the results of get_multi (the others are
+/// still served). Errors a backend throws reach the region's own error_hook.
+/// Called on the calling thread; must not throw (what it throws is swallowed).
 using BackendErrorHook = std::function<void(const BackendErrorEvent&)>;
 
-// A BreakerOptions::on_state_change that tells `hook` of every state change
-// of a pool's circuit breaker (circuit_breaker.hpp), as operation
-// "circuit_breaker": the error is a CircuitOpenError when it opens, a
-// BreakerStateChanged otherwise; the message names the server and the states.
-// Clients made from settings (backends/redis/config.hpp) are wired this way
-// to RedisConfigDefaults::error_hook; wire a client you make yourself with
-//     pool_options.breaker.on_state_change = redis::report_breaker_to(hook);
+/// A BreakerOptions::on_state_change that tells `hook` of every state change
+/// of a pool's circuit breaker (circuit_breaker.hpp), as operation
+/// "circuit_breaker": the error is a CircuitOpenError when it opens, a
+/// BreakerStateChanged otherwise; the message names the server and the states.
+/// Clients made from settings (backends/redis/config.hpp) are wired this way
+/// to RedisConfigDefaults::error_hook; wire a client you make yourself with
+/// `pool_options.breaker.on_state_change = redis::report_breaker_to(hook);`
 std::function<void(const BreakerEvent&)> report_breaker_to(BackendErrorHook hook);
 
+/// What a Redis store counted since it was made (or since its reset_stats()).
 struct RedisBackendStats {
-    // Stored values that could not be decoded (corrupt, truncated, over
-    // limits.max_payload_bytes, unknown envelope version): each was a miss.
+    /// Stored values that could not be decoded (corrupt, truncated, over
+    /// limits.max_payload_bytes, unknown envelope version): each was a miss.
     std::uint64_t decode_errors = 0;
-    // Keys refused by get_multi because they exceed limits.max_key_bytes.
+    /// Keys refused by get_multi because they exceed limits.max_key_bytes.
     std::uint64_t rejected_keys = 0;
-    // Error replies absorbed by get_multi (e.g. WRONGTYPE for one hash).
+    /// Error replies absorbed by get_multi (e.g. WRONGTYPE for one hash).
     std::uint64_t reply_errors = 0;
-    // The client's circuit breakers (Client::breaker_stats()): state, and how
-    // often they opened, closed and failed a call fast. Not reset by reset_stats().
+    /// The client's circuit breakers (Client::breaker_stats()): state, and how
+    /// often they opened, closed and failed a call fast. Not reset by reset_stats().
     BreakerStats breaker{};
 };
 
@@ -100,7 +105,7 @@ void validate_client(const std::shared_ptr<Client>& client, std::string_view bac
 
 // PX / PEXPIRE take whole milliseconds; a TTL that rounds to 0 ms would be an error reply.
 std::chrono::milliseconds validate_ttl(const std::optional<Duration>& ttl, std::string_view what,
-                                              std::string_view backend);
+                                       std::string_view backend);
 
 void validate_lock(const std::optional<LockOptions>& lock, std::string_view backend);
 
@@ -129,7 +134,7 @@ private:
 
 // The hash stores' TTL rules: a TTL policy needs a TTL and `none` must not have one.
 std::chrono::milliseconds validate_hash_ttl(const std::optional<Duration>& ttl, TtlPolicy policy,
-                                                   std::string_view backend);
+                                            std::string_view backend);
 
 // Entries per script call: at least one, at most what one call may unpack.
 void validate_per_call(std::size_t value, std::size_t max, std::string_view what, std::string_view backend);

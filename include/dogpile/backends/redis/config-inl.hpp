@@ -46,8 +46,8 @@ DOGPILE_INLINE void apply_tls_settings(redis::ConnectionOptions& connection, con
     if (verify_hostname) tls.verify_hostname = *verify_hostname;
     if (min_protocol) tls.min_protocol = *min_protocol;
     if (insecure) {
-        tls.verification = *insecure ? redis::TlsVerification::insecure_skip_verification
-                                     : redis::TlsVerification::verify_peer;
+        tls.verification =
+            *insecure ? redis::TlsVerification::insecure_skip_verification : redis::TlsVerification::verify_peer;
     }
 }
 
@@ -68,19 +68,22 @@ DOGPILE_INLINE void apply_client_settings(redis::PoolOptions& pool, const Settin
         pool.breaker.failure_threshold = *failures;
     }
     if (auto interval = arguments.get_milliseconds("breaker_probe_interval")) pool.breaker.probe_interval = *interval;
-    if (auto enabled = arguments.get_bool("breaker"); enabled && !*enabled) pool.breaker.failure_threshold = std::nullopt;
+    if (auto enabled = arguments.get_bool("breaker"); enabled && !*enabled)
+        pool.breaker.failure_threshold = std::nullopt;
 }
 
 // "redis://user:pw@h1:p1,h2:p2?q" -> "redis://user:pw@h1:p1?q": the node
 // URL whose credentials and query options every node shares.
 DOGPILE_INLINE std::string first_node_url(std::string_view cluster_url) {
     const auto query_at = cluster_url.find('?');
-    const std::string_view query = query_at == std::string_view::npos ? std::string_view() : cluster_url.substr(query_at);
+    const std::string_view query =
+        query_at == std::string_view::npos ? std::string_view() : cluster_url.substr(query_at);
     const std::string_view head = cluster_url.substr(0, query_at);
     const auto at = head.rfind('@');
     const auto scheme_end = head.find("://");
-    const std::size_t hosts_start =
-        at != std::string_view::npos ? at + 1 : scheme_end == std::string_view::npos ? 0 : scheme_end + 3;
+    const std::size_t hosts_start = at != std::string_view::npos           ? at + 1
+                                    : scheme_end == std::string_view::npos ? 0
+                                                                           : scheme_end + 3;
     return std::string(head.substr(0, head.find(',', hosts_start))) + std::string(query);
 }
 
@@ -102,8 +105,9 @@ DOGPILE_INLINE std::shared_ptr<redis::Client> redis_client_from_settings(const S
     if (!url && !cluster_url) {
         if (defaults.client) return defaults.client;
         throw arguments.error("url", "is required: expected redis://[[user]:password@]host[:port][/db] or "
-                                     "unix:///path/to.sock (or " + arguments.key("cluster_url") +
-                                     " = redis://host:port,host:port for a Redis Cluster)");
+                                     "unix:///path/to.sock (or " +
+                                         arguments.key("cluster_url") +
+                                         " = redis://host:port,host:port for a Redis Cluster)");
     }
 
     if (url) {
@@ -157,7 +161,7 @@ DOGPILE_INLINE std::optional<redis::PayloadMode> payload_setting(const Settings&
 }
 
 DOGPILE_INLINE RedisBackendOptions plain_options_from_settings(const Settings& arguments,
-                                                              const RedisConfigDefaults& defaults) {
+                                                               const RedisConfigDefaults& defaults) {
     RedisBackendOptions options;
     common_redis_options(options, arguments, defaults);
     if (auto prefix = arguments.get_string("key_prefix")) options.key_prefix = *prefix;

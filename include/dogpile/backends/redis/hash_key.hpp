@@ -1,15 +1,18 @@
 #pragma once
-// HashKey: where one entry of the Redis hash store lives, a field of a hash.
-// HashKeyScheme: the hash store's naming (docs/architecture.md, "The
-// workload"), one hash per id_a holding one field per id_b:
-//
-//   HashKeyScheme calculated{"calculated-a|"};
-//   calculated.key(7, 42)      // HashKey{"calculated-a|7", "42"}
-//   calculated.hash_of("7")    // "calculated-a|7": what erase_hash() takes
-//
-// Both parts are binary-safe byte strings (Redis does not care), so ids may
-// hold any bytes; integers are written in decimal, as a Python service's
-// f"calculated-a|{id_a}" / str(id_b) would.
+/// \file
+/// HashKey: where one entry of the Redis hash store lives, a field of a hash.
+/// HashKeyScheme: the hash store's naming (docs/architecture.md, "The
+/// workload"), one hash per id_a holding one field per id_b:
+///
+/// \code
+///   HashKeyScheme calculated{"calculated-a|"};
+///   calculated.key(7, 42)      // HashKey{"calculated-a|7", "42"}
+///   calculated.hash_of("7")    // "calculated-a|7": what erase_hash() takes
+/// \endcode
+///
+/// Both parts are binary-safe byte strings (Redis does not care), so ids may
+/// hold any bytes; integers are written in decimal, as a Python service's
+/// f"calculated-a|{id_a}" / str(id_b) would.
 
 #include <cstddef>
 #include <functional>
@@ -21,27 +24,34 @@
 
 namespace dogpile::redis {
 
+/// Where one entry of the Redis hash store lives: a field of a hash. Both parts are binary-safe
+/// byte strings.
 struct HashKey {
-    std::string hash;   // the Redis key of the hash
-    std::string field;  // the field inside it
+    std::string hash;   ///< the Redis key of the hash
+    std::string field;  ///< the field inside it
 
-    // Another name for `hash`: the Redis key of the hash.
+    /// Another name for `hash`: the Redis key of the hash.
     const std::string& key() const noexcept { return hash; }
 
+    /// Same hash and field, byte for byte.
     friend bool operator==(const HashKey& a, const HashKey& b) noexcept {
         return a.hash == b.hash && a.field == b.field;
     }
+    /// Negation of operator==.
     friend bool operator!=(const HashKey& a, const HashKey& b) noexcept { return !(a == b); }
-    // By hash, then field: sorting groups a hash's fields together.
+    /// By hash, then field: sorting groups a hash's fields together.
     friend bool operator<(const HashKey& a, const HashKey& b) noexcept {
         const int by_hash = a.hash.compare(b.hash);
         return by_hash != 0 ? by_hash < 0 : a.field < b.field;
     }
+    /// The order of operator<, reversed.
     friend bool operator>(const HashKey& a, const HashKey& b) noexcept { return b < a; }
+    /// Not greater, in the order of operator<.
     friend bool operator<=(const HashKey& a, const HashKey& b) noexcept { return !(b < a); }
+    /// Not less, in the order of operator<.
     friend bool operator>=(const HashKey& a, const HashKey& b) noexcept { return !(a < b); }
 
-    // For test failures and logs; bytes are written as they are.
+    /// For test failures and logs; bytes are written as they are.
     friend std::ostream& operator<<(std::ostream& out, const HashKey& key) {
         return out << "HashKey{\"" << key.hash << "\", \"" << key.field << "\"}";
     }
@@ -76,19 +86,24 @@ inline std::size_t combine_hashes(std::size_t seed, std::size_t value) noexcept 
 
 }  // namespace details
 
+/// The hash store's naming: one hash per id_a (prefix + id_a) holding one field per id_b. Ids are
+/// integers (written in decimal) or binary-safe strings:
+/// `HashKeyScheme{"calculated-a|"}.key(7, 42)` is `HashKey{"calculated-a|7", "42"}`.
 class HashKeyScheme {
 public:
-    // `prefix` is prepended to id_a to name the hash, e.g. "calculated-a|".
+    /// `prefix` is prepended to id_a to name the hash, e.g. "calculated-a|".
     explicit HashKeyScheme(std::string prefix) : prefix_(std::move(prefix)) {}
 
+    /// The prefix it was made with.
     const std::string& prefix() const noexcept { return prefix_; }
 
-    // The hash holding all of id_a's entries (erase_hash() deletes it).
+    /// The hash holding all of id_a's entries (erase_hash() deletes it).
     template <class IdA>
     std::string hash_of(const IdA& id_a) const {
         return prefix_ + details::id_text(id_a);
     }
 
+    /// The entry of (id_a, id_b): field id_b of hash_of(id_a).
     template <class IdA, class IdB>
     HashKey key(const IdA& id_a, const IdB& id_b) const {
         return HashKey{hash_of(id_a), details::id_text(id_b)};
@@ -101,8 +116,10 @@ private:
 }  // namespace dogpile::redis
 
 namespace std {
+/// Lets a HashKey key an unordered container.
 template <>
 struct hash<dogpile::redis::HashKey> {
+    /// Combines the hashes of hash and field.
     size_t operator()(const dogpile::redis::HashKey& key) const noexcept {
         const hash<string> h;
         return dogpile::redis::details::combine_hashes(h(key.hash), h(key.field));

@@ -52,7 +52,7 @@ DOGPILE_INLINE const char* invalidation_field(Invalidation kind) noexcept {
 }
 
 DOGPILE_INLINE std::optional<TimePoint> parse_invalidation_time(const std::optional<std::string>& stored,
-                                                               const std::string& key, const char* field) {
+                                                                const std::string& key, const char* field) {
     if (!stored) return std::nullopt;
     long long nanoseconds = 0;
     const char* end = stored->data() + stored->size();

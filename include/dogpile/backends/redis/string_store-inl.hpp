@@ -28,8 +28,9 @@ DOGPILE_INLINE RedisStringStore::RedisStringStore(RedisBackendOptions options)
 
 DOGPILE_INLINE std::optional<Reply> RedisStringStore::get(const std::string& key) const {
     const std::string redis_key = redis_key_of(key);
-    Reply reply = details::bounded_read(options_.limits, *this,
-                                        [&] { return client().command(redis_key, Command{"GET", redis_key}); });
+    Reply reply = details::bounded_read(options_.limits, *this, [&] {
+        return client().command(redis_key, Command{"GET", redis_key});
+    });
     if (reply.is_nil()) return std::nullopt;
     if (!reply.is_string()) {
         throw ProtocolError(std::string("redis GET: expected a string or nil, got ") + to_string(reply.type()));
@@ -37,7 +38,8 @@ DOGPILE_INLINE std::optional<Reply> RedisStringStore::get(const std::string& key
     return reply;
 }
 
-DOGPILE_INLINE std::vector<std::optional<Reply>> RedisStringStore::get_multi(const std::vector<std::string>& keys) const {
+DOGPILE_INLINE std::vector<std::optional<Reply>> RedisStringStore::get_multi(
+    const std::vector<std::string>& keys) const {
     std::vector<std::optional<Reply>> out(keys.size());
     std::vector<std::string> redis_keys;
     std::vector<std::size_t> positions;
@@ -55,9 +57,8 @@ DOGPILE_INLINE std::vector<std::optional<Reply>> RedisStringStore::get_multi(con
 
     // Routed by the first key; a cluster client would split an MGET
     // whose keys live on several nodes.
-    const Reply reply = details::bounded_read(options_.limits, *this, [&] {
-        return client().command(redis_keys.front(), Command{"MGET"}.args(redis_keys));
-    });
+    const Reply reply = details::bounded_read(
+        options_.limits, *this, [&] { return client().command(redis_keys.front(), Command{"MGET"}.args(redis_keys)); });
     if (!reply.is_array() || reply.size() != redis_keys.size()) {
         throw ProtocolError("redis MGET: expected an array of " + std::to_string(redis_keys.size()) +
                             " elements, got " + to_string(reply.type()));

@@ -16,7 +16,8 @@ DOGPILE_INLINE void RedisSymmetricBackendOptions::validate() const {
     if (a.substr(0, b.size()) == b || b.substr(0, a.size()) == a) {
         throw ConfigurationError(
             "RedisSymmetricBackend: a_prefix and b_prefix must differ and neither may start with the other "
-            "(got '" + a_prefix + "' and '" + b_prefix + "'), or an a-side and a b-side hash could collide");
+            "(got '" +
+            a_prefix + "' and '" + b_prefix + "'), or an a-side and a b-side hash could collide");
     }
     if (mode != redis::SymmetricMode::atomic && mode != redis::SymmetricMode::per_node) {
         throw ConfigurationError("RedisSymmetricBackend: mode must be SymmetricMode::atomic or per_node");
@@ -26,7 +27,9 @@ DOGPILE_INLINE void RedisSymmetricBackendOptions::validate() const {
 namespace redis {
 
 DOGPILE_INLINE RedisSymmetricStore::RedisSymmetricStore(RedisSymmetricBackendOptions options)
-    : StoreStatistics(options.error_hook, options.client), options_(details::validated(std::move(options))), layout_(layout_of(options_)) {}
+    : StoreStatistics(options.error_hook, options.client),
+      options_(details::validated(std::move(options))),
+      layout_(layout_of(options_)) {}
 
 DOGPILE_INLINE std::optional<Reply> RedisSymmetricStore::get(const A2BKey& key) const {
     return details::bounded_read(options_.limits, *this, [&] {
@@ -126,11 +129,10 @@ DOGPILE_INLINE std::string RedisSymmetricStore::lock_resource(const A2BKey& key)
 
 DOGPILE_INLINE details::SymmetricLayout RedisSymmetricStore::layout_of(const RedisSymmetricBackendOptions& o) {
     const auto ttl = details::validate_hash_ttl(o.ttl, o.ttl_policy, "RedisSymmetricBackend");
-    return details::SymmetricLayout{
-        o.a_prefix, o.b_prefix, std::to_string(ttl.count()),
-        o.ttl_policy == TtlPolicy::refresh_on_write ? details::ttl_refresh
-                                                           : details::ttl_on_create,
-        o.max_pairs_per_call};
+    return details::SymmetricLayout{o.a_prefix, o.b_prefix, std::to_string(ttl.count()),
+                                    o.ttl_policy == TtlPolicy::refresh_on_write ? details::ttl_refresh
+                                                                                : details::ttl_on_create,
+                                    o.max_pairs_per_call};
 }
 
 DOGPILE_INLINE void RedisSymmetricStore::check_pair(const A2BKey& key) const {
@@ -139,8 +141,7 @@ DOGPILE_INLINE void RedisSymmetricStore::check_pair(const A2BKey& key) const {
 }
 
 DOGPILE_INLINE ScriptCall RedisSymmetricStore::write_call(std::string_view a, std::vector<KeyedBytes<A2BKey>>& writes,
-                                                          const std::size_t* positions,
-                                                          std::size_t count) const {
+                                                          const std::size_t* positions, std::size_t count) const {
     ScriptCall call;
     call.keys.reserve(1 + count);
     call.args.reserve(3 + 2 * count);
@@ -169,8 +170,7 @@ DOGPILE_INLINE ScriptCall RedisSymmetricStore::erase_call(const A2BKey& key) con
 }
 
 DOGPILE_INLINE std::size_t RedisSymmetricStore::invalidate(std::string hash, details::SymmetricSide side,
-                                                           const std::string& mirror_prefix,
-                                                           std::string_view id) {
+                                                           const std::string& mirror_prefix, std::string_view id) {
     details::check_key_bytes(hash, options_.limits, "hash key");
     if (per_node()) return details::symmetric_invalidate_per_node(client(), layout_, side, id);
     ScriptCall call;

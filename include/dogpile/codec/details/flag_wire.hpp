@@ -131,9 +131,7 @@ struct FlagAdapter<FlagSet> {
     class Builder {
     public:
         explicit Builder(const Names& names) : flags_(names.flag_template()), words_(FlagSetAccess::words(flags_)) {}
-        void set(std::size_t index, bool value) noexcept {
-            words_[index / 64] |= std::uint64_t{value} << (index % 64);
-        }
+        void set(std::size_t index, bool value) noexcept { words_[index / 64] |= std::uint64_t{value} << (index % 64); }
         void set_word(std::size_t index, std::uint64_t bits) noexcept { words_[index] = bits; }
         FlagSet take() { return std::move(flags_); }
 
@@ -189,7 +187,9 @@ void write_flag_array(std::string& out, const typename FlagAdapter<T>::Names& na
 inline std::optional<std::string_view> plain_array_body(std::string_view bytes, std::size_t count,
                                                         const DecodeLimits& limits) noexcept {
     if (bytes.empty() || limits.max_depth < 1 || count > limits.max_array_length) return std::nullopt;
-    const auto byte = [&bytes](std::size_t i) { return static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[i])); };
+    const auto byte = [&bytes](std::size_t i) {
+        return static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[i]));
+    };
     std::size_t header = 0;
     std::uint32_t announced = 0;
     if ((byte(0) & 0xf0u) == 0x90u) {
@@ -242,8 +242,9 @@ T read_flag_array_strictly(std::string_view bytes, const typename FlagAdapter<T>
                               type_name(header.type));
     }
     if (header.count != count) {
-        reader.fail_at(0, std::string(codec) + ": array of " + std::to_string(header.count) + " values, the key template " +
-                              key_template.to_string() + " has " + std::to_string(count) + " keys");
+        reader.fail_at(0, std::string(codec) + ": array of " + std::to_string(header.count) +
+                              " values, the key template " + key_template.to_string() + " has " +
+                              std::to_string(count) + " keys");
     }
     for (std::size_t i = 0; i < count; ++i) {
         const std::size_t start = reader.offset();
@@ -271,8 +272,7 @@ T read_flag_array(std::string_view bytes, const typename FlagAdapter<T>::Names& 
 // --- bit-packed: an integer up to 64 flags, else a little-endian bin -------------------
 
 template <class T>
-void write_flag_bits(std::string& out, const typename FlagAdapter<T>::Names& names, const T& flags,
-                     const char* codec) {
+void write_flag_bits(std::string& out, const typename FlagAdapter<T>::Names& names, const T& flags, const char* codec) {
     const std::size_t count = names.size();
     FlagAdapter<T>::with_words(names, flags, codec, [&out, count](const std::uint64_t* words) {
         if (count <= max_integer_flags) {

@@ -16,11 +16,10 @@ namespace dogpile::redis::details {
 
 DOGPILE_INLINE bool is_read_only_command(std::string_view name) noexcept {
     // Commands a replica serves after READONLY; anything else goes to the master.
-    static constexpr std::string_view reads[] = {"GET",     "MGET",    "STRLEN",   "GETRANGE",  "EXISTS", "TTL",
-                                                 "PTTL",    "TYPE",    "HGET",     "HMGET",     "HGETALL", "HKEYS",
-                                                 "HVALS",   "HLEN",    "HEXISTS",  "HSTRLEN",   "HSCAN",  "LRANGE",
-                                                 "LLEN",    "LINDEX",  "SMEMBERS", "SISMEMBER", "SCARD",  "ZRANGE",
-                                                 "ZSCORE",  "ZCARD",   "DUMP"};
+    static constexpr std::string_view reads[] = {
+        "GET",   "MGET",    "STRLEN",   "GETRANGE",  "EXISTS", "TTL",     "PTTL",    "TYPE",  "HGET",
+        "HMGET", "HGETALL", "HKEYS",    "HVALS",     "HLEN",   "HEXISTS", "HSTRLEN", "HSCAN", "LRANGE",
+        "LLEN",  "LINDEX",  "SMEMBERS", "SISMEMBER", "SCARD",  "ZRANGE",  "ZSCORE",  "ZCARD", "DUMP"};
     for (std::string_view r : reads) {
         if (iequals_ascii(name, r)) return true;
     }
@@ -286,9 +285,9 @@ DOGPILE_INLINE std::vector<Reply> ClusterRouter::unpack_group(std::vector<Reply>
 }
 
 DOGPILE_INLINE void ClusterRouter::recover_group_noscript(Connection& connection, const Group& group,
-                                                         const std::vector<Job>& jobs,
-                                                         const std::vector<const Script*>& scripts,
-                                                         std::vector<Reply>& replies) const {
+                                                          const std::vector<Job>& jobs,
+                                                          const std::vector<const Script*>& scripts,
+                                                          std::vector<Reply>& replies) const {
     recover_noscript(
         replies, [&](std::size_t k) -> const Command& { return *jobs[group.jobs[k]].command; }, scripts,
         [&](const std::vector<const Script*>& loads, const std::vector<std::size_t>& which) {

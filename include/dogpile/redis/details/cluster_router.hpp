@@ -150,8 +150,8 @@ private:
     // (possibly executed: never retried) discards that group's connection
     // and propagates once every other group sent has been read, so no
     // connection goes back to its pool with replies unread.
-    void run_groups(const std::vector<Group>& groups, std::vector<Job>& jobs,
-                    const std::vector<const Script*>& scripts, Round& round);
+    void run_groups(const std::vector<Group>& groups, std::vector<Job>& jobs, const std::vector<const Script*>& scripts,
+                    Round& round);
 
     // The group's node refused the connection, so nothing was sent. A
     // replica falls back to its master; a master that went away may have

@@ -35,7 +35,7 @@ using ClusterNodePtr = std::shared_ptr<ClusterNode>;
 struct SlotMap {
     std::vector<ClusterNodePtr> masters;
     std::vector<std::vector<ClusterNodePtr>> replicas;  // per master
-    std::array<std::int16_t, cluster_slots> owner;       // index into masters, -1: unserved
+    std::array<std::int16_t, cluster_slots> owner;      // index into masters, -1: unserved
 
     SlotMap() { owner.fill(-1); }
 

@@ -25,9 +25,8 @@ auto group_positions(std::size_t count, KeyAt&& key_at) {
     std::vector<PositionGroup<Key>> groups;
     for (std::size_t i = 0; i < count; ++i) {
         Key key = key_at(i);
-        auto group = std::find_if(groups.begin(), groups.end(), [&key](const PositionGroup<Key>& g) {
-            return g.key == key;
-        });
+        auto group =
+            std::find_if(groups.begin(), groups.end(), [&key](const PositionGroup<Key>& g) { return g.key == key; });
         if (group == groups.end()) {
             groups.push_back(PositionGroup<Key>{std::move(key), {}});
             group = groups.end() - 1;

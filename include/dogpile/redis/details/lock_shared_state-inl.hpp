@@ -6,16 +6,16 @@
 namespace dogpile::redis::details {
 
 DOGPILE_INLINE const Script& lock_release_script() {
-    static const Script script(
-        "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end "
-        "local deleted = redis.call('DEL', KEYS[1]) "
-        "if ARGV[2] then redis.pcall('PUBLISH', ARGV[2], KEYS[1]) end "
-        "return deleted");
+    static const Script script("if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end "
+                               "local deleted = redis.call('DEL', KEYS[1]) "
+                               "if ARGV[2] then redis.pcall('PUBLISH', ARGV[2], KEYS[1]) end "
+                               "return deleted");
     return script;
 }
 
-DOGPILE_INLINE void LockSharedState::release_or_remember(Client& client, const std::string& key, const std::string& token,
-                         std::chrono::milliseconds ttl, ReplyLoss loss) noexcept {
+DOGPILE_INLINE void LockSharedState::release_or_remember(Client& client, const std::string& key,
+                                                         const std::string& token, std::chrono::milliseconds ttl,
+                                                         ReplyLoss loss) noexcept {
     lost_replies_.fetch_add(1, std::memory_order_relaxed);
     const Clock::time_point now = Clock::now();
     if (loss == ReplyLoss::connection_closed) {
@@ -91,7 +91,8 @@ DOGPILE_INLINE LockStateStats LockSharedState::stats() const {
     return s;
 }
 
-DOGPILE_INLINE LockSharedState::Outcome LockSharedState::try_release(Client& client, std::string_view key, std::string_view token) noexcept {
+DOGPILE_INLINE LockSharedState::Outcome LockSharedState::try_release(Client& client, std::string_view key,
+                                                                     std::string_view token) noexcept {
     try {
         const Reply reply = client.eval(lock_release_script(), {key}, {token});
         if (reply.as_integer() == 1) {

@@ -44,9 +44,9 @@ enum class ReplyLoss : std::uint8_t {
 };
 
 struct LockStateStats {
-    std::uint64_t lost_replies = 0;     // lock commands whose reply was lost after they may have run
+    std::uint64_t lost_replies = 0;         // lock commands whose reply was lost after they may have run
     std::uint64_t released_after_loss = 0;  // locks released with a token whose reply had been lost
-    std::size_t pending = 0;            // tokens still to be released
+    std::size_t pending = 0;                // tokens still to be released
 };
 
 class LockSharedState {

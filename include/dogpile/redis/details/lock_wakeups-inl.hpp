@@ -62,9 +62,7 @@ DOGPILE_INLINE std::uint64_t LockWakeups::enter(const std::string& key) {
         thread_ = std::make_unique<PushThread>(
             PushThread::Backoff{std::chrono::milliseconds(50), std::chrono::milliseconds(5000)},
             [this](PushThread& thread, bool& established) { serve(thread, established); },
-            [this](bool established, std::optional<std::string_view> failure) {
-                session_ended(established, failure);
-            });
+            [this](bool established, std::optional<std::string_view> failure) { session_ended(established, failure); });
     } else if (idle_) {
         thread_->nudge();  // only an idle session: a failing one keeps its backoff
     }

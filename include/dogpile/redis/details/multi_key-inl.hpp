@@ -69,7 +69,7 @@ DOGPILE_INLINE void append_bulk_or_nil(std::string& out, const Reply& element) {
 }
 
 DOGPILE_INLINE Reply merge_split_replies(const Command& original, const std::vector<SplitPart>& parts,
-                                 const std::vector<Reply>& replies) {
+                                         const std::vector<Reply>& replies) {
     for (const Reply& r : replies) {
         if (r.is_error()) return r;
     }
@@ -81,7 +81,8 @@ DOGPILE_INLINE Reply merge_split_replies(const Command& original, const std::vec
     }
     if (kind == MergeKind::all_ok) {
         for (const Reply& r : replies) {
-            if (!r.is_ok()) throw ProtocolError("redis MSET part: expected OK, got " + std::string(to_string(r.type())));
+            if (!r.is_ok())
+                throw ProtocolError("redis MSET part: expected OK, got " + std::string(to_string(r.type())));
         }
         return replies.front();
     }

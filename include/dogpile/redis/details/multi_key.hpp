@@ -63,7 +63,7 @@ void append_bulk_or_nil(std::string& out, const Reply& element);
 // Merges the parts' replies (in part order) into the reply of the original
 // command. An error reply of any part is the merged reply (the first one).
 Reply merge_split_replies(const Command& original, const std::vector<SplitPart>& parts,
-                                 const std::vector<Reply>& replies);
+                          const std::vector<Reply>& replies);
 
 }  // namespace dogpile::redis::details
 

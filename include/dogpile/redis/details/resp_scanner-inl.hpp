@@ -56,8 +56,7 @@ DOGPILE_INLINE std::optional<RespScanner::Oversized> RespScanner::scan(std::stri
                     state_ = State::line_start;
                 }
                 break;
-            case State::body:
-                break;
+            case State::body: break;
         }
     }
     return std::nullopt;

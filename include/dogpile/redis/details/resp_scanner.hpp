@@ -20,8 +20,8 @@ class RespScanner {
 public:
     // A bulk header announcing more than the limit, or a line longer than it.
     struct Oversized {
-        std::uint64_t size;   // bytes announced (or seen so far, for a line)
-        bool is_line;         // a line without its end, not a bulk
+        std::uint64_t size;  // bytes announced (or seen so far, for a line)
+        bool is_line;        // a line without its end, not a bulk
     };
 
     // Scans `bytes`, the next chunk of the stream; the first value over
@@ -37,9 +37,9 @@ private:
     enum class State : std::uint8_t { line_start, header_digits, line_rest, line_end, body };
 
     State state_ = State::line_start;
-    bool bulk_header_ = false;   // the line being read is "$N", "=N" or "!N"
-    bool negative_ = false;      // "$-1": nil, no body
-    std::uint64_t number_ = 0;   // digits of a bulk header so far
+    bool bulk_header_ = false;  // the line being read is "$N", "=N" or "!N"
+    bool negative_ = false;     // "$-1": nil, no body
+    std::uint64_t number_ = 0;  // digits of a bulk header so far
     std::uint64_t line_bytes_ = 0;
     std::uint64_t body_left_ = 0;  // body bytes and its CRLF still to come
 };

@@ -1,6 +1,7 @@
 #pragma once
 // Definitions of socket_stream.hpp (details/linkage.hpp: inline when header-only).
 
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -17,6 +18,7 @@
 #include <string>
 #include <utility>
 
+#include "no_sigpipe.hpp"
 #include "socket_stream.hpp"
 
 namespace dogpile::redis::details {
@@ -51,11 +53,41 @@ DOGPILE_INLINE void wait_for_socket(int fd, short events, Deadline deadline, std
     }
 }
 
+// A new non-blocking, close-on-exec stream socket that never raises SIGPIPE
+// (no_sigpipe.hpp), or -1 with errno set. SOCK_NONBLOCK and SOCK_CLOEXEC set
+// both atomically where they exist (Linux, the BSDs); macOS has neither, so
+// there fcntl() sets them right after (a fork() in between could leak the
+// descriptor into the child: the cost of that platform).
+DOGPILE_INLINE int new_stream_socket(int family, int protocol) {
+#if defined(SOCK_NONBLOCK) && defined(SOCK_CLOEXEC)
+    const int fd = ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
+    if (fd < 0) return -1;
+    bool ok = true;
+#else
+    const int fd = ::socket(family, SOCK_STREAM, protocol);
+    if (fd < 0) return -1;
+    const int status_flags = ::fcntl(fd, F_GETFL);
+    bool ok = status_flags >= 0 && ::fcntl(fd, F_SETFL, status_flags | O_NONBLOCK) == 0 &&
+              ::fcntl(fd, F_SETFD, FD_CLOEXEC) == 0;
+#endif
+#if !defined(MSG_NOSIGNAL) && defined(SO_NOSIGPIPE)
+    const int on = 1;
+    ok = ok && ::setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &on, sizeof on) == 0;
+#endif
+    if (!ok) {
+        const int error = errno;  // the caller reports the failed call's errno, not close()'s
+        ::close(fd);
+        errno = error;
+        return -1;
+    }
+    return fd;
+}
+
 // Connects a new non-blocking socket to `address` before `deadline`: the
 // socket, or -1 with `error` set (ETIMEDOUT when the deadline passed first).
 DOGPILE_INLINE int connect_address(const sockaddr* address, socklen_t length, int family, int protocol,
                                    Deadline deadline, int& error) {
-    SocketGuard fd(::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol));
+    SocketGuard fd(new_stream_socket(family, protocol));
     if (fd.get() < 0) {
         error = errno;
         return -1;
@@ -106,8 +138,8 @@ DOGPILE_INLINE int connect_unix_socket(const std::string& path, Deadline deadlin
     }
     std::memcpy(address.sun_path, path.data(), path.size());
     int error = 0;
-    const int fd = connect_address(reinterpret_cast<const sockaddr*>(&address), sizeof address, AF_UNIX, 0, deadline,
-                                   error);
+    const int fd =
+        connect_address(reinterpret_cast<const sockaddr*>(&address), sizeof address, AF_UNIX, 0, deadline, error);
     if (fd >= 0) return fd;
     if (error == ETIMEDOUT) throw TimeoutError("connect to " + path + " timed out");
     throw IoError(path + ": " + std::strerror(error));
@@ -178,7 +210,7 @@ DOGPILE_INLINE PlainStream::~PlainStream() { ::close(fd_); }
 
 DOGPILE_INLINE void PlainStream::write_all(std::string_view bytes, Deadline deadline) {
     while (!bytes.empty()) {
-        const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+        const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), send_flags);
         if (n >= 0) {
             bytes.remove_prefix(static_cast<std::size_t>(n));
             continue;

@@ -12,11 +12,12 @@ namespace dogpile::redis::details {
 DOGPILE_INLINE SwitchWatcher::SwitchWatcher(const SentinelOptions& options, std::function<void(SwitchNotice)> notice)
     : options_(options),
       notice_(std::move(notice)),
-      thread_(PushThread::Backoff{std::chrono::milliseconds(50), std::chrono::milliseconds(1000)},
-              [this](PushThread& thread, bool& established) { serve(thread, established); },
-              // Configuration or auth problems also show up on the
-              // command path; the watcher only keeps trying.
-              PushThread::Ended{}) {}
+      thread_(
+          PushThread::Backoff{std::chrono::milliseconds(50), std::chrono::milliseconds(1000)},
+          [this](PushThread& thread, bool& established) { serve(thread, established); },
+          // Configuration or auth problems also show up on the
+          // command path; the watcher only keeps trying.
+          PushThread::Ended{}) {}
 
 DOGPILE_INLINE void SwitchWatcher::serve(PushThread& thread, bool& established) {
     const NodeAddress& sentinel = options_.sentinels[next_sentinel_++ % options_.sentinels.size()];

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <string>
 
+#include "no_sigpipe.hpp"
 #include "tls_stream.hpp"
 
 #if DOGPILE_HAS_TLS
@@ -37,7 +38,7 @@ DOGPILE_INLINE std::unique_ptr<Stream> make_tls_stream(int connected_fd, const T
 
 namespace tls {
 
-// The BIO under every TlsStream: send(MSG_NOSIGNAL) and recv() on the fd, so a
+// The BIO under every TlsStream: send(send_flags) and recv() on the fd, so a
 // write to a closed peer is an EPIPE error, never SIGPIPE, and the process's
 // signal dispositions are untouched (OpenSSL's socket BIO uses write()).
 DOGPILE_INLINE int socket_of(BIO* bio) noexcept {
@@ -48,7 +49,7 @@ DOGPILE_INLINE int bio_write(BIO* bio, const char* data, int length) {
     BIO_clear_retry_flags(bio);
     ssize_t n;
     do {
-        n = ::send(socket_of(bio), data, static_cast<std::size_t>(length), MSG_NOSIGNAL);
+        n = ::send(socket_of(bio), data, static_cast<std::size_t>(length), send_flags);
     } while (n < 0 && errno == EINTR);
     if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK) BIO_set_retry_write(bio);
@@ -128,8 +129,7 @@ DOGPILE_INLINE std::string describe_failure(SSL* ssl, int ssl_error, int saved_e
     switch (reason) {
         case SSL_R_WRONG_VERSION_NUMBER:
         case SSL_R_PACKET_LENGTH_TOO_LONG:
-        case SSL_R_HTTP_REQUEST:
-            return "the server did not answer TLS: is this a plaintext port?" + openssl;
+        case SSL_R_HTTP_REQUEST: return "the server did not answer TLS: is this a plaintext port?" + openssl;
 #ifdef SSL_R_UNEXPECTED_EOF_WHILE_READING
         case SSL_R_UNEXPECTED_EOF_WHILE_READING:
             return std::string("the server closed the connection") + when + openssl;
@@ -144,8 +144,7 @@ DOGPILE_INLINE std::string describe_failure(SSL* ssl, int ssl_error, int saved_e
         case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
         case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
         case SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN:
-        case SSL_R_TLSV1_ALERT_DECRYPT_ERROR:
-            return "the server rejected the client certificate (cert_file)" + openssl;
+        case SSL_R_TLSV1_ALERT_DECRYPT_ERROR: return "the server rejected the client certificate (cert_file)" + openssl;
         case SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED:
             return "the server rejected the client certificate: it has expired" + openssl;
         case SSL_R_TLSV1_ALERT_PROTOCOL_VERSION:
@@ -234,9 +233,9 @@ DOGPILE_INLINE std::unique_ptr<SSL_CTX, ContextFree> make_context(const TlsOptio
         } else if (SSL_CTX_load_verify_locations(context.get(),
                                                  options.ca_file.empty() ? nullptr : options.ca_file.c_str(),
                                                  options.ca_dir.empty() ? nullptr : options.ca_dir.c_str()) != 1) {
-            throw config_error("cannot load CA certificates from " +
-                               (options.ca_file.empty() ? "ca_dir '" + options.ca_dir + "'"
-                                                        : "ca_file '" + options.ca_file + "'"));
+            throw config_error("cannot load CA certificates from " + (options.ca_file.empty()
+                                                                          ? "ca_dir '" + options.ca_dir + "'"
+                                                                          : "ca_file '" + options.ca_file + "'"));
         }
     } else {
         SSL_CTX_set_verify(context.get(), SSL_VERIFY_NONE, nullptr);
@@ -246,11 +245,12 @@ DOGPILE_INLINE std::unique_ptr<SSL_CTX, ContextFree> make_context(const TlsOptio
             throw config_error("cannot load the client certificate cert_file '" + options.cert_file + "'");
         }
         if (SSL_CTX_use_PrivateKey_file(context.get(), options.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
-            throw config_error("cannot load the private key key_file '" + options.key_file + "' (is it the key of cert_file '" + options.cert_file + "'?)");
+            throw config_error("cannot load the private key key_file '" + options.key_file +
+                               "' (is it the key of cert_file '" + options.cert_file + "'?)");
         }
         if (SSL_CTX_check_private_key(context.get()) != 1) {
-            throw config_error("key_file '" + options.key_file + "' is not the key of cert_file '" +
-                               options.cert_file + "'");
+            throw config_error("key_file '" + options.key_file + "' is not the key of cert_file '" + options.cert_file +
+                               "'");
         }
     }
     return context;
@@ -355,7 +355,8 @@ DOGPILE_INLINE std::unique_ptr<Stream> make_tls_stream(int connected_fd, const T
     }
     auto context = tls::make_context(options);
     BIO_METHOD* method = tls::socket_bio_method();
-    if (method == nullptr) throw IoError("cannot create the TLS socket BIO: " + tls::openssl_error_text(ERR_get_error()));
+    if (method == nullptr)
+        throw IoError("cannot create the TLS socket BIO: " + tls::openssl_error_text(ERR_get_error()));
     std::unique_ptr<SSL, tls::SslFree> ssl(SSL_new(context.get()));
     if (!ssl) throw IoError("cannot create a TLS session: " + tls::openssl_error_text(ERR_get_error()));
     BIO* bio = BIO_new(method);
@@ -383,8 +384,8 @@ DOGPILE_INLINE std::unique_ptr<Stream> make_tls_stream(int connected_fd, const T
         if (!tls::wait_to_retry(connected_fd, error, handshake_deadline,
                                 "in the TLS handshake: the server did not answer TLS (a plaintext port, or a "
                                 "server that is not responding?)")) {
-            throw IoError("TLS handshake with " + name + " failed: " +
-                          tls::describe_failure(ssl.get(), error, saved_errno, true));
+            throw IoError("TLS handshake with " + name +
+                          " failed: " + tls::describe_failure(ssl.get(), error, saved_errno, true));
         }
     }
     guard.fd = -1;

@@ -13,8 +13,8 @@
 // ("certificate verify failed: certificate has expired", "the server did not
 // answer TLS: is this a plaintext port?"); a passed deadline is a
 // TimeoutError. Writes never raise SIGPIPE and the process's signal state is
-// left alone: the socket is written with send(MSG_NOSIGNAL) through a BIO of
-// our own.
+// left alone: the socket is written with send(MSG_NOSIGNAL) (or carries
+// SO_NOSIGPIPE: no_sigpipe.hpp) through a BIO of our own.
 //
 // Thread safety: one thread at a time per stream (as every Stream). Streams
 // on different threads are independent.

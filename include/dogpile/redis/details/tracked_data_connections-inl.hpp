@@ -110,7 +110,8 @@ DOGPILE_INLINE void TrackedDataConnections::ensure_tracked(Connection& c) {
         // notice); or CLIENT TRACKING is not permitted. Either way, what
         // this connection reads is not tracked.
         const Reply& bad = replies[1].is_error() ? replies[1] : replies[0];
-        const std::string why = bad.is_error() ? std::string(bad.error_message()) : std::string("CLIENT ID: not an integer");
+        const std::string why =
+            bad.is_error() ? std::string(bad.error_message()) : std::string("CLIENT ID: not an integer");
         state_->counters.add(&TrackingStats::tracking_failures);
         state_->record_error("CLIENT TRACKING on a data connection failed: " + why);
         this_thread_read_proof().spoiled = true;

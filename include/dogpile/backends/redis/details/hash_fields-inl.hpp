@@ -40,9 +40,9 @@ DOGPILE_INLINE void throw_if_any_error(const std::vector<Reply>& replies, std::s
         ++failed;
     }
     if (first == nullptr) return;
-    throw ReplyError(std::string(first->error_message()),
-                     std::string(operation) + ": " + std::to_string(failed) + " of " + std::to_string(replies.size()) +
-                         " command(s) failed, the first with");
+    throw ReplyError(std::string(first->error_message()), std::string(operation) + ": " + std::to_string(failed) +
+                                                              " of " + std::to_string(replies.size()) +
+                                                              " command(s) failed, the first with");
 }
 
 DOGPILE_INLINE bool concerns_the_connection(std::string_view error_message) {

@@ -87,8 +87,7 @@ std::optional<Reply> read_field(Client& client, FieldRef key, const BackendLimit
 // still in the same round trip.
 std::vector<std::optional<Reply>> read_fields(Client& client, const std::vector<FieldRef>& keys,
                                               const BackendLimits& limits, std::size_t max_fields_per_read,
-                                              const StoreStatistics& statistics,
-                                              WholeHashReads* whole_hash = nullptr);
+                                              const StoreStatistics& statistics, WholeHashReads* whole_hash = nullptr);
 
 }  // namespace dogpile::redis::details
 

@@ -110,7 +110,8 @@ public:
         } catch (const std::exception& e) {
             throw DecodeError(where() + ": cannot decode the stored payload: " + e.what());
         } catch (...) {
-            throw DecodeError(where() + ": cannot decode the stored payload (the codec threw a non-standard exception)");
+            throw DecodeError(where() +
+                              ": cannot decode the stored payload (the codec threw a non-standard exception)");
         }
     }
 

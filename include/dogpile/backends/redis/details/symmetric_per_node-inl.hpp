@@ -62,8 +62,7 @@ DOGPILE_INLINE void symmetric_erase_per_node(Client& client, const SymmetricLayo
 }
 
 DOGPILE_INLINE std::size_t symmetric_invalidate_per_node(Client& client, const SymmetricLayout& layout,
-                                                         SymmetricSide side,
-                                                         std::string_view id) {
+                                                         SymmetricSide side, std::string_view id) {
     const std::string own = (side == SymmetricSide::a ? layout.a_prefix : layout.b_prefix) + std::string(id);
     const std::string& other_prefix = side == SymmetricSide::a ? layout.b_prefix : layout.a_prefix;
     const std::vector<std::string> others = client.command(own, {"HKEYS", own}).as_strings();

@@ -77,13 +77,11 @@ void symmetric_erase_per_node(Client& client, const SymmetricLayout& layout,
 std::size_t symmetric_invalidate_per_node(Client& client, const SymmetricLayout& layout, SymmetricSide side,
                                           std::string_view id);
 
-void symmetric_write_per_node(Client& client, const SymmetricLayout& layout,
-                              const std::vector<SymmetricWrite>& writes);
+void symmetric_write_per_node(Client& client, const SymmetricLayout& layout, const std::vector<SymmetricWrite>& writes);
 
 // The store's writes, grouped by a (`by_a` holds their positions).
 void symmetric_write_per_node(Client& client, const SymmetricLayout& layout,
-                              const std::vector<KeyedBytes<A2BKey>>& writes,
-                              const std::vector<HashGroup>& by_a);
+                              const std::vector<KeyedBytes<A2BKey>>& writes, const std::vector<HashGroup>& by_a);
 
 }  // namespace dogpile::redis::details
 

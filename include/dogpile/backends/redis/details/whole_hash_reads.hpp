@@ -116,7 +116,8 @@ private:
 
     std::size_t slot_of(std::string_view field) const noexcept {
         const std::size_t mask = slots_.size() - 1;
-        std::size_t slot = std::hash<std::string_view>{}(field) & mask;
+        const std::size_t hash = std::hash<std::string_view>{}(field);
+        std::size_t slot = hash & mask;
         while (slots_[slot] != none && fields_[slots_[slot]] != field) slot = (slot + 1) & mask;
         return slot;
     }

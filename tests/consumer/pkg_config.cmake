@@ -1,0 +1,30 @@
+# cmake -P script: compile and run a program with nothing but the flags of
+# `pkg-config --cflags --libs dogpile-redis` from the installed dogpile (the
+# consumer_install fixture); dogpile.pc's flags compile the core's consumer.
+include(${CMAKE_CURRENT_LIST_DIR}/common.cmake)
+file(REMOVE_RECURSE ${WORK_DIR})
+file(MAKE_DIRECTORY ${WORK_DIR})
+set(ENV{PKG_CONFIG_PATH} ${PREFIX}/${LIBDIR}/pkgconfig)
+function(pkg_config_flags out)
+  execute_process(COMMAND ${PKG_CONFIG} ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE flags
+                  OUTPUT_STRIP_TRAILING_WHITESPACE)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "failed (${rc}): pkg-config ${ARGN} with PKG_CONFIG_PATH=$ENV{PKG_CONFIG_PATH}")
+  endif()
+  message(STATUS "pkg-config ${ARGN}: ${flags}")
+  separate_arguments(flags UNIX_COMMAND "${flags}")
+  set(${out} ${flags} PARENT_SCOPE)
+endfunction()
+
+if(NOT PKG_CONFIG)
+  message(FATAL_ERROR "pkg-config not found (Debian: apt-get install pkg-config)")
+endif()
+pkg_config_flags(version --modversion dogpile-redis)
+if(NOT version STREQUAL VERSION)
+  message(FATAL_ERROR "dogpile-redis.pc says version ${version}, the project ${VERSION}")
+endif()
+pkg_config_flags(core_flags --cflags dogpile)
+run(${CXX} -std=c++17 -fsyntax-only ${SOURCE_DIR}/tests/consumer/main.cpp ${core_flags})
+pkg_config_flags(redis_flags --cflags --libs dogpile-redis)
+run(${CXX} -std=c++17 -o ${WORK_DIR}/consumer_pkg_config ${SOURCE_DIR}/tests/consumer/main_redis_client.cpp ${redis_flags})
+run(${WORK_DIR}/consumer_pkg_config)
