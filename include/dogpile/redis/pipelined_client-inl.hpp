@@ -1,6 +1,10 @@
 #pragma once
 // Definitions of pipelined_client.hpp (details/linkage.hpp: inline when header-only).
 
+#include <sys/socket.h>
+
+#include <poll.h>
+
 #include <algorithm>
 #include <chrono>
 #include <iterator>
@@ -11,6 +15,8 @@
 #include "../details/call_budget.hpp"
 #include "details/ascii.hpp"
 #include "details/reply_limit.hpp"
+#include "details/resp_command.hpp"
+#include "details/socket_stream.hpp"
 #include "errors.hpp"
 #include "pipelined_client.hpp"
 
@@ -40,7 +46,6 @@ namespace details {
 
 DOGPILE_INLINE std::vector<Reply> PipelinedLane::run_erased(std::size_t count, const void* context,
                                                             CommandAt command_at) {
-    using Clock = std::chrono::steady_clock;
     using dogpile::details::CallBudget;
     if (count == 0) return {};
     // Refused here, not by the writer: one caller's bad command must not
@@ -53,7 +58,8 @@ DOGPILE_INLINE std::vector<Reply> PipelinedLane::run_erased(std::size_t count, c
     if (budget && *budget <= CallBudget::duration::zero()) {
         throw TimeoutError("redis " + options_.describe() + ": not sent: the call's Redis time budget is spent");
     }
-    const Clock::time_point deadline = Clock::now() + (budget ? std::min(own, *budget) : own);
+    const Clock::time_point start = Clock::now();
+    const Clock::time_point deadline = start + (budget ? std::min(own, *budget) : own);
 
     auto request = std::make_shared<Request>();
     request->context = context;
@@ -62,158 +68,237 @@ DOGPILE_INLINE std::vector<Reply> PipelinedLane::run_erased(std::size_t count, c
     request->reply_limit = ReplyLimitScope::effective(options_.max_reply_bulk_bytes);
     request->deadline = deadline;
 
-    CallBudget::duration waited{};
     std::unique_lock<std::mutex> lock(mutex_);
     queued_.push_back(request);
-    if (!busy_) {
-        busy_ = true;
-        request->leads = true;
-    }
+    if (!writing_) write_queued(lock);
+    bool timed_out = false;
     while (!request->done) {
-        if (request->leads) {
-            drive(lock, *request);
-            break;
+        // Nobody reads: the first caller with a reply to wait for does.
+        if (!reading_ && request->written && !request->abandoned) {
+            reading_ = true;
+            request->reads = true;
         }
-        const Clock::time_point before = Clock::now();
-        const bool woken = request->wake.wait_until(lock, deadline, [&] { return request->done || request->leads; });
-        waited += Clock::now() - before;
-        if (woken) continue;
+        if (request->reads) {
+            if (!read_until_done(lock, *request)) timed_out = true;
+            if (timed_out) break;
+            continue;
+        }
+        if (request->wake.wait_until(lock, deadline, [&] { return request->done || request->reads; })) continue;
         // Not yet written: nothing of it reaches the server. Written: its
-        // replies are read by whoever drives the lane, and dropped.
-        if (request->taken) {
+        // replies are read by whoever reads, and dropped.
+        if (request->written) {
             request->abandoned = true;
         } else {
             queued_.erase(std::find(queued_.begin(), queued_.end(), request));
         }
-        lock.unlock();
-        CallBudget::charge(waited);
+        timed_out = true;
+        break;
+    }
+    // Made the reader, then failed with the connection before it began.
+    if (request->reads) hand_over_reading(*request);
+    lock.unlock();
+    const CallBudget::duration waited = Clock::now() - start;
+    CallBudget::charge(waited);
+    if (timed_out) {
         throw TimeoutError("redis " + options_.describe() + ": no reply within " +
                            std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(waited).count()) +
                            " ms on the shared connection");
     }
-    if (lock.owns_lock()) lock.unlock();
-    CallBudget::charge(waited);
     if (request->error) std::rethrow_exception(request->error);
     return std::move(request->replies);
 }
 
-DOGPILE_INLINE void PipelinedLane::drive(std::unique_lock<std::mutex>& lock, const Request& own) {
-    for (;;) {
-        if (!in_flight_.empty()) read_in_flight(lock);
-        if (queued_.empty()) break;
-        send_queued(lock);
-        if (!own.done) continue;  // its commands were in what was just sent
-        // Done, with a batch in flight: one of its callers reads it, so this
-        // caller's wait ends with its own reply. The next batch is already
-        // on the wire while that caller wakes up.
-        // The waiting caller with the latest deadline reads, so a short
-        // budget does not cut the read short for the others.
-        std::shared_ptr<Request> next;
-        for (const auto& r : in_flight_) {
-            if (!r->abandoned && (!next || r->deadline > next->deadline)) next = r;
+DOGPILE_INLINE void PipelinedLane::write_queued(std::unique_lock<std::mutex>& lock) {
+    using dogpile::details::CallBudget;
+    writing_ = true;
+    while (!queued_.empty()) {
+        std::shared_ptr<Connection> connection = connection_;
+        std::exception_ptr error;
+        if (!connection) {
+            // Callers arriving meanwhile join this write.
+            lock.unlock();
+            try {
+                connection = std::make_shared<Connection>(options_);
+            } catch (...) {
+                error = std::current_exception();
+            }
+            lock.lock();
+            if (!error) {
+                connects_.fetch_add(1, std::memory_order_relaxed);
+                connection_ = connection;
+                connection_fd_ = connection->fd();
+            }
         }
-        if (!next && !queued_.empty()) next = queued_.front();
-        if (!next) break;  // nobody waits: the next caller reads it first
-        next->leads = true;
-        lock.unlock();
-        next->wake.notify_one();
-        return;
-    }
-    busy_ = false;
-    lock.unlock();
-}
-
-DOGPILE_INLINE void PipelinedLane::send_queued(std::unique_lock<std::mutex>& lock) {
-    std::exception_ptr error;
-    if (!connection_ || connection_->broken()) {
-        // Callers arriving meanwhile join this write.
+        std::deque<RequestPtr> batch;
+        batch.swap(queued_);
+        std::string commands;
+        // Formatted under the lock: a caller that gives up once its request
+        // is written returns at once, and its commands go with it.
+        if (!error) {
+            try {
+                for (const auto& r : batch) {
+                    for (std::size_t i = 0; i < r->count; ++i) {
+                        const Command& cmd = r->command_at(r->context, i);
+                        append_resp_command(commands, cmd.size(), [&cmd](std::size_t a) { return cmd[a]; });
+                    }
+                }
+            } catch (...) {
+                error = std::current_exception();
+            }
+        }
+        if (error) {
+            for (const auto& r : batch) {
+                r->error = error;
+                r->done = true;
+                r->wake.notify_one();
+            }
+            continue;
+        }
+        const std::uint64_t generation = generation_;
+        if (in_flight_.empty()) last_progress_ = Clock::now();
+        for (auto& r : batch) {
+            r->written = true;
+            in_flight_.push_back(std::move(r));  // before the write: the wire's order
+        }
         lock.unlock();
         try {
-            connection_.reset();
-            connection_ = std::make_unique<Connection>(options_);
-            connects_.fetch_add(1, std::memory_order_relaxed);
+            // Its bytes carry other callers' commands: only the connection's
+            // own timeout bounds the write, never this caller's budget.
+            CallBudget::Pause pause;
+            std::lock_guard<std::mutex> io(io_mutex_);
+            connection->send_formatted(commands);
         } catch (...) {
             error = std::current_exception();
         }
+        round_trips_.fetch_add(1, std::memory_order_relaxed);
         lock.lock();
+        if (error && generation == generation_) drop_connection(error);
+        // The reader may have left while this batch was on its way.
+        appoint_reader();
     }
-    Batch batch(queued_.begin(), queued_.end());
-    queued_.clear();
-    for (const auto& r : batch) {
-        r->taken = true;
-        r->leads = false;
-    }
-    // Formatted under the lock: a caller that gives up once its request is
-    // taken returns at once, and its commands go with it.
-    if (!error) {
+    writing_ = false;
+}
+
+DOGPILE_INLINE bool PipelinedLane::read_until_done(std::unique_lock<std::mutex>& lock, Request& own) {
+    using dogpile::details::CallBudget;
+    while (!own.done) {
+        const std::shared_ptr<Connection> connection = connection_;
+        const int fd = connection_fd_;
+        const std::uint64_t generation = generation_;
+        std::size_t reply_limit = 0;
+        for (const auto& r : in_flight_) reply_limit = std::max(reply_limit, r->reply_limit);
+        const Clock::time_point lane_deadline = last_progress_ + options_.command_timeout;
+        const Clock::time_point until = std::min(own.deadline, lane_deadline);
+        lock.unlock();
+        std::vector<Reply> replies;
+        std::exception_ptr error;
+        bool waited_out = false;
         try {
-            pipeline_.emplace(*connection_);
-            for (const auto& r : batch) {
-                for (std::size_t i = 0; i < r->count; ++i) pipeline_->add(r->command_at(r->context, i));
+            // Each caller's ReplyLimitScope is on its own thread: replies
+            // are read under the loosest of those in flight.
+            ReplyLimitOverride limit(reply_limit);
+            CallBudget::Pause pause;
+            bool buffered = false;
+            {
+                std::lock_guard<std::mutex> io(io_mutex_);
+                buffered = connection->has_buffered_input();
+            }
+            // Waits without the io lock: the writer keeps sending new
+            // batches while the replies of earlier ones are on their way.
+            if (!buffered) {
+                try {
+                    wait_for_socket(fd, POLLIN, until, "read");
+                } catch (const TimeoutError&) {
+                    waited_out = true;
+                }
+            }
+            if (!waited_out) {
+                std::lock_guard<std::mutex> io(io_mutex_);
+                connection->read_available();
+                while (std::optional<Reply> reply = connection->next_buffered_reply()) {
+                    replies.push_back(std::move(*reply));
+                }
             }
         } catch (...) {
             error = std::current_exception();
         }
-    }
-    lock.unlock();
-    if (!error) {
-        try {
-            const std::uint64_t before = connection_->round_trips();
-            pipeline_->send();
-            round_trips_.fetch_add(connection_->round_trips() - before, std::memory_order_relaxed);
-        } catch (...) {
-            error = std::current_exception();
-        }
-    }
-    if (error) {
-        pipeline_.reset();  // before the connection it may break
-        if (connection_ && connection_->broken()) connection_.reset();
-    }
-    lock.lock();
-    if (error) {
-        std::vector<Reply> none;
-        finish(batch, none, error);
-    } else {
-        in_flight_ = std::move(batch);
-    }
-}
-
-DOGPILE_INLINE void PipelinedLane::read_in_flight(std::unique_lock<std::mutex>& lock) {
-    Batch batch = std::move(in_flight_);
-    in_flight_.clear();
-    std::size_t reply_limit = 0;
-    for (const auto& r : batch) reply_limit = std::max(reply_limit, r->reply_limit);
-    lock.unlock();
-    std::vector<Reply> replies;
-    std::exception_ptr error;
-    try {
-        // Each caller's ReplyLimitScope is on its own thread: the batch is
-        // read under the loosest of them, never the reading caller's alone.
-        ReplyLimitOverride limit(reply_limit);
-        replies = pipeline_->execute();
-    } catch (...) {
-        error = std::current_exception();
-    }
-    pipeline_.reset();
-    if (connection_ && connection_->broken()) connection_.reset();
-    lock.lock();
-    finish(batch, replies, error);
-}
-
-DOGPILE_INLINE void PipelinedLane::finish(Batch& batch, std::vector<Reply>& replies, const std::exception_ptr& error) {
-    std::size_t offset = 0;
-    for (const auto& r : batch) {
+        lock.lock();
+        if (generation != generation_) continue;  // dropped by the writer: `own` failed with it
         if (error) {
-            r->error = error;
-        } else {
-            const auto first = replies.begin() + static_cast<std::ptrdiff_t>(offset);
-            r->replies.assign(std::make_move_iterator(first),
-                              std::make_move_iterator(first + static_cast<std::ptrdiff_t>(r->count)));
+            drop_connection(error);
+            continue;
         }
-        offset += r->count;
+        if (!replies.empty()) {
+            last_progress_ = Clock::now();
+            deliver(replies);
+            continue;
+        }
+        if (!waited_out) continue;
+        if (Clock::now() >= lane_deadline) {
+            try {
+                throw TimeoutError("redis " + options_.describe() + ": no reply within " +
+                                   std::to_string(options_.command_timeout.count()) + " ms on the shared connection");
+            } catch (...) {
+                drop_connection(std::current_exception());
+            }
+            continue;
+        }
+        // Its own deadline came first: the others keep waiting.
+        own.abandoned = true;
+        hand_over_reading(own);
+        return false;
+    }
+    hand_over_reading(own);
+    return true;
+}
+
+DOGPILE_INLINE void PipelinedLane::hand_over_reading(Request& own) {
+    own.reads = false;
+    reading_ = false;
+    appoint_reader();
+}
+
+DOGPILE_INLINE void PipelinedLane::appoint_reader() {
+    if (reading_) return;
+    // The caller whose reply comes next: it is woken for it anyway.
+    for (const auto& r : in_flight_) {
+        if (r->abandoned) continue;
+        reading_ = true;
+        r->reads = true;
+        r->wake.notify_one();
+        return;
+    }
+}
+
+DOGPILE_INLINE void PipelinedLane::deliver(std::vector<Reply>& replies) {
+    for (Reply& reply : replies) {
+        if (in_flight_.empty()) {
+            drop_connection(std::make_exception_ptr(
+                ProtocolError("redis " + options_.describe() + ": a reply nobody asked for on the shared connection")));
+            return;
+        }
+        const RequestPtr& front = in_flight_.front();
+        front->replies.push_back(std::move(reply));
+        if (front->replies.size() < front->count) continue;
+        front->done = true;
+        front->wake.notify_one();
+        in_flight_.pop_front();
+    }
+}
+
+DOGPILE_INLINE void PipelinedLane::drop_connection(const std::exception_ptr& error) {
+    ++generation_;
+    // Wakes a reader waiting on the socket; the Connection closes it once
+    // the writer and the reader let go of it.
+    if (connection_fd_ >= 0) ::shutdown(connection_fd_, SHUT_RDWR);
+    connection_.reset();
+    connection_fd_ = -1;
+    for (const auto& r : in_flight_) {
+        r->error = error;
         r->done = true;
         r->wake.notify_one();
     }
+    in_flight_.clear();
 }
 
 }  // namespace details

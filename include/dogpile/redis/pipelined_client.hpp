@@ -44,6 +44,7 @@
 #include <mutex>
 #include <optional>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "../details/linkage.hpp"
@@ -75,15 +76,17 @@ bool needs_own_connection(const Command& cmd) noexcept;
 
 namespace details {
 
-// One shared connection and the callers queued on it.
+/// One shared connection and the callers queued on it (redis/pipelined_client.hpp;
+/// docs/architecture.md, "Auto-pipelining").
 class PipelinedLane {
 public:
+    /// Connects on first use, with `options`.
     explicit PipelinedLane(ConnectionOptions options) : options_(std::move(options)) {}
     PipelinedLane(const PipelinedLane&) = delete;
     PipelinedLane& operator=(const PipelinedLane&) = delete;
 
-    // Runs get(0..count-1) in one round trip shared with other callers;
-    // replies in order, error replies included.
+    /// Runs get(0..count-1) in one write shared with other callers;
+    /// replies in order, error replies included.
     template <class GetCommand>
     std::vector<Reply> run(std::size_t count, const GetCommand& get) {
         return run_erased(count, &get, [](const void* context, std::size_t i) -> const Command& {
@@ -91,48 +94,64 @@ public:
         });
     }
 
+    /// Writes on the shared connection (each carries every command queued when it began).
     std::uint64_t round_trips() const noexcept { return round_trips_.load(std::memory_order_relaxed); }
+    /// Connections opened (the first one and reconnects).
     std::uint64_t connects() const noexcept { return connects_.load(std::memory_order_relaxed); }
 
 private:
+    using Clock = std::chrono::steady_clock;
     using CommandAt = const Command& (*)(const void*, std::size_t);
 
+    // One caller's commands and the slot its caller waits on: each caller
+    // has its own condition variable, woken only for its own reply or to
+    // take over the reading.
     struct Request {
         const void* context = nullptr;
         CommandAt command_at = nullptr;
         std::size_t count = 0;
-        std::size_t reply_limit = 0;                       // the caller's ReplyLimitScope
-        std::chrono::steady_clock::time_point deadline{};  // when its caller gives up
+        std::size_t reply_limit = 0;   // the caller's ReplyLimitScope
+        Clock::time_point deadline{};  // when its caller gives up
         std::vector<Reply> replies;
         std::exception_ptr error;
-        bool taken = false;      // its commands were formatted by a writer
-        bool abandoned = false;  // taken, then its caller gave up
+        bool written = false;    // formatted into a write: its replies will come
+        bool abandoned = false;  // written, then its caller gave up: replies dropped
         bool done = false;
-        bool leads = false;  // its caller drives the lane now
+        bool reads = false;  // its caller reads the connection for everyone
         std::condition_variable wake;
     };
-    using Batch = std::vector<std::shared_ptr<Request>>;
+    using RequestPtr = std::shared_ptr<Request>;
 
     std::vector<Reply> run_erased(std::size_t count, const void* context, CommandAt command_at);
-    // With the lock held by the caller that drives the lane: reads the batch
-    // in flight, if any, and sends what is queued, until its own reply is
-    // in; then it sends what queued meanwhile and leaves the reading of it
-    // to one of that batch's callers. Returns with the lock released.
-    void drive(std::unique_lock<std::mutex>& lock, const Request& own);
-    // Connects if needed, formats every queued request (under the lock) and
-    // sends them (without it): they become in_flight_, or fail together.
-    void send_queued(std::unique_lock<std::mutex>& lock);
-    // Reads in_flight_'s replies (without the lock) and hands them out.
-    void read_in_flight(std::unique_lock<std::mutex>& lock);
-    void finish(Batch& batch, std::vector<Reply>& replies, const std::exception_ptr& error);
+    // The writer: sends everything queued (connecting first if needed) until
+    // the queue is empty. Lock held on entry and on return.
+    void write_queued(std::unique_lock<std::mutex>& lock);
+    // The reader: reads replies and hands them out until `own` is done (true)
+    // or its deadline passes (false, `own` abandoned). Either way the reading
+    // passes to a waiting caller. Lock held on entry and on return.
+    bool read_until_done(std::unique_lock<std::mutex>& lock, Request& own);
+    void hand_over_reading(Request& own);
+    // With nobody reading, makes the first waiting caller in flight the reader.
+    void appoint_reader();
+    // Gives `replies` to the oldest requests in flight, in order.
+    void deliver(std::vector<Reply>& replies);
+    // Drops the connection: every request in flight fails with `error`.
+    void drop_connection(const std::exception_ptr& error);
 
     const ConnectionOptions options_;
-    std::mutex mutex_;
-    std::deque<std::shared_ptr<Request>> queued_;
-    bool busy_ = false;  // a caller drives the lane: only it touches what follows
-    std::unique_ptr<Connection> connection_;
-    std::optional<Pipeline> pipeline_;  // sent, replies unread: in_flight_'s
-    Batch in_flight_;
+    std::mutex mutex_;  // guards what follows, except the calls on connection_
+    std::deque<RequestPtr> queued_;
+    std::deque<RequestPtr> in_flight_;  // in the order written
+    bool writing_ = false;
+    bool reading_ = false;
+    // Shared with the writer and the reader while they work without the
+    // lock: a connection dropped meanwhile stays open (its socket shut down)
+    // until both let go, so its descriptor is never reused under them.
+    std::shared_ptr<Connection> connection_;
+    int connection_fd_ = -1;
+    std::uint64_t generation_ = 0;       // the number of connections dropped
+    Clock::time_point last_progress_{};  // a write into an idle connection or a read
+    std::mutex io_mutex_;                // one call at a time on a Connection (its writer's or its reader's)
     std::atomic<std::uint64_t> round_trips_{0};
     std::atomic<std::uint64_t> connects_{0};
 };
