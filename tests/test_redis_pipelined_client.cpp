@@ -35,6 +35,8 @@ namespace {
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
+using dogpile::redis::BreakerState;
+using dogpile::redis::CircuitOpenError;
 using dogpile::redis::Command;
 using dogpile::redis::IoError;
 using dogpile::redis::PipelinedClient;
@@ -383,6 +385,35 @@ TEST(PipelinedClient, AShortBudgetDoesNotFailTheCallersSharingItsWrite) {
     EXPECT_TRUE(c_reply->is_ok());
     EXPECT_EQ(client.lane_connects(), 1u);  // B's deadline did not break the connection
     EXPECT_EQ(client.command(prefix + "b", {"GET", prefix + "b"}).as_string(), "1");
+}
+
+// The shared connection has a circuit breaker like the pool's: failures open
+// it, callers then fail fast (CircuitOpenError), and after probe_interval one
+// probe closes it again.
+TEST(PipelinedClient, TheBreakerOpensOnTheSharedConnectionAndAProbeClosesIt) {
+    RedisServer server;
+    PipelinedOptions o = options_for(server);
+    o.pool.breaker.failure_threshold = 3;
+    o.pool.breaker.probe_interval = 200ms;
+    PipelinedClient client(o);
+    EXPECT_EQ(client.command("", {"PING"}).status(), "PONG");
+    server.kill();
+    for (int i = 0; i < 3; ++i) EXPECT_THROW(client.command("", {"PING"}), IoError);
+    EXPECT_EQ(client.breaker_stats().state, BreakerState::open);
+    EXPECT_THROW(client.command("", {"PING"}), CircuitOpenError);
+    EXPECT_GE(client.breaker_stats().rejected, 1u);
+    server.start();
+    EXPECT_TRUE(wait_for_condition(
+        [&] {
+            try {
+                return client.command("", {"PING"}).status() == "PONG";
+            } catch (const IoError&) {
+                return false;
+            }
+        },
+        5000ms));
+    EXPECT_EQ(client.breaker_stats().state, BreakerState::closed);
+    EXPECT_EQ(client.breaker_stats().closed, 1u);
 }
 
 // ------------------------------------------------------------ scripts

@@ -309,6 +309,8 @@ DOGPILE_INLINE PipelinedClient::PipelinedClient(PipelinedOptions options) {
     for (std::size_t i = 0; i < options.connections; ++i) {
         lanes_.push_back(std::make_unique<details::PipelinedLane>(options.pool.connection));
     }
+    lane_breaker_ = std::make_unique<CircuitBreaker>(options.pool.breaker, options.pool.connection.describe());
+    share_connections_ = !options.pool.on_acquire;
     pool_ = std::make_shared<ConnectionPool>(std::move(options.pool));
 }
 
@@ -323,8 +325,8 @@ bool any_needs_own_connection(const Commands& commands, const CommandOf& command
 }  // namespace details
 
 DOGPILE_INLINE Reply PipelinedClient::command(std::string_view /*routing_key*/, const Command& cmd) {
-    if (needs_own_connection(cmd)) return pool_->acquire()->command(cmd);
-    std::vector<Reply> replies = next_lane().run(1, [&cmd](std::size_t) -> const Command& { return cmd; });
+    if (!share_connections_ || needs_own_connection(cmd)) return pool_->acquire()->command(cmd);
+    std::vector<Reply> replies = run_on_lane(1, [&cmd](std::size_t) -> const Command& { return cmd; });
     Reply& reply = replies.front();
     if (reply.is_error()) throw ReplyError(std::string(reply.error_message()), "redis " + std::string(cmd.name()));
     return std::move(reply);
@@ -333,10 +335,11 @@ DOGPILE_INLINE Reply PipelinedClient::command(std::string_view /*routing_key*/, 
 DOGPILE_INLINE std::vector<Reply> PipelinedClient::pipeline(std::string_view /*routing_key*/,
                                                             const std::vector<Command>& commands) {
     if (commands.empty()) return {};
-    if (details::any_needs_own_connection(commands, [](const Command& c) -> const Command& { return c; })) {
+    if (!share_connections_ ||
+        details::any_needs_own_connection(commands, [](const Command& c) -> const Command& { return c; })) {
         return pool_->acquire()->pipeline(commands);
     }
-    return next_lane().run(commands.size(), [&commands](std::size_t i) -> const Command& { return commands[i]; });
+    return run_on_lane(commands.size(), [&commands](std::size_t i) -> const Command& { return commands[i]; });
 }
 
 DOGPILE_INLINE std::vector<Reply> PipelinedClient::batch(const std::vector<KeyedCommand>& commands,
@@ -379,6 +382,12 @@ DOGPILE_INLINE ConnectionOptions PipelinedClient::connection_options(std::string
 DOGPILE_INLINE std::uint64_t PipelinedClient::round_trips() const {
     std::uint64_t total = pool_->round_trips();
     for (const auto& lane : lanes_) total += lane->round_trips();
+    return total;
+}
+
+DOGPILE_INLINE BreakerStats PipelinedClient::breaker_stats() const {
+    BreakerStats total = lane_breaker_->stats();
+    accumulate(total, pool_->breaker_stats());
     return total;
 }
 

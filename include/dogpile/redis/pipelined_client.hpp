@@ -52,6 +52,7 @@
 #include "command.hpp"
 #include "connection.hpp"
 #include "options.hpp"
+#include "circuit_breaker.hpp"
 #include "pool.hpp"
 #include "reply.hpp"
 #include "script.hpp"
@@ -181,7 +182,8 @@ public:
     // The lanes' round trips (one per write, however many callers it
     // served) plus the pool's.
     DOGPILE_INLINE std::uint64_t round_trips() const override;
-    BreakerStats breaker_stats() const override { return pool_->breaker_stats(); }
+    /// The shared connections' breaker and the pool's, added up (accumulate()).
+    DOGPILE_INLINE BreakerStats breaker_stats() const override;
 
     ConnectionPool& pool() noexcept { return *pool_; }
     // Connections the lanes opened (the first ones and reconnects).
@@ -191,6 +193,10 @@ private:
     details::PipelinedLane& next_lane() noexcept {
         return *lanes_[next_.fetch_add(1, std::memory_order_relaxed) % lanes_.size()];
     }
+    // One call on a lane, admitted and judged by the lanes' breaker as a
+    // lease is by the pool's: an IoError (TimeoutError included) is a failure.
+    template <class GetCommand>
+    std::vector<Reply> run_on_lane(std::size_t count, const GetCommand& get);
     // One lane round trip, and one more for the calls of `scripts` that came
     // back NOSCRIPT.
     template <class GetCommand>
@@ -198,21 +204,46 @@ private:
                                         const std::vector<const Script*>& scripts);
 
     std::shared_ptr<ConnectionPool> pool_;
+    std::unique_ptr<CircuitBreaker> lane_breaker_;
+    // False when the pool has an on_acquire hook (InvalidationListener::
+    // instrument(), any per-lease setup): the hook must run on the connection
+    // that serves the caller, so every call is a pooled one.
+    bool share_connections_ = true;
     std::vector<std::unique_ptr<details::PipelinedLane>> lanes_;
     std::atomic<std::size_t> next_{0};
 };
 
 template <class GetCommand>
+std::vector<Reply> PipelinedClient::run_on_lane(std::size_t count, const GetCommand& get) {
+    const CircuitBreaker::Admission admission = lane_breaker_->admit();  // throws CircuitOpenError, no I/O
+    try {
+        std::vector<Reply> replies = next_lane().run(count, get);
+        lane_breaker_->record_success(admission);
+        return replies;
+    } catch (const IoError& e) {
+        lane_breaker_->record_failure(admission, e.what());
+        throw;
+    } catch (...) {
+        if (admission == CircuitBreaker::Admission::probe) lane_breaker_->abandon_probe();
+        throw;
+    }
+}
+
+template <class GetCommand>
 std::vector<Reply> PipelinedClient::run_with_scripts(std::size_t count, const GetCommand& get,
                                                      const std::vector<const Script*>& scripts) {
-    std::vector<Reply> replies = next_lane().run(count, get);
+    if (!share_connections_) {
+        auto lease = pool_->acquire();
+        return details::pipeline_with_script_recovery(*lease, count, get, scripts);
+    }
+    std::vector<Reply> replies = run_on_lane(count, get);
     details::recover_noscript(
         replies, get, scripts, [&](const std::vector<const Script*>& loads, const std::vector<std::size_t>& calls) {
             std::vector<Command> again;
             again.reserve(loads.size() + calls.size());
             for (const Script* s : loads) again.push_back(s->load_command());
             for (std::size_t i : calls) again.push_back(get(i));
-            return next_lane().run(again.size(), [&again](std::size_t i) -> const Command& { return again[i]; });
+            return run_on_lane(again.size(), [&again](std::size_t i) -> const Command& { return again[i]; });
         });
     return replies;
 }
