@@ -476,7 +476,8 @@ public:
         if (options.threads < 1) throw std::invalid_argument("DelayProxy: threads must be at least 1");
         if (options.one_way_delay.count() < 0) throw std::invalid_argument("DelayProxy: negative delay");
         shared_->delay_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(options.one_way_delay).count();
-        shared_->target = delay_proxy_details::resolve(options.target_host, options.target_port, shared_->target_length);
+        shared_->target =
+            delay_proxy_details::resolve(options.target_host, options.target_port, shared_->target_length);
         socklen_t listen_length = 0;
         sockaddr_storage listen_address =
             delay_proxy_details::resolve(options.listen_host, options.listen_port, listen_length);
@@ -499,14 +500,15 @@ public:
         for (int i = 0; i < shared_->options.threads; ++i) {
             loops_.push_back(std::make_unique<delay_proxy_details::Loop>(*shared_));
         }
-        for (auto& loop : loops_) loop->start();
+        try {
+            for (auto& loop : loops_) loop->start();
+        } catch (...) {
+            stop();  // the loops already running must not outlive the proxy
+            throw;
+        }
     }
 
-    ~DelayProxy() {
-        shared_->stopping.store(true, std::memory_order_release);
-        for (auto& loop : loops_) loop->wake();
-        for (auto& loop : loops_) loop->join();
-    }
+    ~DelayProxy() { stop(); }
 
     DelayProxy(const DelayProxy&) = delete;
     DelayProxy& operator=(const DelayProxy&) = delete;
@@ -522,9 +524,7 @@ public:
 
     // Client connections accepted so far (including ones whose target
     // connection failed).
-    std::uint64_t connections_accepted() const noexcept {
-        return shared_->accepted.load(std::memory_order_relaxed);
-    }
+    std::uint64_t connections_accepted() const noexcept { return shared_->accepted.load(std::memory_order_relaxed); }
 
     // Closes every connection open now, both sides, dropping bytes in flight:
     // a network failure for fault tests. Returns once every loop has done so;
@@ -542,6 +542,12 @@ public:
     }
 
 private:
+    void stop() noexcept {
+        shared_->stopping.store(true, std::memory_order_release);
+        for (auto& loop : loops_) loop->wake();
+        for (auto& loop : loops_) loop->join();
+    }
+
     std::unique_ptr<delay_proxy_details::Shared> shared_;
     std::vector<std::unique_ptr<delay_proxy_details::Loop>> loops_;
     int port_ = 0;
