@@ -114,7 +114,7 @@ if [[ $have_redis == yes ]]; then
 fi
 if [[ $have_redis == yes ]]; then
   say "concurrency_bench"
-  "$bin/concurrency_bench" --seconds "${BENCH_CONCURRENCY_SECONDS:-1}" --blocks 5 >"$out/concurrency.md" ||
+  "$bin/concurrency_bench" --seconds "${BENCH_CONCURRENCY_SECONDS:-1}" --blocks 5 --added-rtt-ms 0.5 >"$out/concurrency.md" ||
     { say "concurrency_bench failed (see above)"; rm -f "$out/concurrency.md"; }
 fi
 if [[ $have_redis_cli == yes ]]; then

@@ -1,36 +1,44 @@
 #pragma once
-// PipelinedClient: a Client (client.hpp) that multiplexes concurrent callers
-// onto a few shared connections and pipelines their commands automatically
-// (docs/architecture.md, "Auto-pipelining").
-//
-// * A caller queues its commands on a shared connection (a "lane"). Whoever
-//   finds the lane idle becomes its writer: it sends every command queued so
-//   far in one write, reads their replies in order, hands each caller its
-//   own, and passes the lane to the next queued caller. Nobody waits for a
-//   batch to fill: a lone caller's round trip is the one it would make on a
-//   pooled connection.
-// * A caller blocks only until its own reply arrives, at most the connection's
-//   command_timeout or what is left of the region call's budget
-//   (details/call_budget.hpp). A caller that gives up before its commands were
-//   written takes them out of the queue; after, its replies are read and
-//   dropped, so the lane stays in step. The batch in flight is read by the
-//   waiting caller with the latest deadline; if even that one's deadline
-//   passes mid-read, the connection is dropped and every caller of that
-//   batch gets the TimeoutError.
-// * A connection lost or timed out with commands in flight fails exactly the
-//   callers of those commands (the writer's exception, an IoError or
-//   TimeoutError, rethrown in each); the next writer reconnects. Replies are
-//   matched by position within one write, never across writes, so no caller
-//   can receive another's reply.
-// * Commands that change the state of their connection, or block it, never
-//   go through a lane: they run on a connection leased from the client's own
-//   ConnectionPool. They are the commands named by needs_own_connection()
-//   (SUBSCRIBE and the other pub/sub modes, CLIENT, WATCH/MULTI/EXEC,
-//   SELECT, AUTH/HELLO/RESET, MONITOR, blocking pops and XREAD(GROUP), WAIT),
-//   any pipeline or batch containing one, and every with_connection() caller.
-// * The pool's on_acquire/on_discard hooks and circuit breaker apply to the
-//   pool's connections only; the lanes connect with pool.connection.
-// * EVALSHA calls recover from NOSCRIPT as with every client (script.hpp).
+/// \file
+/// PipelinedClient: a Client (client.hpp) that multiplexes concurrent callers
+/// onto a few shared connections and pipelines their commands automatically
+/// (docs/architecture.md, "Auto-pipelining").
+///
+/// * A caller queues its commands on a shared connection (a "lane"). Whoever
+///   finds nobody writing becomes the writer: it sends every command queued so
+///   far in one write, and again for what queued meanwhile. Nobody waits for
+///   a batch to fill: a lone caller's round trip is the one it would make on
+///   a pooled connection.
+/// * The replies are read by one of the waiting callers for everyone, while
+///   new writes go on (several writes in flight), and handed out in order;
+///   each caller is woken on its own slot. Once its own reply is in, the
+///   reader hands the reading to the caller whose reply comes next.
+/// * A caller blocks at most the connection's command_timeout or what is left
+///   of the region call's budget (details/call_budget.hpp). A caller that
+///   gives up before its commands were written takes them out of the queue;
+///   after, its replies are read and dropped, so the lane stays in step. The
+///   connection times out when command_timeout passes without any reply.
+/// * A connection lost or timed out with commands in flight fails exactly the
+///   callers of those commands (IoError or TimeoutError); the next writer
+///   reconnects. Replies are matched by position on one connection, and a
+///   dropped connection takes its unanswered callers with it, so no caller
+///   can receive another's reply.
+/// * Never on a lane, always on a connection leased from the client's own
+///   ConnectionPool: the commands named by needs_own_connection(), which
+///   change the state of their connection or may block it (SUBSCRIBE and the
+///   other pub/sub modes, CLIENT (TRACKING, SETNAME, ...), WATCH/MULTI/EXEC/
+///   DISCARD, SELECT, AUTH/HELLO/RESET/QUIT, MONITOR, SYNC, READONLY/
+///   READWRITE/ASKING, BLPOP and the other blocking pops, XREAD(GROUP),
+///   WAIT/WAITAOF); any pipeline or batch containing one; every
+///   with_connection() caller; and every call when the pool has an on_acquire
+///   hook (a tracked client for a near cache, InvalidationListener::
+///   instrument(): the hook must run on the connection serving the caller).
+/// * A circuit breaker like the pool's (PoolOptions::breaker) admits and
+///   judges the lane calls; the pool's on_acquire/on_discard hooks apply to
+///   the pool's connections only; the lanes connect with pool.connection.
+/// * EVALSHA calls recover from NOSCRIPT as with every client (script.hpp).
+/// * make_client(url) still makes the pooled client: docs/performance.md,
+///   "Throughput under concurrency", says why.
 
 #include <atomic>
 #include <chrono>
@@ -59,20 +67,23 @@
 
 namespace dogpile::redis {
 
+/// How a PipelinedClient shares its connections.
 struct PipelinedOptions {
-    // Shared connections (lanes) the callers' commands are multiplexed onto;
-    // callers take them in turn.
+    /// Shared connections (lanes) the callers' commands are multiplexed onto;
+    /// callers take them in turn.
     std::size_t connections = 1;
-    // The pool for the commands that need a connection of their own; its
-    // connection options are the lanes' too.
+    /// The pool for the commands that need a connection of their own; its
+    /// connection options are the lanes' too, its breaker options the lanes'
+    /// breaker's.
     PoolOptions pool{};
 
+    /// Throws ConfigurationError for zero connections or invalid pool options.
     void validate() const;
 };
 
-// True for a command that must not share a connection with other callers:
-// it changes the connection's state (SELECT, CLIENT ..., WATCH, MULTI,
-// SUBSCRIBE, ...) or may block it (BLPOP, XREAD, WAIT, ...).
+/// True for a command that must not share a connection with other callers:
+/// it changes the connection's state (SELECT, CLIENT ..., WATCH, MULTI,
+/// SUBSCRIBE, ...) or may block it (BLPOP, XREAD, WAIT, ...).
 bool needs_own_connection(const Command& cmd) noexcept;
 
 namespace details {
@@ -159,34 +170,44 @@ private:
 
 }  // namespace details
 
-// Thread-safe. See the top of this file.
+/// A Client whose concurrent callers share a few connections, their commands
+/// pipelined automatically; see pipelined_client.hpp. Thread-safe.
 class PipelinedClient final : public Client {
 public:
+    /// Connects lazily (the lanes on first use, the pool as it does). Throws
+    /// ConfigurationError for invalid options.
     explicit PipelinedClient(PipelinedOptions options);
 
     using Client::batch;
     using Client::command;
     using Client::eval;
 
+    /// One command on a lane (or the pool, see pipelined_client.hpp); an error reply throws ReplyError.
     DOGPILE_INLINE Reply command(std::string_view routing_key, const Command& cmd) override;
+    /// The commands in one write shared with other callers; replies in order, error replies included.
     DOGPILE_INLINE std::vector<Reply> pipeline(std::string_view routing_key,
                                                const std::vector<Command>& commands) override;
+    /// pipeline() for keyed commands, with NOSCRIPT recovery for `scripts`.
     DOGPILE_INLINE std::vector<Reply> batch(const std::vector<KeyedCommand>& commands,
                                             const std::vector<const Script*>& scripts) override;
+    /// EVALSHA on a lane, loading the script after a NOSCRIPT (script.hpp).
     DOGPILE_INLINE Reply eval(const Script& script, const ScriptCall& call) override;
+    /// Many EVALSHA calls in one write, with NOSCRIPT recovery; replies in order.
     DOGPILE_INLINE std::vector<Reply> eval_batch(const Script& script, const std::vector<ScriptCall>& calls) override;
-    // On a pooled connection, never a lane.
+    /// Runs `fn` on a pooled connection, never a lane.
     DOGPILE_INLINE void with_connection(std::string_view routing_key,
                                         const std::function<void(Connection&)>& fn) override;
+    /// The pool's (and the lanes') connection options.
     DOGPILE_INLINE ConnectionOptions connection_options(std::string_view routing_key) const override;
-    // The lanes' round trips (one per write, however many callers it
-    // served) plus the pool's.
+    /// The lanes' round trips (one per write, however many callers it
+    /// served) plus the pool's.
     DOGPILE_INLINE std::uint64_t round_trips() const override;
     /// The shared connections' breaker and the pool's, added up (accumulate()).
     DOGPILE_INLINE BreakerStats breaker_stats() const override;
 
+    /// The pool of the commands that need a connection of their own.
     ConnectionPool& pool() noexcept { return *pool_; }
-    // Connections the lanes opened (the first ones and reconnects).
+    /// Connections the lanes opened (the first ones and reconnects).
     DOGPILE_INLINE std::uint64_t lane_connects() const noexcept;
 
 private:
@@ -248,7 +269,7 @@ std::vector<Reply> PipelinedClient::run_with_scripts(std::size_t count, const Ge
     return replies;
 }
 
-// `url` as for make_client(); options.pool.connection is set from it.
+/// A PipelinedClient for `url` (as for make_client()); options.pool.connection is set from it.
 std::shared_ptr<Client> make_pipelined_client(std::string_view url, PipelinedOptions options = {});
 
 }  // namespace dogpile::redis
