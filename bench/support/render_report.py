@@ -417,8 +417,9 @@ def concurrency_section(directory, out):
                "of 25 flags): the region over the default pool (8 connections) and over `PipelinedClient` "
                "(one shared connection), raw hiredis with one connection per thread, and raw hiredis on one "
                "thread sending batches of 16 (the same decode). The modes run in alternating blocks; each "
-               "figure is the median block, so compare within a row. Then the latency per call at 64 "
-               "threads.\n")
+               "figure is the median block, so compare within a row. Then the latency per call and the CPU "
+               "time per hit (client process, redis-server) at 64 threads, and the 64-thread row through "
+               "tests/support/delay_proxy.hpp adding 0.5 ms per round trip.\n")
     with open(path) as f:
         out.append(f.read())
 
