@@ -44,6 +44,35 @@ DOGPILE_INLINE bool needs_own_connection(const Command& cmd) noexcept {
 
 namespace details {
 
+template <class E>
+std::exception_ptr with_own_message(const E& e) {
+    return std::make_exception_ptr(E(std::string(e.what())));
+}
+
+// One exception object rethrown in several threads would share its message
+// (libstdc++ counts the references outside what ThreadSanitizer sees, so it
+// reports the last owner freeing it as a race): each caller gets an object of
+// its own, its message copied. Types it does not know stay shared.
+DOGPILE_INLINE std::exception_ptr PipelinedLane::copy_for_caller(const std::exception_ptr& error) {
+    try {
+        std::rethrow_exception(error);
+    } catch (const PoolTimeout& e) {
+        return with_own_message(e);
+    } catch (const TimeoutError& e) {
+        return with_own_message(e);
+    } catch (const CircuitOpenError& e) {
+        return with_own_message(e);
+    } catch (const IoError& e) {
+        return with_own_message(e);
+    } catch (const ProtocolError& e) {
+        return with_own_message(e);
+    } catch (const ReplyTooLarge& e) {
+        return with_own_message(e);
+    } catch (...) {
+        return error;
+    }
+}
+
 DOGPILE_INLINE std::vector<Reply> PipelinedLane::run_erased(std::size_t count, const void* context,
                                                             CommandAt command_at) {
     using dogpile::details::CallBudget;
@@ -148,7 +177,7 @@ DOGPILE_INLINE void PipelinedLane::write_queued(std::unique_lock<std::mutex>& lo
         }
         if (error) {
             for (const auto& r : batch) {
-                r->error = error;
+                r->error = copy_for_caller(error);
                 r->done = true;
                 r->wake.notify_one();
             }
@@ -156,7 +185,9 @@ DOGPILE_INLINE void PipelinedLane::write_queued(std::unique_lock<std::mutex>& lo
         }
         const std::uint64_t generation = generation_;
         if (in_flight_.empty()) last_progress_ = Clock::now();
+        std::size_t batch_commands = 0;
         for (auto& r : batch) {
+            batch_commands += r->count;
             r->written = true;
             in_flight_.push_back(std::move(r));  // before the write: the wire's order
         }
@@ -171,6 +202,7 @@ DOGPILE_INLINE void PipelinedLane::write_queued(std::unique_lock<std::mutex>& lo
             error = std::current_exception();
         }
         round_trips_.fetch_add(1, std::memory_order_relaxed);
+        if (!error) commands_written_.fetch_add(batch_commands, std::memory_order_relaxed);
         lock.lock();
         if (error && generation == generation_) drop_connection(error);
         // The reader may have left while this batch was on its way.
@@ -294,7 +326,7 @@ DOGPILE_INLINE void PipelinedLane::drop_connection(const std::exception_ptr& err
     connection_.reset();
     connection_fd_ = -1;
     for (const auto& r : in_flight_) {
-        r->error = error;
+        r->error = copy_for_caller(error);
         r->done = true;
         r->wake.notify_one();
     }
@@ -380,9 +412,7 @@ DOGPILE_INLINE ConnectionOptions PipelinedClient::connection_options(std::string
 }
 
 DOGPILE_INLINE std::uint64_t PipelinedClient::round_trips() const {
-    std::uint64_t total = pool_->round_trips();
-    for (const auto& lane : lanes_) total += lane->round_trips();
-    return total;
+    return pool_->round_trips() + lanes_total(&details::PipelinedLane::round_trips);
 }
 
 DOGPILE_INLINE BreakerStats PipelinedClient::breaker_stats() const {
@@ -392,9 +422,11 @@ DOGPILE_INLINE BreakerStats PipelinedClient::breaker_stats() const {
 }
 
 DOGPILE_INLINE std::uint64_t PipelinedClient::lane_connects() const noexcept {
-    std::uint64_t total = 0;
-    for (const auto& lane : lanes_) total += lane->connects();
-    return total;
+    return lanes_total(&details::PipelinedLane::connects);
+}
+
+DOGPILE_INLINE std::uint64_t PipelinedClient::commands_written() const noexcept {
+    return lanes_total(&details::PipelinedLane::commands_written);
 }
 
 DOGPILE_INLINE std::shared_ptr<Client> make_pipelined_client(std::string_view url, PipelinedOptions options) {

@@ -110,6 +110,8 @@ public:
     std::uint64_t round_trips() const noexcept { return round_trips_.load(std::memory_order_relaxed); }
     /// Connections opened (the first one and reconnects).
     std::uint64_t connects() const noexcept { return connects_.load(std::memory_order_relaxed); }
+    /// Commands whose write has returned (handed to the socket), answered or not.
+    std::uint64_t commands_written() const noexcept { return commands_written_.load(std::memory_order_relaxed); }
 
 private:
     using Clock = std::chrono::steady_clock;
@@ -147,6 +149,8 @@ private:
     void appoint_reader();
     // Gives `replies` to the oldest requests in flight, in order.
     void deliver(std::vector<Reply>& replies);
+    // A copy of `error` for one of the callers it fails.
+    static std::exception_ptr copy_for_caller(const std::exception_ptr& error);
     // Drops the connection: every request in flight fails with `error`.
     void drop_connection(const std::exception_ptr& error);
 
@@ -166,6 +170,7 @@ private:
     std::mutex io_mutex_;                // one call at a time on a Connection (its writer's or its reader's)
     std::atomic<std::uint64_t> round_trips_{0};
     std::atomic<std::uint64_t> connects_{0};
+    std::atomic<std::uint64_t> commands_written_{0};
 };
 
 }  // namespace details
@@ -209,8 +214,17 @@ public:
     ConnectionPool& pool() noexcept { return *pool_; }
     /// Connections the lanes opened (the first ones and reconnects).
     DOGPILE_INLINE std::uint64_t lane_connects() const noexcept;
+    /// Commands the lanes have written (their write returned), answered or
+    /// not: a test waits on it to know that a command reached the socket.
+    DOGPILE_INLINE std::uint64_t commands_written() const noexcept;
 
 private:
+    using LaneStat = std::uint64_t (details::PipelinedLane::*)() const noexcept;
+    std::uint64_t lanes_total(LaneStat stat) const noexcept {
+        std::uint64_t total = 0;
+        for (const auto& lane : lanes_) total += ((*lane).*stat)();
+        return total;
+    }
     details::PipelinedLane& next_lane() noexcept {
         return *lanes_[next_.fetch_add(1, std::memory_order_relaxed) % lanes_.size()];
     }
