@@ -6,6 +6,7 @@
 #   BENCH_MIN_TIME=3 BENCH_REPETITIONS=3 bench/report.sh   longer, steadier
 #   BENCH_RESULTS_DIR=/tmp/results bench/report.sh   keeps the raw JSON there
 #   BENCH_CLUSTER_SECONDS=10 bench/report.sh   longer cluster run (default 3 s per operation and topology)
+#   BENCH_CONCURRENCY_SECONDS=2 bench/report.sh   longer concurrency blocks (default 1 s per mode and block)
 #   BENCH_ONLY=memory bench/report.sh    only the in-process hit and thread-scaling tables (~20 s)
 #
 # Progress goes to stderr, the Markdown to stdout: the whole "## The last report"
@@ -30,7 +31,7 @@ python=/usr/bin/python3
 if [[ -n ${BENCH_RESULTS_DIR:-} ]]; then
   out=$BENCH_RESULTS_DIR
   mkdir -p "$out"
-  rm -f "$out"/stampede-*.json "$out"/early_refresh-*.json "$out"/near_cache.json "$out"/cluster.json
+  rm -f "$out"/stampede-*.json "$out"/early_refresh-*.json "$out"/near_cache.json "$out"/cluster.json "$out"/concurrency.md
 else
   out=$(mktemp -d /tmp/dogpile-report-XXXXXX)
   trap 'rm -rf "$out"' EXIT
@@ -43,7 +44,8 @@ cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DDOGPILE_BUILD_TESTS=OF
   { cat "$out/cmake.log" >&2; exit 1; }
 targets=(dogpile_bench)
 [[ $only == memory ]] ||
-  targets+=(dogpile_stampede dogpile_sizes dogpile_near_cache_bench dogpile_cluster_bench dogpile_early_refresh)
+  targets+=(dogpile_stampede dogpile_sizes dogpile_near_cache_bench dogpile_cluster_bench dogpile_early_refresh
+           dogpile_concurrency_bench)
 cmake --build "$build" --target "${targets[@]}" -j"$jobs" >>"$out/cmake.log" 2>&1 ||
   { cat "$out/cmake.log" >&2; exit 1; }
 bin=$build/bench
@@ -109,6 +111,11 @@ if [[ $have_redis == yes ]]; then
   "$bin/near_cache_bench" --benchmark_filter='^BM_Compare_Hit/' --benchmark_format=json \
     --benchmark_repetitions="$repetitions" --benchmark_report_aggregates_only=true >"$out/near_cache.json" ||
     say "near_cache_bench failed (see above)"
+fi
+if [[ $have_redis == yes ]]; then
+  say "concurrency_bench"
+  "$bin/concurrency_bench" --seconds "${BENCH_CONCURRENCY_SECONDS:-1}" --blocks 5 --added-rtt-ms 0.5 >"$out/concurrency.md" ||
+    { say "concurrency_bench failed (see above)"; rm -f "$out/concurrency.md"; }
 fi
 if [[ $have_redis_cli == yes ]]; then
   say "cluster_bench"

@@ -176,9 +176,12 @@ std::optional<std::string> raw_hget(const RedisServer& s, const std::string& has
 
 // --- the server kinds of the parameterised suites --------------------------------
 
-enum class ServerKind { single, cluster };
+// pipelined: the single server through PipelinedClient (redis/pipelined_client.hpp),
+// so the stores' scripts and reads are proven through the shared connection too.
+enum class ServerKind { single, cluster, pipelined };
 
 std::string kind_name(const ::testing::TestParamInfo<ServerKind>& info) {
+    if (info.param == ServerKind::pipelined) return "Pipelined";
     return info.param == ServerKind::single ? "SingleServer" : "Cluster";
 }
 
@@ -204,18 +207,19 @@ public:
 
     std::shared_ptr<dogpile::redis::Client> client() const {
         if (kind_ == ServerKind::single) return dogpile::redis::make_client(RedisServer::shared().url());
+        if (kind_ == ServerKind::pipelined) return dogpile::redis::make_pipelined_client(RedisServer::shared().url());
         return std::make_shared<dogpile::redis::ClusterClient>(dogpile::test::RedisCluster::shared().client_options());
     }
 
     RawReply raw(const std::vector<std::string>& argv) const {
-        if (kind_ == ServerKind::single) return RedisServer::shared().raw(argv);
+        if (kind_ != ServerKind::cluster) return RedisServer::shared().raw(argv);
         if (keyless(argv.front())) return raw_each(argv).front();
         return dogpile::test::RedisCluster::shared().raw_for_key(argv.at(1), argv);
     }
 
     // One reply per master (the single server's for one server).
     std::vector<RawReply> raw_each(const std::vector<std::string>& argv) const {
-        if (kind_ == ServerKind::single) return {RedisServer::shared().raw(argv)};
+        if (kind_ != ServerKind::cluster) return {RedisServer::shared().raw(argv)};
         std::vector<RawReply> out;
         for (std::size_t m : masters_) out.push_back(dogpile::test::RedisCluster::shared().raw(m, argv));
         return out;
@@ -223,7 +227,7 @@ public:
 
     // Round trips a batch over these hashes costs: one per node holding them.
     std::size_t nodes_of(const std::vector<std::string>& hashes) const {
-        if (kind_ == ServerKind::single) return 1;
+        if (kind_ != ServerKind::cluster) return 1;
         std::set<std::size_t> nodes;
         for (const auto& h : hashes) nodes.insert(owner_[static_cast<std::size_t>(dogpile::redis::key_slot(h))]);
         return nodes.size();
@@ -296,12 +300,16 @@ class HashScripts : public OnEachServerKind {};
 class HashRoundTrips : public OnEachServerKind {};
 class HashErase : public OnEachServerKind {};
 
-INSTANTIATE_TEST_SUITE_P(Servers, HashLayout, ::testing::Values(ServerKind::single, ServerKind::cluster), kind_name);
-INSTANTIATE_TEST_SUITE_P(Servers, HashTtl, ::testing::Values(ServerKind::single, ServerKind::cluster), kind_name);
-INSTANTIATE_TEST_SUITE_P(Servers, HashScripts, ::testing::Values(ServerKind::single, ServerKind::cluster), kind_name);
-INSTANTIATE_TEST_SUITE_P(Servers, HashRoundTrips, ::testing::Values(ServerKind::single, ServerKind::cluster),
-                         kind_name);
-INSTANTIATE_TEST_SUITE_P(Servers, HashErase, ::testing::Values(ServerKind::single, ServerKind::cluster), kind_name);
+INSTANTIATE_TEST_SUITE_P(Servers, HashLayout,
+                         ::testing::Values(ServerKind::single, ServerKind::cluster, ServerKind::pipelined), kind_name);
+INSTANTIATE_TEST_SUITE_P(Servers, HashTtl,
+                         ::testing::Values(ServerKind::single, ServerKind::cluster, ServerKind::pipelined), kind_name);
+INSTANTIATE_TEST_SUITE_P(Servers, HashScripts,
+                         ::testing::Values(ServerKind::single, ServerKind::cluster, ServerKind::pipelined), kind_name);
+INSTANTIATE_TEST_SUITE_P(Servers, HashRoundTrips,
+                         ::testing::Values(ServerKind::single, ServerKind::cluster, ServerKind::pipelined), kind_name);
+INSTANTIATE_TEST_SUITE_P(Servers, HashErase,
+                         ::testing::Values(ServerKind::single, ServerKind::cluster, ServerKind::pipelined), kind_name);
 
 RedisHashBackendOptions hash_options(std::shared_ptr<dogpile::redis::Client> client,
                                      std::optional<dogpile::Duration> ttl = std::chrono::hours(1),
@@ -1245,7 +1253,8 @@ TEST(HashStoreInterop, PythonReadsWhatCppWritesAndTheOtherWayRound) {
 // =====================================================================================
 
 class HashReadSplit : public OnEachServerKind {};
-INSTANTIATE_TEST_SUITE_P(Servers, HashReadSplit, ::testing::Values(ServerKind::single, ServerKind::cluster), kind_name);
+INSTANTIATE_TEST_SUITE_P(Servers, HashReadSplit,
+                         ::testing::Values(ServerKind::single, ServerKind::cluster, ServerKind::pipelined), kind_name);
 
 // Sets client-output-buffer-limit on every master of the target for the
 // lifetime of the object, then puts back what was there.

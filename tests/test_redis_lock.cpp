@@ -17,6 +17,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <future>
@@ -26,6 +27,7 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <thread>
 #include <vector>
@@ -62,7 +64,16 @@ using Clock = std::chrono::steady_clock;
 
 RedisServer& server() { return RedisServer::shared(); }
 
-std::shared_ptr<Client> make_client() { return dogpile::redis::make_client(server().url()); }
+// The ctest entries pipelined.* run this binary with
+// DOGPILE_TEST_PIPELINED_CLIENT=1: every lock then talks to Redis through the
+// auto-pipelining client (redis/pipelined_client.hpp).
+std::shared_ptr<Client> make_client() {
+    const char* pipelined = std::getenv("DOGPILE_TEST_PIPELINED_CLIENT");
+    if (pipelined != nullptr && std::string_view(pipelined) == "1") {
+        return dogpile::redis::make_pipelined_client(server().url());
+    }
+    return dogpile::redis::make_client(server().url());
+}
 
 // Keys of one test never meet another test's (or an earlier run's) keys.
 std::string unique_ns(const std::string& what) {

@@ -24,6 +24,7 @@
 #include <dogpile/backends/redis/plain.hpp>
 #include <dogpile/backends/redis/hash.hpp>
 #include <dogpile/codec/msgpack.hpp>
+#include <dogpile/redis/pipelined_client.hpp>
 #include <dogpile/redis/tracking.hpp>
 #include <dogpile/region.hpp>
 
@@ -47,6 +48,8 @@ using dogpile::redis::Connection;
 using dogpile::redis::FlushReason;
 using dogpile::redis::InvalidationListener;
 using dogpile::redis::InvalidationSink;
+using dogpile::redis::PipelinedClient;
+using dogpile::redis::PipelinedOptions;
 using dogpile::redis::PoolOptions;
 using dogpile::redis::TrackingMode;
 using dogpile::redis::TrackingOptions;
@@ -123,7 +126,16 @@ protected:
         PoolOptions pool;
         pool.size = 4;
         pool.connection = server.options();
-        client = instrument ? dogpile::redis::make_tracked_client(*listener, pool) : dogpile::redis::make_client(pool);
+        if (over_pipelined_client) {
+            // Instrumented, its pool has an on_acquire hook: every call is a
+            // pooled one (redis/pipelined_client.hpp).
+            PipelinedOptions pipelined;
+            pipelined.pool = instrument ? listener->instrument(pool) : pool;
+            client = std::make_shared<PipelinedClient>(pipelined);
+        } else {
+            client =
+                instrument ? dogpile::redis::make_tracked_client(*listener, pool) : dogpile::redis::make_client(pool);
+        }
         RedisHashBackendOptions ro;
         ro.client = client;
         ro.ttl = std::chrono::hours(1);
@@ -136,6 +148,10 @@ protected:
     }
 
     void TearDown() override { subscription_.reset(); }
+
+    // The read/invalidation race: a value read before its invalidation
+    // arrived must not land in the near tier after it.
+    void expect_an_invalidation_during_a_read_keeps_the_older_value_out();
 
     // Writer B: another process, as far as the library can tell.
     void external_hset(const std::string& hash, const std::string& field, const std::string& value) {
@@ -164,6 +180,7 @@ protected:
     std::shared_ptr<HashRemote> remote;
     std::shared_ptr<HashNear> cache;
     RecordingSink sink;
+    bool over_pipelined_client = false;  // build() makes a PipelinedClient
 
 private:
     InvalidationListener::Subscription subscription_;
@@ -330,7 +347,7 @@ TEST_F(NearCacheTest, OwnWritesAreReadBackAtOnce) {
 // value from Redis and stops before the near insert; meanwhile writer B
 // changes the key and the listener applies the invalidation. The reader's
 // (older) value must not land in the near tier afterwards.
-TEST_F(NearCacheTest, AnInvalidationDuringAReadKeepsTheOlderValueOut) {
+void NearCacheTest::expect_an_invalidation_during_a_read_keeps_the_older_value_out() {
     Latch read_done(1);
     Latch resume(1);
     std::atomic<bool> armed{true};
@@ -354,6 +371,33 @@ TEST_F(NearCacheTest, AnInvalidationDuringAReadKeepsTheOlderValueOut) {
     EXPECT_FALSE(cache->near_contains(k71)) << "the older value landed after its invalidation";
     EXPECT_EQ(cache->stats().raced, 1u);
     EXPECT_EQ(read(k71), "v2");
+}
+
+TEST_F(NearCacheTest, AnInvalidationDuringAReadKeepsTheOlderValueOut) {
+    expect_an_invalidation_during_a_read_keeps_the_older_value_out();
+}
+
+// A PipelinedClient over instrumented pool options reads on its tracked pool
+// connections: the race is handled as with the pool client, near hits cost
+// no round trip.
+TEST_F(NearCacheTest, OverAPipelinedClientAnInvalidationDuringAReadKeepsTheOlderValueOut) {
+    over_pipelined_client = true;
+    expect_an_invalidation_during_a_read_keeps_the_older_value_out();
+    EXPECT_TRUE(cache->near_contains(k71));
+    const auto before = client->round_trips();
+    EXPECT_EQ(read(k71), "v2");
+    EXPECT_EQ(client->round_trips(), before);
+}
+
+// Uninstrumented, its reads go through the shared connections, which are not
+// tracked: the near tier never keeps what they read.
+TEST_F(NearCacheTest, AnUntrackedPipelinedClientIsNeverTrusted) {
+    over_pipelined_client = true;
+    build(tracking_options(server), {}, /*instrument=*/false);
+    external_hset(k71.hash, k71.field, "v1");
+    EXPECT_EQ(read(k71), "v1");
+    EXPECT_FALSE(cache->near_contains(k71));
+    EXPECT_EQ(cache->stats().untracked, 1u);
 }
 
 // The same race against this process's own write.

@@ -409,6 +409,23 @@ def cluster_section(cluster, machine, out):
     out.append("")
 
 
+def concurrency_section(directory, out):
+    out.append("#### Throughput under concurrency: pool against auto-pipelining\n")
+    path = os.path.join(directory, "concurrency.md")
+    if not os.path.exists(path):
+        out.append("Skipped (no Redis, or concurrency_bench failed).\n")
+        return
+    out.append("Hits per second of the hash store (`concurrency_bench`, loopback TCP, 1,000 hashes x 20 fields "
+               "of 25 flags): the region over the default pool (8 connections) and over `PipelinedClient` "
+               "(one shared connection), raw hiredis with one connection per thread, and raw hiredis on one "
+               "thread sending batches of 16 (the same decode). The modes run in alternating blocks; each "
+               "figure is the median block, so compare within a row. Then the latency per call and the CPU "
+               "time per hit (client process, redis-server) at 64 threads, and the 64-thread row through "
+               "tests/support/delay_proxy.hpp adding 0.5 ms per round trip.\n")
+    with open(path) as f:
+        out.append(f.read())
+
+
 def early_refresh_section(runs, out):
     out.append("#### Early refresh: one hot key at expiry\n")
     if not runs:
@@ -471,6 +488,7 @@ def main():
     stampede_section(stampedes, out)
     near_cache_section(near, machine, out)
     cluster_section(cluster, machine, out)
+    concurrency_section(directory, out)
     early_refresh_section(early, out)
     out.append("Regenerate this section with `bash bench/report.sh > perf.md`.")
     print("\n".join(out))

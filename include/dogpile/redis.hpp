@@ -12,6 +12,7 @@
 #include "redis/errors.hpp"
 #include "redis/lock.hpp"
 #include "redis/options.hpp"
+#include "redis/pipelined_client.hpp"
 #include "redis/pool.hpp"
 #include "redis/push_connection.hpp"
 #include "redis/reply.hpp"

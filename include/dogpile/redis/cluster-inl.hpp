@@ -48,9 +48,7 @@ DOGPILE_INLINE Reply ClusterClient::eval(const Script& script, const ScriptCall&
 
 DOGPILE_INLINE std::vector<Reply> ClusterClient::eval_batch(const Script& script,
                                                             const std::vector<ScriptCall>& calls) {
-    std::vector<Command> commands;
-    commands.reserve(calls.size());
-    for (const auto& call : calls) commands.push_back(script.evalsha_command(call));
+    const std::vector<Command> commands = script.evalsha_commands(calls);
     return router_.execute(
         commands.size(), [&commands](std::size_t i) -> const Command& { return commands[i]; },
         [&calls](std::size_t i) { return routing_key_of(calls[i]); }, {&script});

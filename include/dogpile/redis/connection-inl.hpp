@@ -302,6 +302,14 @@ DOGPILE_INLINE void Connection::send_pending(std::string_view doing) {
     ++round_trips_;
 }
 
+DOGPILE_INLINE void Connection::send_formatted(std::string_view commands) {
+    require_ready("send_formatted()");
+    const WaitBound bound = wait_bound(options_.command_timeout);
+    if (bound.set_by_budget && bound.length.count() <= 0) raise_budget_spent("pipeline");
+    timed_wait("pipeline", bound, [&](details::Deadline deadline) { stream_->write_all(commands, deadline); });
+    ++round_trips_;
+}
+
 DOGPILE_INLINE std::vector<Reply> Connection::read_pending(std::string_view doing) {
     std::vector<Reply> out;
     const std::size_t n = pending_;

@@ -127,6 +127,12 @@ public:
     /// its reply: for a subscribed connection, whose replies arrive among the
     /// pushed messages that a PushConnection reads.
     void send_without_reply(const Command& cmd);
+    /// Writes commands already in the Redis protocol (details/resp_command.hpp)
+    /// without reading their replies: another thread reads them, with
+    /// read_available() and next_buffered_reply(), while this one may write more
+    /// (the shared connections of redis/pipelined_client.hpp). Counts one round
+    /// trip. The caller serialises every call on the connection.
+    void send_formatted(std::string_view commands);
 
     /// A number the connection's owner may attach, e.g. which setup an
     /// on_connect or pool hook already ran on it. 0 on a new Connection; kept

@@ -26,12 +26,16 @@ DOGPILE_INLINE std::vector<Reply> pipeline_with_scripts(Connection& connection, 
         connection, commands.size(), [&commands](std::size_t i) -> const Command& { return commands[i]; }, scripts);
 }
 
-DOGPILE_INLINE std::vector<Reply> Script::eval_pipelined(Connection& connection,
-                                                         const std::vector<ScriptCall>& calls) const {
+DOGPILE_INLINE std::vector<Command> Script::evalsha_commands(const std::vector<ScriptCall>& calls) const {
     std::vector<Command> commands;
     commands.reserve(calls.size());
     for (const ScriptCall& call : calls) commands.push_back(evalsha_command(call));
-    return pipeline_with_scripts(connection, commands, {this});
+    return commands;
+}
+
+DOGPILE_INLINE std::vector<Reply> Script::eval_pipelined(Connection& connection,
+                                                         const std::vector<ScriptCall>& calls) const {
+    return pipeline_with_scripts(connection, evalsha_commands(calls), {this});
 }
 
 // The common case is one plain command; only a NOSCRIPT reply pays for the

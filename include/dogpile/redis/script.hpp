@@ -62,6 +62,8 @@ public:
     }
     /// evalsha_command() for a ScriptCall.
     Command evalsha_command(const ScriptCall& call) const { return evalsha_command(call.keys, call.args); }
+    /// One EVALSHA per call, in order: what every client's eval_batch sends.
+    std::vector<Command> evalsha_commands(const std::vector<ScriptCall>& calls) const;
 
     /// `SCRIPT LOAD source`, for queueing into a pipeline.
     Command load_command() const { return Command{"SCRIPT", "LOAD", source_}; }

@@ -42,9 +42,7 @@ DOGPILE_INLINE Reply SentinelClient::eval(const Script& script, const ScriptCall
 DOGPILE_INLINE std::vector<Reply> SentinelClient::eval_batch(const Script& script,
                                                              const std::vector<ScriptCall>& calls) {
     if (calls.empty()) return {};
-    std::vector<Command> commands;
-    commands.reserve(calls.size());
-    for (const auto& call : calls) commands.push_back(script.evalsha_command(call));
+    const std::vector<Command> commands = script.evalsha_commands(calls);
     return run_batch(commands.size(), [&commands](std::size_t i) -> const Command& { return commands[i]; }, {&script});
 }
 

@@ -27,11 +27,30 @@ public:
     static std::size_t effective(std::size_t connection_max) noexcept { return std::min(current(), connection_max); }
 
 private:
+    friend class ReplyLimitOverride;
+
     static std::size_t& current() noexcept {
         thread_local std::size_t limit = std::numeric_limits<std::size_t>::max();
         return limit;
     }
 
+    std::size_t saved_;
+};
+
+// Sets this thread's limit to exactly `max_bulk_bytes`, looser or not, while
+// it lives: for a thread that reads replies on behalf of other callers (the
+// pipelined client's writer, docs/architecture.md "Auto-pipelining"), whose
+// own scope must not decide what the others may receive.
+class ReplyLimitOverride {
+public:
+    explicit ReplyLimitOverride(std::size_t max_bulk_bytes) noexcept : saved_(ReplyLimitScope::current()) {
+        ReplyLimitScope::current() = max_bulk_bytes;
+    }
+    ~ReplyLimitOverride() { ReplyLimitScope::current() = saved_; }
+    ReplyLimitOverride(const ReplyLimitOverride&) = delete;
+    ReplyLimitOverride& operator=(const ReplyLimitOverride&) = delete;
+
+private:
     std::size_t saved_;
 };
 

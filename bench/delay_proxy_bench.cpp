@@ -1,0 +1,169 @@
+// delay_proxy_bench: what the test suite's slow network
+// (tests/support/delay_proxy.hpp) costs by itself, so figures measured
+// through it can be read. Plain hiredis GETs of one 16-byte value against
+// one throwaway redis-server:
+//   - one connection, one GET at a time: round-trip p50/p99;
+//   - one connection, batches of 100 pipelined GETs: time per batch (the
+//     delay should be paid once per batch, not per command);
+//   - 64 connections on 64 threads, one GET at a time: calls per second.
+// Each directly, through the proxy with no delay (its own overhead) and with
+// the given one-way delay (default 250 us: 0.5 ms added round trip), with
+// one and two proxy threads for the 64-connection row.
+//
+//   delay_proxy_bench [--seconds S] [--delay-us D]
+
+#include <hiredis/hiredis.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support/timing.hpp"
+#include "tests/support/delay_proxy.hpp"
+#include "tests/support/redis_server.hpp"
+
+namespace {
+
+using dogpile::bench::percentile;
+using dogpile::bench::SteadyClock;
+using dogpile::bench::StartGate;
+using dogpile::bench::to_ms;
+using dogpile::test::DelayProxy;
+using dogpile::test::DelayProxyOptions;
+using dogpile::test::RedisServer;
+using dogpile::test::RedisServerOptions;
+using dogpile::test::redis_server_details::ContextPtr;
+
+constexpr const char* kKey = "delay-proxy-bench:key";
+
+ContextPtr connect(int port) {
+    const timeval timeout{30, 0};
+    ContextPtr context(redisConnectWithTimeout("127.0.0.1", port, timeout));
+    if (context == nullptr || context->err != 0) throw std::runtime_error("cannot connect");
+    redisSetTimeout(context.get(), timeout);
+    return context;
+}
+
+void get(redisContext* context) {
+    auto* reply = static_cast<redisReply*>(redisCommand(context, "GET %s", kKey));
+    if (reply == nullptr) throw std::runtime_error(std::string("GET failed: ") + context->errstr);
+    freeReplyObject(reply);
+}
+
+void get_batch(redisContext* context, int commands) {
+    for (int i = 0; i < commands; ++i) redisAppendCommand(context, "GET %s", kKey);
+    for (int i = 0; i < commands; ++i) {
+        void* reply = nullptr;
+        if (redisGetReply(context, &reply) != REDIS_OK) throw std::runtime_error("pipelined GET failed");
+        freeReplyObject(reply);
+    }
+}
+
+// Milliseconds per call (or per batch) for `seconds`, at least 50 samples.
+template <class Call>
+std::vector<double> sample(double seconds, Call&& call) {
+    std::vector<double> samples;
+    const auto end = SteadyClock::now() + std::chrono::duration<double>(seconds);
+    while (SteadyClock::now() < end || samples.size() < 50) {
+        const auto started = SteadyClock::now();
+        call();
+        samples.push_back(to_ms(SteadyClock::now() - started));
+    }
+    return samples;
+}
+
+double calls_per_second(int port, int connections, double seconds) {
+    std::vector<ContextPtr> contexts;
+    for (int c = 0; c < connections; ++c) contexts.push_back(connect(port));
+    StartGate gate(static_cast<std::size_t>(connections));
+    std::atomic<bool> stop{false};
+    std::atomic<long long> calls{0};
+    std::vector<std::thread> threads;
+    for (int c = 0; c < connections; ++c) {
+        threads.emplace_back([&, c] {
+            redisContext* context = contexts[static_cast<std::size_t>(c)].get();
+            gate.arrive_and_wait();
+            long long mine = 0;
+            while (!stop.load(std::memory_order_relaxed)) {
+                get(context);
+                ++mine;
+            }
+            calls.fetch_add(mine);
+        });
+    }
+    const auto started = gate.open();
+    std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+    stop.store(true);
+    for (auto& thread : threads) thread.join();
+    return static_cast<double>(calls.load()) / std::chrono::duration<double>(SteadyClock::now() - started).count();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    double seconds = 2.0;
+    long delay_us = 250;
+    for (int i = 1; i < argc; ++i) {
+        if (std::strcmp(argv[i], "--seconds") == 0 && i + 1 < argc) {
+            seconds = std::atof(argv[++i]);
+        } else if (std::strcmp(argv[i], "--delay-us") == 0 && i + 1 < argc) {
+            delay_us = std::atol(argv[++i]);
+        } else {
+            std::fprintf(stderr, "usage: %s [--seconds S] [--delay-us D]\n", argv[0]);
+            return 2;
+        }
+    }
+    RedisServerOptions server_options;
+    server_options.listen = RedisServerOptions::Listen::Tcp;
+    RedisServer server(server_options);
+    {
+        auto context = connect(server.port());
+        auto* reply = static_cast<redisReply*>(redisCommand(context.get(), "SET %s %s", kKey, "0123456789abcdef"));
+        freeReplyObject(reply);
+    }
+    const auto proxy_options = [&](long one_way_us, int threads) {
+        DelayProxyOptions options;
+        options.target_port = server.port();
+        options.one_way_delay = std::chrono::microseconds(one_way_us);
+        options.threads = threads;
+        return options;
+    };
+
+    struct Setup {
+        std::string name;
+        long one_way_us;  // -1: direct
+        int threads;
+    };
+    const std::string delayed = "proxy " + std::to_string(delay_us) + " us/direction";
+    const std::vector<Setup> setups{{"direct", -1, 1},
+                                    {"proxy 0 us, 1 thread", 0, 1},
+                                    {"proxy 0 us, 2 threads", 0, 2},
+                                    {delayed + ", 1 thread", delay_us, 1},
+                                    {delayed + ", 2 threads", delay_us, 2}};
+
+    std::printf("| path | 1 conn GET p50 (ms) | p99 (ms) | 1 conn batch of 100 p50 (ms) | 64 conns GET/s |\n");
+    std::printf("|---|---:|---:|---:|---:|\n");
+    for (const auto& setup : setups) {
+        std::unique_ptr<DelayProxy> proxy;
+        int port = server.port();
+        if (setup.one_way_us >= 0) {
+            proxy = std::make_unique<DelayProxy>(proxy_options(setup.one_way_us, setup.threads));
+            port = proxy->port();
+        }
+        auto context = connect(port);
+        const auto single = sample(seconds / 2, [&] { get(context.get()); });
+        const auto batch = sample(seconds / 4, [&] { get_batch(context.get(), 100); });
+        const double rate = calls_per_second(port, 64, seconds);
+        std::printf("| %s | %.3f | %.3f | %.3f | %.0f |\n", setup.name.c_str(), percentile(single, 50),
+                    percentile(single, 99), percentile(batch, 50), rate);
+        std::fflush(stdout);
+    }
+    return 0;
+}
