@@ -2,7 +2,7 @@
 # test_redis_cluster_failover spawns it (posix_spawn), so it depends on it and
 # learns its path at compile time.
 add_executable(dogpile_cluster_stampede_worker ${CMAKE_CURRENT_SOURCE_DIR}/programs/cluster_stampede_worker.cpp)
-target_link_libraries(dogpile_cluster_stampede_worker PRIVATE dogpile::redis dogpile_dev_flags)
+target_link_libraries(dogpile_cluster_stampede_worker PRIVATE dogpile::redis dogpile_dev_flags dogpile_test_program_flags)
 
 if(TARGET test_redis_cluster_failover)
   add_dependencies(test_redis_cluster_failover dogpile_cluster_stampede_worker)
