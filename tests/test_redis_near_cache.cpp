@@ -805,6 +805,7 @@ TEST(RedisClientHooks, PoolRunsOnAcquireAndOnDiscard) {
     PoolOptions p;
     p.size = 2;
     p.connection = server.options();
+    p.connection.command_timeout = std::chrono::seconds(10);  // no timeout is under test: room for a loaded machine
     std::atomic<int> acquired{0};
     std::atomic<int> discarded{0};
     p.on_acquire = [&](Connection& c) {
