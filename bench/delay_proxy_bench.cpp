@@ -15,12 +15,17 @@
 
 #include <hiredis/hiredis.h>
 
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <memory>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -107,6 +112,36 @@ double calls_per_second(int port, int connections, double seconds) {
     return static_cast<double>(calls.load()) / std::chrono::duration<double>(SteadyClock::now() - started).count();
 }
 
+// CPU seconds used so far by this process's threads named "delay-proxy"
+// (the proxies' event loops): over a measurement, near one core per loop
+// thread would mean the proxy itself is the cap.
+double proxy_cpu_seconds() {
+    double total = 0;
+    std::error_code error;
+    for (const auto& task : std::filesystem::directory_iterator("/proc/self/task", error)) {
+        std::ifstream comm(task.path() / "comm");
+        std::string name;
+        if (!std::getline(comm, name) || name != "delay-proxy") continue;
+        std::ifstream stat_file(task.path() / "stat");
+        std::string stat;
+        std::getline(stat_file, stat);
+        // Fields after the ")" that ends the name: state is field 3, utime 14, stime 15.
+        std::istringstream fields(stat.substr(stat.rfind(')') + 2));
+        std::string field;
+        unsigned long long utime = 0;
+        unsigned long long stime = 0;
+        for (int index = 3; fields >> field; ++index) {
+            if (index == 14) utime = std::stoull(field);
+            if (index == 15) {
+                stime = std::stoull(field);
+                break;
+            }
+        }
+        total += static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+    }
+    return total;
+}
+
 double median(std::vector<double> values) { return percentile(std::move(values), 50); }
 
 std::string load_average() {
@@ -123,6 +158,7 @@ struct Setup {
     std::vector<double> single_ms;
     std::vector<double> batch_ms;
     std::vector<double> rates;
+    std::vector<double> proxy_cores;  // CPU of the proxy's loops over the 64-connection run, in cores
 };
 
 }  // namespace
@@ -160,11 +196,16 @@ int main(int argc, char** argv) {
     };
     const std::string delayed = "proxy " + std::to_string(delay_us) + " us/direction";
     std::vector<Setup> setups;
-    setups.push_back(Setup{"direct", nullptr, {}, {}, {}});
-    setups.push_back(Setup{"proxy 0 us, 1 thread", proxy(0, 1), {}, {}, {}});
-    setups.push_back(Setup{"proxy 0 us, 2 threads", proxy(0, 2), {}, {}, {}});
-    setups.push_back(Setup{delayed + ", 1 thread", proxy(delay_us, 1), {}, {}, {}});
-    setups.push_back(Setup{delayed + ", 2 threads", proxy(delay_us, 2), {}, {}, {}});
+    const auto add = [&](std::string name, std::unique_ptr<DelayProxy> through) {
+        setups.emplace_back();
+        setups.back().name = std::move(name);
+        setups.back().proxy = std::move(through);
+    };
+    add("direct", nullptr);
+    add("proxy 0 us, 1 thread", proxy(0, 1));
+    add("proxy 0 us, 2 threads", proxy(0, 2));
+    add(delayed + ", 1 thread", proxy(delay_us, 1));
+    add(delayed + ", 2 threads", proxy(delay_us, 2));
 
     const std::string load_before = load_average();
     // Round after round, every setup in turn: load that comes and goes hits
@@ -177,7 +218,11 @@ int main(int argc, char** argv) {
             setup.single_ms.insert(setup.single_ms.end(), single.begin(), single.end());
             const auto batch = sample(seconds / 4, [&] { get_batch(context.get(), 100); });
             setup.batch_ms.insert(setup.batch_ms.end(), batch.begin(), batch.end());
+            const double cpu_before = proxy_cpu_seconds();
+            const auto started = SteadyClock::now();
             setup.rates.push_back(calls_per_second(port, 64, seconds / 2));
+            setup.proxy_cores.push_back((proxy_cpu_seconds() - cpu_before) /
+                                        std::chrono::duration<double>(SteadyClock::now() - started).count());
         }
     }
 
@@ -185,15 +230,15 @@ int main(int argc, char** argv) {
                 load_average().c_str());
     std::printf(
         "| path | 1 conn GET p50 (ms) | p99 (ms) | 1 conn, 100 pipelined GETs p50 (ms) | = GET/s | 64 conns GET/s "
-        "| vs direct |\n");
-    std::printf("|---|---:|---:|---:|---:|---:|---:|\n");
+        "| vs direct | proxy CPU (cores) |\n");
+    std::printf("|---|---:|---:|---:|---:|---:|---:|---:|\n");
     const double direct_rate = median(setups.front().rates);
     for (const auto& setup : setups) {
         const double rate = median(setup.rates);
         const double batch_p50 = percentile(setup.batch_ms, 50);
-        std::printf("| %s | %.3f | %.3f | %.3f | %.0f | %.0f | %.2fx |\n", setup.name.c_str(),
+        std::printf("| %s | %.3f | %.3f | %.3f | %.0f | %.0f | %.2fx | %.2f |\n", setup.name.c_str(),
                     percentile(setup.single_ms, 50), percentile(setup.single_ms, 99), batch_p50,
-                    100 * 1000.0 / batch_p50, rate, rate / direct_rate);
+                    100 * 1000.0 / batch_p50, rate, rate / direct_rate, median(setup.proxy_cores));
     }
     return 0;
 }

@@ -238,6 +238,7 @@ private:
     void run() {
         // The default 50 µs timer slack would be a fifth of a 250 µs delay.
         ::prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+        ::prctl(PR_SET_NAME, "delay-proxy", 0UL, 0UL, 0UL);  // for top -H and gdb
         std::vector<epoll_event> events(256);
         while (!shared_.stopping.load(std::memory_order_acquire)) {
             const int ready = ::epoll_wait(epoll_.get(), events.data(), static_cast<int>(events.size()), -1);
