@@ -3,8 +3,11 @@
 // direction, standing in for a slow network (the kernel here has no netem).
 //
 //   dogpile::test::RedisServer server;
-//   dogpile::test::DelayProxy proxy({"127.0.0.1", server.port(), std::chrono::microseconds(250)});
-//   auto client = dogpile::redis::make_client(proxy.url());   // ~0.5 ms added round trip
+//   dogpile::test::DelayProxyOptions options;
+//   options.target_port = server.port();
+//   options.one_way_delay = std::chrono::microseconds(250);
+//   dogpile::test::DelayProxy proxy(options);
+//   auto client = dogpile::redis::make_client(proxy.url());   // >= 0.5 ms added round trip
 //
 // The model is a bandwidth-unlimited pipe with latency: every chunk read from
 // one side is stamped with the time it was read and written to the other
