@@ -3,8 +3,11 @@
 // direction, standing in for a slow network (the kernel here has no netem).
 //
 //   dogpile::test::RedisServer server;
-//   dogpile::test::DelayProxy proxy({"127.0.0.1", server.port(), std::chrono::microseconds(250)});
-//   auto client = dogpile::redis::make_client(proxy.url());   // ~0.5 ms added round trip
+//   dogpile::test::DelayProxyOptions options;
+//   options.target_port = server.port();
+//   options.one_way_delay = std::chrono::microseconds(250);
+//   dogpile::test::DelayProxy proxy(options);
+//   auto client = dogpile::redis::make_client(proxy.url());   // >= 0.5 ms added round trip
 //
 // The model is a bandwidth-unlimited pipe with latency: every chunk read from
 // one side is stamped with the time it was read and written to the other
@@ -238,6 +241,7 @@ private:
     void run() {
         // The default 50 µs timer slack would be a fifth of a 250 µs delay.
         ::prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+        ::prctl(PR_SET_NAME, "delay-proxy", 0UL, 0UL, 0UL);  // for top -H and gdb
         std::vector<epoll_event> events(256);
         while (!shared_.stopping.load(std::memory_order_acquire)) {
             const int ready = ::epoll_wait(epoll_.get(), events.data(), static_cast<int>(events.size()), -1);
