@@ -246,10 +246,14 @@ DOGPILE_INLINE void Connection::append(const Command& cmd) {
     append_formatted(cmd.size(), [&cmd](std::size_t i) { return cmd[i]; });
 }
 
-DOGPILE_INLINE void Connection::flush_output(std::string_view doing) {
+DOGPILE_INLINE void Connection::write_bounded(std::string_view bytes, std::string_view doing) {
     const WaitBound bound = wait_bound(options_.command_timeout);
     if (bound.set_by_budget && bound.length.count() <= 0) raise_budget_spent(doing);
-    timed_wait(doing, bound, [this](details::Deadline deadline) { stream_->write_all(out_, deadline); });
+    timed_wait(doing, bound, [&](details::Deadline deadline) { stream_->write_all(bytes, deadline); });
+}
+
+DOGPILE_INLINE void Connection::flush_output(std::string_view doing) {
+    write_bounded(out_, doing);
     out_.clear();
     // A huge pipeline's buffer is not kept for the connection's lifetime.
     if (out_.capacity() > max_kept_output) std::string().swap(out_);
@@ -304,9 +308,7 @@ DOGPILE_INLINE void Connection::send_pending(std::string_view doing) {
 
 DOGPILE_INLINE void Connection::send_formatted(std::string_view commands) {
     require_ready("send_formatted()");
-    const WaitBound bound = wait_bound(options_.command_timeout);
-    if (bound.set_by_budget && bound.length.count() <= 0) raise_budget_spent("pipeline");
-    timed_wait("pipeline", bound, [&](details::Deadline deadline) { stream_->write_all(commands, deadline); });
+    write_bounded(commands, "pipeline");
     ++round_trips_;
 }
 

@@ -197,6 +197,8 @@ private:
 
     // Writes the queued commands (the Stream never raises SIGPIPE).
     void flush_output(std::string_view doing);
+    // Writes `bytes` within command_timeout or the call's budget.
+    void write_bounded(std::string_view bytes, std::string_view doing);
     // One read from the stream into hiredis' reader, after the bytes passed
     // the bulk-length check.
     void read_into_reader(std::string_view doing);
