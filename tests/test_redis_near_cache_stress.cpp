@@ -166,14 +166,8 @@ TEST(NearCacheStress, NoReadIsOlderThanADeliveredInvalidation) {
     std::atomic<bool> stop{false};
     dogpile::test::LoadTally tally;
     dogpile::test::Latch start(readers + 3);
-    std::vector<std::thread> threads;
-    for (std::size_t r = 0; r < readers; ++r) {
-        threads.emplace_back([&, r] {
-            dogpile::test::read_versions(*cache, *keys, key_of, static_cast<unsigned>(100 + r), start, stop, tally);
-        });
-    }
-    threads.emplace_back([&] { dogpile::test::write_versions(other, *keys, key_of, false, 1u, start, stop, tally); });
-    threads.emplace_back([&] { dogpile::test::write_versions(*cache, *keys, key_of, true, 2u, start, stop, tally); });
+    std::vector<std::thread> threads =
+        dogpile::test::start_versioned_load(*cache, other, *keys, key_of, readers, start, stop, tally);
 
     start.arrive_and_wait();
     const auto t0 = std::chrono::steady_clock::now();

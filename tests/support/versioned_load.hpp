@@ -14,6 +14,7 @@
 #include <random>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include <dogpile/backend.hpp>
@@ -130,6 +131,24 @@ void read_versions(VersionBackend& cache, Keys& keys, KeyOf&& key_of, unsigned s
                            std::to_string(floor) + " was delivered");
         }
     }
+}
+
+// Starts the stress load: `readers` readers through `cache`, a writer through
+// `other` (another process: the near tier learns of it by invalidation) and
+// one through `cache`. They wait on `start`, made for readers + 3 (the
+// caller too); the caller sets `stop` and joins them.
+template <class Keys, class KeyOf>
+std::vector<std::thread> start_versioned_load(VersionBackend& cache, VersionBackend& other, Keys& keys,
+                                              const KeyOf& key_of, std::size_t readers, Latch& start,
+                                              const std::atomic<bool>& stop, LoadTally& tally) {
+    std::vector<std::thread> threads;
+    for (std::size_t r = 0; r < readers; ++r) {
+        threads.emplace_back(
+            [&, r] { read_versions(cache, keys, key_of, static_cast<unsigned>(100 + r), start, stop, tally); });
+    }
+    threads.emplace_back([&] { write_versions(other, keys, key_of, false, 1u, start, stop, tally); });
+    threads.emplace_back([&] { write_versions(cache, keys, key_of, true, 2u, start, stop, tally); });
+    return threads;
 }
 
 }  // namespace dogpile::test
