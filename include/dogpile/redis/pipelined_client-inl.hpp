@@ -1,6 +1,7 @@
 #pragma once
 // Definitions of pipelined_client.hpp (details/linkage.hpp: inline when header-only).
 
+#include <hiredis/hiredis.h>
 #include <sys/socket.h>
 
 #include <poll.h>
@@ -16,6 +17,7 @@
 #include "details/ascii.hpp"
 #include "details/reply_limit.hpp"
 #include "details/resp_command.hpp"
+#include "details/resp_scanner.hpp"
 #include "details/socket_stream.hpp"
 #include "errors.hpp"
 #include "pipelined_client.hpp"
@@ -70,6 +72,31 @@ DOGPILE_INLINE std::exception_ptr PipelinedLane::copy_for_caller(const std::exce
         return with_own_message(e);
     } catch (...) {
         return error;
+    }
+}
+
+// The first value of `reply` (its elements, nested, included) that the
+// rule of a Connection's read (RespScanner::over_limit) refuses under `limit`.
+DOGPILE_INLINE std::optional<RespScanner::Oversized> oversized_value(const Reply& reply, std::size_t limit) {
+    const redisReply& node = *reply.raw();
+    const auto bytes = static_cast<std::uint64_t>(node.len);
+    switch (reply.type()) {
+        case ReplyType::nil:
+        case ReplyType::boolean: return std::nullopt;
+        case ReplyType::string: return RespScanner::over_limit(bytes, false, limit);
+        // hiredis keeps the body after its "txt:" prefix.
+        case ReplyType::verbatim: return RespScanner::over_limit(bytes + 4, false, limit);
+        case ReplyType::integer: return RespScanner::over_limit(std::to_string(node.integer).size() + 1, true, limit);
+        case ReplyType::array:
+        case ReplyType::map:
+        case ReplyType::set:
+        case ReplyType::push:
+        case ReplyType::attribute:
+            for (std::size_t i = 0; i < reply.size(); ++i) {
+                if (auto oversized = oversized_value(reply.at(i), limit)) return oversized;
+            }
+            return std::nullopt;
+        default: return RespScanner::over_limit(bytes + 1, true, limit);  // a line and its type byte
     }
 }
 
@@ -227,7 +254,8 @@ DOGPILE_INLINE bool PipelinedLane::read_until_done(std::unique_lock<std::mutex>&
         bool waited_out = false;
         try {
             // Each caller's ReplyLimitScope is on its own thread: replies
-            // are read under the loosest of those in flight.
+            // are read under the loosest of those in flight, and deliver()
+            // applies each caller's own.
             ReplyLimitOverride limit(reply_limit);
             CallBudget::Pause pause;
             bool buffered = false;
@@ -310,6 +338,17 @@ DOGPILE_INLINE void PipelinedLane::deliver(std::vector<Reply>& replies) {
             return;
         }
         const RequestPtr& front = in_flight_.front();
+        // Read under the loosest limit of the callers in flight: each one's
+        // own applies here, failing that caller alone (the reply consumed,
+        // the connection in step).
+        if (!front->error && front->reply_limit < options_.max_reply_bulk_bytes) {
+            if (const auto oversized = oversized_value(reply, front->reply_limit)) {
+                front->error = std::make_exception_ptr(
+                    ReplyTooLarge("redis " + options_.describe() + ": " +
+                                  RespScanner::describe(*oversized, front->reply_limit, options_.max_reply_bulk_bytes) +
+                                  "; dropped, the shared connection stays in use"));
+            }
+        }
         front->replies.push_back(std::move(reply));
         if (front->replies.size() < front->count) continue;
         front->done = true;
