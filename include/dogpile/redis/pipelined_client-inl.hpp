@@ -139,6 +139,12 @@ DOGPILE_INLINE std::vector<Reply> PipelinedLane::run_erased(std::size_t count, c
             if (timed_out) break;
             continue;
         }
+        // The wakes it put off as the writer go out before it sleeps.
+        if (!woken_.empty()) {
+            unlock_and_wake(lock);
+            lock.lock();
+            continue;
+        }
         if (request->wake.wait_until(lock, deadline, [&] { return request->done || request->reads; })) continue;
         // Not yet written: nothing of it reaches the server. Written: its
         // replies are read by whoever reads, and dropped.
@@ -152,7 +158,7 @@ DOGPILE_INLINE std::vector<Reply> PipelinedLane::run_erased(std::size_t count, c
     }
     // Made the reader, then failed with the connection before it began.
     if (request->reads) hand_over_reading(*request);
-    lock.unlock();
+    unlock_and_wake(lock);
     const CallBudget::duration waited = Clock::now() - start;
     CallBudget::charge(waited);
     if (timed_out) {
@@ -172,7 +178,7 @@ DOGPILE_INLINE void PipelinedLane::write_queued(std::unique_lock<std::mutex>& lo
         std::exception_ptr error;
         if (!connection) {
             // Callers arriving meanwhile join this write.
-            lock.unlock();
+            unlock_and_wake(lock);
             try {
                 connection = std::make_shared<Connection>(options_);
             } catch (...) {
@@ -206,7 +212,7 @@ DOGPILE_INLINE void PipelinedLane::write_queued(std::unique_lock<std::mutex>& lo
             for (const auto& r : batch) {
                 r->error = copy_for_caller(error);
                 r->done = true;
-                r->wake.notify_one();
+                wake(r);
             }
             continue;
         }
@@ -218,7 +224,7 @@ DOGPILE_INLINE void PipelinedLane::write_queued(std::unique_lock<std::mutex>& lo
             r->written = true;
             in_flight_.push_back(std::move(r));  // before the write: the wire's order
         }
-        lock.unlock();
+        unlock_and_wake(lock);
         try {
             // Its bytes carry other callers' commands: only the connection's
             // own timeout bounds the write, never this caller's budget.
@@ -248,7 +254,7 @@ DOGPILE_INLINE bool PipelinedLane::read_until_done(std::unique_lock<std::mutex>&
         for (const auto& r : in_flight_) reply_limit = std::max(reply_limit, r->reply_limit);
         const Clock::time_point lane_deadline = last_progress_ + options_.command_timeout;
         const Clock::time_point until = std::min(own.deadline, lane_deadline);
-        lock.unlock();
+        unlock_and_wake(lock);
         std::vector<Reply> replies;
         std::exception_ptr error;
         bool waited_out = false;
@@ -325,7 +331,7 @@ DOGPILE_INLINE void PipelinedLane::appoint_reader() {
         if (r->abandoned) continue;
         reading_ = true;
         r->reads = true;
-        r->wake.notify_one();
+        wake(r);
         return;
     }
 }
@@ -352,7 +358,7 @@ DOGPILE_INLINE void PipelinedLane::deliver(std::vector<Reply>& replies) {
         front->replies.push_back(std::move(reply));
         if (front->replies.size() < front->count) continue;
         front->done = true;
-        front->wake.notify_one();
+        wake(front);
         in_flight_.pop_front();
     }
 }
@@ -367,9 +373,24 @@ DOGPILE_INLINE void PipelinedLane::drop_connection(const std::exception_ptr& err
     for (const auto& r : in_flight_) {
         r->error = copy_for_caller(error);
         r->done = true;
-        r->wake.notify_one();
+        wake(r);
     }
     in_flight_.clear();
+}
+
+DOGPILE_INLINE void PipelinedLane::wake(const RequestPtr& request) { woken_.push_back(request); }
+
+DOGPILE_INLINE void PipelinedLane::unlock_and_wake(std::unique_lock<std::mutex>& lock) {
+    if (woken_.empty()) {
+        lock.unlock();
+        return;
+    }
+    // Kept per thread, so that no call allocates for it.
+    thread_local std::vector<RequestPtr> woken;
+    woken.swap(woken_);
+    lock.unlock();
+    for (const auto& r : woken) r->wake.notify_one();
+    woken.clear();
 }
 
 }  // namespace details
