@@ -166,7 +166,9 @@ DOGPILE_INLINE std::vector<Reply> PipelinedLane::run_erased(std::size_t count, c
                            std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(waited).count()) +
                            " ms on the shared connection");
     }
-    if (request->error) std::rethrow_exception(request->error);
+    // Taken out of the request, which its waker may release last: the caller's
+    // thread must drop its own exception (copy_for_caller() says why).
+    if (std::exception_ptr error = std::move(request->error)) std::rethrow_exception(error);
     return std::move(request->replies);
 }
 
