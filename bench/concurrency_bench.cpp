@@ -8,6 +8,12 @@
 //   hiredis     raw hiredis, one connection per thread: HGET + the same decode
 //   hiredis/16  raw hiredis, ONE thread whatever the row, one connection,
 //               batches of 16 pipelined HGETs + the same decode
+//   handoff     no Redis, no socket: each thread's blocking "call" is queued
+//               and answered by one server thread in batches, each caller
+//               woken on its own condition variable (a lane's wake pattern):
+//               the ceiling of any client that blocks a thread per call
+//   in-process  the same region and decode (the hash store's PayloadCodec)
+//               over an in-process map: what the region costs without transport
 //
 // 1,000 hashes x 20 fields, 25-flag values, hits only (a miss or a backend
 // error aborts the run). Each row runs every mode in alternating blocks
@@ -38,9 +44,13 @@
 #include <iomanip>
 #include <iostream>
 #include <iterator>
+#include <condition_variable>
 #include <map>
-#include <sstream>
 #include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <sstream>
+#include <unordered_map>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -48,6 +58,7 @@
 #include <utility>
 #include <vector>
 
+#include <dogpile/backends/redis/details/payload.hpp>
 #include <dogpile/backends/redis/hash.hpp>
 #include <dogpile/codec/values.hpp>
 #include <dogpile/redis.hpp>
@@ -113,6 +124,97 @@ public:
 
 private:
     redisContext* context_;
+};
+
+// One server thread answering blocking calls in batches, in process: the
+// most calls per second a client that blocks one OS thread per call can reach
+// on this machine (each call: queue, wake the server, be woken on its own
+// condition variable), whatever its transport.
+class HandoffCeiling {
+public:
+    HandoffCeiling() : server_([this] { serve(); }) {}
+    HandoffCeiling(const HandoffCeiling&) = delete;
+    HandoffCeiling& operator=(const HandoffCeiling&) = delete;
+    ~HandoffCeiling() {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            stop_ = true;
+        }
+        work_.notify_one();
+        server_.join();
+    }
+
+    // One call of thread `thread` (below 64), answered by the server thread.
+    std::size_t call(std::size_t thread) {
+        Slot& slot = slots_[thread];
+        std::unique_lock<std::mutex> lock(mutex_);
+        slot.done = false;
+        queued_.push_back(&slot);
+        work_.notify_one();
+        slot.wake.wait(lock, [&slot] { return slot.done; });
+        return 1;
+    }
+
+private:
+    struct Slot {
+        bool done = false;
+        std::condition_variable wake;
+    };
+
+    void serve() {
+        std::vector<Slot*> batch;
+        std::unique_lock<std::mutex> lock(mutex_);
+        for (;;) {
+            work_.wait(lock, [this] { return stop_ || !queued_.empty(); });
+            if (stop_) return;
+            batch.swap(queued_);
+            for (Slot* slot : batch) slot->done = true;
+            // Woken after the unlock, so no caller wakes into a held mutex.
+            lock.unlock();
+            for (Slot* slot : batch) slot->wake.notify_one();
+            batch.clear();
+            lock.lock();
+        }
+    }
+
+    std::array<Slot, 64> slots_{};
+    std::mutex mutex_;
+    std::condition_variable work_;
+    std::vector<Slot*> queued_;
+    bool stop_ = false;
+    std::thread server_;  // last: starts once the rest is built
+};
+
+// The hash store's bytes and decode (its PayloadCodec, default options) kept
+// in process: a region hit over it costs what the region and the decode cost.
+class InProcessBytes final : public dogpile::Backend<Flags, HashKey> {
+public:
+    explicit InProcessBytes(const FlagsCodec& codec)
+        : payload_(codec, dogpile::RedisHashBackendOptions{}.payload, dogpile::RedisHashBackendOptions{}.limits) {}
+
+    std::optional<entry_type> get(const HashKey& key) override {
+        std::shared_lock<std::shared_mutex> lock(mutex_);
+        const auto hash = bytes_.find(key.hash);
+        if (hash == bytes_.end()) return std::nullopt;
+        const auto field = hash->second.find(key.field);
+        if (field == hash->second.end()) return std::nullopt;
+        return payload_.decode(field->second, [] { return std::string("in-process"); });
+    }
+    void set(const HashKey& key, const entry_type& entry) override {
+        std::string bytes = payload_.encode(entry, [] { return std::string("in-process"); });
+        std::unique_lock<std::shared_mutex> lock(mutex_);
+        bytes_[key.hash][key.field] = std::move(bytes);
+    }
+    void erase(const HashKey& key) override {
+        std::unique_lock<std::shared_mutex> lock(mutex_);
+        const auto hash = bytes_.find(key.hash);
+        if (hash != bytes_.end()) hash->second.erase(key.field);
+    }
+
+private:
+    dogpile::redis::details::PayloadCodec<Flags, FlagsCodec> payload_;
+    std::shared_mutex mutex_;
+    std::unordered_map<std::string, std::unordered_map<std::string, std::string>> bytes_;
 };
 
 struct Result {
@@ -183,7 +285,7 @@ std::string k(double per_second) {
     return s.str();
 }
 
-// The four contenders over one server address.
+// The contenders over one server address.
 struct Contenders {
     RegionUnder pooled;
     RegionUnder pipelined;
@@ -214,12 +316,22 @@ struct Contenders {
     }
 };
 
-// One row per thread count, every mode in alternating blocks; then p50/p99
-// at 64 threads for pool and pipelined.
-void print_table(Contenders& c, const std::vector<HashKey>& keys, const FlagsCodec& codec,
-                 const std::vector<std::size_t>& thread_counts, int blocks, double seconds) {
-    using Op = std::function<std::size_t(std::size_t, std::uint64_t&)>;
-    const std::vector<std::pair<std::string, Op>> modes{
+// The two modes without Redis: the handoff ceiling and the region in process.
+struct WithoutRedis {
+    HandoffCeiling handoff;
+    Region in_process;
+
+    explicit WithoutRedis(const FlagsCodec& codec) { in_process.configure(std::make_shared<InProcessBytes>(codec)); }
+    bool all_hits() const { return in_process.stats().misses + in_process.stats().backend_errors == 0; }
+};
+
+using Op = std::function<std::size_t(std::size_t, std::uint64_t&)>;
+
+// Every mode, by name: `op(thread, state)` makes one call (hiredis/16: a
+// batch) and returns its hits.
+std::vector<std::pair<std::string, Op>> all_modes(Contenders& c, WithoutRedis& local, const std::vector<HashKey>& keys,
+                                                  const FlagsCodec& codec) {
+    return {
         {"pool", [&](std::size_t, std::uint64_t& s) { return c.pooled.hit(keys[next_index(s)]); }},
         {"pipelined", [&](std::size_t, std::uint64_t& s) { return c.pipelined.hit(keys[next_index(s)]); }},
         {"hiredis",
@@ -234,11 +346,26 @@ void print_table(Contenders& c, const std::vector<HashKey>& keys, const FlagsCod
              for (std::size_t i = 0; i < batch; ++i) n += c.raw[t]->read_decoded(codec).empty() ? 0 : 1;
              return n;
          }},
+        {"handoff", [&](std::size_t t, std::uint64_t&) { return local.handoff.call(t); }},
+        {"in-process",
+         [&](std::size_t, std::uint64_t& s) {
+             return local.in_process.get_or_create(keys[next_index(s)], [] { return Flags{}; }).empty()
+                        ? std::size_t{0}
+                        : std::size_t{1};
+         }},
     };
+}
+
+// One row per thread count, every mode in alternating blocks; then p50/p99
+// at 64 threads for pool and pipelined.
+void print_table(Contenders& c, WithoutRedis& local, const std::vector<HashKey>& keys, const FlagsCodec& codec,
+                 const std::vector<std::size_t>& thread_counts, int blocks, double seconds) {
+    const std::vector<std::pair<std::string, Op>> modes = all_modes(c, local, keys, codec);
 
     std::cout << "| threads | pool | pipelined | hiredis, conn/thread | hiredis 1 thread, batches of 16 |"
-                 " pipelined/pool | pipelined/hiredis/16 | pipelined/hiredis |\n"
-              << "|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+                 " handoff ceiling | region in-process | pipelined/pool | pipelined/hiredis/16 | pipelined/hiredis |"
+                 " pipelined/handoff |\n"
+              << "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
     std::map<std::string, std::vector<double>> latencies64;
     for (std::size_t threads : thread_counts) {
         std::map<std::string, std::vector<double>> per_block;
@@ -258,8 +385,11 @@ void print_table(Contenders& c, const std::vector<HashKey>& keys, const FlagsCod
         const double q = median(per_block["pipelined"]);
         const double h = median(per_block["hiredis"]);
         const double h16 = median(per_block["hiredis/16"]);
+        const double ceiling = median(per_block["handoff"]);
         std::cout << "| " << threads << " | " << k(p) << " | " << k(q) << " | " << k(h) << " | " << k(h16) << " | "
-                  << std::fixed << std::setprecision(2) << q / p << "x | " << q / h16 << "x | " << q / h << "x |\n";
+                  << k(ceiling) << " | " << k(median(per_block["in-process"])) << " | " << std::fixed
+                  << std::setprecision(2) << q / p << "x | " << q / h16 << "x | " << q / h << "x | " << q / ceiling
+                  << "x |\n";
     }
     if (latencies64.empty()) return;
     std::cout << "\n| 64 threads | p50 | p99 |\n|---|---:|---:|\n";
@@ -292,25 +422,29 @@ double server_cpu_seconds(pid_t server) {
     return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
-// One block per mode at 64 threads (1 for hiredis/16), with the CPU time
-// per hit of the client process and of redis-server.
-void print_cpu_split(Contenders& c, const std::vector<HashKey>& keys, pid_t server, double seconds) {
+// One block per mode at 64 threads, with the CPU time per hit (per call for
+// the handoff) of the client process and of redis-server.
+void print_cpu_split(Contenders& c, WithoutRedis& local, const std::vector<HashKey>& keys, const FlagsCodec& codec,
+                     pid_t server, double seconds) {
     std::cout << "\n| 64 threads | hits/s | client CPU per hit | redis-server CPU per hit | CPU use (of "
               << std::thread::hardware_concurrency() << " cores) |\n|---|---:|---:|---:|---:|\n";
-    const std::vector<std::pair<std::string, std::function<std::size_t(std::size_t, std::uint64_t&)>>> modes{
-        {"pool", [&](std::size_t, std::uint64_t& s) { return c.pooled.hit(keys[next_index(s)]); }},
-        {"pipelined", [&](std::size_t, std::uint64_t& s) { return c.pipelined.hit(keys[next_index(s)]); }},
-    };
-    for (const auto& [name, op] : modes) {
+    for (const auto& [name, op] : all_modes(c, local, keys, codec)) {
+        if (name == "hiredis" || name == "hiredis/16") continue;
         const double client_before = own_cpu_seconds();
         const double server_before = server_cpu_seconds(server);
         const Result r = run(64, seconds, false, op);
         const double hits = r.hits_per_second * seconds;
         const double client = own_cpu_seconds() - client_before;
         const double served = server_cpu_seconds(server) - server_before;
+        const bool uses_redis = name == "pool" || name == "pipelined";
         std::cout << "| " << name << " | " << k(r.hits_per_second) << " | " << std::fixed << std::setprecision(1)
-                  << client / hits * 1e6 << " us | " << served / hits * 1e6 << " us | " << std::setprecision(2)
-                  << (client + served) / seconds << " |\n";
+                  << client / hits * 1e6 << " us | ";
+        if (uses_redis) {
+            std::cout << served / hits * 1e6 << " us | ";
+        } else {
+            std::cout << "- | ";
+        }
+        std::cout << std::setprecision(2) << (client + (uses_redis ? served : 0)) / seconds << " |\n";
     }
 }
 
@@ -345,6 +479,7 @@ int main(int argc, char** argv) {
 
     // The region under test, filled once; the rows over the proxy read the same data.
     Contenders direct(where, lanes, codec);
+    WithoutRedis local(codec);
     {
         std::vector<std::pair<HashKey, Flags>> items;
         for (const auto& key : keys) {
@@ -352,13 +487,14 @@ int main(int argc, char** argv) {
                                         std::stoull(key.hash.substr(key.hash.find('|') + 1)), std::stoull(key.field))));
             if (items.size() == 500) {
                 direct.pooled.region.set_multi(items);
+                local.in_process.set_multi(items);
                 items.clear();
             }
         }
     }
-    print_table(direct, keys, codec, {1, 8, 64}, blocks, seconds);
-    print_cpu_split(direct, keys, server->pid(), seconds);
-    bool all_hits = direct.all_hits();
+    print_table(direct, local, keys, codec, {1, 8, 64}, blocks, seconds);
+    print_cpu_split(direct, local, keys, codec, server->pid(), seconds);
+    bool all_hits = direct.all_hits() && local.all_hits();
     if (added_rtt_ms > 0) {
         // Half the added round trip each way (tests/support/delay_proxy.hpp).
         dogpile::test::DelayProxyOptions proxy_options;
@@ -371,7 +507,7 @@ int main(int argc, char** argv) {
         Contenders delayed(slow, lanes, codec);
         std::cout << std::defaultfloat << "\nThrough a proxy adding " << added_rtt_ms
                   << " ms per round trip (64 threads):\n\n";
-        print_table(delayed, keys, codec, {64}, blocks, seconds);
+        print_table(delayed, local, keys, codec, {64}, blocks, seconds);
         all_hits = all_hits && delayed.all_hits();
     }
     if (!all_hits) {

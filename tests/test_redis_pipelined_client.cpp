@@ -425,6 +425,59 @@ TEST(PipelinedClient, AShortBudgetDoesNotFailTheCallersSharingItsWrite) {
     EXPECT_EQ(client.command(prefix + "b", {"GET", prefix + "b"}).as_string(), "1");
 }
 
+// Replies are read under the loosest ReplyLimitScope of the callers in
+// flight; each caller's own limit applies to its replies alone. A held SET
+// keeps the GETs of A and B and the MGET of C, all written, in flight behind
+// it, so they are read together. A and C (limit 1000) get ReplyTooLarge for a
+// 5000-byte value (C's inside an array), B (no limit of its own) its 5000
+// bytes, and the connection stays in step.
+TEST(PipelinedClient, EachCallersReplyLimitAppliesToItsOwnRepliesAlone) {
+    HeldWrites held("20000");
+    auto& server = held.server;
+    auto& client = held.client;
+    const std::string& prefix = held.prefix;
+    const std::string big_a(5000, 'a');
+    const std::string big_b(5000, 'b');
+    EXPECT_FALSE(server.raw({"CLIENT", "UNPAUSE"}).is_error());
+    ASSERT_TRUE(client.command("", {"SET", prefix + "a", big_a}).is_ok());
+    ASSERT_TRUE(client.command("", {"SET", prefix + "b", big_b}).is_ok());
+    EXPECT_FALSE(server.raw({"CLIENT", "PAUSE", "20000", "WRITE"}).is_error());
+
+    std::uint64_t written = client.commands_written();
+    std::vector<std::thread> callers;
+    // Starts `call` and waits until its command is written.
+    const auto written_alone = [&](std::function<void()> call) {
+        callers.emplace_back(std::move(call));
+        ASSERT_TRUE(wait_for_condition([&] { return client.commands_written() >= written + 1; }, progress_deadline));
+        written = client.commands_written();
+    };
+    // What a caller under a limit of 1000 bytes got for `cmd`.
+    const auto tight_call = [&](const Command& cmd, std::string& outcome) {
+        const dogpile::redis::details::ReplyLimitScope tight(1000);
+        try {
+            client.command("", cmd);
+            outcome = "a reply";
+        } catch (const dogpile::redis::ReplyTooLarge& e) {
+            outcome = std::string("ReplyTooLarge: ") + e.what();
+        }
+    };
+    written_alone([&] { EXPECT_TRUE(client.command("", {"SET", prefix + "held", "1"}).is_ok()); });
+    std::string a_outcome;
+    std::string c_outcome;
+    std::optional<Reply> b_reply;
+    written_alone([&] { tight_call({"GET", prefix + "a"}, a_outcome); });
+    written_alone([&] { b_reply = client.command("", {"GET", prefix + "b"}); });
+    written_alone([&] { tight_call({"MGET", prefix + "held", prefix + "a"}, c_outcome); });
+    EXPECT_FALSE(server.raw({"CLIENT", "UNPAUSE"}).is_error());
+    for (auto& t : callers) t.join();
+    EXPECT_EQ(a_outcome.rfind("ReplyTooLarge: ", 0), 0u) << a_outcome;
+    EXPECT_EQ(c_outcome.rfind("ReplyTooLarge: ", 0), 0u) << c_outcome;
+    ASSERT_TRUE(b_reply.has_value());
+    EXPECT_EQ(b_reply->view(), big_b);
+    EXPECT_EQ(client.command("", {"GET", prefix + "a"}).view(), big_a);
+    EXPECT_EQ(client.lane_connects(), 1u);
+}
+
 // The shared connection has a circuit breaker like the pool's: failures open
 // it, callers then fail fast (CircuitOpenError), and after probe_interval one
 // probe closes it again.

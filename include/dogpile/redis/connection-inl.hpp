@@ -267,11 +267,7 @@ DOGPILE_INLINE void Connection::read_into_reader(std::string_view doing) {
     const std::size_t limit = details::ReplyLimitScope::effective(options_.max_reply_bulk_bytes);
     if (const auto oversized = scanner_.scan(std::string_view(buffer, n), limit)) {
         pending_ = 0;
-        const std::string what = oversized->is_line ? "a reply line of more than " : "a reply bulk of ";
-        const std::string whose = limit < options_.max_reply_bulk_bytes ? "the caller's limit of "
-                                                                        : "ConnectionOptions::max_reply_bulk_bytes (";
-        const std::string message = what + std::to_string(oversized->size) + " bytes exceeds " + whose +
-                                    std::to_string(limit) + (limit < options_.max_reply_bulk_bytes ? " bytes" : ")");
+        const std::string message = details::RespScanner::describe(*oversized, limit, options_.max_reply_bulk_bytes);
         mark_broken("refused " + message);
         throw ReplyTooLarge(where() + ": " + std::string(doing) + ": " + message +
                             "; refused before reading it, the connection is discarded");

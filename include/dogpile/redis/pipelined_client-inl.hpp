@@ -1,6 +1,7 @@
 #pragma once
 // Definitions of pipelined_client.hpp (details/linkage.hpp: inline when header-only).
 
+#include <hiredis/hiredis.h>
 #include <sys/socket.h>
 
 #include <poll.h>
@@ -16,6 +17,7 @@
 #include "details/ascii.hpp"
 #include "details/reply_limit.hpp"
 #include "details/resp_command.hpp"
+#include "details/resp_scanner.hpp"
 #include "details/socket_stream.hpp"
 #include "errors.hpp"
 #include "pipelined_client.hpp"
@@ -73,6 +75,31 @@ DOGPILE_INLINE std::exception_ptr PipelinedLane::copy_for_caller(const std::exce
     }
 }
 
+// The first value of `reply` (its elements, nested, included) that the
+// rule of a Connection's read (RespScanner::over_limit) refuses under `limit`.
+DOGPILE_INLINE std::optional<RespScanner::Oversized> oversized_value(const Reply& reply, std::size_t limit) {
+    const redisReply& node = *reply.raw();
+    const auto bytes = static_cast<std::uint64_t>(node.len);
+    switch (reply.type()) {
+        case ReplyType::nil:
+        case ReplyType::boolean: return std::nullopt;
+        case ReplyType::string: return RespScanner::over_limit(bytes, false, limit);
+        // hiredis keeps the body after its "txt:" prefix.
+        case ReplyType::verbatim: return RespScanner::over_limit(bytes + 4, false, limit);
+        case ReplyType::integer: return RespScanner::over_limit(std::to_string(node.integer).size() + 1, true, limit);
+        case ReplyType::array:
+        case ReplyType::map:
+        case ReplyType::set:
+        case ReplyType::push:
+        case ReplyType::attribute:
+            for (std::size_t i = 0; i < reply.size(); ++i) {
+                if (auto oversized = oversized_value(reply.at(i), limit)) return oversized;
+            }
+            return std::nullopt;
+        default: return RespScanner::over_limit(bytes + 1, true, limit);  // a line and its type byte
+    }
+}
+
 DOGPILE_INLINE std::vector<Reply> PipelinedLane::run_erased(std::size_t count, const void* context,
                                                             CommandAt command_at) {
     using dogpile::details::CallBudget;
@@ -112,6 +139,12 @@ DOGPILE_INLINE std::vector<Reply> PipelinedLane::run_erased(std::size_t count, c
             if (timed_out) break;
             continue;
         }
+        // The wakes it put off as the writer go out before it sleeps.
+        if (!woken_.empty()) {
+            unlock_and_wake(lock);
+            lock.lock();
+            continue;
+        }
         if (request->wake.wait_until(lock, deadline, [&] { return request->done || request->reads; })) continue;
         // Not yet written: nothing of it reaches the server. Written: its
         // replies are read by whoever reads, and dropped.
@@ -125,7 +158,7 @@ DOGPILE_INLINE std::vector<Reply> PipelinedLane::run_erased(std::size_t count, c
     }
     // Made the reader, then failed with the connection before it began.
     if (request->reads) hand_over_reading(*request);
-    lock.unlock();
+    unlock_and_wake(lock);
     const CallBudget::duration waited = Clock::now() - start;
     CallBudget::charge(waited);
     if (timed_out) {
@@ -133,7 +166,9 @@ DOGPILE_INLINE std::vector<Reply> PipelinedLane::run_erased(std::size_t count, c
                            std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(waited).count()) +
                            " ms on the shared connection");
     }
-    if (request->error) std::rethrow_exception(request->error);
+    // Taken out of the request, which its waker may release last: the caller's
+    // thread must drop its own exception (copy_for_caller() says why).
+    if (std::exception_ptr error = std::move(request->error)) std::rethrow_exception(error);
     return std::move(request->replies);
 }
 
@@ -145,7 +180,7 @@ DOGPILE_INLINE void PipelinedLane::write_queued(std::unique_lock<std::mutex>& lo
         std::exception_ptr error;
         if (!connection) {
             // Callers arriving meanwhile join this write.
-            lock.unlock();
+            unlock_and_wake(lock);
             try {
                 connection = std::make_shared<Connection>(options_);
             } catch (...) {
@@ -179,7 +214,7 @@ DOGPILE_INLINE void PipelinedLane::write_queued(std::unique_lock<std::mutex>& lo
             for (const auto& r : batch) {
                 r->error = copy_for_caller(error);
                 r->done = true;
-                r->wake.notify_one();
+                wake(r);
             }
             continue;
         }
@@ -191,7 +226,7 @@ DOGPILE_INLINE void PipelinedLane::write_queued(std::unique_lock<std::mutex>& lo
             r->written = true;
             in_flight_.push_back(std::move(r));  // before the write: the wire's order
         }
-        lock.unlock();
+        unlock_and_wake(lock);
         try {
             // Its bytes carry other callers' commands: only the connection's
             // own timeout bounds the write, never this caller's budget.
@@ -221,13 +256,14 @@ DOGPILE_INLINE bool PipelinedLane::read_until_done(std::unique_lock<std::mutex>&
         for (const auto& r : in_flight_) reply_limit = std::max(reply_limit, r->reply_limit);
         const Clock::time_point lane_deadline = last_progress_ + options_.command_timeout;
         const Clock::time_point until = std::min(own.deadline, lane_deadline);
-        lock.unlock();
+        unlock_and_wake(lock);
         std::vector<Reply> replies;
         std::exception_ptr error;
         bool waited_out = false;
         try {
             // Each caller's ReplyLimitScope is on its own thread: replies
-            // are read under the loosest of those in flight.
+            // are read under the loosest of those in flight, and deliver()
+            // applies each caller's own.
             ReplyLimitOverride limit(reply_limit);
             CallBudget::Pause pause;
             bool buffered = false;
@@ -297,7 +333,7 @@ DOGPILE_INLINE void PipelinedLane::appoint_reader() {
         if (r->abandoned) continue;
         reading_ = true;
         r->reads = true;
-        r->wake.notify_one();
+        wake(r);
         return;
     }
 }
@@ -310,10 +346,21 @@ DOGPILE_INLINE void PipelinedLane::deliver(std::vector<Reply>& replies) {
             return;
         }
         const RequestPtr& front = in_flight_.front();
+        // Read under the loosest limit of the callers in flight: each one's
+        // own applies here, failing that caller alone (the reply consumed,
+        // the connection in step).
+        if (!front->error && front->reply_limit < options_.max_reply_bulk_bytes) {
+            if (const auto oversized = oversized_value(reply, front->reply_limit)) {
+                front->error = std::make_exception_ptr(
+                    ReplyTooLarge("redis " + options_.describe() + ": " +
+                                  RespScanner::describe(*oversized, front->reply_limit, options_.max_reply_bulk_bytes) +
+                                  "; dropped, the shared connection stays in use"));
+            }
+        }
         front->replies.push_back(std::move(reply));
         if (front->replies.size() < front->count) continue;
         front->done = true;
-        front->wake.notify_one();
+        wake(front);
         in_flight_.pop_front();
     }
 }
@@ -328,9 +375,24 @@ DOGPILE_INLINE void PipelinedLane::drop_connection(const std::exception_ptr& err
     for (const auto& r : in_flight_) {
         r->error = copy_for_caller(error);
         r->done = true;
-        r->wake.notify_one();
+        wake(r);
     }
     in_flight_.clear();
+}
+
+DOGPILE_INLINE void PipelinedLane::wake(const RequestPtr& request) { woken_.push_back(request); }
+
+DOGPILE_INLINE void PipelinedLane::unlock_and_wake(std::unique_lock<std::mutex>& lock) {
+    if (woken_.empty()) {
+        lock.unlock();
+        return;
+    }
+    // Kept per thread, so that no call allocates for it.
+    thread_local std::vector<RequestPtr> woken;
+    woken.swap(woken_);
+    lock.unlock();
+    for (const auto& r : woken) r->wake.notify_one();
+    woken.clear();
 }
 
 }  // namespace details

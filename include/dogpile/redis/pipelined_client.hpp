@@ -153,11 +153,20 @@ private:
     static std::exception_ptr copy_for_caller(const std::exception_ptr& error);
     // Drops the connection: every request in flight fails with `error`.
     void drop_connection(const std::exception_ptr& error);
+    // Wakes `request`'s caller once the lock is released (unlock_and_wake()):
+    // woken under it, the caller would block on the mutex at once. The
+    // RequestPtr keeps its condition variable alive until then.
+    void wake(const RequestPtr& request);
+    // Releases the lock, then wakes the callers wake() put off. Every release
+    // of the lock goes through it (a caller about to wait calls it first), so
+    // no wake is left behind.
+    void unlock_and_wake(std::unique_lock<std::mutex>& lock);
 
     const ConnectionOptions options_;
     std::mutex mutex_;  // guards what follows, except the calls on connection_
     std::deque<RequestPtr> queued_;
     std::deque<RequestPtr> in_flight_;  // in the order written
+    std::vector<RequestPtr> woken_;     // wake(): woken once the lock is released
     bool writing_ = false;
     bool reading_ = false;
     // Shared with the writer and the reader while they work without the

@@ -31,7 +31,9 @@ DOGPILE_INLINE std::optional<RespScanner::Oversized> RespScanner::scan(std::stri
                 ++line_bytes_;
                 if (c >= '0' && c <= '9') {
                     number_ = number_ * 10 + static_cast<std::uint64_t>(c - '0');
-                    if (!negative_ && number_ > limit) return Oversized{number_, false};
+                    if (!negative_) {
+                        if (const auto oversized = over_limit(number_, false, limit)) return oversized;
+                    }
                 } else if (c == '-' && line_bytes_ == 2) {
                     negative_ = true;
                 } else if (c == '\r') {
@@ -44,8 +46,8 @@ DOGPILE_INLINE std::optional<RespScanner::Oversized> RespScanner::scan(std::stri
             case State::line_rest:
                 if (c == '\r') {
                     state_ = State::line_end;
-                } else if (++line_bytes_ > limit) {
-                    return Oversized{line_bytes_, true};
+                } else if (const auto oversized = over_limit(++line_bytes_, true, limit)) {
+                    return oversized;
                 }
                 break;
             case State::line_end:
@@ -60,6 +62,15 @@ DOGPILE_INLINE std::optional<RespScanner::Oversized> RespScanner::scan(std::stri
         }
     }
     return std::nullopt;
+}
+
+DOGPILE_INLINE std::string RespScanner::describe(const Oversized& oversized, std::size_t limit,
+                                                 std::size_t connection_max) {
+    const std::string what = oversized.is_line ? "a reply line of more than " : "a reply bulk of ";
+    const bool callers = limit < connection_max;
+    const std::string whose = callers ? "the caller's limit of " : "ConnectionOptions::max_reply_bulk_bytes (";
+    return what + std::to_string(oversized.size) + " bytes exceeds " + whose + std::to_string(limit) +
+           (callers ? " bytes" : ")");
 }
 
 }  // namespace dogpile::redis::details

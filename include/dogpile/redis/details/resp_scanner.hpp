@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include "../../details/linkage.hpp"
@@ -29,6 +30,19 @@ public:
     // discarded). Lines are bounded too, so a peer that never ends one cannot
     // make the reader buffer without end.
     std::optional<Oversized> scan(std::string_view bytes, std::size_t limit) noexcept;
+
+    // The rule scan() applies to each value, also for a value already parsed
+    // (a pipelined caller's reply, read under another caller's looser limit:
+    // docs/architecture.md, "Auto-pipelining"): a bulk announcing more than
+    // `limit` bytes, or a line (its type byte included) longer than that.
+    static std::optional<Oversized> over_limit(std::uint64_t size, bool is_line, std::size_t limit) noexcept {
+        if (size <= limit) return std::nullopt;
+        return Oversized{size, is_line};
+    }
+
+    // What a ReplyTooLarge says about `oversized`, refused under `limit` on a
+    // connection whose own maximum is `connection_max`.
+    static std::string describe(const Oversized& oversized, std::size_t limit, std::size_t connection_max);
 
     // Forgets any partial value (a new connection).
     void reset() noexcept { *this = RespScanner(); }
